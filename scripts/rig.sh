@@ -1,0 +1,535 @@
+# shellcheck shell=bash
+# Helper functions for ferry's test rig. Sourced by scripts/test; not run on its own.
+#
+# The rig is: a PostgreSQL primary, a streaming standby made with pg_basebackup, an independent
+# target cluster, and moto_server (AWS RDS and CloudWatch), all on loopback on free ports, in one
+# temporary directory. See the "Test rig" section of DESIGN.md.
+#
+# Everything prints progress to stderr; stdout is left alone (scripts/test --shell prints export
+# lines there).
+
+RIG_PG_PASSWORD=ferry-test-secret-pw
+RIG_PG_ROLE=ferry
+RIG_PG_DB=ferry
+RIG_MARKER=.ferry-rig
+RIG_START_TIMEOUT=${FERRY_RIG_TIMEOUT:-90}
+
+rig_log() { printf 'rig: %s\n' "$*" >&2; }
+
+rig_die() {
+    printf 'rig: ERROR: %s\n' "$*" >&2
+    exit 1
+}
+
+rig_is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# Print the last lines of a log file to stderr, framed, for failure reports.
+rig_tail() {
+    local file=$1 n=${2:-40}
+    if [ -s "$file" ]; then
+        printf 'rig: ---- last %s lines of %s ----\n' "$n" "$file" >&2
+        tail -n "$n" "$file" >&2 || true
+        printf 'rig: ---- end of %s ----\n' "$file" >&2
+    else
+        printf 'rig: (log %s is empty or missing)\n' "$file" >&2
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Installing what is missing
+# ---------------------------------------------------------------------------------------------
+
+rig_pg_bin_dir() {
+    local d best="" bestv=0 v
+    for d in /usr/lib/postgresql/*/bin; do
+        [ -x "$d/initdb" ] || continue
+        v=${d#/usr/lib/postgresql/}
+        v=${v%/bin}
+        case $v in *[!0-9]*) continue ;; esac
+        if [ "$v" -gt "$bestv" ]; then
+            bestv=$v
+            best=$d
+        fi
+    done
+    [ -n "$best" ] || return 1
+    printf '%s\n' "$best"
+}
+
+# A python3 that can make venvs (has the venv and ensurepip modules), or nothing.
+rig_venv_python() {
+    local py
+    for py in python3 /usr/bin/python3; do
+        if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+            command -v "$py"
+            return 0
+        fi
+    done
+    return 1
+}
+
+rig_apt_install() {
+    if ! rig_is_root; then
+        rig_die "missing packages: $*; install them (apt-get install -y $*) or run as root"
+    fi
+    command -v apt-get >/dev/null 2>&1 || rig_die "missing packages: $*; and apt-get is not available"
+    rig_log "installing: $* (apt-get)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2 || rig_die "apt-get update failed"
+    apt-get install -y -qq "$@" >&2 </dev/null ||
+        rig_die "apt-get install $* failed"
+}
+
+# Debian's postgresql package creates and (where it can) starts a default cluster on 5432. The rig
+# does not use it; stop it to save memory. Never fails.
+rig_stop_debian_default_cluster() {
+    command -v pg_lsclusters >/dev/null 2>&1 || return 0
+    while read -r ver name _port status _rest; do
+        case $status in online*) ;; *) continue ;; esac
+        rig_log "stopping Debian's default cluster $ver/$name (not used by the rig)"
+        pg_ctlcluster "$ver" "$name" stop >/dev/null 2>&1 || true
+    done < <(pg_lsclusters --no-header 2>/dev/null || true)
+    return 0
+}
+
+rig_ensure_packages() {
+    local pkgs=() installed_pg=0
+    rig_pg_bin_dir >/dev/null || { pkgs+=(postgresql); installed_pg=1; }
+    command -v tmux >/dev/null 2>&1 || pkgs+=(tmux)
+    if ! rig_venv_python >/dev/null; then
+        pkgs+=(python3 python3-venv)
+    fi
+    if [ ${#pkgs[@]} -gt 0 ]; then
+        rig_apt_install "${pkgs[@]}"
+        if [ $installed_pg = 1 ]; then
+            rig_stop_debian_default_cluster
+        fi
+    fi
+    rig_pg_bin_dir >/dev/null || rig_die "no PostgreSQL found under /usr/lib/postgresql/*/bin after install"
+    rig_venv_python >/dev/null || rig_die "no python3 with the venv module found after install"
+    if rig_is_root && ! id postgres >/dev/null 2>&1; then
+        # The package creates this user; a hand-made PostgreSQL install may not have.
+        rig_log "creating OS user postgres"
+        useradd --system --no-create-home --shell /bin/sh postgres ||
+            rig_die "could not create OS user postgres"
+    fi
+}
+
+rig_cache_dir() { printf '%s\n' "${FERRY_CACHE:-$HOME/.cache/ferry}"; }
+
+# Make sure $(rig_cache_dir)/venv has moto_server. Sets RIG_MOTO_SERVER.
+rig_ensure_venv() {
+    local cache venv py
+    cache=$(rig_cache_dir)
+    venv=$cache/venv
+    mkdir -p "$cache"
+    RIG_MOTO_SERVER=$venv/bin/moto_server
+    if [ -x "$RIG_MOTO_SERVER" ] && "$venv/bin/python" -c '' >/dev/null 2>&1; then
+        return 0
+    fi
+    (
+        # Two runs at once must not build the same venv together.
+        if command -v flock >/dev/null 2>&1; then
+            exec 9>"$cache/venv.lock"
+            flock 9
+        fi
+        if [ -x "$RIG_MOTO_SERVER" ] && "$venv/bin/python" -c '' >/dev/null 2>&1; then
+            exit 0
+        fi
+        py=$(rig_venv_python) || rig_die "no python3 with the venv module"
+        if [ -d "$venv" ] && ! "$venv/bin/python" -c '' >/dev/null 2>&1; then
+            rig_log "removing broken venv $venv"
+            rm -rf "$venv"
+        fi
+        if [ ! -x "$venv/bin/python" ]; then
+            rig_log "creating python venv $venv (with $py)"
+            "$py" -m venv "$venv" >&2 || rig_die "python3 -m venv $venv failed"
+        fi
+        rig_log "installing moto[server] into $venv (takes a minute, once)"
+        "$venv/bin/python" -m pip install --disable-pip-version-check -q 'moto[server]' >&2 </dev/null ||
+            rig_die "pip install 'moto[server]' failed"
+        [ -x "$RIG_MOTO_SERVER" ] || rig_die "pip installed moto[server] but $RIG_MOTO_SERVER is missing"
+    ) || exit 1
+}
+
+# ---------------------------------------------------------------------------------------------
+# Small tools
+# ---------------------------------------------------------------------------------------------
+
+# Print N free loopback TCP ports, one per line, all distinct. Prefers ports below the kernel's
+# ephemeral range, so outgoing connections cannot grab them between the check and the bind.
+rig_free_ports() {
+    "$RIG_PYTHON" - "$1" <<'EOF'
+import random, socket, sys
+n = int(sys.argv[1])
+try:
+    lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except Exception:
+    lo = 32768
+held, ports = [], []
+def try_bind(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        s.close()
+        return None
+    held.append(s)
+    return s.getsockname()[1]
+tries = 0
+while len(ports) < n and tries < 500 and lo > 11000:
+    tries += 1
+    p = try_bind(random.randint(10000, lo - 1))
+    if p and p not in ports:
+        ports.append(p)
+while len(ports) < n:
+    p = try_bind(0)
+    if p and p not in ports:
+        ports.append(p)
+print("\n".join(map(str, ports)))
+EOF
+}
+
+# Run a command as the OS user that owns the clusters: postgres when we are root (initdb and
+# postgres refuse to run as root), else ourselves.
+rig_as_pg() {
+    if rig_is_root; then
+        if command -v runuser >/dev/null 2>&1; then
+            (cd / && runuser -u postgres -- "$@")
+        else
+            local q
+            q=$(printf '%q ' "$@")
+            (cd / && su postgres -s /bin/sh -c "$q")
+        fi
+    else
+        "$@"
+    fi
+}
+
+# psql as the bootstrap superuser over the rig's unix socket.
+rig_psql() {
+    local port=$1
+    shift
+    PGCONNECT_TIMEOUT=5 "$RIG_PG_BIN/psql" -X -w -q -v ON_ERROR_STOP=1 -h "$RIG_DIR" -p "$port" \
+        -U postgres -d postgres "$@"
+}
+
+rig_url() { printf 'postgres://%s:%s@127.0.0.1:%s/%s' "$RIG_PG_ROLE" "$RIG_PG_PASSWORD" "$1" "$RIG_PG_DB"; }
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL clusters
+# ---------------------------------------------------------------------------------------------
+
+rig_pg_settings() {
+    local port=$1
+    cat <<EOF
+
+# ---- ferry test rig ----
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$RIG_DIR'
+wal_level = replica
+max_wal_senders = 10
+max_replication_slots = 10
+wal_keep_size = '256MB'
+hot_standby = on
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+max_connections = 200
+shared_buffers = 128MB
+logging_collector = off
+log_line_prefix = '%m [%p] %q%u@%d '
+EOF
+}
+
+rig_pg_hba() {
+    cat <<'EOF'
+# ferry test rig: trust over the socket, for replication and for postgres; everyone else must
+# give a password over TCP, so tests can prove that passwords in URLs are needed and redacted.
+local   all          all                     trust
+local   replication  all                     trust
+host    replication  all       127.0.0.1/32  trust
+host    all          postgres  127.0.0.1/32  trust
+host    all          all       127.0.0.1/32  scram-sha-256
+EOF
+}
+
+# rig_initdb NAME: a fresh cluster in $RIG_DIR/NAME, configured but not started.
+rig_initdb() {
+    local name=$1 data=$RIG_DIR/$1
+    if ! rig_as_pg "$RIG_PG_BIN/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C \
+        --no-sync >"$RIG_DIR/$name.initdb.log" 2>&1; then
+        rig_tail "$RIG_DIR/$name.initdb.log"
+        rig_die "initdb for the $name cluster failed"
+    fi
+    rig_pg_hba >"$data/pg_hba.conf"
+}
+
+# rig_pg_start NAME: start the cluster in $RIG_DIR/NAME on a free port, retrying on a port clash.
+# Sets RIG_PORT.
+rig_pg_start() {
+    local name=$1 data=$RIG_DIR/$1 log=$RIG_DIR/$1.log attempt
+    for attempt in 1 2 3; do
+        RIG_PORT=$(rig_free_ports 1)
+        rig_pg_settings "$RIG_PORT" >>"$data/postgresql.conf"
+        if rig_as_pg "$RIG_PG_BIN/pg_ctl" -D "$data" -l "$log" -w -t "$RIG_START_TIMEOUT" start \
+            >/dev/null 2>>"$RIG_DIR/$name.pg_ctl.log"; then
+            return 0
+        fi
+        if grep -q 'could not bind\|Address already in use' "$log" 2>/dev/null && [ $attempt -lt 3 ]; then
+            rig_log "$name: port $RIG_PORT was taken, trying another"
+            continue
+        fi
+        rig_tail "$RIG_DIR/$name.pg_ctl.log" 10
+        rig_tail "$log"
+        rig_die "PostgreSQL $name cluster did not start (data $data, log $log)"
+    done
+}
+
+# Create the ferry role and database (password required over TCP).
+rig_pg_create_role() {
+    local port=$1 name=$2
+    rig_psql "$port" \
+        -c "CREATE ROLE $RIG_PG_ROLE LOGIN SUPERUSER REPLICATION PASSWORD '$RIG_PG_PASSWORD'" \
+        -c "CREATE DATABASE $RIG_PG_DB OWNER $RIG_PG_ROLE" >/dev/null 2>"$RIG_DIR/$name.psql.log" || {
+        rig_tail "$RIG_DIR/$name.psql.log"
+        rig_die "could not create role and database $RIG_PG_DB on the $name cluster"
+    }
+    # Prove the password works over TCP, the way the tests connect.
+    PGCONNECT_TIMEOUT=5 "$RIG_PG_BIN/psql" -X -w -Atq "$(rig_url "$port")" -c 'select 1' \
+        >/dev/null 2>"$RIG_DIR/$name.psql.log" || {
+        rig_tail "$RIG_DIR/$name.psql.log"
+        rig_die "cannot log in to the $name cluster as $RIG_PG_ROLE over TCP"
+    }
+}
+
+rig_start_primary() {
+    rig_initdb primary
+    rig_pg_start primary
+    RIG_PRIMARY_PORT=$RIG_PORT
+    rig_pg_create_role "$RIG_PRIMARY_PORT" primary
+    rig_log "primary on 127.0.0.1:$RIG_PRIMARY_PORT (data $RIG_DIR/primary)"
+}
+
+rig_start_standby() {
+    local data=$RIG_DIR/standby
+    if ! rig_as_pg "$RIG_PG_BIN/pg_basebackup" \
+        -d "host=127.0.0.1 port=$RIG_PRIMARY_PORT user=postgres application_name=ferry_standby" \
+        -D "$data" -R -X stream -c fast --no-sync >"$RIG_DIR/standby.basebackup.log" 2>&1; then
+        rig_tail "$RIG_DIR/standby.basebackup.log"
+        rig_die "pg_basebackup from the primary failed"
+    fi
+    rig_pg_start standby
+    RIG_STANDBY_PORT=$RIG_PORT
+    rig_log "standby on 127.0.0.1:$RIG_STANDBY_PORT (data $data), replicating from $RIG_PRIMARY_PORT"
+}
+
+rig_wait_streaming() {
+    local deadline=$((SECONDS + RIG_START_TIMEOUT)) n
+    while :; do
+        n=$(rig_psql "$RIG_PRIMARY_PORT" -Atc \
+            "select count(*) from pg_stat_replication where state = 'streaming'" 2>/dev/null || echo 0)
+        [ "$n" -ge 1 ] 2>/dev/null && break
+        if [ $SECONDS -ge $deadline ]; then
+            rig_tail "$RIG_DIR/standby.log"
+            rig_tail "$RIG_DIR/primary.log" 20
+            rig_die "standby did not start streaming within ${RIG_START_TIMEOUT}s"
+        fi
+        sleep 0.1
+    done
+    rig_log "standby is streaming"
+}
+
+rig_start_target() {
+    rig_initdb target
+    rig_pg_start target
+    RIG_TARGET_PORT=$RIG_PORT
+    rig_pg_create_role "$RIG_TARGET_PORT" target
+    rig_log "target on 127.0.0.1:$RIG_TARGET_PORT (data $RIG_DIR/target)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# moto_server
+# ---------------------------------------------------------------------------------------------
+
+# Start moto_server in the background (does not wait). Sets RIG_MOTO_PORT.
+rig_spawn_moto() {
+    RIG_MOTO_PORT=$(rig_free_ports 1)
+    # Own session: a Ctrl-C meant for the tests does not reach it; rig_stop kills it by pid.
+    setsid "$RIG_MOTO_SERVER" -H 127.0.0.1 -p "$RIG_MOTO_PORT" >"$RIG_DIR/moto.log" 2>&1 </dev/null &
+    echo $! >"$RIG_DIR/moto.pid"
+}
+
+rig_moto_answers() {
+    "$RIG_PYTHON" - "$1" <<'EOF' >/dev/null 2>&1
+import sys, urllib.request, urllib.error
+try:
+    urllib.request.urlopen(sys.argv[1], timeout=2).read()
+except urllib.error.HTTPError:
+    pass  # any HTTP answer means it is up
+EOF
+}
+
+rig_wait_moto() {
+    local deadline=$((SECONDS + RIG_START_TIMEOUT)) attempt=1 pid
+    while :; do
+        pid=$(cat "$RIG_DIR/moto.pid")
+        if rig_moto_answers "http://127.0.0.1:$RIG_MOTO_PORT/"; then
+            break
+        fi
+        if ! kill -0 "$pid" 2>/dev/null; then
+            if grep -q 'Address already in use' "$RIG_DIR/moto.log" 2>/dev/null && [ $attempt -lt 3 ]; then
+                attempt=$((attempt + 1))
+                rig_log "moto: port $RIG_MOTO_PORT was taken, trying another"
+                rig_spawn_moto
+                continue
+            fi
+            rig_tail "$RIG_DIR/moto.log"
+            rig_die "moto_server exited during start-up"
+        fi
+        if [ $SECONDS -ge $deadline ]; then
+            rig_tail "$RIG_DIR/moto.log"
+            rig_die "moto_server did not answer on 127.0.0.1:$RIG_MOTO_PORT within ${RIG_START_TIMEOUT}s"
+        fi
+        sleep 0.1
+    done
+    rig_log "moto on 127.0.0.1:$RIG_MOTO_PORT (pid $pid)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# The whole rig
+# ---------------------------------------------------------------------------------------------
+
+# Start everything. Sets RIG_DIR early (so a trap can clean up a half-started rig), writes
+# $RIG_DIR/env (export lines) and exports the variables into this shell.
+rig_start() {
+    local t0=$SECONDS base
+    RIG_PG_BIN=$(rig_pg_bin_dir) || rig_die "no PostgreSQL under /usr/lib/postgresql/*/bin"
+    RIG_PYTHON=$(rig_venv_python) || rig_die "no python3"
+
+    base=${TMPDIR:-/tmp}
+    if rig_is_root && ! runuser -u postgres -- test -x "$base" 2>/dev/null; then
+        base=/tmp # postgres must be able to reach the rig directory
+    fi
+    RIG_DIR=$(mktemp -d "$base/ferry-rig.XXXXXX") || rig_die "mktemp -d failed in $base"
+    : >"$RIG_DIR/$RIG_MARKER"
+    chmod 755 "$RIG_DIR"
+    if rig_is_root; then
+        # postgres writes its sockets and logs here.
+        chown postgres: "$RIG_DIR"
+    fi
+    rig_log "rig directory $RIG_DIR (PostgreSQL $RIG_PG_BIN)"
+
+    # moto takes a few seconds to import; let it do that while the clusters come up.
+    rig_spawn_moto
+
+    # The target is independent of the primary and standby: bring it up alongside them.
+    (
+        rig_start_target
+        echo "$RIG_TARGET_PORT" >"$RIG_DIR/target.port"
+    ) &
+    RIG_BG_PID=$!
+    rig_start_primary
+    rig_start_standby
+    local bg=$RIG_BG_PID
+    RIG_BG_PID=""
+    wait "$bg" || rig_die "the target cluster did not come up (see above)"
+    RIG_TARGET_PORT=$(cat "$RIG_DIR/target.port")
+    rig_wait_streaming
+    rig_wait_moto
+
+    rig_write_env
+    # shellcheck disable=SC1091
+    . "$RIG_DIR/env"
+    rig_log "up in $((SECONDS - t0))s; stop with: scripts/test --stop $RIG_DIR"
+}
+
+rig_write_env() {
+    local run_as=""
+    rig_is_root && run_as=postgres
+    {
+        printf 'export %s=%q\n' \
+            FERRY_TEST_RIG 1 \
+            FERRY_TEST_RIG_DIR "$RIG_DIR" \
+            FERRY_TEST_PG_BIN "$RIG_PG_BIN" \
+            FERRY_TEST_RUN_AS "$run_as" \
+            FERRY_TEST_PG_PRIMARY "$(rig_url "$RIG_PRIMARY_PORT")" \
+            FERRY_TEST_PG_STANDBY "$(rig_url "$RIG_STANDBY_PORT")" \
+            FERRY_TEST_PG_TARGET "$(rig_url "$RIG_TARGET_PORT")" \
+            FERRY_TEST_PG_PRIMARY_DATA "$RIG_DIR/primary" \
+            FERRY_TEST_PG_STANDBY_DATA "$RIG_DIR/standby" \
+            FERRY_TEST_PG_TARGET_DATA "$RIG_DIR/target" \
+            FERRY_TEST_PG_SOCKET_DIR "$RIG_DIR" \
+            FERRY_TEST_MOTO_URL "http://127.0.0.1:$RIG_MOTO_PORT" \
+            AWS_ACCESS_KEY_ID testing \
+            AWS_SECRET_ACCESS_KEY testing \
+            AWS_DEFAULT_REGION us-east-1 \
+            AWS_REGION us-east-1 \
+            AWS_EC2_METADATA_DISABLED true
+        # Real AWS settings must not leak into tests.
+        printf 'unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL\n'
+    } >"$RIG_DIR/env"
+}
+
+# For the commands scripts/test runs itself (not for --shell, which must not disturb the
+# developer's own tmux): tmux servers that tests start live in the rig directory, so rig_stop
+# can end them, and never talk to the developer's tmux server.
+rig_isolate_tmux() {
+    mkdir -p "$RIG_DIR/tmux"
+    chmod 700 "$RIG_DIR/tmux"
+    export TMUX_TMPDIR=$RIG_DIR/tmux
+    unset TMUX TMUX_PANE
+}
+
+# Stop whatever runs from rig directory DIR and remove it. Safe to call on a half-started rig,
+# twice, or on a rig whose clusters tests already stopped or promoted. Never fails.
+rig_stop() {
+    local dir=$1 pidfile data pid sock
+    [ -n "$dir" ] && [ -d "$dir" ] || return 0
+    if [ ! -e "$dir/$RIG_MARKER" ]; then
+        rig_log "not a rig directory (no $RIG_MARKER): $dir; leaving it alone"
+        return 0
+    fi
+    RIG_PG_BIN=${RIG_PG_BIN:-$(rig_pg_bin_dir || true)}
+    # A start-up job still running in the background must finish before we clean up after it.
+    if [ -n "${RIG_BG_PID:-}" ]; then
+        wait "$RIG_BG_PID" 2>/dev/null || true
+        RIG_BG_PID=""
+    fi
+
+    # Every cluster under the rig directory, including any a test made there.
+    for pidfile in "$dir"/*/postmaster.pid; do
+        [ -e "$pidfile" ] || continue
+        data=${pidfile%/postmaster.pid}
+        pid=$(head -n 1 "$pidfile" 2>/dev/null || true)
+        if [ -n "$RIG_PG_BIN" ]; then
+            rig_as_pg "$RIG_PG_BIN/pg_ctl" -D "$data" stop -m immediate -w -t 20 >/dev/null 2>&1 || true
+        fi
+        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ -e "$pidfile" ]; then
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    done
+
+    if [ -f "$dir/moto.pid" ]; then
+        pid=$(cat "$dir/moto.pid" 2>/dev/null || true)
+        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+            for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+                kill -0 "$pid" 2>/dev/null || break
+                sleep 0.1
+            done
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+
+    # tmux servers that tests started (TMUX_TMPDIR points here).
+    if command -v tmux >/dev/null 2>&1; then
+        for sock in "$dir"/tmux/tmux-*/*; do
+            [ -S "$sock" ] || continue
+            tmux -S "$sock" kill-server >/dev/null 2>&1 || true
+        done
+    fi
+
+    rm -rf "$dir" 2>/dev/null || rm -rf "$dir" || true
+    rig_log "stopped and removed $dir"
+}

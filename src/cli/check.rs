@@ -1,0 +1,463 @@
+//! `ferry check RUNBOOK`: validate, then print the plan — phases, steps in
+//! execution order with their dependencies, the connections and AWS calls of
+//! each step, two-person steps, points of no return and the window.
+
+use super::{EXIT_BAD_INPUT, EXIT_OK};
+use crate::runbook::{self, expand, Condition, ConfirmMode, Runbook, Step, StepKind};
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::Path;
+
+pub fn run(path: &Path) -> i32 {
+    match runbook::load(path) {
+        Ok(rb) => {
+            print!("{}", plan(&rb));
+            EXIT_OK
+        }
+        Err(report) => {
+            eprint!("{}", report.render());
+            EXIT_BAD_INPUT
+        }
+    }
+}
+
+fn scheme(url: &str) -> &str {
+    if url.starts_with("${env:") {
+        "from the environment"
+    } else if url.starts_with("sqlite:") {
+        "sqlite"
+    } else {
+        "postgres"
+    }
+}
+
+/// The connections a step touches.
+fn connections(step: &Step) -> Vec<&str> {
+    let mut out: Vec<&str> = match &step.kind {
+        StepKind::Sql(s) => vec![&s.connection],
+        StepKind::Wait(w) => match &w.until {
+            Condition::Sql { connection, .. } => vec![connection],
+            _ => vec![],
+        },
+        StepKind::Copy(c) => vec![&c.from, &c.to],
+        StepKind::Verify(v) => vec![&v.source, &v.target],
+        _ => vec![],
+    };
+    if let Some(runbook::Rollback::Sql { connection, .. }) = &step.rollback {
+        out.push(connection);
+    }
+    out.dedup();
+    out
+}
+
+fn aws_calls(step: &Step) -> Vec<&'static str> {
+    match &step.kind {
+        StepKind::Rds(r) => r.action.api_calls(r.wait.is_some()),
+        _ => vec![],
+    }
+}
+
+fn what(step: &Step) -> String {
+    match &step.kind {
+        StepKind::Confirm => "operator confirms".into(),
+        StepKind::Shell(s) => format!("sh -c {}", one_line(&s.run, 60)),
+        StepKind::Sql(s) => {
+            let mut t = one_line(&s.sql, 60);
+            if let Some(e) = &s.expect {
+                let _ = write!(t, "  expect {e}");
+            }
+            t
+        }
+        StepKind::Wait(w) => {
+            let mut t = condition(&w.until);
+            if let Some(h) = w.hold {
+                let _ = write!(t, " for {}", humantime::format_duration(h));
+            }
+            t
+        }
+        StepKind::Copy(c) => format!(
+            "{} -> {}  tables {}{}  chunk {} rows, {} workers{}",
+            c.from,
+            c.to,
+            c.tables.join(", "),
+            if c.exclude.is_empty() {
+                String::new()
+            } else {
+                format!(" except {}", c.exclude.join(", "))
+            },
+            c.chunk_rows,
+            c.parallel,
+            c.throttle
+                .as_ref()
+                .map(|t| format!(", pauses while {}", condition(t)))
+                .unwrap_or_default()
+        ),
+        StepKind::Verify(v) => format!(
+            "{} vs {}  tables {}  checks {}",
+            v.source,
+            v.target,
+            v.tables.join(", "),
+            v.checks
+                .iter()
+                .map(|c| format!("{c:?}").to_lowercase())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        StepKind::Rds(r) => format!(
+            "{} {}{}",
+            r.action.name(),
+            r.action.instance(),
+            r.wait
+                .as_ref()
+                .map(|w| format!(", wait for `{w}`"))
+                .unwrap_or_default()
+        ),
+    }
+}
+
+fn condition(c: &Condition) -> String {
+    match c {
+        Condition::Lag {
+            monitor,
+            compare,
+            threshold,
+        } => {
+            format!(
+                "lag {monitor} {} {}",
+                cmp(*compare),
+                humantime::format_duration(*threshold)
+            )
+        }
+        Condition::Metric {
+            monitor,
+            compare,
+            threshold,
+        } => format!("metric {monitor} {} {threshold}", cmp(*compare)),
+        Condition::Sql { connection, query } => {
+            format!("sql on {connection}: {}", one_line(query, 50))
+        }
+    }
+}
+
+fn cmp(c: runbook::Compare) -> &'static str {
+    match c {
+        runbook::Compare::Above => ">",
+        runbook::Compare::Below => "<",
+    }
+}
+
+fn one_line(s: &str, max: usize) -> String {
+    let joined = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if joined.chars().count() > max {
+        let cut: String = joined.chars().take(max - 1).collect();
+        format!("{cut}…")
+    } else {
+        joined
+    }
+}
+
+/// The plan text printed by `ferry check`.
+pub fn plan(rb: &Runbook) -> String {
+    let mut o = String::new();
+    let steps: Vec<&Step> = rb.steps().collect();
+    let _ = writeln!(
+        o,
+        "runbook {} — {} (format {})",
+        rb.name, rb.title, rb.format
+    );
+    match &rb.window {
+        Some(w) => {
+            let end = w.start + chrono::Duration::from_std(w.duration).unwrap_or_default();
+            let _ = writeln!(
+                o,
+                "window  {} → {} UTC ({})",
+                w.start.format("%Y-%m-%d %H:%M"),
+                end.format("%Y-%m-%d %H:%M"),
+                humantime::format_duration(w.duration)
+            );
+        }
+        None => {
+            let _ = writeln!(o, "window  none set");
+        }
+    }
+    if !rb.connections.is_empty() {
+        let _ = writeln!(o, "\nconnections");
+        for c in rb.connections.values() {
+            let iam = c
+                .iam_auth
+                .as_ref()
+                .map(|a| format!(", RDS IAM auth for {}", a.instance))
+                .unwrap_or_default();
+            let _ = writeln!(o, "  {:<14} {}{}", c.name, scheme(&c.url), iam);
+        }
+    }
+    let m = &rb.monitors;
+    if !m.lag.is_empty() || !m.metric.is_empty() || m.rowcounts.is_some() {
+        let _ = writeln!(o, "\nmonitors");
+        for l in &m.lag {
+            let src = match &l.source {
+                runbook::LagSource::Connection(c) => format!("sql on {c}"),
+                runbook::LagSource::Cloudwatch { instance } => {
+                    format!("cloudwatch ReplicaLag of {instance}")
+                }
+            };
+            let th = [("warn", l.warn), ("max", l.max)]
+                .iter()
+                .filter_map(|(k, v)| v.map(|d| format!("{k} {}", humantime::format_duration(d))))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(
+                o,
+                "  lag     {:<14} {src}{}",
+                l.name,
+                if th.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({th})")
+                }
+            );
+        }
+        for x in &m.metric {
+            let src = match &x.source {
+                runbook::MetricSource::Cloudwatch(c) => {
+                    format!("cloudwatch {} {} {}", c.namespace, c.metric, c.stat)
+                }
+                runbook::MetricSource::Sql(s) => format!(
+                    "sql on {} every {}{}",
+                    s.connection,
+                    humantime::format_duration(s.every),
+                    if s.rate { " (rate)" } else { "" }
+                ),
+            };
+            let _ = writeln!(o, "  metric  {:<14} {src}", x.name);
+        }
+        if let Some(rc) = &m.rowcounts {
+            let _ = writeln!(
+                o,
+                "  rows    {} → {}  {}",
+                rc.source,
+                rc.target,
+                rc.tables.join(", ")
+            );
+        }
+    }
+
+    let _ = writeln!(o, "\nsteps in execution order");
+    let rollback_only = rb.rollback_only();
+    let order: Vec<&Step> = runbook::execution_order(rb)
+        .into_iter()
+        .filter(|s| !rollback_only.contains_key(s.id.as_str()))
+        .collect();
+    let width = steps.iter().map(|s| s.id.len()).max().unwrap_or(4).min(28);
+    let mut phase = "";
+    for (n, s) in order.iter().enumerate() {
+        if s.phase != phase {
+            phase = &s.phase;
+            let title = rb
+                .phases
+                .iter()
+                .find(|p| p.id == phase)
+                .and_then(|p| p.title.clone())
+                .unwrap_or_default();
+            let _ = writeln!(
+                o,
+                "  phase {phase}{}",
+                if title.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — {title}")
+                }
+            );
+        }
+        let mut flags = Vec::new();
+        match s.confirm {
+            ConfirmMode::TwoPerson => flags.push("TWO-PERSON".to_string()),
+            ConfirmMode::None => flags.push("automatic".to_string()),
+            ConfirmMode::Operator => {}
+        }
+        if s.point_of_no_return {
+            flags.push("POINT OF NO RETURN".into());
+        }
+        let _ = writeln!(
+            o,
+            "  {:>3}. {:<width$} {:<7} {}{}",
+            n + 1,
+            s.id,
+            s.kind.name(),
+            what(s),
+            if flags.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", flags.join(", "))
+            }
+        );
+        let mut details = Vec::new();
+        if !s.depends_on.is_empty() {
+            details.push(format!("after {}", s.depends_on.join(", ")));
+        }
+        let conns = connections(s);
+        if !conns.is_empty() {
+            details.push(format!("connections {}", conns.join(", ")));
+        }
+        let calls = aws_calls(s);
+        if !calls.is_empty() {
+            details.push(format!("aws {}", calls.join(", ")));
+        }
+        if let Some(t) = s.timeout {
+            details.push(format!("timeout {}", humantime::format_duration(t)));
+        }
+        if s.retries.max > 0 {
+            details.push(format!(
+                "retries {} (backoff {})",
+                s.retries.max,
+                humantime::format_duration(s.retries.backoff)
+            ));
+        }
+        if let Some(rbk) = &s.rollback {
+            details.push(match rbk {
+                runbook::Rollback::Shell { .. } => "rollback: shell".to_string(),
+                runbook::Rollback::Sql { connection, .. } => {
+                    format!("rollback: sql on {connection}")
+                }
+                runbook::Rollback::Steps(ids) => format!("rollback: steps {}", ids.join(", ")),
+            });
+        }
+        if !details.is_empty() {
+            let _ = writeln!(o, "       {:<width$} {}", "", details.join(" · "));
+        }
+    }
+
+    let two: Vec<&str> = steps
+        .iter()
+        .filter(|s| s.confirm == ConfirmMode::TwoPerson)
+        .map(|s| s.id.as_str())
+        .collect();
+    let ponr: Vec<&str> = steps
+        .iter()
+        .filter(|s| s.point_of_no_return)
+        .map(|s| s.id.as_str())
+        .collect();
+    let mut calls: BTreeSet<&str> = steps.iter().flat_map(|s| aws_calls(s)).collect();
+    for l in &m.lag {
+        if matches!(l.source, runbook::LagSource::Cloudwatch { .. }) {
+            calls.insert("cloudwatch:GetMetricData");
+        }
+    }
+    for x in &m.metric {
+        if matches!(x.source, runbook::MetricSource::Cloudwatch(_)) {
+            calls.insert("cloudwatch:GetMetricData");
+        }
+    }
+    for c in rb.connections.values() {
+        if c.iam_auth.is_some() {
+            calls.insert("rds-db:connect (IAM auth token)");
+        }
+    }
+    if !rollback_only.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nrollback-only steps (run only when a rollback asks for them)"
+        );
+        for (id, undoes) in &rollback_only {
+            if let Some(s) = rb.step(id) {
+                let _ = writeln!(
+                    o,
+                    "       {:<width$} {:<7} {}  [undoes {}]",
+                    s.id,
+                    s.kind.name(),
+                    what(s),
+                    undoes.join(", ")
+                );
+            }
+        }
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "two-person steps     {}",
+        if two.is_empty() {
+            "none".into()
+        } else {
+            two.join(", ")
+        }
+    );
+    let _ = writeln!(
+        o,
+        "points of no return  {}",
+        if ponr.is_empty() {
+            "none".into()
+        } else {
+            ponr.join(", ")
+        }
+    );
+    let _ = writeln!(
+        o,
+        "AWS calls            {}",
+        if calls.is_empty() {
+            "none".into()
+        } else {
+            calls.into_iter().collect::<Vec<_>>().join(", ")
+        }
+    );
+    if let Some(aws) = &rb.aws {
+        let mut parts = Vec::new();
+        if let Some(r) = &aws.region {
+            parts.push(format!("region {r}"));
+        }
+        if let Some(p) = &aws.profile {
+            parts.push(format!("profile {p}"));
+        }
+        if let Some(e) = &aws.endpoint_url {
+            parts.push(format!("endpoint {e}"));
+        }
+        if !parts.is_empty() {
+            let _ = writeln!(o, "AWS settings         {}", parts.join(", "));
+        }
+    }
+
+    // environment variables the run will need, and whether they are set here
+    let mut env: BTreeSet<String> = BTreeSet::new();
+    for c in rb.connections.values() {
+        env.extend(expand::env_refs(&c.url));
+    }
+    for v in rb.vars.values() {
+        env.extend(expand::env_refs(v));
+    }
+    for s in &steps {
+        if let StepKind::Shell(sh) = &s.kind {
+            env.extend(expand::env_refs(&sh.run));
+            for v in sh.env.values() {
+                env.extend(expand::env_refs(v));
+            }
+        }
+    }
+    if !env.is_empty() {
+        let unset: Vec<&String> = env
+            .iter()
+            .filter(|n| std::env::var_os(n).is_none())
+            .collect();
+        let _ = writeln!(
+            o,
+            "environment          {}",
+            env.iter().cloned().collect::<Vec<_>>().join(", ")
+        );
+        if !unset.is_empty() {
+            let _ = writeln!(
+                o,
+                "note: not set in this shell (needed at run time): {}",
+                unset
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    let _ = writeln!(
+        o,
+        "\nok: {} steps in {} phases",
+        steps.len(),
+        rb.phases.len()
+    );
+    o
+}

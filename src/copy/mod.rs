@@ -1,0 +1,2 @@
+//! The copy engine: chunked, parallel, COPY-streamed, resumable (issue 5).
+//! Not built yet.

@@ -1,0 +1,1 @@
+//! The append-only, hash-chained JSON-lines journal (issue 3). Not built yet.

@@ -1,0 +1,19 @@
+//! ferry: a terminal console for database migration cutovers.
+//!
+//! Layers, each depending only on those above it in this list (see ARCHITECTURE.md):
+//! - [`runbook`]: the runbook format, parsing and validation;
+//! - [`journal`], [`engine`]: the append-only journal and the pure state machine;
+//! - [`copy`], [`verify`], [`monitor`], [`aws`]: the background workers;
+//! - [`report`]: post-run reports from a journal;
+//! - [`tui`], [`cli`]: the front-ends (the only modules that touch ratatui, crossterm or clap).
+
+pub mod aws;
+pub mod cli;
+pub mod copy;
+pub mod engine;
+pub mod journal;
+pub mod monitor;
+pub mod report;
+pub mod runbook;
+pub mod tui;
+pub mod verify;

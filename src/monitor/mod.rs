@@ -1,0 +1,1 @@
+//! Live monitors: replication lag, row counts, metrics (issue 7). Not built yet.

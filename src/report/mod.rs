@@ -1,0 +1,1 @@
+//! Post-run reports from a journal: Markdown, HTML, JSON (issue 9). Not built yet.

@@ -1,0 +1,217 @@
+//! Diagnostics for runbooks: an error with a source span, rendered the way a
+//! tired operator needs it at 3 a.m. — `file:line:column`, the offending line
+//! with a caret under the problem, what was expected, and a "did you mean" hint.
+
+use std::fmt::Write as _;
+use std::ops::Range;
+
+/// One problem found in a runbook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Byte range in the source; `None` when the problem has no place in the
+    /// file (a missing file, a file that is not UTF-8).
+    pub span: Option<Range<usize>>,
+    /// What is wrong, in one line.
+    pub message: String,
+    /// Printed under the caret: what the parser expected there.
+    pub expected: Option<String>,
+    /// A suggestion, usually the near match of a misspelt name.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(span: Option<Range<usize>>, message: impl Into<String>) -> Self {
+        Diagnostic {
+            span,
+            message: message.into(),
+            expected: None,
+            help: None,
+        }
+    }
+
+    pub fn expected(mut self, text: impl Into<String>) -> Self {
+        self.expected = Some(text.into());
+        self
+    }
+
+    pub fn help(mut self, text: impl Into<String>) -> Self {
+        self.help = Some(text.into());
+        self
+    }
+
+    pub fn help_opt(mut self, text: Option<String>) -> Self {
+        if text.is_some() {
+            self.help = text;
+        }
+        self
+    }
+}
+
+/// All the diagnostics of one file, with what is needed to render them.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub file: String,
+    pub source: String,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let offset = floor_char_boundary(source, offset.min(source.len()));
+    let before = &source[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let col = source[line_start..offset].chars().count() + 1;
+    (line, col)
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+impl Report {
+    /// Render every diagnostic, followed by a one-line summary.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for d in &self.diagnostics {
+            out.push_str(&self.render_one(d));
+            out.push('\n');
+        }
+        let n = self.diagnostics.len();
+        let _ = writeln!(
+            out,
+            "error: {} is not a valid runbook ({} {})",
+            self.file,
+            n,
+            if n == 1 { "error" } else { "errors" }
+        );
+        out
+    }
+
+    /// Render one diagnostic in the rustc-like form.
+    pub fn render_one(&self, d: &Diagnostic) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "error: {}", d.message);
+        match &d.span {
+            None => {
+                let _ = writeln!(out, "  --> {}", self.file);
+                if let Some(e) = &d.expected {
+                    let _ = writeln!(out, "   = expected {e}");
+                }
+            }
+            Some(span) => {
+                let (line, col) = line_col(&self.source, span.start);
+                let text = self.source.lines().nth(line - 1).unwrap_or("");
+                let num = line.to_string();
+                let pad = " ".repeat(num.len());
+                let _ = writeln!(out, "{pad}--> {}:{line}:{col}", self.file);
+                let _ = writeln!(out, "{pad} |");
+                let _ = writeln!(out, "{num} | {}", text.replace('\t', " "));
+                // caret width: the span's characters on this line, at least one
+                let line_start_byte = self.source[..floor_char_boundary(&self.source, span.start)]
+                    .rfind('\n')
+                    .map(|i| i + 1)
+                    .unwrap_or(0);
+                let line_end_byte = line_start_byte + text.len();
+                let end = span.end.clamp(span.start, line_end_byte.max(span.start));
+                let width = self
+                    .source
+                    .get(
+                        floor_char_boundary(&self.source, span.start)
+                            ..floor_char_boundary(&self.source, end),
+                    )
+                    .map(|s| s.chars().count())
+                    .unwrap_or(1)
+                    .max(1);
+                let carets = "^".repeat(width);
+                let lead = " ".repeat(col - 1);
+                match &d.expected {
+                    Some(e) => {
+                        let _ = writeln!(out, "{pad} | {lead}{carets} expected {e}");
+                    }
+                    None => {
+                        let _ = writeln!(out, "{pad} | {lead}{carets}");
+                    }
+                }
+            }
+        }
+        if let Some(h) = &d.help {
+            let pad = match &d.span {
+                Some(s) => " ".repeat(line_col(&self.source, s.start).0.to_string().len()),
+                None => " ".to_string(),
+            };
+            let _ = writeln!(out, "{pad} = help: {h}");
+        }
+        out
+    }
+}
+
+/// The closest candidate to `word`, if it is close enough to be a likely typo.
+pub fn near_match<'a, I>(word: &str, candidates: I) -> Option<String>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let mut best: Option<(f64, &str)> = None;
+    for c in candidates {
+        let score = strsim::jaro_winkler(&word.to_lowercase(), &c.to_lowercase());
+        let dist = strsim::levenshtein(word, c);
+        let close = score >= 0.8 || (dist <= 2 && c.len() > 2);
+        if close && best.is_none_or(|(s, _)| score > s) {
+            best = Some((score, c));
+        }
+    }
+    best.map(|(_, c)| c.to_string())
+}
+
+/// "did you mean `x`?" for the near match, if any.
+pub fn did_you_mean<'a, I>(word: &str, candidates: I) -> Option<String>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    near_match(word, candidates).map(|m| format!("did you mean `{m}`?"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column_count_characters() {
+        let src = "a = 1\nbé = \"x\"\n";
+        assert_eq!(line_col(src, 0), (1, 1));
+        assert_eq!(line_col(src, 6), (2, 1));
+        // after 'b' and the two-byte 'é'
+        assert_eq!(line_col(src, 9), (2, 3));
+    }
+
+    #[test]
+    fn renders_caret_under_span() {
+        let src = "[runbook]\nnmae = \"x\"\n".to_string();
+        let r = Report {
+            file: "rb.toml".into(),
+            source: src,
+            diagnostics: vec![
+                Diagnostic::new(Some(10..14), "unknown key `nmae` in [runbook]")
+                    .expected("one of: name, title")
+                    .help("did you mean `name`?"),
+            ],
+        };
+        let text = r.render();
+        assert_eq!(
+            text,
+            "error: unknown key `nmae` in [runbook]\n --> rb.toml:2:1\n  |\n2 | nmae = \"x\"\n  | ^^^^ expected one of: name, title\n  = help: did you mean `name`?\n\nerror: rb.toml is not a valid runbook (1 error)\n"
+        );
+    }
+
+    #[test]
+    fn near_match_finds_typos_only() {
+        assert_eq!(
+            near_match("tabels", ["tables", "timeout"]).as_deref(),
+            Some("tables")
+        );
+        assert_eq!(near_match("zzz", ["tables", "timeout"]), None);
+    }
+}

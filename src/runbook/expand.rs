@@ -1,0 +1,197 @@
+//! `${vars.NAME}` and `${env:NAME}` templates. Vars expand when the runbook is
+//! loaded; env references stay in the text and expand at run time (so a
+//! runbook can be checked on a laptop without the production secrets).
+
+use std::collections::BTreeMap;
+
+/// A problem with one `${...}` reference.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    /// The literal text of the reference, used to point at it in the source.
+    pub token: String,
+    pub message: String,
+    pub expected: String,
+    pub help: Option<String>,
+}
+
+/// Every `${...}` in `text`: (byte start, byte end, inner text).
+fn references(text: &str) -> Vec<(usize, usize, &str)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(pos) = text[i..].find("${") {
+        let start = i + pos;
+        match text[start + 2..].find('}') {
+            Some(len) => {
+                let end = start + 2 + len + 1;
+                out.push((start, end, &text[start + 2..end - 1]));
+                i = end;
+            }
+            None => break,
+        }
+    }
+    out
+}
+
+/// Expand `${vars.X}`; validate `${env:X}`; leave other `${...}` alone.
+pub fn expand_vars(text: &str, vars: &BTreeMap<String, String>) -> Result<String, Vec<Problem>> {
+    let mut out = String::with_capacity(text.len());
+    let mut problems = Vec::new();
+    let mut last = 0;
+    for (start, end, inner) in references(text) {
+        let token = &text[start..end];
+        if let Some(name) = inner.strip_prefix("vars.") {
+            out.push_str(&text[last..start]);
+            match vars.get(name) {
+                Some(v) => out.push_str(v),
+                None => problems.push(Problem {
+                    token: token.to_string(),
+                    message: format!("unknown variable `{name}` in `{token}`"),
+                    expected: if vars.is_empty() {
+                        "a variable defined in [vars] (this runbook has none)".to_string()
+                    } else {
+                        format!(
+                            "one of the [vars]: {}",
+                            vars.keys().cloned().collect::<Vec<_>>().join(", ")
+                        )
+                    },
+                    help: super::diag::did_you_mean(name, vars.keys().map(|s| s.as_str())),
+                }),
+            }
+            last = end;
+        } else if let Some(name) = inner.strip_prefix("env:") {
+            if !is_env_name(name) {
+                problems.push(Problem {
+                    token: token.to_string(),
+                    message: format!("bad environment variable name in `{token}`"),
+                    expected: "`${env:NAME}` with NAME made of letters, digits and `_`".into(),
+                    help: None,
+                });
+            }
+        } else if let Some(fix) = near_miss(inner) {
+            problems.push(Problem {
+                token: token.to_string(),
+                message: format!("`{token}` is not a ferry reference"),
+                expected: "`${vars.NAME}` or `${env:NAME}`".into(),
+                help: Some(format!("did you mean `{fix}`?")),
+            });
+        }
+    }
+    out.push_str(&text[last..]);
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+/// A reference that looks like a misspelt ferry reference (not a shell `${VAR}`).
+fn near_miss(inner: &str) -> Option<String> {
+    for (bad, good) in [
+        ("var.", "vars."),
+        ("vars:", "vars."),
+        ("var:", "vars."),
+        ("env.", "env:"),
+        ("ENV:", "env:"),
+        ("Env:", "env:"),
+    ] {
+        if let Some(rest) = inner.strip_prefix(bad) {
+            return Some(format!("${{{good}{rest}}}"));
+        }
+    }
+    None
+}
+
+pub fn is_env_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Names of the environment variables a text refers to with `${env:NAME}`.
+pub fn env_refs(text: &str) -> Vec<String> {
+    references(text)
+        .into_iter()
+        .filter_map(|(_, _, inner)| inner.strip_prefix("env:"))
+        .filter(|n| is_env_name(n))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Expand `${env:NAME}` from `lookup`. Returns the text, or the names that are unset.
+pub fn expand_env(
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, Vec<String>> {
+    let mut out = String::with_capacity(text.len());
+    let mut missing = Vec::new();
+    let mut last = 0;
+    for (start, end, inner) in references(text) {
+        if let Some(name) = inner.strip_prefix("env:") {
+            out.push_str(&text[last..start]);
+            match lookup(name) {
+                Some(v) => out.push_str(&v),
+                None => missing.push(name.to_string()),
+            }
+            last = end;
+        }
+    }
+    out.push_str(&text[last..]);
+    if missing.is_empty() {
+        Ok(out)
+    } else {
+        Err(missing)
+    }
+}
+
+/// Whether an environment variable's name marks its value as a secret.
+pub fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    ["PASSWORD", "SECRET", "TOKEN", "KEY", "PASSWD", "CREDENTIAL"]
+        .iter()
+        .any(|w| upper.contains(w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars() -> BTreeMap<String, String> {
+        [("db".to_string(), "prod-v2".to_string())]
+            .into_iter()
+            .collect()
+    }
+
+    #[test]
+    fn expands_vars_keeps_env_and_shell() {
+        let s = expand_vars("rds ${vars.db} ${env:URL} $${HOME} ${HOME}", &vars()).unwrap();
+        assert_eq!(s, "rds prod-v2 ${env:URL} $${HOME} ${HOME}");
+    }
+
+    #[test]
+    fn unknown_var_suggests() {
+        let e = expand_vars("x ${vars.dbb}", &vars()).unwrap_err();
+        assert_eq!(e[0].token, "${vars.dbb}");
+        assert_eq!(e[0].help.as_deref(), Some("did you mean `db`?"));
+    }
+
+    #[test]
+    fn near_miss_is_flagged() {
+        let e = expand_vars("${var.db}", &vars()).unwrap_err();
+        assert_eq!(e[0].help.as_deref(), Some("did you mean `${vars.db}`?"));
+    }
+
+    #[test]
+    fn env_expansion_reports_missing() {
+        let r = expand_env("a=${env:A} b=${env:B}", |n| {
+            (n == "A").then(|| "1".to_string())
+        });
+        assert_eq!(r, Err(vec!["B".to_string()]));
+        let r = expand_env("a=${env:A}", |_| Some("x".into()));
+        assert_eq!(r.unwrap(), "a=x");
+    }
+
+    #[test]
+    fn secret_names() {
+        assert!(is_secret_name("DB_PASSWORD"));
+        assert!(is_secret_name("api_token"));
+        assert!(!is_secret_name("SOURCE_DATABASE_URL"));
+    }
+}

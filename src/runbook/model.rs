@@ -1,0 +1,466 @@
+//! The typed runbook: what the parser produces and every other module reads.
+//! No stringly-typed maps survive past the parser; references between parts
+//! (connections, monitors, step ids) have been checked by the validator.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Byte range in the runbook source, kept so later checks can point at it.
+pub type Span = Range<usize>;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Runbook {
+    #[serde(skip)]
+    pub path: PathBuf,
+    pub name: String,
+    pub title: String,
+    pub format: u32,
+    pub notes: Option<String>,
+    pub window: Option<Window>,
+    pub vars: BTreeMap<String, String>,
+    pub aws: Option<AwsSettings>,
+    pub connections: BTreeMap<String, Connection>,
+    pub monitors: Monitors,
+    pub phases: Vec<Phase>,
+    /// SHA-256 of the source text, journaled so a resume can tell the file changed.
+    pub source_sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Window {
+    pub start: chrono::DateTime<chrono::Utc>,
+    #[serde(with = "duration_text")]
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AwsSettings {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Connection {
+    pub name: String,
+    pub title: Option<String>,
+    /// The URL template as written: `${env:X}` is expanded at run time, `${vars.X}` already was.
+    pub url: String,
+    pub iam_auth: Option<IamAuth>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IamAuth {
+    pub instance: String,
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Monitors {
+    pub lag: Vec<LagMonitor>,
+    pub metric: Vec<MetricMonitor>,
+    pub rowcounts: Option<RowCountMonitor>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LagMonitor {
+    pub name: String,
+    pub title: Option<String>,
+    pub source: LagSource,
+    #[serde(with = "opt_duration_text")]
+    pub warn: Option<Duration>,
+    #[serde(with = "opt_duration_text")]
+    pub max: Option<Duration>,
+    #[serde(with = "duration_text")]
+    pub every: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LagSource {
+    Connection(String),
+    Cloudwatch { instance: String },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricMonitor {
+    pub name: String,
+    pub title: Option<String>,
+    pub unit: Option<String>,
+    pub warn: Option<f64>,
+    pub max: Option<f64>,
+    pub source: MetricSource,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricSource {
+    Cloudwatch(CloudwatchMetric),
+    Sql(SqlMetric),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CloudwatchMetric {
+    pub namespace: String,
+    pub metric: String,
+    pub dimensions: BTreeMap<String, String>,
+    pub stat: String,
+    #[serde(with = "duration_text")]
+    pub period: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SqlMetric {
+    pub connection: String,
+    pub query: String,
+    pub rate: bool,
+    #[serde(with = "duration_text")]
+    pub every: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RowCountMonitor {
+    pub source: String,
+    pub target: String,
+    pub tables: Vec<String>,
+    pub exclude: Vec<String>,
+    #[serde(with = "duration_text")]
+    pub every: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Phase {
+    pub id: String,
+    pub title: Option<String>,
+    pub notes: Option<String>,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConfirmMode {
+    Operator,
+    TwoPerson,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    Halt,
+    Continue,
+    Rollback,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Retries {
+    pub max: u32,
+    #[serde(with = "duration_text")]
+    pub backoff: Duration,
+}
+
+impl Default for Retries {
+    fn default() -> Self {
+        Retries {
+            max: 0,
+            backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rollback {
+    Shell { run: String },
+    Sql { sql: String, connection: String },
+    Steps(Vec<String>),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub id: String,
+    pub phase: String,
+    pub title: Option<String>,
+    pub notes: Option<String>,
+    pub confirm: ConfirmMode,
+    pub depends_on: Vec<String>,
+    #[serde(with = "opt_duration_text")]
+    pub timeout: Option<Duration>,
+    pub retries: Retries,
+    pub on_failure: OnFailure,
+    pub rollback: Option<Rollback>,
+    pub point_of_no_return: bool,
+    pub kind: StepKind,
+    /// Where the step's `[[phase.step]]` header is, for later diagnostics.
+    #[serde(skip)]
+    pub span: Span,
+}
+
+impl Step {
+    /// The title, or the id when there is none.
+    pub fn label(&self) -> &str {
+        self.title.as_deref().unwrap_or(&self.id)
+    }
+
+    /// A stable digest of everything that defines the step, so a resume can
+    /// tell which steps changed since the journal was started.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let json = serde_json::to_string(self).unwrap_or_default();
+        let digest = Sha256::digest(json.as_bytes());
+        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StepKind {
+    Confirm,
+    Shell(ShellStep),
+    Sql(SqlStep),
+    Wait(WaitStep),
+    Copy(CopyStep),
+    Verify(VerifyStep),
+    Rds(RdsStep),
+}
+
+impl StepKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepKind::Confirm => "confirm",
+            StepKind::Shell(_) => "shell",
+            StepKind::Sql(_) => "sql",
+            StepKind::Wait(_) => "wait",
+            StepKind::Copy(_) => "copy",
+            StepKind::Verify(_) => "verify",
+            StepKind::Rds(_) => "rds",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ShellStep {
+    pub run: String,
+    pub env: BTreeMap<String, String>,
+    pub cwd: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Expect {
+    Text(String),
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl std::fmt::Display for Expect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expect::Text(s) => write!(f, "{s:?}"),
+            Expect::Integer(i) => write!(f, "{i}"),
+            Expect::Float(x) => write!(f, "{x}"),
+            Expect::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SqlStep {
+    pub connection: String,
+    pub sql: String,
+    pub expect: Option<Expect>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compare {
+    Above,
+    Below,
+}
+
+/// A condition a `wait` step waits for, or a copy `throttle` pauses on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    /// Lag of a lag monitor compared with a duration.
+    Lag {
+        monitor: String,
+        compare: Compare,
+        #[serde(with = "duration_text")]
+        threshold: Duration,
+    },
+    /// The latest value of a metric monitor compared with a number.
+    Metric {
+        monitor: String,
+        compare: Compare,
+        threshold: f64,
+    },
+    /// True when the first column of the first row is true or non-zero.
+    Sql { connection: String, query: String },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WaitStep {
+    pub until: Condition,
+    #[serde(with = "opt_duration_text")]
+    pub hold: Option<Duration>,
+    #[serde(with = "duration_text")]
+    pub every: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyStep {
+    pub from: String,
+    pub to: String,
+    pub tables: Vec<String>,
+    pub exclude: Vec<String>,
+    pub chunk_rows: u64,
+    pub parallel: u32,
+    pub throttle: Option<Condition>,
+    pub truncate: bool,
+    pub filters: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    Schema,
+    Counts,
+    Checksums,
+    Sample,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyStep {
+    pub source: String,
+    pub target: String,
+    pub tables: Vec<String>,
+    pub exclude: Vec<String>,
+    pub checks: Vec<Check>,
+    pub sample: u64,
+    pub max_diffs: u64,
+    #[serde(with = "opt_duration_text")]
+    pub time_limit: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum RdsAction {
+    CreateReadReplica {
+        instance: String,
+        source_instance: String,
+        instance_class: Option<String>,
+    },
+    PromoteReadReplica {
+        instance: String,
+    },
+    CreateSnapshot {
+        instance: String,
+        snapshot: String,
+    },
+    Reboot {
+        instance: String,
+    },
+    WaitStatus {
+        instance: String,
+        status: String,
+    },
+}
+
+impl RdsAction {
+    pub fn name(&self) -> &'static str {
+        match self {
+            RdsAction::CreateReadReplica { .. } => "create_read_replica",
+            RdsAction::PromoteReadReplica { .. } => "promote_read_replica",
+            RdsAction::CreateSnapshot { .. } => "create_snapshot",
+            RdsAction::Reboot { .. } => "reboot",
+            RdsAction::WaitStatus { .. } => "wait_status",
+        }
+    }
+
+    pub fn instance(&self) -> &str {
+        match self {
+            RdsAction::CreateReadReplica { instance, .. }
+            | RdsAction::PromoteReadReplica { instance }
+            | RdsAction::CreateSnapshot { instance, .. }
+            | RdsAction::Reboot { instance }
+            | RdsAction::WaitStatus { instance, .. } => instance,
+        }
+    }
+
+    /// The AWS API calls this action makes, for `ferry check`.
+    pub fn api_calls(&self, waits: bool) -> Vec<&'static str> {
+        let mut calls = vec!["rds:DescribeDBInstances"];
+        match self {
+            RdsAction::CreateReadReplica { .. } => calls.push("rds:CreateDBInstanceReadReplica"),
+            RdsAction::PromoteReadReplica { .. } => calls.push("rds:PromoteReadReplica"),
+            RdsAction::CreateSnapshot { .. } => {
+                calls.push("rds:CreateDBSnapshot");
+                if waits {
+                    calls.push("rds:DescribeDBSnapshots");
+                }
+            }
+            RdsAction::Reboot { .. } => calls.push("rds:RebootDBInstance"),
+            RdsAction::WaitStatus { .. } => {}
+        }
+        calls
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RdsStep {
+    #[serde(flatten)]
+    pub action: RdsAction,
+    pub wait: Option<String>,
+}
+
+impl Runbook {
+    /// Every step in runbook order.
+    pub fn steps(&self) -> impl Iterator<Item = &Step> {
+        self.phases.iter().flat_map(|p| p.steps.iter())
+    }
+
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.steps().find(|s| s.id == id)
+    }
+
+    /// Steps named in another step's `rollback` list: they run only when that
+    /// rollback is triggered, never in the normal flow. Maps id -> the steps they undo.
+    pub fn rollback_only(&self) -> std::collections::BTreeMap<&str, Vec<&str>> {
+        let mut out: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for s in self.steps() {
+            if let Some(Rollback::Steps(ids)) = &s.rollback {
+                for id in ids {
+                    out.entry(id.as_str()).or_default().push(s.id.as_str());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Durations serialise as humantime text ("1m 30s") so journals stay readable.
+pub mod duration_text {
+    use serde::Serializer;
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+}
+
+pub mod opt_duration_text {
+    use serde::Serializer;
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+}

@@ -1,0 +1,642 @@
+//! From the TOML tree to the typed [`Runbook`]: top-level tables, connections
+//! and monitors. Steps live in `steps.rs`. References between parts are only
+//! recorded here (see [`Refs`]) and checked by `validate.rs` once every
+//! definition is known.
+
+use super::diag::{did_you_mean, Diagnostic};
+use super::model::*;
+use super::reader::{is_slug, item_span, slugify, type_name, Node, Reader};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use toml_edit::{Item, Value};
+
+/// What a reference points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefKind {
+    Connection,
+    LagMonitor,
+    MetricMonitor,
+    Step,
+}
+
+/// A name used somewhere, to be resolved after parsing.
+#[derive(Debug, Clone)]
+pub struct Ref {
+    pub kind: RefKind,
+    pub name: String,
+    pub span: Span,
+    /// Who refers: "step `copy`", "monitor `replica`".
+    pub from: String,
+}
+
+/// The parse result plus what validation needs.
+pub struct Parsed {
+    pub runbook: Runbook,
+    pub refs: Vec<Ref>,
+    /// (step id, span of its `id` value) in file order.
+    pub step_ids: Vec<(String, Span)>,
+    /// Spans of each step's `depends_on` entries, by step id.
+    pub dep_spans: BTreeMap<String, Vec<(String, Span)>>,
+    /// Span of the first `[[phase]]` header, or the whole file.
+    pub phases_span: Option<Span>,
+    pub file_span: Span,
+}
+
+const TOP_KEYS: &[&str] = &["runbook", "vars", "aws", "connections", "monitor", "phase"];
+const RUNBOOK_KEYS: &[&str] = &["name", "title", "format", "window", "notes"];
+const SUPPORTED_FORMAT: i64 = 1;
+
+pub fn parse(
+    r: &mut Reader<'_>,
+    doc: &toml_edit::Table,
+    path: &std::path::Path,
+    sha: String,
+) -> Parsed {
+    let root = Node::Table(doc);
+    r.check_keys(root, "the runbook file (top level)", TOP_KEYS);
+    let mut refs = Vec::new();
+
+    // [vars] first, so every later string can be expanded.
+    let mut vars = BTreeMap::new();
+    if let Some(t) = r.table_opt(root, "vars", "the top level") {
+        for (k, span) in t.keys() {
+            if !is_slug_var(&k) {
+                r.error(
+                    Diagnostic::new(span, format!("`{k}` is not a valid variable name"))
+                        .expected("letters, digits and `_`"),
+                );
+            }
+            match t.get(&k).map(|(_, i)| i) {
+                Some(Item::Value(Value::String(s))) => {
+                    if s.value().contains("${vars.") {
+                        r.error(
+                            Diagnostic::new(
+                                s.span(),
+                                format!("variable `{k}` refers to another variable"),
+                            )
+                            .expected("a plain string or `${env:NAME}`"),
+                        );
+                    }
+                    vars.insert(k, s.value().to_string());
+                }
+                Some(Item::Value(Value::Integer(i))) => {
+                    vars.insert(k, i.value().to_string());
+                }
+                Some(Item::Value(Value::Boolean(b))) => {
+                    vars.insert(k, b.value().to_string());
+                }
+                Some(item) => {
+                    r.error(
+                        Diagnostic::new(
+                            item_span(item),
+                            format!("wrong type for variable `{k}`: found {}", type_name(item)),
+                        )
+                        .expected("a string"),
+                    );
+                }
+                None => {}
+            }
+        }
+    }
+    r.vars = vars.clone();
+
+    // [runbook]
+    let file_span = 0..r.src.len().min(1);
+    let (name, title, notes, window) = match r.table_opt(root, "runbook", "the top level") {
+        None => {
+            if root.get("runbook").is_none() {
+                r.error(
+                    Diagnostic::new(Some(file_span.clone()), "missing the [runbook] table")
+                        .expected("a `[runbook]` table with `name`, `title` and `format = 1`"),
+                );
+            }
+            (String::new(), String::new(), None, None)
+        }
+        Some(t) => {
+            r.check_keys(t, "[runbook]", RUNBOOK_KEYS);
+            let name = match r.str_req(t, "name", "[runbook]", "\"my-cutover\"") {
+                Some((n, span)) => {
+                    if !is_slug(&n) {
+                        r.error(
+                            Diagnostic::new(
+                                Some(span),
+                                format!("runbook name `{n}` is not a slug"),
+                            )
+                            .expected(
+                                "lowercase letters, digits, `-` and `_`, starting with a letter",
+                            )
+                            .help(format!("try `{}`", slugify(&n))),
+                        );
+                    }
+                    n
+                }
+                None => String::new(),
+            };
+            let title = r
+                .string(t, "title", "[runbook]")
+                .unwrap_or_else(|| name.clone());
+            match t.get("format") {
+                None => r.missing(t, "format", "[runbook]", "1"),
+                Some((_, item)) => match item.as_value() {
+                    Some(Value::Integer(i)) if *i.value() == SUPPORTED_FORMAT => {}
+                    Some(Value::Integer(i)) => r.error(
+                        Diagnostic::new(i.span(), format!("unsupported runbook format version {}", i.value()))
+                            .expected(format!("`format = {SUPPORTED_FORMAT}` (this ferry reads format {SUPPORTED_FORMAT})")),
+                    ),
+                    _ => r.error(
+                        Diagnostic::new(item_span(item), format!("wrong type for `format` in [runbook]: found {}", type_name(item)))
+                            .expected(format!("the integer {SUPPORTED_FORMAT}")),
+                    ),
+                },
+            }
+            let notes = r.string(t, "notes", "[runbook]");
+            let window = parse_window(r, t);
+            (name, title, notes, window)
+        }
+    };
+
+    let aws = r.table_opt(root, "aws", "the top level").map(|t| {
+        r.check_keys(t, "[aws]", &["region", "profile", "endpoint_url"]);
+        AwsSettings {
+            region: r.string(t, "region", "[aws]"),
+            profile: r.string(t, "profile", "[aws]"),
+            endpoint_url: r.string(t, "endpoint_url", "[aws]"),
+        }
+    });
+
+    let connections = parse_connections(r, root);
+    let monitors = parse_monitors(r, root, &mut refs);
+    let mut step_ids = Vec::new();
+    let mut dep_spans = BTreeMap::new();
+    let (phases, phases_span) =
+        super::steps::parse_phases(r, root, &mut refs, &mut step_ids, &mut dep_spans);
+
+    Parsed {
+        runbook: Runbook {
+            path: path.to_path_buf(),
+            name,
+            title,
+            format: SUPPORTED_FORMAT as u32,
+            notes,
+            window,
+            vars,
+            aws,
+            connections,
+            monitors,
+            phases,
+            source_sha256: sha,
+        },
+        refs,
+        step_ids,
+        dep_spans,
+        phases_span,
+        file_span,
+    }
+}
+
+fn is_slug_var(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn parse_window(r: &mut Reader<'_>, t: Node<'_>) -> Option<Window> {
+    let w = r.table_opt(t, "window", "[runbook]")?;
+    r.check_keys(w, "the maintenance `window`", &["start", "duration"]);
+    let start = match w.get("start") {
+        None => {
+            r.missing(
+                w,
+                "start",
+                "the maintenance `window`",
+                "\"2026-11-22T02:00:00Z\"",
+            );
+            None
+        }
+        Some((_, item)) => match item.as_value() {
+            Some(Value::String(s)) => match chrono::DateTime::parse_from_rfc3339(s.value()) {
+                Ok(t) => Some(t.with_timezone(&chrono::Utc)),
+                Err(_) => {
+                    r.error(
+                        Diagnostic::new(s.span(), format!("bad window start `{}`", s.value()))
+                            .expected(
+                                "an RFC 3339 time with a zone, like \"2026-11-22T02:00:00Z\"",
+                            ),
+                    );
+                    None
+                }
+            },
+            Some(Value::Datetime(d)) => {
+                match chrono::DateTime::parse_from_rfc3339(&d.value().to_string()) {
+                    Ok(t) => Some(t.with_timezone(&chrono::Utc)),
+                    Err(_) => {
+                        r.error(
+                            Diagnostic::new(d.span(), "window start has no time zone")
+                                .expected("a time with a zone, like 2026-11-22T02:00:00Z"),
+                        );
+                        None
+                    }
+                }
+            }
+            _ => {
+                r.error(
+                    Diagnostic::new(
+                        item_span(item),
+                        format!(
+                            "wrong type for `start` in the maintenance `window`: found {}",
+                            type_name(item)
+                        ),
+                    )
+                    .expected("an RFC 3339 time, like \"2026-11-22T02:00:00Z\""),
+                );
+                None
+            }
+        },
+    };
+    let duration = match w.get("duration") {
+        None => {
+            r.missing(w, "duration", "the maintenance `window`", "\"2h\"");
+            None
+        }
+        Some(_) => r.duration_opt(w, "duration", "the maintenance `window`"),
+    };
+    Some(Window {
+        start: start?,
+        duration: duration?,
+    })
+}
+
+const SCHEMES: &[&str] = &["postgres", "postgresql", "sqlite"];
+
+fn parse_connections(r: &mut Reader<'_>, root: Node<'_>) -> BTreeMap<String, Connection> {
+    let mut out = BTreeMap::new();
+    let Some(conns) = r.table_opt(root, "connections", "the top level") else {
+        return out;
+    };
+    for (name, span) in conns.keys() {
+        let ctx = format!("connection `{name}`");
+        if !is_slug(&name) {
+            r.error(
+                Diagnostic::new(span, format!("connection name `{name}` is not a slug"))
+                    .expected("lowercase letters, digits, `-` and `_`, starting with a letter"),
+            );
+        }
+        let Some(t) = r.table_opt(conns, &name, "[connections]") else {
+            continue;
+        };
+        r.check_keys(t, &ctx, &["url", "iam_auth", "title"]);
+        let url = r.str_req(t, "url", &ctx, "\"${env:SOURCE_DATABASE_URL}\"");
+        if let Some((u, uspan)) = &url {
+            check_url(r, &name, u, uspan);
+        }
+        let iam_auth = r.table_opt(t, "iam_auth", &ctx).map(|a| {
+            let actx = format!("`iam_auth` of {ctx}");
+            r.check_keys(a, &actx, &["instance", "user"]);
+            IamAuth {
+                instance: r
+                    .str_req(a, "instance", &actx, "\"prod-v2\"")
+                    .map(|x| x.0)
+                    .unwrap_or_default(),
+                user: r.string(a, "user", &actx),
+            }
+        });
+        out.insert(
+            name.clone(),
+            Connection {
+                name,
+                title: r.string(t, "title", &ctx),
+                url: url.map(|x| x.0).unwrap_or_default(),
+                iam_auth,
+            },
+        );
+    }
+    out
+}
+
+fn check_url(r: &mut Reader<'_>, name: &str, url: &str, span: &Span) {
+    if url.starts_with("${env:") {
+        return; // known only at run time
+    }
+    let Some((scheme, rest)) = url.split_once("://").or_else(|| url.split_once(':')) else {
+        r.error(
+            Diagnostic::new(
+                Some(span.clone()),
+                format!("the URL of connection `{name}` has no scheme"),
+            )
+            .expected("postgres://, postgresql:// or sqlite://"),
+        );
+        return;
+    };
+    if !SCHEMES.contains(&scheme) {
+        let help = if scheme == "mysql" {
+            Some(
+                "mysql:// is planned, but format 1 supports PostgreSQL and SQLite only".to_string(),
+            )
+        } else {
+            did_you_mean(scheme, SCHEMES.iter().copied())
+        };
+        r.error(
+            Diagnostic::new(
+                Some(span.clone()),
+                format!("unsupported URL scheme `{scheme}` for connection `{name}`"),
+            )
+            .expected("postgres://, postgresql:// or sqlite://")
+            .help_opt(help),
+        );
+        return;
+    }
+    if scheme.starts_with("postgres") {
+        // user:password@host — a password written in the runbook is a leak waiting to happen.
+        let authority = rest.split(['/', '?']).next().unwrap_or("");
+        if let Some((userinfo, _)) = authority.rsplit_once('@') {
+            if let Some((_, pw)) = userinfo.split_once(':') {
+                if !pw.is_empty() && !pw.starts_with("${env:") {
+                    r.error(
+                        Diagnostic::new(Some(span.clone()), format!("the URL of connection `{name}` has a password written in the runbook"))
+                            .expected("a URL without a password")
+                            .help("take the whole URL from the environment (`url = \"${env:SOURCE_DATABASE_URL}\"`), or use ~/.pgpass or `iam_auth`"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn parse_monitors(r: &mut Reader<'_>, root: Node<'_>, refs: &mut Vec<Ref>) -> Monitors {
+    let mut m = Monitors::default();
+    let Some(mon) = r.table_opt(root, "monitor", "the top level") else {
+        return m;
+    };
+    r.check_keys(mon, "[monitor]", &["lag", "metric", "rowcounts"]);
+    for t in array_of_tables(r, mon, "lag", "[[monitor.lag]]") {
+        if let Some(l) = parse_lag(r, t, refs) {
+            m.lag.push(l);
+        }
+    }
+    for t in array_of_tables(r, mon, "metric", "[[monitor.metric]]") {
+        if let Some(x) = parse_metric(r, t, refs) {
+            m.metric.push(x);
+        }
+    }
+    if let Some(t) = r.table_opt(mon, "rowcounts", "[monitor]") {
+        let ctx = "[monitor.rowcounts]";
+        r.check_keys(t, ctx, &["source", "target", "tables", "exclude", "every"]);
+        let source = conn_ref(r, t, "source", ctx, refs, "the row-count monitor");
+        let target = conn_ref(r, t, "target", ctx, refs, "the row-count monitor");
+        let tables = r
+            .str_list_opt(t, "tables", ctx)
+            .map(strip_spans)
+            .unwrap_or_else(|| vec!["*.*".into()]);
+        let exclude = r
+            .str_list_opt(t, "exclude", ctx)
+            .map(strip_spans)
+            .unwrap_or_default();
+        let every = r
+            .duration_opt(t, "every", ctx)
+            .unwrap_or(Duration::from_secs(10));
+        m.rowcounts = Some(RowCountMonitor {
+            source: source.unwrap_or_default(),
+            target: target.unwrap_or_default(),
+            tables,
+            exclude,
+            every,
+        });
+    }
+    m
+}
+
+pub fn strip_spans(v: Vec<(String, Span)>) -> Vec<String> {
+    v.into_iter().map(|(s, _)| s).collect()
+}
+
+/// `[[x]]` tables (also accepts `x = [{...}, {...}]`).
+pub fn array_of_tables<'a>(
+    r: &mut Reader<'_>,
+    node: Node<'a>,
+    key: &str,
+    what: &str,
+) -> Vec<Node<'a>> {
+    let Some((_, item)) = node.get(key) else {
+        return Vec::new();
+    };
+    match item {
+        Item::ArrayOfTables(a) => a.iter().map(Node::Table).collect(),
+        Item::Value(Value::Array(a)) if a.iter().all(|v| v.is_inline_table()) => a
+            .iter()
+            .filter_map(|v| v.as_inline_table())
+            .map(Node::Inline)
+            .collect(),
+        other => {
+            r.error(
+                Diagnostic::new(
+                    item_span(other),
+                    format!(
+                        "`{key}` must be written as {what} tables: found {}",
+                        type_name(other)
+                    ),
+                )
+                .expected(format!("one or more `{what}` tables")),
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// A required connection name; records the reference.
+pub fn conn_ref(
+    r: &mut Reader<'_>,
+    t: Node<'_>,
+    key: &str,
+    ctx: &str,
+    refs: &mut Vec<Ref>,
+    from: &str,
+) -> Option<String> {
+    let (name, span) = r.str_req(t, key, ctx, "\"source\"")?;
+    refs.push(Ref {
+        kind: RefKind::Connection,
+        name: name.clone(),
+        span,
+        from: from.to_string(),
+    });
+    Some(name)
+}
+
+fn named(r: &mut Reader<'_>, t: Node<'_>, ctx: &str) -> Option<(String, Span)> {
+    let (name, span) = r.str_req(t, "name", ctx, "\"replica\"")?;
+    if !is_slug(&name) {
+        r.error(
+            Diagnostic::new(
+                Some(span.clone()),
+                format!("monitor name `{name}` is not a slug"),
+            )
+            .expected("lowercase letters, digits, `-` and `_`, starting with a letter")
+            .help(format!("try `{}`", slugify(&name))),
+        );
+    }
+    Some((name, span))
+}
+
+fn parse_lag(r: &mut Reader<'_>, t: Node<'_>, refs: &mut Vec<Ref>) -> Option<LagMonitor> {
+    let ctx0 = "[[monitor.lag]]";
+    r.check_keys(
+        t,
+        ctx0,
+        &[
+            "name",
+            "title",
+            "connection",
+            "cloudwatch",
+            "warn",
+            "max",
+            "every",
+        ],
+    );
+    let (name, _) = named(r, t, ctx0)?;
+    let ctx = format!("lag monitor `{name}`");
+    let source = match (t.get("connection").is_some(), t.get("cloudwatch").is_some()) {
+        (true, false) => LagSource::Connection(conn_ref(r, t, "connection", &ctx, refs, &ctx)?),
+        (false, true) => {
+            let cw = r.table_opt(t, "cloudwatch", &ctx)?;
+            let cctx = format!("`cloudwatch` of {ctx}");
+            r.check_keys(cw, &cctx, &["instance"]);
+            LagSource::Cloudwatch {
+                instance: r.str_req(cw, "instance", &cctx, "\"prod-v2-replica\"")?.0,
+            }
+        }
+        (has_conn, _) => {
+            r.error(
+                Diagnostic::new(
+                    t.span(),
+                    format!(
+                        "{ctx} needs exactly one source, found {}",
+                        if has_conn { "two" } else { "none" }
+                    ),
+                )
+                .expected("`connection = \"NAME\"` or `cloudwatch = { instance = \"...\" }`"),
+            );
+            return None;
+        }
+    };
+    let warn = r.duration_opt(t, "warn", &ctx);
+    let max = r.duration_opt(t, "max", &ctx);
+    if let (Some(w), Some(m)) = (warn, max) {
+        if w > m {
+            r.error(
+                Diagnostic::new(
+                    t.get("warn").and_then(|(s, _)| s),
+                    format!("{ctx}: `warn` is above `max`"),
+                )
+                .expected("warn <= max"),
+            );
+        }
+    }
+    Some(LagMonitor {
+        title: r.string(t, "title", &ctx),
+        every: r
+            .duration_opt(t, "every", &ctx)
+            .unwrap_or(Duration::from_secs(5)),
+        name,
+        source,
+        warn,
+        max,
+    })
+}
+
+const STATS: &[&str] = &["Average", "Maximum", "Minimum", "Sum", "SampleCount"];
+
+fn parse_metric(r: &mut Reader<'_>, t: Node<'_>, refs: &mut Vec<Ref>) -> Option<MetricMonitor> {
+    let ctx0 = "[[monitor.metric]]";
+    r.check_keys(
+        t,
+        ctx0,
+        &["name", "title", "cloudwatch", "sql", "unit", "warn", "max"],
+    );
+    let (name, _) = named(r, t, ctx0)?;
+    let ctx = format!("metric monitor `{name}`");
+    let source = match (t.get("cloudwatch").is_some(), t.get("sql").is_some()) {
+        (true, false) => {
+            let cw = r.table_opt(t, "cloudwatch", &ctx)?;
+            let c = format!("`cloudwatch` of {ctx}");
+            r.check_keys(
+                cw,
+                &c,
+                &["namespace", "metric", "dimensions", "stat", "period"],
+            );
+            let stat = match r.str_opt(cw, "stat", &c) {
+                None => "Average".to_string(),
+                Some((s, span)) => {
+                    let ok = STATS.contains(&s.as_str())
+                        || (s.starts_with('p')
+                            && s[1..]
+                                .parse::<f64>()
+                                .is_ok_and(|p| (0.0..=100.0).contains(&p)));
+                    if !ok {
+                        r.error(
+                            Diagnostic::new(Some(span), format!("unknown statistic `{s}` in {c}"))
+                                .expected(format!(
+                                    "one of: {}, or a percentile like p99",
+                                    STATS.join(", ")
+                                ))
+                                .help_opt(did_you_mean(&s, STATS.iter().copied())),
+                        );
+                    }
+                    s
+                }
+            };
+            MetricSource::Cloudwatch(CloudwatchMetric {
+                namespace: r
+                    .str_req(cw, "namespace", &c, "\"AWS/RDS\"")
+                    .map(|x| x.0)
+                    .unwrap_or_default(),
+                metric: r
+                    .str_req(cw, "metric", &c, "\"CPUUtilization\"")
+                    .map(|x| x.0)
+                    .unwrap_or_default(),
+                dimensions: r.str_map_opt(cw, "dimensions", &c),
+                stat,
+                period: r
+                    .duration_opt(cw, "period", &c)
+                    .unwrap_or(Duration::from_secs(60)),
+            })
+        }
+        (false, true) => {
+            let s = r.table_opt(t, "sql", &ctx)?;
+            let c = format!("`sql` of {ctx}");
+            r.check_keys(s, &c, &["connection", "query", "rate", "every"]);
+            MetricSource::Sql(SqlMetric {
+                connection: conn_ref(r, s, "connection", &c, refs, &ctx).unwrap_or_default(),
+                query: r
+                    .str_req(s, "query", &c, "\"select count(*) from orders\"")
+                    .map(|x| x.0)
+                    .unwrap_or_default(),
+                rate: r.bool_opt(s, "rate", &c).unwrap_or(false),
+                every: r
+                    .duration_opt(s, "every", &c)
+                    .unwrap_or(Duration::from_secs(5)),
+            })
+        }
+        (has_cw, _) => {
+            r.error(
+                Diagnostic::new(
+                    t.span(),
+                    format!(
+                        "{ctx} needs exactly one source, found {}",
+                        if has_cw { "two" } else { "none" }
+                    ),
+                )
+                .expected(
+                    "`cloudwatch = { ... }` or `sql = { connection = \"...\", query = \"...\" }`",
+                ),
+            );
+            return None;
+        }
+    };
+    Some(MetricMonitor {
+        title: r.string(t, "title", &ctx),
+        unit: r.string(t, "unit", &ctx),
+        warn: r.number_opt(t, "warn", &ctx),
+        max: r.number_opt(t, "max", &ctx),
+        name,
+        source,
+    })
+}

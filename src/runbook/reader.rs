@@ -1,0 +1,450 @@
+//! A typed reader over the span-preserving TOML tree (`toml_edit`): every
+//! accessor records a diagnostic (with the exact span) instead of failing, so
+//! one pass reports every problem in the file, not only the first.
+
+use super::diag::{did_you_mean, Diagnostic};
+use super::expand;
+use super::model::Span;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use toml_edit::{InlineTable, Item, Table, Value};
+
+/// A table, written either as `[header]` or inline `{ ... }`.
+#[derive(Clone, Copy)]
+pub enum Node<'a> {
+    Table(&'a Table),
+    Inline(&'a InlineTable),
+}
+
+impl<'a> Node<'a> {
+    pub fn span(&self) -> Option<Span> {
+        match self {
+            Node::Table(t) => t.span(),
+            Node::Inline(t) => t.span(),
+        }
+    }
+
+    /// Key span, and the item.
+    pub fn get(&self, key: &str) -> Option<(Option<Span>, &'a Item)> {
+        let (k, v) = match self {
+            Node::Table(t) => t.get_key_value(key)?,
+            Node::Inline(t) => t.get_key_value(key)?,
+        };
+        if v.is_none() {
+            return None;
+        }
+        Some((k.span(), v))
+    }
+
+    /// Keys in file order, with their spans.
+    pub fn keys(&self) -> Vec<(String, Option<Span>)> {
+        let names: Vec<String> = match self {
+            Node::Table(t) => t.iter().map(|(k, _)| k.to_string()).collect(),
+            Node::Inline(t) => t.iter().map(|(k, _)| k.to_string()).collect(),
+        };
+        names
+            .into_iter()
+            .map(|n| {
+                let span = self.get(&n).and_then(|(s, _)| s);
+                (n, span)
+            })
+            .collect()
+    }
+}
+
+/// Human name of a TOML item's type, for "expected X, found Y".
+pub fn type_name(item: &Item) -> &'static str {
+    match item {
+        Item::None => "nothing",
+        Item::Table(_) => "a table",
+        Item::ArrayOfTables(_) => "an array of tables",
+        Item::Value(v) => match v {
+            Value::String(_) => "a string",
+            Value::Integer(_) => "an integer",
+            Value::Float(_) => "a float",
+            Value::Boolean(_) => "a boolean",
+            Value::Datetime(_) => "a date-time",
+            Value::Array(_) => "an array",
+            Value::InlineTable(_) => "an inline table",
+        },
+    }
+}
+
+pub fn item_span(item: &Item) -> Option<Span> {
+    match item {
+        Item::None => None,
+        Item::Value(v) => v.span(),
+        Item::Table(t) => t.span(),
+        Item::ArrayOfTables(a) => a.span(),
+    }
+}
+
+/// The reader: source text, collected diagnostics, and the `[vars]` used to
+/// expand `${vars.NAME}` in every string it hands out.
+pub struct Reader<'s> {
+    pub src: &'s str,
+    pub errors: Vec<Diagnostic>,
+    pub vars: BTreeMap<String, String>,
+}
+
+impl<'s> Reader<'s> {
+    pub fn new(src: &'s str) -> Self {
+        Reader {
+            src,
+            errors: Vec::new(),
+            vars: BTreeMap::new(),
+        }
+    }
+
+    pub fn error(&mut self, d: Diagnostic) {
+        self.errors.push(d);
+    }
+
+    /// Report keys of `node` not in `allowed`. `context` names the table in messages.
+    pub fn check_keys(&mut self, node: Node<'_>, context: &str, allowed: &[&str]) {
+        for (key, span) in node.keys() {
+            if !allowed.contains(&key.as_str()) {
+                let help = did_you_mean(&key, allowed.iter().copied());
+                self.error(
+                    Diagnostic::new(span, format!("unknown key `{key}` in {context}"))
+                        .expected(format!("one of: {}", allowed.join(", ")))
+                        .help_opt(help),
+                );
+            }
+        }
+    }
+
+    fn wrong_type(&mut self, key: &str, context: &str, item: &Item, want: &str) {
+        self.error(
+            Diagnostic::new(
+                item_span(item),
+                format!(
+                    "wrong type for `{key}` in {context}: found {}",
+                    type_name(item)
+                ),
+            )
+            .expected(want.to_string()),
+        );
+    }
+
+    pub fn missing(&mut self, node: Node<'_>, key: &str, context: &str, example: &str) {
+        self.error(
+            Diagnostic::new(
+                node.span(),
+                format!("missing required key `{key}` in {context}"),
+            )
+            .expected(format!("`{key} = {example}`")),
+        );
+    }
+
+    /// A string, with `${vars.X}` expanded (and checked).
+    pub fn str_opt(&mut self, node: Node<'_>, key: &str, context: &str) -> Option<(String, Span)> {
+        let (_, item) = node.get(key)?;
+        match item.as_value() {
+            Some(Value::String(s)) => {
+                let span = s.span().unwrap_or(0..0);
+                let text = self.expand(s.value(), &span);
+                Some((text, span))
+            }
+            _ => {
+                self.wrong_type(key, context, item, "a string");
+                None
+            }
+        }
+    }
+
+    pub fn string(&mut self, node: Node<'_>, key: &str, context: &str) -> Option<String> {
+        self.str_opt(node, key, context).map(|(s, _)| s)
+    }
+
+    pub fn str_req(
+        &mut self,
+        node: Node<'_>,
+        key: &str,
+        context: &str,
+        example: &str,
+    ) -> Option<(String, Span)> {
+        if node.get(key).is_none() {
+            self.missing(node, key, context, example);
+            return None;
+        }
+        self.str_opt(node, key, context)
+    }
+
+    pub fn bool_opt(&mut self, node: Node<'_>, key: &str, context: &str) -> Option<bool> {
+        let (_, item) = node.get(key)?;
+        match item.as_value() {
+            Some(Value::Boolean(b)) => Some(*b.value()),
+            _ => {
+                self.wrong_type(key, context, item, "`true` or `false`");
+                None
+            }
+        }
+    }
+
+    /// A non-negative integer within `min..=max`.
+    pub fn uint_opt(
+        &mut self,
+        node: Node<'_>,
+        key: &str,
+        context: &str,
+        min: u64,
+        max: u64,
+    ) -> Option<u64> {
+        let (_, item) = node.get(key)?;
+        match item.as_value() {
+            Some(Value::Integer(i)) => {
+                let v = *i.value();
+                if v < min as i64 || (v as u64) > max {
+                    self.error(
+                        Diagnostic::new(
+                            i.span(),
+                            format!("`{key}` = {v} is out of range in {context}"),
+                        )
+                        .expected(format!("a whole number from {min} to {max}")),
+                    );
+                    None
+                } else {
+                    Some(v as u64)
+                }
+            }
+            _ => {
+                self.wrong_type(key, context, item, "a whole number");
+                None
+            }
+        }
+    }
+
+    /// A number (integer or float).
+    pub fn number_opt(&mut self, node: Node<'_>, key: &str, context: &str) -> Option<f64> {
+        let (_, item) = node.get(key)?;
+        match item.as_value() {
+            Some(Value::Integer(i)) => Some(*i.value() as f64),
+            Some(Value::Float(f)) => Some(*f.value()),
+            _ => {
+                self.wrong_type(key, context, item, "a number");
+                None
+            }
+        }
+    }
+
+    /// A duration written like "90s", "5m", "2h" or "1h30m".
+    pub fn duration_opt(&mut self, node: Node<'_>, key: &str, context: &str) -> Option<Duration> {
+        let (_, item) = node.get(key)?;
+        match item.as_value() {
+            Some(Value::String(s)) => {
+                let text = s.value().trim();
+                match parse_duration(text) {
+                    Some(d) => Some(d),
+                    None => {
+                        self.error(
+                            Diagnostic::new(
+                                s.span(),
+                                format!("bad duration `{text}` for `{key}` in {context}"),
+                            )
+                            .expected("a duration like \"90s\", \"5m\", \"2h\" or \"1h30m\""),
+                        );
+                        None
+                    }
+                }
+            }
+            Some(Value::Integer(i)) => {
+                let v = *i.value();
+                self.error(
+                    Diagnostic::new(
+                        i.span(),
+                        format!(
+                            "bad duration {v} for `{key}` in {context}: a bare number has no unit"
+                        ),
+                    )
+                    .expected("a duration string like \"90s\", \"5m\" or \"2h\"")
+                    .help(format!("write `{key} = \"{v}s\"` for {v} seconds")),
+                );
+                None
+            }
+            _ => {
+                self.wrong_type(
+                    key,
+                    context,
+                    item,
+                    "a duration string like \"90s\", \"5m\" or \"2h\"",
+                );
+                None
+            }
+        }
+    }
+
+    /// An array of strings (each expanded), with each element's span.
+    pub fn str_list_opt(
+        &mut self,
+        node: Node<'_>,
+        key: &str,
+        context: &str,
+    ) -> Option<Vec<(String, Span)>> {
+        let (_, item) = node.get(key)?;
+        match item.as_value() {
+            Some(Value::Array(arr)) => {
+                let mut out = Vec::new();
+                for v in arr.iter() {
+                    match v {
+                        Value::String(s) => {
+                            let span = s.span().unwrap_or(0..0);
+                            let text = self.expand(s.value(), &span);
+                            out.push((text, span));
+                        }
+                        other => {
+                            self.error(
+                                Diagnostic::new(
+                                    other.span(),
+                                    format!(
+                                        "wrong type in `{key}` in {context}: found {}",
+                                        type_name(&Item::Value(other.clone()))
+                                    ),
+                                )
+                                .expected("a string"),
+                            );
+                        }
+                    }
+                }
+                Some(out)
+            }
+            _ => {
+                self.wrong_type(
+                    key,
+                    context,
+                    item,
+                    "an array of strings, like [\"a\", \"b\"]",
+                );
+                None
+            }
+        }
+    }
+
+    /// A sub-table (either `[a.b]` or `b = { ... }`).
+    pub fn table_opt<'a>(&mut self, node: Node<'a>, key: &str, context: &str) -> Option<Node<'a>> {
+        let (_, item) = node.get(key)?;
+        match item {
+            Item::Table(t) => Some(Node::Table(t)),
+            Item::Value(Value::InlineTable(t)) => Some(Node::Inline(t)),
+            _ => {
+                self.wrong_type(key, context, item, "a table, like `{ key = \"value\" }`");
+                None
+            }
+        }
+    }
+
+    /// A table of string values (`env = { K = "V" }`).
+    pub fn str_map_opt(
+        &mut self,
+        node: Node<'_>,
+        key: &str,
+        context: &str,
+    ) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        if let Some(t) = self.table_opt(node, key, context) {
+            let ctx = format!("`{key}` of {context}");
+            for (k, _) in t.keys() {
+                if let Some(v) = self.string(t, &k, &ctx) {
+                    out.insert(k, v);
+                }
+            }
+        }
+        out
+    }
+
+    /// Expand `${vars.NAME}`; check the form of every `${env:NAME}`. Other
+    /// `${...}` (shell parameters) pass through untouched.
+    pub fn expand(&mut self, text: &str, span: &Span) -> String {
+        match expand::expand_vars(text, &self.vars) {
+            Ok(s) => s,
+            Err(problems) => {
+                for p in problems {
+                    let place = self
+                        .src
+                        .get(span.clone())
+                        .and_then(|raw| raw.find(&p.token))
+                        .map(|i| span.start + i..span.start + i + p.token.len())
+                        .unwrap_or_else(|| span.clone());
+                    self.error(
+                        Diagnostic::new(Some(place), p.message)
+                            .expected(p.expected)
+                            .help_opt(p.help),
+                    );
+                }
+                text.to_string()
+            }
+        }
+    }
+}
+
+/// Parse "90s", "5m", "2h", "1h30m", "500ms" (and "1h 30m").
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    if text.is_empty() || !text.chars().next()?.is_ascii_digit() {
+        return None;
+    }
+    humantime::parse_duration(text).ok()
+}
+
+/// An id is a slug: lowercase ASCII letters, digits, `-` and `_`, starting with a letter.
+pub fn is_slug(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && s.len() <= 64
+}
+
+/// The slug a non-slug id probably meant.
+pub fn slugify(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.trim().chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if c == '_' || c == '-' {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let out = out.trim_matches('-').to_string();
+    if out.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+        format!("step-{out}")
+    } else {
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[rstest::rstest]
+    #[case("90s", Some(90))]
+    #[case("5m", Some(300))]
+    #[case("2h", Some(7200))]
+    #[case("1h30m", Some(5400))]
+    #[case("1h 30m", Some(5400))]
+    #[case("ninety", None)]
+    #[case("", None)]
+    #[case("-5s", None)]
+    #[case("5 parsecs", None)]
+    fn durations(#[case] text: &str, #[case] secs: Option<u64>) {
+        assert_eq!(parse_duration(text).map(|d| d.as_secs()), secs);
+    }
+
+    #[rstest::rstest]
+    #[case("copy", true)]
+    #[case("copy-data_2", true)]
+    #[case("Copy", false)]
+    #[case("2copy", false)]
+    #[case("copy data", false)]
+    #[case("", false)]
+    fn slugs(#[case] s: &str, #[case] ok: bool) {
+        assert_eq!(is_slug(s), ok);
+    }
+
+    #[test]
+    fn slugify_suggests() {
+        assert_eq!(slugify("Copy Data!"), "copy-data");
+        assert_eq!(slugify("1st"), "step-1st");
+    }
+}

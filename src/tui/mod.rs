@@ -1,0 +1,1 @@
+//! The full-screen console (issue 4). Not built yet.
