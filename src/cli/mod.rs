@@ -3,6 +3,8 @@
 //! 0 ok, 1 the run failed or was aborted, 2 bad input, 3 a required service unreachable.
 
 mod check;
+pub mod headless;
+pub mod run;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -26,6 +28,35 @@ pub enum Command {
         /// The runbook file (TOML).
         runbook: PathBuf,
     },
+    /// Run a runbook: the full-screen console on a TTY, or line-per-event headless mode.
+    Run(RunArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The runbook file (TOML).
+    pub runbook: PathBuf,
+    /// Journal file (default: runs/<runbook-name>/<UTC timestamp>.jsonl).
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+    /// Continue an unfinished run from its journal (default: the newest unfinished one).
+    #[arg(long)]
+    pub resume: bool,
+    /// On --resume, continue even though steps changed since the journal began.
+    #[arg(long, requires = "resume")]
+    pub accept_changes: bool,
+    /// Operator name recorded with every confirmation (default: the OS user).
+    #[arg(long, value_name = "NAME")]
+    pub operator: Option<String>,
+    /// One line per event on stdout instead of the full-screen console.
+    #[arg(long)]
+    pub headless: bool,
+    /// Rehearsal: confirm every step automatically (journaled as automatic); on --resume, retry interrupted steps.
+    #[arg(long)]
+    pub yes: bool,
+    /// Folder holding runs/<runbook-name>/ journals (default: ./runs).
+    #[arg(long, value_name = "DIR", default_value = "runs")]
+    pub runs_dir: PathBuf,
 }
 
 /// Parse arguments, run the command, return the process exit code.
@@ -44,5 +75,43 @@ pub fn main() -> i32 {
     };
     match args.command {
         Command::Check { runbook } => check::run(&runbook),
+        Command::Run(a) => {
+            let operator = match a.operator {
+                Some(o) if o.trim().is_empty() => {
+                    eprintln!("error: --operator needs a name");
+                    return EXIT_BAD_INPUT;
+                }
+                Some(o) => o,
+                None => run::default_operator(),
+            };
+            if !a.headless {
+                use std::io::IsTerminal;
+                if std::io::stdout().is_terminal() {
+                    eprintln!(
+                        "note: the full-screen console is not built yet; running in headless mode"
+                    );
+                }
+            }
+            let settings = run::RunSettings {
+                runbook: a.runbook,
+                journal: a.journal,
+                resume: a.resume,
+                accept_changes: a.accept_changes,
+                operator,
+                yes: a.yes,
+                runs_dir: a.runs_dir,
+            };
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return EXIT_FAILED;
+                }
+            };
+            rt.block_on(run::run(settings))
+        }
     }
 }

@@ -1,1 +1,209 @@
-//! The append-only, hash-chained JSON-lines journal (issue 3). Not built yet.
+//! The journal: JSON lines, one entry per line, each with a sequence number, a
+//! UTC timestamp, the entry, the previous line's hash and its own hash, so any
+//! later edit breaks the chain and is caught on replay. Lines are redacted
+//! before they are hashed and written: secrets never reach the disk.
+//!
+//! Line format: `{"seq":N,"ts":"…","entry":{…},"prev":"<hex>","hash":"<hex>"}`
+//! where `hash` = SHA-256 of the line up to (not including) `,"hash":…` plus `}`.
+
+mod read;
+
+pub use read::{read_journal, JournalError, Replay};
+
+use crate::engine::event::{Event, RunStatus};
+use crate::engine::exec::OutputLine;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The first line of every journal: what ran, by whom, from which runbook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    pub ferry_version: String,
+    pub runbook_name: String,
+    pub runbook_title: String,
+    pub runbook_path: String,
+    pub runbook_sha256: String,
+    /// step id -> fingerprint, so a resume can name the steps that changed.
+    pub steps: BTreeMap<String, String>,
+    pub operator: String,
+    pub host: String,
+    pub window_start: Option<DateTime<Utc>>,
+    pub window_secs: Option<u64>,
+}
+
+/// One journal entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Entry {
+    Header(Header),
+    /// A process (re)attached to this journal: the first run or a resume.
+    Session {
+        operator: String,
+        host: String,
+        resumed: bool,
+        pid: u32,
+    },
+    Event(Event),
+    Output(OutputLine),
+    /// A message for the record (retries scheduled, connection problems…).
+    Note {
+        step: Option<String>,
+        text: String,
+    },
+    /// The run ended for good (finished or aborted): it cannot be resumed.
+    Closed {
+        status: RunStatus,
+    },
+}
+
+impl Entry {
+    /// Entries after which the journal is fsynced: step boundaries and confirmations.
+    pub fn is_boundary(&self) -> bool {
+        match self {
+            Entry::Output(_) | Entry::Note { .. } => false,
+            Entry::Event(Event::Started { .. }) => true,
+            _ => true,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Unhashed<'a> {
+    seq: u64,
+    ts: String,
+    entry: &'a Entry,
+    prev: &'a str,
+}
+
+/// A stored line, parsed.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Record {
+    pub seq: u64,
+    pub ts: DateTime<Utc>,
+    pub entry: Entry,
+    pub prev: String,
+    pub hash: String,
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Appends entries to a journal file.
+pub struct Writer {
+    path: PathBuf,
+    file: File,
+    seq: u64,
+    prev: String,
+    redact: Box<dyn Fn(&str) -> String + Send>,
+}
+
+impl Writer {
+    /// Start a new journal at `path` (parent folders are created). Fails if it exists.
+    pub fn create(
+        path: &Path,
+        redact: Box<dyn Fn(&str) -> String + Send>,
+    ) -> std::io::Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(path)?;
+        Ok(Writer {
+            path: path.to_path_buf(),
+            file,
+            seq: 0,
+            prev: GENESIS.to_string(),
+            redact,
+        })
+    }
+
+    /// Continue an existing journal after a verified replay. A torn last line
+    /// (found by the replay) is cut off first.
+    pub fn resume(
+        path: &Path,
+        replay: &Replay,
+        redact: Box<dyn Fn(&str) -> String + Send>,
+    ) -> std::io::Result<Self> {
+        let file = OpenOptions::new().write(true).open(path)?;
+        file.set_len(replay.good_bytes)?;
+        drop(file);
+        let file = OpenOptions::new().append(true).open(path)?;
+        Ok(Writer {
+            path: path.to_path_buf(),
+            file,
+            seq: replay.records.last().map(|r| r.seq + 1).unwrap_or(0),
+            prev: replay
+                .records
+                .last()
+                .map(|r| r.hash.clone())
+                .unwrap_or_else(|| GENESIS.to_string()),
+            redact,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Append one entry; fsync when it is a boundary. Returns the timestamp written.
+    pub fn append(&mut self, entry: &Entry, now: DateTime<Utc>) -> std::io::Result<DateTime<Utc>> {
+        let body = serde_json::to_string(&Unhashed {
+            seq: self.seq,
+            ts: now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            entry,
+            prev: &self.prev,
+        })
+        .map_err(std::io::Error::other)?;
+        let body = (self.redact)(&body);
+        let hash = sha256_hex(body.as_bytes());
+        let mut line = String::with_capacity(body.len() + 80);
+        line.push_str(&body[..body.len() - 1]);
+        line.push_str(",\"hash\":\"");
+        line.push_str(&hash);
+        line.push_str("\"}\n");
+        self.file.write_all(line.as_bytes())?;
+        if entry.is_boundary() {
+            self.file.sync_data()?;
+        }
+        self.seq += 1;
+        self.prev = hash;
+        Ok(now)
+    }
+}
+
+/// `runs/<runbook-name>/<UTC timestamp>.jsonl` under `base`.
+pub fn default_path(base: &Path, runbook_name: &str, now: DateTime<Utc>) -> PathBuf {
+    base.join(runbook_name)
+        .join(format!("{}.jsonl", now.format("%Y%m%dT%H%M%SZ")))
+}
+
+/// The newest journal of a runbook that was not closed (finished or aborted).
+pub fn newest_unfinished(base: &Path, runbook_name: &str) -> Option<PathBuf> {
+    let dir = base.join(runbook_name);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    files.sort();
+    files.into_iter().rev().find(|p| match read_journal(p) {
+        Ok(r) => !r.closed(),
+        Err(_) => true, // a broken journal is "unfinished": resume will explain what is wrong
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,232 @@
+//! Headless mode: one human-readable line per journaled event on stdout, and
+//! the decisions an operator would take, made by rule: `--yes` confirms every
+//! step (journaled as automatic) and retries interrupted steps on resume;
+//! without it, a step that needs a person stops the run with a clear message.
+
+use crate::engine::driver::{Command, Handles, Notice};
+use crate::engine::event::{Event, Outcome as StepOutcome, RunStatus, StepState};
+use crate::engine::exec::Stream;
+use crate::engine::redact::Redactor;
+use crate::journal::Entry;
+use std::collections::HashSet;
+use tokio::signal::unix::{signal, SignalKind};
+
+/// Why headless driving ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The engine ended by itself (finished or aborted).
+    Done,
+    NeedsOperator(String),
+    Halted(String),
+    Unreachable,
+    Interrupted,
+    JournalFailed,
+}
+
+/// One line for a journal entry, or nothing for entries not worth a line.
+pub fn line(ts: chrono::DateTime<chrono::Utc>, entry: &Entry) -> Option<String> {
+    let t = ts.format("%H:%M:%S");
+    let text = match entry {
+        Entry::Header(h) => format!(
+            "run of `{}` ({}) by {} on {}",
+            h.runbook_name, h.runbook_title, h.operator, h.host
+        ),
+        Entry::Session {
+            operator,
+            host,
+            resumed,
+            ..
+        } => {
+            if *resumed {
+                format!("resumed by {operator} on {host}")
+            } else {
+                return None;
+            }
+        }
+        Entry::Event(ev) => match ev {
+            Event::Confirm {
+                step,
+                by,
+                automatic,
+                ..
+            } => {
+                if *automatic {
+                    format!(
+                        "✔ {step}: confirmed automatically (--yes) for {}",
+                        by.operator
+                    )
+                } else {
+                    format!("✔ {step}: confirmed by {}@{}", by.operator, by.host)
+                }
+            }
+            Event::Skip { step, by, reason } => {
+                format!("⤼ {step}: skipped by {} — {reason}", by.operator)
+            }
+            Event::Retry { step, by } => format!("↻ {step}: retry asked by {}", by.operator),
+            Event::Rollback {
+                step,
+                by,
+                override_point_of_no_return,
+            } => format!(
+                "↶ {step}: rollback asked by {}{}",
+                by.operator,
+                if *override_point_of_no_return {
+                    " (overriding the point of no return)"
+                } else {
+                    ""
+                }
+            ),
+            Event::Abort { by, reason } => format!("■ run aborted by {}: {reason}", by.operator),
+            Event::Started { step, attempt } => {
+                if *attempt > 1 {
+                    format!("▶ {step}: started (attempt {attempt})")
+                } else {
+                    format!("▶ {step}: started")
+                }
+            }
+            Event::Finished { step, outcome, .. } => match outcome {
+                StepOutcome::Succeeded { summary } => format!("✔ {step}: succeeded — {summary}"),
+                StepOutcome::Cancelled => format!("! {step}: stopped"),
+                other => format!("✘ {step}: failed — {}", other.describe()),
+            },
+            Event::RetryDue { step } => format!("↻ {step}: retrying now"),
+            Event::RollbackFinished { step, outcome } => {
+                if outcome.is_success() {
+                    format!("↩ {step}: rolled back — {}", outcome.describe())
+                } else {
+                    format!("✘ {step}: rollback failed — {}", outcome.describe())
+                }
+            }
+            Event::Interrupted { steps } => {
+                format!("! interrupted by the previous crash: {}", steps.join(", "))
+            }
+        },
+        Entry::Output(o) => {
+            let mark = match o.stream {
+                Stream::Stdout => "│",
+                Stream::Stderr => "┃",
+                Stream::Info => "·",
+            };
+            format!("  {} {mark} {}", o.step, o.line)
+        }
+        Entry::Note { step, text } => match step {
+            Some(s) => format!("  {s}: {text}"),
+            None => format!("  {text}"),
+        },
+        Entry::Closed { status } => match status {
+            RunStatus::Finished { ok: true } => "run finished: all steps done".to_string(),
+            RunStatus::Finished { ok: false } => "run finished with failures".to_string(),
+            RunStatus::Aborted => "run aborted".to_string(),
+            other => format!("run closed: {other:?}"),
+        },
+    };
+    Some(format!("{t} {text}"))
+}
+
+/// Print events and act for the operator until the engine stops.
+pub async fn drive(
+    mut h: Handles,
+    yes: bool,
+    retry_interrupted: bool,
+    redactor: &Redactor,
+) -> Outcome {
+    let mut sigterm = signal(SignalKind::terminate()).ok();
+    let mut sighup = signal(SignalKind::hangup()).ok();
+    let mut result = Outcome::Done;
+    let mut stopping = false;
+    let mut confirmed: HashSet<(String, u32)> = HashSet::new();
+    let mut retried: HashSet<String> = HashSet::new();
+    let mut announced: HashSet<(String, u32)> = HashSet::new();
+    let stop = |h: &Handles, stopping: &mut bool| {
+        if !*stopping {
+            *stopping = true;
+            let _ = h.commands.send(Command::Shutdown);
+        }
+    };
+    loop {
+        tokio::select! {
+            biased;
+            _ = tokio::signal::ctrl_c(), if !stopping => {
+                result = Outcome::Interrupted;
+                stop(&h, &mut stopping);
+            }
+            _ = async { match sigterm.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending::<()>().await } }, if !stopping => {
+                result = Outcome::Interrupted;
+                stop(&h, &mut stopping);
+            }
+            _ = async { match sighup.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending::<()>().await } }, if !stopping => {
+                result = Outcome::Interrupted;
+                stop(&h, &mut stopping);
+            }
+            n = h.notices.recv() => match n {
+                Some(Notice::Journaled { ts, entry }) => {
+                    if let Some(l) = line(ts, &entry) {
+                        println!("{}", redactor.redact(&l));
+                    }
+                }
+                Some(Notice::JournalFailed(e)) => {
+                    eprintln!("error: the journal cannot be written ({e}); stopping so nothing runs unrecorded");
+                    result = Outcome::JournalFailed;
+                    stop(&h, &mut stopping);
+                }
+                None => break,
+            },
+            changed = h.snapshot.changed() => {
+                if changed.is_err() {
+                    continue;
+                }
+                if stopping {
+                    continue;
+                }
+                let snap = h.snapshot.borrow_and_update().clone();
+                match &snap.status {
+                    RunStatus::Waiting { .. } => {
+                        let mut needs_person = Vec::new();
+                        for s in snap.steps.iter() {
+                            match s.state {
+                                StepState::AwaitingConfirmation => {
+                                    let key = (s.id.clone(), s.attempt);
+                                    if yes {
+                                        if confirmed.insert(key) {
+                                            let _ = h.commands.send(Command::Confirm { step: s.id.clone(), typed: None, automatic: true, evidence: Vec::new() });
+                                        }
+                                    } else {
+                                        if announced.insert(key) {
+                                            println!("? {}: awaits confirmation ({})", s.id, s.title);
+                                        }
+                                        needs_person.push(format!("step `{}` needs an operator's confirmation (run it in the console, or use --yes for a rehearsal)", s.id));
+                                    }
+                                }
+                                StepState::Interrupted => {
+                                    if retry_interrupted {
+                                        if retried.insert(s.id.clone()) {
+                                            let _ = h.commands.send(Command::Retry { step: s.id.clone() });
+                                        }
+                                    } else {
+                                        needs_person.push(format!("step `{}` was interrupted; an operator must retry or skip it (with --resume --yes it is retried)", s.id));
+                                    }
+                                }
+                                StepState::Failed | StepState::RolledBack => {
+                                    needs_person.push(format!("step `{}` {}", s.id, s.state.name()));
+                                }
+                                _ => {}
+                            }
+                        }
+                        if !needs_person.is_empty() && (!yes || snap.awaiting().is_empty()) {
+                            result = Outcome::NeedsOperator(needs_person.join("; "));
+                            stop(&h, &mut stopping);
+                        }
+                    }
+                    RunStatus::Halted { step } => {
+                        let s = snap.step(step);
+                        let why = s.and_then(|s| s.outcome.clone()).unwrap_or_default();
+                        result = if why.starts_with("unreachable") { Outcome::Unreachable } else { Outcome::Halted(format!("step `{step}` failed: {why}")) };
+                        stop(&h, &mut stopping);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    result
+}

@@ -1,0 +1,323 @@
+//! `ferry run RUNBOOK`: load and check the runbook, open (or resume) the
+//! journal, start the engine, and drive it headless: one line per event on
+//! stdout, `--yes` confirming every step as a journaled automatic confirmation.
+
+use super::headless;
+use super::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE};
+use crate::engine::connections::{Connections, RetryPolicy};
+use crate::engine::driver::{initial_snapshot, Driver, ExecEnv};
+use crate::engine::event::{Actor, Event, RunStatus};
+use crate::engine::exec::NoMonitors;
+use crate::engine::machine::Machine;
+use crate::engine::redact::Redactor;
+use crate::engine::resume;
+use crate::journal::{self, Entry, Header, Writer};
+use crate::runbook::{self, expand::is_secret_name, Runbook};
+use chrono::Utc;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Validated settings of `ferry run`.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    pub runbook: PathBuf,
+    pub journal: Option<PathBuf>,
+    pub resume: bool,
+    pub accept_changes: bool,
+    pub operator: String,
+    pub yes: bool,
+    pub runs_dir: PathBuf,
+}
+
+pub fn default_operator() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| {
+            // SAFETY: getuid has no preconditions.
+            let uid = unsafe { libc::getuid() };
+            std::fs::read_to_string("/etc/passwd")
+                .ok()
+                .and_then(|t| {
+                    t.lines().find_map(|l| {
+                        let f: Vec<&str> = l.split(':').collect();
+                        (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_string())
+                    })
+                })
+                .unwrap_or_else(|| format!("uid{uid}"))
+        })
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+fn header(rb: &Runbook, operator: &str, host: &str) -> Header {
+    Header {
+        ferry_version: env!("CARGO_PKG_VERSION").to_string(),
+        runbook_name: rb.name.clone(),
+        runbook_title: rb.title.clone(),
+        runbook_path: rb.path.display().to_string(),
+        runbook_sha256: rb.source_sha256.clone(),
+        steps: rb
+            .steps()
+            .map(|s| (s.id.clone(), s.fingerprint()))
+            .collect(),
+        operator: operator.to_string(),
+        host: host.to_string(),
+        window_start: rb.window.as_ref().map(|w| w.start),
+        window_secs: rb.window.as_ref().map(|w| w.duration.as_secs()),
+    }
+}
+
+/// Build the redactor from the environment the runbook refers to.
+pub fn redactor_for(rb: &Runbook) -> Redactor {
+    let mut r = Redactor::new();
+    let mut names: Vec<String> = Vec::new();
+    for c in rb.connections.values() {
+        names.extend(runbook::expand::env_refs(&c.url));
+    }
+    for v in rb.vars.values() {
+        names.extend(runbook::expand::env_refs(v));
+    }
+    for s in rb.steps() {
+        if let runbook::StepKind::Shell(sh) = &s.kind {
+            names.extend(runbook::expand::env_refs(&sh.run));
+            names.extend(sh.env.values().flat_map(|v| runbook::expand::env_refs(v)));
+        }
+    }
+    for n in names {
+        if is_secret_name(&n) {
+            if let Ok(v) = std::env::var(&n) {
+                r.add(&v);
+            }
+        }
+    }
+    // any secret-looking variable in the environment, even if unreferenced
+    for (k, v) in std::env::vars() {
+        if is_secret_name(&k) && !k.starts_with("CARGO") {
+            r.add(&v);
+        }
+    }
+    r
+}
+
+pub async fn run(s: RunSettings) -> i32 {
+    let rb = match runbook::load(&s.runbook) {
+        Ok(rb) => Arc::new(rb),
+        Err(report) => {
+            eprint!("{}", report.render());
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let host = hostname();
+    let mut redactor = redactor_for(&rb);
+    let env_fn = |k: &str| std::env::var(k).ok();
+    let conns = match Connections::new(&rb, &env_fn, &mut redactor, RetryPolicy::default()) {
+        Ok(c) => c,
+        Err(missing) => {
+            eprintln!("error: cannot resolve the runbook's connections:");
+            for m in missing {
+                eprintln!("  {m}");
+            }
+            eprintln!("  = help: export the variables, then run again (`ferry check` lists what the runbook needs)");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let redactor = Arc::new(redactor);
+    let redact_for_journal = {
+        let r = redactor.clone();
+        Box::new(move |t: &str| r.redact(t)) as Box<dyn Fn(&str) -> String + Send>
+    };
+
+    // journal: new, or resumed after verification
+    let (journal, machine, snap, interrupted) = if s.resume {
+        let path = match s
+            .journal
+            .clone()
+            .or_else(|| journal::newest_unfinished(&s.runs_dir, &rb.name))
+        {
+            Some(p) => p,
+            None => {
+                eprintln!(
+                    "error: no unfinished journal of runbook `{}` under {}\n  = help: pass --journal PATH, or start a new run without --resume",
+                    rb.name,
+                    s.runs_dir.join(&rb.name).display()
+                );
+                return EXIT_BAD_INPUT;
+            }
+        };
+        let replay = match journal::read_journal(&path) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_BAD_INPUT;
+            }
+        };
+        if let Some((line, _)) = &replay.torn {
+            println!(
+                "note: the last line of {} (line {line}) was cut short by a crash; it is dropped",
+                path.display()
+            );
+        }
+        if replay.closed() {
+            eprintln!(
+                "error: the run in {} already ended; start a new run without --resume",
+                path.display()
+            );
+            return EXIT_BAD_INPUT;
+        }
+        let hdr = replay.header().cloned();
+        if let Some(h) = &hdr {
+            if h.runbook_name != rb.name {
+                eprintln!(
+                    "error: {} is a journal of runbook `{}`, not `{}`",
+                    path.display(),
+                    h.runbook_name,
+                    rb.name
+                );
+                return EXIT_BAD_INPUT;
+            }
+            let changes = resume::changed_steps(h, &rb);
+            if !changes.is_empty() {
+                if s.accept_changes {
+                    println!(
+                        "note: the runbook changed since the journal began (accepted): {}",
+                        changes.join(", ")
+                    );
+                } else {
+                    eprintln!("error: the runbook changed since {} began:", path.display());
+                    for c in &changes {
+                        eprintln!("  {c}");
+                    }
+                    eprintln!("  = help: restore the runbook, or pass --accept-changes to continue with the new definitions");
+                    return EXIT_BAD_INPUT;
+                }
+            }
+        }
+        let w = match Writer::resume(&path, &replay, redact_for_journal) {
+            Ok(w) => w,
+            Err(e) => {
+                eprintln!("error: cannot append to journal {}: {e}", path.display());
+                return EXIT_BAD_INPUT;
+            }
+        };
+        let m0 = Machine::new(&rb);
+        let mut snap = initial_snapshot(&rb, &m0, &path, &s.operator);
+        let (m, running) = resume::replay(&rb, &replay, &mut snap);
+        (w, m, snap, running)
+    } else {
+        let path = s
+            .journal
+            .clone()
+            .unwrap_or_else(|| journal::default_path(&s.runs_dir, &rb.name, Utc::now()));
+        let w = match Writer::create(&path, redact_for_journal) {
+            Ok(w) => w,
+            Err(e) => {
+                eprintln!("error: cannot create journal {}: {e}", path.display());
+                return EXIT_BAD_INPUT;
+            }
+        };
+        let m = Machine::new(&rb);
+        let snap = initial_snapshot(&rb, &m, &path, &s.operator);
+        (w, m, snap, Vec::new())
+    };
+    let mut journal = journal;
+    let now = Utc::now();
+    let first = if s.resume {
+        Ok(now)
+    } else {
+        journal.append(&Entry::Header(header(&rb, &s.operator, &host)), now)
+    };
+    let session = journal.append(
+        &Entry::Session {
+            operator: s.operator.clone(),
+            host: host.clone(),
+            resumed: s.resume,
+            pid: std::process::id(),
+        },
+        now,
+    );
+    if let Err(e) = first.and(session) {
+        eprintln!(
+            "error: cannot write journal {}: {e}",
+            journal.path().display()
+        );
+        return EXIT_BAD_INPUT;
+    }
+    let journal_path = journal.path().to_path_buf();
+    println!("journal {}", journal_path.display());
+
+    let actor = Actor {
+        operator: s.operator.clone(),
+        host,
+    };
+    let env = ExecEnv {
+        redactor: redactor.clone(),
+        conns: Arc::new(conns),
+        monitors: Arc::new(NoMonitors),
+        env: Arc::new(|k: &str| std::env::var(k).ok()),
+    };
+    let (mut driver, handles) = Driver::new(rb.clone(), machine, journal, env, actor, snap);
+    if !interrupted.is_empty() {
+        // journaled and applied before anything else runs
+        driver.first(Event::Interrupted {
+            steps: interrupted.clone(),
+        });
+    }
+    let driver_task = tokio::spawn(driver.run());
+    let outcome =
+        headless::drive(handles, s.yes, !interrupted.is_empty() && s.yes, &redactor).await;
+    let status = driver_task.await.unwrap_or(RunStatus::Aborted);
+    finish(&rb, &journal_path, &status, outcome)
+}
+
+fn finish(rb: &Runbook, journal: &Path, status: &RunStatus, outcome: headless::Outcome) -> i32 {
+    let resume_hint = format!(
+        "ferry run {} --resume --journal {}",
+        rb.path.display(),
+        journal.display()
+    );
+    match (status, outcome) {
+        (_, headless::Outcome::JournalFailed) => EXIT_FAILED,
+        (RunStatus::Finished { ok: true }, _) => {
+            println!(
+                "finished: every step succeeded · journal {}",
+                journal.display()
+            );
+            println!("next: ferry report {}", journal.display());
+            EXIT_OK
+        }
+        (RunStatus::Finished { ok: false }, _) => {
+            println!("finished with failures · journal {}", journal.display());
+            EXIT_FAILED
+        }
+        (RunStatus::Aborted, _) => {
+            println!("aborted · journal {}", journal.display());
+            EXIT_FAILED
+        }
+        (_, headless::Outcome::Unreachable) => {
+            println!("stopped: a required service is unreachable · resume with: {resume_hint}");
+            EXIT_UNREACHABLE
+        }
+        (_, headless::Outcome::Interrupted) => {
+            println!("interrupted: running steps were stopped and journaled · resume with: {resume_hint}");
+            EXIT_FAILED
+        }
+        (_, headless::Outcome::NeedsOperator(msg)) => {
+            println!("stopped: {msg} · resume with: {resume_hint}");
+            EXIT_FAILED
+        }
+        (_, headless::Outcome::Halted(msg)) => {
+            println!("halted: {msg} · resume with: {resume_hint}");
+            EXIT_FAILED
+        }
+        (_, headless::Outcome::Done) => EXIT_FAILED,
+    }
+}

@@ -1,0 +1,426 @@
+//! The driver: owns the machine and the journal, runs effects in tokio tasks
+//! (each with a cancellation token), feeds outcomes back as events, publishes
+//! an owned [`EngineSnapshot`] on a watch channel and sends must-not-lose
+//! notices on an mpsc channel. Every event is journaled before it is handled.
+
+use super::event::{Actor, Effect, Event, EvidenceItem, Outcome, RunStatus};
+use super::exec::{self, ExecCtx, MonitorView, OutputLine};
+use super::machine::Machine;
+use super::snapshot::{EngineSnapshot, StepSnap};
+use super::{connections::Connections, redact::Redactor};
+use crate::journal::{Entry, Writer};
+use crate::runbook::Runbook;
+use chrono::Utc;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// What a front-end may ask of the engine.
+#[derive(Debug, Clone)]
+pub enum Command {
+    Confirm {
+        step: String,
+        typed: Option<String>,
+        automatic: bool,
+        evidence: Vec<EvidenceItem>,
+    },
+    Skip {
+        step: String,
+        reason: String,
+    },
+    Retry {
+        step: String,
+    },
+    Rollback {
+        step: String,
+        override_point_of_no_return: bool,
+    },
+    Abort {
+        reason: String,
+    },
+    /// Stop now: cancel running steps (they become `interrupted`), keep the run resumable.
+    Shutdown,
+}
+
+/// Must-not-lose messages for front-ends.
+#[derive(Debug, Clone)]
+pub enum Notice {
+    /// An entry was journaled (already redacted where it matters).
+    Journaled {
+        ts: chrono::DateTime<Utc>,
+        entry: Box<Entry>,
+    },
+    /// The journal could not be written: the run stops.
+    JournalFailed(String),
+}
+
+enum Internal {
+    Event(Event),
+    Output(OutputLine),
+    TaskDone,
+}
+
+/// What executors need, shared by every task.
+pub struct ExecEnv {
+    pub redactor: Arc<Redactor>,
+    pub conns: Arc<Connections>,
+    pub monitors: Arc<dyn MonitorView>,
+    pub env: exec::EnvLookup,
+}
+
+pub struct Handles {
+    pub commands: mpsc::UnboundedSender<Command>,
+    pub snapshot: watch::Receiver<EngineSnapshot>,
+    pub notices: mpsc::UnboundedReceiver<Notice>,
+}
+
+pub struct Driver {
+    runbook: Arc<Runbook>,
+    machine: Machine,
+    journal: Writer,
+    env: ExecEnv,
+    actor: Actor,
+    snap: EngineSnapshot,
+    snapshot_tx: watch::Sender<EngineSnapshot>,
+    notice_tx: mpsc::UnboundedSender<Notice>,
+    cmd_rx: mpsc::UnboundedReceiver<Command>,
+    internal_tx: mpsc::UnboundedSender<Internal>,
+    internal_rx: mpsc::UnboundedReceiver<Internal>,
+    tokens: HashMap<String, CancellationToken>,
+    root: CancellationToken,
+    tasks: JoinSet<()>,
+    closed: bool,
+    journal_failed: bool,
+    initial: Vec<Event>,
+}
+
+impl Driver {
+    /// `machine` may already hold replayed state (resume); `snap` its matching snapshot.
+    pub fn new(
+        runbook: Arc<Runbook>,
+        machine: Machine,
+        journal: Writer,
+        env: ExecEnv,
+        actor: Actor,
+        snap: EngineSnapshot,
+    ) -> (Self, Handles) {
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (snapshot_tx, snapshot_rx) = watch::channel(snap.clone());
+        let (notice_tx, notice_rx) = mpsc::unbounded_channel();
+        let (internal_tx, internal_rx) = mpsc::unbounded_channel();
+        let d = Driver {
+            runbook,
+            machine,
+            journal,
+            env,
+            actor,
+            snap,
+            snapshot_tx,
+            notice_tx,
+            cmd_rx,
+            internal_tx,
+            internal_rx,
+            tokens: HashMap::new(),
+            root: CancellationToken::new(),
+            tasks: JoinSet::new(),
+            closed: false,
+            journal_failed: false,
+            initial: Vec::new(),
+        };
+        (
+            d,
+            Handles {
+                commands: cmd_tx,
+                snapshot: snapshot_rx,
+                notices: notice_rx,
+            },
+        )
+    }
+
+    /// Run until the run is finished or aborted, or a shutdown was asked for and
+    /// every task has ended. Returns the final status.
+    /// An event to journal and handle before anything else (resume: `Interrupted`).
+    pub fn first(&mut self, ev: Event) {
+        self.initial.push(ev);
+    }
+
+    pub async fn run(mut self) -> RunStatus {
+        for ev in std::mem::take(&mut self.initial) {
+            self.feed(ev);
+        }
+        let fx = self.machine.start();
+        self.apply(fx);
+        let mut shutting_down = false;
+        loop {
+            self.publish();
+            if (self.closed || shutting_down || self.journal_failed) && self.tasks.is_empty() {
+                break;
+            }
+            tokio::select! {
+                biased;
+                Some(msg) = self.internal_rx.recv() => match msg {
+                    Internal::Event(ev) => self.feed(ev),
+                    Internal::Output(line) => self.output(line),
+                    Internal::TaskDone => {}
+                },
+                Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {}
+                cmd = self.cmd_rx.recv(), if !shutting_down => match cmd {
+                    None | Some(Command::Shutdown) => {
+                        shutting_down = true;
+                        self.root.cancel();
+                    }
+                    Some(c) => {
+                        let ev = self.command_event(c);
+                        self.feed(ev);
+                    }
+                },
+            }
+        }
+        // drain what the cancelled tasks reported
+        while let Ok(msg) = self.internal_rx.try_recv() {
+            match msg {
+                Internal::Event(ev) => self.feed(ev),
+                Internal::Output(line) => self.output(line),
+                Internal::TaskDone => {}
+            }
+        }
+        self.publish();
+        self.env.conns.close().await;
+        self.machine.run_status()
+    }
+
+    fn command_event(&self, c: Command) -> Event {
+        let by = self.actor.clone();
+        match c {
+            Command::Confirm {
+                step,
+                typed,
+                automatic,
+                evidence,
+            } => Event::Confirm {
+                step,
+                by,
+                automatic,
+                typed,
+                evidence,
+            },
+            Command::Skip { step, reason } => Event::Skip { step, by, reason },
+            Command::Retry { step } => Event::Retry { step, by },
+            Command::Rollback {
+                step,
+                override_point_of_no_return,
+            } => Event::Rollback {
+                step,
+                by,
+                override_point_of_no_return,
+            },
+            Command::Abort { reason } => Event::Abort { by, reason },
+            Command::Shutdown => Event::Abort {
+                by,
+                reason: "shutdown".into(),
+            },
+        }
+    }
+
+    fn journal(&mut self, entry: Entry) {
+        if self.journal_failed {
+            return;
+        }
+        match self.journal.append(&entry, Utc::now()) {
+            Ok(ts) => {
+                self.snap.record(&entry, ts);
+                let _ = self.notice_tx.send(Notice::Journaled { ts, entry: Box::new(entry) });
+            }
+            Err(e) => {
+                // without a journal nothing may run: stop everything
+                self.journal_failed = true;
+                self.root.cancel();
+                let _ = self.notice_tx.send(Notice::JournalFailed(format!(
+                    "{}: {e}",
+                    self.journal.path().display()
+                )));
+            }
+        }
+    }
+
+    /// Journal, then handle, then perform.
+    fn feed(&mut self, ev: Event) {
+        self.journal(Entry::Event(ev.clone()));
+        if self.journal_failed {
+            return;
+        }
+        let fx = self.machine.handle(&ev);
+        self.snap.sync(&self.machine);
+        self.apply(fx);
+    }
+
+    fn output(&mut self, line: OutputLine) {
+        self.journal(Entry::Output(line));
+    }
+
+    fn apply(&mut self, fx: Vec<Effect>) {
+        for e in fx {
+            match e {
+                Effect::Execute {
+                    step,
+                    attempt,
+                    timeout,
+                } => {
+                    self.feed(Event::Started {
+                        step: step.clone(),
+                        attempt,
+                    });
+                    self.spawn_step(step, attempt, timeout);
+                }
+                Effect::Cancel { step } => {
+                    if let Some(t) = self.tokens.get(&step) {
+                        t.cancel();
+                    }
+                }
+                Effect::ScheduleRetry { step, after } => {
+                    self.journal(Entry::Note {
+                        step: Some(step.clone()),
+                        text: format!("retrying `{step}` in {}", humantime::format_duration(after)),
+                    });
+                    let tx = self.internal_tx.clone();
+                    let cancel = self.root.child_token();
+                    self.tasks.spawn(async move {
+                        tokio::select! {
+                            _ = cancel.cancelled() => {}
+                            _ = tokio::time::sleep(after) => { let _ = tx.send(Internal::Event(Event::RetryDue { step })); }
+                        }
+                    });
+                }
+                Effect::RunRollback { step } => self.spawn_rollback(step),
+                Effect::Rejected { reason } => self.journal(Entry::Note {
+                    step: None,
+                    text: format!("refused: {reason}"),
+                }),
+                Effect::Settled(status) => {
+                    self.snap.status = status.clone();
+                    if matches!(status, RunStatus::Finished { .. } | RunStatus::Aborted)
+                        && !self.closed
+                    {
+                        self.closed = true;
+                        self.journal(Entry::Closed { status });
+                    }
+                }
+            }
+        }
+    }
+
+    /// The executor context, and the task forwarding its output into the loop;
+    /// await that task after dropping the context so output precedes `Finished`.
+    fn ctx(&self, step: &str, cancel: CancellationToken) -> (ExecCtx, tokio::task::JoinHandle<()>) {
+        let (out_tx, mut out_rx) = mpsc::unbounded_channel::<OutputLine>();
+        let internal = self.internal_tx.clone();
+        let forward = tokio::spawn(async move {
+            while let Some(line) = out_rx.recv().await {
+                if internal.send(Internal::Output(line)).is_err() {
+                    break;
+                }
+            }
+        });
+        let ctx = ExecCtx {
+            step: step.to_string(),
+            output: out_tx,
+            cancel,
+            redactor: self.env.redactor.clone(),
+            conns: self.env.conns.clone(),
+            monitors: self.env.monitors.clone(),
+            env: self.env.env.clone(),
+        };
+        (ctx, forward)
+    }
+
+    fn spawn_step(&mut self, step: String, attempt: u32, timeout: Option<Duration>) {
+        let token = self.root.child_token();
+        self.tokens.insert(step.clone(), token.clone());
+        let (ctx, forward) = self.ctx(&step, token.clone());
+        let rb = self.runbook.clone();
+        let tx = self.internal_tx.clone();
+        self.tasks.spawn(async move {
+            let outcome = match rb.step(&step) {
+                None => Outcome::Failed {
+                    error: format!("no step `{step}` in the runbook"),
+                },
+                Some(def) => {
+                    let fut = exec::execute(def, &ctx);
+                    tokio::pin!(fut);
+                    match timeout {
+                        None => fut.await,
+                        Some(t) => tokio::select! {
+                            o = &mut fut => o,
+                            _ = tokio::time::sleep(t) => {
+                                token.cancel();
+                                let _ = fut.await;
+                                Outcome::TimedOut { after_secs: t.as_secs() }
+                            }
+                        },
+                    }
+                }
+            };
+            drop(ctx);
+            let _ = tokio::time::timeout(Duration::from_secs(2), forward).await;
+            let _ = tx.send(Internal::Event(Event::Finished {
+                step,
+                attempt,
+                outcome,
+            }));
+            let _ = tx.send(Internal::TaskDone);
+        });
+    }
+
+    fn spawn_rollback(&mut self, step: String) {
+        let token = self.root.child_token();
+        let (ctx, forward) = self.ctx(&step, token);
+        let rb = self.runbook.clone();
+        let tx = self.internal_tx.clone();
+        self.tasks.spawn(async move {
+            let outcome = match rb.step(&step) {
+                None => Outcome::Failed {
+                    error: format!("no step `{step}`"),
+                },
+                Some(def) => exec::rollback(def, &ctx).await,
+            };
+            drop(ctx);
+            let _ = tokio::time::timeout(Duration::from_secs(2), forward).await;
+            let _ = tx.send(Internal::Event(Event::RollbackFinished { step, outcome }));
+        });
+    }
+
+    fn publish(&mut self) {
+        self.snap.sync(&self.machine);
+        self.snapshot_tx.send_replace(self.snap.clone());
+    }
+}
+
+/// A snapshot for a fresh machine (used before the driver runs, and by resume).
+pub fn initial_snapshot(
+    rb: &Runbook,
+    machine: &Machine,
+    journal: &std::path::Path,
+    operator: &str,
+) -> EngineSnapshot {
+    let mut s = EngineSnapshot {
+        runbook_name: rb.name.clone(),
+        runbook_title: rb.title.clone(),
+        journal: journal.to_path_buf(),
+        operator: operator.to_string(),
+        status: machine.run_status(),
+        steps: rb
+            .steps()
+            .map(|st| StepSnap::new(st, machine.is_rollback_only(&st.id)))
+            .collect(),
+        window: rb.window.clone(),
+    };
+    s.sync(machine);
+    s
+}
+
+#[cfg(test)]
+#[path = "driver_tests.rs"]
+mod tests;

@@ -1,0 +1,226 @@
+//! The engine's vocabulary: the events it consumes (and the journal stores),
+//! the effects it asks the driver to perform, and the step states.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Who did something: an operator at a host, or ferry itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub operator: String,
+    pub host: String,
+}
+
+/// One item of evidence shown to the operator when confirming: a label and its value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvidenceItem {
+    pub label: String,
+    pub value: String,
+}
+
+/// The state of one step (DESIGN.md: pending → ready → awaiting confirmation →
+/// running → succeeded / failed / skipped / rolled back; interrupted after a crash).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    Pending,
+    Ready,
+    AwaitingConfirmation,
+    Running,
+    /// Failed, waiting for an automatic retry after its backoff.
+    RetryWait,
+    Succeeded,
+    Failed,
+    Skipped,
+    Interrupted,
+    RollingBack,
+    RolledBack,
+}
+
+impl StepState {
+    /// Finished for the purpose of dependencies: later steps may go on.
+    pub fn is_done(self) -> bool {
+        matches!(self, StepState::Succeeded | StepState::Skipped)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            StepState::Succeeded | StepState::Skipped | StepState::Failed | StepState::RolledBack
+        )
+    }
+
+    pub fn glyph(self) -> &'static str {
+        match self {
+            StepState::Pending => "·",
+            StepState::Ready => "○",
+            StepState::AwaitingConfirmation => "?",
+            StepState::Running => "▶",
+            StepState::RetryWait => "↻",
+            StepState::Succeeded => "✔",
+            StepState::Failed => "✘",
+            StepState::Skipped => "⤼",
+            StepState::Interrupted => "!",
+            StepState::RollingBack => "↶",
+            StepState::RolledBack => "↩",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StepState::Pending => "pending",
+            StepState::Ready => "ready",
+            StepState::AwaitingConfirmation => "awaiting confirmation",
+            StepState::Running => "running",
+            StepState::RetryWait => "waiting to retry",
+            StepState::Succeeded => "succeeded",
+            StepState::Failed => "failed",
+            StepState::Skipped => "skipped",
+            StepState::Interrupted => "interrupted",
+            StepState::RollingBack => "rolling back",
+            StepState::RolledBack => "rolled back",
+        }
+    }
+}
+
+/// How an execution of a step (or of a rollback action) ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Succeeded {
+        summary: String,
+    },
+    Failed {
+        error: String,
+    },
+    /// A required service could not be reached (exit code 3 when it ends the run).
+    Unreachable {
+        error: String,
+    },
+    TimedOut {
+        after_secs: u64,
+    },
+    /// Cancelled by abort or shutdown.
+    Cancelled,
+}
+
+impl Outcome {
+    pub fn is_success(&self) -> bool {
+        matches!(self, Outcome::Succeeded { .. })
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Outcome::Succeeded { summary } => summary.clone(),
+            Outcome::Failed { error } => error.clone(),
+            Outcome::Unreachable { error } => format!("unreachable: {error}"),
+            Outcome::TimedOut { after_secs } => format!(
+                "timed out after {}",
+                humantime::format_duration(Duration::from_secs(*after_secs))
+            ),
+            Outcome::Cancelled => "cancelled".to_string(),
+        }
+    }
+}
+
+/// Inputs of the state machine. Every one is journaled before its effects run,
+/// so replaying the journal rebuilds the same state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// The operator (or `--yes`, `automatic = true`) confirms a step awaiting confirmation.
+    /// For two-person and point-of-no-return steps `typed` must equal the step id.
+    Confirm {
+        step: String,
+        by: Actor,
+        automatic: bool,
+        typed: Option<String>,
+        evidence: Vec<EvidenceItem>,
+    },
+    Skip {
+        step: String,
+        by: Actor,
+        reason: String,
+    },
+    /// Run a failed or interrupted step again.
+    Retry {
+        step: String,
+        by: Actor,
+    },
+    /// Undo a step with its `rollback`. After a point of no return, rolling back an
+    /// earlier step needs `override_point_of_no_return`.
+    Rollback {
+        step: String,
+        by: Actor,
+        override_point_of_no_return: bool,
+    },
+    Abort {
+        by: Actor,
+        reason: String,
+    },
+    /// The driver started executing a step (attempt 1, 2, ...).
+    Started {
+        step: String,
+        attempt: u32,
+    },
+    Finished {
+        step: String,
+        attempt: u32,
+        outcome: Outcome,
+    },
+    /// An automatic retry's backoff elapsed.
+    RetryDue {
+        step: String,
+    },
+    RollbackFinished {
+        step: String,
+        outcome: Outcome,
+    },
+    /// On resume: these steps were running when the previous process died.
+    Interrupted {
+        steps: Vec<String>,
+    },
+}
+
+/// What the machine asks the driver to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Execute the step (the driver journals `Started`, enforces the timeout, and
+    /// reports `Finished`).
+    Execute {
+        step: String,
+        attempt: u32,
+        timeout: Option<Duration>,
+    },
+    /// Stop an execution in flight; it reports `Finished` with `Cancelled`.
+    Cancel { step: String },
+    /// Send `RetryDue` after `after`.
+    ScheduleRetry { step: String, after: Duration },
+    /// Run the step's shell or sql rollback and report `RollbackFinished`.
+    RunRollback { step: String },
+    /// A command was refused; tell the operator why.
+    Rejected { reason: String },
+    /// Nothing more will happen without an operator command (or ever).
+    Settled(RunStatus),
+}
+
+/// The run as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Steps are running or can start.
+    Active,
+    /// Waiting for the operator: confirmations, or decisions about failed/interrupted steps.
+    Waiting {
+        steps: Vec<String>,
+    },
+    /// A step failed with `on_failure = halt`: nothing else starts until the operator acts.
+    Halted {
+        step: String,
+    },
+    /// Every step finished; `ok` is false when any failed.
+    Finished {
+        ok: bool,
+    },
+    Aborted,
+}

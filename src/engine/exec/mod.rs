@@ -1,0 +1,197 @@
+//! Step executors: run one step (or its shell/sql rollback) to an [`Outcome`].
+//!
+//! The driver calls [`execute`] and [`rollback`]; each streams the step's output as
+//! redacted [`OutputLine`]s on `ctx.output` and returns promptly with
+//! [`Outcome::Cancelled`] when `ctx.cancel` fires, after stopping whatever it started.
+//! Timeouts are the driver's business: an executor never gives up on its own, except
+//! that a database that cannot be reached is reported as [`Outcome::Unreachable`].
+
+mod shell;
+mod sql;
+mod wait;
+
+use super::connections::{ConnError, Connections};
+use super::event::Outcome;
+use super::redact::Redactor;
+use crate::runbook::{Rollback, Step, StepKind};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
+
+/// Longest output line kept; the rest of a longer line is dropped.
+pub const MAX_LINE_BYTES: usize = 4096;
+
+/// Where an output line came from: the step's process, or ferry itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+    Info,
+}
+
+/// One line of a step's output, already redacted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputLine {
+    pub step: String,
+    pub stream: Stream,
+    pub line: String,
+}
+
+/// Read-only view of live monitor values (the monitors issue implements it).
+pub trait MonitorView: Send + Sync {
+    /// Latest lag of lag monitor `monitor`, if one has been measured.
+    fn lag(&self, monitor: &str) -> Option<Duration>;
+    /// Latest value of metric monitor `monitor`, if one has been measured.
+    fn metric(&self, monitor: &str) -> Option<f64>;
+}
+
+/// A monitor view with no values at all.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoMonitors;
+
+impl MonitorView for NoMonitors {
+    fn lag(&self, _monitor: &str) -> Option<Duration> {
+        None
+    }
+
+    fn metric(&self, _monitor: &str) -> Option<f64> {
+        None
+    }
+}
+
+/// Environment lookup for `${env:X}` in shell `run` and `env` values.
+pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Everything an executor needs from the driver.
+#[derive(Clone)]
+pub struct ExecCtx {
+    pub step: String,
+    /// Output lines, already redacted.
+    pub output: UnboundedSender<OutputLine>,
+    pub cancel: CancellationToken,
+    pub redactor: Arc<Redactor>,
+    pub conns: Arc<Connections>,
+    pub monitors: Arc<dyn MonitorView>,
+    pub env: EnvLookup,
+}
+
+impl ExecCtx {
+    /// Send a line (redacted with `redactor`, truncated to [`MAX_LINE_BYTES`]).
+    /// A closed channel is not an error: nobody is listening any more.
+    fn send_with(&self, redactor: &Redactor, stream: Stream, line: &str) {
+        let line = truncate_line(&redactor.redact(line));
+        let _ = self.output.send(OutputLine {
+            step: self.step.clone(),
+            stream,
+            line,
+        });
+    }
+
+    /// A line from ferry about the step's progress.
+    fn info(&self, line: impl AsRef<str>) {
+        self.send_with(&self.redactor, Stream::Info, line.as_ref());
+    }
+
+    fn failed(&self, error: impl AsRef<str>) -> Outcome {
+        Outcome::Failed {
+            error: self.redactor.redact(error.as_ref()),
+        }
+    }
+}
+
+/// `line` cut to at most [`MAX_LINE_BYTES`] (at a character boundary), marked when cut.
+fn truncate_line(line: &str) -> String {
+    if line.len() <= MAX_LINE_BYTES {
+        return line.to_string();
+    }
+    let mut end = MAX_LINE_BYTES;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{} … (line truncated)", &line[..end])
+}
+
+/// A connection error as an outcome: unreachable stays unreachable, the rest fail.
+fn conn_outcome(e: ConnError) -> Outcome {
+    match e {
+        ConnError::Unreachable(error) => Outcome::Unreachable { error },
+        ConnError::Config(error) => Outcome::Failed { error },
+    }
+}
+
+/// Run a step to completion (or until `ctx.cancel` fires).
+pub async fn execute(step: &Step, ctx: &ExecCtx) -> Outcome {
+    if ctx.cancel.is_cancelled() {
+        return Outcome::Cancelled;
+    }
+    match &step.kind {
+        StepKind::Confirm => Outcome::Succeeded {
+            summary: "confirmed".to_string(),
+        },
+        StepKind::Shell(sh) => shell::run(ctx, &sh.run, &sh.env, sh.cwd.as_deref()).await,
+        StepKind::Sql(s) => sql::run(ctx, &s.connection, &s.sql, s.expect.as_ref()).await,
+        StepKind::Wait(w) => wait::run(ctx, w).await,
+        StepKind::Copy(_) => not_built("copy", 5),
+        StepKind::Verify(_) => not_built("verify", 6),
+        StepKind::Rds(_) => not_built("rds", 7),
+    }
+}
+
+/// Run a step's shell or sql `rollback`. A rollback that names other steps is
+/// the engine's job, so asking for one here fails.
+pub async fn rollback(step: &Step, ctx: &ExecCtx) -> Outcome {
+    if ctx.cancel.is_cancelled() {
+        return Outcome::Cancelled;
+    }
+    match &step.rollback {
+        Some(Rollback::Shell { run }) => shell::run(ctx, run, &Default::default(), None).await,
+        Some(Rollback::Sql { sql, connection }) => sql::run(ctx, connection, sql, None).await,
+        Some(Rollback::Steps(ids)) => Outcome::Failed {
+            error: format!(
+                "step `{}` rolls back by running steps {}; the engine runs those, not the executor",
+                step.id,
+                ids.iter()
+                    .map(|i| format!("`{i}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
+        None => Outcome::Failed {
+            error: format!("step `{}` has no rollback", step.id),
+        },
+    }
+}
+
+fn not_built(kind: &str, issue: u32) -> Outcome {
+    Outcome::Failed {
+        error: format!("step kind `{kind}` is not built yet (issue {issue})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_are_cut_at_a_char_boundary() {
+        let line = "é".repeat(MAX_LINE_BYTES);
+        let cut = truncate_line(&line);
+        assert!(cut.ends_with("(line truncated)"));
+        assert!(cut.len() < MAX_LINE_BYTES + 40);
+        assert_eq!(truncate_line("short"), "short");
+    }
+
+    #[test]
+    fn stream_serialises_snake_case() {
+        let l = OutputLine {
+            step: "s".into(),
+            stream: Stream::Stderr,
+            line: "x".into(),
+        };
+        let json = serde_json::to_string(&l).unwrap_or_default();
+        assert_eq!(json, r#"{"step":"s","stream":"stderr","line":"x"}"#);
+    }
+}

@@ -1,0 +1,198 @@
+//! `wait` steps: evaluate a condition every `every` until it holds (for `for`, when
+//! given, continuously). Never gives up on its own: the driver enforces the timeout.
+//!
+//! Output stays readable: a line when the condition becomes true or false, and a
+//! status line at most every 10s while waiting. Timing uses `tokio::time`, so tests
+//! can run it under `tokio::time::pause()`.
+
+use super::{conn_outcome, sql, ExecCtx};
+use crate::engine::event::Outcome;
+use crate::runbook::{Compare, Condition, WaitStep};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Status lines while waiting come at most this often.
+const STATUS_EVERY: Duration = Duration::from_secs(10);
+
+/// One evaluation of the condition.
+enum Eval {
+    /// Evaluated: whether it holds, and what was seen ("lag replica 12.0s").
+    Seen { ok: bool, what: String },
+    /// A monitor has no value yet.
+    NoValue(String),
+    /// The query failed; keep waiting.
+    QueryError(String),
+    /// The connection cannot be had at all.
+    Stop(Outcome),
+}
+
+pub(super) async fn run(ctx: &ExecCtx, step: &WaitStep) -> Outcome {
+    let need = need_text(&step.until);
+    let every = step.every.max(Duration::from_millis(10));
+    let mut held_since: Option<Instant> = None;
+    let mut last_status: Option<Instant> = None;
+    let mut told_no_value = false;
+    let mut last_error: Option<String> = None;
+    loop {
+        let eval = tokio::select! {
+            biased;
+            _ = ctx.cancel.cancelled() => return Outcome::Cancelled,
+            e = evaluate(ctx, &step.until) => e,
+        };
+        let now = Instant::now();
+        let status_due = last_status.is_none_or(|t| now.duration_since(t) >= STATUS_EVERY);
+        let mut wake_in = every;
+        match eval {
+            Eval::Stop(outcome) => return outcome,
+            Eval::Seen { ok: true, what } => {
+                last_error = None;
+                let since = *held_since.get_or_insert(now);
+                let held = now.duration_since(since);
+                let hold = step.hold.unwrap_or_default();
+                if held.is_zero() {
+                    ctx.info(match step.hold {
+                        Some(h) => format!(
+                            "condition met: {what} ({need}); it must hold for {}",
+                            humantime::format_duration(h)
+                        ),
+                        None => format!("condition met: {what} ({need})"),
+                    });
+                    last_status = Some(now);
+                }
+                if held >= hold {
+                    return Outcome::Succeeded {
+                        summary: match step.hold {
+                            Some(h) => format!(
+                                "{what} ({need}) held for {}",
+                                humantime::format_duration(h)
+                            ),
+                            None => format!("{what} ({need})"),
+                        },
+                    };
+                }
+                if !held.is_zero() && status_due {
+                    ctx.info(format!(
+                        "holding: {what}, {} of {}",
+                        secs(held),
+                        humantime::format_duration(hold)
+                    ));
+                    last_status = Some(now);
+                }
+                // Look again exactly when the hold would be complete.
+                wake_in = every.min(hold - held);
+            }
+            Eval::Seen { ok: false, what } => {
+                last_error = None;
+                if held_since.take().is_some() {
+                    ctx.info(format!("condition no longer met: {what}, need {need}"));
+                    last_status = Some(now);
+                } else if status_due {
+                    ctx.info(format!("waiting: {what}, need {need}"));
+                    last_status = Some(now);
+                }
+            }
+            Eval::NoValue(monitor) => {
+                if held_since.take().is_some() {
+                    ctx.info(format!(
+                        "condition no longer known: monitor `{monitor}` has no value"
+                    ));
+                } else if !told_no_value {
+                    ctx.info(format!("monitor `{monitor}` has no value yet"));
+                    last_status = Some(now);
+                }
+                told_no_value = true;
+            }
+            Eval::QueryError(error) => {
+                held_since = None;
+                if status_due || last_error.as_deref() != Some(error.as_str()) {
+                    ctx.info(format!("query failed (will try again): {error}"));
+                    last_status = Some(now);
+                }
+                last_error = Some(error);
+            }
+        }
+        tokio::select! {
+            biased;
+            _ = ctx.cancel.cancelled() => return Outcome::Cancelled,
+            _ = tokio::time::sleep(wake_in) => {}
+        }
+    }
+}
+
+async fn evaluate(ctx: &ExecCtx, cond: &Condition) -> Eval {
+    match cond {
+        Condition::Lag {
+            monitor,
+            compare,
+            threshold,
+        } => match ctx.monitors.lag(monitor) {
+            Some(lag) => Eval::Seen {
+                ok: compares(*compare, lag.as_secs_f64(), threshold.as_secs_f64()),
+                what: format!("lag {monitor} {}", secs(lag)),
+            },
+            None => Eval::NoValue(monitor.clone()),
+        },
+        Condition::Metric {
+            monitor,
+            compare,
+            threshold,
+        } => match ctx.monitors.metric(monitor) {
+            Some(v) => Eval::Seen {
+                ok: compares(*compare, v, *threshold),
+                what: format!("metric {monitor} {v}"),
+            },
+            None => Eval::NoValue(monitor.clone()),
+        },
+        Condition::Sql { connection, query } => {
+            let db = match ctx.conns.get(connection).await {
+                Ok(db) => db,
+                Err(e) => return Eval::Stop(conn_outcome(e)),
+            };
+            match sql::query(&db, query).await {
+                Ok(results) => match results.first {
+                    Some(v) => Eval::Seen {
+                        ok: v.is_truthy(),
+                        what: ctx.redactor.redact(&format!("the query returned {v}")),
+                    },
+                    None => Eval::Seen {
+                        ok: false,
+                        what: "the query returned no rows".to_string(),
+                    },
+                },
+                Err(e) => Eval::QueryError(ctx.redactor.redact(&sql::error_text(&e))),
+            }
+        }
+    }
+}
+
+fn compares(compare: Compare, value: f64, threshold: f64) -> bool {
+    match compare {
+        Compare::Below => value < threshold,
+        Compare::Above => value > threshold,
+    }
+}
+
+/// What the condition needs, as text: "< 10s", "> 80", "true or non-zero".
+fn need_text(cond: &Condition) -> String {
+    let op = |c: Compare| match c {
+        Compare::Below => "<",
+        Compare::Above => ">",
+    };
+    match cond {
+        Condition::Lag {
+            compare, threshold, ..
+        } => format!(
+            "{} {}",
+            op(*compare),
+            humantime::format_duration(*threshold)
+        ),
+        Condition::Metric {
+            compare, threshold, ..
+        } => format!("{} {threshold}", op(*compare)),
+        Condition::Sql { .. } => "true or non-zero".to_string(),
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}

@@ -1,0 +1,577 @@
+//! The pure state machine at ferry's heart: `Machine::handle(&Event) -> Vec<Effect>`.
+//! No IO, no async, no clock: time arrives as events (`RetryDue`, `Finished`
+//! with `TimedOut`), and every front-end reads the same state.
+
+use super::event::{Actor, Effect, Event, Outcome, RunStatus, StepState};
+use crate::runbook::{ConfirmMode, OnFailure, Rollback, Runbook};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Longest automatic retry backoff, whatever the runbook's base backoff.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(600);
+
+#[derive(Debug, Clone)]
+struct Def {
+    id: String,
+    deps: Vec<usize>,
+    confirm: ConfirmMode,
+    ponr: bool,
+    retries: u32,
+    backoff: Duration,
+    on_failure: OnFailure,
+    timeout: Option<Duration>,
+    /// `rollback = { run | sql }` exists
+    rollback_action: bool,
+    /// `rollback = [ids]`
+    rollback_steps: Vec<usize>,
+    rollback_only: bool,
+}
+
+/// What the machine knows of one step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepStatus {
+    pub state: StepState,
+    pub attempt: u32,
+    pub confirmed_by: Option<Actor>,
+    pub automatic: bool,
+    pub last_outcome: Option<Outcome>,
+    pub skip_reason: Option<String>,
+    /// For rollback-only steps: whether a rollback asked for them.
+    pub activated: bool,
+}
+
+pub struct Machine {
+    defs: Vec<Def>,
+    status: Vec<StepStatus>,
+    index: HashMap<String, usize>,
+    halted_on: Option<usize>,
+    aborted: bool,
+    /// Steps rolling back through a list of rollback steps: (step, remaining list).
+    rollback_queues: Vec<(usize, Vec<usize>)>,
+}
+
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let factor = 1u32
+        .checked_shl(attempt.saturating_sub(1))
+        .unwrap_or(u32::MAX);
+    base.saturating_mul(factor).min(MAX_BACKOFF)
+}
+
+impl Machine {
+    pub fn new(rb: &Runbook) -> Self {
+        let steps: Vec<_> = rb.steps().collect();
+        let index: HashMap<String, usize> = steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.clone(), i))
+            .collect();
+        let rollback_only = rb.rollback_only();
+        let defs = steps
+            .iter()
+            .map(|s| Def {
+                id: s.id.clone(),
+                deps: s
+                    .depends_on
+                    .iter()
+                    .filter_map(|d| index.get(d).copied())
+                    .collect(),
+                confirm: s.confirm,
+                ponr: s.point_of_no_return,
+                retries: s.retries.max,
+                backoff: s.retries.backoff,
+                on_failure: s.on_failure,
+                timeout: s.timeout,
+                rollback_action: matches!(
+                    s.rollback,
+                    Some(Rollback::Shell { .. }) | Some(Rollback::Sql { .. })
+                ),
+                rollback_steps: match &s.rollback {
+                    Some(Rollback::Steps(ids)) => {
+                        ids.iter().filter_map(|d| index.get(d).copied()).collect()
+                    }
+                    _ => Vec::new(),
+                },
+                rollback_only: rollback_only.contains_key(s.id.as_str()),
+            })
+            .collect::<Vec<_>>();
+        let status = defs
+            .iter()
+            .map(|_| StepStatus {
+                state: StepState::Pending,
+                attempt: 0,
+                confirmed_by: None,
+                automatic: false,
+                last_outcome: None,
+                skip_reason: None,
+                activated: false,
+            })
+            .collect();
+        Machine {
+            defs,
+            status,
+            index,
+            halted_on: None,
+            aborted: false,
+            rollback_queues: Vec::new(),
+        }
+    }
+
+    /// Promote the first steps. Call once after `new` (and after a replay).
+    pub fn start(&mut self) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        self.advance(&mut fx);
+        self.settle(&mut fx);
+        fx
+    }
+
+    pub fn step(&self, id: &str) -> Option<&StepStatus> {
+        self.index.get(id).map(|i| &self.status[*i])
+    }
+
+    pub fn state(&self, id: &str) -> Option<StepState> {
+        self.step(id).map(|s| s.state)
+    }
+
+    pub fn steps(&self) -> impl Iterator<Item = (&str, &StepStatus)> {
+        self.defs
+            .iter()
+            .map(|d| d.id.as_str())
+            .zip(self.status.iter())
+    }
+
+    pub fn is_rollback_only(&self, id: &str) -> bool {
+        self.index
+            .get(id)
+            .is_some_and(|i| self.defs[*i].rollback_only)
+    }
+
+    /// Steps that were running (for resume: they become `interrupted`).
+    pub fn running(&self) -> Vec<String> {
+        self.steps()
+            .filter(|(_, s)| matches!(s.state, StepState::Running | StepState::RetryWait))
+            .map(|(id, _)| id.to_string())
+            .collect()
+    }
+
+    pub fn handle(&mut self, ev: &Event) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        match ev {
+            Event::Confirm {
+                step,
+                by,
+                automatic,
+                typed,
+                ..
+            } => self.on_confirm(step, by, *automatic, typed.as_deref(), &mut fx),
+            Event::Skip { step, reason, .. } => self.on_skip(step, reason, &mut fx),
+            Event::Retry { step, .. } => self.on_retry(step, &mut fx),
+            Event::Rollback {
+                step,
+                override_point_of_no_return,
+                ..
+            } => self.on_rollback(step, *override_point_of_no_return, &mut fx),
+            Event::Abort { .. } => {
+                self.aborted = true;
+                for (i, s) in self.status.iter_mut().enumerate() {
+                    match s.state {
+                        StepState::Running => fx.push(Effect::Cancel {
+                            step: self.defs[i].id.clone(),
+                        }),
+                        StepState::RetryWait => s.state = StepState::Interrupted,
+                        _ => {}
+                    }
+                }
+            }
+            Event::Started { .. } => {}
+            Event::Finished {
+                step,
+                attempt,
+                outcome,
+            } => self.on_finished(step, *attempt, outcome, &mut fx),
+            Event::RetryDue { step } => {
+                if let Some(i) = self.idx(step) {
+                    if self.status[i].state == StepState::RetryWait && !self.aborted {
+                        self.execute(i, &mut fx);
+                    }
+                }
+            }
+            Event::RollbackFinished { step, outcome } => {
+                if let Some(i) = self.idx(step) {
+                    if self.status[i].state == StepState::RollingBack {
+                        if outcome.is_success() {
+                            self.status[i].state = StepState::RolledBack;
+                        } else {
+                            self.status[i].state = StepState::Failed;
+                            self.halted_on = Some(i);
+                        }
+                        self.status[i].last_outcome = Some(outcome.clone());
+                    }
+                }
+            }
+            Event::Interrupted { steps } => {
+                for s in steps {
+                    if let Some(i) = self.idx(s) {
+                        self.status[i].state = StepState::Interrupted;
+                    }
+                }
+            }
+        }
+        self.advance(&mut fx);
+        self.settle(&mut fx);
+        fx
+    }
+
+    fn idx(&self, id: &str) -> Option<usize> {
+        self.index.get(id).copied()
+    }
+
+    fn reject(fx: &mut Vec<Effect>, reason: String) {
+        fx.push(Effect::Rejected { reason });
+    }
+
+    fn execute(&mut self, i: usize, fx: &mut Vec<Effect>) {
+        let s = &mut self.status[i];
+        s.state = StepState::Running;
+        s.attempt += 1;
+        fx.push(Effect::Execute {
+            step: self.defs[i].id.clone(),
+            attempt: s.attempt,
+            timeout: self.defs[i].timeout,
+        });
+    }
+
+    fn on_confirm(
+        &mut self,
+        step: &str,
+        by: &Actor,
+        automatic: bool,
+        typed: Option<&str>,
+        fx: &mut Vec<Effect>,
+    ) {
+        let Some(i) = self.idx(step) else {
+            return Self::reject(fx, format!("no step `{step}`"));
+        };
+        if self.aborted {
+            return Self::reject(fx, "the run was aborted".into());
+        }
+        let state = self.status[i].state;
+        if state != StepState::AwaitingConfirmation {
+            return Self::reject(
+                fx,
+                format!("`{step}` is {}, not awaiting confirmation", state.name()),
+            );
+        }
+        let d = &self.defs[i];
+        let needs_typed = d.confirm == ConfirmMode::TwoPerson || d.ponr;
+        if needs_typed && !automatic && typed != Some(step) {
+            return Self::reject(
+                fx,
+                format!(
+                    "`{step}` is {}: type its id to confirm",
+                    if d.ponr {
+                        "a point of no return"
+                    } else {
+                        "a two-person step"
+                    }
+                ),
+            );
+        }
+        self.status[i].confirmed_by = Some(by.clone());
+        self.status[i].automatic = automatic;
+        self.execute(i, fx);
+    }
+
+    fn on_skip(&mut self, step: &str, reason: &str, fx: &mut Vec<Effect>) {
+        let Some(i) = self.idx(step) else {
+            return Self::reject(fx, format!("no step `{step}`"));
+        };
+        if reason.trim().is_empty() {
+            return Self::reject(fx, format!("skipping `{step}` needs a reason"));
+        }
+        match self.status[i].state {
+            StepState::Pending
+            | StepState::Ready
+            | StepState::AwaitingConfirmation
+            | StepState::Failed
+            | StepState::Interrupted
+            | StepState::RetryWait
+            | StepState::RolledBack => {
+                self.status[i].state = StepState::Skipped;
+                self.status[i].skip_reason = Some(reason.to_string());
+                if self.halted_on == Some(i) {
+                    self.halted_on = None;
+                }
+            }
+            other => Self::reject(
+                fx,
+                format!("`{step}` is {} and cannot be skipped", other.name()),
+            ),
+        }
+    }
+
+    fn on_retry(&mut self, step: &str, fx: &mut Vec<Effect>) {
+        let Some(i) = self.idx(step) else {
+            return Self::reject(fx, format!("no step `{step}`"));
+        };
+        if self.aborted {
+            return Self::reject(fx, "the run was aborted".into());
+        }
+        match self.status[i].state {
+            StepState::Failed
+            | StepState::Interrupted
+            | StepState::RolledBack
+            | StepState::RetryWait => {
+                if self.halted_on == Some(i) {
+                    self.halted_on = None;
+                }
+                self.execute(i, fx);
+            }
+            other => Self::reject(
+                fx,
+                format!(
+                    "`{step}` is {}: only failed, interrupted or rolled-back steps can be retried",
+                    other.name()
+                ),
+            ),
+        }
+    }
+
+    /// The point of no return that has passed, if any, which makes rolling back `i` dangerous.
+    fn passed_point_of_no_return(&self, i: usize) -> Option<usize> {
+        (0..self.defs.len())
+            .find(|&p| self.defs[p].ponr && self.status[p].state == StepState::Succeeded && p >= i)
+    }
+
+    fn on_rollback(&mut self, step: &str, override_ponr: bool, fx: &mut Vec<Effect>) {
+        let Some(i) = self.idx(step) else {
+            return Self::reject(fx, format!("no step `{step}`"));
+        };
+        let d = &self.defs[i];
+        if !d.rollback_action && d.rollback_steps.is_empty() {
+            return Self::reject(fx, format!("`{step}` has no rollback"));
+        }
+        match self.status[i].state {
+            StepState::Succeeded | StepState::Failed | StepState::Interrupted => {}
+            other => {
+                return Self::reject(
+                    fx,
+                    format!("`{step}` is {} and cannot be rolled back", other.name()),
+                )
+            }
+        }
+        if let Some(p) = self.passed_point_of_no_return(i) {
+            if !override_ponr {
+                let pid = &self.defs[p].id;
+                return Self::reject(
+                    fx,
+                    format!(
+                        "`{pid}` is a point of no return and has succeeded: rolling back `{step}` now may leave the systems split (writes already went to the new side). Roll back with the override only if you are sure"
+                    ),
+                );
+            }
+        }
+        self.start_rollback(i, fx);
+    }
+
+    fn start_rollback(&mut self, i: usize, fx: &mut Vec<Effect>) {
+        self.status[i].state = StepState::RollingBack;
+        if self.defs[i].rollback_action {
+            fx.push(Effect::RunRollback {
+                step: self.defs[i].id.clone(),
+            });
+        } else {
+            let list = self.defs[i].rollback_steps.clone();
+            for &r in &list {
+                let s = &mut self.status[r];
+                s.activated = true;
+                if s.state.is_terminal() || s.state == StepState::Interrupted {
+                    // a second rollback runs the undo steps again
+                    s.state = StepState::Pending;
+                }
+            }
+            self.rollback_queues.push((i, list));
+        }
+    }
+
+    fn on_finished(&mut self, step: &str, attempt: u32, outcome: &Outcome, fx: &mut Vec<Effect>) {
+        let Some(i) = self.idx(step) else { return };
+        let st = &mut self.status[i];
+        if st.state != StepState::Running || st.attempt != attempt {
+            return; // stale report of an older attempt
+        }
+        st.last_outcome = Some(outcome.clone());
+        if outcome.is_success() {
+            st.state = StepState::Succeeded;
+            return;
+        }
+        if matches!(outcome, Outcome::Cancelled) {
+            st.state = StepState::Interrupted;
+            return;
+        }
+        let d = self.defs[i].clone();
+        if attempt <= d.retries && !self.aborted {
+            st.state = StepState::RetryWait;
+            fx.push(Effect::ScheduleRetry {
+                step: d.id.clone(),
+                after: backoff(d.backoff, attempt),
+            });
+            return;
+        }
+        st.state = StepState::Failed;
+        match d.on_failure {
+            OnFailure::Halt => self.halted_on = Some(i),
+            OnFailure::Continue => {}
+            OnFailure::Rollback => {
+                if d.rollback_action || !d.rollback_steps.is_empty() {
+                    self.start_rollback(i, fx);
+                }
+                self.halted_on = Some(i);
+            }
+        }
+    }
+
+    fn deps_done(&self, i: usize) -> bool {
+        self.defs[i].deps.iter().all(|&d| {
+            let s = self.status[d].state;
+            s.is_done()
+                || (s == StepState::Failed && self.defs[d].on_failure == OnFailure::Continue)
+        })
+    }
+
+    /// Move pending steps forward where their dependencies allow it.
+    fn advance(&mut self, fx: &mut Vec<Effect>) {
+        if self.aborted {
+            return;
+        }
+        // rollback lists: one undo step at a time, in the listed order
+        let mut finished_queues = Vec::new();
+        for (qi, (owner, list)) in self.rollback_queues.iter().enumerate() {
+            match list.iter().find(|&&r| !self.status[r].state.is_done()) {
+                None => finished_queues.push((qi, *owner, true)),
+                Some(&r) => {
+                    if self.status[r].state == StepState::Failed {
+                        finished_queues.push((qi, *owner, false));
+                    }
+                }
+            }
+        }
+        for (qi, owner, ok) in finished_queues.into_iter().rev() {
+            self.rollback_queues.remove(qi);
+            self.status[owner].state = if ok {
+                StepState::RolledBack
+            } else {
+                StepState::Failed
+            };
+            if !ok {
+                self.halted_on = Some(owner);
+            }
+        }
+        let heads: Vec<usize> = self
+            .rollback_queues
+            .iter()
+            .filter_map(|(_, list)| {
+                list.iter()
+                    .copied()
+                    .find(|&r| !self.status[r].state.is_done())
+            })
+            .collect();
+        for r in heads {
+            if self.status[r].state == StepState::Pending {
+                self.promote(r, fx);
+            }
+        }
+        if self.halted_on.is_some() {
+            return;
+        }
+        for i in 0..self.defs.len() {
+            if self.defs[i].rollback_only || self.status[i].state != StepState::Pending {
+                continue;
+            }
+            if self.deps_done(i) {
+                self.promote(i, fx);
+            }
+        }
+    }
+
+    fn promote(&mut self, i: usize, fx: &mut Vec<Effect>) {
+        if self.defs[i].confirm == ConfirmMode::None {
+            self.status[i].automatic = true;
+            self.execute(i, fx);
+        } else {
+            self.status[i].state = StepState::AwaitingConfirmation;
+        }
+    }
+
+    pub fn run_status(&self) -> RunStatus {
+        let busy = self.defs.iter().zip(&self.status).any(|(d, s)| {
+            matches!(s.state, StepState::Running | StepState::RetryWait)
+                || (s.state == StepState::RollingBack && d.rollback_action)
+        });
+        if busy {
+            return RunStatus::Active;
+        }
+        if self.aborted {
+            return RunStatus::Aborted;
+        }
+        if let Some(h) = self.halted_on {
+            return RunStatus::Halted {
+                step: self.defs[h].id.clone(),
+            };
+        }
+        let waiting: Vec<String> = self
+            .defs
+            .iter()
+            .zip(&self.status)
+            .filter(|(_, s)| {
+                matches!(
+                    s.state,
+                    StepState::AwaitingConfirmation | StepState::Interrupted
+                )
+            })
+            .map(|(d, _)| d.id.clone())
+            .collect();
+        if !waiting.is_empty() {
+            return RunStatus::Waiting { steps: waiting };
+        }
+        let all_done = self
+            .defs
+            .iter()
+            .zip(&self.status)
+            .filter(|(d, s)| !d.rollback_only || s.activated)
+            .all(|(_, s)| s.state.is_terminal());
+        if all_done {
+            let ok = self
+                .defs
+                .iter()
+                .zip(&self.status)
+                .filter(|(d, s)| !d.rollback_only || s.activated)
+                .all(|(_, s)| s.state.is_done());
+            return RunStatus::Finished { ok };
+        }
+        // pending steps behind a rolled-back or failed step
+        let blocked: Vec<String> = self
+            .defs
+            .iter()
+            .zip(&self.status)
+            .filter(|(_, s)| {
+                matches!(
+                    s.state,
+                    StepState::RolledBack | StepState::Failed | StepState::RollingBack
+                )
+            })
+            .map(|(d, _)| d.id.clone())
+            .collect();
+        RunStatus::Waiting { steps: blocked }
+    }
+
+    fn settle(&self, fx: &mut Vec<Effect>) {
+        let st = self.run_status();
+        if st != RunStatus::Active {
+            fx.push(Effect::Settled(st));
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "machine_tests.rs"]
+mod tests;

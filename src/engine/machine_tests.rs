@@ -1,0 +1,648 @@
+//! State-machine transition tables. No IO, no async: events in, effects out.
+
+use super::*;
+use crate::engine::event::{Actor, Effect, Event, Outcome, RunStatus, StepState};
+use crate::runbook::load_str;
+use rstest::rstest;
+use std::path::Path;
+use std::time::Duration;
+
+fn rb(steps: &str) -> Runbook {
+    let text = format!(
+        "[runbook]\nname = \"t\"\nformat = 1\n[connections.db]\nurl = \"sqlite://x.db\"\n[[phase]]\nid = \"p\"\n{steps}\n"
+    );
+    load_str("t.toml", &text, Path::new("t.toml")).unwrap_or_else(|e| panic!("{}", e.render()))
+}
+
+/// a (operator) -> b (operator, retries 2, backoff 1s) -> c (confirm none) ; undo-a rolls back a.
+fn three() -> Machine {
+    Machine::new(&rb(r#"
+  [[phase.step]]
+  id = "a"
+  kind = "shell"
+  run = "true"
+  rollback = ["undo-a"]
+  [[phase.step]]
+  id = "b"
+  kind = "shell"
+  run = "true"
+  retries = { max = 2, backoff = "1s" }
+  rollback = { run = "echo undo b" }
+  [[phase.step]]
+  id = "c"
+  kind = "shell"
+  run = "true"
+  confirm = "none"
+[[phase]]
+id = "undo"
+  [[phase.step]]
+  id = "undo-a"
+  kind = "shell"
+  run = "true"
+  depends_on = []
+"#))
+}
+
+fn alice() -> Actor {
+    Actor {
+        operator: "alice".into(),
+        host: "bastion".into(),
+    }
+}
+
+fn confirm(step: &str) -> Event {
+    Event::Confirm {
+        step: step.into(),
+        by: alice(),
+        automatic: false,
+        typed: None,
+        evidence: vec![],
+    }
+}
+
+fn ok(step: &str, attempt: u32) -> Event {
+    Event::Finished {
+        step: step.into(),
+        attempt,
+        outcome: Outcome::Succeeded {
+            summary: "exit 0".into(),
+        },
+    }
+}
+
+fn fail(step: &str, attempt: u32) -> Event {
+    Event::Finished {
+        step: step.into(),
+        attempt,
+        outcome: Outcome::Failed {
+            error: "exit status 1".into(),
+        },
+    }
+}
+
+fn exec(step: &str, attempt: u32) -> Effect {
+    Effect::Execute {
+        step: step.into(),
+        attempt,
+        timeout: None,
+    }
+}
+
+fn rejected(fx: &[Effect]) -> bool {
+    fx.iter().any(|e| matches!(e, Effect::Rejected { .. }))
+}
+
+#[test]
+fn first_step_awaits_the_operator_and_nothing_runs_by_itself() {
+    let mut m = three();
+    let fx = m.start();
+    assert_eq!(m.state("a"), Some(StepState::AwaitingConfirmation));
+    assert_eq!(m.state("b"), Some(StepState::Pending));
+    assert!(!fx.iter().any(|e| matches!(e, Effect::Execute { .. })));
+    assert_eq!(
+        m.run_status(),
+        RunStatus::Waiting {
+            steps: vec!["a".into()]
+        }
+    );
+}
+
+#[test]
+fn confirm_then_success_moves_down_the_list_and_automatic_steps_start_alone() {
+    let mut m = three();
+    m.start();
+    assert_eq!(m.handle(&confirm("a")).first(), Some(&exec("a", 1)));
+    assert_eq!(m.state("a"), Some(StepState::Running));
+    m.handle(&ok("a", 1));
+    assert_eq!(m.state("b"), Some(StepState::AwaitingConfirmation));
+    m.handle(&confirm("b"));
+    let fx = m.handle(&ok("b", 1));
+    assert!(
+        fx.contains(&exec("c", 1)),
+        "confirm = none starts at once: {fx:?}"
+    );
+    m.handle(&ok("c", 1));
+    assert_eq!(m.run_status(), RunStatus::Finished { ok: true });
+    assert_eq!(
+        m.step("a").and_then(|s| s.confirmed_by.clone()),
+        Some(alice())
+    );
+    assert!(m.step("c").is_some_and(|s| s.automatic));
+    // the rollback-only step never ran
+    assert_eq!(m.state("undo-a"), Some(StepState::Pending));
+}
+
+/// Drive step `b` of `three()` into `state`.
+fn b_in(state: StepState) -> Machine {
+    let mut m = three();
+    m.start();
+    if state == StepState::Pending {
+        return m;
+    }
+    m.handle(&confirm("a"));
+    m.handle(&ok("a", 1));
+    match state {
+        StepState::AwaitingConfirmation => {}
+        StepState::Running => {
+            m.handle(&confirm("b"));
+        }
+        StepState::RetryWait => {
+            m.handle(&confirm("b"));
+            m.handle(&fail("b", 1));
+        }
+        StepState::Failed => {
+            m.handle(&confirm("b"));
+            m.handle(&fail("b", 1));
+            m.handle(&Event::RetryDue { step: "b".into() });
+            m.handle(&fail("b", 2));
+            m.handle(&Event::RetryDue { step: "b".into() });
+            m.handle(&fail("b", 3));
+        }
+        StepState::Succeeded => {
+            m.handle(&confirm("b"));
+            m.handle(&ok("b", 1));
+        }
+        StepState::Skipped => {
+            m.handle(&Event::Skip {
+                step: "b".into(),
+                by: alice(),
+                reason: "done by hand".into(),
+            });
+        }
+        StepState::Interrupted => {
+            m.handle(&confirm("b"));
+            m.handle(&Event::Interrupted {
+                steps: vec!["b".into()],
+            });
+        }
+        StepState::RollingBack => {
+            m.handle(&confirm("b"));
+            m.handle(&ok("b", 1));
+            m.handle(&Event::Rollback {
+                step: "b".into(),
+                by: alice(),
+                override_point_of_no_return: false,
+            });
+        }
+        StepState::RolledBack => {
+            m.handle(&confirm("b"));
+            m.handle(&ok("b", 1));
+            m.handle(&Event::Rollback {
+                step: "b".into(),
+                by: alice(),
+                override_point_of_no_return: false,
+            });
+            m.handle(&Event::RollbackFinished {
+                step: "b".into(),
+                outcome: Outcome::Succeeded {
+                    summary: "exit 0".into(),
+                },
+            });
+        }
+        StepState::Ready => unreachable!("not used"),
+        StepState::Pending => unreachable!(),
+    }
+    assert_eq!(m.state("b"), Some(state), "setup of {state:?}");
+    m
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Cmd {
+    Confirm,
+    Skip,
+    Retry,
+    Rollback,
+}
+
+fn command(c: Cmd) -> Event {
+    match c {
+        Cmd::Confirm => confirm("b"),
+        Cmd::Skip => Event::Skip {
+            step: "b".into(),
+            by: alice(),
+            reason: "not needed".into(),
+        },
+        Cmd::Retry => Event::Retry {
+            step: "b".into(),
+            by: alice(),
+        },
+        Cmd::Rollback => Event::Rollback {
+            step: "b".into(),
+            by: alice(),
+            override_point_of_no_return: false,
+        },
+    }
+}
+
+/// Every operator command against every state of step `b`: the new state, or
+/// `None` when the command must be refused (and the state must not change).
+#[rstest]
+#[case(StepState::Pending, Cmd::Confirm, None)]
+#[case(StepState::Pending, Cmd::Skip, Some(StepState::Skipped))]
+#[case(StepState::Pending, Cmd::Retry, None)]
+#[case(StepState::Pending, Cmd::Rollback, None)]
+#[case(
+    StepState::AwaitingConfirmation,
+    Cmd::Confirm,
+    Some(StepState::Running)
+)]
+#[case(StepState::AwaitingConfirmation, Cmd::Skip, Some(StepState::Skipped))]
+#[case(StepState::AwaitingConfirmation, Cmd::Retry, None)]
+#[case(StepState::AwaitingConfirmation, Cmd::Rollback, None)]
+#[case(StepState::Running, Cmd::Confirm, None)]
+#[case(StepState::Running, Cmd::Skip, None)]
+#[case(StepState::Running, Cmd::Retry, None)]
+#[case(StepState::Running, Cmd::Rollback, None)]
+#[case(StepState::RetryWait, Cmd::Confirm, None)]
+#[case(StepState::RetryWait, Cmd::Skip, Some(StepState::Skipped))]
+#[case(StepState::RetryWait, Cmd::Retry, Some(StepState::Running))]
+#[case(StepState::RetryWait, Cmd::Rollback, None)]
+#[case(StepState::Failed, Cmd::Confirm, None)]
+#[case(StepState::Failed, Cmd::Skip, Some(StepState::Skipped))]
+#[case(StepState::Failed, Cmd::Retry, Some(StepState::Running))]
+#[case(StepState::Failed, Cmd::Rollback, Some(StepState::RollingBack))]
+#[case(StepState::Succeeded, Cmd::Confirm, None)]
+#[case(StepState::Succeeded, Cmd::Skip, None)]
+#[case(StepState::Succeeded, Cmd::Retry, None)]
+#[case(StepState::Succeeded, Cmd::Rollback, Some(StepState::RollingBack))]
+#[case(StepState::Skipped, Cmd::Confirm, None)]
+#[case(StepState::Skipped, Cmd::Skip, None)]
+#[case(StepState::Skipped, Cmd::Retry, None)]
+#[case(StepState::Skipped, Cmd::Rollback, None)]
+#[case(StepState::Interrupted, Cmd::Confirm, None)]
+#[case(StepState::Interrupted, Cmd::Skip, Some(StepState::Skipped))]
+#[case(StepState::Interrupted, Cmd::Retry, Some(StepState::Running))]
+#[case(StepState::Interrupted, Cmd::Rollback, Some(StepState::RollingBack))]
+#[case(StepState::RollingBack, Cmd::Confirm, None)]
+#[case(StepState::RollingBack, Cmd::Skip, None)]
+#[case(StepState::RollingBack, Cmd::Retry, None)]
+#[case(StepState::RollingBack, Cmd::Rollback, None)]
+#[case(StepState::RolledBack, Cmd::Confirm, None)]
+#[case(StepState::RolledBack, Cmd::Skip, Some(StepState::Skipped))]
+#[case(StepState::RolledBack, Cmd::Retry, Some(StepState::Running))]
+#[case(StepState::RolledBack, Cmd::Rollback, None)]
+fn command_by_state(#[case] state: StepState, #[case] cmd: Cmd, #[case] expect: Option<StepState>) {
+    let mut m = b_in(state);
+    let fx = m.handle(&command(cmd));
+    match expect {
+        None => {
+            assert!(
+                rejected(&fx),
+                "{cmd:?} in {state:?} must be refused: {fx:?}"
+            );
+            assert_eq!(
+                m.state("b"),
+                Some(state),
+                "a refused command changes nothing"
+            );
+        }
+        Some(new) => {
+            assert!(
+                !rejected(&fx),
+                "{cmd:?} in {state:?} must be accepted: {fx:?}"
+            );
+            assert_eq!(m.state("b"), Some(new));
+        }
+    }
+}
+
+/// Engine-side events against the states they can meet.
+#[rstest]
+#[case(StepState::Running, ok("b", 1), StepState::Succeeded)]
+#[case(StepState::Running, fail("b", 1), StepState::RetryWait)]
+#[case(StepState::Running, Event::Finished { step: "b".into(), attempt: 1, outcome: Outcome::Cancelled }, StepState::Interrupted)]
+#[case(StepState::Running, Event::Finished { step: "b".into(), attempt: 1, outcome: Outcome::TimedOut { after_secs: 5 } }, StepState::RetryWait)]
+#[case(StepState::Running, ok("b", 7), StepState::Running)] // stale attempt: ignored
+#[case(StepState::RetryWait, Event::RetryDue { step: "b".into() }, StepState::Running)]
+#[case(StepState::AwaitingConfirmation, Event::RetryDue { step: "b".into() }, StepState::AwaitingConfirmation)]
+#[case(StepState::Succeeded, fail("b", 1), StepState::Succeeded)]
+#[case(StepState::RollingBack, Event::RollbackFinished { step: "b".into(), outcome: Outcome::Succeeded { summary: "ok".into() } }, StepState::RolledBack)]
+#[case(StepState::RollingBack, Event::RollbackFinished { step: "b".into(), outcome: Outcome::Failed { error: "no".into() } }, StepState::Failed)]
+#[case(StepState::Running, Event::Interrupted { steps: vec!["b".into()] }, StepState::Interrupted)]
+fn engine_events_by_state(#[case] state: StepState, #[case] ev: Event, #[case] expect: StepState) {
+    let mut m = b_in(state);
+    m.handle(&ev);
+    assert_eq!(m.state("b"), Some(expect));
+}
+
+#[test]
+fn retries_back_off_doubling_then_fail_and_halt() {
+    let mut m = b_in(StepState::Running);
+    let fx = m.handle(&fail("b", 1));
+    assert!(
+        fx.contains(&Effect::ScheduleRetry {
+            step: "b".into(),
+            after: Duration::from_secs(1)
+        }),
+        "{fx:?}"
+    );
+    assert_eq!(
+        m.handle(&Event::RetryDue { step: "b".into() }).first(),
+        Some(&exec("b", 2))
+    );
+    let fx = m.handle(&fail("b", 2));
+    assert!(
+        fx.contains(&Effect::ScheduleRetry {
+            step: "b".into(),
+            after: Duration::from_secs(2)
+        }),
+        "{fx:?}"
+    );
+    m.handle(&Event::RetryDue { step: "b".into() });
+    m.handle(&fail("b", 3));
+    assert_eq!(m.state("b"), Some(StepState::Failed));
+    assert_eq!(m.run_status(), RunStatus::Halted { step: "b".into() });
+    assert_eq!(
+        m.state("c"),
+        Some(StepState::Pending),
+        "nothing after a halted step runs"
+    );
+}
+
+#[test]
+fn backoff_is_capped() {
+    assert_eq!(backoff(Duration::from_secs(1), 1), Duration::from_secs(1));
+    assert_eq!(backoff(Duration::from_secs(1), 4), Duration::from_secs(8));
+    assert_eq!(backoff(Duration::from_secs(60), 30), MAX_BACKOFF);
+    assert_eq!(backoff(Duration::from_secs(1), 200), MAX_BACKOFF);
+}
+
+#[test]
+fn skip_needs_a_reason_and_lets_dependents_go_on() {
+    let mut m = b_in(StepState::AwaitingConfirmation);
+    let fx = m.handle(&Event::Skip {
+        step: "b".into(),
+        by: alice(),
+        reason: "  ".into(),
+    });
+    assert!(rejected(&fx));
+    let fx = m.handle(&Event::Skip {
+        step: "b".into(),
+        by: alice(),
+        reason: "done by hand".into(),
+    });
+    assert!(fx.contains(&exec("c", 1)));
+    assert_eq!(
+        m.step("b").and_then(|s| s.skip_reason.clone()).as_deref(),
+        Some("done by hand")
+    );
+}
+
+#[test]
+fn continue_on_failure_finishes_with_failures() {
+    let mut m = Machine::new(&rb(r#"
+  [[phase.step]]
+  id = "x"
+  kind = "shell"
+  run = "false"
+  confirm = "none"
+  on_failure = "continue"
+  [[phase.step]]
+  id = "y"
+  kind = "shell"
+  run = "true"
+  confirm = "none"
+"#));
+    m.start();
+    let fx = m.handle(&fail("x", 1));
+    assert!(fx.contains(&exec("y", 1)));
+    m.handle(&ok("y", 1));
+    assert_eq!(m.run_status(), RunStatus::Finished { ok: false });
+}
+
+#[test]
+fn rollback_on_failure_runs_the_action_then_halts() {
+    let mut m = Machine::new(&rb(r#"
+  [[phase.step]]
+  id = "x"
+  kind = "shell"
+  run = "false"
+  confirm = "none"
+  on_failure = "rollback"
+  rollback = { run = "echo undo" }
+  [[phase.step]]
+  id = "y"
+  kind = "confirm"
+"#));
+    m.start();
+    let fx = m.handle(&fail("x", 1));
+    assert!(
+        fx.contains(&Effect::RunRollback { step: "x".into() }),
+        "{fx:?}"
+    );
+    assert_eq!(m.run_status(), RunStatus::Active);
+    m.handle(&Event::RollbackFinished {
+        step: "x".into(),
+        outcome: Outcome::Succeeded {
+            summary: "exit 0".into(),
+        },
+    });
+    assert_eq!(m.state("x"), Some(StepState::RolledBack));
+    assert_eq!(m.run_status(), RunStatus::Halted { step: "x".into() });
+    assert_eq!(m.state("y"), Some(StepState::Pending));
+}
+
+#[test]
+fn rollback_with_steps_runs_the_rollback_only_steps_through_confirmation() {
+    let mut m = three();
+    m.start();
+    m.handle(&confirm("a"));
+    m.handle(&ok("a", 1));
+    m.handle(&Event::Rollback {
+        step: "a".into(),
+        by: alice(),
+        override_point_of_no_return: false,
+    });
+    assert_eq!(m.state("a"), Some(StepState::RollingBack));
+    assert_eq!(m.state("undo-a"), Some(StepState::AwaitingConfirmation));
+    assert_eq!(
+        m.handle(&confirm("undo-a")).first(),
+        Some(&exec("undo-a", 1))
+    );
+    m.handle(&ok("undo-a", 1));
+    assert_eq!(m.state("a"), Some(StepState::RolledBack));
+}
+
+fn with_ponr() -> Machine {
+    Machine::new(&rb(r#"
+  [[phase.step]]
+  id = "freeze"
+  kind = "shell"
+  run = "true"
+  confirm = "none"
+  rollback = { run = "echo unfreeze" }
+  [[phase.step]]
+  id = "promote"
+  kind = "shell"
+  run = "true"
+  confirm = "two-person"
+  point_of_no_return = true
+"#))
+}
+
+#[test]
+fn two_person_and_point_of_no_return_need_the_typed_id() {
+    let mut m = with_ponr();
+    m.start();
+    m.handle(&ok("freeze", 1));
+    assert!(rejected(&m.handle(&confirm("promote"))));
+    let wrong = Event::Confirm {
+        step: "promote".into(),
+        by: alice(),
+        automatic: false,
+        typed: Some("promot".into()),
+        evidence: vec![],
+    };
+    assert!(rejected(&m.handle(&wrong)));
+    assert_eq!(m.state("promote"), Some(StepState::AwaitingConfirmation));
+    let right = Event::Confirm {
+        step: "promote".into(),
+        by: alice(),
+        automatic: false,
+        typed: Some("promote".into()),
+        evidence: vec![],
+    };
+    assert_eq!(m.handle(&right).first(), Some(&exec("promote", 1)));
+}
+
+#[test]
+fn rollback_after_the_point_of_no_return_needs_the_override_and_says_why() {
+    let mut m = with_ponr();
+    m.start();
+    m.handle(&ok("freeze", 1));
+    let auto = Event::Confirm {
+        step: "promote".into(),
+        by: alice(),
+        automatic: true,
+        typed: None,
+        evidence: vec![],
+    };
+    m.handle(&auto);
+    m.handle(&ok("promote", 1));
+    let fx = m.handle(&Event::Rollback {
+        step: "freeze".into(),
+        by: alice(),
+        override_point_of_no_return: false,
+    });
+    let reason = fx.iter().find_map(|e| match e {
+        Effect::Rejected { reason } => Some(reason.clone()),
+        _ => None,
+    });
+    let reason = reason.expect("refused");
+    assert!(
+        reason.contains("point of no return") && reason.contains("promote"),
+        "{reason}"
+    );
+    assert_eq!(m.state("freeze"), Some(StepState::Succeeded));
+    let fx = m.handle(&Event::Rollback {
+        step: "freeze".into(),
+        by: alice(),
+        override_point_of_no_return: true,
+    });
+    assert!(fx.contains(&Effect::RunRollback {
+        step: "freeze".into()
+    }));
+}
+
+#[test]
+fn rollback_before_the_point_of_no_return_is_plain() {
+    let mut m = with_ponr();
+    m.start();
+    m.handle(&ok("freeze", 1));
+    let fx = m.handle(&Event::Rollback {
+        step: "freeze".into(),
+        by: alice(),
+        override_point_of_no_return: false,
+    });
+    assert!(
+        fx.contains(&Effect::RunRollback {
+            step: "freeze".into()
+        }),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn abort_cancels_running_steps_which_end_interrupted() {
+    let mut m = b_in(StepState::Running);
+    let fx = m.handle(&Event::Abort {
+        by: alice(),
+        reason: "go/no-go said no".into(),
+    });
+    assert!(fx.contains(&Effect::Cancel { step: "b".into() }));
+    assert_eq!(
+        m.run_status(),
+        RunStatus::Active,
+        "still active until the cancel lands"
+    );
+    m.handle(&Event::Finished {
+        step: "b".into(),
+        attempt: 1,
+        outcome: Outcome::Cancelled,
+    });
+    assert_eq!(m.state("b"), Some(StepState::Interrupted));
+    assert_eq!(m.run_status(), RunStatus::Aborted);
+    assert!(rejected(&m.handle(&Event::Retry {
+        step: "b".into(),
+        by: alice()
+    })));
+}
+
+#[test]
+fn dependencies_not_file_order_decide_what_is_ready() {
+    let mut m = Machine::new(&rb(r#"
+  [[phase.step]]
+  id = "a"
+  kind = "confirm"
+  [[phase.step]]
+  id = "b"
+  kind = "confirm"
+  [[phase.step]]
+  id = "c"
+  kind = "confirm"
+  depends_on = ["a"]
+  [[phase.step]]
+  id = "d"
+  kind = "confirm"
+  depends_on = ["b", "c"]
+"#));
+    m.start();
+    m.handle(&confirm("a"));
+    m.handle(&ok("a", 1));
+    assert_eq!(m.state("b"), Some(StepState::AwaitingConfirmation));
+    assert_eq!(m.state("c"), Some(StepState::AwaitingConfirmation));
+    assert_eq!(m.state("d"), Some(StepState::Pending));
+    m.handle(&confirm("c"));
+    m.handle(&ok("c", 1));
+    assert_eq!(m.state("d"), Some(StepState::Pending), "d still needs b");
+    m.handle(&confirm("b"));
+    m.handle(&ok("b", 1));
+    assert_eq!(m.state("d"), Some(StepState::AwaitingConfirmation));
+}
+
+#[test]
+fn replaying_the_same_events_rebuilds_the_same_state() {
+    let events = vec![confirm("a"), ok("a", 1), confirm("b"), fail("b", 1)];
+    let mut live = three();
+    live.start();
+    for e in &events {
+        live.handle(e);
+    }
+    let mut replayed = three();
+    replayed.start();
+    for e in &events {
+        replayed.handle(e);
+    }
+    let a: Vec<_> = live
+        .steps()
+        .map(|(id, s)| (id.to_string(), s.clone()))
+        .collect();
+    let b: Vec<_> = replayed
+        .steps()
+        .map(|(id, s)| (id.to_string(), s.clone()))
+        .collect();
+    assert_eq!(a, b);
+    // a step waiting for its retry counts as running: its timer died with the process
+    assert_eq!(live.running(), vec!["b".to_string()]);
+    assert_eq!(live.state("b"), Some(StepState::RetryWait));
+}

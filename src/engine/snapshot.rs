@@ -1,0 +1,129 @@
+//! The owned picture of a run that every front-end renders: step states, who
+//! confirmed what, timings, the last output lines. Built from the machine and
+//! from journal entries, so a live run and a replayed journal look the same.
+
+use super::event::{Event, RunStatus, StepState};
+use super::machine::Machine;
+use crate::journal::Entry;
+use crate::runbook::{ConfirmMode, Step, Window};
+use chrono::{DateTime, Utc};
+use std::collections::VecDeque;
+use std::path::PathBuf;
+
+/// Output lines kept per step for the screen (the journal keeps them all).
+pub const OUTPUT_TAIL: usize = 200;
+
+#[derive(Debug, Clone)]
+pub struct StepSnap {
+    pub id: String,
+    pub phase: String,
+    pub title: String,
+    pub kind: &'static str,
+    pub confirm: ConfirmMode,
+    pub point_of_no_return: bool,
+    pub rollback_only: bool,
+    pub state: StepState,
+    pub attempt: u32,
+    pub confirmed_by: Option<String>,
+    pub automatic: bool,
+    pub started: Option<DateTime<Utc>>,
+    pub finished: Option<DateTime<Utc>>,
+    pub outcome: Option<String>,
+    pub skip_reason: Option<String>,
+    pub output: VecDeque<String>,
+}
+
+impl StepSnap {
+    pub fn new(s: &Step, rollback_only: bool) -> Self {
+        StepSnap {
+            id: s.id.clone(),
+            phase: s.phase.clone(),
+            title: s.label().to_string(),
+            kind: s.kind.name(),
+            confirm: s.confirm,
+            point_of_no_return: s.point_of_no_return,
+            rollback_only,
+            state: StepState::Pending,
+            attempt: 0,
+            confirmed_by: None,
+            automatic: false,
+            started: None,
+            finished: None,
+            outcome: None,
+            skip_reason: None,
+            output: VecDeque::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineSnapshot {
+    pub runbook_name: String,
+    pub runbook_title: String,
+    pub journal: PathBuf,
+    pub operator: String,
+    pub status: RunStatus,
+    pub steps: Vec<StepSnap>,
+    pub window: Option<Window>,
+}
+
+impl EngineSnapshot {
+    fn step_mut(&mut self, id: &str) -> Option<&mut StepSnap> {
+        self.steps.iter_mut().find(|s| s.id == id)
+    }
+
+    pub fn step(&self, id: &str) -> Option<&StepSnap> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+
+    /// Copy step states from the machine.
+    pub fn sync(&mut self, m: &Machine) {
+        for s in &mut self.steps {
+            if let Some(st) = m.step(&s.id) {
+                s.state = st.state;
+                s.attempt = st.attempt;
+                s.automatic = st.automatic;
+                s.confirmed_by = st.confirmed_by.as_ref().map(|a| a.operator.clone());
+                s.skip_reason = st.skip_reason.clone();
+                s.outcome = st.last_outcome.as_ref().map(|o| o.describe());
+            }
+        }
+        self.status = m.run_status();
+    }
+
+    /// Timings and output from a journal entry written at `ts`.
+    pub fn record(&mut self, entry: &Entry, ts: DateTime<Utc>) {
+        match entry {
+            Entry::Event(Event::Started { step, .. }) => {
+                if let Some(s) = self.step_mut(step) {
+                    s.started = Some(ts);
+                    s.finished = None;
+                }
+            }
+            Entry::Event(Event::Finished { step, .. })
+            | Entry::Event(Event::Skip { step, .. })
+            | Entry::Event(Event::RollbackFinished { step, .. }) => {
+                if let Some(s) = self.step_mut(step) {
+                    s.finished = Some(ts);
+                }
+            }
+            Entry::Output(line) => {
+                if let Some(s) = self.step_mut(&line.step) {
+                    if s.output.len() >= OUTPUT_TAIL {
+                        s.output.pop_front();
+                    }
+                    s.output.push_back(line.line.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Steps awaiting the operator's confirmation.
+    pub fn awaiting(&self) -> Vec<&StepSnap> {
+        self.steps
+            .iter()
+            .filter(|s| s.state == StepState::AwaitingConfirmation)
+            .collect()
+    }
+}

@@ -1,0 +1,130 @@
+//! Reading a journal back: verify every line's hash and the chain, tolerate a
+//! torn last line (a crash mid-write), and refuse anything edited.
+
+use super::{sha256_hex, Entry, Header, Record, GENESIS};
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("cannot read journal {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("journal {path} line {line}: {problem} — the journal was edited or corrupted; refusing to use it")]
+    Broken {
+        path: String,
+        line: usize,
+        problem: String,
+    },
+    #[error("journal {path} is empty or has no header line")]
+    NoHeader { path: String },
+}
+
+/// A verified journal.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    pub records: Vec<Record>,
+    /// Bytes of the file up to the end of the last good line.
+    pub good_bytes: u64,
+    /// A torn last line that was dropped: (line number, its text).
+    pub torn: Option<(usize, String)>,
+}
+
+impl Replay {
+    pub fn header(&self) -> Option<&Header> {
+        self.records.iter().find_map(|r| match &r.entry {
+            Entry::Header(h) => Some(h),
+            _ => None,
+        })
+    }
+
+    pub fn closed(&self) -> bool {
+        self.records
+            .iter()
+            .any(|r| matches!(r.entry, Entry::Closed { .. }))
+    }
+}
+
+/// Check one line; returns the parsed record.
+fn check_line(line: &str, prev: &str, seq: u64) -> Result<Record, String> {
+    let marker = ",\"hash\":\"";
+    let at = line.rfind(marker).ok_or("no hash")?;
+    let hash = line[at + marker.len()..]
+        .strip_suffix("\"}")
+        .ok_or("malformed hash field")?;
+    let body = format!("{}}}", &line[..at]);
+    if sha256_hex(body.as_bytes()) != hash {
+        return Err("its hash does not match its content".into());
+    }
+    let rec: Record =
+        serde_json::from_str(line).map_err(|e| format!("not a journal entry ({e})"))?;
+    if rec.prev != prev {
+        return Err(
+            "it does not chain to the line before it (a line was removed, reordered or inserted)"
+                .into(),
+        );
+    }
+    if rec.seq != seq {
+        return Err(format!(
+            "sequence number {} where {} was expected",
+            rec.seq, seq
+        ));
+    }
+    Ok(rec)
+}
+
+pub fn read_journal(path: &Path) -> Result<Replay, JournalError> {
+    let p = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| JournalError::Io {
+        path: p.clone(),
+        source,
+    })?;
+    let mut records = Vec::new();
+    let mut prev = GENESIS.to_string();
+    let mut offset = 0usize;
+    let mut torn = None;
+    let mut lines = bytes
+        .split_inclusive(|b| *b == b'\n')
+        .enumerate()
+        .peekable();
+    while let Some((n, raw)) = lines.next() {
+        let is_last = lines.peek().is_none();
+        let complete = raw.ends_with(b"\n");
+        let text = String::from_utf8_lossy(raw)
+            .trim_end_matches('\n')
+            .to_string();
+        if text.trim().is_empty() && is_last {
+            offset += raw.len();
+            break;
+        }
+        let checked = check_line(&text, &prev, records.len() as u64);
+        let looks_torn =
+            is_last && (!complete || serde_json::from_str::<serde_json::Value>(&text).is_err());
+        match checked {
+            Ok(rec) if complete => {
+                prev = rec.hash.clone();
+                records.push(rec);
+                offset += raw.len();
+            }
+            // the last line, cut short by a crash: report and drop it
+            _ if looks_torn => torn = Some((n + 1, text)),
+            Ok(_) => torn = Some((n + 1, text)),
+            Err(problem) => {
+                return Err(JournalError::Broken {
+                    path: p,
+                    line: n + 1,
+                    problem,
+                })
+            }
+        }
+    }
+    if records.is_empty() || !matches!(records[0].entry, Entry::Header(_)) {
+        return Err(JournalError::NoHeader { path: p });
+    }
+    Ok(Replay {
+        records,
+        good_bytes: offset as u64,
+        torn,
+    })
+}
