@@ -1,7 +1,7 @@
 //! ferry: a terminal console for database migration cutovers.
 //!
 //! Layers, each depending only on those above it in this list (see ARCHITECTURE.md):
-//! - [`runbook`]: the runbook format, parsing and validation;
+//! - [`runbook`]: the runbook format, parsing and validation; [`db`]: open pools;
 //! - [`journal`], [`engine`]: the append-only journal and the pure state machine;
 //! - [`copy`], [`verify`], [`monitor`], [`aws`]: the background workers;
 //! - [`report`]: post-run reports from a journal;
@@ -10,6 +10,7 @@
 pub mod aws;
 pub mod cli;
 pub mod copy;
+pub mod db;
 pub mod engine;
 pub mod journal;
 pub mod monitor;

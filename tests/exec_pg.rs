@@ -51,6 +51,7 @@ impl Run {
         let ctx = ExecCtx {
             step: "s".to_string(),
             output: tx,
+            reports: tokio::sync::mpsc::unbounded_channel().0,
             cancel: CancellationToken::new(),
             redactor: Arc::new(redactor),
             conns: Arc::new(conns),

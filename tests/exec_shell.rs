@@ -42,6 +42,7 @@ fn make_ctx(rb: &Runbook, env: &[(&str, &str)]) -> (ExecCtx, UnboundedReceiver<O
     let ctx = ExecCtx {
         step: "s".to_string(),
         output: tx,
+        reports: tokio::sync::mpsc::unbounded_channel().0,
         cancel: CancellationToken::new(),
         redactor: Arc::new(redactor),
         conns: Arc::new(conns),

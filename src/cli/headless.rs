@@ -109,6 +109,33 @@ pub fn line(ts: chrono::DateTime<chrono::Utc>, entry: &Entry) -> Option<String> 
             };
             format!("  {} {mark} {}", o.step, o.line)
         }
+        Entry::Progress { step, progress: p } => {
+            let pct = p
+                .total
+                .filter(|t| *t > 0)
+                .map(|t| format!(" {:.0}%", p.done as f64 * 100.0 / t as f64))
+                .unwrap_or_default();
+            let rate = p
+                .rate
+                .map(|r| format!(" {r:.0} {}/s", p.unit))
+                .unwrap_or_default();
+            let eta = p
+                .eta_secs
+                .map(|e| {
+                    format!(
+                        " ETA {}",
+                        humantime::format_duration(std::time::Duration::from_secs(e))
+                    )
+                })
+                .unwrap_or_default();
+            let note = p
+                .note
+                .as_ref()
+                .map(|n| format!(" · {n}"))
+                .unwrap_or_default();
+            format!("  {step} ▸ {} {}{pct}{rate}{eta}{note}", p.done, p.unit)
+        }
+        Entry::Result { step, .. } => format!("  {step} = result recorded in the journal"),
         Entry::Note { step, text } => match step {
             Some(s) => format!("  {s}: {text}"),
             None => format!("  {text}"),

@@ -21,12 +21,7 @@ const MAX_POOL_CONNECTIONS: u32 = 4;
 /// How long one connection attempt may take before it counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// An open connection pool.
-#[derive(Debug, Clone)]
-pub enum Db {
-    Pg(sqlx::PgPool),
-    Sqlite(sqlx::SqlitePool),
-}
+pub use crate::db::Db;
 
 /// How hard [`Connections::get`] tries before a database counts as unreachable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 //! notices on an mpsc channel. Every event is journaled before it is handled.
 
 use super::event::{Actor, Effect, Event, EvidenceItem, Outcome, RunStatus};
-use super::exec::{self, ExecCtx, MonitorView, OutputLine};
+use super::exec::{self, ExecCtx, MonitorView, OutputLine, Progress, Report};
 use super::machine::Machine;
 use super::snapshot::{EngineSnapshot, StepSnap};
 use super::{connections::Connections, redact::Redactor};
@@ -60,8 +60,12 @@ pub enum Notice {
 enum Internal {
     Event(Event),
     Output(OutputLine),
+    Report(String, Report),
     TaskDone,
 }
+
+/// Progress is journaled at most this often per step (the screen gets every update).
+const PROGRESS_JOURNAL_EVERY: Duration = Duration::from_secs(5);
 
 /// What executors need, shared by every task.
 pub struct ExecEnv {
@@ -95,6 +99,8 @@ pub struct Driver {
     closed: bool,
     journal_failed: bool,
     initial: Vec<Event>,
+    /// Per step: when progress was last journaled, and the latest one not yet journaled.
+    progress_log: HashMap<String, (tokio::time::Instant, Option<Progress>)>,
 }
 
 impl Driver {
@@ -129,6 +135,7 @@ impl Driver {
             closed: false,
             journal_failed: false,
             initial: Vec::new(),
+            progress_log: HashMap::new(),
         };
         (
             d,
@@ -164,6 +171,7 @@ impl Driver {
                 Some(msg) = self.internal_rx.recv() => match msg {
                     Internal::Event(ev) => self.feed(ev),
                     Internal::Output(line) => self.output(line),
+                    Internal::Report(step, r) => self.report(step, r),
                     Internal::TaskDone => {}
                 },
                 Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {}
@@ -184,6 +192,7 @@ impl Driver {
             match msg {
                 Internal::Event(ev) => self.feed(ev),
                 Internal::Output(line) => self.output(line),
+                Internal::Report(step, r) => self.report(step, r),
                 Internal::TaskDone => {}
             }
         }
@@ -232,7 +241,10 @@ impl Driver {
         match self.journal.append(&entry, Utc::now()) {
             Ok(ts) => {
                 self.snap.record(&entry, ts);
-                let _ = self.notice_tx.send(Notice::Journaled { ts, entry: Box::new(entry) });
+                let _ = self.notice_tx.send(Notice::Journaled {
+                    ts,
+                    entry: Box::new(entry),
+                });
             }
             Err(e) => {
                 // without a journal nothing may run: stop everything
@@ -246,8 +258,39 @@ impl Driver {
         }
     }
 
+    fn report(&mut self, step: String, r: Report) {
+        match r {
+            Report::Result { data } => self.journal(Entry::Result { step, data }),
+            Report::Progress(p) => {
+                if let Some(s) = self.snap.steps.iter_mut().find(|s| s.id == step) {
+                    s.progress = Some(p.clone());
+                }
+                let now = tokio::time::Instant::now();
+                let due = self
+                    .progress_log
+                    .get(&step)
+                    .is_none_or(|(at, _)| now.duration_since(*at) >= PROGRESS_JOURNAL_EVERY);
+                if due {
+                    self.progress_log.insert(step.clone(), (now, None));
+                    self.journal(Entry::Progress { step, progress: p });
+                } else if let Some(entry) = self.progress_log.get_mut(&step) {
+                    entry.1 = Some(p);
+                }
+            }
+        }
+    }
+
     /// Journal, then handle, then perform.
     fn feed(&mut self, ev: Event) {
+        // the last progress of a finishing step is worth keeping
+        if let Event::Finished { step, .. } = &ev {
+            if let Some((_, Some(p))) = self.progress_log.remove(step) {
+                self.journal(Entry::Progress {
+                    step: step.clone(),
+                    progress: p,
+                });
+            }
+        }
         self.journal(Entry::Event(ev.clone()));
         if self.journal_failed {
             return;
@@ -316,17 +359,30 @@ impl Driver {
     /// await that task after dropping the context so output precedes `Finished`.
     fn ctx(&self, step: &str, cancel: CancellationToken) -> (ExecCtx, tokio::task::JoinHandle<()>) {
         let (out_tx, mut out_rx) = mpsc::unbounded_channel::<OutputLine>();
+        let (rep_tx, mut rep_rx) = mpsc::unbounded_channel::<Report>();
         let internal = self.internal_tx.clone();
+        let name = step.to_string();
+        // forward output lines and reports into the driver's loop, each in order
         let forward = tokio::spawn(async move {
-            while let Some(line) = out_rx.recv().await {
-                if internal.send(Internal::Output(line)).is_err() {
-                    break;
+            let mut out_open = true;
+            let mut rep_open = true;
+            while out_open || rep_open {
+                tokio::select! {
+                    line = out_rx.recv(), if out_open => match line {
+                        Some(line) => { if internal.send(Internal::Output(line)).is_err() { break; } }
+                        None => out_open = false,
+                    },
+                    rep = rep_rx.recv(), if rep_open => match rep {
+                        Some(r) => { if internal.send(Internal::Report(name.clone(), r)).is_err() { break; } }
+                        None => rep_open = false,
+                    },
                 }
             }
         });
         let ctx = ExecCtx {
             step: step.to_string(),
             output: out_tx,
+            reports: rep_tx,
             cancel,
             redactor: self.env.redactor.clone(),
             conns: self.env.conns.clone(),
@@ -416,6 +472,7 @@ pub fn initial_snapshot(
             .map(|st| StepSnap::new(st, machine.is_rollback_only(&st.id)))
             .collect(),
         window: rb.window.clone(),
+        monitors: Default::default(),
     };
     s.sync(machine);
     s

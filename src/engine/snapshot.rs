@@ -31,6 +31,10 @@ pub struct StepSnap {
     pub outcome: Option<String>,
     pub skip_reason: Option<String>,
     pub output: VecDeque<String>,
+    /// The latest progress of a long step.
+    pub progress: Option<crate::engine::exec::Progress>,
+    /// The step's structured result, once reported.
+    pub result: Option<serde_json::Value>,
 }
 
 impl StepSnap {
@@ -52,8 +56,80 @@ impl StepSnap {
             outcome: None,
             skip_reason: None,
             output: VecDeque::new(),
+            progress: None,
+            result: None,
         }
     }
+}
+
+/// One point of a time series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    pub at: DateTime<Utc>,
+    pub value: f64,
+}
+
+/// A series whose source stopped answering: the error and when the last good value came.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stale {
+    pub error: String,
+    pub last_good: Option<DateTime<Utc>>,
+}
+
+/// A replication lag monitor: seconds behind over time.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LagSeries {
+    pub name: String,
+    pub title: Option<String>,
+    pub warn_secs: Option<f64>,
+    pub max_secs: Option<f64>,
+    /// Lag in seconds, oldest first (bounded).
+    pub samples: Vec<Sample>,
+    /// Bytes behind, when the source tells.
+    pub bytes_behind: Option<u64>,
+    pub stale: Option<Stale>,
+    /// Something to say instead of a value ("SQLite has no replication").
+    pub note: Option<String>,
+}
+
+/// A CloudWatch or SQL-sampled metric over time.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MetricSeries {
+    pub name: String,
+    pub title: Option<String>,
+    pub unit: Option<String>,
+    pub warn: Option<f64>,
+    pub max: Option<f64>,
+    pub samples: Vec<Sample>,
+    pub stale: Option<Stale>,
+}
+
+/// Source and target row counts of one table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowCount {
+    pub table: String,
+    pub source: Option<i64>,
+    pub target: Option<i64>,
+    /// `count(*)` rather than a catalog estimate.
+    pub exact: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RowCounts {
+    pub source: String,
+    pub target: String,
+    pub tables: Vec<RowCount>,
+    pub updated: Option<DateTime<Utc>>,
+    pub stale: Option<Stale>,
+}
+
+/// What the monitors see, for the panes, confirmations' evidence and gates.
+/// Empty lists with `configured_*` false mean the runbook has no such monitor.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MonitorsSnapshot {
+    pub lag: Vec<LagSeries>,
+    pub metrics: Vec<MetricSeries>,
+    pub rowcounts: Option<RowCounts>,
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +141,8 @@ pub struct EngineSnapshot {
     pub status: RunStatus,
     pub steps: Vec<StepSnap>,
     pub window: Option<Window>,
+    /// Live monitor values (filled by the monitor layer; empty until it runs).
+    pub monitors: MonitorsSnapshot,
 }
 
 impl EngineSnapshot {
@@ -105,6 +183,16 @@ impl EngineSnapshot {
             | Entry::Event(Event::RollbackFinished { step, .. }) => {
                 if let Some(s) = self.step_mut(step) {
                     s.finished = Some(ts);
+                }
+            }
+            Entry::Progress { step, progress } => {
+                if let Some(s) = self.step_mut(step) {
+                    s.progress = Some(progress.clone());
+                }
+            }
+            Entry::Result { step, data } => {
+                if let Some(s) = self.step_mut(step) {
+                    s.result = Some(data.clone());
                 }
             }
             Entry::Output(line) => {

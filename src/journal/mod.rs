@@ -11,7 +11,7 @@ mod read;
 pub use read::{read_journal, JournalError, Replay};
 
 use crate::engine::event::{Event, RunStatus};
-use crate::engine::exec::OutputLine;
+use crate::engine::exec::{OutputLine, Progress};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -50,6 +50,16 @@ pub enum Entry {
     },
     Event(Event),
     Output(OutputLine),
+    /// Progress of a long step, downsampled (at most one every few seconds per step).
+    Progress {
+        step: String,
+        progress: Progress,
+    },
+    /// A step's structured result (copy figures, verify differences).
+    Result {
+        step: String,
+        data: serde_json::Value,
+    },
     /// A message for the record (retries scheduled, connection problems…).
     Note {
         step: Option<String>,
@@ -65,7 +75,7 @@ impl Entry {
     /// Entries after which the journal is fsynced: step boundaries and confirmations.
     pub fn is_boundary(&self) -> bool {
         match self {
-            Entry::Output(_) | Entry::Note { .. } => false,
+            Entry::Output(_) | Entry::Note { .. } | Entry::Progress { .. } => false,
             Entry::Event(Event::Started { .. }) => true,
             _ => true,
         }

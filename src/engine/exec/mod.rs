@@ -40,6 +40,46 @@ pub struct OutputLine {
     pub line: String,
 }
 
+/// Progress of a long step (copy, verify), for the screen and the journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Units done so far and, when known or estimated, in total.
+    pub done: u64,
+    pub total: Option<u64>,
+    /// What is counted: "rows", "chunks"…
+    pub unit: String,
+    /// Units per second over the recent past.
+    pub rate: Option<f64>,
+    pub eta_secs: Option<u64>,
+    /// Bytes moved, when the step knows.
+    pub bytes: Option<u64>,
+    /// Per-table (or per-part) lines.
+    pub items: Vec<ProgressItem>,
+    /// A state worth showing on its own: "paused: lag 42s > 30s", "2 of 4 workers busy".
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgressItem {
+    pub name: String,
+    pub done: u64,
+    pub total: Option<u64>,
+    /// "pending", "running", "done", "failed"…
+    pub state: String,
+}
+
+/// Structured reports of a step besides its output lines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "report", rename_all = "snake_case")]
+pub enum Report {
+    Progress(Progress),
+    /// The step's structured result (a copy's per-table figures, a verify's
+    /// differences), journaled for the report and the screen.
+    Result {
+        data: serde_json::Value,
+    },
+}
+
 /// Read-only view of live monitor values (the monitors issue implements it).
 pub trait MonitorView: Send + Sync {
     /// Latest lag of lag monitor `monitor`, if one has been measured.
@@ -71,6 +111,8 @@ pub struct ExecCtx {
     pub step: String,
     /// Output lines, already redacted.
     pub output: UnboundedSender<OutputLine>,
+    /// Progress and results (redacted by the journal when written).
+    pub reports: UnboundedSender<Report>,
     pub cancel: CancellationToken,
     pub redactor: Arc<Redactor>,
     pub conns: Arc<Connections>,
@@ -88,6 +130,16 @@ impl ExecCtx {
             stream,
             line,
         });
+    }
+
+    /// Report progress. A closed channel is not an error.
+    pub fn progress(&self, p: Progress) {
+        let _ = self.reports.send(Report::Progress(p));
+    }
+
+    /// Report the step's structured result.
+    pub fn result(&self, data: serde_json::Value) {
+        let _ = self.reports.send(Report::Result { data });
     }
 
     /// A line from ferry about the step's progress.
