@@ -95,6 +95,8 @@ rig_ensure_packages() {
     local pkgs=() installed_pg=0
     rig_pg_bin_dir >/dev/null || { pkgs+=(postgresql); installed_pg=1; }
     command -v tmux >/dev/null 2>&1 || pkgs+=(tmux)
+    # the HTML report is rendered in headless Chromium by the report tests
+    command -v chromium >/dev/null 2>&1 || pkgs+=(chromium)
     if ! rig_venv_python >/dev/null; then
         pkgs+=(python3 python3-venv)
     fi

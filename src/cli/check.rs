@@ -424,11 +424,25 @@ pub fn plan(rb: &Runbook) -> String {
         env.extend(expand::env_refs(v));
     }
     for s in &steps {
-        if let StepKind::Shell(sh) = &s.kind {
-            env.extend(expand::env_refs(&sh.run));
-            for v in sh.env.values() {
-                env.extend(expand::env_refs(v));
+        match &s.kind {
+            StepKind::Shell(sh) => {
+                env.extend(expand::env_refs(&sh.run));
+                for v in sh.env.values() {
+                    env.extend(expand::env_refs(v));
+                }
             }
+            StepKind::Sql(q) => env.extend(expand::env_refs(&q.sql)),
+            StepKind::Wait(w) => {
+                if let Condition::Sql { query, .. } = &w.until {
+                    env.extend(expand::env_refs(query));
+                }
+            }
+            _ => {}
+        }
+        match &s.rollback {
+            Some(runbook::Rollback::Shell { run }) => env.extend(expand::env_refs(run)),
+            Some(runbook::Rollback::Sql { sql, .. }) => env.extend(expand::env_refs(sql)),
+            _ => {}
         }
     }
     if !env.is_empty() {

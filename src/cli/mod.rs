@@ -4,6 +4,7 @@
 
 mod check;
 pub mod headless;
+mod report;
 pub mod run;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,22 @@ pub enum Command {
     Check {
         /// The runbook file (TOML).
         runbook: PathBuf,
+    },
+    /// The post-run report of a journal: Markdown (default), HTML or JSON.
+    Report {
+        /// The journal (runs/<runbook>/<time>.jsonl).
+        journal: PathBuf,
+        /// md, html or json.
+        #[arg(long, default_value = "md", value_parser = report::parse_format)]
+        format: crate::report::Format,
+        /// Write to FILE instead of stdout.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Rehearsal timing over several journals: n, median, p90, max, 95% interval, against the window.
+    Stats {
+        #[arg(required = true, value_name = "JOURNAL")]
+        journals: Vec<PathBuf>,
     },
     /// Run a runbook: the full-screen console on a TTY, or line-per-event headless mode.
     Run(RunArgs),
@@ -75,6 +92,12 @@ pub fn main() -> i32 {
     };
     match args.command {
         Command::Check { runbook } => check::run(&runbook),
+        Command::Report {
+            journal,
+            format,
+            output,
+        } => report::report(&journal, format, output.as_ref()),
+        Command::Stats { journals } => report::stats(&journals),
         Command::Run(a) => {
             let operator = match a.operator {
                 Some(o) if o.trim().is_empty() => {

@@ -73,6 +73,7 @@ fn header(rb: &Runbook, operator: &str, host: &str) -> Header {
         host: host.to_string(),
         window_start: rb.window.as_ref().map(|w| w.start),
         window_secs: rb.window.as_ref().map(|w| w.duration.as_secs()),
+        plan: journal::StepMeta::plan(rb),
     }
 }
 
@@ -272,8 +273,7 @@ pub async fn run(s: RunSettings) -> i32 {
         });
     }
     let driver_task = tokio::spawn(driver.run());
-    let outcome =
-        headless::drive(handles, s.yes, !interrupted.is_empty() && s.yes, &redactor).await;
+    let outcome = headless::drive(handles, s.yes, s.resume && s.yes, &redactor).await;
     let status = driver_task.await.unwrap_or(RunStatus::Aborted);
     finish(&rb, &journal_path, &status, outcome)
 }

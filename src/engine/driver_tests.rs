@@ -52,6 +52,7 @@ async fn a_wait_times_out_in_virtual_time_and_halts_the_run() {
         host: "h".into(),
         window_start: None,
         window_secs: None,
+        plan: Vec::new(),
     };
     journal.append(&Entry::Header(header), Utc::now()).unwrap();
     let mut redactor = Redactor::new();

@@ -8,7 +8,7 @@
 
 mod read;
 
-pub use read::{read_journal, JournalError, Replay};
+pub use read::{read_journal, read_lenient, JournalError, Lenient, Replay};
 
 use crate::engine::event::{Event, RunStatus};
 use crate::engine::exec::{OutputLine, Progress};
@@ -34,6 +34,39 @@ pub struct Header {
     pub host: String,
     pub window_start: Option<DateTime<Utc>>,
     pub window_secs: Option<u64>,
+    /// The steps as planned, so a report needs nothing but the journal.
+    #[serde(default)]
+    pub plan: Vec<StepMeta>,
+}
+
+/// What the journal records of each step's definition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepMeta {
+    pub id: String,
+    pub phase: String,
+    pub title: String,
+    pub kind: String,
+    pub confirm: crate::runbook::ConfirmMode,
+    pub point_of_no_return: bool,
+    pub rollback_only: bool,
+}
+
+impl StepMeta {
+    /// The plan of a runbook, in runbook order.
+    pub fn plan(rb: &crate::runbook::Runbook) -> Vec<StepMeta> {
+        let rollback_only = rb.rollback_only();
+        rb.steps()
+            .map(|s| StepMeta {
+                id: s.id.clone(),
+                phase: s.phase.clone(),
+                title: s.label().to_string(),
+                kind: s.kind.name().to_string(),
+                confirm: s.confirm,
+                point_of_no_return: s.point_of_no_return,
+                rollback_only: rollback_only.contains_key(s.id.as_str()),
+            })
+            .collect()
+    }
 }
 
 /// One journal entry.
@@ -60,6 +93,16 @@ pub enum Entry {
         step: String,
         data: serde_json::Value,
     },
+    /// One monitor sample, downsampled into the journal (about one per 10 s per series).
+    Sample {
+        monitor: String,
+        /// "lag" (seconds) or "metric".
+        series: String,
+        value: f64,
+        unit: Option<String>,
+        warn: Option<f64>,
+        max: Option<f64>,
+    },
     /// A message for the record (retries scheduled, connection problems…).
     Note {
         step: Option<String>,
@@ -75,7 +118,10 @@ impl Entry {
     /// Entries after which the journal is fsynced: step boundaries and confirmations.
     pub fn is_boundary(&self) -> bool {
         match self {
-            Entry::Output(_) | Entry::Note { .. } | Entry::Progress { .. } => false,
+            Entry::Output(_)
+            | Entry::Note { .. }
+            | Entry::Progress { .. }
+            | Entry::Sample { .. } => false,
             Entry::Event(Event::Started { .. }) => true,
             _ => true,
         }
@@ -194,10 +240,18 @@ impl Writer {
     }
 }
 
-/// `runs/<runbook-name>/<UTC timestamp>.jsonl` under `base`.
+/// `runs/<runbook-name>/<UTC timestamp>.jsonl` under `base`; a `-2`, `-3`…
+/// suffix when a journal of the same second exists already.
 pub fn default_path(base: &Path, runbook_name: &str, now: DateTime<Utc>) -> PathBuf {
-    base.join(runbook_name)
-        .join(format!("{}.jsonl", now.format("%Y%m%dT%H%M%SZ")))
+    let dir = base.join(runbook_name);
+    let stamp = now.format("%Y%m%dT%H%M%SZ").to_string();
+    let mut path = dir.join(format!("{stamp}.jsonl"));
+    let mut n = 2;
+    while path.exists() {
+        path = dir.join(format!("{stamp}-{n}.jsonl"));
+        n += 1;
+    }
+    path
 }
 
 /// The newest journal of a runbook that was not closed (finished or aborted).
@@ -208,7 +262,20 @@ pub fn newest_unfinished(base: &Path, runbook_name: &str) -> Option<PathBuf> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
         .collect();
-    files.sort();
+    // "<stamp>.jsonl" before "<stamp>-2.jsonl" before "<stamp>-3.jsonl"
+    let key = |p: &PathBuf| {
+        let stem = p
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match stem.rsplit_once('-') {
+            Some((stamp, n)) if n.parse::<u32>().is_ok() => {
+                (stamp.to_string(), n.parse::<u32>().unwrap_or(1))
+            }
+            _ => (stem, 1),
+        }
+    };
+    files.sort_by_key(key);
     files.into_iter().rev().find(|p| match read_journal(p) {
         Ok(r) => !r.closed(),
         Err(_) => true, // a broken journal is "unfinished": resume will explain what is wrong

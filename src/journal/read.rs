@@ -128,3 +128,63 @@ pub fn read_journal(path: &Path) -> Result<Replay, JournalError> {
         torn,
     })
 }
+
+/// A journal read for a report: never refused. Lines after a broken link are
+/// still parsed (when they parse) but counted as unverified.
+#[derive(Debug, Clone)]
+pub struct Lenient {
+    pub records: Vec<Record>,
+    /// Total lines in the file.
+    pub lines: usize,
+    /// The first line that failed verification, and why.
+    pub broken: Option<(usize, String)>,
+    pub torn: Option<usize>,
+    /// Index into `records` of the first unverified record.
+    pub verified_records: usize,
+}
+
+pub fn read_lenient(path: &Path) -> Result<Lenient, JournalError> {
+    let p = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| JournalError::Io { path: p, source })?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut out = Lenient {
+        records: Vec::new(),
+        lines: 0,
+        broken: None,
+        torn: None,
+        verified_records: 0,
+    };
+    let mut prev = GENESIS.to_string();
+    let all: Vec<&str> = text.split_inclusive('\n').collect();
+    for (n, raw) in all.iter().enumerate() {
+        let line = raw.trim_end_matches('\n');
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.lines = n + 1;
+        let is_last = n + 1 == all.len();
+        if out.broken.is_none() {
+            match check_line(line, &prev, out.records.len() as u64) {
+                Ok(rec) if raw.ends_with('\n') => {
+                    prev = rec.hash.clone();
+                    out.records.push(rec);
+                    out.verified_records = out.records.len();
+                    continue;
+                }
+                _ if is_last
+                    && (!raw.ends_with('\n')
+                        || serde_json::from_str::<serde_json::Value>(line).is_err()) =>
+                {
+                    out.torn = Some(n + 1);
+                    continue;
+                }
+                Ok(_) => continue,
+                Err(problem) => out.broken = Some((n + 1, problem)),
+            }
+        }
+        if let Ok(rec) = serde_json::from_str::<Record>(line) {
+            out.records.push(rec);
+        }
+    }
+    Ok(out)
+}

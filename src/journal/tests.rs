@@ -16,6 +16,7 @@ fn header() -> Entry {
         host: "bastion".into(),
         window_start: None,
         window_secs: None,
+        plan: Vec::new(),
     })
 }
 
@@ -202,4 +203,19 @@ fn newest_unfinished_skips_closed_runs() {
     )
     .unwrap();
     assert_eq!(newest_unfinished(dir.path(), "rb"), Some(a));
+}
+
+#[test]
+fn same_second_journals_get_suffixes_and_the_newest_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Utc::now();
+    let a = default_path(dir.path(), "rb", now);
+    write_sample(&a);
+    let b = default_path(dir.path(), "rb", now);
+    assert_ne!(a, b);
+    assert!(b.to_string_lossy().ends_with("-2.jsonl"), "{}", b.display());
+    write_sample(&b);
+    let c = default_path(dir.path(), "rb", now);
+    assert!(c.to_string_lossy().ends_with("-3.jsonl"));
+    assert_eq!(newest_unfinished(dir.path(), "rb"), Some(b));
 }

@@ -1,1 +1,142 @@
-//! Post-run reports from a journal: Markdown, HTML, JSON (issue 9). Not built yet.
+//! Post-run reports from a journal alone: Markdown (default), a
+//! self-contained HTML page with a timeline and monitor charts, and JSON
+//! (`assets/report.schema.json`). Plus `stats` over several rehearsals.
+//! The journal is verified first and the result stated in every format.
+
+pub mod html;
+pub mod markdown;
+pub mod model;
+pub mod stats;
+pub mod svg;
+
+use crate::journal::{read_lenient, JournalError};
+use chrono::{DateTime, Utc};
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Markdown,
+    Html,
+    Json,
+}
+
+/// Read and verify a journal, and build the report model.
+pub fn load(path: &Path) -> Result<model::ReportModel, JournalError> {
+    let j = read_lenient(path)?;
+    Ok(model::build(&path.display().to_string(), &j))
+}
+
+pub fn render(m: &model::ReportModel, format: Format) -> String {
+    match format {
+        Format::Markdown => markdown::render(m),
+        Format::Html => html::render(m),
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(m)
+                .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+            s.push('\n');
+            s
+        }
+    }
+}
+
+pub fn fmt_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// "1h 02m 03s", "4m 05s", "12.3s".
+pub fn fmt_duration(secs: f64) -> String {
+    if secs < 60.0 {
+        return format!("{secs:.1}s");
+    }
+    let s = secs.round() as u64;
+    let (h, m, s) = (s / 3600, (s % 3600) / 60, s % 60);
+    if h > 0 {
+        format!("{h}h {m:02}m {s:02}s")
+    } else {
+        format!("{m}m {s:02}s")
+    }
+}
+
+fn scalar(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "—".into(),
+        other => other.to_string(),
+    }
+}
+
+/// A result shown as a table: column names, rows, and loose key/value pairs.
+pub type ResultTable = (Vec<String>, Vec<Vec<String>>, Vec<(String, String)>);
+
+/// A structured step result as a table: the first array of objects becomes
+/// rows (columns in first-seen order); other scalar fields become key/values.
+pub fn result_rows(data: &serde_json::Value) -> ResultTable {
+    let mut cols: Vec<String> = Vec::new();
+    let mut rows = Vec::new();
+    let mut extra = Vec::new();
+    let Some(obj) = data.as_object() else {
+        return (cols, rows, vec![("result".into(), scalar(data))]);
+    };
+    let mut table_done = false;
+    for (k, v) in obj {
+        match v {
+            serde_json::Value::Array(items)
+                if !table_done && items.iter().all(|i| i.is_object()) && !items.is_empty() =>
+            {
+                table_done = true;
+                for it in items {
+                    if let Some(o) = it.as_object() {
+                        for key in o.keys() {
+                            if !cols.contains(key) {
+                                cols.push(key.clone());
+                            }
+                        }
+                    }
+                }
+                // the naming column first (JSON objects come back in key order)
+                if let Some(pos) = cols.iter().position(|c| c == "table" || c == "name") {
+                    let c = cols.remove(pos);
+                    cols.insert(0, c);
+                }
+                for it in items {
+                    rows.push(
+                        cols.iter()
+                            .map(|c| it.get(c).map(scalar).unwrap_or_default())
+                            .collect(),
+                    );
+                }
+            }
+            serde_json::Value::Array(items) => extra.push((
+                k.clone(),
+                items.iter().map(scalar).collect::<Vec<_>>().join("\n"),
+            )),
+            serde_json::Value::Object(_) => extra.push((k.clone(), v.to_string())),
+            _ => extra.push((k.clone(), scalar(v))),
+        }
+    }
+    (cols, rows, extra)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(fmt_duration(12.34), "12.3s");
+        assert_eq!(fmt_duration(245.0), "4m 05s");
+        assert_eq!(fmt_duration(3723.0), "1h 02m 03s");
+    }
+
+    #[test]
+    fn results_become_tables() {
+        let v = serde_json::json!({"tables": [{"table": "users", "rows": 3}, {"table": "m", "rows": 1, "bytes": 9}], "replica_role": true});
+        let (cols, rows, extra) = result_rows(&v);
+        assert_eq!(cols, vec!["table", "rows", "bytes"]);
+        assert_eq!(rows[0], vec!["users", "3", ""]);
+        assert_eq!(
+            extra,
+            vec![("replica_role".to_string(), "true".to_string())]
+        );
+    }
+}

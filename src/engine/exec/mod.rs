@@ -132,6 +132,19 @@ impl ExecCtx {
         });
     }
 
+    /// `${env:NAME}` expanded from the run's environment, or the failure naming
+    /// what is unset.
+    pub fn expand_env(&self, text: &str) -> Result<String, Outcome> {
+        crate::runbook::expand::expand_env(text, |n| (self.env)(n)).map_err(|missing| {
+            let names: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
+            self.failed(if names.len() == 1 {
+                format!("environment variable {} is not set", names[0])
+            } else {
+                format!("environment variables {} are not set", names.join(", "))
+            })
+        })
+    }
+
     /// Report progress. A closed channel is not an error.
     pub fn progress(&self, p: Progress) {
         let _ = self.reports.send(Report::Progress(p));
@@ -184,8 +197,24 @@ pub async fn execute(step: &Step, ctx: &ExecCtx) -> Outcome {
             summary: "confirmed".to_string(),
         },
         StepKind::Shell(sh) => shell::run(ctx, &sh.run, &sh.env, sh.cwd.as_deref()).await,
-        StepKind::Sql(s) => sql::run(ctx, &s.connection, &s.sql, s.expect.as_ref()).await,
-        StepKind::Wait(w) => wait::run(ctx, w).await,
+        StepKind::Sql(s) => match ctx.expand_env(&s.sql) {
+            Ok(text) => sql::run(ctx, &s.connection, &text, s.expect.as_ref()).await,
+            Err(o) => o,
+        },
+        StepKind::Wait(w) => match &w.until {
+            crate::runbook::Condition::Sql { connection, query } => match ctx.expand_env(query) {
+                Ok(query) => {
+                    let mut w = w.clone();
+                    w.until = crate::runbook::Condition::Sql {
+                        connection: connection.clone(),
+                        query,
+                    };
+                    wait::run(ctx, &w).await
+                }
+                Err(o) => o,
+            },
+            _ => wait::run(ctx, w).await,
+        },
         StepKind::Copy(_) => not_built("copy", 5),
         StepKind::Verify(_) => not_built("verify", 6),
         StepKind::Rds(_) => not_built("rds", 7),
@@ -200,7 +229,10 @@ pub async fn rollback(step: &Step, ctx: &ExecCtx) -> Outcome {
     }
     match &step.rollback {
         Some(Rollback::Shell { run }) => shell::run(ctx, run, &Default::default(), None).await,
-        Some(Rollback::Sql { sql, connection }) => sql::run(ctx, connection, sql, None).await,
+        Some(Rollback::Sql { sql, connection }) => match ctx.expand_env(sql) {
+            Ok(text) => sql::run(ctx, connection, &text, None).await,
+            Err(o) => o,
+        },
         Some(Rollback::Steps(ids)) => Outcome::Failed {
             error: format!(
                 "step `{}` rolls back by running steps {}; the engine runs those, not the executor",

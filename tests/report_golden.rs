@@ -1,0 +1,600 @@
+//! `ferry report` golden tests. Four fixture journals (a clean run, a failed
+//! run, a resumed run, a run with verify differences) are built with the real
+//! journal writer at fixed times, compared with the checked-in copies under
+//! tests/fixtures/journals/, and rendered by the real binary to Markdown and
+//! JSON, which must equal the goldens. `FERRY_BLESS=1` rewrites them all.
+//! The JSON must validate against assets/report.schema.json.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use ferry::engine::event::{Actor, Event, EvidenceItem, Outcome, RunStatus};
+use ferry::engine::exec::{OutputLine, Stream};
+use ferry::journal::{Entry, Header, StepMeta, Writer};
+use ferry::runbook::ConfirmMode;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn bless() -> bool {
+    std::env::var_os("FERRY_BLESS").is_some()
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 2, 0, 0)
+        .single()
+        .expect("valid time")
+}
+
+fn meta(id: &str, phase: &str, kind: &str, confirm: ConfirmMode, ponr: bool) -> StepMeta {
+    StepMeta {
+        id: id.into(),
+        phase: phase.into(),
+        title: format!("Step {id}"),
+        kind: kind.into(),
+        confirm,
+        point_of_no_return: ponr,
+        rollback_only: false,
+    }
+}
+
+fn header() -> Header {
+    Header {
+        ferry_version: "0.1.0".into(),
+        runbook_name: "legacy-to-prod".into(),
+        runbook_title: "Legacy → prod cutover".into(),
+        runbook_path: "runbooks/legacy-to-prod.toml".into(),
+        runbook_sha256: "5f0c".repeat(16),
+        steps: Default::default(),
+        operator: "alice".into(),
+        host: "bastion-1".into(),
+        window_start: Some(t0()),
+        window_secs: Some(7200),
+        plan: vec![
+            meta(
+                "snapshot-ok",
+                "precheck",
+                "confirm",
+                ConfirmMode::Operator,
+                false,
+            ),
+            meta("freeze", "cutover", "sql", ConfirmMode::Operator, false),
+            meta("copy", "cutover", "copy", ConfirmMode::None, false),
+            meta("verify", "cutover", "verify", ConfirmMode::None, false),
+            meta("promote", "cutover", "shell", ConfirmMode::TwoPerson, true),
+        ],
+    }
+}
+
+fn alice() -> Actor {
+    Actor {
+        operator: "alice".into(),
+        host: "bastion-1".into(),
+    }
+}
+
+/// Appends entries at t0 + offset seconds.
+struct J {
+    w: Writer,
+}
+
+impl J {
+    fn new(path: &Path) -> J {
+        let _ = std::fs::remove_file(path);
+        let mut w =
+            Writer::create(path, Box::new(|s: &str| s.to_string())).expect("create journal");
+        w.append(&Entry::Header(header()), t0()).expect("append");
+        w.append(
+            &Entry::Session {
+                operator: "alice".into(),
+                host: "bastion-1".into(),
+                resumed: false,
+                pid: 4242,
+            },
+            t0(),
+        )
+        .expect("append");
+        J { w }
+    }
+    fn at(&mut self, secs: i64, e: Entry) -> &mut Self {
+        self.w
+            .append(&e, t0() + Duration::seconds(secs))
+            .expect("append");
+        self
+    }
+    fn ev(&mut self, secs: i64, e: Event) -> &mut Self {
+        self.at(secs, Entry::Event(e))
+    }
+    fn run_step(&mut self, at: i64, len: i64, id: &str, confirm: bool, ok: bool) -> &mut Self {
+        if confirm {
+            self.ev(
+                at,
+                Event::Confirm {
+                    step: id.into(),
+                    by: alice(),
+                    automatic: false,
+                    typed: None,
+                    evidence: vec![EvidenceItem {
+                        label: "replica lag".into(),
+                        value: "0.4s".into(),
+                    }],
+                },
+            );
+        }
+        self.ev(
+            at,
+            Event::Started {
+                step: id.into(),
+                attempt: 1,
+            },
+        );
+        let outcome = if ok {
+            Outcome::Succeeded {
+                summary: "exit 0".into(),
+            }
+        } else {
+            Outcome::Failed {
+                error: "exit status 2".into(),
+            }
+        };
+        self.ev(
+            at + len,
+            Event::Finished {
+                step: id.into(),
+                attempt: 1,
+                outcome,
+            },
+        )
+    }
+}
+
+fn copy_result() -> serde_json::Value {
+    serde_json::json!({"tables": [
+        {"table": "public.users", "rows": 120000, "bytes": 15728640, "duration_ms": 2100, "rows_per_sec": 57142},
+        {"table": "public.messages", "rows": 2400000, "bytes": 402653184, "duration_ms": 31000, "rows_per_sec": 77419}
+    ], "replica_role": true})
+}
+
+fn build(name: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let path = std::env::temp_dir().join(format!(
+        "ferry-report-golden-{}-{n}-{name}.jsonl",
+        std::process::id()
+    ));
+    let mut j = J::new(&path);
+    match name {
+        "clean" => {
+            j.run_step(10, 30, "snapshot-ok", true, true)
+                .run_step(60, 5, "freeze", true, true)
+                .run_step(65, 900, "copy", false, true)
+                .at(965, Entry::Result { step: "copy".into(), data: copy_result() })
+                .run_step(965, 300, "verify", false, true)
+                .at(1265, Entry::Result { step: "verify".into(), data: serde_json::json!({"tables": [{"table": "public.users", "differences": 0}], "ok": true}) })
+                .ev(
+                    1300,
+                    Event::Confirm { step: "promote".into(), by: alice(), automatic: false, typed: Some("promote".into()), evidence: vec![] },
+                )
+                .ev(1300, Event::Started { step: "promote".into(), attempt: 1 })
+                .ev(1420, Event::Finished { step: "promote".into(), attempt: 1, outcome: Outcome::Succeeded { summary: "exit 0".into() } })
+                .at(1420, Entry::Closed { status: RunStatus::Finished { ok: true } });
+        }
+        "failed" => {
+            j.run_step(10, 30, "snapshot-ok", true, true)
+                .run_step(60, 5, "freeze", true, true);
+            j.ev(
+                65,
+                Event::Started {
+                    step: "copy".into(),
+                    attempt: 1,
+                },
+            );
+            for (i, l) in [
+                "copying public.users",
+                "copying public.messages",
+                "ERROR: duplicate key value violates unique constraint \"messages_pkey\"",
+            ]
+            .iter()
+            .enumerate()
+            {
+                j.at(
+                    70 + i as i64,
+                    Entry::Output(OutputLine {
+                        step: "copy".into(),
+                        stream: if i == 2 { Stream::Stderr } else { Stream::Info },
+                        line: l.to_string(),
+                    }),
+                );
+            }
+            j.ev(
+                80,
+                Event::Finished {
+                    step: "copy".into(),
+                    attempt: 1,
+                    outcome: Outcome::Failed {
+                        error: "public.messages chunk 1..50000: duplicate key".into(),
+                    },
+                },
+            )
+            .at(
+                81,
+                Entry::Note {
+                    step: Some("copy".into()),
+                    text: "refused: `promote` is pending, not awaiting confirmation".into(),
+                },
+            )
+            .ev(
+                90,
+                Event::Abort {
+                    by: alice(),
+                    reason: "no-go: copy failed".into(),
+                },
+            )
+            .at(
+                90,
+                Entry::Closed {
+                    status: RunStatus::Aborted,
+                },
+            );
+        }
+        "resumed" => {
+            j.run_step(10, 30, "snapshot-ok", true, true)
+                .run_step(60, 5, "freeze", true, true);
+            j.ev(
+                65,
+                Event::Started {
+                    step: "copy".into(),
+                    attempt: 1,
+                },
+            );
+            // the process died here; a second operator resumed
+            j.at(
+                400,
+                Entry::Session {
+                    operator: "bob".into(),
+                    host: "bastion-2".into(),
+                    resumed: true,
+                    pid: 5151,
+                },
+            )
+            .ev(
+                400,
+                Event::Interrupted {
+                    steps: vec!["copy".into()],
+                },
+            )
+            .ev(
+                410,
+                Event::Retry {
+                    step: "copy".into(),
+                    by: Actor {
+                        operator: "bob".into(),
+                        host: "bastion-2".into(),
+                    },
+                },
+            )
+            .ev(
+                410,
+                Event::Started {
+                    step: "copy".into(),
+                    attempt: 2,
+                },
+            )
+            .ev(
+                1000,
+                Event::Finished {
+                    step: "copy".into(),
+                    attempt: 2,
+                    outcome: Outcome::Succeeded {
+                        summary: "2520000 rows".into(),
+                    },
+                },
+            )
+            .ev(
+                1000,
+                Event::Skip {
+                    step: "verify".into(),
+                    by: Actor {
+                        operator: "bob".into(),
+                        host: "bastion-2".into(),
+                    },
+                    reason: "verified by DMS validation".into(),
+                },
+            );
+            for (i, v) in [0.5, 1.2, 4.8, 2.0, 0.3].iter().enumerate() {
+                j.at(
+                    60 + 200 * i as i64,
+                    Entry::Sample {
+                        monitor: "replica".into(),
+                        series: "lag".into(),
+                        value: *v,
+                        unit: Some("s".into()),
+                        warn: Some(5.0),
+                        max: Some(30.0),
+                    },
+                );
+            }
+        }
+        "verify-diffs" => {
+            j.run_step(10, 30, "snapshot-ok", true, true)
+                .run_step(60, 5, "freeze", true, true)
+                .run_step(65, 600, "copy", false, true)
+                .run_step(665, 120, "verify", false, false)
+                .at(
+                    785,
+                    Entry::Result {
+                        step: "verify".into(),
+                        data: serde_json::json!({
+                            "tables": [
+                                {"table": "public.users", "check": "checksums", "status": "differs", "summary": "2 rows differ"},
+                                {"table": "public.messages", "check": "counts", "status": "ok", "summary": "2400000 = 2400000"}
+                            ],
+                            "differences": [
+                                "public.users id=42: changed email: 'a@x.io' on source, 'a@x.io ' on target",
+                                "public.users id=77: missing on target"
+                            ],
+                            "more_differences": 0
+                        }),
+                    },
+                );
+        }
+        other => panic!("no fixture {other}"),
+    }
+    path
+}
+
+fn ferry_report(journal: &Path, format: &str) -> (String, String, i32) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .current_dir(root())
+        .args(["report", &journal.display().to_string(), "--format", format])
+        .output()
+        .expect("run ferry report");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+fn check_golden(path: &Path, actual: &str) {
+    if bless() {
+        std::fs::write(path, actual).expect("write golden");
+        return;
+    }
+    let want = std::fs::read_to_string(path)
+        .unwrap_or_else(|_| panic!("missing golden {} (run with FERRY_BLESS=1)", path.display()));
+    assert_eq!(want, actual, "golden {} differs", path.display());
+}
+
+const NAMES: [&str; 4] = ["clean", "failed", "resumed", "verify-diffs"];
+
+/// The checked-in fixture journal for `name` (rebuilt and compared first).
+fn fixture(name: &str) -> PathBuf {
+    let built = build(name);
+    let fixture = root().join(format!("tests/fixtures/journals/{name}.jsonl"));
+    let bytes = std::fs::read_to_string(&built).expect("read built journal");
+    check_golden(&fixture, &bytes);
+    let _ = std::fs::remove_file(built);
+    fixture
+}
+
+#[test]
+fn markdown_and_json_match_the_goldens() {
+    for name in NAMES {
+        let j = fixture(name);
+        let rel = PathBuf::from(format!("tests/fixtures/journals/{name}.jsonl"));
+        let (md, err, code) = ferry_report(&rel, "md");
+        assert_eq!(code, 0, "{name}: {err}");
+        check_golden(
+            &root().join(format!("tests/fixtures/journals/{name}.md")),
+            &md,
+        );
+        let (json, err, code) = ferry_report(&rel, "json");
+        assert_eq!(code, 0, "{name}: {err}");
+        check_golden(
+            &root().join(format!("tests/fixtures/journals/{name}.json")),
+            &json,
+        );
+        assert!(j.exists());
+    }
+}
+
+#[test]
+fn the_reports_say_what_happened() {
+    let (md, _, _) = ferry_report(&fixture("clean"), "md");
+    for needle in [
+        "Journal integrity: verified",
+        "**succeeded**",
+        "| Operators | alice |",
+        "`promote` passed at 2026-11-22 02:23:40 UTC (confirmed by alice)",
+        "replica lag: 0.4s",
+        "public.messages",
+        "ended 1h 36m 20s before the window closed",
+    ] {
+        assert!(md.contains(needle), "clean report lacks `{needle}`:\n{md}");
+    }
+    let (md, _, _) = ferry_report(&fixture("failed"), "md");
+    for needle in [
+        "**aborted**",
+        "duplicate key value violates unique constraint",
+        "run aborted by alice: no-go: copy failed",
+        "refused: `promote`",
+    ] {
+        assert!(md.contains(needle), "failed report lacks `{needle}`:\n{md}");
+    }
+    let (md, _, _) = ferry_report(&fixture("resumed"), "md");
+    for needle in [
+        "resumed by bob",
+        "2 attempts",
+        "skipped: verified by DMS validation (bob)",
+        "| Operators | alice, bob |",
+        "| replica | lag | 5 | 0.30 | 4.80 | 0.30 | 5.00 | 30.00 |",
+    ] {
+        assert!(
+            md.contains(needle),
+            "resumed report lacks `{needle}`:\n{md}"
+        );
+    }
+    let (md, _, _) = ferry_report(&fixture("verify-diffs"), "md");
+    for needle in [
+        "## Verification results",
+        "id=42: changed email",
+        "id=77: missing on target",
+        "2 rows differ",
+    ] {
+        assert!(md.contains(needle), "verify report lacks `{needle}`:\n{md}");
+    }
+}
+
+#[test]
+fn json_reports_validate_against_the_schema() {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("assets/report.schema.json")).expect("schema"),
+    )
+    .expect("schema json");
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    for name in NAMES {
+        let (json, _, _) = ferry_report(&fixture(name), "json");
+        let v: serde_json::Value = serde_json::from_str(&json).expect("report is JSON");
+        let errors: Vec<String> = validator
+            .iter_errors(&v)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{name}: {errors:#?}");
+    }
+    // the schema is strict: an unknown field is rejected
+    let (json, _, _) = ferry_report(&fixture("clean"), "json");
+    let mut v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    v["surprise"] = serde_json::json!(1);
+    assert!(!validator.is_valid(&v));
+}
+
+#[test]
+fn a_tampered_journal_is_reported_prominently_in_every_format() {
+    let src = fixture("clean");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("tampered.jsonl");
+    let text = std::fs::read_to_string(src).expect("read");
+    let edited: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 5 {
+                l.replace("0.4s", "0.1s")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    std::fs::write(&p, edited.join("\n") + "\n").expect("write");
+    let (md, err, code) = ferry_report(&p, "md");
+    assert_eq!(code, 0);
+    assert!(err.contains("hash chain is broken at line 6"), "{err}");
+    assert!(md.contains("JOURNAL CHAIN BROKEN AT LINE 6"), "{md}");
+    let (html, _, _) = ferry_report(&p, "html");
+    assert!(html.contains("id=\"chain-broken\""));
+    let (json, _, _) = ferry_report(&p, "json");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(v["journal"]["chain_ok"], false);
+    assert_eq!(v["journal"]["broken_line"], 6);
+}
+
+#[test]
+fn html_is_one_self_contained_file() {
+    let (html, _, code) = ferry_report(&fixture("resumed"), "html");
+    assert_eq!(code, 0);
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(!html.contains("<script"), "no scripts");
+    assert!(!html.contains("<link"), "no external stylesheets");
+    assert!(
+        !html.contains("src=\"http") && !html.contains("url(http") && !html.contains("@import"),
+        "nothing from the network"
+    );
+    assert!(
+        html.contains("<svg") && html.contains("polyline"),
+        "a timeline and a lag chart"
+    );
+    assert!(
+        html.contains("class=\"warnline\"") && html.contains("class=\"maxline\""),
+        "thresholds marked"
+    );
+}
+
+#[test]
+fn stats_over_rehearsals() {
+    let journals: Vec<PathBuf> = ["clean", "verify-diffs", "resumed"]
+        .iter()
+        .map(|n| fixture(n))
+        .collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .arg("stats")
+        .args(&journals)
+        .output()
+        .expect("run ferry stats");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("rehearsal timing over 3 journal(s) of legacy-to-prod"),
+        "{text}"
+    );
+    // snapshot-ok took 30s in all three runs
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("snapshot-ok") && l.contains("  3 ") && l.contains("30.0s")),
+        "{text}"
+    );
+    assert!(text.contains("TOTAL"), "{text}");
+    assert!(text.contains("window 2h 00m 00s"), "{text}");
+    assert!(text.contains("varies most: verify"), "{text}");
+}
+
+#[test]
+fn no_secret_reaches_any_report_format() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = format!("s3cr3t-{}-pw", std::process::id());
+    std::fs::write(
+        dir.path().join("rb.toml"),
+        r#"
+[runbook]
+name = "secrets"
+format = 1
+[[phase]]
+id = "p"
+  [[phase.step]]
+  id = "leak"
+  kind = "shell"
+  confirm = "none"
+  run = "echo the password is $DBPW; echo $DBPW >&2; exit 1"
+  env = { DBPW = "${env:APP_DB_PASSWORD}" }
+"#,
+    )
+    .expect("write runbook");
+    let run = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .current_dir(dir.path())
+        .args(["run", "rb.toml", "--headless", "--yes"])
+        .env("APP_DB_PASSWORD", &secret)
+        .output()
+        .expect("ferry run");
+    assert_eq!(run.status.code(), Some(1), "the step fails on purpose");
+    let journal = std::fs::read_dir(dir.path().join("runs/secrets"))
+        .expect("runs dir")
+        .next()
+        .expect("a journal")
+        .expect("entry")
+        .path();
+    for format in ["md", "html", "json"] {
+        let (text, _, code) = ferry_report(&journal, format);
+        assert_eq!(code, 0);
+        assert!(
+            text.contains("the password is ••••••"),
+            "{format}: the output line is there, masked:\n{text}"
+        );
+        assert!(!text.contains(&secret), "{format} leaks the secret");
+    }
+}

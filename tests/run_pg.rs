@@ -1,0 +1,582 @@
+//! End-to-end tests of `ferry run --headless` on the real binary against the rig's real
+//! PostgreSQL primary (`FERRY_TEST_PG_PRIMARY`, started by `scripts/test`): a `sql` step's
+//! `expect` (met and missed), a `wait` on a SQL condition that a concurrent insert makes
+//! true, a server that refuses connections (exit 3), and the URL password staying out
+//! of stdout, stderr and the journal when a step fails with a server error.
+//!
+//! Tests fail, never skip, when the rig's variables are unset. Every ferry process runs
+//! under a 60s watchdog: a hang kills it and fails the test with what it printed so far.
+
+use serde_json::Value;
+use sqlx::{Connection, PgConnection};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Longest any single ferry process may run before the test gives up on it.
+const WATCHDOG: Duration = Duration::from_secs(60);
+/// The rig's PostgreSQL password (scripts/rig.sh); it must never be shown or stored.
+const RIG_PASSWORD: &str = "ferry-test-secret-pw";
+
+fn rig_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run these tests through scripts/test, which starts the PostgreSQL rig")
+    })
+}
+
+fn primary() -> String {
+    let url = rig_var("FERRY_TEST_PG_PRIMARY");
+    assert!(
+        url.contains(RIG_PASSWORD),
+        "FERRY_TEST_PG_PRIMARY should carry the rig password (the redaction tests rely on it)"
+    );
+    url
+}
+
+/// A name no other test (or earlier run) uses.
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    )
+}
+
+/// Run SQL on `url` from the test itself.
+fn pg(url: &str, sql: &str) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async {
+        let mut c = PgConnection::connect(url)
+            .await
+            .unwrap_or_else(|e| panic!("the test cannot connect to the rig's primary: {e}"));
+        let rows: Vec<String> = sqlx::raw_sql(sql)
+            .fetch_all(&mut c)
+            .await
+            .unwrap_or_else(|e| panic!("the test's own SQL failed: {e}\n{sql}"))
+            .iter()
+            .map(|r| {
+                use sqlx::Row;
+                r.try_get_unchecked::<String, _>(0).unwrap_or_default()
+            })
+            .collect();
+        let _ = c.close().await;
+        rows
+    })
+}
+
+/// Drops a table when the test ends, pass or fail.
+struct DropTable {
+    url: String,
+    table: String,
+}
+
+impl Drop for DropTable {
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        let sql = format!("drop table if exists {}", self.table);
+        // never panic in drop (it would abort a failing test's unwinding)
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let mut c = PgConnection::connect(&url).await.ok()?;
+                sqlx::raw_sql(&sql).execute(&mut c).await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running ferry
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug)]
+struct Output {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Output {
+    fn show(&self) -> String {
+        format!(
+            "exit code: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+
+    #[track_caller]
+    fn assert_code(&self, code: i32, what: &str) {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "{what}: expected exit code {code}\n{}",
+            self.show()
+        );
+    }
+}
+
+struct Running {
+    child: Child,
+    what: String,
+    stdout: Option<JoinHandle<Vec<u8>>>,
+    stderr: Option<JoinHandle<Vec<u8>>>,
+}
+
+fn reader(pipe: Option<impl Read + Send + 'static>) -> Option<JoinHandle<Vec<u8>>> {
+    pipe.map(|mut p| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = p.read_to_end(&mut buf);
+            buf
+        })
+    })
+}
+
+impl Running {
+    fn collect(&mut self, code: Option<i32>) -> Output {
+        let text = |h: Option<JoinHandle<Vec<u8>>>| {
+            h.and_then(|h| h.join().ok())
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default()
+        };
+        Output {
+            code,
+            stdout: text(self.stdout.take()),
+            stderr: text(self.stderr.take()),
+        }
+    }
+
+    /// Wait for the process to exit; kill it and panic if it runs past the watchdog.
+    fn finish(mut self) -> Output {
+        let deadline = Instant::now() + WATCHDOG;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return self.collect(status.code()),
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    let out = self.collect(None);
+                    panic!(
+                        "{}: ferry hung for more than {}s and was killed\n{}",
+                        self.what,
+                        WATCHDOG.as_secs(),
+                        out.show()
+                    );
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => panic!("{}: cannot wait for ferry: {e}", self.what),
+            }
+        }
+    }
+}
+
+/// A temporary working directory with a runbook whose connection `db` reads `${env:DB_URL}`.
+struct Dir {
+    tmp: tempfile::TempDir,
+    db_url: String,
+}
+
+impl Dir {
+    fn new(db_url: &str) -> Self {
+        Dir {
+            tmp: tempfile::tempdir().expect("create a temporary directory"),
+            db_url: db_url.to_string(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// Write `runbook.toml`: `[runbook]`, `[connections.db]`, then one phase with `steps`.
+    fn runbook(&self, steps: &str) {
+        let text = format!(
+            "[runbook]\nname = \"pg\"\nformat = 1\n\n[connections.db]\nurl = \"${{env:DB_URL}}\"\n\n\
+             [[phase]]\nid = \"p\"\n\n{steps}"
+        );
+        std::fs::write(self.path().join("runbook.toml"), text).expect("write the runbook");
+    }
+
+    fn start(&self, args: &[&str]) -> Running {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
+        cmd.current_dir(self.path())
+            .args(["run", "runbook.toml", "--headless", "--operator", "tester"])
+            .args(args)
+            .env("DB_URL", &self.db_url)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let what = format!("ferry run runbook.toml --headless {}", args.join(" "));
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what}: cannot start ferry: {e}"));
+        let stdout = reader(child.stdout.take());
+        let stderr = reader(child.stderr.take());
+        Running {
+            child,
+            what,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.start(args).finish()
+    }
+
+    /// The journals under `runs/`.
+    fn journals(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.path().join("runs")];
+        while let Some(d) = stack.pop() {
+            if let Ok(rd) = std::fs::read_dir(&d) {
+                for e in rd.filter_map(|e| e.ok()) {
+                    let p = e.path();
+                    if p.is_dir() {
+                        stack.push(p);
+                    } else if p.extension().is_some_and(|x| x == "jsonl") {
+                        out.push(p);
+                    }
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[track_caller]
+    fn journal(&self) -> PathBuf {
+        let js = self.journals();
+        assert_eq!(
+            js.len(),
+            1,
+            "expected exactly one journal under runs/, found {js:?}"
+        );
+        js.into_iter().next().unwrap_or_default()
+    }
+}
+
+/// Complete lines of a journal, parsed (a line being written right now is skipped).
+fn entries(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .split_inclusive('\n')
+        .filter(|l| l.ends_with('\n'))
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn events<'a>(recs: &'a [Value], ty: &str, step: &str) -> Vec<&'a Value> {
+    recs.iter()
+        .filter(|r| {
+            r["entry"]["kind"] == "event" && r["entry"]["type"] == ty && r["entry"]["step"] == step
+        })
+        .collect()
+}
+
+fn dump(recs: &[Value]) -> String {
+    recs.iter()
+        .map(|r| r["entry"].to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn ts(r: &Value) -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339(r["ts"].as_str().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("bad ts in {r}: {e}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// 14. sql with expect
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_sql_step_passes_when_its_expectation_holds_and_fails_when_not() {
+    let url = primary();
+    let table = unique("ferry_e2e_expect");
+    let _cleanup = DropTable {
+        url: url.clone(),
+        table: table.clone(),
+    };
+
+    let dir = Dir::new(&url);
+    dir.runbook(&format!(
+        "  [[phase.step]]\n  id = \"make-and-count\"\n  kind = \"sql\"\n  connection = \"db\"\n  \
+         sql = \"create table {table} (id int primary key); insert into {table} values (1); select count(*) from {table}\"\n  \
+         expect = 1\n  timeout = \"30s\"\n"
+    ));
+    let out = dir.run(&["--yes"]);
+    out.assert_code(0, "a sql step whose expectation holds");
+    assert!(
+        out.stdout.contains("make-and-count"),
+        "stdout names the step\n{}",
+        out.show()
+    );
+    assert_eq!(
+        pg(&url, &format!("select count(*)::text from {table}")),
+        ["1"],
+        "the step's SQL really ran on the primary"
+    );
+    let recs = entries(&dir.journal());
+    let fin = events(&recs, "finished", "make-and-count");
+    assert_eq!(fin.len(), 1, "{}", dump(&recs));
+    assert_eq!(
+        fin[0]["entry"]["outcome"]["outcome"],
+        "succeeded",
+        "{}",
+        dump(&recs)
+    );
+
+    let dir = Dir::new(&url);
+    dir.runbook(&format!(
+        "  [[phase.step]]\n  id = \"count-is-wrong\"\n  kind = \"sql\"\n  connection = \"db\"\n  \
+         sql = \"select count(*) from {table}\"\n  expect = 2\n  timeout = \"30s\"\n\n\
+         \x20 [[phase.step]]\n  id = \"never\"\n  kind = \"shell\"\n  run = \"touch never.marker\"\n"
+    ));
+    let out = dir.run(&["--yes"]);
+    out.assert_code(1, "a sql step whose expectation fails");
+    assert!(
+        out.stdout.contains("expected 2, got 1"),
+        "stdout should say what was expected and what came back\n{}",
+        out.show()
+    );
+    assert!(
+        !dir.path().join("never.marker").exists(),
+        "the run must halt on the failed expectation"
+    );
+    let recs = entries(&dir.journal());
+    let fin = events(&recs, "finished", "count-is-wrong");
+    assert_eq!(fin.len(), 1, "{}", dump(&recs));
+    assert_eq!(
+        fin[0]["entry"]["outcome"]["outcome"],
+        "failed",
+        "{}",
+        dump(&recs)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 15. wait until a SQL condition holds
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_wait_step_passes_once_a_concurrent_insert_makes_its_query_true() {
+    let url = primary();
+    let table = unique("ferry_e2e_wait");
+    let _cleanup = DropTable {
+        url: url.clone(),
+        table: table.clone(),
+    };
+    pg(&url, &format!("create table {table} (id int)"));
+
+    let dir = Dir::new(&url);
+    dir.runbook(&format!(
+        "  [[phase.step]]\n  id = \"row-arrives\"\n  kind = \"wait\"\n  \
+         until = {{ sql = \"select count(*) > 0 from {table}\", connection = \"db\" }}\n  \
+         every = \"200ms\"\n  timeout = \"40s\"\n"
+    ));
+    let running = dir.start(&["--yes"]);
+    // wait until ferry is really waiting: the step started
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let started = dir
+            .journals()
+            .first()
+            .is_some_and(|j| !events(&entries(j), "started", "row-arrives").is_empty());
+        if started {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the wait step never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let inserted_at = chrono::Utc::now();
+    pg(&url, &format!("insert into {table} values (1)"));
+    let out = running.finish();
+    out.assert_code(0, "the wait step after the row arrived");
+
+    let recs = entries(&dir.journal());
+    let fin = events(&recs, "finished", "row-arrives");
+    assert_eq!(fin.len(), 1, "{}", dump(&recs));
+    assert_eq!(
+        fin[0]["entry"]["outcome"]["outcome"],
+        "succeeded",
+        "{}",
+        dump(&recs)
+    );
+    let done = ts(fin[0]);
+    assert!(
+        done >= inserted_at - chrono::Duration::milliseconds(50),
+        "the wait step finished at {done}, before the row was inserted at {inserted_at}\n{}",
+        dump(&recs)
+    );
+    assert!(
+        out.stdout.contains("waiting"),
+        "stdout should show the step waiting while the table was empty\n{}",
+        out.show()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 16. A server that refuses connections
+// ---------------------------------------------------------------------------------------------
+
+/// `url` with its port replaced.
+fn with_port(url: &str, port: u16) -> String {
+    let at = url.rfind('@').expect("URL has user info");
+    let rest = &url[at + 1..];
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let host = rest[..end]
+        .rsplit_once(':')
+        .map_or(&rest[..end], |(h, _)| h);
+    format!("{}@{host}:{port}{}", &url[..at], &rest[end..])
+}
+
+#[test]
+fn a_refused_connection_ends_the_run_with_exit_3_and_names_the_problem() {
+    let url = primary();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        l.local_addr().expect("local addr").port()
+    }; // closed again: nothing listens there now
+    let closed = with_port(&url, port);
+    assert!(
+        closed.contains(&format!(":{port}/")),
+        "bad test URL {closed}"
+    );
+
+    let dir = Dir::new(&closed);
+    dir.runbook(
+        "  [[phase.step]]\n  id = \"probe\"\n  kind = \"sql\"\n  connection = \"db\"\n  sql = \"select 1\"\n\n\
+         \x20 [[phase.step]]\n  id = \"never\"\n  kind = \"shell\"\n  run = \"touch never.marker\"\n",
+    );
+    let started = Instant::now();
+    let out = dir.run(&["--yes"]);
+    let took = started.elapsed();
+    out.assert_code(3, "a run whose database refuses connections");
+    assert!(
+        took < Duration::from_secs(30),
+        "giving up took {took:?} (want < 30s)"
+    );
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        all.contains("unreachable"),
+        "the output should say a service is unreachable\n{}",
+        out.show()
+    );
+    assert!(
+        all.contains("`db`") && all.contains(&format!("127.0.0.1:{port}")),
+        "the output should name the connection `db` and where it tried to connect\n{}",
+        out.show()
+    );
+    assert!(
+        all.to_lowercase().contains("refused"),
+        "the output should say the connection was refused\n{}",
+        out.show()
+    );
+    assert!(
+        !all.contains(RIG_PASSWORD),
+        "the URL password leaked\n{}",
+        out.show()
+    );
+    assert!(
+        !dir.path().join("never.marker").exists(),
+        "nothing may run after the unreachable step"
+    );
+    let journal = std::fs::read_to_string(dir.journal()).unwrap_or_default();
+    assert!(
+        !journal.contains(RIG_PASSWORD),
+        "the URL password leaked into the journal"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 17. The URL password never shows
+// ---------------------------------------------------------------------------------------------
+
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.filter_map(|e| e.ok()) {
+            let p = e.path();
+            if p.is_dir() {
+                files_under(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_url_password_never_appears_after_a_server_error() {
+    let url = primary();
+    let missing = unique("ferry_e2e_no_such_table");
+    let dir = Dir::new(&url);
+    dir.runbook(&format!(
+        "  [[phase.step]]\n  id = \"shows-url\"\n  kind = \"shell\"\n  \
+         run = 'echo \"connecting to $DB_URL\"; echo \"stderr: $DB_URL\" >&2; pw=${{DB_URL#*://*:}}; echo \"bare: ${{pw%%@*}}\"'\n\n\
+         \x20 [[phase.step]]\n  id = \"works\"\n  kind = \"sql\"\n  connection = \"db\"\n  sql = \"select current_user\"\n\n\
+         \x20 [[phase.step]]\n  id = \"server-error\"\n  kind = \"sql\"\n  connection = \"db\"\n  \
+         sql = \"select * from {missing}\"\n  timeout = \"30s\"\n"
+    ));
+    let out = dir.run(&["--yes"]);
+    out.assert_code(1, "a run whose sql step fails with a server error");
+    assert!(
+        out.stdout.contains("does not exist") && out.stdout.contains("42P01"),
+        "stdout should show the server's error (undefined table, SQLSTATE 42P01)\n{}",
+        out.show()
+    );
+    assert!(
+        out.stdout.contains("bare: "),
+        "the shell step printed the bare password (masked)\n{}",
+        out.show()
+    );
+    assert!(
+        out.stdout.contains("connecting to postgres://"),
+        "the shell step's output is shown (masked)\n{}",
+        out.show()
+    );
+    assert!(
+        !out.stdout.contains(RIG_PASSWORD),
+        "the URL password leaked to stdout\n{}",
+        out.show()
+    );
+    assert!(
+        !out.stderr.contains(RIG_PASSWORD),
+        "the URL password leaked to stderr\n{}",
+        out.show()
+    );
+    let mut files = Vec::new();
+    files_under(dir.path(), &mut files);
+    assert!(
+        !dir.journals().is_empty(),
+        "a journal was written: {files:?}"
+    );
+    for f in &files {
+        let text = String::from_utf8_lossy(&std::fs::read(f).unwrap_or_default()).into_owned();
+        assert!(
+            !text.contains(RIG_PASSWORD),
+            "the URL password leaked into {}:\n{text}",
+            f.display()
+        );
+    }
+    let recs = entries(&dir.journal());
+    let fin = events(&recs, "finished", "server-error");
+    assert_eq!(fin.len(), 1, "{}", dump(&recs));
+    assert_eq!(
+        fin[0]["entry"]["outcome"]["outcome"],
+        "failed",
+        "{}",
+        dump(&recs)
+    );
+}
