@@ -328,7 +328,15 @@ async fn a_monitor_without_values_is_reported_once_and_cancel_stops_the_wait() {
     });
     assert_eq!(run.execute().await, Outcome::Cancelled);
     let lines = run.lines();
-    assert_eq!(lines, vec!["monitor `cpu` has no value yet".to_string()]);
+    // reported once while waiting, then what it last saw when it was stopped (the evidence)
+    assert_eq!(
+        lines,
+        vec![
+            "monitor `cpu` has no value yet".to_string(),
+            "stopped waiting; last seen: monitor `cpu` had no current value (needed < 80)"
+                .to_string()
+        ]
+    );
 }
 
 #[tokio::test]

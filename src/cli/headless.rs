@@ -1,4 +1,5 @@
 //! Headless mode: one human-readable line per journaled event on stdout, and
+//! (with `--yes`) the same evidence the console would show journaled with each confirmation;
 //! the decisions an operator would take, made by rule: `--yes` confirms every
 //! step (journaled as automatic) and retries interrupted steps on resume;
 //! without it, a step that needs a person stops the run with a clear message.
@@ -157,6 +158,7 @@ pub async fn drive(
     yes: bool,
     retry_interrupted: bool,
     redactor: &Redactor,
+    rb: &crate::runbook::Runbook,
 ) -> Outcome {
     let mut sigterm = signal(SignalKind::terminate()).ok();
     let mut sighup = signal(SignalKind::hangup()).ok();
@@ -216,7 +218,7 @@ pub async fn drive(
                                     let key = (s.id.clone(), s.attempt);
                                     if yes {
                                         if confirmed.insert(key) {
-                                            let _ = h.commands.send(Command::Confirm { step: s.id.clone(), typed: None, automatic: true, evidence: Vec::new() });
+                                            let _ = h.commands.send(Command::Confirm { step: s.id.clone(), typed: None, automatic: true, evidence: crate::tui::evidence::gather(rb, &snap, chrono::Utc::now()) });
                                         }
                                     } else {
                                         if announced.insert(key) {

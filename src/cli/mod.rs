@@ -3,6 +3,7 @@
 //! 0 ok, 1 the run failed or was aborted, 2 bad input, 3 a required service unreachable.
 
 mod check;
+mod check_aws;
 pub mod headless;
 mod report;
 pub mod run;
@@ -28,6 +29,9 @@ pub enum Command {
     Check {
         /// The runbook file (TOML).
         runbook: PathBuf,
+        /// Also ask AWS (DescribeDBInstances) about every instance the runbook names.
+        #[arg(long)]
+        aws: bool,
     },
     /// The post-run report of a journal: Markdown (default), HTML or JSON.
     Report {
@@ -91,7 +95,25 @@ pub fn main() -> i32 {
         }
     };
     match args.command {
-        Command::Check { runbook } => check::run(&runbook),
+        Command::Check { runbook, aws } => {
+            let code = check::run(&runbook);
+            if code != EXIT_OK || !aws {
+                return code;
+            }
+            let Ok(rb) = crate::runbook::load(&runbook) else {
+                return EXIT_BAD_INPUT;
+            };
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(check_aws::run(&rb)),
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    EXIT_FAILED
+                }
+            }
+        }
         Command::Report {
             journal,
             format,
@@ -107,14 +129,11 @@ pub fn main() -> i32 {
                 Some(o) => o,
                 None => run::default_operator(),
             };
-            if !a.headless {
+            // the console needs a terminal; `--yes` (a rehearsal) always runs headless
+            let tui = !a.headless && !a.yes && {
                 use std::io::IsTerminal;
-                if std::io::stdout().is_terminal() {
-                    eprintln!(
-                        "note: the full-screen console is not built yet; running in headless mode"
-                    );
-                }
-            }
+                std::io::stdout().is_terminal()
+            };
             let settings = run::RunSettings {
                 runbook: a.runbook,
                 journal: a.journal,
@@ -123,6 +142,7 @@ pub fn main() -> i32 {
                 operator,
                 yes: a.yes,
                 runs_dir: a.runs_dir,
+                tui,
             };
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -1,5 +1,6 @@
 //! `ferry run RUNBOOK`: load and check the runbook, open (or resume) the
-//! journal, start the engine, and drive it headless: one line per event on
+//! journal, start the engine, and drive it: from the full-screen console
+//! ([`crate::tui`]) on a terminal, else headless: one line per event on
 //! stdout, `--yes` confirming every step as a journaled automatic confirmation.
 
 use super::headless;
@@ -7,12 +8,12 @@ use super::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE};
 use crate::engine::connections::{Connections, RetryPolicy};
 use crate::engine::driver::{initial_snapshot, Driver, ExecEnv};
 use crate::engine::event::{Actor, Event, RunStatus};
-use crate::engine::exec::NoMonitors;
 use crate::engine::machine::Machine;
 use crate::engine::redact::Redactor;
 use crate::engine::resume;
 use crate::journal::{self, Entry, Header, Writer};
 use crate::runbook::{self, expand::is_secret_name, Runbook};
+use crate::{aws, monitor};
 use chrono::Utc;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,6 +28,8 @@ pub struct RunSettings {
     pub operator: String,
     pub yes: bool,
     pub runs_dir: PathBuf,
+    /// Drive the run from the full-screen console instead of headless mode.
+    pub tui: bool,
 }
 
 pub fn default_operator() -> String {
@@ -75,6 +78,23 @@ fn header(rb: &Runbook, operator: &str, host: &str) -> Header {
         window_secs: rb.window.as_ref().map(|w| w.duration.as_secs()),
         plan: journal::StepMeta::plan(rb),
     }
+}
+
+/// Whether the run needs AWS clients: rds steps, CloudWatch monitors, IAM auth.
+pub fn uses_aws(rb: &Runbook) -> bool {
+    rb.steps()
+        .any(|s| matches!(s.kind, runbook::StepKind::Rds(_)))
+        || rb
+            .monitors
+            .lag
+            .iter()
+            .any(|l| matches!(l.source, runbook::LagSource::Cloudwatch { .. }))
+        || rb
+            .monitors
+            .metric
+            .iter()
+            .any(|m| matches!(m.source, runbook::MetricSource::Cloudwatch(_)))
+        || rb.connections.values().any(|c| c.iam_auth.is_some())
 }
 
 /// Build the redactor from the environment the runbook refers to.
@@ -259,13 +279,42 @@ pub async fn run(s: RunSettings) -> i32 {
         operator: s.operator.clone(),
         host,
     };
+    // AWS clients only when the runbook uses AWS; monitors for the whole run
+    if uses_aws(&rb) {
+        // `${env:X}` in [aws] expands now, like connection URLs
+        let settings = rb.aws.as_ref().map(|a| {
+            let ex = |v: &Option<String>| {
+                v.as_ref().map(|t| {
+                    runbook::expand::expand_env(t, |n| std::env::var(n).ok())
+                        .unwrap_or_else(|_| t.clone())
+                })
+            };
+            runbook::AwsSettings {
+                region: ex(&a.region),
+                profile: ex(&a.profile),
+                endpoint_url: ex(&a.endpoint_url),
+            }
+        });
+        conns.set_aws(aws::Clients::new(aws::sdk_config(settings.as_ref()).await));
+    }
+    let conns = Arc::new(conns);
+    let monitors_cancel = tokio_util::sync::CancellationToken::new();
+    let getter: monitor::DbGetter = {
+        let c = conns.clone();
+        Arc::new(move |name: String| {
+            let c = c.clone();
+            Box::pin(async move { c.get(&name).await.map_err(|e| e.to_string()) })
+        })
+    };
+    let (hub, samples) = monitor::spawn(&rb, getter, conns.aws().cloned(), monitors_cancel.clone());
     let env = ExecEnv {
         redactor: redactor.clone(),
-        conns: Arc::new(conns),
-        monitors: Arc::new(NoMonitors),
+        conns,
+        monitors: hub.clone(),
         env: Arc::new(|k: &str| std::env::var(k).ok()),
     };
     let (mut driver, handles) = Driver::new(rb.clone(), machine, journal, env, actor, snap);
+    driver.with_monitors(hub, samples);
     if !interrupted.is_empty() {
         // journaled and applied before anything else runs
         driver.first(Event::Interrupted {
@@ -273,8 +322,13 @@ pub async fn run(s: RunSettings) -> i32 {
         });
     }
     let driver_task = tokio::spawn(driver.run());
-    let outcome = headless::drive(handles, s.yes, s.resume && s.yes, &redactor).await;
+    let outcome = if s.tui {
+        crate::tui::run(handles, rb.clone(), redactor.clone()).await
+    } else {
+        headless::drive(handles, s.yes, s.resume && s.yes, &redactor, &rb).await
+    };
     let status = driver_task.await.unwrap_or(RunStatus::Aborted);
+    monitors_cancel.cancel();
     finish(&rb, &journal_path, &status, outcome)
 }
 

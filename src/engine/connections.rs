@@ -76,7 +76,8 @@ impl std::error::Error for ConnError {}
 struct Entry {
     /// The URL with `${env:X}` expanded. Contains secrets: never show it unredacted.
     url: String,
-    iam_auth: bool,
+    /// RDS IAM auth: (instance, user) — the password is a token signed at connect time.
+    iam_auth: Option<(String, Option<String>)>,
     db: OnceCell<Db>,
 }
 
@@ -85,6 +86,8 @@ pub struct Connections {
     entries: BTreeMap<String, Entry>,
     redactor: Redactor,
     policy: RetryPolicy,
+    /// The run's AWS clients, when the runbook uses AWS (rds steps, IAM auth).
+    aws: std::sync::OnceLock<crate::aws::Clients>,
 }
 
 impl fmt::Debug for Connections {
@@ -97,6 +100,15 @@ impl fmt::Debug for Connections {
 }
 
 impl Connections {
+    /// Give the run's AWS clients to the steps that need them (once).
+    pub fn set_aws(&self, clients: crate::aws::Clients) {
+        let _ = self.aws.set(clients);
+    }
+
+    pub fn aws(&self) -> Option<&crate::aws::Clients> {
+        self.aws.get()
+    }
+
     /// Expand `${env:X}` in each connection URL with `env`, and register the URL
     /// passwords and the values of secret-named environment variables (connection
     /// URLs, shell `run`/`env`) with `redactor`. Errors name each connection whose
@@ -117,7 +129,10 @@ impl Connections {
                         name.clone(),
                         Entry {
                             url,
-                            iam_auth: conn.iam_auth.is_some(),
+                            iam_auth: conn
+                                .iam_auth
+                                .as_ref()
+                                .map(|a| (a.instance.clone(), a.user.clone())),
                             db: OnceCell::new(),
                         },
                     );
@@ -141,6 +156,7 @@ impl Connections {
             entries,
             redactor: redactor.clone(),
             policy,
+            aws: std::sync::OnceLock::new(),
         })
     }
 
@@ -152,10 +168,12 @@ impl Connections {
                 self.entries.keys().cloned().collect::<Vec<_>>().join(", ")
             ))
         })?;
-        if entry.iam_auth {
-            return Err(ConnError::Config(
-                "RDS IAM auth arrives with the AWS issue".to_string(),
-            ));
+        if let Some((instance, user)) = &entry.iam_auth {
+            return entry
+                .db
+                .get_or_try_init(|| self.connect_iam(name, &entry.url, instance, user.as_deref()))
+                .await
+                .cloned();
         }
         entry
             .db
@@ -178,6 +196,73 @@ impl Connections {
                 None => {}
             }
         }
+    }
+
+    /// Connect with an RDS IAM auth token as the password (TLS required), and
+    /// keep new pool connections working by re-signing the token every 10
+    /// minutes (tokens live 15). The token is never logged or shown.
+    async fn connect_iam(
+        &self,
+        name: &str,
+        url: &str,
+        instance: &str,
+        user: Option<&str>,
+    ) -> Result<Db, ConnError> {
+        let redact = |s: String| self.redactor.redact(&s);
+        let Some(aws) = self.aws().cloned() else {
+            return Err(ConnError::Config(format!(
+                "connection `{name}` uses iam_auth, but the run has no AWS configuration (add [aws] region)"
+            )));
+        };
+        let base = PgConnectOptions::from_str(url).map_err(|e| {
+            ConnError::Config(redact(format!("connection `{name}`: bad URL `{url}`: {e}")))
+        })?;
+        let user = user
+            .map(str::to_string)
+            .unwrap_or_else(|| base.get_username().to_string());
+        let sign = |aws: crate::aws::Clients, instance: String, user: String| async move {
+            crate::aws::iam::token(&aws, &instance, &user).await
+        };
+        let tok = sign(aws.clone(), instance.to_string(), user.clone())
+            .await
+            .map_err(|e| match e {
+                crate::aws::AwsError::Unreachable(m) => {
+                    ConnError::Unreachable(format!("connection `{name}`: AWS: {m}"))
+                }
+                other => ConnError::Config(format!(
+                    "connection `{name}`: IAM auth for `{instance}`: {other}"
+                )),
+            })?;
+        let opts = base
+            .host(&tok.host)
+            .port(tok.port)
+            .username(&user)
+            .password(&tok.token)
+            .ssl_mode(sqlx::postgres::PgSslMode::Require);
+        let at = format!("{}:{}", tok.host, tok.port);
+        self.retry(name, &at, || probe::<PgConnection>(&opts))
+            .await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_POOL_CONNECTIONS)
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .connect_lazy_with(opts.clone());
+        let refresh = pool.clone();
+        let instance = instance.to_string();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(600)).await;
+                if refresh.is_closed() {
+                    return;
+                }
+                match sign(aws.clone(), instance.clone(), user.clone()).await {
+                    Ok(t) => refresh.set_connect_options(opts.clone().password(&t.token)),
+                    Err(e) => {
+                        tracing::warn!(%instance, error = %e, "cannot refresh the RDS IAM auth token")
+                    }
+                }
+            }
+        });
+        Ok(Db::Pg(pool))
     }
 
     async fn connect(&self, name: &str, url: &str) -> Result<Db, ConnError> {

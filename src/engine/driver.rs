@@ -101,6 +101,10 @@ pub struct Driver {
     initial: Vec<Event>,
     /// Per step: when progress was last journaled, and the latest one not yet journaled.
     progress_log: HashMap<String, (tokio::time::Instant, Option<Progress>)>,
+    /// Live monitors: their values go into the snapshot, their samples into the journal.
+    monitor_hub: Option<Arc<crate::monitor::Hub>>,
+    monitor_version: Option<watch::Receiver<u64>>,
+    monitor_samples: Option<mpsc::UnboundedReceiver<crate::monitor::SampleRecord>>,
 }
 
 impl Driver {
@@ -136,6 +140,9 @@ impl Driver {
             journal_failed: false,
             initial: Vec::new(),
             progress_log: HashMap::new(),
+            monitor_hub: None,
+            monitor_version: None,
+            monitor_samples: None,
         };
         (
             d,
@@ -149,6 +156,18 @@ impl Driver {
 
     /// Run until the run is finished or aborted, or a shutdown was asked for and
     /// every task has ended. Returns the final status.
+    /// Feed live monitor values into the snapshot and their samples into the journal.
+    pub fn with_monitors(
+        &mut self,
+        hub: Arc<crate::monitor::Hub>,
+        samples: mpsc::UnboundedReceiver<crate::monitor::SampleRecord>,
+    ) {
+        self.snap.monitors = hub.snapshot();
+        self.monitor_version = Some(hub.subscribe());
+        self.monitor_hub = Some(hub);
+        self.monitor_samples = Some(samples);
+    }
+
     /// An event to journal and handle before anything else (resume: `Interrupted`).
     pub fn first(&mut self, ev: Event) {
         self.initial.push(ev);
@@ -175,6 +194,21 @@ impl Driver {
                     Internal::TaskDone => {}
                 },
                 Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {}
+                Some(sample) = async { match self.monitor_samples.as_mut() { Some(m) => m.recv().await, None => std::future::pending().await } } => {
+                    self.journal(Entry::Sample {
+                        monitor: sample.monitor,
+                        series: sample.series,
+                        value: sample.value,
+                        unit: sample.unit,
+                        warn: sample.warn,
+                        max: sample.max,
+                    });
+                }
+                Ok(()) = async { match self.monitor_version.as_mut() { Some(v) => v.changed().await, None => std::future::pending().await } } => {
+                    if let Some(h) = &self.monitor_hub {
+                        self.snap.monitors = h.snapshot();
+                    }
+                }
                 cmd = self.cmd_rx.recv(), if !shutting_down => match cmd {
                     None | Some(Command::Shutdown) => {
                         shutting_down = true;
@@ -282,6 +316,10 @@ impl Driver {
 
     /// Journal, then handle, then perform.
     fn feed(&mut self, ev: Event) {
+        // step boundaries refresh the exact row counts
+        if let (Event::Finished { .. }, Some(h)) = (&ev, &self.monitor_hub) {
+            h.request_exact_counts();
+        }
         // the last progress of a finishing step is worth keeping
         if let Event::Finished { step, .. } = &ev {
             if let Some((_, Some(p))) = self.progress_log.remove(step) {

@@ -6,6 +6,7 @@
 //! Timeouts are the driver's business: an executor never gives up on its own, except
 //! that a database that cannot be reached is reported as [`Outcome::Unreachable`].
 
+mod rds;
 mod shell;
 mod sql;
 mod wait;
@@ -16,7 +17,6 @@ use super::redact::Redactor;
 use crate::runbook::{Rollback, Step, StepKind};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
@@ -80,27 +80,7 @@ pub enum Report {
     },
 }
 
-/// Read-only view of live monitor values (the monitors issue implements it).
-pub trait MonitorView: Send + Sync {
-    /// Latest lag of lag monitor `monitor`, if one has been measured.
-    fn lag(&self, monitor: &str) -> Option<Duration>;
-    /// Latest value of metric monitor `monitor`, if one has been measured.
-    fn metric(&self, monitor: &str) -> Option<f64>;
-}
-
-/// A monitor view with no values at all.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoMonitors;
-
-impl MonitorView for NoMonitors {
-    fn lag(&self, _monitor: &str) -> Option<Duration> {
-        None
-    }
-
-    fn metric(&self, _monitor: &str) -> Option<f64> {
-        None
-    }
-}
+pub use crate::monitor::{MonitorView, NoMonitors};
 
 /// Environment lookup for `${env:X}` in shell `run` and `env` values.
 pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -217,7 +197,7 @@ pub async fn execute(step: &Step, ctx: &ExecCtx) -> Outcome {
         },
         StepKind::Copy(_) => not_built("copy", 5),
         StepKind::Verify(_) => not_built("verify", 6),
-        StepKind::Rds(_) => not_built("rds", 7),
+        StepKind::Rds(r) => rds::run(ctx, r).await,
     }
 }
 

@@ -33,11 +33,25 @@ pub(super) async fn run(ctx: &ExecCtx, step: &WaitStep) -> Outcome {
     let mut last_status: Option<Instant> = None;
     let mut told_no_value = false;
     let mut last_error: Option<String> = None;
+    // the last thing seen, journaled when the wait is stopped (timeout, abort) as its evidence
+    let mut last_seen = String::from("nothing measured yet");
+    let stopped = |last: &str| {
+        ctx.info(format!(
+            "stopped waiting; last seen: {last} (needed {need})"
+        ));
+        Outcome::Cancelled
+    };
     loop {
         let eval = tokio::select! {
             biased;
-            _ = ctx.cancel.cancelled() => return Outcome::Cancelled,
+            _ = ctx.cancel.cancelled() => return stopped(&last_seen),
             e = evaluate(ctx, &step.until) => e,
+        };
+        last_seen = match &eval {
+            Eval::Seen { what, .. } => what.clone(),
+            Eval::NoValue(m) => format!("monitor `{m}` had no current value"),
+            Eval::QueryError(e) => format!("the query failed: {e}"),
+            Eval::Stop(_) => last_seen,
         };
         let now = Instant::now();
         let status_due = last_status.is_none_or(|t| now.duration_since(t) >= STATUS_EVERY);
@@ -113,7 +127,7 @@ pub(super) async fn run(ctx: &ExecCtx, step: &WaitStep) -> Outcome {
         }
         tokio::select! {
             biased;
-            _ = ctx.cancel.cancelled() => return Outcome::Cancelled,
+            _ = ctx.cancel.cancelled() => return stopped(&last_seen),
             _ = tokio::time::sleep(wake_in) => {}
         }
     }

@@ -1,0 +1,148 @@
+//! `ferry check --aws`: before the window opens, ask AWS about every instance
+//! the runbook names (DescribeDBInstances) and report the missing ones and the
+//! missing permissions. Instances a step will create must not exist yet;
+//! snapshots a step will take must not exist yet either.
+
+use super::{EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE};
+use crate::aws::{self, rds, AwsError};
+use crate::runbook::{LagSource, RdsAction, Runbook, StepKind};
+use std::collections::BTreeMap;
+
+/// What the runbook expects of an instance before the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Exists,
+    Absent,
+}
+
+fn expectations(rb: &Runbook) -> BTreeMap<String, (Expect, String)> {
+    let mut out: BTreeMap<String, (Expect, String)> = BTreeMap::new();
+    let mut want = |id: &str, e: Expect, why: String| {
+        out.entry(id.to_string()).or_insert((e, why));
+    };
+    for s in rb.steps() {
+        if let StepKind::Rds(r) = &s.kind {
+            match &r.action {
+                RdsAction::CreateReadReplica {
+                    instance,
+                    source_instance,
+                    ..
+                } => {
+                    want(
+                        source_instance,
+                        Expect::Exists,
+                        format!("source of step `{}`", s.id),
+                    );
+                    want(
+                        instance,
+                        Expect::Absent,
+                        format!("created by step `{}`", s.id),
+                    );
+                }
+                other => want(other.instance(), Expect::Exists, format!("step `{}`", s.id)),
+            }
+        }
+    }
+    for l in &rb.monitors.lag {
+        if let LagSource::Cloudwatch { instance } = &l.source {
+            want(
+                instance,
+                Expect::Exists,
+                format!("lag monitor `{}`", l.name),
+            );
+        }
+    }
+    for c in rb.connections.values() {
+        if let Some(a) = &c.iam_auth {
+            want(
+                &a.instance,
+                Expect::Exists,
+                format!("IAM auth of connection `{}`", c.name),
+            );
+        }
+    }
+    out
+}
+
+pub async fn run(rb: &Runbook) -> i32 {
+    let expected = expectations(rb);
+    if expected.is_empty() {
+        println!("aws: the runbook names no RDS instance; nothing to check");
+        return EXIT_OK;
+    }
+    let settings = rb.aws.as_ref().map(|a| {
+        let ex = |v: &Option<String>| {
+            v.as_ref().map(|t| {
+                crate::runbook::expand::expand_env(t, |n| std::env::var(n).ok())
+                    .unwrap_or_else(|_| t.clone())
+            })
+        };
+        crate::runbook::AwsSettings {
+            region: ex(&a.region),
+            profile: ex(&a.profile),
+            endpoint_url: ex(&a.endpoint_url),
+        }
+    });
+    let clients = aws::Clients::new(aws::sdk_config(settings.as_ref()).await);
+    let mut problems = 0;
+    let mut unreachable = false;
+    for (id, (expect, why)) in &expected {
+        match (rds::describe(&clients.rds, id).await, expect) {
+            (Ok(s), Expect::Exists) => println!("aws: ok       {id} is `{}` ({why})", s.status),
+            (Ok(s), Expect::Absent) => {
+                problems += 1;
+                println!(
+                    "aws: EXISTS   {id} already exists (status `{}`), but {why}",
+                    s.status
+                );
+            }
+            (Err(AwsError::NotFound(_)), Expect::Absent) => {
+                println!("aws: ok       {id} does not exist yet ({why})")
+            }
+            (Err(AwsError::NotFound(_)), Expect::Exists) => {
+                problems += 1;
+                println!("aws: MISSING  {id} does not exist ({why})");
+            }
+            (Err(AwsError::Denied(m)), _) => {
+                problems += 1;
+                println!("aws: DENIED   {id}: rds:DescribeDBInstances is not allowed ({m})");
+            }
+            (Err(e @ AwsError::Unreachable(_)), _) => {
+                unreachable = true;
+                println!("aws: UNREACHABLE {id}: {e}");
+            }
+            (Err(e), _) => {
+                problems += 1;
+                println!("aws: ERROR    {id}: {e}");
+            }
+        }
+    }
+    for s in rb.steps() {
+        if let StepKind::Rds(r) = &s.kind {
+            if let RdsAction::CreateSnapshot { snapshot, .. } = &r.action {
+                if let Ok(out) = clients
+                    .rds
+                    .describe_db_snapshots()
+                    .db_snapshot_identifier(snapshot)
+                    .send()
+                    .await
+                {
+                    if !out.db_snapshots().is_empty() {
+                        problems += 1;
+                        println!("aws: EXISTS   snapshot {snapshot} already exists, but step `{}` creates it", s.id);
+                    }
+                }
+            }
+        }
+    }
+    if unreachable {
+        println!("aws: cannot reach AWS; nothing was verified");
+        EXIT_UNREACHABLE
+    } else if problems > 0 {
+        println!("aws: {problems} problem(s) to fix before the window");
+        EXIT_FAILED
+    } else {
+        println!("aws: every instance is as the runbook expects");
+        EXIT_OK
+    }
+}

@@ -1,0 +1,261 @@
+//! Metric monitors: SQL-sampled series (with `rate = true`, a counter becomes
+//! a per-second rate) and CloudWatch series, all of a runbook fetched together
+//! by one poller with as few GetMetricData calls as the API allows.
+
+use super::{backoff, pause, push, DbGetter, Hub, SampleRecord, Stale, JOURNAL_EVERY};
+use crate::aws::{cloudwatch, Clients};
+use crate::db::Db;
+use crate::runbook::{MetricMonitor, MetricSource, SqlMetric};
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub fn spawn_all(
+    hub: &Arc<Hub>,
+    metrics: &[MetricMonitor],
+    db: DbGetter,
+    aws: Option<Clients>,
+    cancel: &CancellationToken,
+) {
+    let mut cw = Vec::new();
+    for m in metrics {
+        match &m.source {
+            MetricSource::Sql(q) => {
+                if let Ok(mut f) = hub.freshness.lock() {
+                    f.insert(m.name.clone(), (q.every * 3).max(Duration::from_secs(15)));
+                }
+                tokio::spawn(run_sql(
+                    hub.clone(),
+                    m.clone(),
+                    q.clone(),
+                    db.clone(),
+                    cancel.clone(),
+                ));
+            }
+            MetricSource::Cloudwatch(c) => {
+                if let Ok(mut f) = hub.freshness.lock() {
+                    // CloudWatch publishes per period, often minutes late
+                    f.insert(m.name.clone(), (c.period * 3).max(Duration::from_secs(600)));
+                }
+                cw.push(m.clone());
+            }
+        }
+    }
+    if !cw.is_empty() {
+        tokio::spawn(run_cloudwatch(hub.clone(), cw, aws, cancel.clone()));
+    }
+}
+
+fn record(
+    hub: &Hub,
+    m: &MetricMonitor,
+    at: DateTime<Utc>,
+    value: f64,
+    last_journal: &mut Option<tokio::time::Instant>,
+) {
+    hub.update(|s| {
+        if let Some(x) = s.metrics.iter_mut().find(|x| x.name == m.name) {
+            if x.samples.last().is_none_or(|l| l.at < at) {
+                push(&mut x.samples, at, value);
+            }
+            x.stale = None;
+        }
+    });
+    if last_journal.is_none_or(|t| t.elapsed() >= JOURNAL_EVERY) {
+        *last_journal = Some(tokio::time::Instant::now());
+        hub.journal(SampleRecord {
+            monitor: m.name.clone(),
+            series: "metric".into(),
+            value,
+            unit: m.unit.clone(),
+            warn: m.warn,
+            max: m.max,
+        });
+    }
+}
+
+fn mark_stale(hub: &Hub, name: &str, error: &str) {
+    hub.update(|s| {
+        if let Some(x) = s.metrics.iter_mut().find(|x| x.name == name) {
+            let last_good = x.samples.last().map(|v| v.at);
+            x.stale = Some(Stale {
+                error: error.to_string(),
+                last_good,
+            });
+        }
+    });
+}
+
+async fn sample_sql(db: &DbGetter, q: &SqlMetric) -> Result<f64, String> {
+    let value: Option<f64> = match db(q.connection.clone()).await? {
+        Db::Pg(pool) => {
+            let row = sqlx::query(&q.query)
+                .fetch_one(&pool)
+                .await
+                .map_err(|e| e.to_string())?;
+            row.try_get::<Option<f64>, _>(0)
+                .or_else(|_| {
+                    row.try_get::<Option<i64>, _>(0)
+                        .map(|v| v.map(|x| x as f64))
+                })
+                .or_else(|_| row.try_get::<Option<i32>, _>(0).map(|v| v.map(f64::from)))
+                .or_else(|_| {
+                    row.try_get::<Option<String>, _>(0)
+                        .map(|v| v.and_then(|t| t.trim().parse().ok()))
+                })
+                .map_err(|e| {
+                    format!("the first column is not a number: {e} (cast it, e.g. `::float8`)")
+                })?
+        }
+        Db::Sqlite(pool) => {
+            let row = sqlx::query(&q.query)
+                .fetch_one(&pool)
+                .await
+                .map_err(|e| e.to_string())?;
+            row.try_get::<Option<f64>, _>(0)
+                .or_else(|_| {
+                    row.try_get::<Option<i64>, _>(0)
+                        .map(|v| v.map(|x| x as f64))
+                })
+                .map_err(|e| format!("the first column is not a number: {e}"))?
+        }
+    };
+    value.ok_or_else(|| "the query returned NULL".to_string())
+}
+
+async fn run_sql(
+    hub: Arc<Hub>,
+    m: MetricMonitor,
+    q: SqlMetric,
+    db: DbGetter,
+    cancel: CancellationToken,
+) {
+    let mut failures = 0u32;
+    let mut prev: Option<(tokio::time::Instant, f64)> = None;
+    let mut last_journal = None;
+    loop {
+        match sample_sql(&db, &q).await {
+            Ok(v) => {
+                failures = 0;
+                let now = tokio::time::Instant::now();
+                if q.rate {
+                    if let Some((t, pv)) = prev {
+                        let dt = now.duration_since(t).as_secs_f64();
+                        if dt > 0.0 {
+                            // a counter that went down was reset: count from zero
+                            let delta = if v >= pv { v - pv } else { v };
+                            record(&hub, &m, Utc::now(), delta / dt, &mut last_journal);
+                        }
+                    }
+                    prev = Some((now, v));
+                } else {
+                    record(&hub, &m, Utc::now(), v, &mut last_journal);
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                prev = None;
+                mark_stale(&hub, &m.name, &e);
+                tracing::warn!(monitor = %m.name, error = %e, "sql metric failed");
+            }
+        }
+        let wait = if failures == 0 {
+            q.every
+        } else {
+            backoff(q.every, failures)
+        };
+        if !pause(wait, &cancel).await {
+            return;
+        }
+    }
+}
+
+async fn run_cloudwatch(
+    hub: Arc<Hub>,
+    ms: Vec<MetricMonitor>,
+    aws: Option<Clients>,
+    cancel: CancellationToken,
+) {
+    let queries: Vec<cloudwatch::Query> = ms
+        .iter()
+        .filter_map(|m| match &m.source {
+            MetricSource::Cloudwatch(c) => Some(cloudwatch::Query {
+                name: m.name.clone(),
+                namespace: c.namespace.clone(),
+                metric: c.metric.clone(),
+                dimensions: c
+                    .dimensions
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                stat: c.stat.clone(),
+                period: c.period,
+            }),
+            _ => None,
+        })
+        .collect();
+    let every = ms
+        .iter()
+        .filter_map(|m| match &m.source {
+            MetricSource::Cloudwatch(c) => Some(c.period),
+            _ => None,
+        })
+        .min()
+        .unwrap_or(Duration::from_secs(60))
+        .clamp(Duration::from_secs(10), Duration::from_secs(300));
+    let Some(aws) = aws else {
+        for m in &ms {
+            mark_stale(&hub, &m.name, "no AWS configuration: add [aws] region (and credentials) to the runbook's environment");
+        }
+        return;
+    };
+    let mut failures = 0u32;
+    let mut journals: Vec<Option<tokio::time::Instant>> = vec![None; ms.len()];
+    loop {
+        // the end is a minute ahead: datapoints of this very second must not fall outside
+        let end = Utc::now() + chrono::Duration::minutes(1);
+        match cloudwatch::fetch(
+            &aws.cloudwatch,
+            &queries,
+            end - chrono::Duration::hours(1),
+            end,
+        )
+        .await
+        {
+            Ok(series) => {
+                failures = 0;
+                for (i, (_, points)) in series.iter().enumerate() {
+                    let m = &ms[i];
+                    if points.is_empty() {
+                        mark_stale(
+                            &hub,
+                            &m.name,
+                            "CloudWatch returned no datapoints in the last hour",
+                        );
+                        continue;
+                    }
+                    for (at, v) in points {
+                        record(&hub, m, *at, *v, &mut journals[i]);
+                    }
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                for m in &ms {
+                    mark_stale(&hub, &m.name, &e.to_string());
+                }
+                tracing::warn!(error = %e, "cloudwatch poll failed");
+            }
+        }
+        let wait = if failures == 0 {
+            every
+        } else {
+            backoff(every, failures)
+        };
+        if !pause(wait, &cancel).await {
+            return;
+        }
+    }
+}

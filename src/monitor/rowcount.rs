@@ -1,0 +1,164 @@
+//! The row-count monitor: per table, source and target counts and their
+//! delta. Estimates from the catalog (`pg_class.reltuples`) are refreshed
+//! often; exact `count(*)` runs on demand and at step boundaries. SQLite
+//! counts are always exact (there is no cheap estimate).
+
+use super::{backoff, pause, DbGetter, Hub, RowCount, Stale};
+use crate::db::Db;
+use crate::runbook::RowCountMonitor;
+use chrono::Utc;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// `*` wildcard match over `schema.table`.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    fn rec(p: &[u8], t: &[u8]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => rec(&p[1..], t) || (!t.is_empty() && rec(p, &t[1..])),
+            (Some(a), Some(b)) if a == b => rec(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    rec(pattern.as_bytes(), text.as_bytes())
+}
+
+fn wanted(m: &RowCountMonitor, table: &str) -> bool {
+    m.tables.iter().any(|g| glob(g, table)) && !m.exclude.iter().any(|g| glob(g, table))
+}
+
+fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+/// table -> (count, exact)
+async fn counts(
+    db: &Db,
+    m: &RowCountMonitor,
+    exact: bool,
+) -> Result<BTreeMap<String, (i64, bool)>, String> {
+    let mut out = BTreeMap::new();
+    match db {
+        Db::Pg(pool) => {
+            let rows: Vec<(String, String, f64)> = sqlx::query_as(
+                "select n.nspname, c.relname, c.reltuples::float8 from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                  where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema', 'ferry') and n.nspname not like 'pg_toast%'",
+            )
+            .fetch_all(pool)
+            .await
+            .map_err(|e| e.to_string())?;
+            for (schema, table, est) in rows {
+                let name = format!("{schema}.{table}");
+                if !wanted(m, &name) {
+                    continue;
+                }
+                // never analysed (-1) or asked for: count exactly
+                if exact || est < 0.0 {
+                    let n: i64 = sqlx::query_scalar(&format!(
+                        "select count(*) from {}.{}",
+                        quote(&schema),
+                        quote(&table)
+                    ))
+                    .fetch_one(pool)
+                    .await
+                    .map_err(|e| format!("{name}: {e}"))?;
+                    out.insert(name, (n, true));
+                } else {
+                    out.insert(name, (est as i64, false));
+                }
+            }
+        }
+        Db::Sqlite(pool) => {
+            let tables: Vec<String> = sqlx::query_scalar("select name from sqlite_master where type = 'table' and name not like 'sqlite_%' and name not like 'ferry_%'")
+                .fetch_all(pool)
+                .await
+                .map_err(|e| e.to_string())?;
+            for t in tables {
+                let name = format!("main.{t}");
+                if !wanted(m, &name) {
+                    continue;
+                }
+                let n: i64 = sqlx::query_scalar(&format!("select count(*) from {}", quote(&t)))
+                    .fetch_one(pool)
+                    .await
+                    .map_err(|e| format!("{name}: {e}"))?;
+                out.insert(name, (n, true));
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub async fn run(hub: Arc<Hub>, m: RowCountMonitor, db: DbGetter, cancel: CancellationToken) {
+    let mut failures = 0u32;
+    let mut exact = true; // the first reading is exact: it is the baseline people compare with
+    loop {
+        let result = async {
+            let src = db(m.source.clone()).await?;
+            let tgt = db(m.target.clone()).await?;
+            let (a, b) = tokio::join!(counts(&src, &m, exact), counts(&tgt, &m, exact));
+            Ok::<_, String>((a?, b?))
+        }
+        .await;
+        match result {
+            Ok((src, tgt)) => {
+                failures = 0;
+                let mut names: Vec<&String> = src.keys().chain(tgt.keys()).collect();
+                names.sort();
+                names.dedup();
+                let tables: Vec<RowCount> = names
+                    .into_iter()
+                    .map(|n| RowCount {
+                        table: n.clone(),
+                        source: src.get(n).map(|x| x.0),
+                        target: tgt.get(n).map(|x| x.0),
+                        exact: src.get(n).is_none_or(|x| x.1) && tgt.get(n).is_none_or(|x| x.1),
+                    })
+                    .collect();
+                hub.update(|s| {
+                    if let Some(r) = s.rowcounts.as_mut() {
+                        r.tables = tables;
+                        r.updated = Some(Utc::now());
+                        r.stale = None;
+                    }
+                });
+            }
+            Err(e) => {
+                failures += 1;
+                hub.update(|s| {
+                    if let Some(r) = s.rowcounts.as_mut() {
+                        r.stale = Some(Stale {
+                            error: e.clone(),
+                            last_good: r.updated,
+                        });
+                    }
+                });
+            }
+        }
+        let wait = if failures == 0 {
+            m.every
+        } else {
+            backoff(m.every, failures)
+        };
+        exact = tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = hub.exact.notified() => true,
+            ok = pause(wait, &cancel) => { if !ok { return; } false }
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob;
+
+    #[test]
+    fn globs() {
+        assert!(glob("public.*", "public.users"));
+        assert!(glob("*.*", "app.x"));
+        assert!(!glob("public.*", "app.users"));
+        assert!(glob("public.audit_*", "public.audit_2026"));
+        assert!(glob("main.users", "main.users"));
+    }
+}

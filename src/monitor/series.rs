@@ -1,0 +1,75 @@
+//! What the monitors see, as plain data: bounded time series of lag and
+//! metrics, row counts, and staleness. Front-ends render it, the engine
+//! copies it into its snapshot, gates and throttles read it.
+
+use chrono::{DateTime, Utc};
+
+/// One point of a time series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    pub at: DateTime<Utc>,
+    pub value: f64,
+}
+
+/// A series whose source stopped answering: the error and when the last good value came.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stale {
+    pub error: String,
+    pub last_good: Option<DateTime<Utc>>,
+}
+
+/// A replication lag monitor: seconds behind over time.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LagSeries {
+    pub name: String,
+    pub title: Option<String>,
+    pub warn_secs: Option<f64>,
+    pub max_secs: Option<f64>,
+    /// Lag in seconds, oldest first (bounded).
+    pub samples: Vec<Sample>,
+    /// Bytes behind, when the source tells.
+    pub bytes_behind: Option<u64>,
+    pub stale: Option<Stale>,
+    /// Something to say instead of a value ("SQLite has no replication").
+    pub note: Option<String>,
+}
+
+/// A CloudWatch or SQL-sampled metric over time.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MetricSeries {
+    pub name: String,
+    pub title: Option<String>,
+    pub unit: Option<String>,
+    pub warn: Option<f64>,
+    pub max: Option<f64>,
+    pub samples: Vec<Sample>,
+    pub stale: Option<Stale>,
+}
+
+/// Source and target row counts of one table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowCount {
+    pub table: String,
+    pub source: Option<i64>,
+    pub target: Option<i64>,
+    /// `count(*)` rather than a catalog estimate.
+    pub exact: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RowCounts {
+    pub source: String,
+    pub target: String,
+    pub tables: Vec<RowCount>,
+    pub updated: Option<DateTime<Utc>>,
+    pub stale: Option<Stale>,
+}
+
+/// What the monitors see, for the panes, confirmations' evidence and gates.
+/// Empty lists with `configured_*` false mean the runbook has no such monitor.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MonitorsSnapshot {
+    pub lag: Vec<LagSeries>,
+    pub metrics: Vec<MetricSeries>,
+    pub rowcounts: Option<RowCounts>,
+}

@@ -1,0 +1,392 @@
+//! The console's state and its update function. [`App::update`] takes an
+//! [`Action`] (a key, a new engine snapshot, a journal notice, a clock tick, a
+//! signal), changes state and returns the engine commands to send; it never
+//! draws. The panes under `render/` read the state through `&App`.
+
+use super::overlay::Overlay;
+use crate::cli::headless::{self, Outcome};
+use crate::engine::driver::{Command, Notice};
+use crate::engine::event::{Event, RunStatus, StepState};
+use crate::engine::redact::Redactor;
+use crate::engine::snapshot::{EngineSnapshot, StepSnap};
+use crate::journal::Entry;
+use crate::runbook::{Runbook, Step};
+use chrono::{DateTime, Utc};
+use crossterm::event::KeyEvent;
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+
+/// Journal lines kept for the log view.
+pub const LOG_LINES: usize = 5000;
+/// How long a transient message stays on the message line.
+pub const MESSAGE_SECS: i64 = 10;
+
+/// A pane that can hold the keyboard focus (Tab / Shift-Tab).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Runbook,
+    Detail,
+    Lag,
+    RowCounts,
+    Metrics,
+}
+
+/// The selected row of the runbook pane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sel {
+    /// A phase, by its index in the runbook.
+    Phase(usize),
+    Step(String),
+}
+
+/// A row of the runbook pane: a phase header, or a step (index into the snapshot's steps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Row {
+    Phase(usize),
+    Step(usize),
+}
+
+/// Everything the console reacts to.
+#[derive(Debug)]
+pub enum Action {
+    Key(KeyEvent),
+    /// The terminal has a new size.
+    Resize(u16, u16),
+    Snapshot(Box<EngineSnapshot>),
+    Notice(Notice),
+    /// The wall clock moved on.
+    Tick(DateTime<Utc>),
+    /// SIGTERM, SIGHUP or SIGINT (or the terminal went away): stop the engine now.
+    Signal,
+    /// The engine has ended: no more snapshots or notices will come.
+    EngineEnded,
+}
+
+/// A transient line on the message row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub text: String,
+    pub error: bool,
+    pub until: DateTime<Utc>,
+}
+
+pub struct App {
+    pub(crate) rb: Arc<Runbook>,
+    pub(crate) snap: EngineSnapshot,
+    pub(crate) redactor: Arc<Redactor>,
+    pub(crate) theme: super::theme::Theme,
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) size: (u16, u16),
+    pub(crate) focus: Pane,
+    pub(crate) folded: BTreeSet<usize>,
+    pub(crate) selected: Sel,
+    /// The selection follows the step that needs attention until the operator moves it.
+    pub(crate) follow: bool,
+    /// Enter on a step: the detail pane takes the whole screen.
+    pub(crate) zoom: bool,
+    /// Output lines scrolled back from the newest (0 = follow the tail).
+    pub(crate) out_scroll: usize,
+    pub(crate) log: VecDeque<String>,
+    pub(crate) log_view: bool,
+    pub(crate) log_scroll: usize,
+    /// First row shown of the lag and row-count panes (when focused and scrolled).
+    pub(crate) lag_scroll: usize,
+    pub(crate) rows_scroll: usize,
+    pub(crate) overlay: Option<Overlay>,
+    pub(crate) message: Option<Message>,
+    /// A rollback we asked for, to offer the override if a point of no return refuses it.
+    pub(crate) pending_rollback: Option<String>,
+    /// `Shutdown` was sent; waiting for the engine to end.
+    pub(crate) stopping: bool,
+    /// Steps that were running when the stop was asked for.
+    pub(crate) stopped_running: Vec<String>,
+    pub(crate) signalled: bool,
+    pub(crate) engine_gone: bool,
+    pub(crate) exit: bool,
+    pub(crate) journal_failed: Option<String>,
+    /// Rollback-only step id -> the steps it undoes.
+    pub(crate) rollback_of: BTreeMap<String, Vec<String>>,
+    pub(crate) step_index: HashMap<String, usize>,
+    /// First visible row of the runbook pane (kept between frames by the renderer).
+    pub(crate) list_offset: Cell<usize>,
+}
+
+impl App {
+    pub fn new(
+        rb: Arc<Runbook>,
+        snap: EngineSnapshot,
+        redactor: Arc<Redactor>,
+        theme: super::theme::Theme,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let rollback_of = rb
+            .rollback_only()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.into_iter().map(str::to_string).collect()))
+            .collect();
+        let mut app = App {
+            selected: Sel::Phase(0),
+            rb,
+            snap,
+            redactor,
+            theme,
+            now,
+            size: (80, 24),
+            focus: Pane::Runbook,
+            folded: BTreeSet::new(),
+            follow: true,
+            zoom: false,
+            out_scroll: 0,
+            log: VecDeque::new(),
+            log_view: false,
+            log_scroll: 0,
+            lag_scroll: 0,
+            rows_scroll: 0,
+            overlay: None,
+            message: None,
+            pending_rollback: None,
+            stopping: false,
+            stopped_running: Vec::new(),
+            signalled: false,
+            engine_gone: false,
+            exit: false,
+            journal_failed: None,
+            rollback_of,
+            step_index: HashMap::new(),
+            list_offset: Cell::new(0),
+        };
+        app.reindex();
+        if let Some(first) = app.snap.steps.first() {
+            app.selected = Sel::Step(first.id.clone());
+        }
+        app.follow_attention();
+        app
+    }
+
+    fn reindex(&mut self) {
+        self.step_index = self
+            .snap
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.clone(), i))
+            .collect();
+    }
+
+    /// Apply one action; return the commands for the engine. Never draws.
+    pub fn update(&mut self, action: Action) -> Vec<Command> {
+        match action {
+            Action::Key(k) => return self.on_key(k),
+            Action::Resize(w, h) => {
+                self.size = (w, h);
+                if !self.visible_panes().contains(&self.focus) {
+                    self.focus = Pane::Runbook;
+                }
+            }
+            Action::Snapshot(s) => self.on_snapshot(*s),
+            Action::Notice(n) => self.on_notice(n),
+            Action::Tick(now) => {
+                self.now = now;
+                if self.message.as_ref().is_some_and(|m| m.until <= now) {
+                    self.message = None;
+                }
+            }
+            Action::Signal => {
+                self.signalled = true;
+                return self.stop();
+            }
+            Action::EngineEnded => {
+                self.engine_gone = true;
+                if self.stopping {
+                    self.exit = true;
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    fn on_snapshot(&mut self, s: EngineSnapshot) {
+        let reindex = s.steps.len() != self.snap.steps.len();
+        self.snap = s;
+        if reindex {
+            self.reindex();
+        }
+        if self.follow {
+            self.follow_attention();
+        }
+        // a dialog about a step that moved on no longer applies
+        if let Some(Overlay::Confirm { step, .. }) = &self.overlay {
+            if self.step_snap(step).map(|s| s.state) != Some(StepState::AwaitingConfirmation) {
+                let step = step.clone();
+                self.overlay = None;
+                self.say(format!("`{step}` is no longer awaiting confirmation"), true);
+            }
+        }
+    }
+
+    fn on_notice(&mut self, n: Notice) {
+        match n {
+            Notice::Journaled { ts, entry } => {
+                if let Some(l) = headless::line(ts, &entry) {
+                    self.push_log(self.redactor.redact(&l));
+                }
+                match *entry {
+                    Entry::Note { text, .. } => {
+                        if let Some(reason) = text.strip_prefix("refused:") {
+                            self.on_refusal(reason.trim().to_string());
+                        }
+                    }
+                    Entry::Event(Event::Rollback { step, .. })
+                        if self.pending_rollback.as_deref() == Some(step.as_str()) =>
+                    {
+                        self.pending_rollback = None;
+                    }
+                    _ => {}
+                }
+            }
+            Notice::JournalFailed(e) => {
+                let e = self.redactor.redact(&e);
+                self.push_log(format!("journal failed: {e}"));
+                self.say(
+                    format!("the journal cannot be written ({e}); the run stops"),
+                    true,
+                );
+                self.journal_failed = Some(e);
+            }
+        }
+    }
+
+    fn on_refusal(&mut self, reason: String) {
+        let reason = self.redactor.redact(&reason);
+        if let Some(step) = self.pending_rollback.take() {
+            if reason.contains("point of no return") && self.overlay.is_none() {
+                self.overlay = Some(Overlay::Override {
+                    step,
+                    refusal: reason.clone(),
+                    typed: String::new(),
+                });
+            }
+        }
+        self.say(format!("refused: {reason}"), true);
+    }
+
+    pub(crate) fn push_log(&mut self, line: String) {
+        if self.log.len() >= LOG_LINES {
+            self.log.pop_front();
+        }
+        self.log.push_back(line);
+    }
+
+    /// Show a transient message on the message row.
+    pub(crate) fn say(&mut self, text: impl Into<String>, error: bool) {
+        self.message = Some(Message {
+            text: text.into(),
+            error,
+            until: self.now + chrono::Duration::seconds(MESSAGE_SECS),
+        });
+    }
+
+    /// Ask the engine to stop: running steps are cancelled and journaled as interrupted.
+    pub(crate) fn stop(&mut self) -> Vec<Command> {
+        self.overlay = None;
+        if self.engine_gone {
+            self.exit = true;
+            return Vec::new();
+        }
+        if self.stopping {
+            return Vec::new();
+        }
+        self.stopping = true;
+        self.stopped_running = self.running().iter().map(|s| s.id.clone()).collect();
+        self.say(
+            "stopping: running steps are being stopped and journaled as interrupted…",
+            false,
+        );
+        vec![Command::Shutdown]
+    }
+
+    // ---- queries used by keys and panes -------------------------------------------------------
+
+    pub fn snapshot(&self) -> &EngineSnapshot {
+        &self.snap
+    }
+
+    pub fn overlay(&self) -> Option<&Overlay> {
+        self.overlay.as_ref()
+    }
+
+    pub fn message(&self) -> Option<&Message> {
+        self.message.as_ref()
+    }
+
+    pub fn should_exit(&self) -> bool {
+        self.exit
+    }
+
+    pub fn selected(&self) -> &Sel {
+        &self.selected
+    }
+
+    pub fn step_snap(&self, id: &str) -> Option<&StepSnap> {
+        match self
+            .step_index
+            .get(id)
+            .and_then(|&i| self.snap.steps.get(i))
+        {
+            Some(s) if s.id == id => Some(s),
+            _ => self.snap.step(id),
+        }
+    }
+
+    pub fn step_def(&self, id: &str) -> Option<&Step> {
+        self.rb.step(id)
+    }
+
+    /// Steps whose work is in flight (stopping the console interrupts them).
+    pub fn running(&self) -> Vec<&StepSnap> {
+        self.snap
+            .steps
+            .iter()
+            .filter(|s| {
+                matches!(
+                    s.state,
+                    StepState::Running | StepState::RollingBack | StepState::RetryWait
+                )
+            })
+            .collect()
+    }
+
+    /// How headless-style driving would describe the end of this console session.
+    pub fn outcome(&self) -> Outcome {
+        if self.journal_failed.is_some() {
+            return Outcome::JournalFailed;
+        }
+        match &self.snap.status {
+            RunStatus::Finished { .. } | RunStatus::Aborted => Outcome::Done,
+            RunStatus::Halted { step } => {
+                let why = self
+                    .step_snap(step)
+                    .and_then(|s| s.outcome.clone())
+                    .unwrap_or_default();
+                if why.starts_with("unreachable") {
+                    Outcome::Unreachable
+                } else if self.signalled || !self.stopped_running.is_empty() {
+                    Outcome::Interrupted
+                } else {
+                    Outcome::Halted(format!("step `{step}` failed: {why}"))
+                }
+            }
+            _ if self.signalled || !self.stopped_running.is_empty() => Outcome::Interrupted,
+            RunStatus::Waiting { steps } if !steps.is_empty() => Outcome::NeedsOperator(format!(
+                "the console was closed while {} waited for an operator",
+                steps
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            _ => Outcome::Interrupted,
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! The evidence journaled with a confirmation: what the monitors show at that
+//! moment (lag per monitor, row-count differences) and the last verify result,
+//! or a plain statement that the runbook has no such monitor.
+
+use super::fmt;
+use crate::engine::event::{EvidenceItem, StepState};
+use crate::engine::snapshot::{EngineSnapshot, LagSeries, RowCounts};
+use crate::runbook::{Runbook, StepKind};
+use chrono::{DateTime, Utc};
+
+/// Row-count tables named one by one at most (the rest are summed up).
+const MAX_TABLE_ITEMS: usize = 10;
+
+fn item(label: impl Into<String>, value: impl Into<String>) -> EvidenceItem {
+    EvidenceItem {
+        label: label.into(),
+        value: value.into(),
+    }
+}
+
+/// A lag series in words: `1.4s (warn 5s, max 30s)`, `stale 42s: …`, the note, or "no value yet".
+pub fn lag_value(s: Option<&LagSeries>, now: DateTime<Utc>) -> String {
+    let Some(s) = s else {
+        return "no value yet".into();
+    };
+    if let Some(note) = &s.note {
+        return note.clone();
+    }
+    if let Some(st) = &s.stale {
+        return match st.last_good {
+            Some(t) => format!(
+                "stale for {}: {}",
+                fmt::dur((now - t).num_seconds()),
+                st.error
+            ),
+            None => format!("stale, never measured: {}", st.error),
+        };
+    }
+    let Some(last) = s.samples.last() else {
+        return "no value yet".into();
+    };
+    let mut v = fmt::lag(last.value);
+    let mut limits = Vec::new();
+    if let Some(w) = s.warn_secs {
+        limits.push(format!("warn {}", fmt::lag(w)));
+    }
+    if let Some(m) = s.max_secs {
+        limits.push(format!("max {}", fmt::lag(m)));
+    }
+    if !limits.is_empty() {
+        v.push_str(&format!(" ({})", limits.join(", ")));
+    }
+    v
+}
+
+fn rowcount_items(rc: Option<&RowCounts>, now: DateTime<Utc>) -> Vec<EvidenceItem> {
+    let Some(rc) = rc else {
+        return vec![item("row counts", "no value yet")];
+    };
+    let mut out = Vec::new();
+    let known: Vec<_> = rc
+        .tables
+        .iter()
+        .filter_map(|t| Some((t, t.source?, t.target?)))
+        .collect();
+    let differ: Vec<_> = known.iter().filter(|(_, s, t)| s != t).collect();
+    let mut summary = format!(
+        "{} tables · {} differ · source {} · target {}",
+        rc.tables.len(),
+        differ.len(),
+        fmt::thousands(known.iter().map(|(_, s, _)| s).sum()),
+        fmt::thousands(known.iter().map(|(_, _, t)| t).sum()),
+    );
+    if let Some(st) = &rc.stale {
+        summary.push_str(&format!(" · stale: {}", st.error));
+    } else if let Some(u) = rc.updated {
+        summary.push_str(&format!(
+            " · counted {} ago",
+            fmt::dur((now - u).num_seconds())
+        ));
+    }
+    out.push(item(
+        format!("row counts {} → {}", rc.source, rc.target),
+        summary,
+    ));
+    for (t, s, g) in differ.iter().take(MAX_TABLE_ITEMS) {
+        out.push(item(
+            format!("rows {}", t.table),
+            format!(
+                "source {} · target {} · Δ {}",
+                fmt::thousands(*s),
+                fmt::thousands(*g),
+                fmt::thousands(s - g)
+            ),
+        ));
+    }
+    if differ.len() > MAX_TABLE_ITEMS {
+        out.push(item(
+            "rows …",
+            format!("{} more tables differ", differ.len() - MAX_TABLE_ITEMS),
+        ));
+    }
+    out
+}
+
+fn verify_item(rb: &Runbook, snap: &EngineSnapshot) -> EvidenceItem {
+    let verify_ids: Vec<&str> = rb
+        .steps()
+        .filter(|s| matches!(s.kind, StepKind::Verify(_)))
+        .map(|s| s.id.as_str())
+        .collect();
+    if verify_ids.is_empty() {
+        return item("verify", "no verify step in this runbook");
+    }
+    let last = snap
+        .steps
+        .iter()
+        .filter(|s| verify_ids.contains(&s.id.as_str()))
+        .filter(|s| matches!(s.state, StepState::Succeeded | StepState::Failed))
+        .max_by_key(|s| s.finished);
+    match last {
+        None => item("verify", "no verify step has finished yet"),
+        Some(s) => item(
+            format!("verify {}", s.id),
+            format!(
+                "{}{}",
+                s.state.name(),
+                s.outcome
+                    .as_ref()
+                    .map(|o| format!(": {o}"))
+                    .unwrap_or_default()
+            ),
+        ),
+    }
+}
+
+/// Everything on screen that a confirmation records, in a stable order.
+pub fn gather(rb: &Runbook, snap: &EngineSnapshot, now: DateTime<Utc>) -> Vec<EvidenceItem> {
+    let mut out = Vec::new();
+    if rb.monitors.lag.is_empty() {
+        out.push(item("lag", "no lag monitor in this runbook"));
+    }
+    for m in &rb.monitors.lag {
+        let series = snap.monitors.lag.iter().find(|s| s.name == m.name);
+        out.push(item(format!("lag {}", m.name), lag_value(series, now)));
+    }
+    if rb.monitors.rowcounts.is_some() {
+        out.extend(rowcount_items(snap.monitors.rowcounts.as_ref(), now));
+    } else {
+        out.push(item("row counts", "no row-count monitor in this runbook"));
+    }
+    out.push(verify_item(rb, snap));
+    out
+}

@@ -1,0 +1,222 @@
+//! Dialogs and prompts that sit over the panes and take every key while open:
+//! confirmation, skip reason, rollback (and its point-of-no-return override),
+//! quit, jump to step, help. Esc closes any of them.
+
+use super::app::App;
+use crate::engine::driver::Command;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// Longest text a prompt accepts.
+pub const MAX_INPUT: usize = 200;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Overlay {
+    Help,
+    /// Confirm a step awaiting confirmation; `typed` is `Some` when its id must be typed.
+    Confirm {
+        step: String,
+        typed: Option<String>,
+    },
+    Skip {
+        step: String,
+        reason: String,
+    },
+    Rollback {
+        step: String,
+    },
+    /// The engine refused a rollback because of a point of no return: type the id to override.
+    Override {
+        step: String,
+        refusal: String,
+        typed: String,
+    },
+    /// Quit while steps run: they will be stopped and journaled as interrupted.
+    Quit {
+        running: Vec<String>,
+    },
+    Jump {
+        query: String,
+    },
+}
+
+/// What a key does to a text field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edit {
+    Changed,
+    Submit,
+    Cancel,
+    Ignored,
+}
+
+/// Apply a key to a one-line text field: printable characters, Backspace, Ctrl-U, Enter, Esc.
+pub fn edit(text: &mut String, k: &KeyEvent) -> Edit {
+    let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+    match k.code {
+        KeyCode::Enter => Edit::Submit,
+        KeyCode::Esc => Edit::Cancel,
+        KeyCode::Backspace => {
+            text.pop();
+            Edit::Changed
+        }
+        KeyCode::Char('u') if ctrl => {
+            text.clear();
+            Edit::Changed
+        }
+        KeyCode::Char(c) if !ctrl && !c.is_control() => {
+            if text.chars().count() < MAX_INPUT {
+                text.push(c);
+            }
+            Edit::Changed
+        }
+        _ => Edit::Ignored,
+    }
+}
+
+impl App {
+    pub(crate) fn overlay_key(&mut self, k: KeyEvent) -> Vec<Command> {
+        let Some(mut ov) = self.overlay.take() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let keep = match &mut ov {
+            Overlay::Help => !matches!(
+                k.code,
+                KeyCode::Esc | KeyCode::Enter | KeyCode::Char('?') | KeyCode::Char('q')
+            ),
+            Overlay::Quit { .. } => match k.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') => {
+                    out = self.stop();
+                    false
+                }
+                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => false,
+                _ => true,
+            },
+            Overlay::Confirm { step, typed: None } => match k.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') => {
+                    out = self.confirm(step.clone(), None);
+                    false
+                }
+                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => false,
+                _ => true,
+            },
+            Overlay::Confirm {
+                step,
+                typed: Some(t),
+            } => match edit(t, &k) {
+                Edit::Submit if t.trim() == step => {
+                    out = self.confirm(step.clone(), Some(step.clone()));
+                    false
+                }
+                Edit::Submit => {
+                    self.say(
+                        format!("`{}` is not `{step}`: type the step id exactly", t.trim()),
+                        true,
+                    );
+                    t.clear();
+                    true
+                }
+                Edit::Cancel => false,
+                _ => true,
+            },
+            Overlay::Skip { step, reason } => match edit(reason, &k) {
+                Edit::Submit if reason.trim().is_empty() => {
+                    self.say("skipping needs a reason: type it, then Enter", true);
+                    true
+                }
+                Edit::Submit => {
+                    self.say(format!("skip of `{step}` asked"), false);
+                    out.push(Command::Skip {
+                        step: step.clone(),
+                        reason: reason.trim().to_string(),
+                    });
+                    false
+                }
+                Edit::Cancel => false,
+                _ => true,
+            },
+            Overlay::Rollback { step } => match k.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') => {
+                    self.pending_rollback = Some(step.clone());
+                    self.say(format!("rollback of `{step}` asked"), false);
+                    out.push(Command::Rollback {
+                        step: step.clone(),
+                        override_point_of_no_return: false,
+                    });
+                    false
+                }
+                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => false,
+                _ => true,
+            },
+            Overlay::Override { step, typed, .. } => match edit(typed, &k) {
+                Edit::Submit if typed.trim() == step => {
+                    self.say(
+                        format!("rollback of `{step}` asked, overriding the point of no return"),
+                        false,
+                    );
+                    out.push(Command::Rollback {
+                        step: step.clone(),
+                        override_point_of_no_return: true,
+                    });
+                    false
+                }
+                Edit::Submit => {
+                    self.say(
+                        format!(
+                            "`{}` is not `{step}`: type the step id exactly",
+                            typed.trim()
+                        ),
+                        true,
+                    );
+                    typed.clear();
+                    true
+                }
+                Edit::Cancel => false,
+                _ => true,
+            },
+            Overlay::Jump { query } => match edit(query, &k) {
+                Edit::Submit => {
+                    let q = query.trim().to_string();
+                    self.jump(&q);
+                    false
+                }
+                Edit::Cancel => false,
+                _ => true,
+            },
+        };
+        if keep && self.overlay.is_none() {
+            self.overlay = Some(ov);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(c: KeyCode) -> KeyEvent {
+        KeyEvent::new(c, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn edits_text() {
+        let mut t = String::new();
+        assert_eq!(edit(&mut t, &key(KeyCode::Char('a'))), Edit::Changed);
+        assert_eq!(edit(&mut t, &key(KeyCode::Char('b'))), Edit::Changed);
+        assert_eq!(t, "ab");
+        edit(&mut t, &key(KeyCode::Backspace));
+        assert_eq!(t, "a");
+        edit(
+            &mut t,
+            &KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL),
+        );
+        assert_eq!(t, "");
+        assert_eq!(edit(&mut t, &key(KeyCode::Enter)), Edit::Submit);
+        assert_eq!(edit(&mut t, &key(KeyCode::Esc)), Edit::Cancel);
+        assert_eq!(edit(&mut t, &key(KeyCode::F(1))), Edit::Ignored);
+        for _ in 0..300 {
+            edit(&mut t, &key(KeyCode::Char('x')));
+        }
+        assert_eq!(t.len(), MAX_INPUT);
+    }
+}

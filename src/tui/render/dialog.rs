@@ -1,0 +1,281 @@
+//! Dialogs drawn centred over the panes: confirm (what will run, the evidence
+//! that will be journaled, `y` or the typed step id), skip (a reason), roll back
+//! (and the point-of-no-return override), quit while steps run. The `/` prompt
+//! lives on the message row instead; help has its own widget.
+
+use super::{fmt, help, plain};
+use crate::tui::app::App;
+use crate::tui::describe;
+use crate::tui::evidence;
+use crate::tui::overlay::Overlay;
+use crate::tui::theme::Theme;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Clear, Widget};
+
+/// A rectangle of at most `w`×`h` centred in `area`.
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
+/// Draw a bordered popup holding `lines` (cut to fit), centred in `area`.
+pub fn popup(
+    area: Rect,
+    buf: &mut Buffer,
+    title: String,
+    st: Style,
+    lines: Vec<Line<'static>>,
+    w: u16,
+) {
+    let h = lines.len() as u16 + 2;
+    let r = centered(area, w, h);
+    Clear.render(r, buf);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Thick)
+        .border_style(st)
+        .title(Span::styled(title, st));
+    let inner = block.inner(r);
+    block.render(r, buf);
+    super::put_lines(&lines, inner, buf);
+}
+
+fn wrapped(text: &str, w: usize, st: Style, indent: &str) -> Vec<Line<'static>> {
+    fmt::wrap(text, w.saturating_sub(fmt::width(indent)).max(1))
+        .into_iter()
+        .map(|l| Line::styled(format!("{indent}{l}"), st))
+        .collect()
+}
+
+/// An input field with a block cursor after the text.
+fn input(label: &str, text: &str, w: usize, t: Theme) -> Line<'static> {
+    let room = w.saturating_sub(fmt::width(label) + 1);
+    Line::from(vec![
+        Span::styled(label.to_string(), t.bold()),
+        Span::raw(fmt::truncate_left(text, room)),
+        Span::styled(" ", t.selected()),
+    ])
+}
+
+/// Keep at most `n` lines of `v`, saying how many were left out.
+fn cap(mut v: Vec<Line<'static>>, n: usize, t: Theme) -> Vec<Line<'static>> {
+    if v.len() > n && n > 0 {
+        let more = v.len() - n + 1;
+        v.truncate(n - 1);
+        v.push(Line::styled(format!("  … {more} more"), t.dim()));
+    } else if n == 0 {
+        v.clear();
+    }
+    v
+}
+
+fn step_head(app: &App, step: &str, w: usize) -> Vec<Line<'static>> {
+    let t = app.theme;
+    let mut out = Vec::new();
+    if let Some(s) = app.step_snap(step) {
+        out.push(Line::from(vec![
+            Span::styled(s.state.glyph().to_string(), t.state(s.state)),
+            Span::styled(format!(" {}", s.id), t.bold()),
+            Span::raw(format!(
+                "  {}",
+                fmt::truncate(&s.title, w.saturating_sub(s.id.len() + 4))
+            )),
+        ]));
+    }
+    if let Some(d) = app.step_def(step) {
+        out.push(plain(
+            &format!(
+                "{} · phase {} · {}",
+                d.kind.name(),
+                d.phase,
+                describe::settings(d)
+            ),
+            w,
+            t.dim(),
+        ));
+        if d.point_of_no_return {
+            out.push(plain(
+                "⚠ point of no return: this cannot be undone",
+                w,
+                t.bad(),
+            ));
+        }
+    }
+    out
+}
+
+fn confirm(app: &App, step: &str, typed: Option<&str>, area: Rect, buf: &mut Buffer) {
+    let t = app.theme;
+    let dw = area.width.saturating_sub(4).clamp(20, 96);
+    let w = dw.saturating_sub(2) as usize;
+    let mut head = step_head(app, step, w);
+    if app
+        .step_def(step)
+        .is_some_and(|d| d.confirm == crate::runbook::ConfirmMode::TwoPerson)
+    {
+        head.push(plain(
+            "two-person step: a second operator checks this with you",
+            w,
+            t.warn(),
+        ));
+    }
+    let runs: Vec<Line> = app
+        .step_def(step)
+        .map(describe::runs)
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|l| wrapped(&app.redactor.redact(l), w, t.text(), "  "))
+        .collect();
+    let ev: Vec<Line> = evidence::gather(&app.rb, &app.snap, app.now)
+        .iter()
+        .flat_map(|e| wrapped(&format!("{}: {}", e.label, e.value), w, t.text(), "  "))
+        .collect();
+    let prompt = match typed {
+        None => vec![Line::from(vec![
+            Span::styled("y", t.bold()),
+            Span::raw(" confirm · "),
+            Span::styled("n", t.bold()),
+            Span::raw(" / "),
+            Span::styled("Esc", t.bold()),
+            Span::raw(" cancel"),
+        ])],
+        Some(x) => vec![
+            input(&format!("type `{step}` to confirm: "), x, w, t),
+            plain("Enter confirm · Esc cancel", w, t.dim()),
+        ],
+    };
+    let fixed = head.len() + prompt.len() + 4;
+    let room = (area.height as usize).saturating_sub(fixed + 2);
+    let runs_n = runs.len().min((room / 2).max(1));
+    let ev_n = room.saturating_sub(runs_n);
+    let mut lines = head;
+    lines.push(Line::default());
+    lines.push(Line::styled("will run:", t.dim()));
+    lines.extend(cap(runs, runs_n, t));
+    lines.push(Line::styled(
+        "evidence journaled with this confirmation:",
+        t.dim(),
+    ));
+    lines.extend(cap(ev, ev_n, t));
+    lines.push(Line::default());
+    lines.extend(prompt);
+    popup(
+        area,
+        buf,
+        format!(" Confirm `{step}` "),
+        t.awaiting(),
+        lines,
+        dw,
+    );
+}
+
+pub fn render(app: &App, ov: &Overlay, area: Rect, buf: &mut Buffer) {
+    let t = app.theme;
+    let dw = area.width.saturating_sub(4).clamp(20, 80);
+    let w = dw.saturating_sub(2) as usize;
+    match ov {
+        Overlay::Jump { .. } => {}
+        Overlay::Help => help::render(app, area, buf),
+        Overlay::Confirm { step, typed } => confirm(app, step, typed.as_deref(), area, buf),
+        Overlay::Skip { step, reason } => {
+            let mut lines = step_head(app, step, w);
+            lines.push(Line::default());
+            lines.extend(wrapped(
+                "The reason is journaled with the skip; steps that depend on this one go on.",
+                w,
+                t.dim(),
+                "",
+            ));
+            lines.push(input("reason: ", reason, w, t));
+            lines.push(plain("Enter skip · Esc cancel", w, t.dim()));
+            popup(area, buf, format!(" Skip `{step}` "), t.warn(), lines, dw);
+        }
+        Overlay::Rollback { step } => {
+            let mut lines = step_head(app, step, w);
+            lines.push(Line::default());
+            lines.push(Line::styled("rolling back runs:", t.dim()));
+            let what = app
+                .step_def(step)
+                .and_then(describe::rollback)
+                .unwrap_or_default();
+            for l in what.iter().take(8) {
+                lines.extend(wrapped(&app.redactor.redact(l), w, t.text(), "  "));
+            }
+            lines.push(Line::default());
+            lines.push(plain("y roll back · n / Esc cancel", w, t.bold()));
+            popup(
+                area,
+                buf,
+                format!(" Roll back `{step}` "),
+                t.warn(),
+                lines,
+                dw,
+            );
+        }
+        Overlay::Override {
+            step,
+            refusal,
+            typed,
+        } => {
+            let mut lines = vec![Line::styled("the engine refused:", t.dim())];
+            lines.extend(wrapped(refusal, w, t.bad(), "  "));
+            lines.push(Line::default());
+            lines.push(plain(
+                &format!("To roll back `{step}` anyway, type its id:"),
+                w,
+                t.bold(),
+            ));
+            lines.push(input("", typed, w, t));
+            lines.push(plain("Enter roll back anyway · Esc cancel", w, t.dim()));
+            popup(area, buf, " Point of no return ".into(), t.bad(), lines, dw);
+        }
+        Overlay::Quit { running } => {
+            let list = running
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut lines = wrapped(
+                &format!(
+                    "{} running: {list}. Quitting stops {} and journals {} as interrupted.",
+                    if running.len() == 1 {
+                        "1 step is".to_string()
+                    } else {
+                        format!("{} steps are", running.len())
+                    },
+                    if running.len() == 1 { "it" } else { "them" },
+                    if running.len() == 1 { "it" } else { "them" },
+                ),
+                w,
+                t.text(),
+                "",
+            );
+            lines.push(Line::styled("Resume later with:", t.dim()));
+            lines.extend(wrapped(
+                &format!("ferry run {} --resume", app.rb.path.display()),
+                w,
+                t.bold(),
+                "  ",
+            ));
+            lines.push(Line::default());
+            lines.push(plain("y quit · n / Esc stay", w, t.bold()));
+            popup(
+                area,
+                buf,
+                " Quit while steps run? ".into(),
+                t.warn(),
+                lines,
+                dw,
+            );
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! The help overlay: every key and what it does (from [`crate::tui::keys::HELP`]).
+
+use super::dialog::popup;
+use super::fmt;
+use crate::tui::app::App;
+use crate::tui::keys::HELP;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    let t = app.theme;
+    let key_w = HELP.iter().map(|(k, _)| fmt::width(k)).max().unwrap_or(0) + 2;
+    let dw = area.width.saturating_sub(4).clamp(20, 76);
+    let w = dw.saturating_sub(2) as usize;
+    let mut lines: Vec<Line<'static>> = HELP
+        .iter()
+        .map(|(k, what)| {
+            Line::from(vec![
+                Span::styled(fmt::pad(k, key_w), t.bold()),
+                Span::raw(fmt::truncate(what, w.saturating_sub(key_w))),
+            ])
+        })
+        .collect();
+    lines.push(Line::default());
+    lines.push(Line::styled(
+        fmt::truncate("Glyphs: · pending ○ ready ? awaiting ▶ running ✔ done ✘ failed ⤼ skipped ! interrupted ↻ retry ↶ ↩ rollback", w),
+        t.dim(),
+    ));
+    lines.push(Line::styled("Esc closes this help", t.dim()));
+    popup(area, buf, " Keys ".into(), t.active(), lines, dw);
+}

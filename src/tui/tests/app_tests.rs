@@ -1,0 +1,472 @@
+//! `App::update` with injected keys: which commands each key sequence sends,
+//! and which it must not. No terminal, no engine.
+
+use super::*;
+use crate::cli::headless::Outcome;
+use crate::engine::driver::{Command, Notice};
+use crate::journal::Entry;
+use crate::tui::app::{Pane, Sel};
+use crate::tui::overlay::Overlay;
+use crate::tui::Action;
+
+fn press(app: &mut App, keys: impl IntoIterator<Item = KeyEvent>) -> Vec<Command> {
+    keys.into_iter()
+        .flat_map(|k| app.update(Action::Key(k)))
+        .collect()
+}
+
+fn refused(text: &str) -> Action {
+    Action::Notice(Notice::Journaled {
+        ts: now(),
+        entry: Box::new(Entry::Note {
+            step: None,
+            text: format!("refused: {text}"),
+        }),
+    })
+}
+
+fn awaiting(id: &str) -> EngineSnapshot {
+    let mut s = scenario("finished");
+    s.status = RunStatus::Waiting {
+        steps: vec![id.into()],
+    };
+    let x = step(&mut s, id);
+    x.state = StepState::AwaitingConfirmation;
+    x.confirmed_by = None;
+    x.started = None;
+    x.finished = None;
+    s
+}
+
+#[test]
+fn c_then_y_confirms_with_the_evidence_on_screen() {
+    let mut app = app_for(scenario("awaiting"), Theme::COLOR);
+    assert!(press(&mut app, [key('c')]).is_empty());
+    assert_eq!(
+        app.overlay(),
+        Some(&Overlay::Confirm {
+            step: "copy".into(),
+            typed: None
+        })
+    );
+    let cmds = press(&mut app, [key('y')]);
+    assert_eq!(cmds.len(), 1, "{cmds:?}");
+    let Command::Confirm {
+        step,
+        typed,
+        automatic,
+        evidence,
+    } = &cmds[0]
+    else {
+        panic!("not a confirm: {cmds:?}")
+    };
+    assert_eq!(step, "copy");
+    assert_eq!(typed, &None);
+    assert!(!automatic);
+    let ev: Vec<(String, String)> = evidence
+        .iter()
+        .map(|e| (e.label.clone(), e.value.clone()))
+        .collect();
+    assert_eq!(
+        ev,
+        vec![
+            ("lag replica".into(), "1.4s (warn 5.0s, max 30.0s)".into()),
+            (
+                "lag rds-replica".into(),
+                "stale for 1m35s: CloudWatch: throttled".into()
+            ),
+            (
+                "row counts source → target".into(),
+                "3 tables · 1 differ · source 208,000 · target 162,311 · counted 4s ago".into()
+            ),
+            (
+                "rows public.matches".into(),
+                "source 88,000 · target 42,311 · Δ 45,689".into()
+            ),
+            ("verify".into(), "no verify step has finished yet".into()),
+        ]
+    );
+    assert_eq!(app.overlay(), None);
+}
+
+#[test]
+fn evidence_says_when_there_is_no_monitor_and_names_the_last_verify() {
+    let rb = bare_rb();
+    let mut s = fresh(&rb);
+    s.steps[0].state = StepState::AwaitingConfirmation;
+    let mut app = App::new(rb, s, Arc::new(Redactor::new()), Theme::MONO, now());
+    let cmds = press(&mut app, [key('c'), key('y')]);
+    let Some(Command::Confirm { evidence, .. }) = cmds.first() else {
+        panic!("no confirm: {cmds:?}")
+    };
+    let values: Vec<&str> = evidence.iter().map(|e| e.value.as_str()).collect();
+    assert_eq!(
+        values,
+        vec![
+            "no lag monitor in this runbook",
+            "no row-count monitor in this runbook",
+            "no verify step in this runbook"
+        ]
+    );
+    let mut app = app_for(awaiting("promote"), Theme::MONO);
+    let cmds = press(
+        &mut app,
+        [key('c')]
+            .into_iter()
+            .chain(typed("promote"))
+            .chain([code(KeyCode::Enter)]),
+    );
+    let Some(Command::Confirm { evidence, .. }) = cmds.first() else {
+        panic!("no confirm: {cmds:?}")
+    };
+    let verify = evidence.iter().find(|e| e.label == "verify verify");
+    assert_eq!(verify.map(|e| e.value.as_str()), Some("succeeded: ok"));
+}
+
+#[test]
+fn two_person_and_point_of_no_return_steps_need_the_typed_id() {
+    let mut app = app_for(awaiting("promote"), Theme::MONO);
+    press(&mut app, [key('c')]);
+    assert_eq!(
+        app.overlay(),
+        Some(&Overlay::Confirm {
+            step: "promote".into(),
+            typed: Some(String::new())
+        })
+    );
+    // `y` is just a letter here, and a wrong id sends nothing
+    assert!(press(&mut app, [key('y'), code(KeyCode::Enter)]).is_empty());
+    assert!(press(
+        &mut app,
+        typed("promot").into_iter().chain([code(KeyCode::Enter)])
+    )
+    .is_empty());
+    assert!(app
+        .message()
+        .is_some_and(|m| m.error && m.text.contains("is not `promote`")));
+    assert!(matches!(app.overlay(), Some(Overlay::Confirm { typed: Some(t), .. }) if t.is_empty()));
+    let cmds = press(
+        &mut app,
+        typed("promote").into_iter().chain([code(KeyCode::Enter)]),
+    );
+    assert!(
+        matches!(&cmds[..], [Command::Confirm { step, typed: Some(t), automatic: false, .. }] if step == "promote" && t == "promote"),
+        "{cmds:?}"
+    );
+}
+
+#[test]
+fn n_and_esc_cancel_a_confirmation_without_sending_anything() {
+    for cancel in [key('n'), code(KeyCode::Esc)] {
+        let mut app = app_for(scenario("awaiting"), Theme::MONO);
+        assert!(press(&mut app, [key('c'), cancel]).is_empty());
+        assert_eq!(app.overlay(), None);
+    }
+    let mut app = app_for(awaiting("promote"), Theme::MONO);
+    let keys = [key('c')]
+        .into_iter()
+        .chain(typed("prom"))
+        .chain([code(KeyCode::Esc)]);
+    assert!(press(&mut app, keys).is_empty());
+    assert_eq!(app.overlay(), None);
+}
+
+#[test]
+fn c_with_nothing_awaiting_says_so() {
+    let mut app = app_for(scenario("running"), Theme::MONO);
+    assert!(press(&mut app, [key('c'), key('y')]).is_empty());
+    assert_eq!(app.overlay(), None);
+    assert!(app
+        .message()
+        .is_some_and(|m| m.text == "no step is awaiting confirmation"));
+}
+
+#[test]
+fn s_asks_a_reason_and_enter_skips_with_it() {
+    let mut app = app_for(scenario("awaiting"), Theme::MONO);
+    let keys = [key('/')]
+        .into_iter()
+        .chain(typed("verify"))
+        .chain([code(KeyCode::Enter), key('s')]);
+    assert!(press(&mut app, keys).is_empty());
+    assert!(matches!(app.overlay(), Some(Overlay::Skip { step, .. }) if step == "verify"));
+    // an empty reason is not enough
+    assert!(press(&mut app, [code(KeyCode::Enter)]).is_empty());
+    assert!(app.overlay().is_some());
+    let cmds = press(
+        &mut app,
+        typed("checked by hand; q y n")
+            .into_iter()
+            .chain([code(KeyCode::Enter)]),
+    );
+    assert!(
+        matches!(&cmds[..], [Command::Skip { step, reason }] if step == "verify" && reason == "checked by hand; q y n"),
+        "{cmds:?}"
+    );
+    assert_eq!(app.overlay(), None);
+    // Esc cancels
+    let mut app = app_for(scenario("awaiting"), Theme::MONO);
+    let keys = [key('s')]
+        .into_iter()
+        .chain(typed("why"))
+        .chain([code(KeyCode::Esc)]);
+    assert!(press(&mut app, keys).is_empty());
+    assert_eq!(app.overlay(), None);
+}
+
+#[test]
+fn q_while_steps_run_asks_first_and_explains() {
+    let mut app = app_for(scenario("running"), Theme::MONO);
+    assert!(press(&mut app, [key('q')]).is_empty());
+    assert_eq!(
+        app.overlay(),
+        Some(&Overlay::Quit {
+            running: vec!["copy".into()]
+        })
+    );
+    assert!(press(&mut app, [key('n')]).is_empty());
+    assert_eq!(app.overlay(), None);
+    let cmds = press(&mut app, [key('q'), key('y')]);
+    assert!(matches!(&cmds[..], [Command::Shutdown]), "{cmds:?}");
+    assert!(!app.should_exit(), "must wait for the engine");
+    // a second q does not send another shutdown
+    assert!(press(&mut app, [key('q')]).is_empty());
+    app.update(Action::EngineEnded);
+    assert!(app.should_exit());
+    assert_eq!(app.outcome(), Outcome::Interrupted);
+}
+
+#[test]
+fn q_with_nothing_running_stops_at_once() {
+    let mut app = app_for(scenario("awaiting"), Theme::MONO);
+    let cmds = press(&mut app, [key('q')]);
+    assert!(matches!(&cmds[..], [Command::Shutdown]), "{cmds:?}");
+    app.update(Action::EngineEnded);
+    assert!(app.should_exit());
+    assert!(matches!(app.outcome(), Outcome::NeedsOperator(m) if m.contains("`copy`")));
+    // after the run finished, the engine is gone and q just leaves
+    let mut app = app_for(scenario("finished"), Theme::MONO);
+    app.update(Action::EngineEnded);
+    assert!(!app.should_exit());
+    assert!(press(&mut app, [key('q')]).is_empty());
+    assert!(app.should_exit());
+    assert_eq!(app.outcome(), Outcome::Done);
+}
+
+#[test]
+fn a_signal_stops_the_engine_and_the_run_counts_as_interrupted() {
+    let mut app = app_for(scenario("running"), Theme::MONO);
+    let cmds = app.update(Action::Signal);
+    assert!(matches!(&cmds[..], [Command::Shutdown]), "{cmds:?}");
+    assert!(app.update(Action::Signal).is_empty());
+    app.update(Action::EngineEnded);
+    assert!(app.should_exit());
+    assert_eq!(app.outcome(), Outcome::Interrupted);
+}
+
+#[test]
+fn refusals_show_on_the_message_line() {
+    let mut app = app_for(scenario("awaiting"), Theme::MONO);
+    app.update(refused("`copy` is running, not awaiting confirmation"));
+    let m = app.message().cloned();
+    assert!(
+        m.as_ref().is_some_and(
+            |m| m.error && m.text == "refused: `copy` is running, not awaiting confirmation"
+        ),
+        "{m:?}"
+    );
+    assert!(app
+        .log
+        .back()
+        .is_some_and(|l| l.contains("refused: `copy` is running")));
+    // transient: gone after its time
+    app.update(Action::Tick(now() + chrono::Duration::seconds(30)));
+    assert_eq!(app.message(), None);
+}
+
+#[test]
+fn a_rollback_refused_by_a_point_of_no_return_offers_the_typed_override() {
+    let mut app = app_for(scenario("finished"), Theme::MONO);
+    let keys = [key('/')]
+        .into_iter()
+        .chain(typed("maintenance-on"))
+        .chain([code(KeyCode::Enter), key('b')]);
+    assert!(press(&mut app, keys).is_empty());
+    assert_eq!(
+        app.overlay(),
+        Some(&Overlay::Rollback {
+            step: "maintenance-on".into()
+        })
+    );
+    let cmds = press(&mut app, [key('y')]);
+    assert!(
+        matches!(&cmds[..], [Command::Rollback { step, override_point_of_no_return: false }] if step == "maintenance-on"),
+        "{cmds:?}"
+    );
+    app.update(refused("`promote` is a point of no return and has succeeded: rolling back `maintenance-on` now may leave the systems split"));
+    assert!(
+        matches!(app.overlay(), Some(Overlay::Override { step, refusal, .. }) if step == "maintenance-on" && refusal.starts_with("`promote` is a point of no return")),
+        "{:?}",
+        app.overlay()
+    );
+    assert!(press(
+        &mut app,
+        typed("maintenance")
+            .into_iter()
+            .chain([code(KeyCode::Enter)])
+    )
+    .is_empty());
+    let cmds = press(
+        &mut app,
+        typed("maintenance-on")
+            .into_iter()
+            .chain([code(KeyCode::Enter)]),
+    );
+    assert!(
+        matches!(&cmds[..], [Command::Rollback { step, override_point_of_no_return: true }] if step == "maintenance-on"),
+        "{cmds:?}"
+    );
+}
+
+#[test]
+fn b_on_a_step_without_rollback_explains_and_n_cancels() {
+    let mut app = app_for(scenario("finished"), Theme::MONO);
+    let keys = [key('/')]
+        .into_iter()
+        .chain(typed("copy"))
+        .chain([code(KeyCode::Enter), key('b')]);
+    assert!(press(&mut app, keys).is_empty());
+    assert_eq!(app.overlay(), None);
+    assert!(app
+        .message()
+        .is_some_and(|m| m.text == "`copy` has no rollback in the runbook"));
+    let keys = [key('/')]
+        .into_iter()
+        .chain(typed("maintenance-on"))
+        .chain([code(KeyCode::Enter), key('b'), key('n')]);
+    assert!(press(&mut app, keys).is_empty());
+    assert_eq!(app.overlay(), None);
+}
+
+#[test]
+fn r_retries_a_failed_step_only() {
+    let mut app = app_for(scenario("failed"), Theme::MONO);
+    assert_eq!(
+        app.selected(),
+        &Sel::Step("verify".into()),
+        "follows the failure"
+    );
+    let cmds = press(&mut app, [key('r')]);
+    assert!(
+        matches!(&cmds[..], [Command::Retry { step }] if step == "verify"),
+        "{cmds:?}"
+    );
+    assert!(press(&mut app, [key('k'), key('r')]).is_empty());
+    assert!(app
+        .message()
+        .is_some_and(|m| m.text.contains("only failed, interrupted or rolled-back")));
+}
+
+#[test]
+fn jump_navigation_folding_and_focus() {
+    let mut app = app_for(scenario("awaiting"), Theme::MONO);
+    press(
+        &mut app,
+        [key('/')]
+            .into_iter()
+            .chain(typed("prom"))
+            .chain([code(KeyCode::Enter)]),
+    );
+    assert_eq!(app.selected(), &Sel::Step("promote".into()));
+    press(
+        &mut app,
+        [key('/')]
+            .into_iter()
+            .chain(typed("nope"))
+            .chain([code(KeyCode::Enter)]),
+    );
+    assert_eq!(app.selected(), &Sel::Step("promote".into()));
+    assert!(app
+        .message()
+        .is_some_and(|m| m.text == "no step matches `nope`"));
+    press(&mut app, [key('j')]);
+    assert_eq!(app.selected(), &Sel::Phase(2));
+    press(&mut app, [code(KeyCode::Up), code(KeyCode::Up)]);
+    assert_eq!(app.selected(), &Sel::Step("verify".into()));
+    press(&mut app, [code(KeyCode::Left), code(KeyCode::Enter)]);
+    assert_eq!(app.selected(), &Sel::Phase(1));
+    assert!(app.folded.contains(&1));
+    press(&mut app, [key('j')]);
+    assert_eq!(app.selected(), &Sel::Phase(2), "folded steps are skipped");
+    // Enter on a step zooms the detail; Esc leaves
+    press(&mut app, [key('G'), code(KeyCode::Enter)]);
+    assert!(app.zoom);
+    press(&mut app, [code(KeyCode::Esc)]);
+    assert!(!app.zoom);
+    // focus cycles through the panes on screen
+    app.update(Action::Resize(80, 24));
+    press(&mut app, [code(KeyCode::Tab)]);
+    assert_eq!(app.focus, Pane::Detail);
+    press(&mut app, [code(KeyCode::Tab), code(KeyCode::Tab)]);
+    assert_eq!(app.focus, Pane::Runbook, "runbook, detail, lag strip");
+    app.update(Action::Resize(160, 48));
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        press(&mut app, [code(KeyCode::Tab)]);
+        seen.push(app.focus);
+    }
+    assert_eq!(
+        seen,
+        [
+            Pane::Detail,
+            Pane::Lag,
+            Pane::RowCounts,
+            Pane::Metrics,
+            Pane::Runbook
+        ]
+    );
+    press(&mut app, [code(KeyCode::BackTab)]);
+    assert_eq!(app.focus, Pane::Metrics);
+    app.update(Action::Resize(80, 24));
+    assert_eq!(app.focus, Pane::Runbook, "a hidden pane loses the focus");
+}
+
+#[test]
+fn the_selection_follows_the_step_that_needs_attention_until_moved() {
+    let mut app = app_for(scenario("start"), Theme::MONO);
+    assert_eq!(app.selected(), &Sel::Step("snapshot-restored".into()));
+    app.update(Action::Snapshot(Box::new(scenario("awaiting"))));
+    assert_eq!(app.selected(), &Sel::Step("copy".into()));
+    press(&mut app, [key('k')]);
+    app.update(Action::Snapshot(Box::new(scenario("failed"))));
+    assert_eq!(app.selected(), &Sel::Step("maintenance-on".into()));
+    press(&mut app, [key('f')]);
+    assert_eq!(app.selected(), &Sel::Step("verify".into()));
+}
+
+#[test]
+fn an_open_confirmation_closes_when_its_step_moves_on() {
+    let mut app = app_for(scenario("awaiting"), Theme::MONO);
+    press(&mut app, [key('c')]);
+    assert!(app.overlay().is_some());
+    app.update(Action::Snapshot(Box::new(scenario("running"))));
+    assert_eq!(app.overlay(), None);
+    assert!(press(&mut app, [key('y')]).is_empty());
+}
+
+#[test]
+fn help_and_log_view_toggle_and_esc_closes() {
+    let mut app = app_for(scenario("awaiting"), Theme::MONO);
+    press(&mut app, [key('?')]);
+    assert_eq!(app.overlay(), Some(&Overlay::Help));
+    assert!(
+        press(&mut app, [key('c')]).is_empty(),
+        "help takes the keys"
+    );
+    press(&mut app, [code(KeyCode::Esc)]);
+    assert_eq!(app.overlay(), None);
+    press(&mut app, [key('l')]);
+    assert!(app.log_view);
+    press(&mut app, [code(KeyCode::Esc)]);
+    assert!(!app.log_view);
+}

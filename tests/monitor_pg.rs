@@ -1,0 +1,335 @@
+//! Lag monitors against the rig's real primary and streaming standby: a
+//! caught-up standby reads ~0; with WAL replay paused and writes on the
+//! primary, lag and bytes behind grow; after resume they fall back. Also the
+//! primary's view, SQL metrics with `rate`, row counts, and a stale source.
+//! Runs in the `standby` nextest group so no other test sees the paused replay.
+
+use ferry::engine::connections::{Connections, RetryPolicy};
+use ferry::engine::redact::Redactor;
+use ferry::monitor::{self, DbGetter, Hub, MonitorView};
+use ferry::runbook::load_str;
+use sqlx::{Connection, PgConnection};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+fn rig(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests through scripts/test, which starts the rig")
+    })
+}
+
+fn start(
+    toml: &str,
+) -> (
+    Arc<Hub>,
+    CancellationToken,
+    tokio::sync::mpsc::UnboundedReceiver<monitor::SampleRecord>,
+) {
+    let rb =
+        load_str("m.toml", toml, Path::new("m.toml")).unwrap_or_else(|e| panic!("{}", e.render()));
+    let env = |k: &str| std::env::var(k).ok();
+    let mut red = Redactor::new();
+    let conns = Arc::new(
+        Connections::new(
+            &rb,
+            &env,
+            &mut red,
+            RetryPolicy {
+                attempts: 2,
+                first_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_millis(200),
+            },
+        )
+        .expect("connections"),
+    );
+    let getter: DbGetter = Arc::new(move |name: String| {
+        let c = conns.clone();
+        Box::pin(async move { c.get(&name).await.map_err(|e| e.to_string()) })
+    });
+    let cancel = CancellationToken::new();
+    let (hub, samples) = monitor::spawn(&rb, getter, None, cancel.clone());
+    (hub, cancel, samples)
+}
+
+/// Poll `f` every 200 ms until it returns Some, or panic after `secs` showing the hub.
+async fn until<T>(hub: &Hub, secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for: {what}\n{:#?}",
+            hub.snapshot()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+const LAG_RB: &str = r#"
+[runbook]
+name = "lag"
+format = 1
+[connections.standby]
+url = "${env:FERRY_TEST_PG_STANDBY}"
+[connections.primary]
+url = "${env:FERRY_TEST_PG_PRIMARY}"
+[[monitor.lag]]
+name = "replica"
+connection = "standby"
+every = "500ms"
+warn = "2s"
+max = "30s"
+[[monitor.lag]]
+name = "from-primary"
+connection = "primary"
+every = "500ms"
+[[phase]]
+id = "p"
+  [[phase.step]]
+  id = "x"
+  kind = "confirm"
+"#;
+
+struct Resume(String);
+impl Drop for Resume {
+    fn drop(&mut self) {
+        // never leave the shared standby paused, whatever happened
+        let url = self.0.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("rt");
+            rt.block_on(async {
+                if let Ok(mut c) = PgConnection::connect(&url).await {
+                    let _ = sqlx::query("select pg_wal_replay_resume()")
+                        .execute(&mut c)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn standby_lag_grows_while_replay_is_paused_and_falls_after() {
+    let (hub, cancel, _samples) = start(LAG_RB);
+    let caught_up = until(&hub, 20, "a first lag value", || hub.lag("replica")).await;
+    assert!(
+        caught_up < Duration::from_secs(2),
+        "an idle, caught-up standby reads ~0, got {caught_up:?}"
+    );
+
+    let mut standby = PgConnection::connect(&rig("FERRY_TEST_PG_STANDBY"))
+        .await
+        .expect("standby");
+    let mut primary = PgConnection::connect(&rig("FERRY_TEST_PG_PRIMARY"))
+        .await
+        .expect("primary");
+    let _guard = Resume(rig("FERRY_TEST_PG_STANDBY"));
+    sqlx::query("select pg_wal_replay_pause()")
+        .execute(&mut standby)
+        .await
+        .expect("pause replay");
+    sqlx::query("create table if not exists lag_probe (v text)")
+        .execute(&mut primary)
+        .await
+        .expect("create");
+    // keep writing so receive LSN moves ahead of replay LSN
+    let writer = {
+        let url = rig("FERRY_TEST_PG_PRIMARY");
+        tokio::spawn(async move {
+            let mut c = PgConnection::connect(&url).await.expect("primary");
+            for _ in 0..40 {
+                let _ = sqlx::query(
+                    "insert into lag_probe select repeat('x', 1000) from generate_series(1, 200)",
+                )
+                .execute(&mut c)
+                .await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let grown = until(&hub, 20, "lag above 1.5s while paused", || {
+        hub.lag("replica")
+            .filter(|l| *l > Duration::from_millis(1500))
+    })
+    .await;
+    let snap = hub.snapshot();
+    let replica = snap
+        .lag
+        .iter()
+        .find(|l| l.name == "replica")
+        .expect("series");
+    assert!(
+        replica.bytes_behind.unwrap_or(0) > 0,
+        "bytes behind grow too"
+    );
+    assert_eq!(
+        replica.note.as_deref(),
+        Some("WAL replay is paused on this standby")
+    );
+    assert!(grown > Duration::from_millis(1500));
+    // the primary's view sees the standby falling behind in bytes
+    let from_primary = snap
+        .lag
+        .iter()
+        .find(|l| l.name == "from-primary")
+        .expect("series");
+    assert!(from_primary.stale.is_none(), "{:?}", from_primary.stale);
+
+    let _ = writer.await;
+    sqlx::query("select pg_wal_replay_resume()")
+        .execute(&mut standby)
+        .await
+        .expect("resume replay");
+    until(&hub, 30, "lag and bytes back to 0 after resume", || {
+        let caught_up = hub
+            .snapshot()
+            .lag
+            .iter()
+            .find(|l| l.name == "replica")
+            .and_then(|l| l.bytes_behind)
+            == Some(0);
+        hub.lag("replica")
+            .filter(|l| *l < Duration::from_secs(1) && caught_up)
+    })
+    .await;
+    let _ = sqlx::query("drop table lag_probe")
+        .execute(&mut primary)
+        .await;
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sql_metrics_rates_rowcounts_and_staleness() {
+    let mut primary = PgConnection::connect(&rig("FERRY_TEST_PG_PRIMARY"))
+        .await
+        .expect("primary");
+    let mut target = PgConnection::connect(&rig("FERRY_TEST_PG_TARGET"))
+        .await
+        .expect("target");
+    let schema = format!("mon_{}", std::process::id());
+    for c in [&mut primary, &mut target] {
+        sqlx::raw_sql(&format!(
+            "create schema {schema}; create table {schema}.t (id int primary key)"
+        ))
+        .execute(&mut *c)
+        .await
+        .expect("schema");
+    }
+    sqlx::query(&format!(
+        "insert into {schema}.t select generate_series(1, 50)"
+    ))
+    .execute(&mut primary)
+    .await
+    .expect("insert");
+    sqlx::raw_sql(&format!(
+        "create table {schema}.counter (n bigint); insert into {schema}.counter values (0)"
+    ))
+    .execute(&mut primary)
+    .await
+    .expect("counter");
+    let rb = format!(
+        r#"
+[runbook]
+name = "m"
+format = 1
+[connections.source]
+url = "${{env:FERRY_TEST_PG_PRIMARY}}"
+[connections.target]
+url = "${{env:FERRY_TEST_PG_TARGET}}"
+[connections.nowhere]
+url = "postgres://nobody@127.0.0.1:9/none"
+[[monitor.metric]]
+name = "counter-rate"
+sql = {{ connection = "source", query = "select n from {schema}.counter", rate = true, every = "500ms" }}
+[[monitor.metric]]
+name = "rows"
+sql = {{ connection = "source", query = "select count(*) from {schema}.t", every = "500ms" }}
+[[monitor.metric]]
+name = "dead"
+sql = {{ connection = "nowhere", query = "select 1", every = "500ms" }}
+[monitor.rowcounts]
+source = "source"
+target = "target"
+tables = ["{schema}.*"]
+every = "1s"
+[[phase]]
+id = "p"
+  [[phase.step]]
+  id = "x"
+  kind = "confirm"
+"#
+    );
+    let (hub, cancel, mut samples) = start(&rb);
+    assert_eq!(
+        until(&hub, 15, "rows metric", || hub.metric("rows")).await,
+        50.0
+    );
+    // a counter growing by 100 every 500 ms is about 200/s
+    let bump = {
+        let url = rig("FERRY_TEST_PG_PRIMARY");
+        let schema = schema.clone();
+        tokio::spawn(async move {
+            let mut c = PgConnection::connect(&url).await.expect("primary");
+            for _ in 0..16 {
+                let _ = sqlx::query(&format!("update {schema}.counter set n = n + 100"))
+                    .execute(&mut c)
+                    .await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    };
+    let rate = until(&hub, 15, "a positive rate", || {
+        hub.metric("counter-rate").filter(|r| *r > 0.0)
+    })
+    .await;
+    assert!(
+        (100.0..=400.0).contains(&rate),
+        "rate of a counter growing ~200/s: {rate}"
+    );
+    let counts = until(&hub, 15, "row counts", || {
+        hub.snapshot().rowcounts.filter(|r| !r.tables.is_empty())
+    })
+    .await;
+    let t = counts
+        .tables
+        .iter()
+        .find(|t| t.table == format!("{schema}.t"))
+        .expect("table counted");
+    assert_eq!(
+        (t.source, t.target, t.exact),
+        (Some(50), Some(0), true),
+        "first reading is exact"
+    );
+    // a source that never answers is stale, with its error, and gates nothing
+    let dead = until(&hub, 15, "stale dead metric", || {
+        hub.snapshot()
+            .metrics
+            .into_iter()
+            .find(|m| m.name == "dead" && m.stale.is_some())
+    })
+    .await;
+    assert!(dead
+        .stale
+        .map(|s| s.error)
+        .unwrap_or_default()
+        .contains("127.0.0.1:9"));
+    assert_eq!(hub.metric("dead"), None);
+    // samples are downsampled for the journal
+    let first = samples.recv().await.expect("a sample to journal");
+    assert!(first.series == "metric" || first.series == "lag");
+    let _ = bump.await;
+    cancel.cancel();
+    for c in [&mut primary, &mut target] {
+        let _ = sqlx::query(&format!("drop schema {schema} cascade"))
+            .execute(&mut *c)
+            .await;
+    }
+}
