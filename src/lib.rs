@@ -11,6 +11,7 @@ pub mod aws;
 pub mod cli;
 pub mod copy;
 pub mod db;
+pub mod demo;
 pub mod engine;
 pub mod journal;
 pub mod monitor;

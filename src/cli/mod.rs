@@ -4,6 +4,7 @@
 
 mod check;
 mod check_aws;
+mod demo;
 pub mod headless;
 mod report;
 pub mod run;
@@ -48,6 +49,27 @@ pub enum Command {
     Stats {
         #[arg(required = true, value_name = "JOURNAL")]
         journals: Vec<PathBuf>,
+    },
+    /// The embedded demo: seed an SQLite dating app and run runbooks/demo.toml against it.
+    Demo {
+        /// Rows to seed across users, profiles, matches and messages.
+        #[arg(long, default_value_t = crate::demo::DEFAULT_ROWS)]
+        rows: u64,
+        /// Working folder (default: a fresh one under the state directory).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Do not run the background app writer.
+        #[arg(long)]
+        no_traffic: bool,
+        /// One line per event on stdout instead of the full-screen console.
+        #[arg(long)]
+        headless: bool,
+        /// Confirm every step automatically (implies headless).
+        #[arg(long)]
+        yes: bool,
+        /// Operator name recorded with every confirmation (default: the OS user).
+        #[arg(long, value_name = "NAME")]
+        operator: Option<String>,
     },
     /// Run a runbook: the full-screen console on a TTY, or line-per-event headless mode.
     Run(RunArgs),
@@ -120,6 +142,48 @@ pub fn main() -> i32 {
             output,
         } => report::report(&journal, format, output.as_ref()),
         Command::Stats { journals } => report::stats(&journals),
+        Command::Demo {
+            rows,
+            dir,
+            no_traffic,
+            headless,
+            yes,
+            operator,
+        } => {
+            let rows = match demo::check_rows(rows) {
+                Ok(r) => r,
+                Err(code) => return code,
+            };
+            let tui = !headless && !yes && {
+                use std::io::IsTerminal;
+                std::io::stdout().is_terminal()
+            };
+            let settings = demo::DemoSettings {
+                rows,
+                dir,
+                traffic: !no_traffic,
+                yes,
+                operator: operator.unwrap_or_else(run::default_operator),
+                tui,
+            };
+            let dir = match demo::prepare(&settings) {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_BAD_INPUT;
+                }
+            };
+            match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(demo::run(settings, dir)),
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    EXIT_FAILED
+                }
+            }
+        }
         Command::Run(a) => {
             let operator = match a.operator {
                 Some(o) if o.trim().is_empty() => {

@@ -1,2 +1,377 @@
-//! The copy engine: chunked, parallel, COPY-streamed, resumable (issue 5).
-//! Not built yet.
+//! The copy engine: chunked, parallel, COPY-streamed, exactly-once copies of tables
+//! from one database to another (DESIGN.md, "Copy and verification engines").
+//!
+//! [`run`] takes the two open databases, a cancellation token and callbacks for
+//! progress, info lines and the throttle; it knows nothing of the engine that calls it.
+//!
+//! How a step runs:
+//! 1. [`prepare`]: select tables by glob, find each on the target, check the columns,
+//!    refuse a copy of a database onto itself.
+//! 2. [`checkpoint`]: load what this step already did on this target. The step id
+//!    namespaces the checkpoints. The first run (nothing stored for the step) plans
+//!    every table ([`plan::plan`]) and stores the plan; with `truncate = true` it
+//!    empties the target tables in the same transaction. A later run (a resume) uses
+//!    the stored plan, skips checkpointed chunks and **never truncates**: it would
+//!    throw away chunks whose checkpoints say they are done. To copy again from
+//!    scratch, delete the step's rows from `ferry.copy_checkpoint` and
+//!    `ferry.copy_plan` (SQLite: `ferry_copy_checkpoint`, `ferry_copy_plan`).
+//! 3. [`worker`]s take chunks from a shared queue. Each chunk runs in one target
+//!    transaction: check its checkpoint, clear its key range, load its rows ([`pg`]
+//!    streams COPY; [`generic`] moves rows when SQLite is involved), write its
+//!    checkpoint, commit. A kill at any moment loses or doubles nothing.
+//! 4. [`sequences`] are reset; the [`CopyReport`] is returned.
+
+pub mod catalog;
+mod catalog_sqlite;
+pub mod checkpoint;
+mod conn;
+mod generic;
+mod pg;
+pub mod plan;
+pub mod prepare;
+pub mod progress;
+mod queue;
+pub mod range;
+mod report;
+pub mod sequences;
+pub mod sqltext;
+pub mod throttle;
+mod values;
+mod worker;
+
+pub use plan::{plan, Chunk, KeyVal, Method, TablePlan};
+pub use progress::{CopyProgress, ProgressFn, TableProgress};
+pub use report::{CopyReport, TableReport};
+pub use sequences::SequenceReset;
+pub use throttle::{Throttle, ThrottleFn};
+
+use crate::db::Db;
+use crate::runbook::CopyStep;
+use serde::Serialize;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub type InfoFn = Arc<dyn Fn(String) + Send + Sync>;
+
+/// How a copy talks back to whoever runs it.
+#[derive(Clone)]
+pub struct Hooks {
+    pub cancel: CancellationToken,
+    /// Progress, at most about four times a second.
+    pub progress: ProgressFn,
+    /// A line worth showing: a retry, a pause, a decision taken.
+    pub info: InfoFn,
+    /// Checked between chunks; the copy pauses while it returns [`Throttle::Hold`].
+    pub throttle: Option<ThrottleFn>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CopyError {
+    /// Wrong schema, wrong data, a constraint: the message names the table, the
+    /// chunk and the server's words.
+    #[error("{0}")]
+    Failed(String),
+    /// A database could not be reached (or kept dropping the connection).
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl CopyError {
+    fn sql(context: &str, e: &sqlx::Error) -> CopyError {
+        let text = format!("{context}: {}", sqltext::error_text(e));
+        if sqltext::is_retryable(e) {
+            CopyError::Unreachable(text)
+        } else {
+            CopyError::Failed(text)
+        }
+    }
+}
+
+/// The COPY format of PostgreSQL → PostgreSQL copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CopyFormat {
+    /// Text always.
+    Text,
+    /// Binary for each table whose columns all have the same built-in types on a
+    /// server of the same major version; text for the others.
+    BinaryWhereSafe,
+}
+
+impl CopyFormat {
+    /// The built-in choice (see BENCHMARKS.md, "Copy"), unless `FERRY_COPY_FORMAT`
+    /// says `text` or `binary` (for measurements).
+    pub fn from_env() -> CopyFormat {
+        match std::env::var("FERRY_COPY_FORMAT").as_deref() {
+            Ok("text") => CopyFormat::Text,
+            Ok("binary") => CopyFormat::BinaryWhereSafe,
+            _ => DEFAULT_FORMAT,
+        }
+    }
+}
+
+/// Binary where safe: exact on every type the tests try (tests/copy_pg.rs) and faster
+/// than text in 4 of 5 benchmark invocations (BENCHMARKS.md, "Copy").
+const DEFAULT_FORMAT: CopyFormat = CopyFormat::BinaryWhereSafe;
+
+/// Copy the tables of `step` from `source` to `target`. `step_id` namespaces the
+/// checkpoints on the target.
+pub async fn run(
+    step_id: &str,
+    step: &CopyStep,
+    source: &Db,
+    target: &Db,
+    hooks: Hooks,
+) -> Result<CopyReport, CopyError> {
+    run_with(step_id, step, source, target, hooks, CopyFormat::from_env()).await
+}
+
+/// [`run`] with the COPY format chosen by the caller.
+pub async fn run_with(
+    step_id: &str,
+    step: &CopyStep,
+    source: &Db,
+    target: &Db,
+    hooks: Hooks,
+    format: CopyFormat,
+) -> Result<CopyReport, CopyError> {
+    let cancel = hooks.cancel.clone();
+    tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Err(CopyError::Cancelled),
+        r = run_inner(step_id, step, source, target, hooks, format) => r,
+    }
+}
+
+async fn run_inner(
+    step_id: &str,
+    step: &CopyStep,
+    source: &Db,
+    target: &Db,
+    hooks: Hooks,
+    format: CopyFormat,
+) -> Result<CopyReport, CopyError> {
+    let started = Instant::now();
+    let info = hooks.info.clone();
+    if conn::same_database(source, target)
+        .await
+        .map_err(|e| CopyError::sql("comparing source and target", &e))?
+    {
+        return Err(CopyError::Failed(
+            "source and target are the same database: refusing to copy it onto itself".into(),
+        ));
+    }
+    let (src_cat, tgt_cat) = tokio::join!(catalog::read(source), catalog::read(target));
+    let src_cat = src_cat.map_err(|e| CopyError::sql("reading the source catalog", &e))?;
+    let tgt_cat = tgt_cat.map_err(|e| CopyError::sql("reading the target catalog", &e))?;
+    let mut specs = prepare::match_tables(
+        step,
+        &src_cat,
+        &tgt_cat,
+        format == CopyFormat::BinaryWhereSafe,
+    )?;
+
+    checkpoint::ensure(target)
+        .await
+        .map_err(|e| CopyError::sql("creating the checkpoint tables on the target", &e))?;
+    let stored = checkpoint::load(target, step_id)
+        .await
+        .map_err(CopyError::Failed)?;
+    let first_run = stored.is_first_run();
+    // Plan the tables the step has no stored plan for.
+    let planning = Instant::now();
+    let todo: Vec<&prepare::TableSpec> = specs
+        .iter()
+        .filter(|s| !stored.plans.contains_key(&s.name))
+        .collect();
+    let mut fresh: Vec<TablePlan> = Vec::with_capacity(todo.len());
+    // At most two at a time: planning runs on the engine's small shared pool.
+    for group in todo.chunks(step.parallel.clamp(1, 2) as usize) {
+        let planned =
+            futures::future::join_all(group.iter().map(|s| plan_table(source, s, step.chunk_rows)))
+                .await;
+        for p in planned {
+            fresh.push(p?);
+        }
+    }
+    if !fresh.is_empty() {
+        info(format!(
+            "planned {} chunks over {} tables in {:.1}s",
+            fresh.iter().map(|p| p.chunks.len()).sum::<usize>(),
+            fresh.len(),
+            planning.elapsed().as_secs_f64()
+        ));
+    }
+    for spec in &mut specs {
+        let plan = match stored.plans.get(&spec.name) {
+            Some(p) => p.clone(),
+            None => fresh
+                .iter()
+                .find(|p| p.table == spec.name)
+                .cloned()
+                .ok_or_else(|| CopyError::Failed(format!("table {}: no plan", spec.name)))?,
+        };
+        prepare::attach_plan(spec, plan, &stored)?;
+    }
+    let new_plans = fresh;
+    let mut truncate: Vec<String> = Vec::new();
+    if step.truncate && first_run {
+        for s in &specs {
+            let n = s.tgt.sql_name();
+            if !truncate.contains(&n) {
+                truncate.push(n);
+            }
+        }
+    }
+    if !new_plans.is_empty() || !truncate.is_empty() {
+        checkpoint::begin_step(target, step_id, &truncate, &new_plans)
+            .await
+            .map_err(|e| CopyError::sql("emptying the target tables and storing the plan", &e))?;
+    }
+    let total_chunks: usize = specs.iter().map(|s| s.plan.chunks.len()).sum();
+    let resumed: usize = specs.iter().map(|s| s.done.iter().flatten().count()).sum();
+    if !first_run {
+        info(format!(
+            "resuming step `{step_id}`: {resumed} of {total_chunks} chunks were copied by an earlier run{}",
+            if step.truncate { "; not truncating (truncate applies to a first run only)" } else { "" }
+        ));
+    } else if !truncate.is_empty() {
+        info(format!(
+            "emptied {} target tables (first run, truncate = true)",
+            truncate.len()
+        ));
+    }
+
+    let replica = conn::replica_permitted(target)
+        .await
+        .map_err(|e| CopyError::sql("connecting to the target", &e))?;
+    let mut notes = Vec::new();
+    if !replica {
+        let note =
+            "no replica role (needs superuser): target triggers and foreign keys are enforced; \
+                    loading parent tables before their children"
+                .to_string();
+        info(note.clone());
+        notes.push(note);
+    }
+    for s in &specs {
+        if s.clear == prepare::Clear::Nothing && s.filter.is_none() && !s.src.key.is_empty() {
+            info(format!(
+                "table {}: its key may sort differently on the target, so chunks do not clear their range first \
+                 (checkpoints still make the copy exactly-once; rows the target already has fail as duplicates)",
+                s.name
+            ));
+        }
+    }
+    let mut workers = step.parallel.max(1) as usize;
+    if matches!(target, Db::Sqlite(_)) && workers > 1 {
+        info("SQLite target: one writer".into());
+        workers = 1;
+    }
+
+    let tables: Vec<progress::TableStats> = specs
+        .iter()
+        .map(|s| {
+            let planned: u64 = s.plan.chunks.iter().map(|c| c.est_rows).sum();
+            let est = s.src.est_rows.unwrap_or(planned);
+            let mut t = progress::TableStats::new(s.name.clone(), s.plan.chunks.len() as u64, est);
+            for d in s.done.iter().flatten() {
+                t.rows.fetch_add(d.rows, Relaxed);
+                t.bytes.fetch_add(d.bytes, Relaxed);
+                t.chunks_done.fetch_add(1, Relaxed);
+                t.chunks_resumed += 1;
+            }
+            t
+        })
+        .collect();
+    let queue = queue::Queue::new(&specs, !replica);
+    let workers = workers.min(queue.pending()).max(1);
+    let stats = Arc::new(progress::Stats {
+        tables,
+        busy: Default::default(),
+        workers,
+        paused: Mutex::new(None),
+        notes,
+    });
+    let shared = Arc::new(worker::Shared {
+        step: step_id.to_string(),
+        source: source.clone(),
+        target: target.clone(),
+        specs,
+        stats: stats.clone(),
+        queue: Mutex::new(queue),
+        notify: Default::default(),
+        stop: hooks.cancel.child_token(),
+        failure: Mutex::new(None),
+        replica,
+        info: info.clone(),
+        throttle: hooks.throttle.clone(),
+        throttle_said: Mutex::new(None),
+    });
+    let copy_started = Instant::now();
+    let stop_reporting = CancellationToken::new();
+    let reporter = tokio::spawn(progress::reporter(
+        stats.clone(),
+        hooks.progress.clone(),
+        stop_reporting.clone(),
+    ));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        set.spawn(worker::worker(shared.clone()));
+    }
+    while let Some(joined) = set.join_next().await {
+        if let Err(e) = joined {
+            shared.stop.cancel();
+            if let Ok(mut f) = shared.failure.lock() {
+                f.get_or_insert(CopyError::Failed(format!(
+                    "a copy worker ended abnormally: {e}"
+                )));
+            }
+        }
+    }
+    stop_reporting.cancel();
+    let _ = reporter.await;
+    (hooks.progress)(progress::with_rate(stats.snapshot(), None));
+    if let Some(e) = shared.failure.lock().ok().and_then(|mut f| f.take()) {
+        return Err(e);
+    }
+    if hooks.cancel.is_cancelled() {
+        return Err(CopyError::Cancelled);
+    }
+    // Never report success for a copy with a chunk missing, whatever went wrong.
+    if let Some(missing) = stats.incomplete() {
+        return Err(CopyError::Failed(format!(
+            "the workers stopped with chunks left to copy: {missing}"
+        )));
+    }
+    let copy_time = copy_started.elapsed();
+
+    let sequences =
+        sequences::reset_all(source, target, &shared.specs, &info, &hooks.cancel).await?;
+    Ok(report::report(
+        step_id,
+        source,
+        target,
+        &shared.specs,
+        &stats,
+        sequences,
+        started,
+        copy_time,
+        replica,
+        !truncate.is_empty(),
+    ))
+}
+
+async fn plan_table(
+    source: &Db,
+    spec: &prepare::TableSpec,
+    chunk_rows: u64,
+) -> Result<TablePlan, CopyError> {
+    plan::plan(source, &spec.src, chunk_rows)
+        .await
+        .map_err(|e| CopyError::sql(&format!("planning chunks of {}", spec.name), &e))
+}

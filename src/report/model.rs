@@ -105,6 +105,46 @@ pub struct StepReport {
     pub last_output: Vec<String>,
 }
 
+impl StepReport {
+    /// A step the header's plan does not list (an old journal): known only by its id.
+    fn unplanned(id: &str) -> StepReport {
+        StepReport {
+            id: id.to_string(),
+            phase: String::new(),
+            title: id.to_string(),
+            kind: String::new(),
+            confirm: String::new(),
+            point_of_no_return: false,
+            rollback_only: false,
+            state: "not run".into(),
+            started: None,
+            ended: None,
+            duration_secs: None,
+            confirmed_by: None,
+            attempts: 0,
+            skip_reason: None,
+            rollback: None,
+            outcome: None,
+            interrupted: 0,
+            last_output: Vec::new(),
+        }
+    }
+
+    fn planned(m: &StepMeta) -> StepReport {
+        StepReport {
+            phase: m.phase.clone(),
+            title: m.title.clone(),
+            kind: m.kind.clone(),
+            confirm: format!("{:?}", m.confirm)
+                .to_lowercase()
+                .replace("twoperson", "two-person"),
+            point_of_no_return: m.point_of_no_return,
+            rollback_only: m.rollback_only,
+            ..StepReport::unplanned(&m.id)
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Confirmation {
     pub step: String,
@@ -168,31 +208,7 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
         _ => None,
     });
     let plan: Vec<StepMeta> = header.as_ref().map(|h| h.plan.clone()).unwrap_or_default();
-    let mut steps: Vec<StepReport> = plan
-        .iter()
-        .map(|m| StepReport {
-            id: m.id.clone(),
-            phase: m.phase.clone(),
-            title: m.title.clone(),
-            kind: m.kind.clone(),
-            confirm: format!("{:?}", m.confirm)
-                .to_lowercase()
-                .replace("twoperson", "two-person"),
-            point_of_no_return: m.point_of_no_return,
-            rollback_only: m.rollback_only,
-            state: "not run".into(),
-            started: None,
-            ended: None,
-            duration_secs: None,
-            confirmed_by: None,
-            attempts: 0,
-            skip_reason: None,
-            rollback: None,
-            outcome: None,
-            interrupted: 0,
-            last_output: Vec::new(),
-        })
-        .collect();
+    let mut steps: Vec<StepReport> = plan.iter().map(StepReport::planned).collect();
     let mut index: BTreeMap<String, usize> = steps
         .iter()
         .enumerate()
@@ -213,26 +229,7 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
             return *i;
         }
         // a step the header does not list (an old journal): add it as it comes
-        steps.push(StepReport {
-            id: id.to_string(),
-            phase: String::new(),
-            title: id.to_string(),
-            kind: String::new(),
-            confirm: String::new(),
-            point_of_no_return: false,
-            rollback_only: false,
-            state: "not run".into(),
-            started: None,
-            ended: None,
-            duration_secs: None,
-            confirmed_by: None,
-            attempts: 0,
-            skip_reason: None,
-            rollback: None,
-            outcome: None,
-            interrupted: 0,
-            last_output: Vec::new(),
-        });
+        steps.push(StepReport::unplanned(id));
         index.insert(id.to_string(), steps.len() - 1);
         steps.len() - 1
     };

@@ -6,9 +6,11 @@
 //! Timeouts are the driver's business: an executor never gives up on its own, except
 //! that a database that cannot be reached is reported as [`Outcome::Unreachable`].
 
+mod copy;
 mod rds;
 mod shell;
 mod sql;
+mod verify;
 mod wait;
 
 use super::connections::{ConnError, Connections};
@@ -195,8 +197,8 @@ pub async fn execute(step: &Step, ctx: &ExecCtx) -> Outcome {
             },
             _ => wait::run(ctx, w).await,
         },
-        StepKind::Copy(_) => not_built("copy", 5),
-        StepKind::Verify(_) => not_built("verify", 6),
+        StepKind::Copy(c) => copy::run(ctx, c).await,
+        StepKind::Verify(v) => verify::run(ctx, v).await,
         StepKind::Rds(r) => rds::run(ctx, r).await,
     }
 }
@@ -226,12 +228,6 @@ pub async fn rollback(step: &Step, ctx: &ExecCtx) -> Outcome {
         None => Outcome::Failed {
             error: format!("step `{}` has no rollback", step.id),
         },
-    }
-}
-
-fn not_built(kind: &str, issue: u32) -> Outcome {
-    Outcome::Failed {
-        error: format!("step kind `{kind}` is not built yet (issue {issue})"),
     }
 }
 

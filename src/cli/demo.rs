@@ -1,0 +1,135 @@
+//! `ferry demo`: seed a fresh SQLite "dating app" in a working folder, start
+//! the app's traffic, and run the embedded demo runbook against it in the
+//! console (or headless), then say where everything is and what to run next.
+
+use super::run::{self, RunSettings};
+use super::{EXIT_BAD_INPUT, EXIT_FAILED};
+use crate::demo;
+use std::path::{Path, PathBuf};
+use tokio_util::sync::CancellationToken;
+
+/// Validated settings of `ferry demo`.
+#[derive(Debug, Clone)]
+pub struct DemoSettings {
+    pub rows: u64,
+    pub dir: Option<PathBuf>,
+    pub traffic: bool,
+    pub yes: bool,
+    pub operator: String,
+    pub tui: bool,
+}
+
+/// `$XDG_STATE_HOME/ferry` or `~/.local/state/ferry`.
+pub fn state_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("ferry");
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        Some(h) => PathBuf::from(h).join(".local/state/ferry"),
+        None => std::env::temp_dir().join("ferry"),
+    }
+}
+
+fn newest_journal(runs: &Path) -> Option<PathBuf> {
+    let mut v: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(runs.join("demo"))
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    v.sort();
+    v.pop().map(|(_, p)| p)
+}
+
+/// Everything before the runtime starts: the folder and the environment.
+pub fn prepare(s: &DemoSettings) -> Result<PathBuf, String> {
+    let dir = match &s.dir {
+        Some(d) => d.clone(),
+        None => state_dir()
+            .join("demo")
+            .join(chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string()),
+    };
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| format!("cannot create the demo folder {}: {e}", dir.display()))?;
+    let dir = dir
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::write(dir.join("demo.toml"), demo::RUNBOOK)
+        .map_err(|e| format!("cannot write {}: {e}", dir.join("demo.toml").display()))?;
+    // the runbook reads its folder from the environment; set before any thread starts
+    std::env::set_var("FERRY_DEMO_DIR", &dir);
+    Ok(dir)
+}
+
+pub async fn run(s: DemoSettings, dir: PathBuf) -> i32 {
+    let source = dir.join("source.db");
+    let target = dir.join("target.db");
+    eprintln!("demo: seeding {} rows into {} …", s.rows, source.display());
+    let sizes = match demo::seed(&source, &target, s.rows).await {
+        Ok(sz) => sz,
+        Err(e) => {
+            eprintln!(
+                "error: cannot seed the demo databases in {}: {e}",
+                dir.display()
+            );
+            return EXIT_FAILED;
+        }
+    };
+    eprintln!(
+        "demo: source has {} users, {} profiles, {} matches, {} messages; target has the same schema, empty",
+        sizes.users, sizes.users, sizes.matches, sizes.messages
+    );
+    let cancel = CancellationToken::new();
+    let writer = s
+        .traffic
+        .then(|| tokio::spawn(demo::app_writer(source.clone(), cancel.clone())));
+    if writer.is_some() {
+        eprintln!("demo: the app is writing messages to the source until the freeze step");
+    }
+    let settings = RunSettings {
+        runbook: dir.join("demo.toml"),
+        journal: None,
+        resume: false,
+        accept_changes: false,
+        operator: s.operator.clone(),
+        yes: s.yes,
+        runs_dir: dir.join("runs"),
+        tui: s.tui,
+    };
+    let code = run::run(settings).await;
+    cancel.cancel();
+    if let Some(w) = writer {
+        if let Ok(Ok(n)) = w.await {
+            eprintln!("demo: the app wrote {n} messages during the run");
+        }
+    }
+    let journal = newest_journal(&dir.join("runs"));
+    println!();
+    println!("demo folder  {}", dir.display());
+    println!("  source     {}", source.display());
+    println!("  target     {}", target.display());
+    if let Some(j) = &journal {
+        println!("  journal    {}", j.display());
+        println!();
+        println!(
+            "next:  ferry report {} --format html -o {}",
+            j.display(),
+            dir.join("report.html").display()
+        );
+        println!(
+            "       FERRY_DEMO_DIR={} ferry run {} --resume --journal {}     (if it stopped before the end)",
+            dir.display(),
+            dir.join("demo.toml").display(),
+            j.display()
+        );
+    }
+    code
+}
+
+/// Parse-time checks of the demo flags.
+pub fn check_rows(rows: u64) -> Result<u64, i32> {
+    if rows < 100 {
+        eprintln!("error: --rows must be at least 100 (got {rows})");
+        return Err(EXIT_BAD_INPUT);
+    }
+    Ok(rows)
+}

@@ -1,0 +1,176 @@
+//! PostgreSQL → PostgreSQL: one chunk streamed from `COPY (SELECT …) TO STDOUT` on the
+//! source into `COPY … FROM STDIN` on the target, inside the target transaction that
+//! also clears the chunk's range and writes its checkpoint.
+//!
+//! The source sends one COPY message per row; a reader coalesces them into buffers of
+//! [`BUFFER_BYTES`] and hands them through a channel of [`CHANNEL_BUFFERS`] to the
+//! writer, so memory per worker stays bounded whatever the table's size, and reading
+//! and writing overlap. Nothing commits unless the source stream ended cleanly and,
+//! in text format, the target loaded exactly as many rows as the source sent.
+
+use super::checkpoint;
+use super::plan::Chunk;
+use super::prepare::{Clear, TableSpec};
+use super::progress::Meter;
+use super::range::pg_predicate;
+use super::sqltext::ident;
+use super::worker::{ChunkDone, ChunkError};
+use futures::StreamExt;
+use sqlx::postgres::PgConnection;
+use sqlx::Connection;
+use tokio::sync::mpsc;
+
+/// Bytes per buffer sent to the target (one CopyData message each).
+pub const BUFFER_BYTES: usize = 256 * 1024;
+/// Buffers in flight between reader and writer.
+pub const CHANNEL_BUFFERS: usize = 4;
+
+/// The statements for one chunk.
+pub(crate) struct Statements {
+    pub copy_out: String,
+    pub copy_in: String,
+    pub clear: Option<String>,
+}
+
+/// Build the COPY and clearing statements of `chunk` of `spec`.
+pub(crate) fn statements(spec: &TableSpec, chunk: &Chunk) -> Statements {
+    let format = if spec.binary {
+        " with (format binary)"
+    } else {
+        ""
+    };
+    let src_cols: Vec<String> = spec.cols.iter().map(|c| ident(&c.name)).collect();
+    let tgt_cols: Vec<String> = spec.tgt_cols.iter().map(|c| ident(&c.name)).collect();
+    let src_key = spec.src.key_columns();
+    let mut conds: Vec<String> = pg_predicate(&src_key, chunk).into_iter().collect();
+    if let Some(f) = &spec.filter {
+        conds.push(format!("({f})"));
+    }
+    // Always the query form: `COPY table TO` refuses partitioned tables.
+    let wher = if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" where {}", conds.join(" and "))
+    };
+    let copy_out = format!(
+        "copy (select {} from {}{wher}) to stdout{format}",
+        src_cols.join(", "),
+        spec.src.sql_name()
+    );
+    let copy_in = format!(
+        "copy {} ({}) from stdin{format}",
+        spec.tgt.sql_name(),
+        tgt_cols.join(", ")
+    );
+    let clear = match spec.clear {
+        Clear::Nothing => None,
+        Clear::All if spec.tgt.referenced => Some(format!("delete from {}", spec.tgt.sql_name())),
+        Clear::All => Some(format!("truncate {}", spec.tgt.sql_name())),
+        Clear::Range => {
+            let tgt_key = spec.tgt.key_columns();
+            Some(match pg_predicate(&tgt_key, chunk) {
+                Some(p) => format!("delete from {} where {p}", spec.tgt.sql_name()),
+                None => format!("delete from {}", spec.tgt.sql_name()),
+            })
+        }
+    };
+    Statements {
+        copy_out,
+        copy_in,
+        clear,
+    }
+}
+
+/// Copy one chunk. `src` and `tgt` must be thrown away after an error.
+pub(crate) async fn copy_chunk(
+    src: &mut PgConnection,
+    tgt: &mut PgConnection,
+    step: &str,
+    spec: &TableSpec,
+    chunk: &Chunk,
+    meter: &mut Meter<'_>,
+) -> Result<ChunkDone, ChunkError> {
+    let st = statements(spec, chunk);
+    let mut tx = tgt.begin().await?;
+    if let Some((rows, bytes)) = checkpoint::pg_done(&mut tx, step, &spec.name, chunk).await? {
+        // Committed by an attempt whose acknowledgement was lost.
+        tx.rollback().await?;
+        return Ok(ChunkDone {
+            rows: rows as u64,
+            bytes: bytes as u64,
+            resumed: true,
+        });
+    }
+    if let Some(clear) = &st.clear {
+        sqlx::query(clear).execute(&mut *tx).await?;
+    }
+    let mut copy_in = tx.copy_in_raw(&st.copy_in).await?;
+    let out = src.copy_out_raw(&st.copy_out).await?;
+    let (sender, mut receiver) = mpsc::channel::<(Vec<u8>, u64)>(CHANNEL_BUFFERS);
+
+    // Reader: coalesce row messages into large buffers. Returns (messages, bytes).
+    let reader = async move {
+        let mut out = out;
+        let mut buf: Vec<u8> = Vec::with_capacity(BUFFER_BYTES + 64 * 1024);
+        let (mut messages, mut bytes, mut in_buf) = (0u64, 0u64, 0u64);
+        while let Some(item) = out.next().await {
+            let data = item?;
+            messages += 1;
+            in_buf += 1;
+            bytes += data.len() as u64;
+            buf.extend_from_slice(&data);
+            if buf.len() >= BUFFER_BYTES {
+                let full =
+                    std::mem::replace(&mut buf, Vec::with_capacity(BUFFER_BYTES + 64 * 1024));
+                if sender
+                    .send((full, std::mem::take(&mut in_buf)))
+                    .await
+                    .is_err()
+                {
+                    // The writer stopped; its error says why.
+                    return Ok::<_, sqlx::Error>(None);
+                }
+            }
+        }
+        if !buf.is_empty() && sender.send((buf, in_buf)).await.is_err() {
+            return Ok(None);
+        }
+        Ok(Some((messages, bytes)))
+    };
+    let binary = spec.binary;
+    let writer = async {
+        // Rows count one message each (in binary format the trailer counts too;
+        // the exact figure comes from the target at the end).
+        while let Some((data, rows)) = receiver.recv().await {
+            let n = data.len() as u64;
+            copy_in.send(data).await?;
+            meter.add(rows, n);
+        }
+        Ok::<_, sqlx::Error>(())
+    };
+    let (read, written) = tokio::join!(reader, writer);
+    written?;
+    let Some((messages, bytes)) = read? else {
+        return Err(ChunkError::Retry("the target stopped taking data".into()));
+    };
+    let rows = copy_in.finish().await?;
+    // One message per row; in binary format the header travels with the first row and
+    // the trailer in a message of its own.
+    let sent = if binary {
+        messages.saturating_sub(1)
+    } else {
+        messages
+    };
+    if rows != sent {
+        return Err(ChunkError::Fatal(format!(
+            "the source sent {sent} rows but the target loaded {rows}; nothing was committed"
+        )));
+    }
+    checkpoint::pg_mark(&mut tx, step, &spec.name, chunk, rows, bytes).await?;
+    tx.commit().await?;
+    Ok(ChunkDone {
+        rows,
+        bytes,
+        resumed: false,
+    })
+}

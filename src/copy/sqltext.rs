@@ -1,0 +1,95 @@
+//! SQL text helpers shared by the copy engine: identifier and literal quoting, and
+//! the error texts and error classes (retry or stop) of the servers it talks to.
+
+use sqlx::postgres::PgDatabaseError;
+
+/// `name` as a quoted identifier (PostgreSQL and SQLite both accept this form).
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `schema.name`, both quoted.
+pub fn qualified(schema: &str, name: &str) -> String {
+    format!("{}.{}", ident(schema), ident(name))
+}
+
+/// A PostgreSQL string literal that means `value` whatever `standard_conforming_strings`
+/// is set to: `E'...'` with backslashes doubled when the value has any.
+pub fn pg_literal(value: &str) -> String {
+    if value.contains('\\') {
+        format!("E'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
+    } else {
+        format!("'{}'", value.replace('\'', "''"))
+    }
+}
+
+/// A database error as text: the server's message, its SQLSTATE and, for
+/// PostgreSQL, the detail (which quotes the offending key or value).
+pub fn error_text(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(db) => {
+            let mut s = db.message().to_string();
+            if let Some(pg) = db.try_downcast_ref::<PgDatabaseError>() {
+                if let Some(detail) = pg.detail() {
+                    s.push_str(" — ");
+                    s.push_str(detail);
+                }
+                if let Some(w) = pg.r#where() {
+                    s.push_str(" (");
+                    s.push_str(&w.replace('\n', "; "));
+                    s.push(')');
+                }
+            }
+            if let Some(code) = db.code() {
+                s.push_str(&format!(" [SQLSTATE {code}]"));
+            }
+            s
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Whether retrying the same work on a fresh connection may succeed: the connection
+/// dropped, the server is restarting, or a transient conflict. Constraint violations,
+/// type errors and the like are not retried.
+pub fn is_retryable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.to_string()).unwrap_or_default();
+            if db.try_downcast_ref::<PgDatabaseError>().is_some() {
+                // 08: connection exception; 57P01-03: admin shutdown, crash shutdown,
+                // cannot connect now; 40001/40P01: serialization failure, deadlock;
+                // 53300: too many connections.
+                code.starts_with("08")
+                    || matches!(
+                        code.as_str(),
+                        "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "53300"
+                    )
+            } else {
+                // SQLite: SQLITE_BUSY (5) and SQLITE_LOCKED (6), with extended codes.
+                code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+            }
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(ident("MixedCase"), "\"MixedCase\"");
+        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(qualified("s", "t"), "\"s\".\"t\"");
+        assert_eq!(pg_literal("it's"), "'it''s'");
+        assert_eq!(pg_literal("a\\b'c"), "E'a\\\\b''c'");
+    }
+}

@@ -1,0 +1,199 @@
+//! Values on the generic row path (any copy with SQLite on one side), and how types
+//! map between SQLite's storage classes and PostgreSQL types.
+//!
+//! - PostgreSQL → SQLite: integers (and `oid`) as INTEGER, `float4`/`float8` as REAL
+//!   (NaN refused: SQLite would store it as NULL), `bool` as 0/1, `bytea` as BLOB,
+//!   everything else (numeric, timestamps, json, arrays, enums…) as its text form.
+//! - SQLite → PostgreSQL: every value travels as text and is cast to the target
+//!   column's type (without its type modifier, so a too-long value fails the
+//!   assignment instead of being cut by an explicit cast). BLOBs become `\x…` for
+//!   `bytea`; integers 0/1 become `false`/`true` for `bool`; REAL infinities and NaN
+//!   become `Infinity`/`NaN`.
+//! - SQLite → SQLite: each value keeps its storage class.
+
+use super::catalog::Column;
+use super::sqltext::ident;
+use sqlx::{Row, ValueRef};
+
+/// One value read from either engine.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Val {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl Val {
+    /// Bytes this value accounts for in progress figures.
+    pub fn size(&self) -> usize {
+        match self {
+            Val::Null => 1,
+            Val::Int(_) | Val::Real(_) => 8,
+            Val::Text(s) => s.len(),
+            Val::Blob(b) => b.len(),
+        }
+    }
+}
+
+/// How a PostgreSQL column is read for a SQLite target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PgRead {
+    Int,
+    Real,
+    Bool,
+    Bytes,
+    Text,
+}
+
+impl PgRead {
+    pub fn of(col: &Column) -> PgRead {
+        match col.type_oid {
+            20 | 21 | 23 | 26 => PgRead::Int,
+            700 | 701 => PgRead::Real,
+            16 => PgRead::Bool,
+            17 => PgRead::Bytes,
+            _ => PgRead::Text,
+        }
+    }
+
+    /// The select-list expression for column `name`.
+    pub fn expr(self, name: &str) -> String {
+        let c = ident(name);
+        match self {
+            PgRead::Int => format!("{c}::int8"),
+            PgRead::Real => format!("{c}::float8"),
+            PgRead::Bool | PgRead::Bytes => c,
+            PgRead::Text => format!("{c}::text"),
+        }
+    }
+}
+
+/// Column `i` of a PostgreSQL row read with `how`.
+pub(crate) fn pg_val(r: &sqlx::postgres::PgRow, i: usize, how: PgRead) -> Result<Val, sqlx::Error> {
+    Ok(match how {
+        PgRead::Int => r.try_get::<Option<i64>, _>(i)?.map_or(Val::Null, Val::Int),
+        PgRead::Real => r.try_get::<Option<f64>, _>(i)?.map_or(Val::Null, Val::Real),
+        PgRead::Bool => r
+            .try_get::<Option<bool>, _>(i)?
+            .map_or(Val::Null, |b| Val::Int(b as i64)),
+        PgRead::Bytes => r
+            .try_get::<Option<Vec<u8>>, _>(i)?
+            .map_or(Val::Null, Val::Blob),
+        PgRead::Text => r
+            .try_get::<Option<String>, _>(i)?
+            .map_or(Val::Null, Val::Text),
+    })
+}
+
+/// Column `i` of a SQLite row, by its storage class.
+pub(crate) fn sqlite_val(r: &sqlx::sqlite::SqliteRow, i: usize) -> Result<Val, sqlx::Error> {
+    let raw = r.try_get_raw(i)?;
+    if raw.is_null() {
+        return Ok(Val::Null);
+    }
+    let class = raw.type_info().to_string();
+    Ok(match class.as_str() {
+        "INTEGER" => Val::Int(r.try_get_unchecked::<i64, _>(i)?),
+        "REAL" => Val::Real(r.try_get_unchecked::<f64, _>(i)?),
+        "BLOB" => Val::Blob(r.try_get_unchecked::<Vec<u8>, _>(i)?),
+        _ => Val::Text(r.try_get_unchecked::<String, _>(i)?),
+    })
+}
+
+/// Check a value can be stored in SQLite as it is (SQLite turns NaN into NULL).
+pub(crate) fn check_for_sqlite(v: &Val, col: &str) -> Result<(), String> {
+    match v {
+        Val::Real(f) if f.is_nan() => Err(format!(
+            "column {col} holds NaN, which SQLite cannot store (it would become NULL)"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A value as the text PostgreSQL casts to the target column's type.
+pub(crate) fn pg_text(v: Val, col: &Column) -> Result<Option<String>, String> {
+    let bytea = col.type_oid == 17;
+    let boolean = col.type_oid == 16;
+    Ok(match v {
+        Val::Null => None,
+        Val::Blob(b) if bytea => Some(format!("\\x{}", hex(&b))),
+        Val::Blob(b) => Some(String::from_utf8(b).map_err(|_| {
+            format!(
+                "column {} ({}) cannot take a BLOB that is not UTF-8 text",
+                col.name, col.type_name
+            )
+        })?),
+        Val::Text(s) if bytea => Some(format!("\\x{}", hex(s.as_bytes()))),
+        Val::Text(s) => Some(s),
+        Val::Int(i) if boolean => Some(if i == 0 { "false" } else { "true" }.to_string()),
+        Val::Int(i) => Some(i.to_string()),
+        Val::Real(f) if f.is_nan() => Some("NaN".into()),
+        Val::Real(f) if f.is_infinite() => {
+            Some(if f > 0.0 { "Infinity" } else { "-Infinity" }.into())
+        }
+        Val::Real(f) => Some(f.to_string()),
+    })
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::copy::catalog::OrderClass;
+
+    fn col(oid: u32, ty: &str) -> Column {
+        Column {
+            name: "c".into(),
+            type_name: ty.into(),
+            cast_type: ty.into(),
+            type_oid: oid,
+            generated: false,
+            identity_always: false,
+            order: OrderClass::Unsafe,
+        }
+    }
+
+    #[test]
+    fn sqlite_values_as_postgres_text() {
+        let bytea = col(17, "bytea");
+        let b = col(16, "boolean");
+        let t = col(25, "text");
+        let f = col(701, "double precision");
+        assert_eq!(
+            pg_text(Val::Blob(vec![0, 255]), &bytea),
+            Ok(Some("\\x00ff".into()))
+        );
+        assert_eq!(pg_text(Val::Int(1), &b), Ok(Some("true".into())));
+        assert_eq!(pg_text(Val::Int(0), &b), Ok(Some("false".into())));
+        assert_eq!(pg_text(Val::Null, &t), Ok(None));
+        assert!(pg_text(Val::Blob(vec![0xff]), &t).is_err());
+        assert_eq!(
+            pg_text(Val::Real(f64::INFINITY), &f),
+            Ok(Some("Infinity".into()))
+        );
+        assert_eq!(pg_text(Val::Real(0.1), &f), Ok(Some("0.1".into())));
+        assert!(check_for_sqlite(&Val::Real(f64::NAN), "x").is_err());
+        assert_eq!(unhex(&hex(&[0, 1, 254, 255])), Some(vec![0, 1, 254, 255]));
+    }
+}

@@ -1,0 +1,446 @@
+//! The demo's data: an SQLite "dating app" (users, profiles, matches,
+//! messages, and the app's write switch) seeded with realistic sizes and a few
+//! awkward values (NULLs, unicode, blobs, empty strings), the same schema
+//! created empty on the target, and a small writer playing the app's traffic
+//! until the write switch says 'frozen'. Deterministic: the same `rows` gives
+//! the same data.
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The runbook, embedded so `ferry demo` works from any folder and after `cargo install`.
+pub const RUNBOOK: &str = include_str!("../../runbooks/demo.toml");
+
+/// Rows seeded by default: enough that copy and verify have real work, a few seconds on a laptop.
+pub const DEFAULT_ROWS: u64 = 120_000;
+
+pub const SCHEMA: &str = "
+create table users (
+  id integer primary key,
+  email text not null unique,
+  name text not null,
+  country text,
+  created_at text not null
+);
+create table profiles (
+  user_id integer primary key references users(id),
+  bio text,
+  birth_year integer,
+  photo blob,
+  looking_for text
+);
+create table matches (
+  id integer primary key,
+  user_a integer not null references users(id),
+  user_b integer not null references users(id),
+  score real,
+  matched_at text not null
+);
+create table messages (
+  id integer primary key,
+  match_id integer not null references matches(id),
+  sender_id integer not null references users(id),
+  body text,
+  sent_at text not null
+);
+create index messages_match_idx on messages(match_id);
+create table app_settings (key text primary key, value text not null);
+";
+
+/// How many rows of each table make `total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizes {
+    pub users: u64,
+    pub matches: u64,
+    pub messages: u64,
+}
+
+impl Sizes {
+    pub fn for_total(total: u64) -> Sizes {
+        let total = total.max(40);
+        let users = (total / 10).max(2);
+        let matches = (total / 4).max(1);
+        // profiles: one per user
+        let messages = total.saturating_sub(users * 2 + matches).max(1);
+        Sizes {
+            users,
+            matches,
+            messages,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.users * 2 + self.matches + self.messages
+    }
+}
+
+pub async fn open(path: &Path) -> Result<SqlitePool, sqlx::Error> {
+    let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10));
+    SqlitePoolOptions::new()
+        .max_connections(2)
+        .connect_with(opts)
+        .await
+}
+
+/// A small deterministic generator (xorshift64*), so demo data is reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn pick<'a>(&mut self, xs: &'a [&'a str]) -> &'a str {
+        xs[self.below(xs.len() as u64) as usize]
+    }
+}
+
+const FIRST: &[&str] = &[
+    "Ana",
+    "Björn",
+    "Chloé",
+    "Dmitri",
+    "Émile",
+    "Fatima",
+    "Giulia",
+    "Hiroshi",
+    "Ingrid",
+    "José",
+    "Kwame",
+    "Łucja",
+    "Mei",
+    "Nuño",
+    "Olúwadámilọ́lá",
+    "Priya",
+    "Quentin",
+    "Rúna",
+    "Søren",
+    "Thảo",
+    "Uriel",
+    "Valentina",
+    "Wei",
+    "Xóchitl",
+    "Yasmin",
+    "Zoë",
+];
+const COUNTRIES: &[&str] = &[
+    "PT", "SE", "FR", "UA", "DE", "NG", "IT", "JP", "NO", "ES", "GH", "PL", "CN", "BR", "IN", "IS",
+    "DK", "VN", "MX", "IR",
+];
+const WORDS: &[&str] = &[
+    "hi",
+    "hey",
+    "coffee",
+    "sunday?",
+    "👋",
+    "haha",
+    "true",
+    "dog person",
+    "🐕",
+    "hiking",
+    "新年快乐",
+    "ok",
+    "tabs\tand spaces",
+    "line\nbreak",
+    "quote \"this\"",
+    "back\\slash",
+    "",
+    "see you",
+    "🎉🎉",
+    "ça va?",
+];
+
+fn ts(base: i64, offset: u64) -> String {
+    chrono::DateTime::from_timestamp(base + offset as i64, 0)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+fn esc(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// Insert `rows` (already SQL literals) into `table` in batches of 500.
+async fn insert(
+    tx: &mut sqlx::SqliteConnection,
+    table: &str,
+    cols: &str,
+    rows: Vec<String>,
+) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(500) {
+        let sql = format!("insert into {table} ({cols}) values {}", chunk.join(","));
+        sqlx::raw_sql(&sql).execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// Create the source with data and the target with the same, empty schema.
+pub async fn seed(source: &Path, target: &Path, total: u64) -> Result<Sizes, sqlx::Error> {
+    for p in [source, target] {
+        for suffix in ["", "-wal", "-shm"] {
+            let f = format!("{}{suffix}", p.display());
+            let _ = std::fs::remove_file(f);
+        }
+    }
+    let sizes = Sizes::for_total(total);
+    let src = open(source).await?;
+    let mut rng = Rng(0x5EED_F0E1_DA7E_1234);
+    let base = 1_700_000_000i64;
+    let mut tx = src.begin().await?;
+    sqlx::raw_sql(SCHEMA).execute(&mut *tx).await?;
+    let users = (1..=sizes.users)
+        .map(|id| {
+            let name = format!("{} {}", rng.pick(FIRST), rng.pick(FIRST));
+            let country = if id % 17 == 0 {
+                "NULL".to_string()
+            } else {
+                esc(rng.pick(COUNTRIES))
+            };
+            format!(
+                "({id},{},{},{country},{})",
+                esc(&format!("user{id}@example.org")),
+                esc(&name),
+                esc(&ts(base, id * 97))
+            )
+        })
+        .collect();
+    insert(&mut tx, "users", "id,email,name,country,created_at", users).await?;
+    let profiles = (1..=sizes.users)
+        .map(|id| {
+            let bio = match id % 7 {
+                0 => "NULL".to_string(),
+                1 => esc(""),
+                _ => esc(&format!(
+                    "{} {} {}",
+                    rng.pick(WORDS),
+                    rng.pick(WORDS),
+                    rng.pick(WORDS)
+                )),
+            };
+            let photo = if id % 5 == 0 {
+                "NULL".to_string()
+            } else {
+                format!("X'{:016x}{:016x}00ff'", rng.next(), rng.next())
+            };
+            let year = if id % 11 == 0 {
+                "NULL".to_string()
+            } else {
+                (1960 + rng.below(45)).to_string()
+            };
+            format!(
+                "({id},{bio},{year},{photo},{})",
+                esc(rng.pick(&["friends", "love", "chat", "dance partner"]))
+            )
+        })
+        .collect();
+    insert(
+        &mut tx,
+        "profiles",
+        "user_id,bio,birth_year,photo,looking_for",
+        profiles,
+    )
+    .await?;
+    let matches = (1..=sizes.matches)
+        .map(|id| {
+            let a = 1 + rng.below(sizes.users);
+            let b = 1 + rng.below(sizes.users);
+            let score = if id % 13 == 0 {
+                "NULL".to_string()
+            } else {
+                format!("{:.4}", rng.below(10_000) as f64 / 10_000.0)
+            };
+            format!(
+                "({id},{a},{b},{score},{})",
+                esc(&ts(base, 1_000_000 + id * 31))
+            )
+        })
+        .collect();
+    insert(
+        &mut tx,
+        "matches",
+        "id,user_a,user_b,score,matched_at",
+        matches,
+    )
+    .await?;
+    let messages = (1..=sizes.messages)
+        .map(|id| {
+            let m = 1 + rng.below(sizes.matches);
+            let sender = 1 + rng.below(sizes.users);
+            let body = if id % 23 == 0 {
+                "NULL".to_string()
+            } else {
+                esc(&format!("{} {}", rng.pick(WORDS), rng.pick(WORDS)))
+            };
+            format!(
+                "({id},{m},{sender},{body},{})",
+                esc(&ts(base, 2_000_000 + id * 7))
+            )
+        })
+        .collect();
+    insert(
+        &mut tx,
+        "messages",
+        "id,match_id,sender_id,body,sent_at",
+        messages,
+    )
+    .await?;
+    sqlx::raw_sql(
+        "insert into app_settings (key, value) values ('writes', 'open'), ('app_name', 'Swipe ♥')",
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    src.close().await;
+
+    let tgt = open(target).await?;
+    sqlx::raw_sql(SCHEMA).execute(&tgt).await?;
+    tgt.close().await;
+    Ok(sizes)
+}
+
+/// The app's traffic: a few messages every ~200 ms while `app_settings.writes`
+/// is 'open'. Stops for good once it reads 'frozen' (the freeze step), or on cancel.
+pub async fn app_writer(
+    source: std::path::PathBuf,
+    cancel: CancellationToken,
+) -> Result<u64, sqlx::Error> {
+    let pool = open(&source).await?;
+    let mut rng = Rng(0xA11C_E5EE_D00D_F00D);
+    let mut written = 0u64;
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+        let state: Option<String> =
+            sqlx::query_scalar("select value from app_settings where key = 'writes'")
+                .fetch_optional(&pool)
+                .await?;
+        if state.as_deref() != Some("open") {
+            break;
+        }
+        let n = 1 + rng.below(4);
+        for _ in 0..n {
+            let body = format!("{} {}", rng.pick(WORDS), rng.pick(WORDS));
+            let r = sqlx::query(
+                "insert into messages (match_id, sender_id, body, sent_at)
+                 select (select max(id) from matches), (select max(id) from users), ?1, strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
+            )
+            .bind(body)
+            .execute(&pool)
+            .await;
+            if r.is_ok() {
+                written += 1;
+            }
+        }
+    }
+    pool.close().await;
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_add_up() {
+        let s = Sizes::for_total(120_000);
+        assert_eq!(
+            s,
+            Sizes {
+                users: 12_000,
+                matches: 30_000,
+                messages: 66_000
+            }
+        );
+        assert_eq!(s.total(), 120_000);
+        assert!(Sizes::for_total(1).total() >= 4);
+    }
+
+    #[tokio::test]
+    async fn seed_makes_awkward_data_and_an_empty_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, t) = (dir.path().join("s.db"), dir.path().join("t.db"));
+        let sizes = seed(&s, &t, 2_000).await.unwrap();
+        let src = open(&s).await.unwrap();
+        let n: i64 = sqlx::query_scalar("select count(*) from messages")
+            .fetch_one(&src)
+            .await
+            .unwrap();
+        assert_eq!(n as u64, sizes.messages);
+        let nulls: i64 = sqlx::query_scalar("select count(*) from profiles where bio is null")
+            .fetch_one(&src)
+            .await
+            .unwrap();
+        let empty: i64 = sqlx::query_scalar("select count(*) from profiles where bio = ''")
+            .fetch_one(&src)
+            .await
+            .unwrap();
+        let blobs: i64 =
+            sqlx::query_scalar("select count(*) from profiles where typeof(photo) = 'blob'")
+                .fetch_one(&src)
+                .await
+                .unwrap();
+        let unicode: i64 = sqlx::query_scalar("select count(*) from users where name like '%ø%' or name like '%é%' or name like '%ả%'").fetch_one(&src).await.unwrap();
+        assert!(
+            nulls > 0 && empty > 0 && blobs > 0 && unicode > 0,
+            "{nulls} {empty} {blobs} {unicode}"
+        );
+        let tgt = open(&t).await.unwrap();
+        let m: i64 = sqlx::query_scalar("select count(*) from messages")
+            .fetch_one(&tgt)
+            .await
+            .unwrap();
+        assert_eq!(m, 0, "the target has the schema and no rows");
+        // seeding again in the same place starts from scratch
+        let again = seed(&s, &t, 2_000).await.unwrap();
+        assert_eq!(again, sizes);
+    }
+
+    #[tokio::test]
+    async fn the_writer_stops_when_writes_are_frozen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, t) = (dir.path().join("s.db"), dir.path().join("t.db"));
+        seed(&s, &t, 400).await.unwrap();
+        let cancel = CancellationToken::new();
+        let w = tokio::spawn(app_writer(s.clone(), cancel.clone()));
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        let pool = open(&s).await.unwrap();
+        sqlx::query("update app_settings set value = 'frozen' where key = 'writes'")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let written = tokio::time::timeout(Duration::from_secs(5), w)
+            .await
+            .expect("the writer stops by itself")
+            .unwrap()
+            .unwrap();
+        assert!(written > 0, "it wrote while writes were open");
+        let before: i64 = sqlx::query_scalar("select count(*) from messages")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let after: i64 = sqlx::query_scalar("select count(*) from messages")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(before, after, "nothing is written after the freeze");
+        cancel.cancel();
+    }
+}

@@ -1,0 +1,83 @@
+//! `copy` steps: a thin adapter from the executor context to [`crate::copy::run`].
+//! It opens both connections, turns the step's `throttle` into a check against the
+//! live monitors, forwards progress (as [`Progress`]) and info lines, reports the
+//! [`crate::copy::CopyReport`] as the step's result and maps errors to outcomes.
+
+use super::{conn_outcome, ExecCtx, Progress, ProgressItem};
+use crate::copy::{self, CopyError, CopyProgress, Hooks};
+use crate::engine::event::Outcome;
+use crate::runbook::CopyStep;
+use std::sync::Arc;
+
+/// The screen's progress from the copy's.
+fn progress(p: CopyProgress) -> Progress {
+    let mut note = Vec::new();
+    if let Some(paused) = &p.paused {
+        note.push(paused.clone());
+    }
+    note.push(format!("chunks {}/{}", p.chunks_done, p.chunks_total));
+    note.push(format!("{} of {} workers busy", p.workers_busy, p.workers));
+    note.extend(p.notes.iter().cloned());
+    Progress {
+        done: p.rows_done,
+        total: p.rows_total,
+        unit: "rows".into(),
+        rate: p.rows_per_sec,
+        eta_secs: p.eta_secs,
+        bytes: Some(p.bytes),
+        items: p
+            .tables
+            .into_iter()
+            .map(|t| ProgressItem {
+                name: t.name,
+                done: t.rows_done,
+                total: t.rows_total,
+                state: t.state.to_string(),
+            })
+            .collect(),
+        note: Some(note.join(" · ")),
+    }
+}
+
+pub(super) async fn run(ctx: &ExecCtx, step: &CopyStep) -> Outcome {
+    let source = match ctx.conns.get(&step.from).await {
+        Ok(db) => db,
+        Err(e) => return conn_outcome(e),
+    };
+    let target = match ctx.conns.get(&step.to).await {
+        Ok(db) => db,
+        Err(e) => return conn_outcome(e),
+    };
+    let for_progress = ctx.clone();
+    let for_info = ctx.clone();
+    let throttle = step.throttle.clone().map(|cond| {
+        let lag_view = ctx.monitors.clone();
+        let metric_view = ctx.monitors.clone();
+        copy::throttle::from_condition(
+            cond,
+            move |m| lag_view.lag(m),
+            move |m| metric_view.metric(m),
+        )
+    });
+    let hooks = Hooks {
+        cancel: ctx.cancel.clone(),
+        progress: Arc::new(move |p| for_progress.progress(progress(p))),
+        info: Arc::new(move |line| for_info.info(line)),
+        throttle,
+    };
+    match copy::run(&ctx.step, step, &source, &target, hooks).await {
+        Ok(report) => {
+            if let Ok(data) = serde_json::to_value(&report) {
+                ctx.result(data);
+            }
+            Outcome::Succeeded {
+                summary: report.summary(),
+            }
+        }
+        Err(CopyError::Cancelled) => Outcome::Cancelled,
+        Err(CopyError::Unreachable(error)) => Outcome::Unreachable {
+            error: ctx.redactor.redact(&error),
+        },
+        Err(CopyError::Failed(error)) => ctx.failed(error),
+    }
+}

@@ -1,0 +1,545 @@
+//! Exactly-once under violence: the real `ferry run` binary copies several tables in
+//! parallel from the rig's primary to its target cluster (a runbook with a copy step,
+//! `url = "${env:SRC}"`), is killed with SIGKILL at random moments, and is resumed
+//! with `ferry run ... --resume --yes`. The result must match the source exactly:
+//! the same fingerprint (`md5(string_agg(t::text, ...))`, an independent query) and
+//! no duplicates (`count(*) = count(distinct key)`). A second test restarts the
+//! source cluster (`pg_ctl restart -m fast`) mid-copy: the copy must retry and finish
+//! with identical data. That source is a cluster of the test's own in the rig
+//! directory: restarting the rig's primary cuts off whatever other test is using it at
+//! that moment (tests run in parallel), as a first version of this test showed.
+//!
+//! Tests fail, never skip, when the rig's variables are unset.
+
+use sqlx::{Connection, PgConnection};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// Longest a ferry process may take before the test gives up on it.
+const WATCHDOG: Duration = Duration::from_secs(180);
+
+fn rig_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests through scripts/test, which starts the PostgreSQL rig")
+    })
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros() % 1_000_000_000
+    )
+}
+
+fn with_db(url: &str, db: &str) -> String {
+    let (base, _) = url
+        .rsplit_once('/')
+        .expect("a postgres URL with a database");
+    format!("{base}/{db}")
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn exec(url: &str, sql: &str) {
+    rt().block_on(async {
+        let mut c = PgConnection::connect(url)
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}"));
+        sqlx::raw_sql(sql)
+            .execute(&mut c)
+            .await
+            .unwrap_or_else(|e| panic!("test SQL failed: {e}\n{sql}"));
+    })
+}
+
+fn scalar(url: &str, sql: &str) -> String {
+    rt().block_on(async {
+        let mut c = PgConnection::connect(url)
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}"));
+        sqlx::query_scalar::<_, Option<String>>(sql)
+            .fetch_one(&mut c)
+            .await
+            .unwrap_or_else(|e| panic!("test query failed: {e}\n{sql}"))
+            .unwrap_or_default()
+    })
+}
+
+/// A database created for the test on a rig cluster, dropped at the end.
+struct TestDb {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl TestDb {
+    fn new(var: &str, prefix: &str) -> TestDb {
+        let admin = rig_var(var);
+        let name = unique(prefix);
+        exec(&admin, &format!("create database {name}"));
+        TestDb {
+            url: with_db(&admin, &name),
+            admin,
+            name,
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            rt().block_on(async {
+                if let Ok(mut c) = PgConnection::connect(&admin).await {
+                    let _ = sqlx::raw_sql(&format!("drop database if exists {name} with (force)"))
+                        .execute(&mut c)
+                        .await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+const SCHEMA: &str = "
+create table accounts (id bigint primary key, email text not null, created timestamptz, blob bytea);
+create table orders (id bigint primary key, account_id bigint not null references accounts(id), total numeric(12,2), note text);
+create table items (order_id bigint references orders(id), n int, sku text, qty int, primary key (order_id, n));
+create table tags (tag text primary key, weight float8);
+create table events (account_id bigint, kind text, at timestamptz);
+";
+
+/// Tables, with the key used for the duplicate check (None: no key).
+const TABLES: &[(&str, Option<&str>)] = &[
+    ("accounts", Some("id")),
+    ("orders", Some("id")),
+    ("items", Some("(order_id, n)")),
+    ("tags", Some("tag")),
+    ("events", None),
+];
+
+fn seed(url: &str, scale: i64) {
+    exec(url, SCHEMA);
+    exec(
+        url,
+        &format!(
+            "insert into accounts select i, 'user' || i || '@example.com', timestamptz '2020-01-01' + i * interval '1 minute', \
+               case when i % 3 = 0 then null else decode(md5(i::text), 'hex') end from generate_series(1, {a}) i;
+             insert into orders select i, 1 + (i * 7) % {a}, (i % 100000) / 100.0, case when i % 4 = 0 then null else E'note\\t' || i end \
+               from generate_series(1, {o}) i;
+             insert into items select 1 + i / 3, i % 3, 'sku-' || (i % 977), i % 11 from generate_series(0, {it}) i;
+             insert into tags select 'tag ' || md5(i::text), i * 0.25 from generate_series(1, {t}) i;
+             insert into events select 1 + i % {a}, 'kind' || (i % 5), timestamptz '2021-06-01' + i * interval '1 second' \
+               from generate_series(1, {e}) i;
+             analyze;",
+            a = scale,
+            o = scale * 2,
+            it = scale * 3 - 1,
+            t = scale / 2,
+            e = scale
+        ),
+    );
+}
+
+/// Chunks checkpointed on the target so far (0 before the table exists).
+fn checkpoints(url: &str) -> u64 {
+    rt().block_on(async {
+        let mut c = PgConnection::connect(url).await.ok()?;
+        sqlx::query_scalar::<_, i64>("select count(*) from ferry.copy_checkpoint")
+            .fetch_one(&mut c)
+            .await
+            .ok()
+    })
+    .unwrap_or(0) as u64
+}
+
+fn fingerprint(url: &str, table: &str) -> String {
+    scalar(
+        url,
+        &format!("select count(*)::text || ' ' || coalesce(md5(string_agg(t::text, '|' order by t::text)), '-') from {table} t"),
+    )
+}
+
+fn assert_exact(src: &str, tgt: &str, what: &str) {
+    for (t, key) in TABLES {
+        assert_eq!(
+            fingerprint(src, t),
+            fingerprint(tgt, t),
+            "{what}: table {t} differs"
+        );
+        if let Some(k) = key {
+            assert_eq!(
+                scalar(
+                    tgt,
+                    &format!("select (count(*) - count(distinct {k}))::text from {t}")
+                ),
+                "0",
+                "{what}: duplicates in {t}"
+            );
+        }
+    }
+}
+
+fn runbook(dir: &Path, chunk_rows: u64, parallel: u32) -> PathBuf {
+    let path = dir.join("copy.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[runbook]\nname = \"copy-kill\"\ntitle = \"copy under kill -9\"\nformat = 1\n\n\
+             [connections.src]\nurl = \"${{env:SRC}}\"\n[connections.dst]\nurl = \"${{env:DST}}\"\n\n\
+             [[phase]]\nid = \"p\"\n\n  [[phase.step]]\n  id = \"copy-all\"\n  kind = \"copy\"\n  from = \"src\"\n  to = \"dst\"\n\
+             \x20 tables = [\"public.*\"]\n  chunk_rows = {chunk_rows}\n  parallel = {parallel}\n  truncate = true\n  confirm = \"none\"\n"
+        ),
+    )
+    .expect("write runbook");
+    path
+}
+
+/// Start `ferry run` (fresh or `--resume`), output appended to `log`.
+fn start(rb: &Path, journal: &Path, resume: bool, src: &str, dst: &str, log: &Path) -> Child {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log file");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
+    cmd.arg("run")
+        .arg(rb)
+        .arg("--headless")
+        .arg("--yes")
+        .arg("--journal")
+        .arg(journal);
+    if resume {
+        cmd.arg("--resume");
+    }
+    cmd.env("SRC", src)
+        .env("DST", dst)
+        .env("FERRY_LOG", "warn")
+        .current_dir(rb.parent().unwrap_or(Path::new(".")))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out.try_clone().expect("log")))
+        .stderr(Stdio::from(out))
+        .spawn()
+        .expect("spawn ferry")
+}
+
+fn wait(child: &mut Child, log: &Path) -> ExitStatus {
+    let deadline = Instant::now() + WATCHDOG;
+    loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            return st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "ferry did not finish within {WATCHDOG:?}:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A small xorshift generator, seeded from the clock (the seed is printed).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo).max(1)
+    }
+}
+
+/// Run until done, resuming after each kill. Returns the output.
+fn run_to_completion(rb: &Path, dir: &Path, src: &str, dst: &str, kills: &[Duration]) -> String {
+    let journal = dir.join("journal.jsonl");
+    let log = dir.join("ferry.log");
+    let _ = std::fs::remove_file(&journal);
+    let _ = std::fs::remove_file(&log);
+    let mut resume = false;
+    for &after in kills {
+        let fresh = !resume || !journal.exists();
+        let mut child = start(rb, &journal, !fresh, src, dst, &log);
+        std::thread::sleep(after);
+        if child.try_wait().expect("wait").is_none() {
+            child.kill().expect("kill -9");
+            let _ = child.wait();
+            std::fs::write(dir.join("kills.txt"), format!("killed after {after:?}\n")).ok();
+        } else {
+            // It finished before the kill: nothing left to resume.
+            let st = child.wait().expect("wait");
+            assert!(
+                st.success(),
+                "ferry failed:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            return std::fs::read_to_string(&log).unwrap_or_default();
+        }
+        resume = true;
+    }
+    let fresh = !resume || !journal.exists();
+    let mut child = start(rb, &journal, !fresh, src, dst, &log);
+    let st = wait(&mut child, &log);
+    let out = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(st.success(), "the final ferry run failed ({st}):\n{out}");
+    out
+}
+
+#[test]
+fn kill_9_at_random_moments_then_resume_loses_and_doubles_nothing() {
+    let src = TestDb::new("FERRY_TEST_PG_PRIMARY", "kill_src");
+    seed(&src.url, 60_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rb = runbook(dir.path(), 3000, 4);
+
+    // Calibrate: an uninterrupted run, which must be exact too.
+    let tgt = TestDb::new("FERRY_TEST_PG_TARGET", "kill_tgt");
+    exec(&tgt.url, SCHEMA);
+    let t0 = Instant::now();
+    run_to_completion(&rb, dir.path(), &src.url, &tgt.url, &[]);
+    let full = t0.elapsed();
+    assert_exact(&src.url, &tgt.url, "uninterrupted run");
+    drop(tgt);
+
+    let seed = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(7) as u64 | 1;
+    eprintln!("kill trials: seed {seed}, an uninterrupted run takes {full:?}");
+    let mut rng = Rng(seed);
+    let span = full.as_millis().max(400) as u64;
+    let trials: Vec<Vec<Duration>> = vec![
+        vec![Duration::from_millis(rng.between(30, span / 4))],
+        vec![Duration::from_millis(rng.between(span / 4, span * 3 / 4))],
+        vec![Duration::from_millis(rng.between(span / 2, span))],
+        vec![
+            Duration::from_millis(rng.between(50, span / 2)),
+            Duration::from_millis(rng.between(50, span / 2)),
+            Duration::from_millis(rng.between(50, span / 2)),
+        ],
+    ];
+    for (i, kills) in trials.iter().enumerate() {
+        let tgt = TestDb::new("FERRY_TEST_PG_TARGET", "kill_tgt");
+        exec(&tgt.url, SCHEMA);
+        // Stale rows the first run's truncate must remove.
+        exec(&tgt.url, "insert into tags values ('stale', 0)");
+        let out = run_to_completion(&rb, dir.path(), &src.url, &tgt.url, kills);
+        let resumed: Vec<&str> = out
+            .lines()
+            .filter(|l| {
+                l.contains("resuming step") || l.contains("✔ copy-all") || l.contains("emptied")
+            })
+            .collect();
+        eprintln!("trial {i}, kills after {kills:?}: {resumed:#?}");
+        if std::env::var("COPY_KILL_VERBOSE").is_ok() {
+            eprintln!("{out}");
+        }
+        assert_exact(
+            &src.url,
+            &tgt.url,
+            &format!("trial {i} (kills after {kills:?}, seed {seed})\n{out}"),
+        );
+    }
+}
+
+/// Run a PostgreSQL tool as the user that owns the rig's clusters (`postgres` when the
+/// tests run as root), from `/` so that it can read its working directory.
+fn pg_tool(tool: &str, args: &[&str]) -> std::process::Output {
+    let bin = format!("{}/{tool}", rig_var("FERRY_TEST_PG_BIN"));
+    let mut cmd = if std::env::var("FERRY_TEST_RUN_AS").as_deref() == Ok("postgres") {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", bin.as_str()]);
+        c
+    } else {
+        Command::new(&bin)
+    };
+    cmd.args(args)
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {tool}: {e}"))
+}
+
+fn pg_tool_ok(tool: &str, args: &[&str]) {
+    let out = pg_tool(tool, args);
+    assert!(
+        out.status.success(),
+        "{tool} {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A source cluster of the test's own, in the rig directory (the rig stops any cluster
+/// left there). Restarting the rig's primary would cut off every other test using it
+/// at that moment: they run in parallel.
+struct OwnCluster {
+    data: String,
+    url: String,
+}
+
+impl OwnCluster {
+    fn start() -> OwnCluster {
+        let data = format!(
+            "{}/{}",
+            rig_var("FERRY_TEST_RIG_DIR"),
+            unique("copy_restart")
+        );
+        pg_tool_ok(
+            "initdb",
+            &[
+                "-D",
+                &data,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        // Written by the cluster's owner, like the rest of its data directory.
+        let conf = format!(
+            "listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = ''\n\
+             fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nshared_buffers = 64MB\n"
+        );
+        let script = format!("cat >> {data}/postgresql.conf <<'EOF'\n{conf}EOF\n");
+        let out = if std::env::var("FERRY_TEST_RUN_AS").as_deref() == Ok("postgres") {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--", "sh", "-c", &script])
+                .current_dir("/")
+                .output()
+        } else {
+            Command::new("sh").args(["-c", &script]).output()
+        }
+        .expect("configure the cluster");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let log = format!("{data}.log");
+        pg_tool_ok(
+            "pg_ctl",
+            &["-D", &data, "-l", &log, "-w", "-t", "60", "start"],
+        );
+        OwnCluster {
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            data,
+        }
+    }
+
+    fn restart_fast(&self) {
+        let log = format!("{}/primary-restart.log", rig_var("FERRY_TEST_RIG_DIR"));
+        pg_tool_ok(
+            "pg_ctl",
+            &[
+                "-D", &self.data, "-l", &log, "-w", "-t", "60", "restart", "-m", "fast",
+            ],
+        );
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let _ = pg_tool(
+            "pg_ctl",
+            &["-D", &self.data, "-m", "immediate", "-w", "stop"],
+        );
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+/// Which side of the copy lives on the test's own cluster and is restarted.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Side {
+    Source,
+    Target,
+}
+
+/// Copy between the test's own cluster and the rig, restart the own cluster mid-copy,
+/// and expect retries and an exact result.
+fn restart_mid_copy(side: Side) {
+    let cluster = OwnCluster::start();
+    exec(&cluster.url, "create database restart_db");
+    let own = with_db(&cluster.url, "restart_db");
+    let rig_db;
+    let (src_url, tgt_url) = match side {
+        Side::Source => {
+            rig_db = TestDb::new("FERRY_TEST_PG_TARGET", "restart_tgt");
+            (own, rig_db.url.clone())
+        }
+        Side::Target => {
+            rig_db = TestDb::new("FERRY_TEST_PG_PRIMARY", "restart_src");
+            (rig_db.url.clone(), own)
+        }
+    };
+    seed(&src_url, 150_000);
+    exec(&tgt_url, SCHEMA);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rb = runbook(dir.path(), 2000, 2);
+    let journal = dir.path().join("journal.jsonl");
+    let log = dir.path().join("ferry.log");
+    let mut child = start(&rb, &journal, false, &src_url, &tgt_url, &log);
+
+    // Wait until some chunks are in, then restart.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while checkpoints(&tgt_url) < 5 {
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "ferry ended before the restart:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        assert!(Instant::now() < deadline, "no chunk was copied within 60s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cluster.restart_fast();
+    assert!(
+        child.try_wait().expect("wait").is_none(),
+        "the copy should still be running after the restart"
+    );
+
+    let st = wait(&mut child, &log);
+    let out = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        st.success(),
+        "ferry failed after the {side:?} restart ({st}):\n{out}"
+    );
+    assert!(
+        out.contains("retrying in"),
+        "the copy should say it retried:\n{out}"
+    );
+    for line in out.lines().filter(|l| l.contains("retrying")) {
+        eprintln!("{line}");
+    }
+    assert_exact(
+        &src_url,
+        &tgt_url,
+        &format!("after a {side:?} restart\n{out}"),
+    );
+}
+
+#[test]
+fn restarting_the_source_mid_copy_retries_and_completes_exactly() {
+    restart_mid_copy(Side::Source);
+}
+
+#[test]
+fn restarting_the_target_mid_copy_retries_and_completes_exactly() {
+    restart_mid_copy(Side::Target);
+}

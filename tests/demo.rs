@@ -1,0 +1,84 @@
+//! `ferry demo --headless --yes` end to end in a temporary folder: it seeds,
+//! copies and verifies for real, the journal is complete and closed, the app's
+//! writes stop at the freeze, and a second run in the same folder works too.
+
+use std::path::Path;
+use std::process::Command;
+
+fn demo(dir: &Path, rows: &str) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["demo", "--headless", "--yes", "--rows", rows, "--dir"])
+        .arg(dir)
+        .env_remove("FERRY_DEMO_DIR")
+        .output()
+        .expect("run ferry demo");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn journals(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir.join("runs/demo"))
+        .map(|r| r.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn the_demo_runs_twice_in_the_same_folder() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for round in 1..=2 {
+        let (code, out, err) = demo(dir.path(), "20000");
+        assert_eq!(code, 0, "round {round}:\n{out}\n{err}");
+        for needle in [
+            "✔ copy-all: succeeded",
+            "✔ verify-all: succeeded",
+            "✔ switch-app: succeeded",
+            "run finished: all steps done",
+            "next:  ferry report",
+        ] {
+            assert!(
+                out.contains(needle),
+                "round {round} lacks `{needle}`:\n{out}\n{err}"
+            );
+        }
+        let js = journals(dir.path());
+        assert_eq!(js.len(), round, "one journal per run: {js:?}");
+        let text = std::fs::read_to_string(js.last().expect("journal")).expect("read");
+        assert!(
+            text.lines()
+                .last()
+                .is_some_and(|l| l.contains("\"kind\":\"closed\"")),
+            "the journal is closed"
+        );
+        assert!(
+            text.contains("\"kind\":\"result\",\"step\":\"copy-all\""),
+            "copy results are journaled"
+        );
+        assert!(
+            text.contains("\"kind\":\"result\",\"step\":\"verify-all\""),
+            "verify results are journaled"
+        );
+        let config = std::fs::read_to_string(dir.path().join("app-config.env"))
+            .expect("the switch wrote the app config");
+        assert!(config.contains("target.db"), "{config}");
+    }
+    // the report of a demo journal renders in all three formats
+    let j = journals(dir.path()).pop().expect("journal");
+    for format in ["md", "html", "json"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(["report", "--format", format])
+            .arg(&j)
+            .output()
+            .expect("report");
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("copy-all") && text.contains("verify-all"),
+            "{format}"
+        );
+    }
+}
