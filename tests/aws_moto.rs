@@ -565,3 +565,46 @@ id = "cutover"
         "confirmation evidence names the lag"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn iam_auth_tokens_are_signed_for_the_instance_endpoint() {
+    let c = clients().await;
+    let id = unique("iam");
+    c.rds
+        .create_db_instance()
+        .db_instance_identifier(&id)
+        .db_instance_class("db.t3.micro")
+        .engine("postgres")
+        .allocated_storage(20)
+        .master_username("app")
+        .master_user_password("app-password-1")
+        .send()
+        .await
+        .expect("CreateDBInstance");
+    let t = aws::iam::token(&c, &id, "migrator").await.expect("a token");
+    let state = aws::rds::describe(&c.rds, &id).await.expect("describe");
+    assert_eq!(
+        Some(t.host.clone()),
+        state.endpoint,
+        "signed for the instance's endpoint"
+    );
+    for part in [
+        "Action=connect",
+        "DBUser=migrator",
+        "X-Amz-Signature=",
+        "X-Amz-Expires=900",
+    ] {
+        assert!(t.token.contains(part), "token lacks {part}: {}", t.token);
+    }
+    assert!(
+        t.token.starts_with(&format!("{}:{}/", t.host, t.port)),
+        "{}",
+        t.token
+    );
+    // a missing instance is a clear error, not a token for nowhere
+    let err = aws::iam::token(&c, "no-such-iam-instance", "migrator")
+        .await
+        .err()
+        .expect("an error");
+    assert!(err.to_string().contains("does not exist"), "{err}");
+}

@@ -60,6 +60,11 @@ pub fn fmt_duration(secs: f64) -> String {
 fn scalar(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
+        // rates and ratios: one decimal reads better than seventeen
+        serde_json::Value::Number(n) if n.is_f64() => n
+            .as_f64()
+            .map(|x| format!("{x:.1}"))
+            .unwrap_or_else(|| n.to_string()),
         serde_json::Value::Null => "—".into(),
         other => other.to_string(),
     }
@@ -130,13 +135,16 @@ mod tests {
 
     #[test]
     fn results_become_tables() {
-        let v = serde_json::json!({"tables": [{"table": "users", "rows": 3}, {"table": "m", "rows": 1, "bytes": 9}], "replica_role": true});
+        let v = serde_json::json!({"tables": [{"table": "users", "rows": 3}, {"table": "m", "rows": 1, "bytes": 9}], "replica_role": true, "rows_per_sec": 2236.953805785434});
         let (cols, rows, extra) = result_rows(&v);
         assert_eq!(cols, vec!["table", "rows", "bytes"]);
         assert_eq!(rows[0], vec!["users", "3", ""]);
         assert_eq!(
             extra,
-            vec![("replica_role".to_string(), "true".to_string())]
+            vec![
+                ("replica_role".to_string(), "true".to_string()),
+                ("rows_per_sec".to_string(), "2237.0".to_string())
+            ]
         );
     }
 }
