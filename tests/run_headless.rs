@@ -1474,3 +1474,75 @@ id = "p"
         out.show()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// A crashed run's leftover processes are stopped before the resume retries anything
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn resume_stops_the_processes_a_killed_run_left_running() {
+    let dir = Dir::new();
+    let marker = format!("ferry-orphan-{}", std::process::id());
+    dir.runbook(
+        "orphans",
+        &format!(
+            r#"
+[[phase]]
+id = "p"
+
+  [[phase.step]]
+  id = "long"
+  kind = "shell"
+  run = "echo $$ > long.pid; sleep 300 # {marker}"
+"#
+        ),
+    );
+    let mut running = dir.start(&["--yes"]);
+    wait_for_journal(
+        &dir,
+        &mut running,
+        Duration::from_secs(30),
+        "the group of `long` is journaled",
+        |recs| recs.iter().any(|r| kind(r) == "process"),
+    );
+    let _ = running.kill9();
+    let alive = || {
+        Command::new("pgrep")
+            .args(["-f", &marker])
+            .output()
+            .map(|o| !o.stdout.is_empty())
+            .unwrap_or(false)
+    };
+    assert!(
+        alive(),
+        "the step's `sleep` outlives a kill -9 of ferry (that is the problem)"
+    );
+
+    // resume without --yes: it stops at the interrupted step, but first ends the orphans
+    let out = dir.run(&["--resume"]);
+    out.assert_code(1, "resume without --yes stops at the interrupted step");
+    assert!(
+        out.stdout
+            .contains("was interrupted by the crash but its processes were still running"),
+        "{}",
+        out.show()
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive() {
+        assert!(
+            Instant::now() < deadline,
+            "the orphaned processes are still running after the resume"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let recs = entries(&dir.journal());
+    assert!(
+        recs.iter().any(|r| kind(r) == "note"
+            && r["entry"]["text"]
+                .as_str()
+                .unwrap_or("")
+                .contains("process group")),
+        "the stop is journaled\n{}",
+        dump(&recs)
+    );
+}

@@ -137,7 +137,7 @@ pub fn line(ts: chrono::DateTime<chrono::Utc>, entry: &Entry) -> Option<String> 
             format!("  {step} ▸ {} {}{pct}{rate}{eta}{note}", p.done, p.unit)
         }
         Entry::Result { step, .. } => format!("  {step} = result recorded in the journal"),
-        Entry::Sample { .. } => return None,
+        Entry::Sample { .. } | Entry::Process { .. } => return None,
         Entry::Note { step, text } => match step {
             Some(s) => format!("  {s}: {text}"),
             None => format!("  {text}"),

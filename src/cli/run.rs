@@ -158,6 +158,7 @@ pub async fn run(s: RunSettings) -> i32 {
     };
 
     // journal: new, or resumed after verification
+    let mut leftovers = Vec::new();
     let (journal, machine, snap, interrupted) = if s.resume {
         let path = match s
             .journal
@@ -232,6 +233,7 @@ pub async fn run(s: RunSettings) -> i32 {
         let m0 = Machine::new(&rb);
         let mut snap = initial_snapshot(&rb, &m0, &path, &s.operator);
         let (m, running) = resume::replay(&rb, &replay, &mut snap);
+        leftovers = resume::leftover_groups(&replay, &running);
         (w, m, snap, running)
     } else {
         let path = s
@@ -271,6 +273,20 @@ pub async fn run(s: RunSettings) -> i32 {
             journal.path().display()
         );
         return EXIT_BAD_INPUT;
+    }
+    for line in resume::stop_leftovers(&leftovers).await {
+        println!("note: {line}");
+        let note = Entry::Note {
+            step: None,
+            text: line,
+        };
+        if let Err(e) = journal.append(&note, Utc::now()) {
+            eprintln!(
+                "error: cannot write journal {}: {e}",
+                journal.path().display()
+            );
+            return EXIT_BAD_INPUT;
+        }
     }
     let journal_path = journal.path().to_path_buf();
     println!("journal {}", journal_path.display());

@@ -295,6 +295,11 @@ impl Driver {
     fn report(&mut self, step: String, r: Report) {
         match r {
             Report::Result { data } => self.journal(Entry::Result { step, data }),
+            Report::Process { pgid, start_ticks } => self.journal(Entry::Process {
+                step,
+                pgid,
+                start_ticks,
+            }),
             Report::Progress(p) => {
                 if let Some(s) = self.snap.steps.iter_mut().find(|s| s.id == step) {
                     s.progress = Some(p.clone());

@@ -88,6 +88,13 @@ pub enum Entry {
         step: String,
         progress: Progress,
     },
+    /// A step started a process group (`start_ticks` identifies the leader
+    /// across pid reuse). Resume stops groups an interrupted step left running.
+    Process {
+        step: String,
+        pgid: i32,
+        start_ticks: Option<u64>,
+    },
     /// A step's structured result (copy figures, verify differences).
     Result {
         step: String,

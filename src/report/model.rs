@@ -385,7 +385,7 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
                     buf.remove(0);
                 }
             }
-            Entry::Progress { .. } => {}
+            Entry::Progress { .. } | Entry::Process { .. } => {}
             Entry::Result { step, data } => {
                 let i = step_mut(step, &mut steps);
                 results.push(StepResult {

@@ -80,6 +80,21 @@ pub enum Report {
     Result {
         data: serde_json::Value,
     },
+    /// A step started a process group (shell steps). Journaled so that a
+    /// resume after a crash can stop what the dead run left running.
+    Process {
+        pgid: i32,
+        start_ticks: Option<u64>,
+    },
+}
+
+/// The start time of process `pid` in clock ticks since boot (`/proc/PID/stat`
+/// field 22): with the pid it identifies a process even after pids are reused.
+pub fn process_start_ticks(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // the command name (field 2) may hold spaces and parentheses: count from the last ')'
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 pub use crate::monitor::{MonitorView, NoMonitors};
@@ -130,6 +145,14 @@ impl ExecCtx {
     /// Report progress. A closed channel is not an error.
     pub fn progress(&self, p: Progress) {
         let _ = self.reports.send(Report::Progress(p));
+    }
+
+    /// Report a process group the step started.
+    pub fn process_started(&self, pgid: i32) {
+        let _ = self.reports.send(Report::Process {
+            pgid,
+            start_ticks: process_start_ticks(pgid),
+        });
     }
 
     /// Report the step's structured result.

@@ -96,6 +96,7 @@ pub(super) async fn run(
         return ctx.failed(format!("process id {pid} is out of range"));
     };
     let mut guard = GroupGuard { pgid, armed: true };
+    ctx.process_started(pgid);
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
         return ctx.failed("the shell's output pipes were not set up");
     };
