@@ -1546,3 +1546,66 @@ id = "p"
         dump(&recs)
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Logs go to a file in the state directory, never to the screen, and never hold a secret
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn logs_go_to_the_state_directory_and_are_redacted() {
+    let mut dir = Dir::new();
+    let state = dir.path().join("state");
+    let secret = format!("log-secret-{}-pw", std::process::id());
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    dir.env("XDG_STATE_HOME", &state.display().to_string());
+    dir.env("FERRY_LOG", "debug");
+    dir.env(
+        "DB_URL",
+        &format!("postgres://app:{secret}@127.0.0.1:{port}/app"),
+    );
+    dir.runbook(
+        "logged",
+        r#"
+[connections.db]
+url = "${env:DB_URL}"
+
+[[monitor.metric]]
+name = "probe"
+sql = { connection = "db", query = "select 1", every = "200ms" }
+
+[[phase]]
+id = "p"
+
+  [[phase.step]]
+  id = "quick"
+  kind = "shell"
+  run = "sleep 2; echo done"
+"#,
+    );
+    let out = dir.run(&["--yes"]);
+    out.assert_code(
+        0,
+        "the run itself succeeds; only the monitor's source is down",
+    );
+    let log = std::fs::read_to_string(state.join("ferry/ferry.log"))
+        .expect("ferry.log in $XDG_STATE_HOME/ferry");
+    assert!(
+        log.contains("step finished"),
+        "the log records the run:\n{log}"
+    );
+    assert!(
+        log.contains("connection attempt failed"),
+        "and the failing monitor source:\n{log}"
+    );
+    assert!(
+        !log.contains(&secret),
+        "the password never reaches the log:\n{log}"
+    );
+    assert!(
+        !out.stdout.contains("connection attempt failed")
+            && !out.stderr.contains("connection attempt failed"),
+        "logs never go to the screen"
+    );
+}

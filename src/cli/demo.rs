@@ -19,17 +19,6 @@ pub struct DemoSettings {
     pub tui: bool,
 }
 
-/// `$XDG_STATE_HOME/ferry` or `~/.local/state/ferry`.
-pub fn state_dir() -> PathBuf {
-    if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(x).join("ferry");
-    }
-    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-        Some(h) => PathBuf::from(h).join(".local/state/ferry"),
-        None => std::env::temp_dir().join("ferry"),
-    }
-}
-
 fn newest_journal(runs: &Path) -> Option<PathBuf> {
     let mut v: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(runs.join("demo"))
         .ok()?
@@ -44,7 +33,7 @@ fn newest_journal(runs: &Path) -> Option<PathBuf> {
 pub fn prepare(s: &DemoSettings) -> Result<PathBuf, String> {
     let dir = match &s.dir {
         Some(d) => d.clone(),
-        None => state_dir()
+        None => super::logging::state_dir()
             .join("demo")
             .join(chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string()),
     };

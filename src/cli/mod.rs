@@ -6,6 +6,7 @@ mod check;
 mod check_aws;
 mod demo;
 pub mod headless;
+pub mod logging;
 mod report;
 pub mod run;
 
@@ -26,6 +27,8 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a runbook: the full-screen console on a TTY, or line-per-event headless mode.
+    Run(RunArgs),
     /// Validate a runbook and print its plan (exit 0 valid, 2 invalid).
     Check {
         /// The runbook file (TOML).
@@ -33,22 +36,6 @@ pub enum Command {
         /// Also ask AWS (DescribeDBInstances) about every instance the runbook names.
         #[arg(long)]
         aws: bool,
-    },
-    /// The post-run report of a journal: Markdown (default), HTML or JSON.
-    Report {
-        /// The journal (runs/<runbook>/<time>.jsonl).
-        journal: PathBuf,
-        /// md, html or json.
-        #[arg(long, default_value = "md", value_parser = report::parse_format)]
-        format: crate::report::Format,
-        /// Write to FILE instead of stdout.
-        #[arg(short = 'o', long = "output", value_name = "FILE")]
-        output: Option<PathBuf>,
-    },
-    /// Rehearsal timing over several journals: n, median, p90, max, 95% interval, against the window.
-    Stats {
-        #[arg(required = true, value_name = "JOURNAL")]
-        journals: Vec<PathBuf>,
     },
     /// The embedded demo: seed an SQLite dating app and run runbooks/demo.toml against it.
     Demo {
@@ -71,8 +58,22 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         operator: Option<String>,
     },
-    /// Run a runbook: the full-screen console on a TTY, or line-per-event headless mode.
-    Run(RunArgs),
+    /// The post-run report of a journal: Markdown (default), HTML or JSON.
+    Report {
+        /// The journal (runs/<runbook>/<time>.jsonl).
+        journal: PathBuf,
+        /// md, html or json.
+        #[arg(long, default_value = "md", value_parser = report::parse_format)]
+        format: crate::report::Format,
+        /// Write to FILE instead of stdout.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Rehearsal timing over several journals: n, median, p90, max, 95% interval, against the window.
+    Stats {
+        #[arg(required = true, value_name = "JOURNAL")]
+        journals: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -116,6 +117,9 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    if matches!(args.command, Command::Run(_) | Command::Demo { .. }) {
+        let _ = logging::init(&logging::state_dir());
+    }
     match args.command {
         Command::Check { runbook, aws } => {
             let code = check::run(&runbook);

@@ -152,6 +152,8 @@ pub async fn run(s: RunSettings) -> i32 {
         }
     };
     let redactor = Arc::new(redactor);
+    super::logging::set_redactor(redactor.clone());
+    tracing::info!(runbook = %rb.name, path = %s.runbook.display(), operator = %s.operator, "run starting");
     let redact_for_journal = {
         let r = redactor.clone();
         Box::new(move |t: &str| r.redact(t)) as Box<dyn Fn(&str) -> String + Send>

@@ -321,6 +321,15 @@ impl Driver {
 
     /// Journal, then handle, then perform.
     fn feed(&mut self, ev: Event) {
+        match &ev {
+            Event::Started { step, attempt } => tracing::info!(%step, attempt, "step started"),
+            Event::Finished {
+                step,
+                attempt,
+                outcome,
+            } => tracing::info!(%step, attempt, outcome = %outcome.describe(), "step finished"),
+            other => tracing::debug!(event = ?other, "event"),
+        }
         // step boundaries refresh the exact row counts
         if let (Event::Finished { .. }, Some(h)) = (&ev, &self.monitor_hub) {
             h.request_exact_counts();
