@@ -153,7 +153,7 @@ async fn evaluate(ctx: &ExecCtx, cond: &Condition) -> Eval {
         } => match ctx.monitors.metric(monitor) {
             Some(v) => Eval::Seen {
                 ok: compares(*compare, v, *threshold),
-                what: format!("metric {monitor} {v}"),
+                what: format!("metric {monitor} {}", number(v)),
             },
             None => Eval::NoValue(monitor.clone()),
         },
@@ -209,4 +209,23 @@ fn need_text(cond: &Condition) -> String {
 
 fn secs(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
+}
+
+/// A metric value as people read it: whole numbers stay whole, others get two decimals.
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+#[cfg(test)]
+mod number_tests {
+    #[test]
+    fn metric_values_read_well() {
+        assert_eq!(super::number(15.962611859698635), "15.96");
+        assert_eq!(super::number(95.0), "95");
+        assert_eq!(super::number(0.0), "0");
+    }
 }
