@@ -100,16 +100,19 @@ pub async fn run(s: DemoSettings, dir: PathBuf) -> i32 {
         println!("  journal    {}", j.display());
         println!();
         println!(
-            "next:  ferry report {} --format html -o {}",
+            "report:  ferry report {} --format html -o {}",
             j.display(),
             dir.join("report.html").display()
         );
-        println!(
-            "       FERRY_DEMO_DIR={} ferry run {} --resume --journal {}     (if it stopped before the end)",
-            dir.display(),
-            dir.join("demo.toml").display(),
-            j.display()
-        );
+        if code != super::EXIT_OK {
+            // the generic resume hint lacks the variable the demo runbook needs
+            println!(
+                "resume:  FERRY_DEMO_DIR={} ferry run {} --resume --journal {}",
+                dir.display(),
+                dir.join("demo.toml").display(),
+                j.display()
+            );
+        }
     }
     code
 }

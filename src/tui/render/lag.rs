@@ -9,8 +9,8 @@ use crate::tui::app::App;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
-use ratatui::text::Line;
-use ratatui::widgets::Widget;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget, Wrap};
 
 pub struct LagPane<'a> {
     app: &'a App,
@@ -120,6 +120,20 @@ impl Widget for &LagPane<'_> {
             .unwrap_or(0)
             .min(16);
         let h = inner.height as usize;
+        if let [m] = monitors.as_slice() {
+            // one monitor with something to say instead of a value: say all of it
+            let series = app.snap.monitors.lag.iter().find(|s| s.name == m.name);
+            if let Some(note) = series.and_then(|s| s.note.as_deref()) {
+                let text = Line::from(vec![
+                    Span::styled(m.name.clone(), app.theme.bold()),
+                    Span::styled(format!(" — {note}"), app.theme.dim()),
+                ]);
+                Paragraph::new(text)
+                    .wrap(Wrap { trim: true })
+                    .render(inner, buf);
+                return;
+            }
+        }
         let off = app.lag_scroll.min(monitors.len().saturating_sub(h));
         for (n, m) in monitors.iter().skip(off).take(h).enumerate() {
             let series = app.snap.monitors.lag.iter().find(|s| s.name == m.name);

@@ -16,7 +16,8 @@
 //!  message row: run state, refusals, the `/` prompt
 //!  status bar: UTC clock · window · operator · journal · key hints
 //! ```
-//! Compact (80×24 and anything below Medium): runbook + detail + the two bottom rows.
+//! Compact (80×24 and anything below Medium): runbook over a lag strip, detail over
+//! the row counts (each only when the runbook has that monitor), the two bottom rows.
 //! `l` replaces the panes with the journal log; Enter on a step gives the detail
 //! the whole width. Dialogs and help are drawn last, centred over everything.
 
@@ -133,9 +134,19 @@ pub fn layout(area: Rect, log_view: bool, zoom: bool, mon: Configured) -> Areas 
     match tier {
         Tier::Compact => {
             a.detail = Some(right);
+            // row counts tell whether the copy is done and writes are frozen: under the
+            // detail when the runbook has them and the detail keeps room for its output
+            if mon.rowcounts && area.height >= 20 {
+                let h = (area.height / 3).clamp(5, 8);
+                let [detail, rows] =
+                    Layout::vertical([Constraint::Min(6), Constraint::Length(h)]).areas(right);
+                a.detail = Some(detail);
+                a.rowcounts = Some(rows);
+            }
             // lag matters most during a cutover: a strip under the runbook when there is room
             if mon.lag > 0 && area.height >= 20 {
-                let strip = mon.lag.min(3) as u16 + 2;
+                // one monitor gets two rows: its value and sparkline, or a note that wraps
+                let strip = mon.lag.clamp(2, 3) as u16 + 2;
                 let [list, lag] =
                     Layout::vertical([Constraint::Min(5), Constraint::Length(strip)]).areas(left);
                 a.runbook = Some(list);
@@ -334,7 +345,12 @@ mod tests {
             Some(4),
             "a lag strip under the runbook"
         );
-        assert!(compact.metrics.is_none() && compact.rowcounts.is_none());
+        assert!(compact.metrics.is_none());
+        assert_eq!(
+            compact.rowcounts.map(|r| r.height),
+            Some(8),
+            "row counts under the detail"
+        );
         let full = layout(Rect::new(0, 0, 160, 48), false, false, ALL);
         assert!(full.lag.is_some() && full.metrics.is_some() && full.rowcounts.is_some());
         assert_eq!(full.metrics.map(|r| r.height), Some(12));

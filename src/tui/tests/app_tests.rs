@@ -408,7 +408,13 @@ fn jump_navigation_folding_and_focus() {
     press(&mut app, [code(KeyCode::Tab)]);
     assert_eq!(app.focus, Pane::Detail);
     press(&mut app, [code(KeyCode::Tab), code(KeyCode::Tab)]);
-    assert_eq!(app.focus, Pane::Runbook, "runbook, detail, lag strip");
+    assert_eq!(
+        app.focus,
+        Pane::RowCounts,
+        "runbook, detail, lag strip, row counts"
+    );
+    press(&mut app, [code(KeyCode::Tab)]);
+    assert_eq!(app.focus, Pane::Runbook);
     app.update(Action::Resize(160, 48));
     let mut seen = Vec::new();
     for _ in 0..5 {
