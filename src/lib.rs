@@ -2,6 +2,7 @@
 //!
 //! Layers, each depending only on those above it in this list (see ARCHITECTURE.md):
 //! - [`runbook`]: the runbook format, parsing and validation; [`db`]: open pools;
+//!   [`units`]: numbers as people read them;
 //! - [`journal`], [`engine`]: the append-only journal and the pure state machine;
 //! - [`copy`], [`verify`], [`monitor`], [`aws`]: the background workers;
 //! - [`report`]: post-run reports from a journal;
@@ -18,4 +19,5 @@ pub mod monitor;
 pub mod report;
 pub mod runbook;
 pub mod tui;
+pub mod units;
 pub mod verify;

@@ -6,10 +6,12 @@
 //! The JSON must validate against assets/report.schema.json.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use ferry::copy::{CopyReport, Method, SequenceReset, TableReport};
 use ferry::engine::event::{Actor, Event, EvidenceItem, Outcome, RunStatus};
 use ferry::engine::exec::{OutputLine, Stream};
 use ferry::journal::{Entry, Header, StepMeta, Writer};
 use ferry::runbook::ConfirmMode;
+use ferry::verify::{TableResult, VerifyReport};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -149,11 +151,115 @@ impl J {
     }
 }
 
+/// A copy result as the copy engine journals it (its own type, so the goldens
+/// follow the real shape).
 fn copy_result() -> serde_json::Value {
-    serde_json::json!({"tables": [
-        {"table": "public.users", "rows": 120000, "bytes": 15728640, "duration_ms": 2100, "rows_per_sec": 57142},
-        {"table": "public.messages", "rows": 2400000, "bytes": 402653184, "duration_ms": 31000, "rows_per_sec": 77419}
-    ], "replica_role": true})
+    let table = |name: &str, rows: u64, bytes: u64, ms: u64, chunks: u64| TableReport {
+        table: name.into(),
+        target: name.into(),
+        rows,
+        bytes,
+        chunks,
+        chunks_resumed: 0,
+        duration_ms: ms,
+        rows_per_sec: rows as f64 * 1000.0 / ms as f64,
+        method: Method::IntRange,
+        format: "copy binary".into(),
+        clears: "range".into(),
+    };
+    let r = CopyReport {
+        step: "copy".into(),
+        source: "postgres".into(),
+        target: "postgres".into(),
+        tables: vec![
+            table("public.users", 120_000, 15_728_640, 2_100, 3),
+            table("public.messages", 2_400_000, 402_653_184, 31_000, 48),
+        ],
+        sequences: vec![SequenceReset {
+            table: "public.users".into(),
+            column: "id".into(),
+            sequence: "public.users_id_seq".into(),
+            value: Some(120_000),
+            is_called: true,
+            from: "source".into(),
+        }],
+        rows: 2_520_000,
+        bytes: 418_381_824,
+        chunks: 51,
+        chunks_resumed: 0,
+        duration_ms: 31_400,
+        rows_per_sec: 80_254.8,
+        workers: 2,
+        replica_role: true,
+        truncated: false,
+    };
+    serde_json::to_value(r).expect("a copy report serialises")
+}
+
+/// A verify result as the verifier journals it.
+fn verify_result(ok: bool) -> serde_json::Value {
+    let users = TableResult {
+        table: "public.users".into(),
+        ok,
+        schema: Some("equal".into()),
+        counts: Some(
+            if ok {
+                "120,000 = 120,000"
+            } else {
+                "120,000 ≠ 119,999 (target -1)"
+            }
+            .into(),
+        ),
+        checksums: Some(
+            if ok {
+                "equal"
+            } else {
+                "2 rows differ: 1 missing, 1 changed"
+            }
+            .into(),
+        ),
+        sample: None,
+        differences: if ok { 0 } else { 2 },
+        summary: if ok { "equal" } else { "2 rows differ" }.into(),
+    };
+    let messages = TableResult {
+        table: "public.messages".into(),
+        ok: true,
+        schema: Some("equal".into()),
+        counts: Some("2,400,000 = 2,400,000".into()),
+        checksums: Some("equal".into()),
+        sample: None,
+        differences: 0,
+        summary: "equal".into(),
+    };
+    let differences: Vec<String> = if ok {
+        vec![]
+    } else {
+        vec![
+            "public.users id=42: changed email: 'a@x.io' on source, 'a@x.io ' on target".into(),
+            "public.users id=77: missing on target".into(),
+        ]
+    };
+    let r = VerifyReport {
+        ok,
+        summary: if ok {
+            "no differences: 2 tables, 2,520,000 rows (schema, counts, checksums)".into()
+        } else {
+            "2 differences in 1 of 2 tables".into()
+        },
+        source: "postgres".into(),
+        target: "postgres".into(),
+        checks: vec!["schema".into(), "counts".into(), "checksums".into()],
+        tables: vec![users, messages],
+        differences,
+        more_differences: 0,
+        stopped_early: false,
+        coverage: "checksums covered all 2,520,000 rows of 2 tables".into(),
+        rows_compared: 2_520_000,
+        elapsed_secs: 118.0,
+        notes: vec![],
+    };
+    serde_json::to_value(r).expect("a verify report serialises")
 }
 
 fn build(name: &str) -> PathBuf {
@@ -169,16 +275,54 @@ fn build(name: &str) -> PathBuf {
             j.run_step(10, 30, "snapshot-ok", true, true)
                 .run_step(60, 5, "freeze", true, true)
                 .run_step(65, 900, "copy", false, true)
-                .at(965, Entry::Result { step: "copy".into(), data: copy_result() })
+                .at(
+                    965,
+                    Entry::Result {
+                        step: "copy".into(),
+                        data: copy_result(),
+                    },
+                )
                 .run_step(965, 300, "verify", false, true)
-                .at(1265, Entry::Result { step: "verify".into(), data: serde_json::json!({"tables": [{"table": "public.users", "differences": 0}], "ok": true}) })
+                .at(
+                    1265,
+                    Entry::Result {
+                        step: "verify".into(),
+                        data: verify_result(true),
+                    },
+                )
                 .ev(
                     1300,
-                    Event::Confirm { step: "promote".into(), by: alice(), automatic: false, typed: Some("promote".into()), evidence: vec![] },
+                    Event::Confirm {
+                        step: "promote".into(),
+                        by: alice(),
+                        automatic: false,
+                        typed: Some("promote".into()),
+                        evidence: vec![],
+                    },
                 )
-                .ev(1300, Event::Started { step: "promote".into(), attempt: 1 })
-                .ev(1420, Event::Finished { step: "promote".into(), attempt: 1, outcome: Outcome::Succeeded { summary: "exit 0".into() } })
-                .at(1420, Entry::Closed { status: RunStatus::Finished { ok: true } });
+                .ev(
+                    1300,
+                    Event::Started {
+                        step: "promote".into(),
+                        attempt: 1,
+                    },
+                )
+                .ev(
+                    1420,
+                    Event::Finished {
+                        step: "promote".into(),
+                        attempt: 1,
+                        outcome: Outcome::Succeeded {
+                            summary: "exit 0".into(),
+                        },
+                    },
+                )
+                .at(
+                    1420,
+                    Entry::Closed {
+                        status: RunStatus::Finished { ok: true },
+                    },
+                );
         }
         "failed" => {
             j.run_step(10, 30, "snapshot-ok", true, true)
@@ -325,17 +469,7 @@ fn build(name: &str) -> PathBuf {
                     785,
                     Entry::Result {
                         step: "verify".into(),
-                        data: serde_json::json!({
-                            "tables": [
-                                {"table": "public.users", "check": "checksums", "status": "differs", "summary": "2 rows differ"},
-                                {"table": "public.messages", "check": "counts", "status": "ok", "summary": "2400000 = 2400000"}
-                            ],
-                            "differences": [
-                                "public.users id=42: changed email: 'a@x.io' on source, 'a@x.io ' on target",
-                                "public.users id=77: missing on target"
-                            ],
-                            "more_differences": 0
-                        }),
+                        data: verify_result(false),
                     },
                 );
         }
@@ -409,7 +543,9 @@ fn the_reports_say_what_happened() {
         "| Operators | alice |",
         "`promote` passed at 2026-11-22 02:23:40 UTC (confirmed by alice)",
         "replica lag: 0.4s",
-        "public.messages",
+        "| public.messages | 2,400,000 | 384.0 MiB | 31.0s | 77,419 | 48 | copy binary, integer key ranges |",
+        "public.users.id: `public.users_id_seq` → 120000 (source)",
+        "**PASSED**: no differences",
         "ended 1h 36m 20s before the window closed",
     ] {
         assert!(md.contains(needle), "clean report lacks `{needle}`:\n{md}");
@@ -442,6 +578,8 @@ fn the_reports_say_what_happened() {
         "id=42: changed email",
         "id=77: missing on target",
         "2 rows differ",
+        "**FAILED**: 2 differences in 1 of 2 tables",
+        "| public.users | 2 differences |",
     ] {
         assert!(md.contains(needle), "verify report lacks `{needle}`:\n{md}");
     }

@@ -5,12 +5,12 @@
 
 use super::{classify, AwsError};
 use crate::runbook::RdsAction;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// What DescribeDBInstances says of an instance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceState {
     pub instance: String,
     pub status: String,
@@ -24,7 +24,7 @@ pub struct InstanceState {
 }
 
 /// The structured result journaled for an `rds` step.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ActionReport {
     pub action: String,
     pub instance: String,

@@ -7,12 +7,12 @@ use super::prepare::{Clear, TableSpec};
 use super::progress::Stats;
 use super::sequences::SequenceReset;
 use crate::db::Db;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 /// Figures of one table.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableReport {
     pub table: String,
     pub target: String,
@@ -33,7 +33,7 @@ pub struct TableReport {
 }
 
 /// The result of a copy step.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CopyReport {
     pub step: String,
     pub source: String,

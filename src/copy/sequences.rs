@@ -12,12 +12,12 @@ use super::throttle::secs;
 use super::worker::{backoff, MAX_ATTEMPTS};
 use super::{CopyError, InfoFn};
 use crate::db::Db;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use std::collections::HashMap;
 use tokio_util::sync::CancellationToken;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SequenceReset {
     /// Target `schema.table` and column.
     pub table: String,

@@ -4,7 +4,7 @@
 use super::markdown::step_notes;
 use super::model::ReportModel;
 use super::svg;
-use super::{fmt_duration, fmt_time, result_rows};
+use super::{fmt_duration, fmt_time, results};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 const CSS: &str = r#"
@@ -15,6 +15,8 @@ th{background:#f6f8fa}code,pre{font-family:ui-monospace,"DejaVu Sans Mono",monos
 pre{background:#f6f8fa;padding:.5rem;overflow-x:auto;white-space:pre-wrap}
 .banner{padding:.7rem 1rem;border-radius:6px;margin:1rem 0;font-weight:600}
 .banner.ok{background:#dafbe1;border:1px solid #4ac26b}.banner.bad{background:#ffebe9;border:2px solid #cf222e;color:#82071e;font-size:1.1rem}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+.verdict{padding:.4rem .7rem;border-radius:6px}.verdict.ok{background:#dafbe1}.verdict.bad{background:#ffebe9;color:#82071e}
 .state-succeeded{color:#1a7f37}.state-failed{color:#cf222e;font-weight:600}.state-interrupted,.state-rolled{color:#9a6700}
 svg.chart{width:100%;height:auto;border:1px solid #d0d7de;margin:.5rem 0;background:#fff}
 svg .grid{stroke:#eaeef2}svg .axis,svg .label{font-size:11px;fill:#57606a;font-family:system-ui,sans-serif}
@@ -106,10 +108,19 @@ pub fn render(m: &ReportModel) -> String {
                     @if !rs.is_empty() {
                         h2 { (heading) }
                         @for r in rs {
-                            @let (cols, rows, extra) = result_rows(&r.data);
-                            h3 { code { (r.step) } }
-                            @if !cols.is_empty() { table { tr { @for c in &cols { th { (c) } } } @for row in &rows { tr { @for c in row { td { (c) } } } } } }
-                            @if !extra.is_empty() { ul { @for (k, v) in &extra { li { (k) ": " @if v.contains('\n') { ul { @for l in v.lines() { li { (l) } } } } @else { (v) } } } } }
+                            @let v = results::view(kind, &r.data);
+                            h3 { code { (r.step) } " " small { (fmt_time(r.at)) } }
+                            @if let Some((ok, why)) = &v.verdict {
+                                p class=(if *ok { "verdict ok" } else { "verdict bad" }) { strong { (if *ok { "PASSED" } else { "FAILED" }) } ": " (why) }
+                            }
+                            @if !v.lines.is_empty() { ul { @for l in &v.lines { li { (l) } } } }
+                            @if let Some(t) = &v.table {
+                                table {
+                                    tr { @for h in &t.head { th { (h) } } }
+                                    @for row in &t.rows { tr { @for (i, c) in row.iter().enumerate() { td class=[t.right.get(i).copied().unwrap_or(false).then_some("num")] { (c) } } } }
+                                }
+                            }
+                            @for (title, items) in &v.lists { p { strong { (title) } } ul { @for it in items { li { (it) } } } }
                         }
                     }
                 }

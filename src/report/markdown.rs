@@ -1,7 +1,7 @@
 //! The Markdown report: what the review meeting reads first.
 
 use super::model::{ReportModel, StepReport};
-use super::{fmt_duration, fmt_time, result_rows};
+use super::{fmt_duration, fmt_time, results};
 use std::fmt::Write as _;
 
 /// Escape text for a Markdown table cell.
@@ -219,15 +219,30 @@ pub fn render(m: &ReportModel) -> String {
         let _ = writeln!(o, "## {heading}\n");
         for r in rs {
             let _ = writeln!(o, "### `{}` ({})\n", r.step, fmt_time(r.at));
-            let (cols, rows, extra) = result_rows(&r.data);
-            if !cols.is_empty() {
-                let _ = writeln!(o, "| {} |", cols.join(" | "));
+            let v = results::view(kind, &r.data);
+            if let Some((ok, why)) = &v.verdict {
                 let _ = writeln!(
                     o,
-                    "|{}|",
-                    cols.iter().map(|_| "---").collect::<Vec<_>>().join("|")
+                    "**{}**: {}\n",
+                    if *ok { "PASSED" } else { "FAILED" },
+                    cell(why)
                 );
-                for row in rows {
+            }
+            for l in &v.lines {
+                let _ = writeln!(o, "- {}", cell(l));
+            }
+            if !v.lines.is_empty() {
+                let _ = writeln!(o);
+            }
+            if let Some(t) = &v.table {
+                let _ = writeln!(o, "| {} |", t.head.join(" | "));
+                let align: Vec<&str> = t
+                    .right
+                    .iter()
+                    .map(|r| if *r { "---:" } else { "---" })
+                    .collect();
+                let _ = writeln!(o, "|{}|", align.join("|"));
+                for row in &t.rows {
                     let _ = writeln!(
                         o,
                         "| {} |",
@@ -236,17 +251,13 @@ pub fn render(m: &ReportModel) -> String {
                 }
                 let _ = writeln!(o);
             }
-            for (k, v) in extra {
-                if v.contains('\n') {
-                    let _ = writeln!(o, "- {k}:");
-                    for line in v.lines() {
-                        let _ = writeln!(o, "  - {line}");
-                    }
-                } else {
-                    let _ = writeln!(o, "- {k}: {}", cell(&v));
+            for (title, items) in &v.lists {
+                let _ = writeln!(o, "{title}:\n");
+                for it in items {
+                    let _ = writeln!(o, "- {}", cell(it));
                 }
+                let _ = writeln!(o);
             }
-            let _ = writeln!(o);
         }
     }
 

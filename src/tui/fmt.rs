@@ -178,22 +178,7 @@ pub fn si(x: f64) -> String {
     }
 }
 
-/// An integer with thousands separators: `1,234,567`.
-pub fn thousands(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
-}
+pub use crate::units::thousands;
 
 /// A sparkline of `values` scaled to `[0, top]`, the newest `n` values.
 pub fn sparkline(values: &[f64], n: usize, top: f64) -> String {

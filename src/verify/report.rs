@@ -6,11 +6,12 @@
 //! human-readable lines, at most `max_diffs`), `more_differences` (how many more were
 //! found), and scalars: `ok`, `summary`, `stopped_early`, `coverage`, …
 
-use serde::Serialize;
+use crate::units::{count, thousands};
+use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
 /// The result of one table.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Deserialize)]
 pub struct TableResult {
     pub table: String,
     pub ok: bool,
@@ -28,7 +29,7 @@ pub struct TableResult {
 }
 
 /// The structured result of a verify step.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Deserialize)]
 pub struct VerifyReport {
     /// Nothing differs and everything was checked.
     pub ok: bool,
@@ -215,18 +216,6 @@ impl Findings {
     }
 }
 
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// Per-check texts and a summary of one table.
 pub fn table_result(t: &TableState, checks: &[&str]) -> TableResult {
     let has = |c: &str| checks.contains(&c);
@@ -236,13 +225,8 @@ pub fn table_result(t: &TableState, checks: &[&str]) -> TableResult {
         None => "not checked".into(),
     });
     let counts = has("counts").then(|| match t.counts {
-        Some((a, b)) if a == b => format!("{} = {}", thousands(a as u64), thousands(b as u64)),
-        Some((a, b)) => format!(
-            "{} ≠ {} (target {:+})",
-            thousands(a.max(0) as u64),
-            thousands(b.max(0) as u64),
-            b - a
-        ),
+        Some((a, b)) if a == b => format!("{} = {}", thousands(a), thousands(b)),
+        Some((a, b)) => format!("{} ≠ {} (target {:+})", thousands(a), thousands(b), b - a),
         None => "not counted".into(),
     });
     let checksums = has("checksums").then(|| {
@@ -295,11 +279,7 @@ pub fn table_result(t: &TableState, checks: &[&str]) -> TableResult {
         (_, Some(note)) => note.clone(),
         (Some((n, d, of)), _) => {
             let pct = if of > 0 {
-                format!(
-                    " ({:.2}% of {})",
-                    100.0 * n as f64 / of as f64,
-                    thousands(of)
-                )
+                format!(" ({:.2}% of {})", 100.0 * n as f64 / of as f64, count(of))
             } else {
                 String::new()
             };
@@ -357,5 +337,5 @@ pub fn table_result(t: &TableState, checks: &[&str]) -> TableResult {
 }
 
 pub fn fmt_rows(n: u64) -> String {
-    thousands(n)
+    count(n)
 }

@@ -1,0 +1,414 @@
+//! Step results as the review meeting reads them: the copy's per-table
+//! figures, the verifier's verdict with every named difference, an RDS
+//! instance before and after. Built once from the journaled JSON and drawn by
+//! both the Markdown and the HTML renderer, from the engines' own result types
+//! (data only: nothing here runs a copy or a check). A result of a shape this version
+//! does not know (an older or newer ferry) falls back to a generic table, so
+//! nothing journaled is ever hidden.
+
+use super::result_rows;
+use crate::aws::rds::{ActionReport, InstanceState};
+use crate::copy::{CopyReport, Method};
+use crate::units::{bytes, count};
+use crate::verify::{TableResult, VerifyReport};
+
+/// What a renderer draws for one result: sentences, an optional table, and
+/// titled lists.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResultView {
+    /// A verdict to show first and prominently: passed or not, and why.
+    pub verdict: Option<(bool, String)>,
+    pub lines: Vec<String>,
+    pub table: Option<Table>,
+    pub lists: Vec<(String, Vec<String>)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Table {
+    pub head: Vec<String>,
+    /// Right-align this column (numbers).
+    pub right: Vec<bool>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    fn new(cols: &[(&str, bool)]) -> Table {
+        Table {
+            head: cols.iter().map(|(h, _)| h.to_string()).collect(),
+            right: cols.iter().map(|(_, r)| *r).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Drop the columns whose every cell is empty.
+    fn without_empty_columns(self) -> Table {
+        let keep: Vec<bool> = (0..self.head.len())
+            .map(|c| {
+                self.rows
+                    .iter()
+                    .any(|r| r.get(c).is_some_and(|v| !v.is_empty()))
+            })
+            .collect();
+        Table {
+            head: kept(self.head, &keep),
+            right: kept(self.right, &keep),
+            rows: self.rows.into_iter().map(|r| kept(r, &keep)).collect(),
+        }
+    }
+}
+
+/// The items of `v` whose flag in `keep` is set.
+fn kept<T>(v: Vec<T>, keep: &[bool]) -> Vec<T> {
+    v.into_iter()
+        .zip(keep)
+        .filter_map(|(x, k)| k.then_some(x))
+        .collect()
+}
+
+/// The view of a result of step kind `kind`.
+pub fn view(kind: &str, data: &serde_json::Value) -> ResultView {
+    let typed = match kind {
+        "copy" => serde_json::from_value::<CopyReport>(data.clone())
+            .ok()
+            .map(copy_view),
+        "verify" => serde_json::from_value::<VerifyReport>(data.clone())
+            .ok()
+            .map(verify_view),
+        "rds" => serde_json::from_value::<ActionReport>(data.clone())
+            .ok()
+            .map(rds_view),
+        _ => None,
+    };
+    typed.unwrap_or_else(|| generic(data))
+}
+
+fn generic(data: &serde_json::Value) -> ResultView {
+    let (cols, rows, extra) = result_rows(data);
+    let table = (!cols.is_empty()).then(|| Table {
+        right: vec![false; cols.len()],
+        head: cols,
+        rows,
+    });
+    let mut v = ResultView {
+        table,
+        ..ResultView::default()
+    };
+    for (k, val) in extra {
+        if val.contains('\n') {
+            v.lists
+                .push((k, val.lines().map(str::to_string).collect::<Vec<_>>()));
+        } else {
+            v.lines.push(format!("{k}: {val}"));
+        }
+    }
+    v
+}
+
+// ---- copy ------------------------------------------------------------------
+
+fn secs(ms: u64) -> String {
+    super::fmt_duration(ms as f64 / 1000.0)
+}
+
+fn rate(r: f64) -> String {
+    if r.is_finite() && r >= 0.0 {
+        count(r.round() as u64)
+    } else {
+        "—".into()
+    }
+}
+
+/// How a table was cut into chunks, in words.
+fn method_text(m: Method) -> &'static str {
+    match m {
+        Method::IntRange => "integer key ranges",
+        Method::Sampled => "sampled key bounds",
+        Method::Whole => "whole table",
+    }
+}
+
+fn copy_view(c: CopyReport) -> ResultView {
+    let mut lines = vec![format!(
+        "{} rows · {} · {} · {} rows/s · {} chunks · {} worker{} · {} → {}",
+        count(c.rows),
+        bytes(c.bytes),
+        secs(c.duration_ms),
+        rate(c.rows_per_sec),
+        count(c.chunks),
+        c.workers,
+        if c.workers == 1 { "" } else { "s" },
+        c.source,
+        c.target
+    )];
+    if c.chunks_resumed > 0 {
+        lines.push(format!(
+            "resumed: {} of the {} chunks were copied by an earlier run (the target's checkpoints say so)",
+            count(c.chunks_resumed),
+            count(c.chunks)
+        ));
+    }
+    if c.truncated {
+        lines.push("the target tables were emptied first (`truncate = true`)".into());
+    }
+    lines.push(if c.replica_role {
+        "loaded with triggers and foreign-key checks off on the target".into()
+    } else {
+        "loaded with the target's triggers and foreign-key checks active (the role may not switch them off)".into()
+    });
+    let renamed = c
+        .tables
+        .iter()
+        .any(|t| !t.target.is_empty() && t.target != t.table);
+    let resumed = c.tables.iter().any(|t| t.chunks_resumed > 0);
+    let mut t = Table::new(&[
+        ("table", false),
+        ("into", false),
+        ("rows", true),
+        ("size", true),
+        ("time", true),
+        ("rows/s", true),
+        ("chunks", true),
+        ("resumed", true),
+        ("how", false),
+    ]);
+    for x in &c.tables {
+        let how = format!("{}, {}", x.format, method_text(x.method));
+        t.rows.push(vec![
+            x.table.clone(),
+            if renamed {
+                x.target.clone()
+            } else {
+                String::new()
+            },
+            count(x.rows),
+            bytes(x.bytes),
+            secs(x.duration_ms),
+            rate(x.rows_per_sec),
+            count(x.chunks),
+            if resumed {
+                count(x.chunks_resumed)
+            } else {
+                String::new()
+            },
+            how,
+        ]);
+    }
+    let mut lists = Vec::new();
+    if !c.sequences.is_empty() {
+        lists.push((
+            "Sequences set to follow the data".to_string(),
+            c.sequences
+                .iter()
+                .map(|s| {
+                    let v = s
+                        .value
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "its start".into());
+                    let from = if s.from.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", s.from)
+                    };
+                    format!("{}.{}: `{}` → {v}{from}", s.table, s.column, s.sequence)
+                })
+                .collect(),
+        ));
+    }
+    ResultView {
+        verdict: None,
+        lines,
+        table: Some(t.without_empty_columns()),
+        lists,
+    }
+}
+
+// ---- verify ----------------------------------------------------------------
+
+fn verify_view(v: VerifyReport) -> ResultView {
+    let mut lines = vec![format!(
+        "{} ↔ {} · checks: {} · {} rows compared in {}",
+        v.source,
+        v.target,
+        v.checks.join(", "),
+        count(v.rows_compared),
+        super::fmt_duration(v.elapsed_secs)
+    )];
+    if !v.coverage.is_empty() {
+        lines.push(format!("coverage: {}", v.coverage));
+    }
+    if v.stopped_early {
+        lines.push("the time limit ended the comparison before everything was checked".into());
+    }
+    let mut t = Table::new(&[
+        ("table", false),
+        ("result", false),
+        ("schema", false),
+        ("counts", false),
+        ("checksums", false),
+        ("sample", false),
+    ]);
+    // the tables that differ first: they are what the meeting asks about
+    let mut tables: Vec<&TableResult> = v.tables.iter().collect();
+    tables.sort_by_key(|x| x.ok);
+    for x in tables {
+        let result = if x.ok {
+            "equal".to_string()
+        } else if x.differences > 0 {
+            format!(
+                "{} difference{}",
+                count(x.differences),
+                if x.differences == 1 { "" } else { "s" }
+            )
+        } else {
+            "not equal".to_string()
+        };
+        t.rows.push(vec![
+            x.table.clone(),
+            result,
+            x.schema.clone().unwrap_or_default(),
+            x.counts.clone().unwrap_or_default(),
+            x.checksums.clone().unwrap_or_default(),
+            x.sample.clone().unwrap_or_default(),
+        ]);
+    }
+    let mut lists = Vec::new();
+    if !v.differences.is_empty() {
+        let mut d = v.differences.clone();
+        if v.more_differences > 0 {
+            d.push(format!(
+                "… and {} more, not listed (`max_diffs`)",
+                count(v.more_differences)
+            ));
+        }
+        lists.push(("Differences".to_string(), d));
+    }
+    if !v.notes.is_empty() {
+        lists.push(("Notes".to_string(), v.notes.clone()));
+    }
+    ResultView {
+        verdict: Some((v.ok, v.summary)),
+        lines,
+        table: Some(t.without_empty_columns()),
+        lists,
+    }
+}
+
+// ---- rds -------------------------------------------------------------------
+
+fn rds_view(r: ActionReport) -> ResultView {
+    let mut lines = vec![format!("`{}` on `{}`", r.action, r.instance)];
+    if let Some(s) = &r.snapshot {
+        lines.push(format!(
+            "snapshot `{s}`{}",
+            r.snapshot_status
+                .as_ref()
+                .map(|st| format!(": {st}"))
+                .unwrap_or_default()
+        ));
+    }
+    type Field = (&'static str, fn(&InstanceState) -> String);
+    let fields: [Field; 8] = [
+        ("instance", |i| i.instance.clone()),
+        ("status", |i| i.status.clone()),
+        ("engine", |i| i.engine.clone().unwrap_or_default()),
+        ("class", |i| i.class.clone().unwrap_or_default()),
+        ("endpoint", |i| i.endpoint.clone().unwrap_or_default()),
+        ("port", |i| {
+            i.port.map(|p| p.to_string()).unwrap_or_default()
+        }),
+        ("replica of", |i| i.replica_of.clone().unwrap_or_default()),
+        ("replicas", |i| i.replicas.join(", ")),
+    ];
+    let table = (r.before.is_some() || r.after.is_some()).then(|| {
+        let mut t = Table::new(&[("", false), ("before", false), ("after", false)]);
+        for (name, get) in fields {
+            let b = r.before.as_ref().map(get).unwrap_or_default();
+            let a = r.after.as_ref().map(get).unwrap_or_default();
+            if b.is_empty() && a.is_empty() {
+                continue;
+            }
+            let a = if a == b && !a.is_empty() {
+                "(same)".to_string()
+            } else {
+                a
+            };
+            t.rows.push(vec![name.to_string(), b, a]);
+        }
+        t
+    });
+    ResultView {
+        verdict: None,
+        lines,
+        table,
+        lists: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_copy_result_reads_as_figures_per_table() {
+        let v = view(
+            "copy",
+            &json!({"step":"c","source":"postgres","target":"postgres","rows":120000,"bytes":6754079,
+                "chunks":27,"chunks_resumed":3,"duration_ms":704,"rows_per_sec":170454.5,"workers":2,
+                "replica_role":true,"truncated":false,
+                "sequences":[{"table":"public.users","column":"id","sequence":"public.users_id_seq","value":120001,"is_called":false,"from":"max + 1"}],
+                "tables":[{"table":"public.users","target":"public.users","rows":120000,"bytes":6754079,"chunks":27,
+                "chunks_resumed":3,"duration_ms":704,"rows_per_sec":170454.5,"method":"int_range","format":"copy binary","clears":"range"}]}),
+        );
+        assert_eq!(
+            v.lines[0],
+            "120,000 rows · 6.4 MiB · 0.7s · 170,455 rows/s · 27 chunks · 2 workers · postgres → postgres"
+        );
+        assert!(v.lines[1].starts_with("resumed: 3 of the 27 chunks"));
+        let t = v.table.expect("a table");
+        assert_eq!(
+            t.head,
+            ["table", "rows", "size", "time", "rows/s", "chunks", "resumed", "how"],
+            "`into` is left out when no table is renamed"
+        );
+        assert_eq!(t.rows[0][7], "copy binary, integer key ranges");
+        assert_eq!(
+            v.lists[0].1,
+            ["public.users.id: `public.users_id_seq` → 120001 (max + 1)"]
+        );
+    }
+
+    #[test]
+    fn a_verify_result_puts_the_differing_tables_and_rows_first() {
+        let v = view(
+            "verify",
+            &json!({"ok":false,"summary":"2 differences in 1 of 2 tables","source":"postgres","target":"postgres",
+                "checks":["counts","checksums"],"differences":["public.users id=42: missing on target"],
+                "more_differences":1,"stopped_early":false,"coverage":"all rows","rows_compared":10,"elapsed_secs":1.5,"notes":[],
+                "tables":[{"table":"public.a","ok":true,"counts":"5 = 5","checksums":"equal","differences":0,"summary":"equal"},
+                          {"table":"public.users","ok":false,"counts":"5 ≠ 4 (target -1)","checksums":"2 rows differ","differences":2,"summary":"x"}]}),
+        );
+        assert_eq!(
+            v.verdict,
+            Some((false, "2 differences in 1 of 2 tables".to_string()))
+        );
+        let t = v.table.expect("a table");
+        assert_eq!(t.head, ["table", "result", "counts", "checksums"]);
+        assert_eq!(t.rows[0][0], "public.users");
+        assert_eq!(t.rows[0][1], "2 differences");
+        assert_eq!(
+            v.lists[0].1,
+            [
+                "public.users id=42: missing on target",
+                "… and 1 more, not listed (`max_diffs`)"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unknown_shape_falls_back_to_the_generic_table() {
+        let v = view("copy", &json!({"tables":[{"table":"t","rows":1}],"x":true}));
+        assert_eq!(v.table.expect("a table").head, ["table", "rows"]);
+        assert_eq!(v.lines, ["x: true"]);
+    }
+}
