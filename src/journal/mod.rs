@@ -7,6 +7,7 @@
 //! where `hash` = SHA-256 of the line up to (not including) `,"hash":…` plus `}`.
 
 mod read;
+mod redact;
 
 pub use read::{read_journal, read_lenient, JournalError, Lenient, Replay};
 
@@ -135,14 +136,6 @@ impl Entry {
     }
 }
 
-#[derive(Serialize)]
-struct Unhashed<'a> {
-    seq: u64,
-    ts: String,
-    entry: &'a Entry,
-    prev: &'a str,
-}
-
 /// A stored line, parsed.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Record {
@@ -223,14 +216,18 @@ impl Writer {
 
     /// Append one entry; fsync when it is a boundary. Returns the timestamp written.
     pub fn append(&mut self, entry: &Entry, now: DateTime<Utc>) -> std::io::Result<DateTime<Utc>> {
-        let body = serde_json::to_string(&Unhashed {
-            seq: self.seq,
-            ts: now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            entry,
-            prev: &self.prev,
-        })
-        .map_err(std::io::Error::other)?;
-        let body = (self.redact)(&body);
+        // Only the entry's string values are redacted, each decoded first: a
+        // secret that is also a key, `true` or a piece of the timestamp must not
+        // break the line, and one that JSON escapes (`"`, `\`) is still found.
+        let json = serde_json::to_string(entry).map_err(std::io::Error::other)?;
+        let json = redact::string_values_keeping(&json, &*self.redact, &|t| {
+            serde_json::from_str::<Entry>(t).is_ok()
+        });
+        let ts = now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let body = format!(
+            "{{\"seq\":{},\"ts\":\"{ts}\",\"entry\":{json},\"prev\":\"{}\"}}",
+            self.seq, self.prev
+        );
         let hash = sha256_hex(body.as_bytes());
         let mut line = String::with_capacity(body.len() + 80);
         line.push_str(&body[..body.len() - 1]);
