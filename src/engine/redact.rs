@@ -34,8 +34,25 @@ impl Redactor {
         Self::default()
     }
 
-    /// Register a secret. Secrets shorter than 4 characters are ignored.
+    /// Register a secret, and the forms a program may print it in: each line of
+    /// a multi-line secret (a PEM key is printed, and read back, line by line),
+    /// JSON-escaped (`"` → `\"`) and percent-encoded (`@` → `%40`). Secrets
+    /// shorter than 4 characters are ignored.
     pub fn add(&mut self, secret: &str) {
+        self.add_one(secret);
+        if secret.contains(['\n', '\r']) {
+            for line in secret.lines() {
+                self.add_one(line.trim());
+            }
+        }
+        if let Ok(json) = serde_json::to_string(secret) {
+            self.add_one(&json[1..json.len() - 1]);
+        }
+        self.add_one(&percent_encode(secret, false));
+        self.add_one(&percent_encode(secret, true));
+    }
+
+    fn add_one(&mut self, secret: &str) {
         if secret.chars().count() < MIN_SECRET_LEN || self.secrets.iter().any(|s| s == secret) {
             return;
         }
@@ -114,6 +131,21 @@ fn mask_url_passwords(text: &str) -> String {
         }
     }
     out.push_str(rest);
+    out
+}
+
+/// `s` with every byte outside RFC 3986's unreserved set written `%XX`.
+fn percent_encode(s: &str, lower: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else if lower {
+            out.push_str(&format!("%{b:02x}"));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
     out
 }
 
@@ -203,6 +235,32 @@ mod tests {
             r.redact("pw p@ss/w and p%40ss%2Fw"),
             format!("pw {MASK} and {MASK}")
         );
+    }
+
+    #[test]
+    fn printed_forms_of_a_secret_are_masked_too() {
+        let mut r = Redactor::new();
+        r.add("p@ss w/\"rd\\x");
+        // JSON-escaped, as `jq` or a JSON log prints it
+        assert_eq!(
+            r.redact(r#"{"pw":"p@ss w/\"rd\\x"}"#),
+            format!(r#"{{"pw":"{MASK}"}}"#)
+        );
+        // percent-encoded, as in a URL, upper or lower case
+        assert_eq!(
+            r.redact("u:p%40ss%20w%2F%22rd%5Cx@h"),
+            format!("u:{MASK}@h")
+        );
+        assert_eq!(
+            r.redact("u:p%40ss%20w%2f%22rd%5cx@h"),
+            format!("u:{MASK}@h")
+        );
+        // a multi-line secret (a PEM key) arrives one line at a time
+        let mut r = Redactor::new();
+        r.add("-----BEGIN KEY-----\nMIIEvQIBADANBgkq\nAQEFAASCBKcwggSj\n-----END KEY-----\n");
+        for line in ["MIIEvQIBADANBgkq", "AQEFAASCBKcwggSj"] {
+            assert_eq!(r.redact(line), MASK, "{line}");
+        }
     }
 
     #[test]
