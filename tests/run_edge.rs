@@ -561,3 +561,52 @@ fn an_edited_last_line_is_refused_with_exit_2() {
     );
     assert_eq!(dir.lines("runs.txt"), ["a"], "nothing ran again");
 }
+
+/// Two operators resume the same run at once (or one resumes a run that is not
+/// dead): the second is refused, and the live run is not disturbed.
+#[test]
+fn a_second_resume_of_a_live_run_is_refused() {
+    let dir = Dir::new();
+    dir.runbook(&format!(
+        "[[phase]]\nid = \"p\"\n\n  [[phase.step]]\n  id = \"gate\"\n  kind = \"confirm\"\n\n{}{}",
+        shell("long", "echo long >> runs.txt; sleep 2", ""),
+        shell("after", "echo after >> runs.txt", ""),
+    ));
+    dir.run(&[]).assert_code(1, "stops at the gate");
+    let j = std::fs::read_dir(dir.file("runs/edge"))
+        .ok()
+        .and_then(|mut d| d.next())
+        .and_then(|e| e.ok())
+        .map(|e| e.path())
+        .expect("the journal under runs/edge");
+    let j_arg = j.display().to_string();
+    let mut live = dir.start(&["--resume", "--yes"]);
+    wait_for(&j, &mut live, "`long` to start", |recs| {
+        !events(recs, "started", "long").is_empty()
+    });
+    for args in [
+        &["--resume", "--yes", "--journal", j_arg.as_str()][..],
+        &["--resume", "--yes"][..], // the default choice: the newest unfinished journal
+    ] {
+        let second = dir.run(args);
+        second.assert_code(2, "a second resume of a live run");
+        assert!(
+            second.stderr.contains("another ferry process"),
+            "{}",
+            second.show()
+        );
+    }
+    let out = live.finish();
+    out.assert_code(0, "the live run finishes undisturbed");
+    assert_eq!(dir.lines("runs.txt"), ["long", "after"]);
+    let report = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["report", j_arg.as_str(), "--format", "json"])
+        .current_dir(dir.path())
+        .output()
+        .expect("run ferry report");
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        text.contains("\"chain_ok\": true") || text.contains("\"chain_ok\":true"),
+        "{text}"
+    );
+}

@@ -184,12 +184,6 @@ pub async fn run(s: RunSettings) -> i32 {
                 return EXIT_BAD_INPUT;
             }
         };
-        if let Some((line, _)) = &replay.torn {
-            say!(
-                "note: the last line of {} (line {line}) was cut short by a crash; it is dropped",
-                path.display()
-            );
-        }
         if replay.closed() {
             complain!(
                 "error: the run in {} already ended; start a new run without --resume",
@@ -232,6 +226,13 @@ pub async fn run(s: RunSettings) -> i32 {
                 return EXIT_BAD_INPUT;
             }
         };
+        // only now: a live run's half-written line is not a crash's
+        if let Some((line, _)) = &replay.torn {
+            say!(
+                "note: the last line of {} (line {line}) was cut short by a crash; it is dropped",
+                path.display()
+            );
+        }
         let m0 = Machine::new(&rb);
         let mut snap = initial_snapshot(&rb, &m0, &path, &s.operator);
         let (m, running) = resume::replay(&rb, &replay, &mut snap);

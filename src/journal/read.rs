@@ -27,6 +27,8 @@ pub struct Replay {
     pub records: Vec<Record>,
     /// Bytes of the file up to the end of the last good line.
     pub good_bytes: u64,
+    /// Bytes of the whole file when it was read (a resume checks nobody wrote since).
+    pub file_bytes: u64,
     /// A torn last line that was dropped: (line number, its text).
     pub torn: Option<(usize, String)>,
 }
@@ -133,6 +135,7 @@ pub fn read_journal(path: &Path) -> Result<Replay, JournalError> {
     Ok(Replay {
         records,
         good_bytes: offset as u64,
+        file_bytes: bytes.len() as u64,
         torn,
     })
 }

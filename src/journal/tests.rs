@@ -296,3 +296,44 @@ fn a_secret_that_is_also_json_syntax_leaves_the_journal_readable() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_journal_being_written_cannot_be_resumed_by_a_second_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("j.jsonl");
+    write_sample(&p);
+    let r = read_journal(&p).unwrap();
+    let live = Writer::resume(&p, &r, Box::new(|s: &str| s.to_string())).unwrap();
+    let second = Writer::resume(&p, &r, Box::new(|s: &str| s.to_string()));
+    match second {
+        Err(e) => assert!(e.to_string().contains("another ferry process"), "{e}"),
+        Ok(_) => panic!("a second writer got the journal"),
+    }
+    // the lock goes with its writer (and with a killed process)
+    drop(live);
+    assert!(Writer::resume(&p, &r, Box::new(|s: &str| s.to_string())).is_ok());
+}
+
+#[test]
+fn a_journal_that_grew_after_it_was_read_is_not_cut_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("j.jsonl");
+    write_sample(&p);
+    let stale = read_journal(&p).unwrap();
+    let mut w = Writer::resume(&p, &stale, Box::new(|s: &str| s.to_string())).unwrap();
+    w.append(
+        &Entry::Note {
+            step: None,
+            text: "written after the other reader looked".into(),
+        },
+        Utc::now(),
+    )
+    .unwrap();
+    drop(w);
+    assert!(Writer::resume(&p, &stale, Box::new(|s: &str| s.to_string())).is_err());
+    assert_eq!(
+        read_journal(&p).unwrap().records.len(),
+        5,
+        "nothing was cut"
+    );
+}
