@@ -82,6 +82,8 @@ impl Value {
         match expect {
             Expect::Integer(i) => match self {
                 Value::Int(v) => v == i,
+                // numeric and bigint text compare exactly: as f64, 2^53 + 1 == 2^53
+                Value::Text(t) => exact_integer(t) == Some(i128::from(*i)),
                 other => other
                     .as_f64()
                     .is_some_and(|x| x.fract() == 0.0 && x == *i as f64),
@@ -99,6 +101,16 @@ impl Value {
             other => other.to_string(),
         }
     }
+}
+
+/// `"42"`, `"-7"`, `"1.000"` as an exact integer; `None` for anything else.
+fn exact_integer(text: &str) -> Option<i128> {
+    let t = text.trim();
+    let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
+    if !frac.bytes().all(|b| b == b'0') {
+        return None;
+    }
+    whole.parse().ok()
 }
 
 /// What running a script produced.
@@ -362,6 +374,12 @@ mod tests {
         assert!(Value::Int(1).matches(&Expect::Integer(1)));
         assert!(Value::Text("1.000".into()).matches(&Expect::Integer(1)));
         assert!(!Value::Text("1.5".into()).matches(&Expect::Integer(1)));
+        // exact, beyond what an f64 holds
+        assert!(!Value::Text("9007199254740993".into()).matches(&Expect::Integer(9007199254740992)));
+        assert!(
+            Value::Text("9007199254740993.00".into()).matches(&Expect::Integer(9007199254740993))
+        );
+        assert!(Value::Text(" -12 ".into()).matches(&Expect::Integer(-12)));
         assert!(Value::Float(0.1 + 0.2).matches(&Expect::Float(0.3)));
         assert!(Value::Int(1).matches(&Expect::Bool(true)));
         assert!(Value::Text("f".into()).matches(&Expect::Bool(false)));
