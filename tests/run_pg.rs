@@ -702,3 +702,39 @@ fn kill_9_during_a_sql_step_does_not_leave_it_running_on_the_server() {
         "the dead run's statement still ran on the server 10s after the kill"
     );
 }
+
+/// libpq and sqlx also take the password as a query parameter
+/// (`postgres://user@host/db?password=…`): it is a secret like any other.
+#[test]
+fn a_password_given_as_a_query_parameter_never_shows() {
+    let url = primary();
+    // postgres://ferry:PW@host:port/db -> postgres://ferry@host:port/db?password=PW
+    let user_at = url.find("://").map_or(0, |i| i + 3);
+    let at = url.rfind('@').expect("URL has user info");
+    let colon = url[user_at..at].find(':').map_or(at, |i| user_at + i);
+    let qp = format!("{}{}?password={RIG_PASSWORD}", &url[..colon], &url[at..]);
+    assert!(
+        qp.starts_with("postgres") && !qp.contains(&format!(":{RIG_PASSWORD}@")),
+        "bad test URL"
+    );
+    let dir = Dir::new(&qp);
+    dir.runbook(
+        "  [[phase.step]]\n  id = \"echo\"\n  kind = \"shell\"\n  run = 'echo \"url: $DB_URL\"'\n\n\
+         \x20 [[phase.step]]\n  id = \"works\"\n  kind = \"sql\"\n  connection = \"db\"\n  \
+         sql = \"select current_user\"\n  expect = \"ferry\"\n",
+    );
+    let out = dir.run(&["--yes"]);
+    out.assert_code(0, "the query-parameter password works");
+    let journal = std::fs::read_to_string(dir.journal()).unwrap_or_default();
+    for (what, text) in [
+        ("stdout", &out.stdout),
+        ("stderr", &out.stderr),
+        ("journal", &journal),
+    ] {
+        assert!(
+            !text.contains(RIG_PASSWORD),
+            "{what} shows the password\n{text}"
+        );
+    }
+    assert!(out.stdout.contains("password=••••••"), "{}", out.show());
+}

@@ -61,9 +61,10 @@ impl Redactor {
             .sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
     }
 
-    /// Register the password of a URL, both as written and percent-decoded.
+    /// Register the password of a URL (`user:PASSWORD@` or `?password=PASSWORD`,
+    /// which libpq and sqlx accept too), both as written and percent-decoded.
     pub fn add_url(&mut self, url: &str) {
-        if let Some(raw) = url_password_raw(url) {
+        for raw in url_password_raw(url).into_iter().chain(query_password(url)) {
             self.add(&raw);
             let decoded = percent_decode(&raw);
             if decoded != raw {
@@ -80,7 +81,7 @@ impl Redactor {
                 out = out.replace(secret.as_str(), MASK);
             }
         }
-        mask_url_passwords(&out)
+        mask_query_passwords(&mask_url_passwords(&out))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -101,6 +102,44 @@ fn url_password_raw(url: &str) -> Option<String> {
     let (userinfo, _) = authority.rsplit_once('@')?;
     let (_, password) = userinfo.split_once(':')?;
     (!password.is_empty()).then(|| password.to_string())
+}
+
+/// The value of a `password=` query parameter of `url`, as written.
+fn query_password(url: &str) -> Option<String> {
+    let (_, query) = url.split_once('?')?;
+    let query = query.split('#').next().unwrap_or_default();
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k.eq_ignore_ascii_case("password") && !v.is_empty()).then(|| v.to_string())
+    })
+}
+
+/// Replace the value of every `?password=` / `&password=` in `text`.
+fn mask_query_passwords(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let lower = rest.to_ascii_lowercase();
+        let Some(pos) = ["?password=", "&password="]
+            .iter()
+            .filter_map(|k| lower.find(k))
+            .min()
+        else {
+            break;
+        };
+        let after = pos + "?password=".len();
+        out.push_str(&rest[..after]);
+        rest = &rest[after..];
+        let end = rest
+            .find(|c: char| matches!(c, '&' | '#' | '"' | '\'') || c.is_whitespace())
+            .unwrap_or(rest.len());
+        if end > 0 {
+            out.push_str(MASK);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Length of the authority part (`user:pw@host:port`) at the start of `rest`.
@@ -218,6 +257,23 @@ mod tests {
             r.redact("a://u:p@ss@h b://v:q@h2"),
             format!("a://u:{MASK}@h b://v:{MASK}@h2")
         );
+    }
+
+    #[test]
+    fn query_parameter_passwords_are_registered_and_masked() {
+        let mut r = Redactor::new();
+        r.add_url("postgres://app@db/app?sslmode=require&password=qp%40ss99");
+        assert_eq!(
+            r.redact("got qp@ss99 and qp%40ss99"),
+            format!("got {MASK} and {MASK}")
+        );
+        // an unregistered one in any text is masked too
+        let r = Redactor::new();
+        assert_eq!(
+            r.redact("postgres://u@h/d?Password=abc123&x=1 and ?password=zz9 end"),
+            format!("postgres://u@h/d?Password={MASK}&x=1 and ?password={MASK} end")
+        );
+        assert_eq!(r.redact("no ?password= here"), "no ?password= here");
     }
 
     #[test]
