@@ -214,7 +214,8 @@ pub async fn drive(
                 // once per visit of the state (the next snapshots may predate it).
                 confirmed.retain(|id| snap.step(id).is_some_and(|s| s.state == StepState::AwaitingConfirmation));
                 retried.retain(|id| snap.step(id).is_some_and(|s| s.state == StepState::Interrupted));
-                for s in snap.steps.iter() {
+                let halted = matches!(snap.status, RunStatus::Halted { .. } | RunStatus::Aborted);
+                for s in snap.steps.iter().filter(|_| !halted) {
                     match s.state {
                         StepState::AwaitingConfirmation if yes && confirmed.insert(s.id.clone()) => {
                             let _ = h.commands.send(Command::Confirm { step: s.id.clone(), typed: None, automatic: true, evidence: crate::tui::evidence::gather(rb, &snap, chrono::Utc::now()) });

@@ -316,6 +316,19 @@ impl Machine {
             );
         }
         let d = &self.defs[i];
+        if let Some(h) = self.halted_on {
+            // "nothing else starts until the operator acts": a rehearsal's automatic
+            // confirmation does not start an independent step (an undo step may go)
+            if automatic && !(d.rollback_only && self.status[i].activated) {
+                return Self::reject(
+                    fx,
+                    format!(
+                        "not confirming `{step}` automatically: the run is halted at `{}`",
+                        self.defs[h].id
+                    ),
+                );
+            }
+        }
         let needs_typed = d.confirm == ConfirmMode::TwoPerson || d.ponr;
         if needs_typed && !automatic && typed != Some(step) {
             return Self::reject(

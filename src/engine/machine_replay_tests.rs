@@ -315,3 +315,48 @@ fn an_automatic_rollback_past_the_point_of_no_return_is_refused() {
     assert_eq!(m.state("x"), Some(StepState::Failed));
     assert_eq!(m.run_status(), RunStatus::Halted { step: "x".into() });
 }
+
+/// While the run is halted, an automatic confirmation (a rehearsal's) starts
+/// nothing new; an operator may still confirm, and undo steps may go.
+#[test]
+fn a_halted_run_takes_no_automatic_confirmation() {
+    let mut m = Machine::new(&rb(r#"
+  [[phase.step]]
+  id = "x"
+  kind = "shell"
+  run = "false"
+  depends_on = []
+  [[phase.step]]
+  id = "slow"
+  kind = "shell"
+  run = "sleep 9"
+  depends_on = []
+  [[phase.step]]
+  id = "y"
+  kind = "shell"
+  run = "true"
+  depends_on = []
+"#));
+    replay(
+        &mut m,
+        &[
+            confirm("x"),
+            started("x", 1),
+            confirm("slow"),
+            started("slow", 1),
+        ],
+    );
+    m.handle(&fail("x", 1));
+    assert_eq!(m.state("y"), Some(StepState::AwaitingConfirmation));
+    let fx = m.handle(&confirm("y"));
+    assert!(executes(&fx).is_empty(), "{fx:?}");
+    assert_eq!(m.state("y"), Some(StepState::AwaitingConfirmation));
+    let by_hand = Event::Confirm {
+        step: "y".into(),
+        by: alice(),
+        automatic: false,
+        typed: None,
+        evidence: vec![],
+    };
+    assert_eq!(executes(&m.handle(&by_hand)), vec!["y".to_string()]);
+}
