@@ -580,3 +580,161 @@ fn the_url_password_never_appears_after_a_server_error() {
         dump(&recs)
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// 18. A stopped statement does not run on in the server
+// ---------------------------------------------------------------------------------------------
+
+/// How many backends other than the caller's run a statement containing `marker`.
+fn running_with(url: &str, marker: &str) -> usize {
+    let n = pg(
+        url,
+        &format!(
+            "select count(*)::text from pg_stat_activity where query like '%{marker}%' \
+             and pid <> pg_backend_pid()"
+        ),
+    );
+    n.first().and_then(|n| n.parse().ok()).unwrap_or(usize::MAX)
+}
+
+/// Poll until no backend runs `marker` any more; the time it took, or `None` after `limit`.
+fn gone_within(url: &str, marker: &str, limit: Duration) -> Option<Duration> {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if running_with(url, marker) == 0 {
+            return Some(t.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+/// Wait until the server runs the statement marked `marker`.
+fn wait_running(url: &str, marker: &str, running: &mut Running) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while running_with(url, marker) == 0 {
+        if Instant::now() >= deadline || matches!(running.child.try_wait(), Ok(Some(_))) {
+            let _ = running.child.kill();
+            let _ = running.child.wait();
+            panic!("the statement never ran\n{}", running.collect(None).show());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn sleeper(marker: &str, extra: &str) -> String {
+    format!(
+        "  [[phase.step]]\n  id = \"slow\"\n  kind = \"sql\"\n  connection = \"db\"\n  \
+         sql = \"select pg_sleep(60) /* {marker} */\"\n{extra}\n\n"
+    )
+}
+
+/// A timed-out statement is cancelled on the server, not left running beside
+/// the steps that come after it (holding whatever locks it took).
+#[test]
+fn a_timed_out_sql_step_is_cancelled_on_the_server() {
+    let url = primary();
+    let marker = unique("ferry_e2e_timeout");
+    let dir = Dir::new(&url);
+    dir.runbook(&format!(
+        "{}  [[phase.step]]\n  id = \"after\"\n  kind = \"shell\"\n  run = \"sleep 4\"\n",
+        sleeper(&marker, "  timeout = \"2s\"\n  on_failure = \"continue\"")
+    ));
+    let mut running = dir.start(&["--yes"]);
+    wait_running(&url, &marker, &mut running);
+    // the step times out after 2s; by then plus a moment the server must have let go
+    let gone = gone_within(&url, &marker, Duration::from_secs(6));
+    let out = running.finish();
+    out.assert_code(1, "a run with a timed-out step");
+    assert!(
+        gone.is_some(),
+        "the statement still ran on the server after the step timed out\n{}",
+        out.show()
+    );
+    assert!(out.stdout.contains("timed out"), "{}", out.show());
+}
+
+/// Ctrl-C during a statement stops it on the server and ferry exits promptly
+/// (it used to wait for the statement to end by itself before exiting).
+#[test]
+fn ctrl_c_during_a_sql_step_cancels_it_and_exits_promptly() {
+    let url = primary();
+    let marker = unique("ferry_e2e_sigint");
+    let dir = Dir::new(&url);
+    dir.runbook(&sleeper(&marker, ""));
+    let mut running = dir.start(&["--yes"]);
+    wait_running(&url, &marker, &mut running);
+    let pid = i32::try_from(running.child.id()).expect("pid fits in i32");
+    let sent = Instant::now();
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let out = running.finish();
+    out.assert_code(1, "an interrupted run");
+    assert!(
+        sent.elapsed() < Duration::from_secs(15),
+        "ferry took {:?} to stop\n{}",
+        sent.elapsed(),
+        out.show()
+    );
+    assert_eq!(running_with(&url, &marker), 0, "the statement still runs");
+    let recs = entries(&dir.journal());
+    let fin = events(&recs, "finished", "slow");
+    assert_eq!(fin.len(), 1, "{}", dump(&recs));
+    assert_eq!(fin[0]["entry"]["outcome"]["outcome"], "cancelled");
+}
+
+/// `kill -9` during a statement: the server notices within seconds that ferry is
+/// gone (client_connection_check_interval) and stops it, so a resume's retry
+/// does not run beside it.
+#[test]
+fn kill_9_during_a_sql_step_does_not_leave_it_running_on_the_server() {
+    let url = primary();
+    let marker = unique("ferry_e2e_kill9");
+    let dir = Dir::new(&url);
+    dir.runbook(&sleeper(&marker, ""));
+    let mut running = dir.start(&["--yes"]);
+    wait_running(&url, &marker, &mut running);
+    let _ = running.child.kill();
+    let _ = running.child.wait();
+    let gone = gone_within(&url, &marker, Duration::from_secs(10));
+    assert!(
+        gone.is_some(),
+        "the dead run's statement still ran on the server 10s after the kill"
+    );
+}
+
+/// libpq and sqlx also take the password as a query parameter
+/// (`postgres://user@host/db?password=…`): it is a secret like any other.
+#[test]
+fn a_password_given_as_a_query_parameter_never_shows() {
+    let url = primary();
+    // postgres://ferry:PW@host:port/db -> postgres://ferry@host:port/db?password=PW
+    let user_at = url.find("://").map_or(0, |i| i + 3);
+    let at = url.rfind('@').expect("URL has user info");
+    let colon = url[user_at..at].find(':').map_or(at, |i| user_at + i);
+    let qp = format!("{}{}?password={RIG_PASSWORD}", &url[..colon], &url[at..]);
+    assert!(
+        qp.starts_with("postgres") && !qp.contains(&format!(":{RIG_PASSWORD}@")),
+        "bad test URL"
+    );
+    let dir = Dir::new(&qp);
+    dir.runbook(
+        "  [[phase.step]]\n  id = \"echo\"\n  kind = \"shell\"\n  run = 'echo \"url: $DB_URL\"'\n\n\
+         \x20 [[phase.step]]\n  id = \"works\"\n  kind = \"sql\"\n  connection = \"db\"\n  \
+         sql = \"select current_user\"\n  expect = \"ferry\"\n",
+    );
+    let out = dir.run(&["--yes"]);
+    out.assert_code(0, "the query-parameter password works");
+    let journal = std::fs::read_to_string(dir.journal()).unwrap_or_default();
+    for (what, text) in [
+        ("stdout", &out.stdout),
+        ("stderr", &out.stderr),
+        ("journal", &journal),
+    ] {
+        assert!(
+            !text.contains(RIG_PASSWORD),
+            "{what} shows the password\n{text}"
+        );
+    }
+    assert!(out.stdout.contains("password=••••••"), "{}", out.show());
+}

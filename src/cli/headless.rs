@@ -164,7 +164,7 @@ pub async fn drive(
     let mut sighup = signal(SignalKind::hangup()).ok();
     let mut result = Outcome::Done;
     let mut stopping = false;
-    let mut confirmed: HashSet<(String, u32)> = HashSet::new();
+    let mut confirmed: HashSet<String> = HashSet::new();
     let mut retried: HashSet<String> = HashSet::new();
     let mut announced: HashSet<(String, u32)> = HashSet::new();
     let stop = |h: &Handles, stopping: &mut bool| {
@@ -191,11 +191,11 @@ pub async fn drive(
             n = h.notices.recv() => match n {
                 Some(Notice::Journaled { ts, entry }) => {
                     if let Some(l) = line(ts, &entry) {
-                        println!("{}", redactor.redact(&l));
+                        say!("{}", redactor.redact(&l));
                     }
                 }
                 Some(Notice::JournalFailed(e)) => {
-                    eprintln!("error: the journal cannot be written ({e}); stopping so nothing runs unrecorded");
+                    complain!("error: the journal cannot be written ({e}); stopping so nothing runs unrecorded");
                     result = Outcome::JournalFailed;
                     stop(&h, &mut stopping);
                 }
@@ -209,32 +209,37 @@ pub async fn drive(
                     continue;
                 }
                 let snap = h.snapshot.borrow_and_update().clone();
+                // a rehearsal acts as soon as it can, whatever else is running, so
+                // independent branches really run side by side. A command is sent
+                // once per visit of the state (the next snapshots may predate it).
+                confirmed.retain(|id| snap.step(id).is_some_and(|s| s.state == StepState::AwaitingConfirmation));
+                retried.retain(|id| snap.step(id).is_some_and(|s| s.state == StepState::Interrupted));
+                let halted = matches!(snap.status, RunStatus::Halted { .. } | RunStatus::Aborted);
+                for s in snap.steps.iter().filter(|_| !halted) {
+                    match s.state {
+                        StepState::AwaitingConfirmation if yes && confirmed.insert(s.id.clone()) => {
+                            let _ = h.commands.send(Command::Confirm { step: s.id.clone(), typed: None, automatic: true, evidence: crate::tui::evidence::gather(rb, &snap, chrono::Utc::now()) });
+                        }
+                        StepState::Interrupted if retry_interrupted && retried.insert(s.id.clone()) => {
+                            let _ = h.commands.send(Command::Retry { step: s.id.clone() });
+                        }
+                        _ => {}
+                    }
+                }
                 match &snap.status {
                     RunStatus::Waiting { .. } => {
                         let mut needs_person = Vec::new();
                         for s in snap.steps.iter() {
                             match s.state {
-                                StepState::AwaitingConfirmation => {
-                                    let key = (s.id.clone(), s.attempt);
-                                    if yes {
-                                        if confirmed.insert(key) {
-                                            let _ = h.commands.send(Command::Confirm { step: s.id.clone(), typed: None, automatic: true, evidence: crate::tui::evidence::gather(rb, &snap, chrono::Utc::now()) });
-                                        }
-                                    } else {
-                                        if announced.insert(key) {
-                                            println!("? {}: awaits confirmation ({})", s.id, s.title);
-                                        }
-                                        needs_person.push(format!("step `{}` needs an operator's confirmation (run it in the console, or use --yes for a rehearsal)", s.id));
+                                StepState::AwaitingConfirmation if !yes => {
+                                    if announced.insert((s.id.clone(), s.attempt)) {
+                                        say!("? {}: awaits confirmation ({})", s.id, s.title);
                                     }
+                                    needs_person.push(format!("step `{}` needs an operator's confirmation (run it in the console, or use --yes for a rehearsal)", s.id));
                                 }
-                                StepState::Interrupted => {
-                                    if retry_interrupted {
-                                        if retried.insert(s.id.clone()) {
-                                            let _ = h.commands.send(Command::Retry { step: s.id.clone() });
-                                        }
-                                    } else {
-                                        needs_person.push(format!("step `{}` was interrupted; an operator must retry or skip it (with --resume --yes it is retried)", s.id));
-                                    }
+                                StepState::Interrupted if !retry_interrupted => {
+                                    let what = if s.rollback_interrupted { "'s rollback" } else { "" };
+                                    needs_person.push(format!("step `{}`{what} was interrupted; an operator must retry or skip it (with --resume --yes it is retried)", s.id));
                                 }
                                 StepState::Failed | StepState::RolledBack => {
                                     needs_person.push(format!("step `{}` {}", s.id, s.state.name()));
@@ -242,7 +247,11 @@ pub async fn drive(
                                 _ => {}
                             }
                         }
-                        if !needs_person.is_empty() && (!yes || snap.awaiting().is_empty()) {
+                        let acting = snap.steps.iter().any(|s| {
+                            (yes && s.state == StepState::AwaitingConfirmation)
+                                || (retry_interrupted && s.state == StepState::Interrupted)
+                        });
+                        if !needs_person.is_empty() && !acting {
                             result = Outcome::NeedsOperator(needs_person.join("; "));
                             stop(&h, &mut stopping);
                         }
@@ -250,7 +259,8 @@ pub async fn drive(
                     RunStatus::Halted { step } => {
                         let s = snap.step(step);
                         let why = s.and_then(|s| s.outcome.clone()).unwrap_or_default();
-                        result = if why.starts_with("unreachable") { Outcome::Unreachable } else { Outcome::Halted(format!("step `{step}` failed: {why}")) };
+                        let undone = if s.is_some_and(|s| s.state == StepState::RolledBack) { " (rolled back)" } else { "" };
+                        result = if why.starts_with("unreachable") { Outcome::Unreachable } else { Outcome::Halted(format!("step `{step}` failed: {why}{undone}")) };
                         stop(&h, &mut stopping);
                     }
                     _ => {}

@@ -143,11 +143,11 @@ pub async fn run(s: RunSettings) -> i32 {
     let conns = match Connections::new(&rb, &env_fn, &mut redactor, RetryPolicy::default()) {
         Ok(c) => c,
         Err(missing) => {
-            eprintln!("error: cannot resolve the runbook's connections:");
+            complain!("error: cannot resolve the runbook's connections:");
             for m in missing {
-                eprintln!("  {m}");
+                complain!("  {m}");
             }
-            eprintln!("  = help: export the variables, then run again (`ferry check` lists what the runbook needs)");
+            complain!("  = help: export the variables, then run again (`ferry check` lists what the runbook needs)");
             return EXIT_BAD_INPUT;
         }
     };
@@ -169,7 +169,7 @@ pub async fn run(s: RunSettings) -> i32 {
         {
             Some(p) => p,
             None => {
-                eprintln!(
+                complain!(
                     "error: no unfinished journal of runbook `{}` under {}\n  = help: pass --journal PATH, or start a new run without --resume",
                     rb.name,
                     s.runs_dir.join(&rb.name).display()
@@ -180,18 +180,12 @@ pub async fn run(s: RunSettings) -> i32 {
         let replay = match journal::read_journal(&path) {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("error: {e}");
+                complain!("error: {e}");
                 return EXIT_BAD_INPUT;
             }
         };
-        if let Some((line, _)) = &replay.torn {
-            println!(
-                "note: the last line of {} (line {line}) was cut short by a crash; it is dropped",
-                path.display()
-            );
-        }
         if replay.closed() {
-            eprintln!(
+            complain!(
                 "error: the run in {} already ended; start a new run without --resume",
                 path.display()
             );
@@ -200,7 +194,7 @@ pub async fn run(s: RunSettings) -> i32 {
         let hdr = replay.header().cloned();
         if let Some(h) = &hdr {
             if h.runbook_name != rb.name {
-                eprintln!(
+                complain!(
                     "error: {} is a journal of runbook `{}`, not `{}`",
                     path.display(),
                     h.runbook_name,
@@ -211,16 +205,16 @@ pub async fn run(s: RunSettings) -> i32 {
             let changes = resume::changed_steps(h, &rb);
             if !changes.is_empty() {
                 if s.accept_changes {
-                    println!(
+                    say!(
                         "note: the runbook changed since the journal began (accepted): {}",
                         changes.join(", ")
                     );
                 } else {
-                    eprintln!("error: the runbook changed since {} began:", path.display());
+                    complain!("error: the runbook changed since {} began:", path.display());
                     for c in &changes {
-                        eprintln!("  {c}");
+                        complain!("  {c}");
                     }
-                    eprintln!("  = help: restore the runbook, or pass --accept-changes to continue with the new definitions");
+                    complain!("  = help: restore the runbook, or pass --accept-changes to continue with the new definitions");
                     return EXIT_BAD_INPUT;
                 }
             }
@@ -228,10 +222,17 @@ pub async fn run(s: RunSettings) -> i32 {
         let w = match Writer::resume(&path, &replay, redact_for_journal) {
             Ok(w) => w,
             Err(e) => {
-                eprintln!("error: cannot append to journal {}: {e}", path.display());
+                complain!("error: cannot append to journal {}: {e}", path.display());
                 return EXIT_BAD_INPUT;
             }
         };
+        // only now: a live run's half-written line is not a crash's
+        if let Some((line, _)) = &replay.torn {
+            say!(
+                "note: the last line of {} (line {line}) was cut short by a crash; it is dropped",
+                path.display()
+            );
+        }
         let m0 = Machine::new(&rb);
         let mut snap = initial_snapshot(&rb, &m0, &path, &s.operator);
         let (m, running) = resume::replay(&rb, &replay, &mut snap);
@@ -245,7 +246,7 @@ pub async fn run(s: RunSettings) -> i32 {
         let w = match Writer::create(&path, redact_for_journal) {
             Ok(w) => w,
             Err(e) => {
-                eprintln!("error: cannot create journal {}: {e}", path.display());
+                complain!("error: cannot create journal {}: {e}", path.display());
                 return EXIT_BAD_INPUT;
             }
         };
@@ -270,20 +271,20 @@ pub async fn run(s: RunSettings) -> i32 {
         now,
     );
     if let Err(e) = first.and(session) {
-        eprintln!(
+        complain!(
             "error: cannot write journal {}: {e}",
             journal.path().display()
         );
         return EXIT_BAD_INPUT;
     }
     for line in resume::stop_leftovers(&leftovers).await {
-        println!("note: {line}");
+        say!("note: {line}");
         let note = Entry::Note {
             step: None,
             text: line,
         };
         if let Err(e) = journal.append(&note, Utc::now()) {
-            eprintln!(
+            complain!(
                 "error: cannot write journal {}: {e}",
                 journal.path().display()
             );
@@ -291,7 +292,7 @@ pub async fn run(s: RunSettings) -> i32 {
         }
     }
     let journal_path = journal.path().to_path_buf();
-    println!("journal {}", journal_path.display());
+    say!("journal {}", journal_path.display());
 
     let actor = Actor {
         operator: s.operator.clone(),
@@ -359,35 +360,35 @@ fn finish(rb: &Runbook, journal: &Path, status: &RunStatus, outcome: headless::O
     match (status, outcome) {
         (_, headless::Outcome::JournalFailed) => EXIT_FAILED,
         (RunStatus::Finished { ok: true }, _) => {
-            println!(
+            say!(
                 "finished: every step succeeded · journal {}",
                 journal.display()
             );
-            println!("next: ferry report {}", journal.display());
+            say!("next: ferry report {}", journal.display());
             EXIT_OK
         }
         (RunStatus::Finished { ok: false }, _) => {
-            println!("finished with failures · journal {}", journal.display());
+            say!("finished with failures · journal {}", journal.display());
             EXIT_FAILED
         }
         (RunStatus::Aborted, _) => {
-            println!("aborted · journal {}", journal.display());
+            say!("aborted · journal {}", journal.display());
             EXIT_FAILED
         }
         (_, headless::Outcome::Unreachable) => {
-            println!("stopped: a required service is unreachable · resume with: {resume_hint}");
+            say!("stopped: a required service is unreachable · resume with: {resume_hint}");
             EXIT_UNREACHABLE
         }
         (_, headless::Outcome::Interrupted) => {
-            println!("interrupted: running steps were stopped and journaled · resume with: {resume_hint}");
+            say!("interrupted: running steps were stopped and journaled · resume with: {resume_hint}");
             EXIT_FAILED
         }
         (_, headless::Outcome::NeedsOperator(msg)) => {
-            println!("stopped: {msg} · resume with: {resume_hint}");
+            say!("stopped: {msg} · resume with: {resume_hint}");
             EXIT_FAILED
         }
         (_, headless::Outcome::Halted(msg)) => {
-            println!("halted: {msg} · resume with: {resume_hint}");
+            say!("halted: {msg} · resume with: {resume_hint}");
             EXIT_FAILED
         }
         (_, headless::Outcome::Done) => EXIT_FAILED,

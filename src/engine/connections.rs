@@ -242,10 +242,7 @@ impl Connections {
         let at = format!("{}:{}", tok.host, tok.port);
         self.retry(name, &at, || probe::<PgConnection>(&opts))
             .await?;
-        let pool = PgPoolOptions::new()
-            .max_connections(MAX_POOL_CONNECTIONS)
-            .acquire_timeout(CONNECT_TIMEOUT)
-            .connect_lazy_with(opts.clone());
+        let pool = pg_pool_options().connect_lazy_with(opts.clone());
         let refresh = pool.clone();
         let instance = instance.to_string();
         tokio::spawn(async move {
@@ -274,12 +271,7 @@ impl Connections {
             let at = format!("{}:{}", opts.get_host(), opts.get_port());
             self.retry(name, &at, || probe::<PgConnection>(&opts))
                 .await?;
-            Ok(Db::Pg(
-                PgPoolOptions::new()
-                    .max_connections(MAX_POOL_CONNECTIONS)
-                    .acquire_timeout(CONNECT_TIMEOUT)
-                    .connect_lazy_with(opts),
-            ))
+            Ok(Db::Pg(pg_pool_options().connect_lazy_with(opts)))
         } else if url.starts_with("sqlite:") {
             let opts = sqlite_options(url)
                 .map_err(|e| ConnError::Config(redact(format!("connection `{name}`: {e}"))))?;
@@ -336,6 +328,28 @@ impl Connections {
             "cannot connect to `{name}` at {at} after {attempts} attempts: {last}"
         )))
     }
+}
+
+/// Pool settings for PostgreSQL. Each new connection asks the server (14 and
+/// later; older ones refuse the setting, which is ignored) to check every second
+/// that ferry is still there: when ferry is killed, what it was running stops
+/// within a second instead of running on beside a resumed run's retry.
+fn pg_pool_options() -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(MAX_POOL_CONNECTIONS)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                use sqlx::Executor;
+                if let Err(e) = conn
+                    .execute("set client_connection_check_interval = '1s'")
+                    .await
+                {
+                    tracing::debug!(error = %e, "client_connection_check_interval not set");
+                }
+                Ok(())
+            })
+        })
 }
 
 /// One connection attempt, bounded by [`CONNECT_TIMEOUT`]. The pool built afterwards

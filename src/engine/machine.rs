@@ -35,9 +35,17 @@ pub struct StepStatus {
     pub confirmed_by: Option<Actor>,
     pub automatic: bool,
     pub last_outcome: Option<Outcome>,
+    /// How the step's own shell or sql rollback ended, when it ran.
+    pub rollback_outcome: Option<Outcome>,
     pub skip_reason: Option<String>,
     /// For rollback-only steps: whether a rollback asked for them.
     pub activated: bool,
+    /// The journal holds `Started` for the current attempt: the step really began.
+    /// Until then a `Running` step is only promised to the driver (replay relies on it).
+    pub started: bool,
+    /// `Interrupted` while its shell or sql rollback ran: a retry runs the
+    /// rollback again, not the step.
+    pub rollback_interrupted: bool,
 }
 
 pub struct Machine {
@@ -102,8 +110,11 @@ impl Machine {
                 confirmed_by: None,
                 automatic: false,
                 last_outcome: None,
+                rollback_outcome: None,
                 skip_reason: None,
                 activated: false,
+                started: false,
+                rollback_interrupted: false,
             })
             .collect();
         Machine {
@@ -116,9 +127,20 @@ impl Machine {
         }
     }
 
-    /// Promote the first steps. Call once after `new` (and after a replay).
+    /// Promote the first steps. Call once after `new` (and after a replay: steps
+    /// the replay promoted to running but that never started are executed now).
     pub fn start(&mut self) -> Vec<Effect> {
         let mut fx = Vec::new();
+        for i in 0..self.defs.len() {
+            let s = &self.status[i];
+            if s.state == StepState::Running && !s.started && !self.aborted {
+                fx.push(Effect::Execute {
+                    step: self.defs[i].id.clone(),
+                    attempt: s.attempt,
+                    timeout: self.defs[i].timeout,
+                });
+            }
+        }
         self.advance(&mut fx);
         self.settle(&mut fx);
         fx
@@ -145,11 +167,23 @@ impl Machine {
             .is_some_and(|i| self.defs[*i].rollback_only)
     }
 
-    /// Steps that were running (for resume: they become `interrupted`).
+    /// Steps that were running (for resume: they become `interrupted`): steps
+    /// that started, waited for a retry, or ran their shell or sql rollback. A
+    /// step without confirmation that the replay promoted but that never
+    /// started is not among them: [`Machine::start`] simply runs it.
     pub fn running(&self) -> Vec<String> {
-        self.steps()
-            .filter(|(_, s)| matches!(s.state, StepState::Running | StepState::RetryWait))
-            .map(|(id, _)| id.to_string())
+        self.defs
+            .iter()
+            .zip(&self.status)
+            .filter(|(d, s)| match s.state {
+                StepState::Running => {
+                    s.started || !(d.confirm == ConfirmMode::None && s.attempt == 1)
+                }
+                StepState::RetryWait => true,
+                StepState::RollingBack => d.rollback_action,
+                _ => false,
+            })
+            .map(|(d, _)| d.id.clone())
             .collect()
     }
 
@@ -182,7 +216,18 @@ impl Machine {
                     }
                 }
             }
-            Event::Started { .. } => {}
+            Event::Started { step, attempt } => {
+                // A fact: the step began. Live, the machine already says so; on a
+                // replay against an edited runbook (--accept-changes) it may not
+                // have let the step run, and must still learn that it did.
+                if let Some(i) = self.idx(step) {
+                    let s = &mut self.status[i];
+                    s.state = StepState::Running;
+                    s.attempt = *attempt;
+                    s.started = true;
+                    s.rollback_interrupted = false;
+                }
+            }
             Event::Finished {
                 step,
                 attempt,
@@ -200,18 +245,25 @@ impl Machine {
                     if self.status[i].state == StepState::RollingBack {
                         if outcome.is_success() {
                             self.status[i].state = StepState::RolledBack;
+                        } else if matches!(outcome, Outcome::Cancelled) {
+                            // stopped (shutdown): like a crash, an operator decides
+                            self.status[i].state = StepState::Interrupted;
+                            self.status[i].rollback_interrupted = true;
                         } else {
                             self.status[i].state = StepState::Failed;
                             self.halted_on = Some(i);
                         }
-                        self.status[i].last_outcome = Some(outcome.clone());
+                        // the step's own outcome stays: "failed: X", not the undo's "exit 0"
+                        self.status[i].rollback_outcome = Some(outcome.clone());
                     }
                 }
             }
             Event::Interrupted { steps } => {
                 for s in steps {
                     if let Some(i) = self.idx(s) {
-                        self.status[i].state = StepState::Interrupted;
+                        let st = &mut self.status[i];
+                        st.rollback_interrupted = st.state == StepState::RollingBack;
+                        st.state = StepState::Interrupted;
                     }
                 }
             }
@@ -233,6 +285,8 @@ impl Machine {
         let s = &mut self.status[i];
         s.state = StepState::Running;
         s.attempt += 1;
+        s.started = false;
+        s.rollback_interrupted = false;
         fx.push(Effect::Execute {
             step: self.defs[i].id.clone(),
             attempt: s.attempt,
@@ -262,6 +316,19 @@ impl Machine {
             );
         }
         let d = &self.defs[i];
+        if let Some(h) = self.halted_on {
+            // "nothing else starts until the operator acts": a rehearsal's automatic
+            // confirmation does not start an independent step (an undo step may go)
+            if automatic && !(d.rollback_only && self.status[i].activated) {
+                return Self::reject(
+                    fx,
+                    format!(
+                        "not confirming `{step}` automatically: the run is halted at `{}`",
+                        self.defs[h].id
+                    ),
+                );
+            }
+        }
         let needs_typed = d.confirm == ConfirmMode::TwoPerson || d.ponr;
         if needs_typed && !automatic && typed != Some(step) {
             return Self::reject(
@@ -297,6 +364,7 @@ impl Machine {
             | StepState::RetryWait
             | StepState::RolledBack => {
                 self.status[i].state = StepState::Skipped;
+                self.status[i].rollback_interrupted = false;
                 self.status[i].skip_reason = Some(reason.to_string());
                 if self.halted_on == Some(i) {
                     self.halted_on = None;
@@ -321,6 +389,11 @@ impl Machine {
             | StepState::Interrupted
             | StepState::RolledBack
             | StepState::RetryWait => {
+                if self.status[i].rollback_interrupted {
+                    // what was interrupted is the rollback: run it again (a halt it
+                    // caused stays until it is done)
+                    return self.start_rollback(i, fx);
+                }
                 if self.halted_on == Some(i) {
                     self.halted_on = None;
                 }
@@ -375,6 +448,8 @@ impl Machine {
 
     fn start_rollback(&mut self, i: usize, fx: &mut Vec<Effect>) {
         self.status[i].state = StepState::RollingBack;
+        self.status[i].rollback_interrupted = false;
+        self.status[i].rollback_outcome = None;
         if self.defs[i].rollback_action {
             fx.push(Effect::RunRollback {
                 step: self.defs[i].id.clone(),
@@ -422,8 +497,22 @@ impl Machine {
             OnFailure::Halt => self.halted_on = Some(i),
             OnFailure::Continue => {}
             OnFailure::Rollback => {
-                if d.rollback_action || !d.rollback_steps.is_empty() {
-                    self.start_rollback(i, fx);
+                let has_rollback = d.rollback_action || !d.rollback_steps.is_empty();
+                match self.passed_point_of_no_return(i) {
+                    // automatic is not "explicit": past a point of no return only an
+                    // operator's rollback with the override may undo an earlier step
+                    Some(p) if has_rollback => {
+                        let pid = self.defs[p].id.clone();
+                        Self::reject(
+                            fx,
+                            format!(
+                                "not rolling `{}` back automatically: `{pid}` is a point of no return and has succeeded, so undoing `{}` now may leave the systems split. The run halts here; roll back with the override only if you are sure",
+                                d.id, d.id
+                            ),
+                        );
+                    }
+                    _ if has_rollback => self.start_rollback(i, fx),
+                    _ => {}
                 }
                 self.halted_on = Some(i);
             }
@@ -514,6 +603,30 @@ impl Machine {
             return RunStatus::Aborted;
         }
         if let Some(h) = self.halted_on {
+            // an interrupted rollback, or the undo steps of a rollback list, still
+            // need the operator before the halt stands
+            let mut undo: Vec<String> = self
+                .rollback_queues
+                .iter()
+                .filter_map(|(_, list)| {
+                    list.iter()
+                        .copied()
+                        .find(|&r| !self.status[r].state.is_done())
+                })
+                .filter(|&r| {
+                    matches!(
+                        self.status[r].state,
+                        StepState::AwaitingConfirmation | StepState::Interrupted
+                    )
+                })
+                .map(|r| self.defs[r].id.clone())
+                .collect();
+            if self.status[h].rollback_interrupted {
+                undo.push(self.defs[h].id.clone());
+            }
+            if !undo.is_empty() {
+                return RunStatus::Waiting { steps: undo };
+            }
             return RunStatus::Halted {
                 step: self.defs[h].id.clone(),
             };
@@ -575,3 +688,7 @@ impl Machine {
 #[cfg(test)]
 #[path = "machine_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "machine_replay_tests.rs"]
+mod replay_tests;

@@ -34,8 +34,25 @@ impl Redactor {
         Self::default()
     }
 
-    /// Register a secret. Secrets shorter than 4 characters are ignored.
+    /// Register a secret, and the forms a program may print it in: each line of
+    /// a multi-line secret (a PEM key is printed, and read back, line by line),
+    /// JSON-escaped (`"` → `\"`) and percent-encoded (`@` → `%40`). Secrets
+    /// shorter than 4 characters are ignored.
     pub fn add(&mut self, secret: &str) {
+        self.add_one(secret);
+        if secret.contains(['\n', '\r']) {
+            for line in secret.lines() {
+                self.add_one(line.trim());
+            }
+        }
+        if let Ok(json) = serde_json::to_string(secret) {
+            self.add_one(&json[1..json.len() - 1]);
+        }
+        self.add_one(&percent_encode(secret, false));
+        self.add_one(&percent_encode(secret, true));
+    }
+
+    fn add_one(&mut self, secret: &str) {
         if secret.chars().count() < MIN_SECRET_LEN || self.secrets.iter().any(|s| s == secret) {
             return;
         }
@@ -44,9 +61,10 @@ impl Redactor {
             .sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
     }
 
-    /// Register the password of a URL, both as written and percent-decoded.
+    /// Register the password of a URL (`user:PASSWORD@` or `?password=PASSWORD`,
+    /// which libpq and sqlx accept too), both as written and percent-decoded.
     pub fn add_url(&mut self, url: &str) {
-        if let Some(raw) = url_password_raw(url) {
+        for raw in url_password_raw(url).into_iter().chain(query_password(url)) {
             self.add(&raw);
             let decoded = percent_decode(&raw);
             if decoded != raw {
@@ -63,7 +81,7 @@ impl Redactor {
                 out = out.replace(secret.as_str(), MASK);
             }
         }
-        mask_url_passwords(&out)
+        mask_query_passwords(&mask_url_passwords(&out))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -84,6 +102,44 @@ fn url_password_raw(url: &str) -> Option<String> {
     let (userinfo, _) = authority.rsplit_once('@')?;
     let (_, password) = userinfo.split_once(':')?;
     (!password.is_empty()).then(|| password.to_string())
+}
+
+/// The value of a `password=` query parameter of `url`, as written.
+fn query_password(url: &str) -> Option<String> {
+    let (_, query) = url.split_once('?')?;
+    let query = query.split('#').next().unwrap_or_default();
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k.eq_ignore_ascii_case("password") && !v.is_empty()).then(|| v.to_string())
+    })
+}
+
+/// Replace the value of every `?password=` / `&password=` in `text`.
+fn mask_query_passwords(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let lower = rest.to_ascii_lowercase();
+        let Some(pos) = ["?password=", "&password="]
+            .iter()
+            .filter_map(|k| lower.find(k))
+            .min()
+        else {
+            break;
+        };
+        let after = pos + "?password=".len();
+        out.push_str(&rest[..after]);
+        rest = &rest[after..];
+        let end = rest
+            .find(|c: char| matches!(c, '&' | '#' | '"' | '\'') || c.is_whitespace())
+            .unwrap_or(rest.len());
+        if end > 0 {
+            out.push_str(MASK);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Length of the authority part (`user:pw@host:port`) at the start of `rest`.
@@ -114,6 +170,21 @@ fn mask_url_passwords(text: &str) -> String {
         }
     }
     out.push_str(rest);
+    out
+}
+
+/// `s` with every byte outside RFC 3986's unreserved set written `%XX`.
+fn percent_encode(s: &str, lower: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else if lower {
+            out.push_str(&format!("%{b:02x}"));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
     out
 }
 
@@ -189,6 +260,23 @@ mod tests {
     }
 
     #[test]
+    fn query_parameter_passwords_are_registered_and_masked() {
+        let mut r = Redactor::new();
+        r.add_url("postgres://app@db/app?sslmode=require&password=qp%40ss99");
+        assert_eq!(
+            r.redact("got qp@ss99 and qp%40ss99"),
+            format!("got {MASK} and {MASK}")
+        );
+        // an unregistered one in any text is masked too
+        let r = Redactor::new();
+        assert_eq!(
+            r.redact("postgres://u@h/d?Password=abc123&x=1 and ?password=zz9 end"),
+            format!("postgres://u@h/d?Password={MASK}&x=1 and ?password={MASK} end")
+        );
+        assert_eq!(r.redact("no ?password= here"), "no ?password= here");
+    }
+
+    #[test]
     fn url_password_is_decoded_and_both_forms_are_registered() {
         assert_eq!(
             url_password("postgres://u:p%40ss%2Fw@h/db").as_deref(),
@@ -203,6 +291,32 @@ mod tests {
             r.redact("pw p@ss/w and p%40ss%2Fw"),
             format!("pw {MASK} and {MASK}")
         );
+    }
+
+    #[test]
+    fn printed_forms_of_a_secret_are_masked_too() {
+        let mut r = Redactor::new();
+        r.add("p@ss w/\"rd\\x");
+        // JSON-escaped, as `jq` or a JSON log prints it
+        assert_eq!(
+            r.redact(r#"{"pw":"p@ss w/\"rd\\x"}"#),
+            format!(r#"{{"pw":"{MASK}"}}"#)
+        );
+        // percent-encoded, as in a URL, upper or lower case
+        assert_eq!(
+            r.redact("u:p%40ss%20w%2F%22rd%5Cx@h"),
+            format!("u:{MASK}@h")
+        );
+        assert_eq!(
+            r.redact("u:p%40ss%20w%2f%22rd%5cx@h"),
+            format!("u:{MASK}@h")
+        );
+        // a multi-line secret (a PEM key) arrives one line at a time
+        let mut r = Redactor::new();
+        r.add("-----BEGIN KEY-----\nMIIEvQIBADANBgkq\nAQEFAASCBKcwggSj\n-----END KEY-----\n");
+        for line in ["MIIEvQIBADANBgkq", "AQEFAASCBKcwggSj"] {
+            assert_eq!(r.redact(line), MASK, "{line}");
+        }
     }
 
     #[test]

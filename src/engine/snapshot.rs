@@ -30,6 +30,8 @@ pub struct StepSnap {
     pub finished: Option<DateTime<Utc>>,
     pub outcome: Option<String>,
     pub skip_reason: Option<String>,
+    /// Interrupted while its rollback ran: a retry runs the rollback again.
+    pub rollback_interrupted: bool,
     pub output: VecDeque<String>,
     /// The latest progress of a long step.
     pub progress: Option<crate::engine::exec::Progress>,
@@ -55,6 +57,7 @@ impl StepSnap {
             finished: None,
             outcome: None,
             skip_reason: None,
+            rollback_interrupted: false,
             output: VecDeque::new(),
             progress: None,
             result: None,
@@ -97,7 +100,14 @@ impl EngineSnapshot {
                 s.automatic = st.automatic;
                 s.confirmed_by = st.confirmed_by.as_ref().map(|a| a.operator.clone());
                 s.skip_reason = st.skip_reason.clone();
-                s.outcome = st.last_outcome.as_ref().map(|o| o.describe());
+                s.rollback_interrupted = st.rollback_interrupted;
+                s.outcome = match (&st.last_outcome, &st.rollback_outcome) {
+                    (Some(o), Some(r)) => {
+                        Some(format!("{}; rollback: {}", o.describe(), r.describe()))
+                    }
+                    (None, Some(r)) => Some(format!("rollback: {}", r.describe())),
+                    (o, None) => o.as_ref().map(|o| o.describe()),
+                };
             }
         }
         self.status = m.run_status();

@@ -7,6 +7,7 @@
 //! where `hash` = SHA-256 of the line up to (not including) `,"hash":…` plus `}`.
 
 mod read;
+mod redact;
 
 pub use read::{read_journal, read_lenient, JournalError, Lenient, Replay};
 
@@ -135,14 +136,6 @@ impl Entry {
     }
 }
 
-#[derive(Serialize)]
-struct Unhashed<'a> {
-    seq: u64,
-    ts: String,
-    entry: &'a Entry,
-    prev: &'a str,
-}
-
 /// A stored line, parsed.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Record {
@@ -173,6 +166,7 @@ pub struct Writer {
 
 impl Writer {
     /// Start a new journal at `path` (parent folders are created). Fails if it exists.
+    /// The writer holds the file's lock until it is dropped (see [`Writer::resume`]).
     pub fn create(
         path: &Path,
         redact: Box<dyn Fn(&str) -> String + Send>,
@@ -184,6 +178,7 @@ impl Writer {
             .create_new(true)
             .append(true)
             .open(path)?;
+        lock(&file)?;
         Ok(Writer {
             path: path.to_path_buf(),
             file,
@@ -195,15 +190,24 @@ impl Writer {
 
     /// Continue an existing journal after a verified replay. A torn last line
     /// (found by the replay) is cut off first.
+    ///
+    /// Refused while another ferry process writes the journal (it holds an
+    /// exclusive `flock`, which the kernel drops when that process dies, even by
+    /// `kill -9`): a second resume of a live run would take it for crashed,
+    /// stop its running steps, run them again and interleave two chains.
     pub fn resume(
         path: &Path,
         replay: &Replay,
         redact: Box<dyn Fn(&str) -> String + Send>,
     ) -> std::io::Result<Self> {
-        let file = OpenOptions::new().write(true).open(path)?;
-        file.set_len(replay.good_bytes)?;
-        drop(file);
         let file = OpenOptions::new().append(true).open(path)?;
+        lock(&file)?;
+        if file.metadata()?.len() != replay.file_bytes {
+            return Err(std::io::Error::other(
+                "the journal grew while it was being read (another ferry process was writing it); run the resume again",
+            ));
+        }
+        file.set_len(replay.good_bytes)?;
         Ok(Writer {
             path: path.to_path_buf(),
             file,
@@ -223,14 +227,18 @@ impl Writer {
 
     /// Append one entry; fsync when it is a boundary. Returns the timestamp written.
     pub fn append(&mut self, entry: &Entry, now: DateTime<Utc>) -> std::io::Result<DateTime<Utc>> {
-        let body = serde_json::to_string(&Unhashed {
-            seq: self.seq,
-            ts: now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            entry,
-            prev: &self.prev,
-        })
-        .map_err(std::io::Error::other)?;
-        let body = (self.redact)(&body);
+        // Only the entry's string values are redacted, each decoded first: a
+        // secret that is also a key, `true` or a piece of the timestamp must not
+        // break the line, and one that JSON escapes (`"`, `\`) is still found.
+        let json = serde_json::to_string(entry).map_err(std::io::Error::other)?;
+        let json = redact::string_values_keeping(&json, &*self.redact, &|t| {
+            serde_json::from_str::<Entry>(t).is_ok()
+        });
+        let ts = now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let body = format!(
+            "{{\"seq\":{},\"ts\":\"{ts}\",\"entry\":{json},\"prev\":\"{}\"}}",
+            self.seq, self.prev
+        );
         let hash = sha256_hex(body.as_bytes());
         let mut line = String::with_capacity(body.len() + 80);
         line.push_str(&body[..body.len() - 1]);
@@ -245,6 +253,24 @@ impl Writer {
         self.prev = hash;
         Ok(now)
     }
+}
+
+/// Take the journal's exclusive lock, or say who has it.
+fn lock(file: &File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor this function borrows; no memory is shared.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let e = std::io::Error::last_os_error();
+    if e.kind() == std::io::ErrorKind::WouldBlock {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::WouldBlock,
+            "another ferry process is running this journal right now (it holds the journal's lock); let it finish, or stop it and then resume",
+        ));
+    }
+    Err(e)
 }
 
 /// `runs/<runbook-name>/<UTC timestamp>.jsonl` under `base`; a `-2`, `-3`…

@@ -27,6 +27,8 @@ pub struct Replay {
     pub records: Vec<Record>,
     /// Bytes of the file up to the end of the last good line.
     pub good_bytes: u64,
+    /// Bytes of the whole file when it was read (a resume checks nobody wrote since).
+    pub file_bytes: u64,
     /// A torn last line that was dropped: (line number, its text).
     pub torn: Option<(usize, String)>,
 }
@@ -44,6 +46,15 @@ impl Replay {
             .iter()
             .any(|r| matches!(r.entry, Entry::Closed { .. }))
     }
+}
+
+/// Whether the last line of a journal is what a crash mid-write leaves: a
+/// line whose newline never made it to disk, or one with NUL bytes where the
+/// file grew before its data was written. Each line is written with its
+/// newline in one `write`, so a complete line that fails verification was
+/// edited, not torn.
+fn is_torn(raw: &[u8]) -> bool {
+    !raw.ends_with(b"\n") || raw.contains(&0)
 }
 
 /// Check one line; returns the parsed record.
@@ -99,8 +110,7 @@ pub fn read_journal(path: &Path) -> Result<Replay, JournalError> {
             break;
         }
         let checked = check_line(&text, &prev, records.len() as u64);
-        let looks_torn =
-            is_last && (!complete || serde_json::from_str::<serde_json::Value>(&text).is_err());
+        let looks_torn = is_last && is_torn(raw);
         match checked {
             Ok(rec) if complete => {
                 prev = rec.hash.clone();
@@ -125,6 +135,7 @@ pub fn read_journal(path: &Path) -> Result<Replay, JournalError> {
     Ok(Replay {
         records,
         good_bytes: offset as u64,
+        file_bytes: bytes.len() as u64,
         torn,
     })
 }
@@ -171,10 +182,7 @@ pub fn read_lenient(path: &Path) -> Result<Lenient, JournalError> {
                     out.verified_records = out.records.len();
                     continue;
                 }
-                _ if is_last
-                    && (!raw.ends_with('\n')
-                        || serde_json::from_str::<serde_json::Value>(line).is_err()) =>
-                {
+                _ if is_last && is_torn(raw.as_bytes()) => {
                     out.torn = Some(n + 1);
                     continue;
                 }

@@ -219,3 +219,121 @@ fn same_second_journals_get_suffixes_and_the_newest_is_found() {
     assert!(c.to_string_lossy().ends_with("-3.jsonl"));
     assert_eq!(newest_unfinished(dir.path(), "rb"), Some(b));
 }
+
+#[test]
+fn an_edited_last_line_is_refused_not_taken_for_a_torn_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("j.jsonl");
+    write_sample(&p);
+    // a complete line (its newline is there) that no longer parses was edited
+    rewrite_line(&p, 3, |l| l.replacen("\"seq\":", "\"seq\"", 1));
+    match read_journal(&p) {
+        Err(JournalError::Broken { line, .. }) => assert_eq!(line, 4),
+        other => panic!("expected line 4 to be refused, got {other:?}"),
+    }
+    // NUL bytes where the file grew before its data reached the disk: torn
+    write_sample(&dir.path().join("k.jsonl"));
+    let k = dir.path().join("k.jsonl");
+    let mut f = OpenOptions::new().append(true).open(&k).unwrap();
+    f.write_all(&[0u8; 200]).unwrap();
+    f.write_all(b"\n").unwrap();
+    drop(f);
+    let r = read_journal(&k).unwrap();
+    assert_eq!(r.records.len(), 4);
+    assert_eq!(r.torn.as_ref().map(|t| t.0), Some(5));
+}
+
+#[test]
+fn a_secret_that_is_also_json_syntax_leaves_the_journal_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("j.jsonl");
+    // values an env var named *KEY* or *TOKEN* may well hold
+    let secrets = ["true", "event", "2026", "0000", "a\"b\\c"];
+    let mut w = Writer::create(
+        &p,
+        Box::new(move |s: &str| {
+            secrets
+                .iter()
+                .fold(s.to_string(), |t, x| t.replace(x, "••••••"))
+        }),
+    )
+    .unwrap();
+    let now = Utc::now();
+    w.append(&header(), now).unwrap();
+    w.append(
+        &Entry::Event(Event::Confirm {
+            step: "a".into(),
+            by: Actor {
+                operator: "alice".into(),
+                host: "h".into(),
+            },
+            automatic: true,
+            typed: None,
+            evidence: vec![],
+        }),
+        now,
+    )
+    .unwrap();
+    w.append(
+        &Entry::Note {
+            step: None,
+            text: "true event in 2026, quoted a\"b\\c".into(),
+        },
+        now,
+    )
+    .unwrap();
+    let r = read_journal(&p).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.records.len(), 3);
+    assert!(matches!(
+        &r.records[1].entry,
+        Entry::Event(Event::Confirm {
+            automatic: true,
+            ..
+        })
+    ));
+    match &r.records[2].entry {
+        Entry::Note { text, .. } => assert_eq!(text, "•••••• •••••• in ••••••, quoted ••••••"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_journal_being_written_cannot_be_resumed_by_a_second_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("j.jsonl");
+    write_sample(&p);
+    let r = read_journal(&p).unwrap();
+    let live = Writer::resume(&p, &r, Box::new(|s: &str| s.to_string())).unwrap();
+    let second = Writer::resume(&p, &r, Box::new(|s: &str| s.to_string()));
+    match second {
+        Err(e) => assert!(e.to_string().contains("another ferry process"), "{e}"),
+        Ok(_) => panic!("a second writer got the journal"),
+    }
+    // the lock goes with its writer (and with a killed process)
+    drop(live);
+    assert!(Writer::resume(&p, &r, Box::new(|s: &str| s.to_string())).is_ok());
+}
+
+#[test]
+fn a_journal_that_grew_after_it_was_read_is_not_cut_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("j.jsonl");
+    write_sample(&p);
+    let stale = read_journal(&p).unwrap();
+    let mut w = Writer::resume(&p, &stale, Box::new(|s: &str| s.to_string())).unwrap();
+    w.append(
+        &Entry::Note {
+            step: None,
+            text: "written after the other reader looked".into(),
+        },
+        Utc::now(),
+    )
+    .unwrap();
+    drop(w);
+    assert!(Writer::resume(&p, &stale, Box::new(|s: &str| s.to_string())).is_err());
+    assert_eq!(
+        read_journal(&p).unwrap().records.len(),
+        5,
+        "nothing was cut"
+    );
+}

@@ -4,14 +4,23 @@
 //! The SQL is sent as-is (`sqlx::raw_sql`, the simple query protocol), so scripts with
 //! several statements work and PostgreSQL returns every value as text, which keeps
 //! decoding robust for types ferry has no Rust type for (numeric, uuid, ...).
+//!
+//! A PostgreSQL statement that is stopped (timeout, abort, Ctrl-C) is cancelled on
+//! the server with `pg_cancel_backend`: dropping the client's future alone would
+//! leave it running there — holding its locks, and beside any retry.
 
 use super::{conn_outcome, ExecCtx};
 use crate::engine::connections::Db;
 use crate::engine::event::Outcome;
 use crate::runbook::Expect;
 use futures::stream::{BoxStream, StreamExt};
-use sqlx::{Column, Either, Row, TypeInfo, ValueRef};
+use sqlx::{Column, Connection, Either, Row, TypeInfo, ValueRef};
 use std::fmt;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How long a server-side cancel may take before ferry gives up on it.
+const CANCEL_WAIT: Duration = Duration::from_secs(5);
 
 /// At most this many "N rows affected" lines per step; the rest are summed up.
 const MAX_AFFECTED_LINES: usize = 20;
@@ -73,6 +82,8 @@ impl Value {
         match expect {
             Expect::Integer(i) => match self {
                 Value::Int(v) => v == i,
+                // numeric and bigint text compare exactly: as f64, 2^53 + 1 == 2^53
+                Value::Text(t) => exact_integer(t) == Some(i128::from(*i)),
                 other => other
                     .as_f64()
                     .is_some_and(|x| x.fract() == 0.0 && x == *i as f64),
@@ -92,6 +103,16 @@ impl Value {
     }
 }
 
+/// `"42"`, `"-7"`, `"1.000"` as an exact integer; `None` for anything else.
+fn exact_integer(text: &str) -> Option<i128> {
+    let t = text.trim();
+    let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
+    if !frac.bytes().all(|b| b == b'0') {
+        return None;
+    }
+    whole.parse().ok()
+}
+
 /// What running a script produced.
 #[derive(Debug, Default)]
 pub(super) struct Results {
@@ -102,16 +123,81 @@ pub(super) struct Results {
 }
 
 /// Run `sql` on `db`, collecting the first value and the per-statement row counts.
-pub(super) async fn query(db: &Db, sql: &str) -> Result<Results, sqlx::Error> {
+/// `None` when `cancel` fired first; a PostgreSQL statement is then cancelled on
+/// the server too.
+pub(super) async fn query(
+    db: &Db,
+    sql: &str,
+    cancel: &CancellationToken,
+) -> Option<Result<Results, sqlx::Error>> {
     match db {
         Db::Pg(pool) => {
-            let stream = sqlx::raw_sql(sql).fetch_many(pool);
-            drain(stream, |r| r.rows_affected(), decode_pg).await
+            let conn = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return None,
+                c = pool.acquire() => c,
+            };
+            let mut conn = match conn {
+                Ok(c) => c,
+                Err(e) => return Some(Err(e)),
+            };
+            let pid: i32 = match sqlx::query_scalar("select pg_backend_pid()")
+                .fetch_one(&mut *conn)
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => return Some(Err(e)),
+            };
+            let done = {
+                let work = drain(
+                    sqlx::raw_sql(sql).fetch_many(&mut *conn),
+                    |r| r.rows_affected(),
+                    decode_pg,
+                );
+                tokio::pin!(work);
+                tokio::select! {
+                    biased;
+                    r = &mut work => Some(r),
+                    _ = cancel.cancelled() => None,
+                }
+            };
+            if done.is_none() {
+                cancel_backend(pool, pid).await;
+                // mid-statement: never hand this connection to anyone again
+                let _ = tokio::time::timeout(CANCEL_WAIT, conn.close()).await;
+            }
+            done
         }
         Db::Sqlite(pool) => {
             let stream = sqlx::raw_sql(sql).fetch_many(pool);
-            drain(stream, |r| r.rows_affected(), decode_sqlite).await
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => None,
+                r = drain(stream, |r| r.rows_affected(), decode_sqlite) => Some(r),
+            }
         }
+    }
+}
+
+/// Ask the server to cancel what backend `pid` is running, over a connection of its own
+/// (the pool may be full). Best effort: the statement may have ended meanwhile.
+async fn cancel_backend(pool: &sqlx::PgPool, pid: i32) {
+    let opts = pool.connect_options();
+    let cancel = async {
+        let mut c = sqlx::PgConnection::connect_with(&opts).await?;
+        let r = sqlx::query("select pg_cancel_backend($1)")
+            .bind(pid)
+            .execute(&mut c)
+            .await;
+        let _ = c.close().await;
+        r.map(|_| ())
+    };
+    match tokio::time::timeout(CANCEL_WAIT, cancel).await {
+        Ok(Ok(())) => tracing::info!(pid, "cancelled the statement on the server"),
+        Ok(Err(e)) => {
+            tracing::warn!(pid, error = %e, "cannot cancel the statement on the server")
+        }
+        Err(_) => tracing::warn!(pid, "cancelling the statement on the server timed out"),
     }
 }
 
@@ -212,25 +298,24 @@ pub(super) async fn run(
     sql: &str,
     expect: Option<&Expect>,
 ) -> Outcome {
-    let work = async {
-        let db = match ctx.conns.get(connection).await {
-            Ok(db) => db,
-            Err(e) => return conn_outcome(e),
-        };
-        match query(&db, sql).await {
-            Ok(results) => judge(ctx, &results, expect),
-            Err(e) if is_connection_error(&e) => Outcome::Unreachable {
-                error: ctx
-                    .redactor
-                    .redact(&format!("connection `{connection}`: {}", error_text(&e))),
-            },
-            Err(e) => ctx.failed(error_text(&e)),
-        }
-    };
-    tokio::select! {
+    let db = tokio::select! {
         biased;
-        _ = ctx.cancel.cancelled() => Outcome::Cancelled,
-        outcome = work => outcome,
+        _ = ctx.cancel.cancelled() => return Outcome::Cancelled,
+        db = ctx.conns.get(connection) => db,
+    };
+    let db = match db {
+        Ok(db) => db,
+        Err(e) => return conn_outcome(e),
+    };
+    match query(&db, sql, &ctx.cancel).await {
+        None => Outcome::Cancelled,
+        Some(Ok(results)) => judge(ctx, &results, expect),
+        Some(Err(e)) if is_connection_error(&e) => Outcome::Unreachable {
+            error: ctx
+                .redactor
+                .redact(&format!("connection `{connection}`: {}", error_text(&e))),
+        },
+        Some(Err(e)) => ctx.failed(error_text(&e)),
     }
 }
 
@@ -289,6 +374,12 @@ mod tests {
         assert!(Value::Int(1).matches(&Expect::Integer(1)));
         assert!(Value::Text("1.000".into()).matches(&Expect::Integer(1)));
         assert!(!Value::Text("1.5".into()).matches(&Expect::Integer(1)));
+        // exact, beyond what an f64 holds
+        assert!(!Value::Text("9007199254740993".into()).matches(&Expect::Integer(9007199254740992)));
+        assert!(
+            Value::Text("9007199254740993.00".into()).matches(&Expect::Integer(9007199254740993))
+        );
+        assert!(Value::Text(" -12 ".into()).matches(&Expect::Integer(-12)));
         assert!(Value::Float(0.1 + 0.2).matches(&Expect::Float(0.3)));
         assert!(Value::Int(1).matches(&Expect::Bool(true)));
         assert!(Value::Text("f".into()).matches(&Expect::Bool(false)));

@@ -42,11 +42,12 @@ pub(super) async fn run(ctx: &ExecCtx, step: &WaitStep) -> Outcome {
         Outcome::Cancelled
     };
     loop {
-        let eval = tokio::select! {
-            biased;
-            _ = ctx.cancel.cancelled() => return stopped(&last_seen),
-            e = evaluate(ctx, &step.until) => e,
-        };
+        // `evaluate` watches the cancellation itself, so that a condition query
+        // in flight is cancelled on the server and not merely abandoned
+        let eval = evaluate(ctx, &step.until).await;
+        if ctx.cancel.is_cancelled() {
+            return stopped(&last_seen);
+        }
         last_seen = match &eval {
             Eval::Seen { what, .. } => what.clone(),
             Eval::NoValue(m) => format!("monitor `{m}` had no current value"),
@@ -158,12 +159,19 @@ async fn evaluate(ctx: &ExecCtx, cond: &Condition) -> Eval {
             None => Eval::NoValue(monitor.clone()),
         },
         Condition::Sql { connection, query } => {
-            let db = match ctx.conns.get(connection).await {
+            let db = tokio::select! {
+                biased;
+                _ = ctx.cancel.cancelled() => return Eval::QueryError("stopped".to_string()),
+                db = ctx.conns.get(connection) => db,
+            };
+            let db = match db {
                 Ok(db) => db,
                 Err(e) => return Eval::Stop(conn_outcome(e)),
             };
-            match sql::query(&db, query).await {
-                Ok(results) => match results.first {
+            match sql::query(&db, query, &ctx.cancel).await {
+                // the wait loop sees the cancellation itself and says what it saw last
+                None => Eval::QueryError("stopped".to_string()),
+                Some(Ok(results)) => match results.first {
                     Some(v) => Eval::Seen {
                         ok: v.is_truthy(),
                         what: ctx.redactor.redact(&format!("the query returned {v}")),
@@ -173,7 +181,7 @@ async fn evaluate(ctx: &ExecCtx, cond: &Condition) -> Eval {
                         what: "the query returned no rows".to_string(),
                     },
                 },
-                Err(e) => Eval::QueryError(ctx.redactor.redact(&sql::error_text(&e))),
+                Some(Err(e)) => Eval::QueryError(ctx.redactor.redact(&sql::error_text(&e))),
             }
         }
     }
