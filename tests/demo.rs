@@ -38,13 +38,17 @@ fn the_demo_runs_twice_in_the_same_folder() {
             "✔ verify-all: succeeded",
             "✔ switch-app: succeeded",
             "run finished: all steps done",
-            "next:  ferry report",
+            "report:  ferry report",
         ] {
             assert!(
                 out.contains(needle),
                 "round {round} lacks `{needle}`:\n{out}\n{err}"
             );
         }
+        assert!(
+            !out.contains("resume:"),
+            "no resume hint after a run that finished:\n{out}"
+        );
         let js = journals(dir.path());
         assert_eq!(js.len(), round, "one journal per run: {js:?}");
         let text = std::fs::read_to_string(js.last().expect("journal")).expect("read");

@@ -11,11 +11,11 @@ use std::path::Path;
 pub fn run(path: &Path) -> i32 {
     match runbook::load(path) {
         Ok(rb) => {
-            print!("{}", plan(&rb));
+            say_raw!("{}", plan(&rb));
             EXIT_OK
         }
         Err(report) => {
-            eprint!("{}", report.render());
+            complain_raw!("{}", report.render());
             EXIT_BAD_INPUT
         }
     }

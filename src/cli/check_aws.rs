@@ -67,7 +67,7 @@ fn expectations(rb: &Runbook) -> BTreeMap<String, (Expect, String)> {
 pub async fn run(rb: &Runbook) -> i32 {
     let expected = expectations(rb);
     if expected.is_empty() {
-        println!("aws: the runbook names no RDS instance; nothing to check");
+        say!("aws: the runbook names no RDS instance; nothing to check");
         return EXIT_OK;
     }
     let settings = rb.aws.as_ref().map(|a| {
@@ -88,32 +88,32 @@ pub async fn run(rb: &Runbook) -> i32 {
     let mut unreachable = false;
     for (id, (expect, why)) in &expected {
         match (rds::describe(&clients.rds, id).await, expect) {
-            (Ok(s), Expect::Exists) => println!("aws: ok       {id} is `{}` ({why})", s.status),
+            (Ok(s), Expect::Exists) => say!("aws: ok       {id} is `{}` ({why})", s.status),
             (Ok(s), Expect::Absent) => {
                 problems += 1;
-                println!(
+                say!(
                     "aws: EXISTS   {id} already exists (status `{}`), but {why}",
                     s.status
                 );
             }
             (Err(AwsError::NotFound(_)), Expect::Absent) => {
-                println!("aws: ok       {id} does not exist yet ({why})")
+                say!("aws: ok       {id} does not exist yet ({why})")
             }
             (Err(AwsError::NotFound(_)), Expect::Exists) => {
                 problems += 1;
-                println!("aws: MISSING  {id} does not exist ({why})");
+                say!("aws: MISSING  {id} does not exist ({why})");
             }
             (Err(AwsError::Denied(m)), _) => {
                 problems += 1;
-                println!("aws: DENIED   {id}: rds:DescribeDBInstances is not allowed ({m})");
+                say!("aws: DENIED   {id}: rds:DescribeDBInstances is not allowed ({m})");
             }
             (Err(e @ AwsError::Unreachable(_)), _) => {
                 unreachable = true;
-                println!("aws: UNREACHABLE {id}: {e}");
+                say!("aws: UNREACHABLE {id}: {e}");
             }
             (Err(e), _) => {
                 problems += 1;
-                println!("aws: ERROR    {id}: {e}");
+                say!("aws: ERROR    {id}: {e}");
             }
         }
     }
@@ -129,20 +129,20 @@ pub async fn run(rb: &Runbook) -> i32 {
                 {
                     if !out.db_snapshots().is_empty() {
                         problems += 1;
-                        println!("aws: EXISTS   snapshot {snapshot} already exists, but step `{}` creates it", s.id);
+                        say!("aws: EXISTS   snapshot {snapshot} already exists, but step `{}` creates it", s.id);
                     }
                 }
             }
         }
     }
     if unreachable {
-        println!("aws: cannot reach AWS; nothing was verified");
+        say!("aws: cannot reach AWS; nothing was verified");
         EXIT_UNREACHABLE
     } else if problems > 0 {
-        println!("aws: {problems} problem(s) to fix before the window");
+        say!("aws: {problems} problem(s) to fix before the window");
         EXIT_FAILED
     } else {
-        println!("aws: every instance is as the runbook expects");
+        say!("aws: every instance is as the runbook expects");
         EXIT_OK
     }
 }

@@ -52,18 +52,18 @@ pub fn prepare(s: &DemoSettings) -> Result<PathBuf, String> {
 pub async fn run(s: DemoSettings, dir: PathBuf) -> i32 {
     let source = dir.join("source.db");
     let target = dir.join("target.db");
-    eprintln!("demo: seeding {} rows into {} …", s.rows, source.display());
+    complain!("demo: seeding {} rows into {} …", s.rows, source.display());
     let sizes = match demo::seed(&source, &target, s.rows).await {
         Ok(sz) => sz,
         Err(e) => {
-            eprintln!(
+            complain!(
                 "error: cannot seed the demo databases in {}: {e}",
                 dir.display()
             );
             return EXIT_FAILED;
         }
     };
-    eprintln!(
+    complain!(
         "demo: source has {} users, {} profiles, {} matches, {} messages; target has the same schema, empty",
         sizes.users, sizes.users, sizes.matches, sizes.messages
     );
@@ -72,7 +72,7 @@ pub async fn run(s: DemoSettings, dir: PathBuf) -> i32 {
         .traffic
         .then(|| tokio::spawn(demo::app_writer(source.clone(), cancel.clone())));
     if writer.is_some() {
-        eprintln!("demo: the app is writing messages to the source until the freeze step");
+        complain!("demo: the app is writing messages to the source until the freeze step");
     }
     let settings = RunSettings {
         runbook: dir.join("demo.toml"),
@@ -88,25 +88,25 @@ pub async fn run(s: DemoSettings, dir: PathBuf) -> i32 {
     cancel.cancel();
     if let Some(w) = writer {
         if let Ok(Ok(n)) = w.await {
-            eprintln!("demo: the app wrote {n} messages during the run");
+            complain!("demo: the app wrote {n} messages during the run");
         }
     }
     let journal = newest_journal(&dir.join("runs"));
-    println!();
-    println!("demo folder  {}", dir.display());
-    println!("  source     {}", source.display());
-    println!("  target     {}", target.display());
+    say!("");
+    say!("demo folder  {}", dir.display());
+    say!("  source     {}", source.display());
+    say!("  target     {}", target.display());
     if let Some(j) = &journal {
-        println!("  journal    {}", j.display());
-        println!();
-        println!(
+        say!("  journal    {}", j.display());
+        say!("");
+        say!(
             "report:  ferry report {} --format html -o {}",
             j.display(),
             dir.join("report.html").display()
         );
         if code != super::EXIT_OK {
             // the generic resume hint lacks the variable the demo runbook needs
-            println!(
+            say!(
                 "resume:  FERRY_DEMO_DIR={} ferry run {} --resume --journal {}",
                 dir.display(),
                 dir.join("demo.toml").display(),
@@ -120,7 +120,7 @@ pub async fn run(s: DemoSettings, dir: PathBuf) -> i32 {
 /// Parse-time checks of the demo flags.
 pub fn check_rows(rows: u64) -> Result<u64, i32> {
     if rows < 100 {
-        eprintln!("error: --rows must be at least 100 (got {rows})");
+        complain!("error: --rows must be at least 100 (got {rows})");
         return Err(EXIT_BAD_INPUT);
     }
     Ok(rows)

@@ -21,6 +21,24 @@ macro_rules! complain {
     }};
 }
 
+/// `print!` that never panics (see [`say!`]).
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, $($arg)*);
+        let _ = out.flush();
+    }};
+}
+
+/// `eprint!` that never panics (see [`say!`]).
+macro_rules! complain_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod check;
 mod check_aws;
 mod demo;
@@ -154,7 +172,7 @@ pub fn main() -> i32 {
             {
                 Ok(rt) => rt.block_on(check_aws::run(&rb)),
                 Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
+                    complain!("error: cannot start the async runtime: {e}");
                     EXIT_FAILED
                 }
             }
@@ -192,7 +210,7 @@ pub fn main() -> i32 {
             let dir = match demo::prepare(&settings) {
                 Ok(d) => d,
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    complain!("error: {e}");
                     return EXIT_BAD_INPUT;
                 }
             };
@@ -202,7 +220,7 @@ pub fn main() -> i32 {
             {
                 Ok(rt) => rt.block_on(demo::run(settings, dir)),
                 Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
+                    complain!("error: cannot start the async runtime: {e}");
                     EXIT_FAILED
                 }
             }
@@ -210,7 +228,7 @@ pub fn main() -> i32 {
         Command::Run(a) => {
             let operator = match a.operator {
                 Some(o) if o.trim().is_empty() => {
-                    eprintln!("error: --operator needs a name");
+                    complain!("error: --operator needs a name");
                     return EXIT_BAD_INPUT;
                 }
                 Some(o) => o,
@@ -237,7 +255,7 @@ pub fn main() -> i32 {
             {
                 Ok(rt) => rt,
                 Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
+                    complain!("error: cannot start the async runtime: {e}");
                     return EXIT_FAILED;
                 }
             };

@@ -20,12 +20,12 @@ pub fn report(journal: &Path, format: Format, out: Option<&PathBuf>) -> i32 {
     let model = match report::load(journal) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("error: {e}");
+            complain!("error: {e}");
             return EXIT_BAD_INPUT;
         }
     };
     if !model.journal.chain_ok {
-        eprintln!(
+        complain!(
             "warning: the journal's hash chain is broken at line {} ({}); the report says so prominently",
             model.journal.broken_line.unwrap_or(0),
             model.journal.problem.as_deref().unwrap_or("")
@@ -34,16 +34,16 @@ pub fn report(journal: &Path, format: Format, out: Option<&PathBuf>) -> i32 {
     let text = report::render(&model, format);
     match out {
         None => {
-            print!("{text}");
+            say_raw!("{text}");
             EXIT_OK
         }
         Some(p) => match std::fs::write(p, text) {
             Ok(()) => {
-                eprintln!("wrote {}", p.display());
+                complain!("wrote {}", p.display());
                 EXIT_OK
             }
             Err(e) => {
-                eprintln!("error: cannot write {}: {e}", p.display());
+                complain!("error: cannot write {}: {e}", p.display());
                 EXIT_FAILED
             }
         },
@@ -56,16 +56,16 @@ pub fn stats(journals: &[PathBuf]) -> i32 {
         match report::load(j) {
             Ok(m) => {
                 if !m.journal.chain_ok {
-                    eprintln!("warning: {}: hash chain broken at line {}; its timings are not trustworthy", j.display(), m.journal.broken_line.unwrap_or(0));
+                    complain!("warning: {}: hash chain broken at line {}; its timings are not trustworthy", j.display(), m.journal.broken_line.unwrap_or(0));
                 }
                 models.push(m);
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                complain!("error: {e}");
                 return EXIT_BAD_INPUT;
             }
         }
     }
-    print!("{}", report::stats::render(&models));
+    say_raw!("{}", report::stats::render(&models));
     EXIT_OK
 }

@@ -133,7 +133,7 @@ pub async fn run(s: RunSettings) -> i32 {
     let rb = match runbook::load(&s.runbook) {
         Ok(rb) => Arc::new(rb),
         Err(report) => {
-            eprint!("{}", report.render());
+            complain_raw!("{}", report.render());
             return EXIT_BAD_INPUT;
         }
     };

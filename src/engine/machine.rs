@@ -14,6 +14,9 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(600);
 struct Def {
     id: String,
     deps: Vec<usize>,
+    /// The runbook named the dependencies: a failed one blocks this step even with
+    /// `on_failure = "continue"` (which lets only the default "next step" go on).
+    explicit_deps: bool,
     confirm: ConfirmMode,
     ponr: bool,
     retries: u32,
@@ -83,6 +86,7 @@ impl Machine {
                     .iter()
                     .filter_map(|d| index.get(d).copied())
                     .collect(),
+                explicit_deps: s.depends_on_explicit,
                 confirm: s.confirm,
                 ponr: s.point_of_no_return,
                 retries: s.retries.max,
@@ -523,7 +527,9 @@ impl Machine {
         self.defs[i].deps.iter().all(|&d| {
             let s = self.status[d].state;
             s.is_done()
-                || (s == StepState::Failed && self.defs[d].on_failure == OnFailure::Continue)
+                || (s == StepState::Failed
+                    && self.defs[d].on_failure == OnFailure::Continue
+                    && !self.defs[i].explicit_deps)
         })
     }
 

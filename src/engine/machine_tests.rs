@@ -411,6 +411,56 @@ fn continue_on_failure_finishes_with_failures() {
 }
 
 #[test]
+fn continue_lets_the_next_step_go_on_but_not_one_that_names_the_failed_step() {
+    let mut m = Machine::new(&rb(r#"
+  [[phase.step]]
+  id = "copy"
+  kind = "shell"
+  run = "false"
+  confirm = "none"
+  on_failure = "continue"
+  [[phase.step]]
+  id = "announce"
+  kind = "shell"
+  run = "true"
+  confirm = "none"
+  [[phase.step]]
+  id = "verify"
+  kind = "shell"
+  run = "true"
+  confirm = "none"
+  depends_on = ["copy"]
+"#));
+    m.start();
+    let fx = m.handle(&fail("copy", 1));
+    assert!(
+        fx.contains(&exec("announce", 1)),
+        "the default next step goes on"
+    );
+    assert!(
+        !fx.contains(&exec("verify", 1)),
+        "verify needs copy to succeed"
+    );
+    let fx = m.handle(&ok("announce", 1));
+    assert!(!fx.contains(&exec("verify", 1)));
+    assert_eq!(m.step("verify").map(|s| s.state), Some(StepState::Pending));
+    assert_eq!(
+        m.run_status(),
+        RunStatus::Waiting {
+            steps: vec!["copy".into()]
+        },
+        "the run waits for a decision on the failed step"
+    );
+    // skipping the failed step (an operator's decision) releases its dependents
+    let fx = m.handle(&Event::Skip {
+        step: "copy".into(),
+        by: alice(),
+        reason: "copied by hand".into(),
+    });
+    assert!(fx.contains(&exec("verify", 1)), "{fx:?}");
+}
+
+#[test]
 fn rollback_on_failure_runs_the_action_then_halts() {
     let mut m = Machine::new(&rb(r#"
   [[phase.step]]

@@ -187,6 +187,10 @@ pub struct Step {
     pub notes: Option<String>,
     pub confirm: ConfirmMode,
     pub depends_on: Vec<String>,
+    /// `depends_on` was written in the runbook (not the default "previous step"): these
+    /// steps need their dependencies to succeed, even past `on_failure = "continue"`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub depends_on_explicit: bool,
     #[serde(with = "opt_duration_text")]
     pub timeout: Option<Duration>,
     pub retries: Retries,

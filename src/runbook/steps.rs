@@ -258,7 +258,9 @@ fn parse_step(
         },
     };
 
-    let depends_on = match r.str_list_opt(t, "depends_on", &ctx) {
+    let depends_on_list = r.str_list_opt(t, "depends_on", &ctx);
+    let depends_on_explicit = depends_on_list.is_some();
+    let depends_on = match depends_on_list {
         Some(list) => {
             for (dep, span) in &list {
                 refs.push(Ref {
@@ -312,6 +314,7 @@ fn parse_step(
         id,
         confirm,
         depends_on,
+        depends_on_explicit,
         retries,
         on_failure,
         rollback,

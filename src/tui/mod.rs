@@ -55,7 +55,12 @@ pub async fn run(handles: Handles, rb: Arc<Runbook>, redactor: Arc<Redactor>) ->
     let (guard, mut terminal) = match started {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("note: cannot start the full-screen console ({e}); running in headless mode");
+            let _ = std::io::Write::write_fmt(
+                &mut std::io::stderr(),
+                format_args!(
+                    "note: cannot start the full-screen console ({e}); running in headless mode\n"
+                ),
+            );
             return headless::drive(handles, false, false, &redactor, &rb).await;
         }
     };
