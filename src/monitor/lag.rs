@@ -135,7 +135,7 @@ pub async fn run(
                 hub.update(|s| {
                     if let Some(l) = s.lag.iter_mut().find(|l| l.name == m.name) {
                         l.note =
-                            Some("SQLite has no replication: there is no lag to measure".into());
+                            Some("SQLite has no replication: no lag to measure".into());
                         l.stale = None;
                     }
                 });
