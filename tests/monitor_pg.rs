@@ -25,7 +25,7 @@ fn start(
 ) -> (
     Arc<Hub>,
     CancellationToken,
-    tokio::sync::mpsc::UnboundedReceiver<monitor::SampleRecord>,
+    tokio::sync::mpsc::UnboundedReceiver<monitor::Record>,
 ) {
     let rb =
         load_str("m.toml", toml, Path::new("m.toml")).unwrap_or_else(|e| panic!("{}", e.render()));
@@ -323,8 +323,26 @@ id = "p"
         .contains("127.0.0.1:9"));
     assert_eq!(hub.metric("dead"), None);
     // samples are downsampled for the journal
-    let first = samples.recv().await.expect("a sample to journal");
+    // (going stale is journaled as a note, with the error)
+    let mut notes = Vec::new();
+    let first = loop {
+        match samples.recv().await.expect("a record to journal") {
+            monitor::Record::Sample(s) => break s,
+            monitor::Record::Note(n) => notes.push(n),
+        }
+    };
     assert!(first.series == "metric" || first.series == "lag");
+    while let Ok(r) = samples.try_recv() {
+        if let monitor::Record::Note(n) = r {
+            notes.push(n);
+        }
+    }
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("monitor `dead` is stale") && n.contains("127.0.0.1:9")),
+        "{notes:?}"
+    );
     let _ = bump.await;
     cancel.cancel();
     for c in [&mut primary, &mut target] {

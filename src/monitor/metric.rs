@@ -2,7 +2,7 @@
 //! a per-second rate) and CloudWatch series, all of a runbook fetched together
 //! by one poller with as few GetMetricData calls as the API allows.
 
-use super::{backoff, pause, push, DbGetter, Hub, SampleRecord, Stale, JOURNAL_EVERY};
+use super::{backoff, pause, poll_timeout, push, DbGetter, Hub, Kind, SampleRecord, JOURNAL_EVERY};
 use crate::aws::{cloudwatch, Clients};
 use crate::db::Db;
 use crate::runbook::{MetricMonitor, MetricSource, SqlMetric};
@@ -24,7 +24,7 @@ pub fn spawn_all(
         match &m.source {
             MetricSource::Sql(q) => {
                 if let Ok(mut f) = hub.freshness.lock() {
-                    f.insert(m.name.clone(), (q.every * 3).max(Duration::from_secs(15)));
+                    f.insert(m.name.clone(), super::freshness(q.every));
                 }
                 tokio::spawn(run_sql(
                     hub.clone(),
@@ -48,19 +48,25 @@ pub fn spawn_all(
     }
 }
 
+/// Add the points newer than the series' last one, then journal the newest
+/// (when a journal sample is due): the journal shows the value a gate saw.
 fn record(
     hub: &Hub,
     m: &MetricMonitor,
-    at: DateTime<Utc>,
-    value: f64,
+    points: &[(DateTime<Utc>, f64)],
     last_journal: &mut Option<tokio::time::Instant>,
 ) {
+    let Some(&(_, newest)) = points.last() else {
+        return;
+    };
+    hub.mark_fresh(Kind::Metric, &m.name, &format!("{} {}", m.name, newest));
     hub.update(|s| {
         if let Some(x) = s.metrics.iter_mut().find(|x| x.name == m.name) {
-            if x.samples.last().is_none_or(|l| l.at < at) {
-                push(&mut x.samples, at, value);
+            for &(at, value) in points {
+                if x.samples.last().is_none_or(|l| l.at < at) {
+                    push(&mut x.samples, at, value);
+                }
             }
-            x.stale = None;
         }
     });
     if last_journal.is_none_or(|t| t.elapsed() >= JOURNAL_EVERY) {
@@ -68,24 +74,12 @@ fn record(
         hub.journal(SampleRecord {
             monitor: m.name.clone(),
             series: "metric".into(),
-            value,
+            value: newest,
             unit: m.unit.clone(),
             warn: m.warn,
             max: m.max,
         });
     }
-}
-
-fn mark_stale(hub: &Hub, name: &str, error: &str) {
-    hub.update(|s| {
-        if let Some(x) = s.metrics.iter_mut().find(|x| x.name == name) {
-            let last_good = x.samples.last().map(|v| v.at);
-            x.stale = Some(Stale {
-                error: error.to_string(),
-                last_good,
-            });
-        }
-    });
 }
 
 async fn sample_sql(db: &DbGetter, q: &SqlMetric) -> Result<f64, String> {
@@ -135,8 +129,17 @@ async fn run_sql(
     let mut failures = 0u32;
     let mut prev: Option<(tokio::time::Instant, f64)> = None;
     let mut last_journal = None;
+    let limit = poll_timeout(q.every);
     loop {
-        match sample_sql(&db, &q).await {
+        // a query that hangs is as stale as one that fails
+        let sampled = match tokio::time::timeout(limit, sample_sql(&db, &q)).await {
+            Ok(r) => r,
+            Err(_) => Err(format!(
+                "no answer within {}",
+                humantime::format_duration(limit)
+            )),
+        };
+        match sampled {
             Ok(v) => {
                 failures = 0;
                 let now = tokio::time::Instant::now();
@@ -146,18 +149,18 @@ async fn run_sql(
                         if dt > 0.0 {
                             // a counter that went down was reset: count from zero
                             let delta = if v >= pv { v - pv } else { v };
-                            record(&hub, &m, Utc::now(), delta / dt, &mut last_journal);
+                            record(&hub, &m, &[(Utc::now(), delta / dt)], &mut last_journal);
                         }
                     }
                     prev = Some((now, v));
                 } else {
-                    record(&hub, &m, Utc::now(), v, &mut last_journal);
+                    record(&hub, &m, &[(Utc::now(), v)], &mut last_journal);
                 }
             }
             Err(e) => {
                 failures += 1;
                 prev = None;
-                mark_stale(&hub, &m.name, &e);
+                hub.mark_stale(Kind::Metric, &m.name, &e);
                 tracing::warn!(monitor = %m.name, error = %e, "sql metric failed");
             }
         }
@@ -207,7 +210,7 @@ async fn run_cloudwatch(
         .clamp(Duration::from_secs(10), Duration::from_secs(300));
     let Some(aws) = aws else {
         for m in &ms {
-            mark_stale(&hub, &m.name, "no AWS configuration: add [aws] region (and credentials) to the runbook's environment");
+            hub.mark_stale(Kind::Metric, &m.name, "no AWS configuration: add [aws] region (and credentials) to the runbook's environment");
         }
         return;
     };
@@ -229,22 +232,20 @@ async fn run_cloudwatch(
                 for (i, (_, points)) in series.iter().enumerate() {
                     let m = &ms[i];
                     if points.is_empty() {
-                        mark_stale(
-                            &hub,
+                        hub.mark_stale(
+                            Kind::Metric,
                             &m.name,
                             "CloudWatch returned no datapoints in the last hour",
                         );
                         continue;
                     }
-                    for (at, v) in points {
-                        record(&hub, m, *at, *v, &mut journals[i]);
-                    }
+                    record(&hub, m, points, &mut journals[i]);
                 }
             }
             Err(e) => {
                 failures += 1;
                 for m in &ms {
-                    mark_stale(&hub, &m.name, &e.to_string());
+                    hub.mark_stale(Kind::Metric, &m.name, &e.to_string());
                 }
                 tracing::warn!(error = %e, "cloudwatch poll failed");
             }
