@@ -8,6 +8,17 @@ use crate::db::Db;
 use crate::runbook::{MetricMonitor, MetricSource, SqlMetric};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
+#[cfg(test)]
+mod number_tests {
+    #[test]
+    fn sampled_text_becomes_a_number_or_says_what_it_was() {
+        assert_eq!(super::parse_number("12345678901234567890"), Ok(12345678901234567890.0));
+        assert_eq!(super::parse_number(" 1.5 "), Ok(1.5));
+        assert_eq!(super::parse_number("t"), Ok(1.0));
+        let e = super::parse_number("abc").unwrap_err();
+        assert!(e.contains("`abc`, not a number"), "{e}");
+    }
+}
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -82,38 +93,60 @@ fn record(
     }
 }
 
+/// A sampled value as a number: PostgreSQL sends it as text (the simple query
+/// protocol), so `numeric` (what `sum(bigint)` returns), integers, reals and
+/// booleans all work.
+fn parse_number(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    match t {
+        "t" | "true" => return Ok(1.0),
+        "f" | "false" => return Ok(0.0),
+        _ => {}
+    }
+    t.parse::<f64>().map_err(|_| {
+        let shown: String = t.chars().take(40).collect();
+        format!("the first column is `{shown}`, not a number (cast it, e.g. `::float8`)")
+    })
+}
+
 async fn sample_sql(db: &DbGetter, q: &SqlMetric) -> Result<f64, String> {
     let value: Option<f64> = match db(q.connection.clone()).await? {
         Db::Pg(pool) => {
-            let row = sqlx::query(&q.query)
-                .fetch_one(&pool)
-                .await
-                .map_err(|e| e.to_string())?;
-            row.try_get::<Option<f64>, _>(0)
-                .or_else(|_| {
-                    row.try_get::<Option<i64>, _>(0)
-                        .map(|v| v.map(|x| x as f64))
-                })
-                .or_else(|_| row.try_get::<Option<i32>, _>(0).map(|v| v.map(f64::from)))
-                .or_else(|_| {
-                    row.try_get::<Option<String>, _>(0)
-                        .map(|v| v.and_then(|t| t.trim().parse().ok()))
-                })
-                .map_err(|e| {
-                    format!("the first column is not a number: {e} (cast it, e.g. `::float8`)")
-                })?
+            // the simple query protocol: every value arrives as text, whatever its type
+            let row = {
+                use futures::StreamExt;
+                let mut rows = sqlx::raw_sql(&q.query).fetch(&pool);
+                rows.next()
+                    .await
+                    .transpose()
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| "the query returned no rows".to_string())?
+            };
+            if row.columns().is_empty() {
+                return Err("the query returned no columns".into());
+            }
+            row.try_get_unchecked::<Option<String>, _>(0)
+                .map_err(|e| format!("cannot read the first column: {e}"))?
+                .map(|t: String| parse_number(&t))
+                .transpose()?
         }
         Db::Sqlite(pool) => {
             let row = sqlx::query(&q.query)
-                .fetch_one(&pool)
+                .fetch_optional(&pool)
                 .await
-                .map_err(|e| e.to_string())?;
-            row.try_get::<Option<f64>, _>(0)
-                .or_else(|_| {
-                    row.try_get::<Option<i64>, _>(0)
-                        .map(|v| v.map(|x| x as f64))
-                })
-                .map_err(|e| format!("the first column is not a number: {e}"))?
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| "the query returned no rows".to_string())?;
+            match row.try_get::<Option<f64>, _>(0).or_else(|_| {
+                row.try_get::<Option<i64>, _>(0)
+                    .map(|v| v.map(|x| x as f64))
+            }) {
+                Ok(v) => v,
+                Err(_) => row
+                    .try_get::<Option<String>, _>(0)
+                    .map_err(|e| format!("the first column is not a number: {e}"))?
+                    .map(|t: String| parse_number(&t))
+                    .transpose()?,
+            }
         }
     };
     value.ok_or_else(|| "the query returned NULL".to_string())
