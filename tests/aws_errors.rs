@@ -325,3 +325,43 @@ fn an_expired_token_fails_at_once_and_says_what_to_do() {
     assert!(!all.contains("timed out"), "fails at once:\n{all}");
     assert_clean(dir.path(), &out);
 }
+
+#[test]
+fn check_lists_what_aws_needs_from_the_environment_and_the_iam_auth_lookup() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rb = r#"
+[runbook]
+name = "aws-plan"
+format = 1
+[aws]
+region = "${env:HAWS_REGION}"
+endpoint_url = "${env:HAWS_ENDPOINT}"
+[connections.db]
+url = "postgres://app@db.example.com:5432/app"
+iam_auth = { instance = "prod-db" }
+[[phase]]
+id = "p"
+  [[phase.step]]
+  id = "x"
+  kind = "confirm"
+"#;
+    let out = ferry(dir.path(), &["check"], rb, &[]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    let env_line = all
+        .lines()
+        .find(|l| l.starts_with("environment"))
+        .unwrap_or_else(|| panic!("an environment line:\n{all}"));
+    assert!(
+        env_line.contains("HAWS_ENDPOINT") && env_line.contains("HAWS_REGION"),
+        "{all}"
+    );
+    let calls = all
+        .lines()
+        .find(|l| l.starts_with("AWS calls"))
+        .unwrap_or_else(|| panic!("an AWS calls line:\n{all}"));
+    assert!(
+        calls.contains("rds:DescribeDBInstances") && calls.contains("rds-db:connect"),
+        "{calls}"
+    );
+}

@@ -350,6 +350,8 @@ pub fn plan(rb: &Runbook) -> String {
     }
     for c in rb.connections.values() {
         if c.iam_auth.is_some() {
+            // the token is signed for the instance's endpoint, looked up first
+            calls.insert("rds:DescribeDBInstances");
             calls.insert("rds-db:connect (IAM auth token)");
         }
     }
@@ -422,6 +424,14 @@ pub fn plan(rb: &Runbook) -> String {
     }
     for v in rb.vars.values() {
         env.extend(expand::env_refs(v));
+    }
+    if let Some(aws) = &rb.aws {
+        for v in [&aws.region, &aws.profile, &aws.endpoint_url]
+            .into_iter()
+            .flatten()
+        {
+            env.extend(expand::env_refs(v));
+        }
     }
     for s in &steps {
         match &s.kind {
