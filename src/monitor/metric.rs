@@ -12,7 +12,10 @@ use sqlx::Row;
 mod number_tests {
     #[test]
     fn sampled_text_becomes_a_number_or_says_what_it_was() {
-        assert_eq!(super::parse_number("12345678901234567890"), Ok(12345678901234567890.0));
+        assert_eq!(
+            super::parse_number("12345678901234567890"),
+            Ok(12345678901234567890.0)
+        );
         assert_eq!(super::parse_number(" 1.5 "), Ok(1.5));
         assert_eq!(super::parse_number("t"), Ok(1.0));
         let e = super::parse_number("abc").unwrap_err();

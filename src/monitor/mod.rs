@@ -285,10 +285,7 @@ impl Hub {
         let limit = self.limit(name);
         match age {
             Some(a) if a > limit => Reading::Stale {
-                why: format!(
-                    "no new value for longer than {} (three polling intervals)",
-                    age_text(limit)
-                ),
+                why: format!("no new value for longer than {}", age_text(limit)),
                 age: Some(a),
             },
             _ => Reading::Value(last.value),
