@@ -8,20 +8,6 @@ use crate::db::Db;
 use crate::runbook::{MetricMonitor, MetricSource, SqlMetric};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-#[cfg(test)]
-mod number_tests {
-    #[test]
-    fn sampled_text_becomes_a_number_or_says_what_it_was() {
-        assert_eq!(
-            super::parse_number("12345678901234567890"),
-            Ok(12345678901234567890.0)
-        );
-        assert_eq!(super::parse_number(" 1.5 "), Ok(1.5));
-        assert_eq!(super::parse_number("t"), Ok(1.0));
-        let e = super::parse_number("abc").unwrap_err();
-        assert!(e.contains("`abc`, not a number"), "{e}");
-    }
-}
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -79,6 +65,10 @@ fn record(
             for &(at, value) in points {
                 if x.samples.last().is_none_or(|l| l.at < at) {
                     push(&mut x.samples, at, value);
+                } else if let Some(same) = x.samples.iter_mut().rev().find(|l| l.at == at) {
+                    // CloudWatch revises a period as its data arrives (a Sum grows):
+                    // the newest answer for a period is the true one
+                    same.value = value;
                 }
             }
         }
@@ -211,6 +201,35 @@ async fn run_sql(
     }
 }
 
+/// With `missing = "zero"`: each complete period between `start` and `now`
+/// without a datapoint gets a 0 (CloudWatch publishes no datapoint for a count
+/// that is zero). The current, incomplete period is left to CloudWatch.
+fn fill_zero(
+    points: &[(DateTime<Utc>, f64)],
+    start: DateTime<Utc>,
+    now: DateTime<Utc>,
+    period: Duration,
+) -> Vec<(DateTime<Utc>, f64)> {
+    let p = i64::try_from(period.as_secs().max(1)).unwrap_or(60);
+    let current = now.timestamp().div_euclid(p) * p;
+    let mut bucket = start.timestamp().div_euclid(p) * p;
+    let mut out = points.to_vec();
+    while bucket < current {
+        let has_data = points.iter().any(|(at, _)| {
+            let t = at.timestamp();
+            t >= bucket && t < bucket + p
+        });
+        if !has_data {
+            if let Some(at) = DateTime::<Utc>::from_timestamp(bucket, 0) {
+                out.push((at, 0.0));
+            }
+        }
+        bucket += p;
+    }
+    out.sort_by_key(|x| x.0);
+    out
+}
+
 async fn run_cloudwatch(
     hub: Arc<Hub>,
     ms: Vec<MetricMonitor>,
@@ -254,19 +273,22 @@ async fn run_cloudwatch(
     let mut journals: Vec<Option<tokio::time::Instant>> = vec![None; ms.len()];
     loop {
         // the end is a minute ahead: datapoints of this very second must not fall outside
-        let end = Utc::now() + chrono::Duration::minutes(1);
-        match cloudwatch::fetch(
-            &aws.cloudwatch,
-            &queries,
-            end - chrono::Duration::hours(1),
-            end,
-        )
-        .await
-        {
+        let now = Utc::now();
+        let end = now + chrono::Duration::minutes(1);
+        let start = end - chrono::Duration::hours(1);
+        match cloudwatch::fetch(&aws.cloudwatch, &queries, start, end).await {
             Ok(series) => {
                 failures = 0;
                 for (i, (_, points)) in series.iter().enumerate() {
                     let m = &ms[i];
+                    let filled;
+                    let points = match &m.source {
+                        MetricSource::Cloudwatch(c) if c.missing_zero => {
+                            filled = fill_zero(points, start, now, c.period);
+                            &filled
+                        }
+                        _ => points,
+                    };
                     if points.is_empty() {
                         hub.mark_stale(
                             Kind::Metric,
@@ -294,5 +316,40 @@ async fn run_cloudwatch(
         if !pause(wait, &cancel).await {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sampled_text_becomes_a_number_or_says_what_it_was() {
+        assert_eq!(
+            super::parse_number("12345678901234567890"),
+            Ok(12345678901234567890.0)
+        );
+        assert_eq!(super::parse_number(" 1.5 "), Ok(1.5));
+        assert_eq!(super::parse_number("t"), Ok(1.0));
+        let e = super::parse_number("abc").unwrap_err();
+        assert!(e.contains("`abc`, not a number"), "{e}");
+    }
+
+    #[test]
+    fn missing_periods_count_as_zero_up_to_the_current_one() {
+        use chrono::{TimeZone, Utc};
+        let t = |m: u32, s: u32| Utc.with_ymd_and_hms(2026, 1, 1, 10, m, s).unwrap();
+        let minute = std::time::Duration::from_secs(60);
+        // a datapoint at 10:02 only; now is 10:05:30
+        let got = super::fill_zero(&[(t(2, 0), 7.0)], t(0, 30), t(5, 30), minute);
+        let want = vec![
+            (t(0, 0), 0.0),
+            (t(1, 0), 0.0),
+            (t(2, 0), 7.0),
+            (t(3, 0), 0.0),
+            (t(4, 0), 0.0),
+        ];
+        assert_eq!(
+            got, want,
+            "10:05 is incomplete: CloudWatch may still publish it"
+        );
     }
 }

@@ -580,8 +580,27 @@ fn parse_metric(r: &mut Reader<'_>, t: Node<'_>, refs: &mut Vec<Ref>) -> Option<
             r.check_keys(
                 cw,
                 &c,
-                &["namespace", "metric", "dimensions", "stat", "period"],
+                &[
+                    "namespace",
+                    "metric",
+                    "dimensions",
+                    "stat",
+                    "period",
+                    "missing",
+                ],
             );
+            let missing_zero = match r.str_opt(cw, "missing", &c) {
+                None => false,
+                Some((m, _)) if m == "zero" => true,
+                Some((m, _)) if m == "stale" => false,
+                Some((m, span)) => {
+                    r.error(
+                        Diagnostic::new(Some(span), format!("unknown `missing = \"{m}\"` in {c}"))
+                            .expected("\"zero\" (a period without datapoints counts as 0) or \"stale\" (the default)"),
+                    );
+                    false
+                }
+            };
             let stat = match r.str_opt(cw, "stat", &c) {
                 None => "Average".to_string(),
                 Some((s, span)) => {
@@ -636,6 +655,7 @@ fn parse_metric(r: &mut Reader<'_>, t: Node<'_>, refs: &mut Vec<Ref>) -> Option<
                     Some(p) => p,
                     None => Duration::from_secs(60),
                 },
+                missing_zero,
             })
         }
         (false, true) => {
