@@ -365,3 +365,30 @@ id = "p"
         "{calls}"
     );
 }
+
+#[test]
+fn a_denied_describe_is_reported_by_check_aws() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let body: &'static str = Box::leak(
+        aws_error(
+            "AccessDenied",
+            "User: arn:aws:iam::123456789012:user/ops is not authorized to perform: rds:DescribeDBInstances",
+        )
+        .into_boxed_str(),
+    );
+    let (url, _) = answering("403 Forbidden", body);
+    let out = ferry(
+        dir.path(),
+        &["check", "--aws"],
+        &reboot_runbook(&url, "1m"),
+        &[],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("aws: DENIED   db-1: rds:DescribeDBInstances is not allowed")
+            && all.contains("not authorized"),
+        "{all}"
+    );
+    assert_clean(dir.path(), &out);
+}

@@ -51,6 +51,9 @@ pub(super) async fn run(ctx: &ExecCtx, step: &WaitStep) -> Outcome {
         };
         last_seen = match &eval {
             Eval::Seen { what, .. } => what.clone(),
+            Eval::NoValue { key, .. } if key == PENDING => {
+                format!("monitor `{}` had no current value", monitor_of(&step.until))
+            }
             Eval::NoValue { text, .. } => text.clone(),
             Eval::QueryError(e) => format!("the query failed: {e}"),
             Eval::Stop(_) => last_seen,
@@ -115,7 +118,9 @@ pub(super) async fn run(ctx: &ExecCtx, step: &WaitStep) -> Outcome {
                 if held_since.take().is_some() {
                     ctx.info(format!("condition no longer known: {text}"));
                     last_status = Some(now);
-                } else if told_no_value.as_deref() != Some(key.as_str()) || status_due {
+                } else if told_no_value.as_deref() != Some(key.as_str())
+                    || (status_due && key != PENDING)
+                {
                     ctx.info(text);
                     last_status = Some(now);
                 }
@@ -187,10 +192,21 @@ async fn evaluate(ctx: &ExecCtx, cond: &Condition) -> Eval {
     }
 }
 
+/// The `NoValue` key of a monitor that has not produced a value yet: said once.
+const PENDING: &str = "pending";
+
+/// The monitor a lag or metric condition reads.
+fn monitor_of(cond: &Condition) -> &str {
+    match cond {
+        Condition::Lag { monitor, .. } | Condition::Metric { monitor, .. } => monitor,
+        Condition::Sql { .. } => "",
+    }
+}
+
 fn no_value(monitor: &str, r: &Reading) -> Eval {
     let key = match r {
         Reading::Stale { why, .. } => format!("stale: {why}"),
-        _ => "pending".to_string(),
+        _ => PENDING.to_string(),
     };
     let text = r
         .explain(monitor)
