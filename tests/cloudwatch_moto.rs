@@ -113,7 +113,7 @@ id = "p"
         "without it, a 30-minute-old datapoint gates nothing:\n{stdout}"
     );
     assert!(
-        stdout.contains("monitor `errors-strict` is stale: no new value for longer than 10m")
+        stdout.contains("monitor `errors-strict` is stale: the newest datapoint is 30m")
             && stdout.contains("quiet-strict: failed"),
         "{stdout}"
     );

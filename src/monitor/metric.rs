@@ -56,10 +56,26 @@ fn record(
     points: &[(DateTime<Utc>, f64)],
     last_journal: &mut Option<tokio::time::Instant>,
 ) {
-    let Some(&(_, newest)) = points.last() else {
+    let Some(&(newest_at, newest)) = points.last() else {
         return;
     };
-    hub.mark_fresh(Kind::Metric, &m.name, &format!("{} {}", m.name, newest));
+    // CloudWatch may answer with datapoints that are all old: history for the
+    // chart, but no current value (the pane says stale, as the gates see it)
+    let limit = hub.limit(&m.name);
+    let age = (Utc::now() - newest_at).to_std();
+    let current = !matches!(age, Ok(a) if a > limit);
+    match age {
+        Ok(age) if age > limit => hub.mark_stale(
+            Kind::Metric,
+            &m.name,
+            &format!(
+                "the newest datapoint is {} old (more than {})",
+                super::age_text(age),
+                super::age_text(limit)
+            ),
+        ),
+        _ => hub.mark_fresh(Kind::Metric, &m.name, &format!("{} {}", m.name, newest)),
+    }
     hub.update(|s| {
         if let Some(x) = s.metrics.iter_mut().find(|x| x.name == m.name) {
             for &(at, value) in points {
@@ -73,7 +89,7 @@ fn record(
             }
         }
     });
-    if last_journal.is_none_or(|t| t.elapsed() >= JOURNAL_EVERY) {
+    if current && last_journal.is_none_or(|t| t.elapsed() >= JOURNAL_EVERY) {
         *last_journal = Some(tokio::time::Instant::now());
         hub.journal(SampleRecord {
             monitor: m.name.clone(),
