@@ -93,7 +93,7 @@ where
                     *compare,
                     lag(monitor),
                     threshold.as_secs_f64(),
-                    |v| secs(Duration::from_secs_f64(v.max(0.0))),
+                    |v| secs(Duration::try_from_secs_f64(v.max(0.0)).unwrap_or(Duration::MAX)),
                 ),
                 Condition::Metric {
                     monitor,

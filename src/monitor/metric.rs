@@ -112,10 +112,13 @@ fn parse_number(text: &str) -> Result<f64, String> {
         "f" | "false" => return Ok(0.0),
         _ => {}
     }
-    t.parse::<f64>().map_err(|_| {
-        let shown: String = t.chars().take(40).collect();
-        format!("the first column is `{shown}`, not a number (cast it, e.g. `::float8`)")
-    })
+    t.parse::<f64>()
+        .ok()
+        .filter(|v| !v.is_nan())
+        .ok_or_else(|| {
+            let shown: String = t.chars().take(40).collect();
+            format!("the first column is `{shown}`, not a number (cast it, e.g. `::float8`)")
+        })
 }
 
 async fn sample_sql(db: &DbGetter, q: &SqlMetric) -> Result<f64, String> {
@@ -345,6 +348,10 @@ mod tests {
         );
         assert_eq!(super::parse_number(" 1.5 "), Ok(1.5));
         assert_eq!(super::parse_number("t"), Ok(1.0));
+        assert!(
+            super::parse_number("NaN").is_err(),
+            "NaN compares false both ways"
+        );
         let e = super::parse_number("abc").unwrap_err();
         assert!(e.contains("`abc`, not a number"), "{e}");
     }

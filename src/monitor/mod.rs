@@ -280,6 +280,20 @@ impl Hub {
             };
         }
         let Some(last) = last else {
+            // a lag monitor that can never have a value (SQLite) says why
+            if let Kind::Lag = kind {
+                if let Some(note) = self
+                    .state
+                    .lock()
+                    .ok()
+                    .and_then(|s| s.lag.iter().find(|l| l.name == name)?.note.clone())
+                {
+                    return Reading::Stale {
+                        why: note,
+                        age: None,
+                    };
+                }
+            }
             return Reading::Pending;
         };
         let limit = self.limit(name);
@@ -307,7 +321,9 @@ pub fn poll_timeout(every: Duration) -> Duration {
 impl MonitorView for Hub {
     fn lag(&self, monitor: &str) -> Option<Duration> {
         match self.read(Kind::Lag, monitor) {
-            Reading::Value(v) => Some(Duration::from_secs_f64(v.max(0.0))),
+            Reading::Value(v) => {
+                Some(Duration::try_from_secs_f64(v.max(0.0)).unwrap_or(Duration::MAX))
+            }
             _ => None,
         }
     }
@@ -529,5 +545,32 @@ mod tests {
         assert_eq!(freshness(Duration::from_secs(5)), Duration::from_secs(15));
         assert_eq!(freshness(Duration::from_secs(1)), Duration::from_secs(4));
         assert_eq!(poll_timeout(Duration::from_secs(1)), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn an_infinite_lag_does_not_panic_and_a_lag_that_cannot_be_says_why() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let hub = Hub::new(tx);
+        hub.update(|s| {
+            s.lag.push(LagSeries {
+                name: "inf".into(),
+                samples: vec![Sample {
+                    at: Utc::now(),
+                    value: f64::INFINITY,
+                }],
+                ..Default::default()
+            });
+            s.lag.push(LagSeries {
+                name: "lite".into(),
+                note: Some("SQLite has no replication: there is no lag to measure".into()),
+                ..Default::default()
+            });
+        });
+        assert_eq!(hub.lag("inf"), Some(Duration::MAX));
+        let why = hub
+            .reading(Kind::Lag, "lite")
+            .explain("lite")
+            .unwrap_or_default();
+        assert!(why.contains("SQLite has no replication"), "{why}");
     }
 }

@@ -151,7 +151,7 @@ async fn evaluate(ctx: &ExecCtx, cond: &Condition) -> Eval {
             threshold,
         } => match ctx.monitors.reading(Kind::Lag, monitor) {
             Reading::Value(v) => {
-                let lag = Duration::from_secs_f64(v.max(0.0));
+                let lag = Duration::try_from_secs_f64(v.max(0.0)).unwrap_or(Duration::MAX);
                 Eval::Seen {
                     ok: compares(*compare, lag.as_secs_f64(), threshold.as_secs_f64()),
                     what: format!("lag {monitor} {}", secs(lag)),
