@@ -344,6 +344,12 @@ id = "p"
   [[phase.step]]
   id = "x"
   kind = "confirm"
+  [[phase.step]]
+  id = "ready"
+  kind = "rds"
+  action = "wait_status"
+  instance = "prod-db"
+  status = "available"
 "#;
     let out = ferry(dir.path(), &["check"], rb, &[]);
     let all = text(&out);
@@ -363,6 +369,10 @@ id = "p"
     assert!(
         calls.contains("rds:DescribeDBInstances") && calls.contains("rds-db:connect"),
         "{calls}"
+    );
+    assert!(
+        all.contains("wait_status prod-db, wait for `available`"),
+        "the plan says what wait_status waits for:\n{all}"
     );
 }
 

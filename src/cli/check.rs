@@ -103,15 +103,20 @@ fn what(step: &Step) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        StepKind::Rds(r) => format!(
-            "{} {}{}",
-            r.action.name(),
-            r.action.instance(),
-            r.wait
-                .as_ref()
-                .map(|w| format!(", wait for `{w}`"))
-                .unwrap_or_default()
-        ),
+        StepKind::Rds(r) => {
+            // wait_status waits for its own `status`
+            let wait = match &r.action {
+                runbook::RdsAction::WaitStatus { status, .. } => Some(status),
+                _ => r.wait.as_ref(),
+            };
+            format!(
+                "{} {}{}",
+                r.action.name(),
+                r.action.instance(),
+                wait.map(|w| format!(", wait for `{w}`"))
+                    .unwrap_or_default()
+            )
+        }
     }
 }
 
