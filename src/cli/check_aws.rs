@@ -114,8 +114,10 @@ pub async fn run(rb: &Runbook) -> i32 {
                 println!("aws: DENIED   {id}: rds:DescribeDBInstances is not allowed ({m})");
             }
             (Err(e @ AwsError::Unreachable(_)), _) => {
+                // the same endpoint for every instance: asking on only waits longer
                 unreachable = true;
                 println!("aws: UNREACHABLE {id}: {e}");
+                break;
             }
             (Err(e), _) => {
                 problems += 1;
@@ -123,7 +125,7 @@ pub async fn run(rb: &Runbook) -> i32 {
             }
         }
     }
-    for s in rb.steps() {
+    for s in rb.steps().filter(|_| !unreachable) {
         if let StepKind::Rds(r) = &s.kind {
             if let RdsAction::CreateSnapshot { snapshot, .. } = &r.action {
                 if let Ok(out) = clients
