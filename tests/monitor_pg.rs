@@ -25,7 +25,7 @@ fn start(
 ) -> (
     Arc<Hub>,
     CancellationToken,
-    tokio::sync::mpsc::UnboundedReceiver<monitor::SampleRecord>,
+    tokio::sync::mpsc::UnboundedReceiver<monitor::Record>,
 ) {
     let rb =
         load_str("m.toml", toml, Path::new("m.toml")).unwrap_or_else(|e| panic!("{}", e.render()));
@@ -255,6 +255,12 @@ sql = {{ connection = "source", query = "select count(*) from {schema}.t", every
 [[monitor.metric]]
 name = "dead"
 sql = {{ connection = "nowhere", query = "select 1", every = "500ms" }}
+[[monitor.metric]]
+name = "numeric-sum"
+sql = {{ connection = "source", query = "select sum(n) from {schema}.counter", every = "500ms" }}
+[[monitor.metric]]
+name = "not-a-number"
+sql = {{ connection = "source", query = "select 'abc'", every = "500ms" }}
 [monitor.rowcounts]
 source = "source"
 target = "target"
@@ -294,6 +300,18 @@ id = "p"
         (100.0..=400.0).contains(&rate),
         "rate of a counter growing ~200/s: {rate}"
     );
+    // sum(bigint) is numeric, the DESIGN's own example (`select sum(xact_commit) ...`)
+    let sum = until(&hub, 15, "a numeric sum", || hub.metric("numeric-sum")).await;
+    assert!(sum >= 0.0, "{sum}");
+    let nan = until(&hub, 15, "a stale text metric", || {
+        hub.snapshot()
+            .metrics
+            .into_iter()
+            .find(|m| m.name == "not-a-number")
+            .and_then(|m| m.stale)
+    })
+    .await;
+    assert!(nan.error.contains("`abc`, not a number"), "{}", nan.error);
     let counts = until(&hub, 15, "row counts", || {
         hub.snapshot().rowcounts.filter(|r| !r.tables.is_empty())
     })
@@ -323,8 +341,26 @@ id = "p"
         .contains("127.0.0.1:9"));
     assert_eq!(hub.metric("dead"), None);
     // samples are downsampled for the journal
-    let first = samples.recv().await.expect("a sample to journal");
+    // (going stale is journaled as a note, with the error)
+    let mut notes = Vec::new();
+    let first = loop {
+        match samples.recv().await.expect("a record to journal") {
+            monitor::Record::Sample(s) => break s,
+            monitor::Record::Note(n) => notes.push(n),
+        }
+    };
     assert!(first.series == "metric" || first.series == "lag");
+    while let Ok(r) = samples.try_recv() {
+        if let monitor::Record::Note(n) = r {
+            notes.push(n);
+        }
+    }
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("monitor `dead` is stale") && n.contains("127.0.0.1:9")),
+        "{notes:?}"
+    );
     let _ = bump.await;
     cancel.cancel();
     for c in [&mut primary, &mut target] {

@@ -88,9 +88,18 @@ pub type Note<'a> = &'a (dyn Fn(String) + Send + Sync);
 
 /// Poll every `every` until `probe` returns `want`, or cancel. Throttling and
 /// unreachable endpoints back off (capped) instead of failing at once.
+///
+/// `reported` is the status the action's own response gave (`rebooting`,
+/// `modifying`, `creating`). RDS is eventually consistent: right after the
+/// call, DescribeDBInstances may still say `available` (the state before
+/// the action), or not know a new instance or snapshot yet. So when the
+/// action reported a status other than `want`, `want` only counts once a
+/// different status has been seen, or after [`SETTLE_POLLS`] polls; until then
+/// "not found" is "not visible yet", not an error.
 async fn poll_until<F, Fut>(
     what: &str,
     want: &str,
+    reported: Option<&str>,
     every: Duration,
     cancel: &CancellationToken,
     note: Note<'_>,
@@ -103,16 +112,38 @@ where
     let started = tokio::time::Instant::now();
     let mut last = String::new();
     let mut backoff = every;
+    let mut settling = reported.filter(|r| *r != want).map(str::to_string);
+    let mut polls = 0u32;
     loop {
+        polls += 1;
+        if polls > SETTLE_POLLS {
+            settling = None;
+        }
         match probe().await {
             Ok(status) => {
                 backoff = every;
                 if status == want {
-                    return Ok(started.elapsed().as_secs());
+                    match &settling {
+                        None => return Ok(started.elapsed().as_secs()),
+                        Some(r) => {
+                            if last != status {
+                                note(format!("{what} still shows `{status}`, but the call reported `{r}`: waiting for the change to show"));
+                                last = status;
+                            }
+                        }
+                    }
+                } else {
+                    settling = None;
+                    if status != last {
+                        note(format!("{what} is `{status}`, waiting for `{want}`"));
+                        last = status;
+                    }
                 }
-                if status != last {
-                    note(format!("{what} is `{status}`, waiting for `{want}`"));
-                    last = status;
+            }
+            Err(AwsError::NotFound(m)) if settling.is_some() => {
+                if last != "not found" {
+                    note(format!("{m}: not visible yet, waiting"));
+                    last = "not found".into();
                 }
             }
             Err(e) if e.is_retryable() => {
@@ -131,6 +162,41 @@ where
     }
 }
 
+/// How many polls a status the action's response contradicts is disbelieved.
+pub const SETTLE_POLLS: u32 = 3;
+
+/// Make one call, again after a capped, doubling backoff while AWS throttles it
+/// (a throttled call did nothing, so calling again is safe).
+async fn call<T, F, Fut>(
+    what: &str,
+    every: Duration,
+    cancel: &CancellationToken,
+    note: Note<'_>,
+    mut f: F,
+) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AwsError>>,
+{
+    let mut backoff = every;
+    loop {
+        match f().await {
+            Err(e @ AwsError::Throttled(_)) => {
+                note(format!(
+                    "{what}: {e}; retrying in {}",
+                    humantime::format_duration(backoff)
+                ));
+                tokio::select! {
+                    _ = cancel.cancelled() => return Err(AwsError::Other("cancelled".into())),
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Perform an action, then (with `wait`) poll until the status is reached.
 pub async fn perform(
     client: &aws_sdk_rds::Client,
@@ -143,7 +209,12 @@ pub async fn perform(
     let instance = action.instance().to_string();
     let before = match action {
         RdsAction::CreateReadReplica { .. } => None,
-        _ => Some(describe(client, &instance).await?),
+        _ => Some(
+            call("DescribeDBInstances", every, cancel, note, || {
+                describe(client, &instance)
+            })
+            .await?,
+        ),
     };
     if let Some(b) = &before {
         note(format!("before: `{}` is `{}`", b.instance, b.status));
@@ -158,13 +229,18 @@ pub async fn perform(
         waited_for: wait.map(str::to_string),
         waited_secs: None,
     };
+    // the status the action's response reports, to see through stale describes
+    let mut reported: Option<String> = None;
     match action {
         RdsAction::CreateReadReplica {
             source_instance,
             instance_class,
             ..
         } => {
-            let src = describe(client, source_instance).await?;
+            let src = call("DescribeDBInstances", every, cancel, note, || {
+                describe(client, source_instance)
+            })
+            .await?;
             note(format!("source `{}` is `{}`", src.instance, src.status));
             let mut req = client
                 .create_db_instance_read_replica()
@@ -173,7 +249,18 @@ pub async fn perform(
             if let Some(c) = instance_class {
                 req = req.db_instance_class(c);
             }
-            req.send().await.map_err(|e| classify(&e))?;
+            let out = call(
+                "CreateDBInstanceReadReplica",
+                every,
+                cancel,
+                note,
+                || async { req.clone().send().await.map_err(|e| classify(&e)) },
+            )
+            .await?;
+            reported = out
+                .db_instance()
+                .and_then(|d| d.db_instance_status())
+                .map(str::to_string);
             note(format!(
                 "CreateDBInstanceReadReplica `{instance}` from `{source_instance}` accepted"
             ));
@@ -184,36 +271,57 @@ pub async fn perform(
                 .as_ref()
                 .is_some_and(|b| b.replica_of.is_none())
             {
-                return Err(AwsError::Other(format!("`{instance}` is not a read replica (it has no replication source); refusing to call PromoteReadReplica")));
+                return Err(AwsError::Refused(format!("`{instance}` is not a read replica (it has no replication source); refusing to call PromoteReadReplica")));
             }
-            client
-                .promote_read_replica()
-                .db_instance_identifier(&instance)
-                .send()
-                .await
-                .map_err(|e| classify(&e))?;
+            let out = call("PromoteReadReplica", every, cancel, note, || async {
+                client
+                    .promote_read_replica()
+                    .db_instance_identifier(&instance)
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e))
+            })
+            .await?;
+            reported = out
+                .db_instance()
+                .and_then(|d| d.db_instance_status())
+                .map(str::to_string);
             note(format!("PromoteReadReplica `{instance}` accepted"));
         }
         RdsAction::CreateSnapshot { snapshot, .. } => {
-            client
-                .create_db_snapshot()
-                .db_instance_identifier(&instance)
-                .db_snapshot_identifier(snapshot)
-                .send()
-                .await
-                .map_err(|e| classify(&e))?;
+            let out = call("CreateDBSnapshot", every, cancel, note, || async {
+                client
+                    .create_db_snapshot()
+                    .db_instance_identifier(&instance)
+                    .db_snapshot_identifier(snapshot)
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e))
+            })
+            .await?;
+            reported = out
+                .db_snapshot()
+                .and_then(|d| d.status())
+                .map(str::to_string);
             note(format!(
                 "CreateDBSnapshot `{snapshot}` of `{instance}` accepted"
             ));
             report.snapshot = Some(snapshot.clone());
         }
         RdsAction::Reboot { .. } => {
-            client
-                .reboot_db_instance()
-                .db_instance_identifier(&instance)
-                .send()
-                .await
-                .map_err(|e| classify(&e))?;
+            let out = call("RebootDBInstance", every, cancel, note, || async {
+                client
+                    .reboot_db_instance()
+                    .db_instance_identifier(&instance)
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e))
+            })
+            .await?;
+            reported = out
+                .db_instance()
+                .and_then(|d| d.db_instance_status())
+                .map(str::to_string);
             note(format!("RebootDBInstance `{instance}` accepted"));
         }
         RdsAction::WaitStatus { .. } => {}
@@ -231,6 +339,7 @@ pub async fn perform(
                 let secs = poll_until(
                     &format!("snapshot `{s}`"),
                     &want,
+                    reported.as_deref(),
                     every,
                     cancel,
                     note,
@@ -242,15 +351,26 @@ pub async fn perform(
             }
             _ => {
                 let id = instance.clone();
-                poll_until(&format!("`{id}`"), &want, every, cancel, note, || async {
-                    describe(client, &id).await.map(|s| s.status)
-                })
+                poll_until(
+                    &format!("`{id}`"),
+                    &want,
+                    reported.as_deref(),
+                    every,
+                    cancel,
+                    note,
+                    || async { describe(client, &id).await.map(|s| s.status) },
+                )
                 .await?
             }
         };
         report.waited_secs = Some(secs);
     }
-    report.after = Some(describe(client, &instance).await?);
+    report.after = Some(
+        call("DescribeDBInstances", every, cancel, note, || {
+            describe(client, &instance)
+        })
+        .await?,
+    );
     if let Some(a) = &report.after {
         note(format!("after: `{}` is `{}`", a.instance, a.status));
     }
@@ -277,6 +397,7 @@ mod tests {
         let r = poll_until(
             "`db`",
             "available",
+            None,
             Duration::from_secs(10),
             &cancel,
             &note,
@@ -309,6 +430,7 @@ mod tests {
         let r = poll_until(
             "`db`",
             "available",
+            None,
             Duration::from_secs(10),
             &cancel,
             &note,
@@ -316,5 +438,107 @@ mod tests {
         )
         .await;
         assert_eq!(r, Err(AwsError::Denied("no".into())));
+    }
+
+    /// Run `poll_until` over scripted answers (first answer first), every 10 s.
+    async fn scripted(
+        reported: Option<&str>,
+        answers: Vec<Result<&str, AwsError>>,
+    ) -> (Result<u64, AwsError>, Duration, Vec<String>) {
+        let answers = Mutex::new(
+            answers
+                .into_iter()
+                .rev()
+                .map(|a| a.map(str::to_string))
+                .collect::<Vec<_>>(),
+        );
+        let notes = Mutex::new(Vec::new());
+        let note = |s: String| notes.lock().unwrap().push(s);
+        let cancel = CancellationToken::new();
+        let started = tokio::time::Instant::now();
+        let r = poll_until(
+            "`db`",
+            "available",
+            reported,
+            Duration::from_secs(10),
+            &cancel,
+            &note,
+            || {
+                let next = answers
+                    .lock()
+                    .unwrap()
+                    .pop()
+                    .unwrap_or(Ok("available".into()));
+                async move { next }
+            },
+        )
+        .await;
+        let notes = notes.lock().unwrap().clone();
+        (r, started.elapsed(), notes)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stale_available_right_after_a_reboot_is_not_believed() {
+        // RebootDBInstance answered `rebooting`; describe still says `available` twice
+        let (r, took, notes) = scripted(
+            Some("rebooting"),
+            vec![
+                Ok("available"),
+                Ok("available"),
+                Ok("rebooting"),
+                Ok("available"),
+            ],
+        )
+        .await;
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(took, Duration::from_secs(30), "{notes:?}");
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("still shows `available`") && n.contains("`rebooting`")),
+            "{notes:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_settling_ends_after_a_few_polls() {
+        // the change was too quick to be seen: believe `available` at the 4th poll
+        let (r, took, _) = scripted(Some("modifying"), vec![]).await;
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(took, Duration::from_secs(10 * u64::from(SETTLE_POLLS)));
+        // moto and any action whose answer already says `available`: no wait at all
+        let (r, took, _) = scripted(Some("available"), vec![]).await;
+        assert!(r.is_ok());
+        assert_eq!(took, Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_instance_not_visible_yet_is_waited_for() {
+        let (r, took, notes) = scripted(
+            Some("creating"),
+            vec![
+                Err(AwsError::NotFound(
+                    "RDS instance `db` does not exist".into(),
+                )),
+                Ok("creating"),
+                Ok("available"),
+            ],
+        )
+        .await;
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(took, Duration::from_secs(20));
+        assert!(
+            notes.iter().any(|n| n.contains("not visible yet")),
+            "{notes:?}"
+        );
+        // without an action that creates it, "not found" fails at once
+        let (r, _, _) = scripted(
+            None,
+            vec![Err(AwsError::NotFound(
+                "RDS instance `db` does not exist".into(),
+            ))],
+        )
+        .await;
+        assert!(matches!(r, Err(AwsError::NotFound(_))), "{r:?}");
     }
 }

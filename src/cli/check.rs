@@ -103,15 +103,20 @@ fn what(step: &Step) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        StepKind::Rds(r) => format!(
-            "{} {}{}",
-            r.action.name(),
-            r.action.instance(),
-            r.wait
-                .as_ref()
-                .map(|w| format!(", wait for `{w}`"))
-                .unwrap_or_default()
-        ),
+        StepKind::Rds(r) => {
+            // wait_status waits for its own `status`
+            let wait = match &r.action {
+                runbook::RdsAction::WaitStatus { status, .. } => Some(status),
+                _ => r.wait.as_ref(),
+            };
+            format!(
+                "{} {}{}",
+                r.action.name(),
+                r.action.instance(),
+                wait.map(|w| format!(", wait for `{w}`"))
+                    .unwrap_or_default()
+            )
+        }
     }
 }
 
@@ -350,6 +355,8 @@ pub fn plan(rb: &Runbook) -> String {
     }
     for c in rb.connections.values() {
         if c.iam_auth.is_some() {
+            // the token is signed for the instance's endpoint, looked up first
+            calls.insert("rds:DescribeDBInstances");
             calls.insert("rds-db:connect (IAM auth token)");
         }
     }
@@ -422,6 +429,14 @@ pub fn plan(rb: &Runbook) -> String {
     }
     for v in rb.vars.values() {
         env.extend(expand::env_refs(v));
+    }
+    if let Some(aws) = &rb.aws {
+        for v in [&aws.region, &aws.profile, &aws.endpoint_url]
+            .into_iter()
+            .flatten()
+        {
+            env.extend(expand::env_refs(v));
+        }
     }
     for s in &steps {
         match &s.kind {

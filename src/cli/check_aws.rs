@@ -3,7 +3,7 @@
 //! missing permissions. Instances a step will create must not exist yet;
 //! snapshots a step will take must not exist yet either.
 
-use super::{EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE};
+use super::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE};
 use crate::aws::{self, rds, AwsError};
 use crate::runbook::{LagSource, RdsAction, Runbook, StepKind};
 use std::collections::BTreeMap;
@@ -65,25 +65,31 @@ fn expectations(rb: &Runbook) -> BTreeMap<String, (Expect, String)> {
 }
 
 pub async fn run(rb: &Runbook) -> i32 {
-    let expected = expectations(rb);
-    if expected.is_empty() {
-        say!("aws: the runbook names no RDS instance; nothing to check");
+    if !super::run::uses_aws(rb) {
+        say!("aws: the runbook makes no AWS call; nothing to check");
         return EXIT_OK;
     }
-    let settings = rb.aws.as_ref().map(|a| {
-        let ex = |v: &Option<String>| {
-            v.as_ref().map(|t| {
-                crate::runbook::expand::expand_env(t, |n| std::env::var(n).ok())
-                    .unwrap_or_else(|_| t.clone())
-            })
-        };
-        crate::runbook::AwsSettings {
-            region: ex(&a.region),
-            profile: ex(&a.profile),
-            endpoint_url: ex(&a.endpoint_url),
+    let env = |k: &str| std::env::var(k).ok();
+    let clients = match aws::connect(rb.aws.as_ref(), &env).await {
+        Ok(c) => c,
+        Err(e) => {
+            say!("aws: cannot configure AWS: {e}");
+            return EXIT_BAD_INPUT;
         }
-    });
-    let clients = aws::Clients::new(aws::sdk_config(settings.as_ref()).await);
+    };
+    let expected = expectations(rb);
+    if expected.is_empty() {
+        // CloudWatch only: at least know that the endpoint answers
+        if let Err(e) = aws::preflight(&clients, false).await {
+            say!("aws: UNREACHABLE {}: {e}", clients.endpoint());
+            return EXIT_UNREACHABLE;
+        }
+        say!(
+            "aws: {} answers; the runbook names no RDS instance to check",
+            clients.endpoint()
+        );
+        return EXIT_OK;
+    }
     let mut problems = 0;
     let mut unreachable = false;
     for (id, (expect, why)) in &expected {
@@ -108,8 +114,10 @@ pub async fn run(rb: &Runbook) -> i32 {
                 say!("aws: DENIED   {id}: rds:DescribeDBInstances is not allowed ({m})");
             }
             (Err(e @ AwsError::Unreachable(_)), _) => {
+                // the same endpoint for every instance: asking on only waits longer
                 unreachable = true;
                 say!("aws: UNREACHABLE {id}: {e}");
+                break;
             }
             (Err(e), _) => {
                 problems += 1;
@@ -117,7 +125,7 @@ pub async fn run(rb: &Runbook) -> i32 {
             }
         }
     }
-    for s in rb.steps() {
+    for s in rb.steps().filter(|_| !unreachable) {
         if let StepKind::Rds(r) = &s.kind {
             if let RdsAction::CreateSnapshot { snapshot, .. } = &r.action {
                 if let Ok(out) = clients

@@ -151,6 +151,28 @@ pub async fn run(s: RunSettings) -> i32 {
             return EXIT_BAD_INPUT;
         }
     };
+    // AWS clients only when the runbook uses AWS; `${env:X}` in [aws] expands
+    // now, like connection URLs, and a bad [aws] stops the run before its journal exists
+    if uses_aws(&rb) {
+        match aws::connect(rb.aws.as_ref(), &env_fn).await {
+            Ok(clients) => {
+                let rds = rb
+                    .steps()
+                    .any(|s| matches!(s.kind, runbook::StepKind::Rds(_)))
+                    || rb.connections.values().any(|c| c.iam_auth.is_some());
+                if let Err(e) = aws::preflight(&clients, rds).await {
+                    complain!("error: {} ({})", e, clients.endpoint());
+                    complain!("  = help: check [aws] endpoint_url / region and the network, then run again");
+                    return EXIT_UNREACHABLE;
+                }
+                conns.set_aws(clients)
+            }
+            Err(e) => {
+                complain!("error: cannot configure AWS: {e}");
+                return EXIT_BAD_INPUT;
+            }
+        }
+    }
     let redactor = Arc::new(redactor);
     super::logging::set_redactor(redactor.clone());
     tracing::info!(runbook = %rb.name, path = %s.runbook.display(), operator = %s.operator, "run starting");
@@ -298,24 +320,7 @@ pub async fn run(s: RunSettings) -> i32 {
         operator: s.operator.clone(),
         host,
     };
-    // AWS clients only when the runbook uses AWS; monitors for the whole run
-    if uses_aws(&rb) {
-        // `${env:X}` in [aws] expands now, like connection URLs
-        let settings = rb.aws.as_ref().map(|a| {
-            let ex = |v: &Option<String>| {
-                v.as_ref().map(|t| {
-                    runbook::expand::expand_env(t, |n| std::env::var(n).ok())
-                        .unwrap_or_else(|_| t.clone())
-                })
-            };
-            runbook::AwsSettings {
-                region: ex(&a.region),
-                profile: ex(&a.profile),
-                endpoint_url: ex(&a.endpoint_url),
-            }
-        });
-        conns.set_aws(aws::Clients::new(aws::sdk_config(settings.as_ref()).await));
-    }
+    // monitors for the whole run
     let conns = Arc::new(conns);
     let monitors_cancel = tokio_util::sync::CancellationToken::new();
     let getter: monitor::DbGetter = {

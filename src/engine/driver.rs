@@ -104,7 +104,7 @@ pub struct Driver {
     /// Live monitors: their values go into the snapshot, their samples into the journal.
     monitor_hub: Option<Arc<crate::monitor::Hub>>,
     monitor_version: Option<watch::Receiver<u64>>,
-    monitor_samples: Option<mpsc::UnboundedReceiver<crate::monitor::SampleRecord>>,
+    monitor_samples: Option<mpsc::UnboundedReceiver<crate::monitor::Record>>,
 }
 
 impl Driver {
@@ -160,7 +160,7 @@ impl Driver {
     pub fn with_monitors(
         &mut self,
         hub: Arc<crate::monitor::Hub>,
-        samples: mpsc::UnboundedReceiver<crate::monitor::SampleRecord>,
+        samples: mpsc::UnboundedReceiver<crate::monitor::Record>,
     ) {
         self.snap.monitors = hub.snapshot();
         self.monitor_version = Some(hub.subscribe());
@@ -194,14 +194,17 @@ impl Driver {
                     Internal::TaskDone => {}
                 },
                 Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {}
-                Some(sample) = async { match self.monitor_samples.as_mut() { Some(m) => m.recv().await, None => std::future::pending().await } } => {
-                    self.journal(Entry::Sample {
-                        monitor: sample.monitor,
-                        series: sample.series,
-                        value: sample.value,
-                        unit: sample.unit,
-                        warn: sample.warn,
-                        max: sample.max,
+                Some(record) = async { match self.monitor_samples.as_mut() { Some(m) => m.recv().await, None => std::future::pending().await } } => {
+                    self.journal(match record {
+                        crate::monitor::Record::Sample(sample) => Entry::Sample {
+                            monitor: sample.monitor,
+                            series: sample.series,
+                            value: sample.value,
+                            unit: sample.unit,
+                            warn: sample.warn,
+                            max: sample.max,
+                        },
+                        crate::monitor::Record::Note(text) => Entry::Note { step: None, text },
                     });
                 }
                 Ok(()) = async { match self.monitor_version.as_mut() { Some(v) => v.changed().await, None => std::future::pending().await } } => {

@@ -104,7 +104,7 @@ pub enum Entry {
     /// One monitor sample, downsampled into the journal (about one per 10 s per series).
     Sample {
         monitor: String,
-        /// "lag" (seconds) or "metric".
+        /// "lag" (seconds), "lag_bytes" (bytes behind) or "metric".
         series: String,
         value: f64,
         unit: Option<String>,

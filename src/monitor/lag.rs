@@ -1,27 +1,39 @@
 //! Replication lag, measured where it is: on a physical standby, seconds
 //! behind from `pg_last_xact_replay_timestamp()` — guarded so an idle,
 //! caught-up standby (receive LSN = replay LSN) reads 0 — plus bytes behind;
+//! — but only while its WAL receiver streams: a standby cut off from its
+//! primary has received nothing new, so "receive = replay" proves nothing and
+//! the lag is the time since the last replayed transaction —
 //! on a primary, the worst standby's `replay_lag` and byte distance from
 //! `pg_stat_replication`, and logical slots' retained WAL; or CloudWatch's
 //! RDS `ReplicaLag`. SQLite has no replication, and the pane says so.
 
-use super::{backoff, pause, push, DbGetter, Hub, SampleRecord, Stale, JOURNAL_EVERY};
+use super::{backoff, pause, poll_timeout, push, DbGetter, Hub, Kind, SampleRecord, JOURNAL_EVERY};
 use crate::aws::{cloudwatch, Clients};
 use crate::db::Db;
 use crate::runbook::{LagMonitor, LagSource};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::Row;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// (seconds behind, bytes behind, what was measured)
-type Reading = (f64, Option<u64>, Option<String>);
+/// (seconds behind, bytes behind, what was measured, when it was true)
+type Reading = (f64, Option<u64>, Option<String>, DateTime<Utc>);
 
-const STANDBY: &str = "select case when pg_last_wal_receive_lsn() is null or pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() then 0::float8
-            else coalesce(extract(epoch from (clock_timestamp() - pg_last_xact_replay_timestamp())), 0)::float8 end,
+/// A streaming standby that replayed all it received is caught up (0), even
+/// when the primary is idle. Without a streaming WAL receiver (unprivileged
+/// roles see the receiver's pid but not its status) nothing proves that, and
+/// the lag is the time since the last replayed transaction (NULL: unknown).
+const STANDBY: &str = "with r as (
+         select exists (select 1 from pg_stat_wal_receiver
+                         where coalesce(status, 'streaming') = 'streaming') as streaming)
+select case when r.streaming and pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() then 0::float8
+            else extract(epoch from (clock_timestamp() - pg_last_xact_replay_timestamp()))::float8 end,
        coalesce(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0)::float8,
-       pg_is_wal_replay_paused()";
+       pg_is_wal_replay_paused(),
+       r.streaming
+  from r";
 
 const PRIMARY: &str = "select coalesce(max(extract(epoch from replay_lag)), 0)::float8,
        coalesce(max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)), 0)::float8,
@@ -41,11 +53,19 @@ async fn read_pg(pool: &sqlx::PgPool) -> Result<Reading, String> {
             .fetch_one(pool)
             .await
             .map_err(|e| e.to_string())?;
-        let secs: f64 = row.try_get(0).map_err(|e| e.to_string())?;
+        let secs: Option<f64> = row.try_get(0).map_err(|e| e.to_string())?;
         let bytes: f64 = row.try_get(1).map_err(|e| e.to_string())?;
         let paused: bool = row.try_get(2).unwrap_or(false);
-        let note = paused.then(|| "WAL replay is paused on this standby".to_string());
-        return Ok((secs.max(0.0), Some(bytes.max(0.0) as u64), note));
+        let streaming: bool = row.try_get(3).unwrap_or(false);
+        let Some(secs) = secs else {
+            return Err("this standby is not streaming from a primary (no WAL receiver) and has replayed no transaction since it started: its lag is unknown".into());
+        };
+        let note = match (streaming, paused) {
+            (false, _) => Some("not streaming from a primary (no WAL receiver): lag is the time since the last replayed transaction".to_string()),
+            (true, true) => Some("WAL replay is paused on this standby".to_string()),
+            (true, false) => None,
+        };
+        return Ok((secs.max(0.0), Some(bytes.max(0.0) as u64), note, Utc::now()));
     }
     let row = sqlx::query(PRIMARY)
         .fetch_one(pool)
@@ -65,6 +85,7 @@ async fn read_pg(pool: &sqlx::PgPool) -> Result<Reading, String> {
         secs.max(0.0),
         Some(bytes.max(slot_bytes).max(0.0) as u64),
         note,
+        Utc::now(),
     ))
 }
 
@@ -101,16 +122,37 @@ async fn read(
             .map_err(|e| e.to_string())?;
             let last = got.first().and_then(|(_, p)| p.last().copied());
             match last {
-                Some((_, v)) => Ok(Some((
+                // the datapoint's own time: how fresh it is decides whether it counts
+                Some((at, v)) => Ok(Some((
                     v,
                     None,
                     Some(format!("CloudWatch ReplicaLag of {instance}")),
+                    at,
                 ))),
                 None => Err(format!(
                     "CloudWatch has no ReplicaLag datapoints for {instance} in the last 15 minutes"
                 )),
             }
         }
+    }
+}
+
+/// How often a lag monitor polls: its `every`, but CloudWatch (one datapoint
+/// a minute at best) no more often than every 30 s.
+pub fn interval(m: &LagMonitor) -> Duration {
+    match m.source {
+        LagSource::Cloudwatch { .. } => m.every.max(Duration::from_secs(30)),
+        LagSource::Connection(_) => m.every,
+    }
+}
+
+/// How old a lag value may be and still count: three polls, and for
+/// CloudWatch (which publishes minutes late) at least ten minutes.
+pub fn freshness(m: &LagMonitor) -> Duration {
+    let f = super::freshness(interval(m));
+    match m.source {
+        LagSource::Cloudwatch { .. } => f.max(Duration::from_secs(600)),
+        LagSource::Connection(_) => f,
     }
 }
 
@@ -121,15 +163,19 @@ pub async fn run(
     aws: Option<Clients>,
     cancel: CancellationToken,
 ) {
-    let every = match m.source {
-        LagSource::Cloudwatch { .. } => m.every.max(Duration::from_secs(30)),
-        LagSource::Connection(_) => m.every,
-    };
+    let every = interval(&m);
+    let limit = poll_timeout(every);
     let mut failures = 0u32;
     let mut last_journal: Option<tokio::time::Instant> = None;
     loop {
-        let result = read(&m, &db, aws.as_ref()).await;
-        let now = Utc::now();
+        // a source that hangs is as stale as one that fails
+        let result = match tokio::time::timeout(limit, read(&m, &db, aws.as_ref())).await {
+            Ok(r) => r,
+            Err(_) => Err(format!(
+                "no answer within {}",
+                humantime::format_duration(limit)
+            )),
+        };
         match result {
             Ok(None) => {
                 hub.update(|s| {
@@ -141,13 +187,15 @@ pub async fn run(
                 });
                 return; // nothing will ever change
             }
-            Ok(Some((secs, bytes, note))) => {
+            Ok(Some((secs, bytes, note, at))) => {
                 failures = 0;
+                hub.mark_fresh(Kind::Lag, &m.name, &format!("lag {secs:.1}s"));
                 hub.update(|s| {
                     if let Some(l) = s.lag.iter_mut().find(|l| l.name == m.name) {
-                        push(&mut l.samples, now, secs);
+                        if l.samples.last().is_none_or(|x| x.at < at) {
+                            push(&mut l.samples, at, secs);
+                        }
                         l.bytes_behind = bytes;
-                        l.stale = None;
                         l.note = note;
                     }
                 });
@@ -161,19 +209,21 @@ pub async fn run(
                         warn: m.warn.map(|d| d.as_secs_f64()),
                         max: m.max.map(|d| d.as_secs_f64()),
                     });
+                    if let Some(b) = bytes {
+                        hub.journal(SampleRecord {
+                            monitor: m.name.clone(),
+                            series: "lag_bytes".into(),
+                            value: b as f64,
+                            unit: Some("bytes".into()),
+                            warn: None,
+                            max: None,
+                        });
+                    }
                 }
             }
             Err(error) => {
                 failures += 1;
-                hub.update(|s| {
-                    if let Some(l) = s.lag.iter_mut().find(|l| l.name == m.name) {
-                        let last_good = l.samples.last().map(|x| x.at);
-                        l.stale = Some(Stale {
-                            error: error.clone(),
-                            last_good,
-                        });
-                    }
-                });
+                hub.mark_stale(Kind::Lag, &m.name, &error);
                 tracing::warn!(monitor = %m.name, %error, "lag monitor failed");
             }
         }

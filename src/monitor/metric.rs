@@ -2,7 +2,7 @@
 //! a per-second rate) and CloudWatch series, all of a runbook fetched together
 //! by one poller with as few GetMetricData calls as the API allows.
 
-use super::{backoff, pause, push, DbGetter, Hub, SampleRecord, Stale, JOURNAL_EVERY};
+use super::{backoff, pause, poll_timeout, push, DbGetter, Hub, Kind, SampleRecord, JOURNAL_EVERY};
 use crate::aws::{cloudwatch, Clients};
 use crate::db::Db;
 use crate::runbook::{MetricMonitor, MetricSource, SqlMetric};
@@ -24,7 +24,7 @@ pub fn spawn_all(
         match &m.source {
             MetricSource::Sql(q) => {
                 if let Ok(mut f) = hub.freshness.lock() {
-                    f.insert(m.name.clone(), (q.every * 3).max(Duration::from_secs(15)));
+                    f.insert(m.name.clone(), super::freshness(q.every));
                 }
                 tokio::spawn(run_sql(
                     hub.clone(),
@@ -48,27 +48,53 @@ pub fn spawn_all(
     }
 }
 
+/// Add the points newer than the series' last one, then journal the newest
+/// (when a journal sample is due): the journal shows the value a gate saw.
 fn record(
     hub: &Hub,
     m: &MetricMonitor,
-    at: DateTime<Utc>,
-    value: f64,
+    points: &[(DateTime<Utc>, f64)],
     last_journal: &mut Option<tokio::time::Instant>,
 ) {
+    let Some(&(newest_at, newest)) = points.last() else {
+        return;
+    };
+    // CloudWatch may answer with datapoints that are all old: history for the
+    // chart, but no current value (the pane says stale, as the gates see it)
+    let limit = hub.limit(&m.name);
+    let age = (Utc::now() - newest_at).to_std();
+    let current = !matches!(age, Ok(a) if a > limit);
+    match age {
+        Ok(age) if age > limit => hub.mark_stale(
+            Kind::Metric,
+            &m.name,
+            &format!(
+                "the newest datapoint is {} old (more than {})",
+                super::age_text(age),
+                super::age_text(limit)
+            ),
+        ),
+        _ => hub.mark_fresh(Kind::Metric, &m.name, &format!("{} {}", m.name, newest)),
+    }
     hub.update(|s| {
         if let Some(x) = s.metrics.iter_mut().find(|x| x.name == m.name) {
-            if x.samples.last().is_none_or(|l| l.at < at) {
-                push(&mut x.samples, at, value);
+            for &(at, value) in points {
+                if x.samples.last().is_none_or(|l| l.at < at) {
+                    push(&mut x.samples, at, value);
+                } else if let Some(same) = x.samples.iter_mut().rev().find(|l| l.at == at) {
+                    // CloudWatch revises a period as its data arrives (a Sum grows):
+                    // the newest answer for a period is the true one
+                    same.value = value;
+                }
             }
-            x.stale = None;
         }
     });
-    if last_journal.is_none_or(|t| t.elapsed() >= JOURNAL_EVERY) {
+    if current && last_journal.is_none_or(|t| t.elapsed() >= JOURNAL_EVERY) {
         *last_journal = Some(tokio::time::Instant::now());
         hub.journal(SampleRecord {
             monitor: m.name.clone(),
             series: "metric".into(),
-            value,
+            value: newest,
             unit: m.unit.clone(),
             warn: m.warn,
             max: m.max,
@@ -76,50 +102,63 @@ fn record(
     }
 }
 
-fn mark_stale(hub: &Hub, name: &str, error: &str) {
-    hub.update(|s| {
-        if let Some(x) = s.metrics.iter_mut().find(|x| x.name == name) {
-            let last_good = x.samples.last().map(|v| v.at);
-            x.stale = Some(Stale {
-                error: error.to_string(),
-                last_good,
-            });
-        }
-    });
+/// A sampled value as a number: PostgreSQL sends it as text (the simple query
+/// protocol), so `numeric` (what `sum(bigint)` returns), integers, reals and
+/// booleans all work.
+fn parse_number(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    match t {
+        "t" | "true" => return Ok(1.0),
+        "f" | "false" => return Ok(0.0),
+        _ => {}
+    }
+    t.parse::<f64>()
+        .ok()
+        .filter(|v| !v.is_nan())
+        .ok_or_else(|| {
+            let shown: String = t.chars().take(40).collect();
+            format!("the first column is `{shown}`, not a number (cast it, e.g. `::float8`)")
+        })
 }
 
 async fn sample_sql(db: &DbGetter, q: &SqlMetric) -> Result<f64, String> {
     let value: Option<f64> = match db(q.connection.clone()).await? {
         Db::Pg(pool) => {
-            let row = sqlx::query(&q.query)
-                .fetch_one(&pool)
-                .await
-                .map_err(|e| e.to_string())?;
-            row.try_get::<Option<f64>, _>(0)
-                .or_else(|_| {
-                    row.try_get::<Option<i64>, _>(0)
-                        .map(|v| v.map(|x| x as f64))
-                })
-                .or_else(|_| row.try_get::<Option<i32>, _>(0).map(|v| v.map(f64::from)))
-                .or_else(|_| {
-                    row.try_get::<Option<String>, _>(0)
-                        .map(|v| v.and_then(|t| t.trim().parse().ok()))
-                })
-                .map_err(|e| {
-                    format!("the first column is not a number: {e} (cast it, e.g. `::float8`)")
-                })?
+            // the simple query protocol: every value arrives as text, whatever its type
+            let row = {
+                use futures::StreamExt;
+                let mut rows = sqlx::raw_sql(&q.query).fetch(&pool);
+                rows.next()
+                    .await
+                    .transpose()
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| "the query returned no rows".to_string())?
+            };
+            if row.columns().is_empty() {
+                return Err("the query returned no columns".into());
+            }
+            row.try_get_unchecked::<Option<String>, _>(0)
+                .map_err(|e| format!("cannot read the first column: {e}"))?
+                .map(|t: String| parse_number(&t))
+                .transpose()?
         }
         Db::Sqlite(pool) => {
             let row = sqlx::query(&q.query)
-                .fetch_one(&pool)
+                .fetch_optional(&pool)
                 .await
-                .map_err(|e| e.to_string())?;
-            row.try_get::<Option<f64>, _>(0)
-                .or_else(|_| {
-                    row.try_get::<Option<i64>, _>(0)
-                        .map(|v| v.map(|x| x as f64))
-                })
-                .map_err(|e| format!("the first column is not a number: {e}"))?
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| "the query returned no rows".to_string())?;
+            match row.try_get::<Option<f64>, _>(0).or_else(|_| {
+                row.try_get::<Option<i64>, _>(0)
+                    .map(|v| v.map(|x| x as f64))
+            }) {
+                Ok(v) => v,
+                Err(_) => row
+                    .try_get::<Option<String>, _>(0)
+                    .map_err(|e| format!("the first column is not a number: {e}"))?
+                    .map(|t: String| parse_number(&t))
+                    .transpose()?,
+            }
         }
     };
     value.ok_or_else(|| "the query returned NULL".to_string())
@@ -135,8 +174,17 @@ async fn run_sql(
     let mut failures = 0u32;
     let mut prev: Option<(tokio::time::Instant, f64)> = None;
     let mut last_journal = None;
+    let limit = poll_timeout(q.every);
     loop {
-        match sample_sql(&db, &q).await {
+        // a query that hangs is as stale as one that fails
+        let sampled = match tokio::time::timeout(limit, sample_sql(&db, &q)).await {
+            Ok(r) => r,
+            Err(_) => Err(format!(
+                "no answer within {}",
+                humantime::format_duration(limit)
+            )),
+        };
+        match sampled {
             Ok(v) => {
                 failures = 0;
                 let now = tokio::time::Instant::now();
@@ -146,18 +194,18 @@ async fn run_sql(
                         if dt > 0.0 {
                             // a counter that went down was reset: count from zero
                             let delta = if v >= pv { v - pv } else { v };
-                            record(&hub, &m, Utc::now(), delta / dt, &mut last_journal);
+                            record(&hub, &m, &[(Utc::now(), delta / dt)], &mut last_journal);
                         }
                     }
                     prev = Some((now, v));
                 } else {
-                    record(&hub, &m, Utc::now(), v, &mut last_journal);
+                    record(&hub, &m, &[(Utc::now(), v)], &mut last_journal);
                 }
             }
             Err(e) => {
                 failures += 1;
                 prev = None;
-                mark_stale(&hub, &m.name, &e);
+                hub.mark_stale(Kind::Metric, &m.name, &e);
                 tracing::warn!(monitor = %m.name, error = %e, "sql metric failed");
             }
         }
@@ -170,6 +218,35 @@ async fn run_sql(
             return;
         }
     }
+}
+
+/// With `missing = "zero"`: each complete period between `start` and `now`
+/// without a datapoint gets a 0 (CloudWatch publishes no datapoint for a count
+/// that is zero). The current, incomplete period is left to CloudWatch.
+fn fill_zero(
+    points: &[(DateTime<Utc>, f64)],
+    start: DateTime<Utc>,
+    now: DateTime<Utc>,
+    period: Duration,
+) -> Vec<(DateTime<Utc>, f64)> {
+    let p = i64::try_from(period.as_secs().max(1)).unwrap_or(60);
+    let current = now.timestamp().div_euclid(p) * p;
+    let mut bucket = start.timestamp().div_euclid(p) * p;
+    let mut out = points.to_vec();
+    while bucket < current {
+        let has_data = points.iter().any(|(at, _)| {
+            let t = at.timestamp();
+            t >= bucket && t < bucket + p
+        });
+        if !has_data {
+            if let Some(at) = DateTime::<Utc>::from_timestamp(bucket, 0) {
+                out.push((at, 0.0));
+            }
+        }
+        bucket += p;
+    }
+    out.sort_by_key(|x| x.0);
+    out
 }
 
 async fn run_cloudwatch(
@@ -207,7 +284,7 @@ async fn run_cloudwatch(
         .clamp(Duration::from_secs(10), Duration::from_secs(300));
     let Some(aws) = aws else {
         for m in &ms {
-            mark_stale(&hub, &m.name, "no AWS configuration: add [aws] region (and credentials) to the runbook's environment");
+            hub.mark_stale(Kind::Metric, &m.name, "no AWS configuration: add [aws] region (and credentials) to the runbook's environment");
         }
         return;
     };
@@ -215,36 +292,37 @@ async fn run_cloudwatch(
     let mut journals: Vec<Option<tokio::time::Instant>> = vec![None; ms.len()];
     loop {
         // the end is a minute ahead: datapoints of this very second must not fall outside
-        let end = Utc::now() + chrono::Duration::minutes(1);
-        match cloudwatch::fetch(
-            &aws.cloudwatch,
-            &queries,
-            end - chrono::Duration::hours(1),
-            end,
-        )
-        .await
-        {
+        let now = Utc::now();
+        let end = now + chrono::Duration::minutes(1);
+        let start = end - chrono::Duration::hours(1);
+        match cloudwatch::fetch(&aws.cloudwatch, &queries, start, end).await {
             Ok(series) => {
                 failures = 0;
                 for (i, (_, points)) in series.iter().enumerate() {
                     let m = &ms[i];
+                    let filled;
+                    let points = match &m.source {
+                        MetricSource::Cloudwatch(c) if c.missing_zero => {
+                            filled = fill_zero(points, start, now, c.period);
+                            &filled
+                        }
+                        _ => points,
+                    };
                     if points.is_empty() {
-                        mark_stale(
-                            &hub,
+                        hub.mark_stale(
+                            Kind::Metric,
                             &m.name,
                             "CloudWatch returned no datapoints in the last hour",
                         );
                         continue;
                     }
-                    for (at, v) in points {
-                        record(&hub, m, *at, *v, &mut journals[i]);
-                    }
+                    record(&hub, m, points, &mut journals[i]);
                 }
             }
             Err(e) => {
                 failures += 1;
                 for m in &ms {
-                    mark_stale(&hub, &m.name, &e.to_string());
+                    hub.mark_stale(Kind::Metric, &m.name, &e.to_string());
                 }
                 tracing::warn!(error = %e, "cloudwatch poll failed");
             }
@@ -257,5 +335,44 @@ async fn run_cloudwatch(
         if !pause(wait, &cancel).await {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sampled_text_becomes_a_number_or_says_what_it_was() {
+        assert_eq!(
+            super::parse_number("12345678901234567890"),
+            Ok(12345678901234567890.0)
+        );
+        assert_eq!(super::parse_number(" 1.5 "), Ok(1.5));
+        assert_eq!(super::parse_number("t"), Ok(1.0));
+        assert!(
+            super::parse_number("NaN").is_err(),
+            "NaN compares false both ways"
+        );
+        let e = super::parse_number("abc").unwrap_err();
+        assert!(e.contains("`abc`, not a number"), "{e}");
+    }
+
+    #[test]
+    fn missing_periods_count_as_zero_up_to_the_current_one() {
+        use chrono::{TimeZone, Utc};
+        let t = |m: u32, s: u32| Utc.with_ymd_and_hms(2026, 1, 1, 10, m, s).unwrap();
+        let minute = std::time::Duration::from_secs(60);
+        // a datapoint at 10:02 only; now is 10:05:30
+        let got = super::fill_zero(&[(t(2, 0), 7.0)], t(0, 30), t(5, 30), minute);
+        let want = vec![
+            (t(0, 0), 0.0),
+            (t(1, 0), 0.0),
+            (t(2, 0), 7.0),
+            (t(3, 0), 0.0),
+            (t(4, 0), 0.0),
+        ];
+        assert_eq!(
+            got, want,
+            "10:05 is incomplete: CloudWatch may still publish it"
+        );
     }
 }

@@ -30,12 +30,68 @@ pub const JOURNAL_EVERY: Duration = Duration::from_secs(10);
 /// The longest wait between retries of a failing source.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
+/// Which kind of monitor a gate or throttle reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Lag,
+    Metric,
+}
+
+/// What a gate or throttle sees of one monitor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reading {
+    /// A current value (seconds for lag).
+    Value(f64),
+    /// No value has come yet (the monitor is starting).
+    Pending,
+    /// The source stopped answering, or its last value is too old to be true:
+    /// why, and how old the last good value is.
+    Stale { why: String, age: Option<Duration> },
+}
+
+impl Reading {
+    /// Why there is no current value, for a status line; `None` for a value.
+    pub fn explain(&self, monitor: &str) -> Option<String> {
+        match self {
+            Reading::Value(_) => None,
+            Reading::Pending => Some(format!("monitor `{monitor}` has no value yet")),
+            Reading::Stale { why, age } => Some(match age {
+                Some(a) => format!(
+                    "monitor `{monitor}` is stale: {why} (last good value {} ago)",
+                    age_text(*a)
+                ),
+                None => format!("monitor `{monitor}` is stale: {why} (no good value yet)"),
+            }),
+        }
+    }
+}
+
+/// An age as people read it: "4s", "2m05s".
+pub fn age_text(d: Duration) -> String {
+    let s = d.as_secs();
+    if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    }
+}
+
 /// Read-only view of live monitor values, for gates and throttles.
 pub trait MonitorView: Send + Sync {
     /// Latest lag of lag monitor `monitor` in seconds, if fresh.
     fn lag(&self, monitor: &str) -> Option<Duration>;
     /// Latest value of metric monitor `monitor`, if fresh.
     fn metric(&self, monitor: &str) -> Option<f64>;
+    /// The latest value, or why there is none (stale: the error and the age).
+    fn reading(&self, kind: Kind, monitor: &str) -> Reading {
+        let v = match kind {
+            Kind::Lag => self.lag(monitor).map(|d| d.as_secs_f64()),
+            Kind::Metric => self.metric(monitor),
+        };
+        v.map_or(Reading::Pending, Reading::Value)
+    }
 }
 
 /// A monitor view with no values at all (a runbook without monitors).
@@ -67,18 +123,26 @@ pub struct SampleRecord {
     pub max: Option<f64>,
 }
 
+/// What the monitors hand the journal: downsampled samples, and notes when a
+/// series goes stale or answers again (so a headless run and the report show it).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Sample(SampleRecord),
+    Note(String),
+}
+
 /// The shared state of every monitor of a run.
 pub struct Hub {
     state: Mutex<MonitorsSnapshot>,
     version: watch::Sender<u64>,
     exact: Notify,
-    samples: mpsc::UnboundedSender<SampleRecord>,
+    samples: mpsc::UnboundedSender<Record>,
     /// How old a value may be before it no longer counts (per monitor name).
     freshness: Mutex<std::collections::HashMap<String, Duration>>,
 }
 
 impl Hub {
-    fn new(samples: mpsc::UnboundedSender<SampleRecord>) -> Self {
+    fn new(samples: mpsc::UnboundedSender<Record>) -> Self {
         Hub {
             state: Mutex::new(MonitorsSnapshot::default()),
             version: watch::channel(0).0,
@@ -111,43 +175,168 @@ impl Hub {
     }
 
     fn journal(&self, r: SampleRecord) {
-        let _ = self.samples.send(r);
+        let _ = self.samples.send(Record::Sample(r));
     }
 
-    fn fresh(&self, name: &str, at: DateTime<Utc>) -> bool {
-        let limit = self
-            .freshness
+    fn note(&self, text: String) {
+        let _ = self.samples.send(Record::Note(text));
+    }
+
+    /// How old a value of `name` may be and still count.
+    fn limit(&self, name: &str) -> Duration {
+        self.freshness
             .lock()
             .ok()
             .and_then(|f| f.get(name).copied())
-            .unwrap_or(Duration::from_secs(30));
-        (Utc::now() - at)
-            .to_std()
-            .map(|age| age <= limit)
-            .unwrap_or(true)
+            .unwrap_or(Duration::from_secs(30))
     }
+
+    /// Mark a series stale with `error`; journal a note when it just went stale.
+    fn mark_stale(&self, kind: Kind, name: &str, error: &str) {
+        let mut newly: Option<Option<DateTime<Utc>>> = None;
+        self.update(|s| {
+            let found = match kind {
+                Kind::Lag => s
+                    .lag
+                    .iter_mut()
+                    .find(|l| l.name == name)
+                    .map(|l| (&mut l.stale, l.samples.last().map(|x| x.at))),
+                Kind::Metric => s
+                    .metrics
+                    .iter_mut()
+                    .find(|m| m.name == name)
+                    .map(|m| (&mut m.stale, m.samples.last().map(|x| x.at))),
+            };
+            if let Some((stale, last_good)) = found {
+                if stale.is_none() {
+                    newly = Some(last_good);
+                }
+                *stale = Some(Stale {
+                    error: error.to_string(),
+                    last_good,
+                });
+            }
+        });
+        if let Some(last_good) = newly {
+            let age = last_good.and_then(|t| (Utc::now() - t).to_std().ok());
+            let reading = Reading::Stale {
+                why: error.to_string(),
+                age,
+            };
+            if let Some(text) = reading.explain(name) {
+                self.note(text);
+            }
+        }
+    }
+
+    /// Clear a series' staleness; journal a note when it was stale.
+    fn mark_fresh(&self, kind: Kind, name: &str, value: &str) {
+        let mut was_stale = false;
+        self.update(|s| {
+            let stale = match kind {
+                Kind::Lag => s
+                    .lag
+                    .iter_mut()
+                    .find(|l| l.name == name)
+                    .map(|l| &mut l.stale),
+                Kind::Metric => s
+                    .metrics
+                    .iter_mut()
+                    .find(|m| m.name == name)
+                    .map(|m| &mut m.stale),
+            };
+            if let Some(stale) = stale {
+                was_stale = stale.take().is_some();
+            }
+        });
+        if was_stale {
+            self.note(format!("monitor `{name}` answers again: {value}"));
+        }
+    }
+
+    fn read(&self, kind: Kind, name: &str) -> Reading {
+        let Ok(s) = self.state.lock() else {
+            return Reading::Pending;
+        };
+        let (stale, last) = match kind {
+            Kind::Lag => match s.lag.iter().find(|l| l.name == name) {
+                Some(l) => (l.stale.clone(), l.samples.last().copied()),
+                None => return Reading::Pending,
+            },
+            Kind::Metric => match s.metrics.iter().find(|m| m.name == name) {
+                Some(m) => (m.stale.clone(), m.samples.last().copied()),
+                None => return Reading::Pending,
+            },
+        };
+        drop(s);
+        let age = last.and_then(|l| (Utc::now() - l.at).to_std().ok());
+        if let Some(st) = stale {
+            return Reading::Stale {
+                why: st.error,
+                age: st
+                    .last_good
+                    .and_then(|t| (Utc::now() - t).to_std().ok())
+                    .or(age),
+            };
+        }
+        let Some(last) = last else {
+            // a lag monitor that can never have a value (SQLite) says why
+            if let Kind::Lag = kind {
+                if let Some(note) = self
+                    .state
+                    .lock()
+                    .ok()
+                    .and_then(|s| s.lag.iter().find(|l| l.name == name)?.note.clone())
+                {
+                    return Reading::Stale {
+                        why: note,
+                        age: None,
+                    };
+                }
+            }
+            return Reading::Pending;
+        };
+        let limit = self.limit(name);
+        match age {
+            Some(a) if a > limit => Reading::Stale {
+                why: format!("no new value for longer than {}", age_text(limit)),
+                age: Some(a),
+            },
+            _ => Reading::Value(last.value),
+        }
+    }
+}
+
+/// How old a value may be before it stops counting: three polling intervals,
+/// plus a little room for a slow answer on short intervals.
+pub fn freshness(every: Duration) -> Duration {
+    (every * 3).max(every + Duration::from_secs(3))
+}
+
+/// How long one poll of a source may take before the series goes stale.
+pub fn poll_timeout(every: Duration) -> Duration {
+    every.clamp(Duration::from_secs(5), Duration::from_secs(30))
 }
 
 impl MonitorView for Hub {
     fn lag(&self, monitor: &str) -> Option<Duration> {
-        let s = self.state.lock().ok()?;
-        let l = s.lag.iter().find(|l| l.name == monitor)?;
-        if l.stale.is_some() {
-            return None;
+        match self.read(Kind::Lag, monitor) {
+            Reading::Value(v) => {
+                Some(Duration::try_from_secs_f64(v.max(0.0)).unwrap_or(Duration::MAX))
+            }
+            _ => None,
         }
-        let last = l.samples.last()?;
-        self.fresh(monitor, last.at)
-            .then(|| Duration::from_secs_f64(last.value.max(0.0)))
     }
 
     fn metric(&self, monitor: &str) -> Option<f64> {
-        let s = self.state.lock().ok()?;
-        let m = s.metrics.iter().find(|m| m.name == monitor)?;
-        if m.stale.is_some() {
-            return None;
+        match self.read(Kind::Metric, monitor) {
+            Reading::Value(v) => Some(v),
+            _ => None,
         }
-        let last = m.samples.last()?;
-        self.fresh(monitor, last.at).then_some(last.value)
+    }
+
+    fn reading(&self, kind: Kind, monitor: &str) -> Reading {
+        self.read(kind, monitor)
     }
 }
 
@@ -172,7 +361,7 @@ pub fn spawn(
     db: DbGetter,
     aws: Option<crate::aws::Clients>,
     cancel: CancellationToken,
-) -> (Arc<Hub>, mpsc::UnboundedReceiver<SampleRecord>) {
+) -> (Arc<Hub>, mpsc::UnboundedReceiver<Record>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let hub = Arc::new(Hub::new(tx));
     let m = &rb.monitors;
@@ -208,7 +397,7 @@ pub fn spawn(
     });
     for l in &m.lag {
         if let Ok(mut f) = hub.freshness.lock() {
-            f.insert(l.name.clone(), (l.every * 3).max(Duration::from_secs(15)));
+            f.insert(l.name.clone(), lag::freshness(l));
         }
         tokio::spawn(lag::run(
             hub.clone(),
@@ -294,5 +483,94 @@ mod tests {
             })
         });
         assert_eq!(hub.lag("r"), None, "a stale series gates nothing");
+    }
+
+    #[test]
+    fn a_stale_series_says_why_and_how_old_and_journals_it_once() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let hub = Hub::new(tx);
+        hub.update(|s| {
+            s.lag.push(LagSeries {
+                name: "r".into(),
+                samples: vec![Sample {
+                    at: Utc::now() - chrono::Duration::seconds(12),
+                    value: 0.0,
+                }],
+                ..Default::default()
+            })
+        });
+        hub.mark_stale(Kind::Lag, "r", "connection refused");
+        hub.mark_stale(Kind::Lag, "r", "connection refused");
+        let r = hub.reading(Kind::Lag, "r");
+        let text = r.explain("r").expect("an explanation");
+        assert!(
+            text.contains("stale: connection refused") && text.contains("12s ago"),
+            "{text}"
+        );
+        assert_eq!(hub.lag("r"), None, "a gate never passes on a stale value");
+        let Ok(Record::Note(note)) = rx.try_recv() else {
+            panic!("going stale is journaled")
+        };
+        assert!(note.contains("connection refused"), "{note}");
+        assert!(rx.try_recv().is_err(), "said once, not at every failure");
+        hub.mark_fresh(Kind::Lag, "r", "lag 0.0s");
+        let Ok(Record::Note(back)) = rx.try_recv() else {
+            panic!("recovery is journaled")
+        };
+        assert!(back.contains("answers again"), "{back}");
+    }
+
+    #[test]
+    fn a_value_older_than_three_polls_is_stale() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let hub = Hub::new(tx);
+        if let Ok(mut f) = hub.freshness.lock() {
+            f.insert("m".into(), freshness(Duration::from_secs(1)));
+        }
+        hub.update(|s| {
+            s.metrics.push(MetricSeries {
+                name: "m".into(),
+                samples: vec![Sample {
+                    at: Utc::now() - chrono::Duration::seconds(8),
+                    value: 1.0,
+                }],
+                ..Default::default()
+            })
+        });
+        // polled every second: an 8-second-old value is no longer true (it was 15s before)
+        assert_eq!(hub.metric("m"), None);
+        assert!(
+            matches!(hub.reading(Kind::Metric, "m"), Reading::Stale { age: Some(a), .. } if a >= Duration::from_secs(8))
+        );
+        assert_eq!(freshness(Duration::from_secs(5)), Duration::from_secs(15));
+        assert_eq!(freshness(Duration::from_secs(1)), Duration::from_secs(4));
+        assert_eq!(poll_timeout(Duration::from_secs(1)), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn an_infinite_lag_does_not_panic_and_a_lag_that_cannot_be_says_why() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let hub = Hub::new(tx);
+        hub.update(|s| {
+            s.lag.push(LagSeries {
+                name: "inf".into(),
+                samples: vec![Sample {
+                    at: Utc::now(),
+                    value: f64::INFINITY,
+                }],
+                ..Default::default()
+            });
+            s.lag.push(LagSeries {
+                name: "lite".into(),
+                note: Some("SQLite has no replication: there is no lag to measure".into()),
+                ..Default::default()
+            });
+        });
+        assert_eq!(hub.lag("inf"), Some(Duration::MAX));
+        let why = hub
+            .reading(Kind::Lag, "lite")
+            .explain("lite")
+            .unwrap_or_default();
+        assert!(why.contains("SQLite has no replication"), "{why}");
     }
 }

@@ -116,24 +116,40 @@ pub async fn run(hub: Arc<Hub>, m: RowCountMonitor, db: DbGetter, cancel: Cancel
                         exact: src.get(n).is_none_or(|x| x.1) && tgt.get(n).is_none_or(|x| x.1),
                     })
                     .collect();
+                let mut was_stale = false;
                 hub.update(|s| {
                     if let Some(r) = s.rowcounts.as_mut() {
                         r.tables = tables;
                         r.updated = Some(Utc::now());
-                        r.stale = None;
+                        was_stale = r.stale.take().is_some();
                     }
                 });
+                if was_stale {
+                    hub.note("row counts answer again".into());
+                }
             }
             Err(e) => {
                 failures += 1;
+                let mut newly: Option<Option<chrono::DateTime<Utc>>> = None;
                 hub.update(|s| {
                     if let Some(r) = s.rowcounts.as_mut() {
+                        if r.stale.is_none() {
+                            newly = Some(r.updated);
+                        }
                         r.stale = Some(Stale {
                             error: e.clone(),
                             last_good: r.updated,
                         });
                     }
                 });
+                if let Some(last) = newly {
+                    let age = last
+                        .and_then(|t| (Utc::now() - t).to_std().ok())
+                        .map(|a| format!("last counted {} ago", super::age_text(a)))
+                        .unwrap_or_else(|| "never counted".into());
+                    hub.note(format!("row counts are stale: {e} ({age})"));
+                }
+                tracing::warn!(error = %e, "row counts failed");
             }
         }
         let wait = if failures == 0 {
@@ -160,5 +176,40 @@ mod tests {
         assert!(!glob("public.*", "app.users"));
         assert!(glob("public.audit_*", "public.audit_2026"));
         assert!(glob("main.users", "main.users"));
+    }
+
+    #[tokio::test]
+    async fn row_counts_that_cannot_be_had_are_stale_and_journaled_once() {
+        use crate::monitor::{DbGetter, Hub, Record};
+        use std::sync::Arc;
+        use std::time::Duration;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let hub = Arc::new(Hub::new(tx));
+        hub.update(|s| s.rowcounts = Some(Default::default()));
+        let getter: DbGetter = Arc::new(|name: String| {
+            Box::pin(async move { Err(format!("connection `{name}`: connection refused")) })
+        });
+        let m = crate::runbook::RowCountMonitor {
+            source: "src".into(),
+            target: "tgt".into(),
+            tables: vec!["*.*".into()],
+            exclude: vec![],
+            every: Duration::from_millis(100),
+        };
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(super::run(hub.clone(), m, getter, cancel.clone()));
+        let Some(Record::Note(note)) = rx.recv().await else {
+            panic!("a note")
+        };
+        assert!(
+            note.contains("row counts are stale") && note.contains("connection refused"),
+            "{note}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(rx.try_recv().is_err(), "said once, not at every failure");
+        let stale = hub.snapshot().rowcounts.and_then(|r| r.stale);
+        assert!(stale.is_some_and(|s| s.error.contains("connection refused")));
+        cancel.cancel();
+        let _ = task.await;
     }
 }

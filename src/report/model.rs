@@ -182,7 +182,7 @@ pub struct StepResult {
 #[derive(Debug, Clone, Serialize)]
 pub struct Series {
     pub monitor: String,
-    /// "lag" (seconds) or "metric".
+    /// "lag" (seconds), "lag_bytes" (bytes behind) or "metric".
     pub series: String,
     pub unit: Option<String>,
     pub warn: Option<f64>,

@@ -110,6 +110,10 @@ pub struct CloudwatchMetric {
     pub stat: String,
     #[serde(with = "duration_text")]
     pub period: Duration,
+    /// `missing = "zero"`: a period with no datapoint counts as 0 (count
+    /// metrics such as HTTPCode_Target_5XX_Count are not published when zero).
+    /// By default such a series is stale, and gates on it never pass.
+    pub missing_zero: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -391,9 +391,7 @@ fn parse_monitors(r: &mut Reader<'_>, root: Node<'_>, refs: &mut Vec<Ref>) -> Mo
             .str_list_opt(t, "exclude", ctx)
             .map(strip_spans)
             .unwrap_or_default();
-        let every = r
-            .duration_opt(t, "every", ctx)
-            .unwrap_or(Duration::from_secs(10));
+        let every = every_opt(r, t, ctx, Duration::from_secs(10));
         m.rowcounts = Some(RowCountMonitor {
             source: source.unwrap_or_default(),
             target: target.unwrap_or_default(),
@@ -459,6 +457,30 @@ pub fn conn_ref(
         from: from.to_string(),
     });
     Some(name)
+}
+
+/// The shortest polling interval a monitor may have: shorter hammers the source.
+const MIN_EVERY: Duration = Duration::from_millis(100);
+
+/// A monitor's `every`: `default` when absent; an error when shorter than [`MIN_EVERY`].
+fn every_opt(r: &mut Reader<'_>, t: Node<'_>, ctx: &str, default: Duration) -> Duration {
+    match r.duration_opt(t, "every", ctx) {
+        Some(d) if d < MIN_EVERY => {
+            r.error(
+                Diagnostic::new(
+                    t.get("every").and_then(|(s, _)| s),
+                    format!(
+                        "`every` of {ctx} is {}: a monitor that polls that often hammers its source",
+                        humantime::format_duration(d)
+                    ),
+                )
+                .expected("at least \"100ms\""),
+            );
+            default
+        }
+        Some(d) => d,
+        None => default,
+    }
 }
 
 fn named(r: &mut Reader<'_>, t: Node<'_>, ctx: &str) -> Option<(String, Span)> {
@@ -532,9 +554,7 @@ fn parse_lag(r: &mut Reader<'_>, t: Node<'_>, refs: &mut Vec<Ref>) -> Option<Lag
     }
     Some(LagMonitor {
         title: r.string(t, "title", &ctx),
-        every: r
-            .duration_opt(t, "every", &ctx)
-            .unwrap_or(Duration::from_secs(5)),
+        every: every_opt(r, t, &ctx, Duration::from_secs(5)),
         name,
         source,
         warn,
@@ -560,8 +580,27 @@ fn parse_metric(r: &mut Reader<'_>, t: Node<'_>, refs: &mut Vec<Ref>) -> Option<
             r.check_keys(
                 cw,
                 &c,
-                &["namespace", "metric", "dimensions", "stat", "period"],
+                &[
+                    "namespace",
+                    "metric",
+                    "dimensions",
+                    "stat",
+                    "period",
+                    "missing",
+                ],
             );
+            let missing_zero = match r.str_opt(cw, "missing", &c) {
+                None => false,
+                Some((m, _)) if m == "zero" => true,
+                Some((m, _)) if m == "stale" => false,
+                Some((m, span)) => {
+                    r.error(
+                        Diagnostic::new(Some(span), format!("unknown `missing = \"{m}\"` in {c}"))
+                            .expected("\"zero\" (a period without datapoints counts as 0) or \"stale\" (the default)"),
+                    );
+                    false
+                }
+            };
             let stat = match r.str_opt(cw, "stat", &c) {
                 None => "Average".to_string(),
                 Some((s, span)) => {
@@ -594,9 +633,29 @@ fn parse_metric(r: &mut Reader<'_>, t: Node<'_>, refs: &mut Vec<Ref>) -> Option<
                     .unwrap_or_default(),
                 dimensions: r.str_map_opt(cw, "dimensions", &c),
                 stat,
-                period: r
-                    .duration_opt(cw, "period", &c)
-                    .unwrap_or(Duration::from_secs(60)),
+                period: match r.duration_opt(cw, "period", &c) {
+                    // what GetMetricData accepts (anything else fails every poll)
+                    Some(p)
+                        if p.subsec_nanos() != 0
+                            || !(matches!(p.as_secs(), 1 | 5 | 10 | 30)
+                                || (p.as_secs() > 0 && p.as_secs() % 60 == 0)) =>
+                    {
+                        r.error(
+                            Diagnostic::new(
+                                cw.get("period").and_then(|(s, _)| s),
+                                format!(
+                                    "CloudWatch cannot aggregate over a period of {} in {c}",
+                                    humantime::format_duration(p)
+                                ),
+                            )
+                            .expected("\"1s\", \"5s\", \"10s\", \"30s\" or a multiple of \"60s\""),
+                        );
+                        Duration::from_secs(60)
+                    }
+                    Some(p) => p,
+                    None => Duration::from_secs(60),
+                },
+                missing_zero,
             })
         }
         (false, true) => {
@@ -610,9 +669,7 @@ fn parse_metric(r: &mut Reader<'_>, t: Node<'_>, refs: &mut Vec<Ref>) -> Option<
                     .map(|x| x.0)
                     .unwrap_or_default(),
                 rate: r.bool_opt(s, "rate", &c).unwrap_or(false),
-                every: r
-                    .duration_opt(s, "every", &c)
-                    .unwrap_or(Duration::from_secs(5)),
+                every: every_opt(r, s, &c, Duration::from_secs(5)),
             })
         }
         (has_cw, _) => {

@@ -531,6 +531,76 @@ const RDS_ACTIONS: &[&str] = &[
     "wait_status",
 ];
 
+/// Statuses RDS reports for instances and snapshots. A status ferry does not
+/// know is accepted (AWS adds some), unless it is a typo of one of these: a
+/// wait for `availble` would only ever end at its timeout, in the window.
+const RDS_STATUSES: &[&str] = &[
+    "available",
+    "backing-up",
+    "configuring-enhanced-monitoring",
+    "configuring-iam-database-auth",
+    "configuring-log-exports",
+    "converting-to-vpc",
+    "copying",
+    "creating",
+    "delete-precheck",
+    "deleting",
+    "failed",
+    "inaccessible-encryption-credentials",
+    "incompatible-network",
+    "incompatible-option-group",
+    "incompatible-parameters",
+    "incompatible-restore",
+    "insufficient-capacity",
+    "maintenance",
+    "modifying",
+    "moving-to-vpc",
+    "pending",
+    "rebooting",
+    "renaming",
+    "resetting-master-credentials",
+    "restore-error",
+    "starting",
+    "stopped",
+    "stopping",
+    "storage-full",
+    "storage-initializing",
+    "storage-optimization",
+    "upgrading",
+];
+
+/// A known status `status` is a typo of (1–2 edits away), if it is not known itself.
+fn status_typo(status: &str) -> Option<&'static str> {
+    if RDS_STATUSES.contains(&status) {
+        return None;
+    }
+    RDS_STATUSES
+        .iter()
+        .copied()
+        .filter(|k| k.len() > 4)
+        .map(|k| (strsim::levenshtein(status, k), k))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Refuse a status that is a typo of a known one (see [`RDS_STATUSES`]).
+fn check_status(r: &mut Reader<'_>, t: Node<'_>, key: &str, status: Option<&str>, c: &str) {
+    let Some(status) = status else {
+        return;
+    };
+    if let Some(known) = status_typo(status) {
+        r.error(
+            Diagnostic::new(
+                t.get(key).and_then(|(s, _)| s),
+                format!("unknown RDS status `{status}` for `{key}` in {c}"),
+            )
+            .expected("a status RDS reports, e.g. \"available\"")
+            .help(format!("did you mean `{known}`?")),
+        );
+    }
+}
+
 fn parse_rds(r: &mut Reader<'_>, t: Node<'_>, c: &str) -> Option<StepKind> {
     let (action, aspan) = r.str_req(t, "action", c, "\"promote_read_replica\"")?;
     let instance = r
@@ -594,10 +664,12 @@ fn parse_rds(r: &mut Reader<'_>, t: Node<'_>, c: &str) -> Option<StepKind> {
             }
         }
     }
-    Some(StepKind::Rds(RdsStep {
-        wait: r.string(t, "wait", c),
-        action,
-    }))
+    let wait = r.string(t, "wait", c);
+    check_status(r, t, "wait", wait.as_deref(), c);
+    if let RdsAction::WaitStatus { status, .. } = &action {
+        check_status(r, t, "status", Some(status), c);
+    }
+    Some(StepKind::Rds(RdsStep { wait, action }))
 }
 
 /// `{ lag = NAME, below|above = DURATION, for = DURATION }`,

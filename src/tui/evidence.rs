@@ -63,14 +63,23 @@ fn rowcount_items(rc: Option<&RowCounts>, now: DateTime<Utc>) -> Vec<EvidenceIte
         .iter()
         .filter_map(|t| Some((t, t.source?, t.target?)))
         .collect();
+    // a table on one side only differs too: its rows are all missing on the other
+    let one_sided: Vec<_> = rc
+        .tables
+        .iter()
+        .filter(|t| t.source.is_some() != t.target.is_some())
+        .collect();
     let differ: Vec<_> = known.iter().filter(|(_, s, t)| s != t).collect();
     let mut summary = format!(
         "{} tables · {} differ · source {} · target {}",
         rc.tables.len(),
-        differ.len(),
+        differ.len() + one_sided.len(),
         fmt::thousands(known.iter().map(|(_, s, _)| s).sum()),
         fmt::thousands(known.iter().map(|(_, _, t)| t).sum()),
     );
+    if !one_sided.is_empty() {
+        summary.push_str(&format!(" · {} on one side only", one_sided.len()));
+    }
     if let Some(st) = &rc.stale {
         summary.push_str(&format!(" · stale: {}", st.error));
     } else if let Some(u) = rc.updated {
@@ -94,10 +103,19 @@ fn rowcount_items(rc: Option<&RowCounts>, now: DateTime<Utc>) -> Vec<EvidenceIte
             ),
         ));
     }
-    if differ.len() > MAX_TABLE_ITEMS {
+    let room = MAX_TABLE_ITEMS.saturating_sub(differ.len());
+    for t in one_sided.iter().take(room) {
+        let side = |v: Option<i64>| v.map_or("missing".to_string(), fmt::thousands);
+        out.push(item(
+            format!("rows {}", t.table),
+            format!("source {} · target {}", side(t.source), side(t.target)),
+        ));
+    }
+    let total = differ.len() + one_sided.len();
+    if total > MAX_TABLE_ITEMS {
         out.push(item(
             "rows …",
-            format!("{} more tables differ", differ.len() - MAX_TABLE_ITEMS),
+            format!("{} more tables differ", total - MAX_TABLE_ITEMS),
         ));
     }
     out
@@ -151,4 +169,47 @@ pub fn gather(rb: &Runbook, snap: &EngineSnapshot, now: DateTime<Utc>) -> Vec<Ev
     }
     out.push(verify_item(rb, snap));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::snapshot::RowCount;
+
+    fn count(table: &str, source: Option<i64>, target: Option<i64>) -> RowCount {
+        RowCount {
+            table: table.into(),
+            source,
+            target,
+            exact: true,
+        }
+    }
+
+    #[test]
+    fn a_table_missing_on_the_target_is_a_difference() {
+        let now = Utc::now();
+        let rc = RowCounts {
+            source: "src".into(),
+            target: "tgt".into(),
+            tables: vec![
+                count("public.items", Some(200_000), Some(200_000)),
+                count("public.orders", Some(50_000), None),
+            ],
+            updated: Some(now),
+            stale: None,
+        };
+        let items = rowcount_items(Some(&rc), now);
+        assert!(
+            items[0].value.starts_with("2 tables · 1 differ")
+                && items[0].value.contains("1 on one side only"),
+            "{items:?}"
+        );
+        assert!(
+            items
+                .iter()
+                .any(|i| i.label == "rows public.orders"
+                    && i.value == "source 50,000 · target missing"),
+            "{items:?}"
+        );
+    }
 }

@@ -4,8 +4,10 @@
 //! [`crate::copy::CopyReport`] as the step's result and maps errors to outcomes.
 
 use super::{conn_outcome, ExecCtx, Progress, ProgressItem};
+use crate::copy::throttle::Look;
 use crate::copy::{self, CopyError, CopyProgress, Hooks};
 use crate::engine::event::Outcome;
+use crate::monitor::{Kind, Reading};
 use crate::runbook::CopyStep;
 use std::sync::Arc;
 
@@ -39,6 +41,19 @@ fn progress(p: CopyProgress) -> Progress {
     }
 }
 
+/// A monitor reading as the copy's throttle sees it.
+fn look(r: Reading, monitor: &str) -> Look {
+    match r {
+        Reading::Value(v) => Look::Value(v),
+        Reading::Pending => Look::Pending,
+        stale @ Reading::Stale { .. } => Look::Stale(
+            stale
+                .explain(monitor)
+                .unwrap_or_else(|| format!("monitor `{monitor}` is stale")),
+        ),
+    }
+}
+
 pub(super) async fn run(ctx: &ExecCtx, step: &CopyStep) -> Outcome {
     let source = match ctx.conns.get(&step.from).await {
         Ok(db) => db,
@@ -53,10 +68,10 @@ pub(super) async fn run(ctx: &ExecCtx, step: &CopyStep) -> Outcome {
     let throttle = step.throttle.clone().map(|cond| {
         let lag_view = ctx.monitors.clone();
         let metric_view = ctx.monitors.clone();
-        copy::throttle::from_condition(
+        copy::throttle::from_looks(
             cond,
-            move |m| lag_view.lag(m),
-            move |m| metric_view.metric(m),
+            move |m| look(lag_view.reading(Kind::Lag, m), m),
+            move |m| look(metric_view.reading(Kind::Metric, m), m),
         )
     });
     let hooks = Hooks {

@@ -40,7 +40,7 @@ pub(super) async fn run(ctx: &ExecCtx, step: &RdsStep) -> Outcome {
             Outcome::Succeeded { summary }
         }
         Err(AwsError::Unreachable(m)) => Outcome::Unreachable {
-            error: format!("AWS endpoint: {m}"),
+            error: format!("cannot reach {}: {m}", aws.endpoint()),
         },
         Err(e) if ctx.cancel.is_cancelled() => {
             let _ = e;

@@ -7,6 +7,7 @@
 
 use super::{conn_outcome, sql, ExecCtx};
 use crate::engine::event::Outcome;
+use crate::monitor::{Kind, Reading};
 use crate::runbook::{Compare, Condition, WaitStep};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -18,8 +19,9 @@ const STATUS_EVERY: Duration = Duration::from_secs(10);
 enum Eval {
     /// Evaluated: whether it holds, and what was seen ("lag replica 12.0s").
     Seen { ok: bool, what: String },
-    /// A monitor has no value yet.
-    NoValue(String),
+    /// A monitor has no current value: `key` changes only when the reason
+    /// does (not with the age), `text` says why ("monitor `x` is stale: …").
+    NoValue { key: String, text: String },
     /// The query failed; keep waiting.
     QueryError(String),
     /// The connection cannot be had at all.
@@ -31,7 +33,7 @@ pub(super) async fn run(ctx: &ExecCtx, step: &WaitStep) -> Outcome {
     let every = step.every.max(Duration::from_millis(10));
     let mut held_since: Option<Instant> = None;
     let mut last_status: Option<Instant> = None;
-    let mut told_no_value = false;
+    let mut told_no_value: Option<String> = None;
     let mut last_error: Option<String> = None;
     // the last thing seen, journaled when the wait is stopped (timeout, abort) as its evidence
     let mut last_seen = String::from("nothing measured yet");
@@ -50,7 +52,10 @@ pub(super) async fn run(ctx: &ExecCtx, step: &WaitStep) -> Outcome {
         }
         last_seen = match &eval {
             Eval::Seen { what, .. } => what.clone(),
-            Eval::NoValue(m) => format!("monitor `{m}` had no current value"),
+            Eval::NoValue { key, .. } if key == PENDING => {
+                format!("monitor `{}` had no current value", monitor_of(&step.until))
+            }
+            Eval::NoValue { text, .. } => text.clone(),
             Eval::QueryError(e) => format!("the query failed: {e}"),
             Eval::Stop(_) => last_seen,
         };
@@ -61,6 +66,7 @@ pub(super) async fn run(ctx: &ExecCtx, step: &WaitStep) -> Outcome {
             Eval::Stop(outcome) => return outcome,
             Eval::Seen { ok: true, what } => {
                 last_error = None;
+                told_no_value = None;
                 let since = *held_since.get_or_insert(now);
                 let held = now.duration_since(since);
                 let hold = step.hold.unwrap_or_default();
@@ -98,6 +104,7 @@ pub(super) async fn run(ctx: &ExecCtx, step: &WaitStep) -> Outcome {
             }
             Eval::Seen { ok: false, what } => {
                 last_error = None;
+                told_no_value = None;
                 if held_since.take().is_some() {
                     ctx.info(format!("condition no longer met: {what}, need {need}"));
                     last_status = Some(now);
@@ -106,16 +113,19 @@ pub(super) async fn run(ctx: &ExecCtx, step: &WaitStep) -> Outcome {
                     last_status = Some(now);
                 }
             }
-            Eval::NoValue(monitor) => {
+            Eval::NoValue { key, text } => {
+                // a gate never passes on a stale value: say why, when the reason
+                // changes and then with each status line (the age grows)
                 if held_since.take().is_some() {
-                    ctx.info(format!(
-                        "condition no longer known: monitor `{monitor}` has no value"
-                    ));
-                } else if !told_no_value {
-                    ctx.info(format!("monitor `{monitor}` has no value yet"));
+                    ctx.info(format!("condition no longer known: {text}"));
+                    last_status = Some(now);
+                } else if told_no_value.as_deref() != Some(key.as_str())
+                    || (status_due && key != PENDING)
+                {
+                    ctx.info(text);
                     last_status = Some(now);
                 }
-                told_no_value = true;
+                told_no_value = Some(key);
             }
             Eval::QueryError(error) => {
                 held_since = None;
@@ -140,23 +150,26 @@ async fn evaluate(ctx: &ExecCtx, cond: &Condition) -> Eval {
             monitor,
             compare,
             threshold,
-        } => match ctx.monitors.lag(monitor) {
-            Some(lag) => Eval::Seen {
-                ok: compares(*compare, lag.as_secs_f64(), threshold.as_secs_f64()),
-                what: format!("lag {monitor} {}", secs(lag)),
-            },
-            None => Eval::NoValue(monitor.clone()),
+        } => match ctx.monitors.reading(Kind::Lag, monitor) {
+            Reading::Value(v) => {
+                let lag = Duration::try_from_secs_f64(v.max(0.0)).unwrap_or(Duration::MAX);
+                Eval::Seen {
+                    ok: compares(*compare, lag.as_secs_f64(), threshold.as_secs_f64()),
+                    what: format!("lag {monitor} {}", secs(lag)),
+                }
+            }
+            other => no_value(monitor, &other),
         },
         Condition::Metric {
             monitor,
             compare,
             threshold,
-        } => match ctx.monitors.metric(monitor) {
-            Some(v) => Eval::Seen {
+        } => match ctx.monitors.reading(Kind::Metric, monitor) {
+            Reading::Value(v) => Eval::Seen {
                 ok: compares(*compare, v, *threshold),
                 what: format!("metric {monitor} {}", number(v)),
             },
-            None => Eval::NoValue(monitor.clone()),
+            other => no_value(monitor, &other),
         },
         Condition::Sql { connection, query } => {
             let db = tokio::select! {
@@ -185,6 +198,28 @@ async fn evaluate(ctx: &ExecCtx, cond: &Condition) -> Eval {
             }
         }
     }
+}
+
+/// The `NoValue` key of a monitor that has not produced a value yet: said once.
+const PENDING: &str = "pending";
+
+/// The monitor a lag or metric condition reads.
+fn monitor_of(cond: &Condition) -> &str {
+    match cond {
+        Condition::Lag { monitor, .. } | Condition::Metric { monitor, .. } => monitor,
+        Condition::Sql { .. } => "",
+    }
+}
+
+fn no_value(monitor: &str, r: &Reading) -> Eval {
+    let key = match r {
+        Reading::Stale { why, .. } => format!("stale: {why}"),
+        _ => PENDING.to_string(),
+    };
+    let text = r
+        .explain(monitor)
+        .unwrap_or_else(|| format!("monitor `{monitor}` has no value"));
+    Eval::NoValue { key, text }
 }
 
 fn compares(compare: Compare, value: f64, threshold: f64) -> bool {

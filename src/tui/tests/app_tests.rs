@@ -77,11 +77,15 @@ fn c_then_y_confirms_with_the_evidence_on_screen() {
             ),
             (
                 "row counts source → target".into(),
-                "3 tables · 1 differ · source 208,000 · target 162,311 · counted 4s ago".into()
+                "3 tables · 2 differ · source 208,000 · target 162,311 · 1 on one side only · counted 4s ago".into()
             ),
             (
                 "rows public.matches".into(),
                 "source 88,000 · target 42,311 · Δ 45,689".into()
+            ),
+            (
+                "rows public.messages".into(),
+                "source 1,250,000 · target missing".into()
             ),
             ("verify".into(), "no verify step has finished yet".into()),
         ]
