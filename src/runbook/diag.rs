@@ -104,30 +104,14 @@ impl Report {
             }
             Some(span) => {
                 let (line, col) = line_col(&self.source, span.start);
-                let text = self.source.lines().nth(line - 1).unwrap_or("");
                 let num = line.to_string();
                 let pad = " ".repeat(num.len());
                 let _ = writeln!(out, "{pad}--> {}:{line}:{col}", self.file);
                 let _ = writeln!(out, "{pad} |");
-                let _ = writeln!(out, "{num} | {}", text.replace('\t', " "));
-                // caret width: the span's characters on this line, at least one
-                let line_start_byte = self.source[..floor_char_boundary(&self.source, span.start)]
-                    .rfind('\n')
-                    .map(|i| i + 1)
-                    .unwrap_or(0);
-                let line_end_byte = line_start_byte + text.len();
-                let end = span.end.clamp(span.start, line_end_byte.max(span.start));
-                let width = self
-                    .source
-                    .get(
-                        floor_char_boundary(&self.source, span.start)
-                            ..floor_char_boundary(&self.source, end),
-                    )
-                    .map(|s| s.chars().count())
-                    .unwrap_or(1)
-                    .max(1);
+                let (text, lead, width) = excerpt(&self.source, span);
+                let _ = writeln!(out, "{num} | {text}");
+                let lead = " ".repeat(lead);
                 let carets = "^".repeat(width);
-                let lead = " ".repeat(col - 1);
                 match &d.expected {
                     Some(e) => {
                         let _ = writeln!(out, "{pad} | {lead}{carets} expected {e}");
@@ -147,6 +131,74 @@ impl Report {
         }
         out
     }
+}
+
+/// Lines longer than this (in terminal columns) are cut around the span.
+const MAX_SHOWN: usize = 120;
+
+/// What to print for the line of `span`: its text made safe for a terminal
+/// (tabs as one space, control characters as `�`, cut with `…` when very
+/// long), the caret's offset and the caret's width, both in terminal columns
+/// (a CJK character or an emoji takes two).
+fn excerpt(source: &str, span: &Range<usize>) -> (String, usize, usize) {
+    use unicode_width::UnicodeWidthChar;
+    let start = floor_char_boundary(source, span.start.min(source.len()));
+    let line_start = source[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line_end = source[start..]
+        .find('\n')
+        .map(|i| start + i)
+        .unwrap_or(source.len());
+    let end = floor_char_boundary(source, span.end.clamp(start, line_end));
+    // (shown char, its width, byte offset) for the whole line
+    let cells: Vec<(char, usize, usize)> = source[line_start..line_end]
+        .char_indices()
+        .filter(|(i, c)| !(*c == '\r' && line_start + i + 1 == line_end))
+        .map(|(i, c)| {
+            let shown = if c == '\t' {
+                ' '
+            } else if c.is_control() || c == '\u{feff}' {
+                '\u{fffd}'
+            } else {
+                c
+            };
+            (shown, shown.width().unwrap_or(1), line_start + i)
+        })
+        .collect();
+    let first = cells
+        .iter()
+        .position(|c| c.2 >= start)
+        .unwrap_or(cells.len());
+    let last = cells.iter().position(|c| c.2 >= end).unwrap_or(cells.len());
+    let mut prefix = Vec::with_capacity(cells.len() + 1);
+    prefix.push(0usize);
+    for c in &cells {
+        prefix.push(prefix[prefix.len() - 1] + c.1);
+    }
+    let width_of = |a: usize, b: usize| prefix[b] - prefix[a];
+    let mut from = 0;
+    let mut to = cells.len();
+    if width_of(0, cells.len()) > MAX_SHOWN {
+        // keep some context before the span, then as much as fits
+        while from < first && width_of(from, first) > MAX_SHOWN / 3 {
+            from += 1;
+        }
+        let keep = last.max(first + 1).min(cells.len());
+        while to > keep && width_of(from, to) > MAX_SHOWN {
+            to -= 1;
+        }
+    }
+    let mut text = String::new();
+    let mut lead = width_of(from, first);
+    if from > 0 {
+        text.push('…');
+        lead += 1;
+    }
+    text.extend(cells[from..to].iter().map(|c| c.0));
+    if to < cells.len() {
+        text.push('…');
+    }
+    let width = width_of(first, last.min(to).max(first)).max(1);
+    (text, lead, width)
 }
 
 /// The closest candidate to `word`, if it is close enough to be a likely typo.
