@@ -3,7 +3,7 @@
 //! recorded here (see [`Refs`]) and checked by `validate.rs` once every
 //! definition is known.
 
-use super::diag::{did_you_mean, Diagnostic};
+use super::diag::{did_you_mean, near_match, Diagnostic};
 use super::model::*;
 use super::reader::{is_slug, item_span, slugify, type_name, Node, Reader};
 use std::collections::BTreeMap;
@@ -35,8 +35,8 @@ pub struct Parsed {
     pub refs: Vec<Ref>,
     /// (step id, span of its `id` value) in file order.
     pub step_ids: Vec<(String, Span)>,
-    /// Spans of each step's `depends_on` entries, by step id.
-    pub dep_spans: BTreeMap<String, Vec<(String, Span)>>,
+    /// Spans of each step's `depends_on` entries and rollback step ids, by step id.
+    pub dep_spans: super::steps::StepSpans,
     /// Span of the first `[[phase]]` header, or the whole file.
     pub phases_span: Option<Span>,
     pub file_span: Span,
@@ -54,6 +54,28 @@ pub fn parse(
 ) -> Parsed {
     let root = Node::Table(doc);
     r.check_keys(root, "the runbook file (top level)", TOP_KEYS);
+    // misplaced rather than misspelt: say where the key belongs
+    for (key, span) in root.keys() {
+        let home = match key.as_str() {
+            "step" | "steps" => {
+                "steps are `[[phase.step]]` tables, written after their `[[phase]]`".to_string()
+            }
+            k if RUNBOOK_KEYS.contains(&k) => format!("`{k}` belongs under [runbook]"),
+            k if ["region", "profile", "endpoint_url"].contains(&k) => {
+                format!("`{k}` belongs under [aws]")
+            }
+            k if !TOP_KEYS.contains(&k) && near_match(k, TOP_KEYS.iter().copied()).is_none() => {
+                match near_match(k, RUNBOOK_KEYS.iter().copied()) {
+                    Some(m) => format!("did you mean `{m}`? it belongs under [runbook]"),
+                    None => continue,
+                }
+            }
+            _ => continue,
+        };
+        if let Some(d) = r.errors.iter_mut().rev().find(|d| d.span == span) {
+            d.help = Some(home);
+        }
+    }
     let mut refs = Vec::new();
 
     // [vars] first, so every later string can be expanded.
@@ -76,6 +98,9 @@ pub fn parse(
                             )
                             .expected("a plain string or `${env:NAME}`"),
                         );
+                    } else if let Some(span) = s.span() {
+                        // check its `${env:NAME}` and near misses now (no vars are known yet)
+                        r.expand(s.value(), &span);
                     }
                     vars.insert(k, s.value().to_string());
                 }
@@ -167,7 +192,7 @@ pub fn parse(
     let connections = parse_connections(r, root);
     let monitors = parse_monitors(r, root, &mut refs);
     let mut step_ids = Vec::new();
-    let mut dep_spans = BTreeMap::new();
+    let mut dep_spans = super::steps::StepSpans::default();
     let (phases, phases_span) =
         super::steps::parse_phases(r, root, &mut refs, &mut step_ids, &mut dep_spans);
 
@@ -317,7 +342,12 @@ fn check_url(r: &mut Reader<'_>, name: &str, url: &str, span: &Span) {
     if url.starts_with("${env:") {
         return; // known only at run time
     }
-    let Some((scheme, rest)) = url.split_once("://").or_else(|| url.split_once(':')) else {
+    // `sqlite:path` works without `//`; anything else needs `scheme://`
+    let split = url.split_once("://").or_else(|| {
+        url.split_once(':')
+            .filter(|(s, _)| SCHEMES.contains(s) || *s == "mysql")
+    });
+    let Some((scheme, rest)) = split else {
         r.error(
             Diagnostic::new(
                 Some(span.clone()),
@@ -346,6 +376,21 @@ fn check_url(r: &mut Reader<'_>, name: &str, url: &str, span: &Span) {
         return;
     }
     if scheme.starts_with("postgres") {
+        // ?password=... works in libpq and sqlx URLs too
+        let query = rest.split_once('?').map(|(_, q)| q).unwrap_or("");
+        let in_query = query.split('&').any(|kv| {
+            kv.split_once('=').is_some_and(|(k, v)| {
+                k.eq_ignore_ascii_case("password") && !v.is_empty() && !v.starts_with("${env:")
+            })
+        });
+        if in_query {
+            r.error(
+                Diagnostic::new(Some(span.clone()), format!("the URL of connection `{name}` has a password written in the runbook"))
+                    .expected("a URL without `password=`")
+                    .help("take the whole URL from the environment (`url = \"${env:SOURCE_DATABASE_URL}\"`), or use ~/.pgpass or `iam_auth`"),
+            );
+            return;
+        }
         // user:password@host — a password written in the runbook is a leak waiting to happen.
         let authority = rest.split(['/', '?']).next().unwrap_or("");
         if let Some((userinfo, _)) = authority.rsplit_once('@') {
@@ -368,12 +413,38 @@ fn parse_monitors(r: &mut Reader<'_>, root: Node<'_>, refs: &mut Vec<Ref>) -> Mo
         return m;
     };
     r.check_keys(mon, "[monitor]", &["lag", "metric", "rowcounts"]);
+    // lag and metric monitors share one set of names (they share the screen)
+    let mut seen: BTreeMap<String, Span> = BTreeMap::new();
+    let mut unique = |r: &mut Reader<'_>, t: Node<'_>| {
+        let Some((Some(span), Item::Value(Value::String(n)))) =
+            t.get("name").map(|(_, i)| (item_span(i), i))
+        else {
+            return;
+        };
+        let name = n.value().to_string();
+        match seen.get(&name) {
+            Some(first) => {
+                let (line, _) = super::diag::line_col(r.src, first.start);
+                r.error(
+                    Diagnostic::new(Some(span), format!("duplicate monitor name `{name}`"))
+                        .expected(format!(
+                            "a monitor name not used before (first used on line {line}; lag and metric monitors share names)"
+                        )),
+                );
+            }
+            None => {
+                seen.insert(name, span);
+            }
+        }
+    };
     for t in array_of_tables(r, mon, "lag", "[[monitor.lag]]") {
+        unique(r, t);
         if let Some(l) = parse_lag(r, t, refs) {
             m.lag.push(l);
         }
     }
     for t in array_of_tables(r, mon, "metric", "[[monitor.metric]]") {
+        unique(r, t);
         if let Some(x) = parse_metric(r, t, refs) {
             m.metric.push(x);
         }
@@ -451,7 +522,12 @@ pub fn conn_ref(
     refs: &mut Vec<Ref>,
     from: &str,
 ) -> Option<String> {
-    let (name, span) = r.str_req(t, key, ctx, "\"source\"")?;
+    let example = if matches!(key, "to" | "target") {
+        "\"target\""
+    } else {
+        "\"source\""
+    };
+    let (name, span) = r.str_req(t, key, ctx, example)?;
     refs.push(Ref {
         kind: RefKind::Connection,
         name: name.clone(),

@@ -66,17 +66,25 @@ fn kind_keys(kind: &str) -> &'static [&'static str] {
     }
 }
 
-pub type DepSpans = BTreeMap<String, Vec<(String, Span)>>;
+/// Where each step's `depends_on` entries and `rollback` step ids are, by
+/// step id, for diagnostics that need the whole runbook (cycles, rollbacks).
+#[derive(Default)]
+pub struct StepSpans {
+    pub deps: BTreeMap<String, Vec<(String, Span)>>,
+    pub rollbacks: BTreeMap<String, Vec<(String, Span)>>,
+}
 
 pub fn parse_phases(
     r: &mut Reader<'_>,
     root: Node<'_>,
     refs: &mut Vec<Ref>,
     step_ids: &mut Vec<(String, Span)>,
-    dep_spans: &mut DepSpans,
+    dep_spans: &mut StepSpans,
 ) -> (Vec<Phase>, Option<Span>) {
     let tables = array_of_tables(r, root, "phase", "[[phase]]");
     let first_span = tables.first().and_then(|t| t.span());
+    // with a single empty phase, "the runbook has no steps" says it better
+    let phase_count = tables.len();
     let mut phases = Vec::new();
     let mut seen_phase: BTreeMap<String, Span> = BTreeMap::new();
     let mut previous: Option<String> = None;
@@ -102,7 +110,15 @@ pub fn parse_phases(
         };
         let ctx = format!("phase `{id}`");
         let mut steps = Vec::new();
-        for st in array_of_tables(r, t, "step", "[[phase.step]]") {
+        let step_tables = array_of_tables(r, t, "step", "[[phase.step]]");
+        if step_tables.is_empty() && t.get("step").is_none() && phase_count > 1 {
+            r.error(
+                Diagnostic::new(t.span(), format!("{ctx} has no steps"))
+                    .expected("`[[phase.step]]` tables after the `[[phase]]` they belong to")
+                    .help("add its steps, or remove the empty phase"),
+            );
+        }
+        for st in step_tables {
             if let Some(step) = parse_step(r, st, &id, &mut previous, refs, step_ids, dep_spans) {
                 steps.push(step);
             }
@@ -118,7 +134,15 @@ pub fn parse_phases(
 }
 
 fn check_slug(r: &mut Reader<'_>, id: &str, span: &Span, what: &str) {
-    if !is_slug(id) {
+    if id.len() > 64 && is_slug(&id[..64]) {
+        r.error(
+            Diagnostic::new(
+                Some(span.clone()),
+                format!("{what} `{id}` is longer than 64 characters"),
+            )
+            .expected("a slug of at most 64 characters"),
+        );
+    } else if !is_slug(id) {
         r.error(
             Diagnostic::new(Some(span.clone()), format!("{what} `{id}` is not a slug"))
                 .expected("lowercase letters, digits, `-` and `_`, starting with a letter")
@@ -134,7 +158,7 @@ fn parse_step(
     previous: &mut Option<String>,
     refs: &mut Vec<Ref>,
     step_ids: &mut Vec<(String, Span)>,
-    dep_spans: &mut DepSpans,
+    dep_spans: &mut StepSpans,
 ) -> Option<Step> {
     let header = t.span().unwrap_or(0..0);
     let pctx = format!("a step of phase `{phase}`");
@@ -197,6 +221,23 @@ fn parse_step(
         .chain(kind_name.as_deref().map(kind_keys).unwrap_or(&[]).iter())
         .copied()
         .collect();
+    if kind_name.is_none() {
+        // still name keys that no kind takes, so one run reports everything
+        let any: Vec<&str> = COMMON
+            .iter()
+            .chain(KINDS.iter().flat_map(|k| kind_keys(k).iter()))
+            .copied()
+            .collect();
+        for (key, span) in t.keys() {
+            if !any.contains(&key.as_str()) {
+                r.error(
+                    Diagnostic::new(span, format!("unknown key `{key}` in {ctx}"))
+                        .expected("a key of a step (see docs/runbook-format.md)")
+                        .help_opt(did_you_mean(&key, any.iter().copied())),
+                );
+            }
+        }
+    }
     if kind_name.is_some() {
         for (key, span) in t.keys() {
             if allowed.contains(&key.as_str()) {
@@ -260,7 +301,18 @@ fn parse_step(
 
     let depends_on = match r.str_list_opt(t, "depends_on", &ctx) {
         Some(list) => {
-            for (dep, span) in &list {
+            for (i, (dep, span)) in list.iter().enumerate() {
+                if list[..i].iter().any(|(d, _)| d == dep) {
+                    r.error(
+                        Diagnostic::new(
+                            Some(span.clone()),
+                            format!("`{dep}` is listed twice in `depends_on` of {ctx}"),
+                        )
+                        .expected("each step id once")
+                        .help("was another step meant here?"),
+                    );
+                    continue;
+                }
                 refs.push(Ref {
                     kind: RefKind::Step,
                     name: dep.clone(),
@@ -268,7 +320,7 @@ fn parse_step(
                     from: ctx.clone(),
                 });
             }
-            dep_spans.insert(id.clone(), list.clone());
+            dep_spans.deps.insert(id.clone(), list.clone());
             strip_spans(list)
         }
         None => previous.iter().cloned().collect(),
@@ -290,7 +342,10 @@ fn parse_step(
             }
         }
     };
-    let rollback = parse_rollback(r, t, &ctx, refs);
+    let (rollback, rb_list) = parse_rollback(r, t, &ctx, refs);
+    if !rb_list.is_empty() {
+        dep_spans.rollbacks.insert(id.clone(), rb_list);
+    }
     if on_failure == OnFailure::Rollback && rollback.is_none() && t.get("rollback").is_none() {
         r.error(
             Diagnostic::new(t.get("on_failure").and_then(|(s, _)| s), format!("{ctx} has `on_failure = \"rollback\"` but no `rollback`"))
@@ -298,16 +353,21 @@ fn parse_step(
         );
     }
 
+    // the common keys first: a mistake in the kind's own keys must not hide them
+    let title = r.string(t, "title", &ctx);
+    let notes = r.string(t, "notes", &ctx);
+    let timeout = r.duration_opt(t, "timeout", &ctx);
+    let point_of_no_return = r.bool_opt(t, "point_of_no_return", &ctx).unwrap_or(false);
     let kind = match kind_name.as_deref() {
         Some(k) => parse_kind(r, t, k, &ctx, refs)?,
         None => return None,
     };
     *previous = Some(id.clone());
     Some(Step {
-        title: r.string(t, "title", &ctx),
-        notes: r.string(t, "notes", &ctx),
-        timeout: r.duration_opt(t, "timeout", &ctx),
-        point_of_no_return: r.bool_opt(t, "point_of_no_return", &ctx).unwrap_or(false),
+        title,
+        notes,
+        timeout,
+        point_of_no_return,
         phase: phase.to_string(),
         id,
         confirm,
@@ -325,12 +385,43 @@ fn parse_rollback(
     t: Node<'_>,
     ctx: &str,
     refs: &mut Vec<Ref>,
+) -> (Option<Rollback>, Vec<(String, Span)>) {
+    let mut spans = Vec::new();
+    let rollback = parse_rollback_inner(r, t, ctx, refs, &mut spans);
+    (rollback, spans)
+}
+
+fn parse_rollback_inner(
+    r: &mut Reader<'_>,
+    t: Node<'_>,
+    ctx: &str,
+    refs: &mut Vec<Ref>,
+    spans: &mut Vec<(String, Span)>,
 ) -> Option<Rollback> {
     let (_, item) = t.get("rollback")?;
     let c = format!("`rollback` of {ctx}");
     if let Some(Value::Array(_)) = item.as_value() {
         let list = r.str_list_opt(t, "rollback", ctx)?;
+        if list.is_empty() {
+            empty_rollback(r, item_span(item), &c);
+            return None;
+        }
+        spans.extend(list.iter().cloned());
         return Some(Rollback::Steps(step_refs(list, ctx, refs)));
+    }
+    if let Some(Value::String(s)) = item.as_value() {
+        let raw = s
+            .span()
+            .and_then(|sp| r.src.get(sp))
+            .filter(|raw| !raw.contains('\n'))
+            .unwrap_or("\"...\"")
+            .to_string();
+        r.error(
+            Diagnostic::new(s.span(), format!("wrong type for `rollback` in {ctx}: found a string"))
+                .expected("`{ run = \"...\" }`, `{ sql = \"...\", connection = \"...\" }` or a list of step ids")
+                .help(format!("for a shell command write `rollback = {{ run = {raw} }}`")),
+        );
+        return None;
     }
     let rb = r.table_opt(t, "rollback", ctx)?;
     r.check_keys(rb, &c, &["run", "sql", "connection", "steps"]);
@@ -346,6 +437,11 @@ fn parse_rollback(
         }
         (false, false, true) => {
             let list = r.str_list_opt(rb, "steps", &c)?;
+            if list.is_empty() {
+                empty_rollback(r, rb.get("steps").and_then(|(_, i)| item_span(i)), &c);
+                return None;
+            }
+            spans.extend(list.iter().cloned());
             Some(Rollback::Steps(step_refs(list, ctx, refs)))
         }
         _ => {
@@ -356,6 +452,14 @@ fn parse_rollback(
             None
         }
     }
+}
+
+fn empty_rollback(r: &mut Reader<'_>, span: Option<Span>, c: &str) {
+    r.error(
+        Diagnostic::new(span, format!("{c} lists no steps"))
+            .expected("the ids of the steps that undo this one, like [\"rb-dns-back\"]")
+            .help("remove `rollback` if the step has no undo"),
+    );
 }
 
 fn step_refs(list: Vec<(String, Span)>, ctx: &str, refs: &mut Vec<Ref>) -> Vec<String> {
@@ -416,6 +520,9 @@ fn parse_kind(
             })
         }
         "wait" => {
+            let every = r
+                .duration_opt(t, "every", &c)
+                .unwrap_or(Duration::from_secs(2));
             if t.get("until").is_none() {
                 r.missing(t, "until", &c, "{ lag = \"replica\", below = \"10s\" }");
                 return None;
@@ -426,9 +533,7 @@ fn parse_kind(
             StepKind::Wait(WaitStep {
                 until: cond.0,
                 hold: cond.1,
-                every: r
-                    .duration_opt(t, "every", &c)
-                    .unwrap_or(Duration::from_secs(2)),
+                every,
             })
         }
         "copy" => {
@@ -440,6 +545,14 @@ fn parse_kind(
                 None => None,
             };
             let filters = r.str_map_opt(t, "where", &c);
+            same_connection(
+                r,
+                t,
+                ("from", "to"),
+                (&from, &to),
+                &c,
+                "copy a database onto itself",
+            );
             StepKind::Copy(CopyStep {
                 tables: r
                     .str_list_opt(t, "tables", &c)
@@ -463,6 +576,14 @@ fn parse_kind(
         "verify" => {
             let source = conn_ref(r, t, "source", &c, refs, ctx);
             let target = conn_ref(r, t, "target", &c, refs, ctx);
+            same_connection(
+                r,
+                t,
+                ("source", "target"),
+                (&source, &target),
+                &c,
+                "compare a database with itself",
+            );
             let checks = match r.str_list_opt(t, "checks", &c) {
                 None => vec![
                     Check::Schema,
@@ -470,6 +591,17 @@ fn parse_kind(
                     Check::Checksums,
                     Check::Sample,
                 ],
+                Some(list) if list.is_empty() => {
+                    r.error(
+                        Diagnostic::new(
+                            t.get("checks").and_then(|(_, i)| item_span(i)),
+                            format!("`checks` of {c} is empty: the step would verify nothing"),
+                        )
+                        .expected("one or more of: schema, counts, checksums, sample")
+                        .help("remove `checks` to run all four"),
+                    );
+                    Vec::new()
+                }
                 Some(list) => {
                     let names = ["schema", "counts", "checksums", "sample"];
                     let mut out = Vec::new();
@@ -520,6 +652,60 @@ fn parse_kind(
     })
 }
 
+/// `from`/`to` (or `source`/`target`) naming one connection is a typo that
+/// would copy a database onto itself (with `truncate`, empty it first).
+fn same_connection(
+    r: &mut Reader<'_>,
+    t: Node<'_>,
+    keys: (&str, &str),
+    names: (&Option<String>, &Option<String>),
+    c: &str,
+    would: &str,
+) {
+    if let (Some(a), Some(b)) = names {
+        if a == b {
+            r.error(
+                Diagnostic::new(
+                    t.get(keys.1).and_then(|(_, i)| item_span(i)),
+                    format!("`{}` and `{}` of {c} are both `{a}`", keys.0, keys.1),
+                )
+                .expected(format!("two different connections: the step would {would}")),
+            );
+        }
+    }
+}
+
+/// RDS identifiers: 1 to 63 (instances) or 255 (snapshots) letters, digits
+/// and hyphens, starting with a letter, no `--`, no trailing hyphen. Checked
+/// now so the night does not end on an InvalidParameterValue. Values that
+/// come from the environment are checked by AWS.
+fn check_rds_id(r: &mut Reader<'_>, t: Node<'_>, key: &str, value: &str, max: usize, c: &str) {
+    if value.contains("${") {
+        return;
+    }
+    let ok = value.len() <= max
+        && value
+            .chars()
+            .next()
+            .is_some_and(|ch| ch.is_ascii_alphabetic())
+        && value
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+        && !value.contains("--")
+        && !value.ends_with('-');
+    if !ok {
+        r.error(
+            Diagnostic::new(
+                t.get(key).and_then(|(_, i)| item_span(i)),
+                format!("`{value}` is not a valid RDS identifier for `{key}` in {c}"),
+            )
+            .expected(format!(
+                "1 to {max} letters, digits and hyphens, starting with a letter, without `--` or a trailing `-`"
+            )),
+        );
+    }
+}
+
 const RDS_ACTIONS: &[&str] = &[
     "create_read_replica",
     "promote_read_replica",
@@ -529,30 +715,47 @@ const RDS_ACTIONS: &[&str] = &[
 ];
 
 fn parse_rds(r: &mut Reader<'_>, t: Node<'_>, c: &str) -> Option<StepKind> {
-    let (action, aspan) = r.str_req(t, "action", c, "\"promote_read_replica\"")?;
+    // read every key before giving up on any, so one run reports them all
+    let action = r.str_req(t, "action", c, "\"promote_read_replica\"");
     let instance = r
         .str_req(t, "instance", c, "\"${vars.target_instance}\"")
         .map(|x| x.0);
-    let req =
-        |r: &mut Reader<'_>, key: &str, example: &str| r.str_req(t, key, c, example).map(|x| x.0);
+    let wait = r.string(t, "wait", c);
+    if let Some(i) = &instance {
+        check_rds_id(r, t, "instance", i, 63, c);
+    }
+    let req = |r: &mut Reader<'_>, key: &str, example: &str, max: usize| {
+        let v = r.str_req(t, key, c, example).map(|x| x.0);
+        if let Some(v) = &v {
+            check_rds_id(r, t, key, v, max, c);
+        }
+        v
+    };
+    let (action, aspan) = action?;
     let action = match action.as_str() {
-        "create_read_replica" => RdsAction::CreateReadReplica {
-            source_instance: req(r, "source_instance", "\"legacy-primary\"")?,
-            instance_class: r.string(t, "instance_class", c),
-            instance: instance?,
-        },
+        "create_read_replica" => {
+            let source_instance = req(r, "source_instance", "\"legacy-primary\"", 63);
+            RdsAction::CreateReadReplica {
+                instance_class: r.string(t, "instance_class", c),
+                source_instance: source_instance?,
+                instance: instance?,
+            }
+        }
         "promote_read_replica" => RdsAction::PromoteReadReplica {
             instance: instance?,
         },
-        "create_snapshot" => RdsAction::CreateSnapshot {
-            snapshot: req(r, "snapshot", "\"pre-cutover-2026-11-22\"")?,
-            instance: instance?,
-        },
+        "create_snapshot" => {
+            let snapshot = req(r, "snapshot", "\"pre-cutover-2026-11-22\"", 255);
+            RdsAction::CreateSnapshot {
+                snapshot: snapshot?,
+                instance: instance?,
+            }
+        }
         "reboot" => RdsAction::Reboot {
             instance: instance?,
         },
         "wait_status" => RdsAction::WaitStatus {
-            status: req(r, "status", "\"available\"")?,
+            status: r.str_req(t, "status", c, "\"available\"").map(|x| x.0)?,
             instance: instance?,
         },
         other => {
@@ -591,10 +794,7 @@ fn parse_rds(r: &mut Reader<'_>, t: Node<'_>, c: &str) -> Option<StepKind> {
             }
         }
     }
-    Some(StepKind::Rds(RdsStep {
-        wait: r.string(t, "wait", c),
-        action,
-    }))
+    Some(StepKind::Rds(RdsStep { wait, action }))
 }
 
 /// `{ lag = NAME, below|above = DURATION, for = DURATION }`,
@@ -606,16 +806,60 @@ fn parse_condition(
     refs: &mut Vec<Ref>,
     allow_sql: bool,
 ) -> Option<(Condition, Option<Duration>)> {
-    let mut keys = vec!["lag", "metric", "below", "above", "for"];
-    if allow_sql {
-        keys.extend(["sql", "connection"]);
+    // a throttle pauses *while* its condition holds: only `above` makes sense,
+    // and it has no `for` (the engine would ignore it)
+    let keys: &[&str] = if allow_sql {
+        &[
+            "lag",
+            "metric",
+            "below",
+            "above",
+            "for",
+            "sql",
+            "connection",
+        ]
+    } else {
+        &["lag", "metric", "above"]
+    };
+    for (key, span) in u.keys() {
+        if keys.contains(&key.as_str()) {
+            continue;
+        }
+        let mut d = Diagnostic::new(span, format!("unknown key `{key}` in {c}"))
+            .expected(format!("one of: {}", keys.join(", ")));
+        d = match key.as_str() {
+            "below" if !allow_sql => d.help(
+                "a throttle pauses the copy while the value is *above* the limit: write `above = ...`",
+            ),
+            "for" if !allow_sql => d.help("a throttle pauses at once and resumes as soon as the value is back under the limit; `for` is for `wait` steps"),
+            "sql" | "connection" if !allow_sql => d.help(
+                "a throttle reads a monitor: sample the query with a [[monitor.metric]] `sql = { ... }` and throttle on that metric",
+            ),
+            _ => d.help_opt(did_you_mean(&key, keys.iter().copied())),
+        };
+        r.error(d);
     }
-    r.check_keys(u, c, &keys);
-    let hold = r.duration_opt(u, "for", c);
+    let hold = if allow_sql {
+        r.duration_opt(u, "for", c)
+    } else {
+        None
+    };
     let compare = |r: &mut Reader<'_>| -> Option<(Compare, &'static str)> {
-        match (u.get("below").is_some(), u.get("above").is_some()) {
+        match (
+            u.get("below").is_some() && allow_sql,
+            u.get("above").is_some(),
+        ) {
             (true, false) => Some((Compare::Below, "below")),
             (false, true) => Some((Compare::Above, "above")),
+            (false, false) if !allow_sql => {
+                if u.get("below").is_none() {
+                    r.error(
+                        Diagnostic::new(u.span(), format!("{c} needs `above`"))
+                            .expected("`above = ...`: the copy pauses while the value is above it"),
+                    );
+                }
+                None
+            }
             _ => {
                 r.error(
                     Diagnostic::new(
@@ -630,7 +874,7 @@ fn parse_condition(
     };
     let which = ["lag", "metric", "sql"]
         .into_iter()
-        .filter(|k| u.get(k).is_some())
+        .filter(|k| u.get(k).is_some() && (allow_sql || *k != "sql"))
         .collect::<Vec<_>>();
     match which.as_slice() {
         ["lag"] => {
@@ -676,6 +920,7 @@ fn parse_condition(
             let connection = conn_ref(r, u, "connection", c, refs, c)?;
             Some((Condition::Sql { connection, query }, hold))
         }
+        [] if !allow_sql && u.get("sql").is_some() => None, // said above: a throttle has no `sql`
         _ => {
             let want = if allow_sql {
                 "`{ lag = \"NAME\", below = \"10s\" }`, `{ metric = \"NAME\", above = 80 }` or `{ sql = \"...\", connection = \"NAME\" }`"

@@ -6,7 +6,7 @@ use super::diag::{did_you_mean, line_col, Diagnostic};
 use super::model::*;
 use super::parse::{Parsed, RefKind};
 use super::reader::Reader;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 pub fn validate(r: &mut Reader<'_>, p: &Parsed) {
     let rb = &p.runbook;
@@ -25,23 +25,6 @@ pub fn validate(r: &mut Reader<'_>, p: &Parsed) {
             );
         } else {
             first.insert(id, span);
-        }
-    }
-
-    // duplicate monitor names (lag and metric share one namespace on screen)
-    let mut names = BTreeSet::new();
-    for n in rb
-        .monitors
-        .lag
-        .iter()
-        .map(|m| &m.name)
-        .chain(rb.monitors.metric.iter().map(|m| &m.name))
-    {
-        if !names.insert(n.as_str()) {
-            r.error(
-                Diagnostic::new(None, format!("duplicate monitor name `{n}`"))
-                    .expected("unique monitor names"),
-            );
         }
     }
 
@@ -102,6 +85,10 @@ pub fn validate(r: &mut Reader<'_>, p: &Parsed) {
         );
     }
 
+    if !duplicates {
+        rollback_only_checks(r, p);
+    }
+
     // self-dependency and cycles
     let deps: BTreeMap<&str, Vec<&str>> = rb
         .steps()
@@ -122,6 +109,7 @@ pub fn validate(r: &mut Reader<'_>, p: &Parsed) {
         let head = cycle[0];
         let span = p
             .dep_spans
+            .deps
             .get(head)
             .and_then(|list| {
                 list.iter()
@@ -129,6 +117,14 @@ pub fn validate(r: &mut Reader<'_>, p: &Parsed) {
                     .map(|(_, s)| s.clone())
             })
             .or_else(|| rb.step(head).map(|s| s.span.clone()));
+        if cycle.len() == 1 {
+            r.error(
+                Diagnostic::new(span, format!("step `{head}` depends on itself"))
+                    .expected("the ids of steps that must finish before this one")
+                    .help(format!("remove `{head}` from its own `depends_on`")),
+            );
+            continue;
+        }
         let mut path: Vec<&str> = cycle.clone();
         path.push(head);
         // depends_on points backwards; show it in execution terms "a needs b needs a"
@@ -163,6 +159,81 @@ pub fn validate(r: &mut Reader<'_>, p: &Parsed) {
                 .expected("`confirm = \"operator\"` or `\"two-person\"` on a point of no return"),
             );
         }
+    }
+}
+
+/// Steps named in a rollback list run only when that rollback is triggered
+/// (see `Runbook::rollback_only`): nothing in the normal flow may wait for
+/// them, a step cannot be its own undo, and something must run normally.
+fn rollback_only_checks(r: &mut Reader<'_>, p: &Parsed) {
+    let rb = &p.runbook;
+    let only = rb.rollback_only();
+    let mut undoes_itself = false;
+    for (owner, list) in &p.dep_spans.rollbacks {
+        for (id, span) in list {
+            if id == owner {
+                undoes_itself = true;
+                r.error(
+                    Diagnostic::new(Some(span.clone()), format!("step `{owner}` lists itself in its own rollback"))
+                        .expected("the ids of other steps, which undo this one")
+                        .help("a step named in a rollback list runs only as that rollback, so this step would never run"),
+                );
+            }
+        }
+    }
+    for s in rb.steps() {
+        if only.contains_key(s.id.as_str()) {
+            continue;
+        }
+        for d in &s.depends_on {
+            let Some(undoes) = only.get(d.as_str()) else {
+                continue;
+            };
+            if undoes.iter().all(|u| u == d) {
+                continue; // a step that undoes itself: reported above
+            }
+            let undoes = undoes
+                .iter()
+                .map(|u| format!("`{u}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let explicit = p
+                .dep_spans
+                .deps
+                .get(&s.id)
+                .and_then(|l| l.iter().find(|(x, _)| x == d).map(|(_, sp)| sp.clone()));
+            match explicit {
+                Some(span) => r.error(
+                    Diagnostic::new(
+                        Some(span),
+                        format!("step `{}` depends on `{d}`, which runs only in the rollback of {undoes}", s.id),
+                    )
+                    .expected("a step of the normal flow")
+                    .help(format!("`{}` would wait for `{d}` forever: remove it from `depends_on`", s.id)),
+                ),
+                None => r.error(
+                    Diagnostic::new(
+                        Some(s.span.clone()),
+                        format!("step `{}` comes after `{d}` in the file, so it waits for it by default, but `{d}` runs only in the rollback of {undoes}", s.id),
+                    )
+                    .expected("rollback-only steps after the last step of the normal flow")
+                    .help(format!("move the rollback steps to the end of the file, or give `{}` its own `depends_on`", s.id)),
+                ),
+            }
+        }
+    }
+    let normal = rb
+        .steps()
+        .filter(|s| !only.contains_key(s.id.as_str()))
+        .count();
+    if normal == 0 && !undoes_itself && rb.steps().next().is_some() {
+        r.error(
+            Diagnostic::new(
+                p.phases_span.clone().or(Some(p.file_span.clone())),
+                "every step is named in a rollback list, so no step runs in the normal flow",
+            )
+            .expected("at least one step that is not only an undo"),
+        );
     }
 }
 
