@@ -224,6 +224,13 @@ fn plan_lists_connections_aws_calls_and_dangerous_steps() {
         "connections source, target",
         "after maintenance-on",
         "note: not set in this shell (needed at run time): SOURCE_DATABASE_URL",
+        // what a tired operator must not miss
+        "[EMPTIES the target tables first]",
+        "only matching rows of public.events",
+        "on failure: roll back, then halt",
+        "create_snapshot prod-v2 as snapshot pre-promote, wait for `available`",
+        "lag replica < 10s (held for 1m)",
+        "rollback of promote\n    1. maintenance-off",
     ] {
         assert!(stdout.contains(needle), "plan lacks `{needle}`:\n{stdout}");
     }
