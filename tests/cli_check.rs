@@ -192,6 +192,60 @@ fn a_device_or_a_huge_file_is_refused() {
     );
 }
 
+/// A generated runbook: `n` steps, each line of `step(i)` under one phase.
+fn generated(dir: &Path, name: &str, n: usize, step: impl Fn(usize) -> String) -> PathBuf {
+    let mut text = String::from("[runbook]\nname = \"big\"\nformat = 1\n\n[[phase]]\nid = \"p\"\n");
+    for i in 0..n {
+        text.push_str(&step(i));
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn huge_generated_runbooks_neither_crash_nor_crawl() {
+    let dir = tempfile::tempdir().unwrap();
+    // 150,000 chained steps overflowed the stack of the cycle search (exit 134)
+    let chain = generated(dir.path(), "chain.toml", 150_000, |i| {
+        format!("[[phase.step]]\nid = \"s{i}\"\nkind = \"confirm\"\n")
+    });
+    let start = std::time::Instant::now();
+    let out = ferry().arg("check").arg(&chain).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok: 150000 steps in 1 phases"));
+    // 20,000 unknown dependencies: each got a "did you mean" search over
+    // every step and a list of all 20,000 ids (minutes, megabytes of output)
+    let unknown = generated(dir.path(), "unknown.toml", 20_000, |i| {
+        format!("[[phase.step]]\nid = \"s{i}\"\nkind = \"confirm\"\ndepends_on = [\"x{i}\"]\n")
+    });
+    let out = ferry().arg("check").arg(&unknown).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("19800 more problems are not shown"),
+        "{}",
+        &stderr[stderr.len().saturating_sub(500)..]
+    );
+    assert!(stderr.contains("(20000 in all)"), "{}", &stderr[..2000]);
+    assert!(
+        stderr.len() < 200_000,
+        "{} bytes of diagnostics",
+        stderr.len()
+    );
+    // generous for a debug build on a loaded machine; it was minutes
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(60),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
 #[test]
 fn bad_flags_exit_2() {
     let out = ferry()

@@ -53,6 +53,8 @@ pub struct Report {
     pub file: String,
     pub source: String,
     pub diagnostics: Vec<Diagnostic>,
+    /// Problems found beyond the ones kept (see `reader::MAX_ERRORS`).
+    pub omitted: usize,
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -80,7 +82,14 @@ impl Report {
             out.push_str(&self.render_one(d));
             out.push('\n');
         }
-        let n = self.diagnostics.len();
+        if self.omitted > 0 {
+            let _ = writeln!(
+                out,
+                "error: {} more problems are not shown: fix the ones above and run `ferry check` again\n",
+                self.omitted
+            );
+        }
+        let n = self.diagnostics.len() + self.omitted;
         let _ = writeln!(
             out,
             "error: {} is not a valid runbook ({} {})",
@@ -201,14 +210,35 @@ fn excerpt(source: &str, span: &Range<usize>) -> (String, usize, usize) {
     (text, lead, width)
 }
 
+/// "a, b, c" for an "expected one of: ..." line, cut after a dozen names so
+/// a runbook with thousands of steps does not print them all per error.
+pub fn list_names<'a, I>(names: I) -> String
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let mut names = names.into_iter();
+    let first: Vec<&str> = names.by_ref().take(12).collect();
+    let rest = names.count();
+    if rest == 0 {
+        first.join(", ")
+    } else {
+        format!("{}, … ({} in all)", first.join(", "), first.len() + rest)
+    }
+}
+
 /// The closest candidate to `word`, if it is close enough to be a likely typo.
 pub fn near_match<'a, I>(word: &str, candidates: I) -> Option<String>
 where
     I: IntoIterator<Item = &'a str>,
 {
     let mut best: Option<(f64, &str)> = None;
+    let lower = word.to_lowercase();
     for c in candidates {
-        let score = strsim::jaro_winkler(&word.to_lowercase(), &c.to_lowercase());
+        // far apart in length: not a typo (and cheap to rule out among thousands)
+        if c.len().abs_diff(word.len()) > 3 + word.len() / 2 {
+            continue;
+        }
+        let score = strsim::jaro_winkler(&lower, &c.to_lowercase());
         let dist = strsim::levenshtein(word, c);
         let close = score >= 0.8 || (dist <= 2 && c.len() > 2);
         if close && best.is_none_or(|(s, _)| score > s) {
@@ -244,6 +274,7 @@ mod tests {
         let src = "[runbook]\nnmae = \"x\"\n".to_string();
         let r = Report {
             file: "rb.toml".into(),
+            omitted: 0,
             source: src,
             diagnostics: vec![
                 Diagnostic::new(Some(10..14), "unknown key `nmae` in [runbook]")

@@ -34,6 +34,16 @@ fn references(text: &str) -> Vec<(usize, usize, &str)> {
 
 /// Expand `${vars.X}`; validate `${env:X}`; leave other `${...}` alone.
 pub fn expand_vars(text: &str, vars: &BTreeMap<String, String>) -> Result<String, Vec<Problem>> {
+    expand_vars_with(text, vars, true)
+}
+
+/// [`expand_vars`]; `suggest = false` skips the "did you mean" search (for
+/// when the diagnostics are full and would be dropped anyway).
+pub fn expand_vars_with(
+    text: &str,
+    vars: &BTreeMap<String, String>,
+    suggest: bool,
+) -> Result<String, Vec<Problem>> {
     let mut out = String::with_capacity(text.len());
     let mut problems = Vec::new();
     let mut last = 0;
@@ -61,15 +71,17 @@ pub fn expand_vars(text: &str, vars: &BTreeMap<String, String>) -> Result<String
                 None => problems.push(Problem {
                     token: token.to_string(),
                     message: format!("unknown variable `{name}` in `{token}`"),
-                    expected: if vars.is_empty() {
+                    expected: if vars.is_empty() || !suggest {
                         "a variable defined in [vars] (this runbook has none)".to_string()
                     } else {
                         format!(
                             "one of the [vars]: {}",
-                            vars.keys().cloned().collect::<Vec<_>>().join(", ")
+                            super::diag::list_names(vars.keys().map(|s| s.as_str()))
                         )
                     },
-                    help: super::diag::did_you_mean(name, vars.keys().map(|s| s.as_str())),
+                    help: suggest
+                        .then(|| super::diag::did_you_mean(name, vars.keys().map(|s| s.as_str())))
+                        .flatten(),
                 }),
             }
             last = end;

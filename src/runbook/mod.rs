@@ -22,6 +22,7 @@ pub fn load(path: &Path) -> Result<Runbook, Report> {
     let file = path.display().to_string();
     let cannot = |what: String, expected: &str| Report {
         file: file.clone(),
+        omitted: 0,
         source: String::new(),
         diagnostics: vec![
             Diagnostic::new(None, format!("cannot read runbook: {what}")).expected(expected),
@@ -62,6 +63,7 @@ pub fn load(path: &Path) -> Result<Runbook, Report> {
             let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
             return Err(Report {
                 file,
+                omitted: 0,
                 source: lossy,
                 diagnostics: vec![Diagnostic::new(
                     Some(at..at + 1),
@@ -162,6 +164,7 @@ pub fn load_str(file: &str, source: &str, path: &Path) -> Result<Runbook, Report
     let source = source.strip_prefix('\u{feff}').unwrap_or(source);
     let report = |diagnostics| Report {
         file: file.to_string(),
+        omitted: 0,
         source: source.to_string(),
         diagnostics,
     };
@@ -178,6 +181,10 @@ pub fn load_str(file: &str, source: &str, path: &Path) -> Result<Runbook, Report
         // file order, so the operator can work down the file
         let mut errors = r.errors;
         errors.sort_by_key(|d| d.span.as_ref().map(|s| s.start).unwrap_or(usize::MAX));
-        Err(report(errors))
+
+        Err(Report {
+            omitted: r.dropped,
+            ..report(errors)
+        })
     }
 }

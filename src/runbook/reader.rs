@@ -84,20 +84,37 @@ pub fn item_span(item: &Item) -> Option<Span> {
 pub struct Reader<'s> {
     pub src: &'s str,
     pub errors: Vec<Diagnostic>,
+    /// Problems found after [`MAX_ERRORS`], counted but not kept.
+    pub dropped: usize,
     pub vars: BTreeMap<String, String>,
 }
+
+/// More diagnostics than this help nobody (fix the first ones, run again),
+/// and building them for a generated 100,000-step file would take minutes.
+pub const MAX_ERRORS: usize = 200;
 
 impl<'s> Reader<'s> {
     pub fn new(src: &'s str) -> Self {
         Reader {
             src,
             errors: Vec::new(),
+            dropped: 0,
             vars: BTreeMap::new(),
         }
     }
 
     pub fn error(&mut self, d: Diagnostic) {
-        self.errors.push(d);
+        if self.is_full() {
+            self.dropped += 1;
+        } else {
+            self.errors.push(d);
+        }
+    }
+
+    /// Whether further diagnostics would be dropped: callers skip costly
+    /// suggestions then, and only count.
+    pub fn is_full(&self) -> bool {
+        self.errors.len() >= MAX_ERRORS
     }
 
     /// Report keys of `node` not in `allowed`. `context` names the table in messages.
@@ -389,7 +406,7 @@ impl<'s> Reader<'s> {
     /// Expand `${vars.NAME}`; check the form of every `${env:NAME}`. Other
     /// `${...}` (shell parameters) pass through untouched.
     pub fn expand(&mut self, text: &str, span: &Span) -> String {
-        match expand::expand_vars(text, &self.vars) {
+        match expand::expand_vars_with(text, &self.vars, !self.is_full()) {
             Ok(s) => s,
             Err(problems) => {
                 for p in problems {
