@@ -5,7 +5,8 @@
 
 use super::diag::{did_you_mean, near_match, Diagnostic};
 use super::model::*;
-use super::reader::{is_slug, item_span, slugify, type_name, Node, Reader};
+use super::reader::{item_span, type_name, Node, Reader};
+use super::steps::check_slug;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use toml_edit::{Item, Value};
@@ -141,18 +142,7 @@ pub fn parse(
             r.check_keys(t, "[runbook]", RUNBOOK_KEYS);
             let name = match r.str_req(t, "name", "[runbook]", "\"my-cutover\"") {
                 Some((n, span)) => {
-                    if !is_slug(&n) {
-                        r.error(
-                            Diagnostic::new(
-                                Some(span),
-                                format!("runbook name `{n}` is not a slug"),
-                            )
-                            .expected(
-                                "lowercase letters, digits, `-` and `_`, starting with a letter",
-                            )
-                            .help(format!("try `{}`", slugify(&n))),
-                        );
-                    }
+                    check_slug(r, &n, &span, "runbook name");
                     n
                 }
                 None => String::new(),
@@ -300,11 +290,8 @@ fn parse_connections(r: &mut Reader<'_>, root: Node<'_>) -> BTreeMap<String, Con
     };
     for (name, span) in conns.keys() {
         let ctx = format!("connection `{name}`");
-        if !is_slug(&name) {
-            r.error(
-                Diagnostic::new(span, format!("connection name `{name}` is not a slug"))
-                    .expected("lowercase letters, digits, `-` and `_`, starting with a letter"),
-            );
+        if let Some(span) = span {
+            check_slug(r, &name, &span, "connection name");
         }
         let Some(t) = r.table_opt(conns, &name, "[connections]") else {
             continue;
@@ -313,6 +300,17 @@ fn parse_connections(r: &mut Reader<'_>, root: Node<'_>) -> BTreeMap<String, Con
         let url = r.str_req(t, "url", &ctx, "\"${env:SOURCE_DATABASE_URL}\"");
         if let Some((u, uspan)) = &url {
             check_url(r, &name, u, uspan);
+        }
+        if let (Some((u, _)), Some((kspan, _))) = (&url, t.get("iam_auth")) {
+            if u.starts_with("sqlite:") {
+                r.error(
+                    Diagnostic::new(
+                        kspan,
+                        format!("`iam_auth` on connection `{name}`, which is SQLite"),
+                    )
+                    .expected("`iam_auth` only on a postgres:// connection to RDS"),
+                );
+            }
         }
         let iam_auth = r.table_opt(t, "iam_auth", &ctx).map(|a| {
             let actx = format!("`iam_auth` of {ctx}");
@@ -454,14 +452,7 @@ fn parse_monitors(r: &mut Reader<'_>, root: Node<'_>, refs: &mut Vec<Ref>) -> Mo
         r.check_keys(t, ctx, &["source", "target", "tables", "exclude", "every"]);
         let source = conn_ref(r, t, "source", ctx, refs, "the row-count monitor");
         let target = conn_ref(r, t, "target", ctx, refs, "the row-count monitor");
-        let tables = r
-            .str_list_opt(t, "tables", ctx)
-            .map(strip_spans)
-            .unwrap_or_else(|| vec!["*.*".into()]);
-        let exclude = r
-            .str_list_opt(t, "exclude", ctx)
-            .map(strip_spans)
-            .unwrap_or_default();
+        let (tables, exclude) = table_globs(r, t, ctx);
         let every = r
             .duration_opt(t, "every", ctx)
             .unwrap_or(Duration::from_secs(10));
@@ -474,6 +465,45 @@ fn parse_monitors(r: &mut Reader<'_>, root: Node<'_>, refs: &mut Vec<Ref>) -> Mo
         });
     }
     m
+}
+
+/// `tables` (default every table) and `exclude` (default none): globs over
+/// `schema.table`. An empty `tables` selects nothing, and a glob with an
+/// empty side of the dot (`"public."`) matches nothing: both are mistakes.
+pub fn table_globs(r: &mut Reader<'_>, t: Node<'_>, ctx: &str) -> (Vec<String>, Vec<String>) {
+    let check = |r: &mut Reader<'_>, key: &str| -> Option<Vec<String>> {
+        let list = r.str_list_opt(t, key, ctx)?;
+        if key == "tables" && list.is_empty() {
+            r.error(
+                Diagnostic::new(
+                    t.get(key).and_then(|(_, i)| item_span(i)),
+                    format!("`tables` of {ctx} is empty: it selects no table"),
+                )
+                .expected("globs like [\"public.*\"]")
+                .help("remove `tables` to select every table"),
+            );
+        }
+        for (g, span) in &list {
+            let empty_side = g
+                .split_once('.')
+                .is_some_and(|(schema, table)| schema.is_empty() || table.is_empty());
+            if g.trim().is_empty() || empty_side {
+                r.error(
+                    Diagnostic::new(
+                        Some(span.clone()),
+                        format!("table glob `{g}` in `{key}` of {ctx} matches no table"),
+                    )
+                    .expected(
+                        "`schema.table` with `*` for any run of characters, like \"public.*\"",
+                    ),
+                );
+            }
+        }
+        Some(strip_spans(list))
+    };
+    let tables = check(r, "tables").unwrap_or_else(|| vec!["*.*".into()]);
+    let exclude = check(r, "exclude").unwrap_or_default();
+    (tables, exclude)
 }
 
 pub fn strip_spans(v: Vec<(String, Span)>) -> Vec<String> {
@@ -497,6 +527,23 @@ pub fn array_of_tables<'a>(
             .filter_map(|v| v.as_inline_table())
             .map(Node::Inline)
             .collect(),
+        Item::Table(t) if t.span().is_none() => {
+            // implied by a `[[phase.step]]` (or `[monitor.lag.x]`) written
+            // before any `[[phase]]`
+            let inner = t
+                .iter()
+                .next()
+                .map(|(k, _)| k.to_string())
+                .unwrap_or_default();
+            r.error(
+                Diagnostic::new(
+                    item_span(item),
+                    format!("`[[{key}.{inner}]]` comes before any {what}"),
+                )
+                .expected(format!("a {what} table above it")),
+            );
+            Vec::new()
+        }
         other => {
             r.error(
                 Diagnostic::new(
@@ -539,16 +586,7 @@ pub fn conn_ref(
 
 fn named(r: &mut Reader<'_>, t: Node<'_>, ctx: &str) -> Option<(String, Span)> {
     let (name, span) = r.str_req(t, "name", ctx, "\"replica\"")?;
-    if !is_slug(&name) {
-        r.error(
-            Diagnostic::new(
-                Some(span.clone()),
-                format!("monitor name `{name}` is not a slug"),
-            )
-            .expected("lowercase letters, digits, `-` and `_`, starting with a letter")
-            .help(format!("try `{}`", slugify(&name))),
-        );
-    }
+    check_slug(r, &name, &span, "monitor name");
     Some((name, span))
 }
 
@@ -618,6 +656,28 @@ fn parse_lag(r: &mut Reader<'_>, t: Node<'_>, refs: &mut Vec<Ref>) -> Option<Lag
     })
 }
 
+/// CloudWatch accepts a period of 1, 5, 10 or 30 seconds (high resolution)
+/// or a multiple of 60; anything else fails every GetMetricData call.
+fn cloudwatch_period(r: &mut Reader<'_>, cw: Node<'_>, c: &str) -> Duration {
+    let period = r
+        .duration_opt(cw, "period", c)
+        .unwrap_or(Duration::from_secs(60));
+    let secs = period.as_secs();
+    let ok = period.subsec_nanos() == 0 && ([1, 5, 10, 30].contains(&secs) || secs % 60 == 0);
+    if !ok {
+        let up = secs.div_ceil(60).max(1) * 60;
+        r.error(
+            Diagnostic::new(
+                cw.get("period").and_then(|(_, i)| item_span(i)),
+                format!("CloudWatch cannot use a period of {secs}s in {c}"),
+            )
+            .expected("1s, 5s, 10s, 30s or a multiple of 60s")
+            .help(format!("write `period = \"{up}s\"`")),
+        );
+    }
+    period
+}
+
 const STATS: &[&str] = &["Average", "Maximum", "Minimum", "Sum", "SampleCount"];
 
 fn parse_metric(r: &mut Reader<'_>, t: Node<'_>, refs: &mut Vec<Ref>) -> Option<MetricMonitor> {
@@ -670,9 +730,7 @@ fn parse_metric(r: &mut Reader<'_>, t: Node<'_>, refs: &mut Vec<Ref>) -> Option<
                     .unwrap_or_default(),
                 dimensions: r.str_map_opt(cw, "dimensions", &c),
                 stat,
-                period: r
-                    .duration_opt(cw, "period", &c)
-                    .unwrap_or(Duration::from_secs(60)),
+                period: cloudwatch_period(r, cw, &c),
             })
         }
         (false, true) => {
@@ -682,8 +740,7 @@ fn parse_metric(r: &mut Reader<'_>, t: Node<'_>, refs: &mut Vec<Ref>) -> Option<
             MetricSource::Sql(SqlMetric {
                 connection: conn_ref(r, s, "connection", &c, refs, &ctx).unwrap_or_default(),
                 query: r
-                    .str_req(s, "query", &c, "\"select count(*) from orders\"")
-                    .map(|x| x.0)
+                    .text_req(s, "query", &c, "\"select count(*) from orders\"")
                     .unwrap_or_default(),
                 rate: r.bool_opt(s, "rate", &c).unwrap_or(false),
                 every: r
@@ -707,11 +764,24 @@ fn parse_metric(r: &mut Reader<'_>, t: Node<'_>, refs: &mut Vec<Ref>) -> Option<
             return None;
         }
     };
+    let warn = r.number_opt(t, "warn", &ctx);
+    let max = r.number_opt(t, "max", &ctx);
+    if let (Some(w), Some(m)) = (warn, max) {
+        if w > m {
+            r.error(
+                Diagnostic::new(
+                    t.get("warn").and_then(|(s, _)| s),
+                    format!("{ctx}: `warn` ({w}) is above `max` ({m})"),
+                )
+                .expected("warn <= max"),
+            );
+        }
+    }
     Some(MetricMonitor {
         title: r.string(t, "title", &ctx),
         unit: r.string(t, "unit", &ctx),
-        warn: r.number_opt(t, "warn", &ctx),
-        max: r.number_opt(t, "max", &ctx),
+        warn,
+        max,
         name,
         source,
     })

@@ -19,7 +19,7 @@ pub enum Node<'a> {
 impl<'a> Node<'a> {
     pub fn span(&self) -> Option<Span> {
         match self {
-            Node::Table(t) => t.span(),
+            Node::Table(t) => table_span(t),
             Node::Inline(t) => t.span(),
         }
     }
@@ -74,9 +74,16 @@ pub fn item_span(item: &Item) -> Option<Span> {
     match item {
         Item::None => None,
         Item::Value(v) => v.span(),
-        Item::Table(t) => t.span(),
-        Item::ArrayOfTables(a) => a.span(),
+        Item::Table(t) => table_span(t),
+        Item::ArrayOfTables(a) => a.span().or_else(|| a.iter().find_map(table_span)),
     }
+}
+
+/// A table's span; a table never written as a header (implied by
+/// `[[phase.step]]` before any `[[phase]]`) has none, so use its first part's.
+pub fn table_span(t: &Table) -> Option<Span> {
+    t.span()
+        .or_else(|| t.iter().find_map(|(_, v)| item_span(v)))
 }
 
 /// The reader: source text, collected diagnostics, and the `[vars]` used to
@@ -186,6 +193,33 @@ impl<'s> Reader<'s> {
             return None;
         }
         self.str_opt(node, key, context)
+    }
+
+    /// Report `text` (the value of `key`) when it is empty or only blanks:
+    /// an empty command or query would "succeed" doing nothing.
+    pub fn not_blank(&mut self, text: &str, span: &Span, key: &str, context: &str) {
+        if text.trim().is_empty() {
+            self.error(
+                Diagnostic::new(Some(span.clone()), format!("`{key}` of {context} is empty"))
+                    .expected(format!(
+                        "the {} to run",
+                        if key == "run" { "command" } else { "SQL" }
+                    )),
+            );
+        }
+    }
+
+    /// A required string that must not be blank (a command, SQL).
+    pub fn text_req(
+        &mut self,
+        node: Node<'_>,
+        key: &str,
+        context: &str,
+        example: &str,
+    ) -> Option<String> {
+        let (text, span) = self.str_req(node, key, context, example)?;
+        self.not_blank(&text, &span, key, context);
+        Some(text)
     }
 
     pub fn bool_opt(&mut self, node: Node<'_>, key: &str, context: &str) -> Option<bool> {

@@ -5,11 +5,11 @@
 
 use super::diag::{did_you_mean, Diagnostic};
 use super::model::*;
-use super::parse::{array_of_tables, conn_ref, strip_spans, Ref, RefKind};
+use super::parse::{array_of_tables, conn_ref, strip_spans, table_globs, Ref, RefKind};
 use super::reader::{is_slug, item_span, slugify, type_name, Node, Reader};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use toml_edit::Value;
+use toml_edit::{Item, Value};
 
 const PHASE_KEYS: &[&str] = &["id", "title", "notes", "step"];
 const COMMON: &[&str] = &[
@@ -133,8 +133,8 @@ pub fn parse_phases(
     (phases, first_span)
 }
 
-fn check_slug(r: &mut Reader<'_>, id: &str, span: &Span, what: &str) {
-    if id.len() > 64 && is_slug(&id[..64]) {
+pub fn check_slug(r: &mut Reader<'_>, id: &str, span: &Span, what: &str) {
+    if id.len() > 64 && id.get(..64).is_some_and(is_slug) {
         r.error(
             Diagnostic::new(
                 Some(span.clone()),
@@ -142,11 +142,21 @@ fn check_slug(r: &mut Reader<'_>, id: &str, span: &Span, what: &str) {
             )
             .expected("a slug of at most 64 characters"),
         );
+    } else if id.is_empty() {
+        r.error(
+            Diagnostic::new(Some(span.clone()), format!("{what} is empty"))
+                .expected("a slug: lowercase letters, digits, `-` and `_`, starting with a letter"),
+        );
     } else if !is_slug(id) {
+        let help = if id.is_ascii() {
+            format!("try `{}`", slugify(id))
+        } else {
+            "ids are ASCII: write `é` as `e`, `ß` as `ss`".to_string()
+        };
         r.error(
             Diagnostic::new(Some(span.clone()), format!("{what} `{id}` is not a slug"))
                 .expected("lowercase letters, digits, `-` and `_`, starting with a letter")
-                .help(format!("try `{}`", slugify(id))),
+                .help(help),
         );
     }
 }
@@ -426,13 +436,26 @@ fn parse_rollback_inner(
     let rb = r.table_opt(t, "rollback", ctx)?;
     r.check_keys(rb, &c, &["run", "sql", "connection", "steps"]);
     let has = |k: &str| rb.get(k).is_some();
+    if has("connection") && !has("sql") {
+        r.error(
+            Diagnostic::new(
+                rb.get("connection").and_then(|(s, _)| s),
+                format!("`connection` in {c} without `sql`"),
+            )
+            .expected("`connection` only with `sql = \"...\"`")
+            .help("a `run` rollback is a shell command: it connects the way the command says"),
+        );
+    }
     match (has("run"), has("sql"), has("steps")) {
-        (true, false, false) => Some(Rollback::Shell {
-            run: r.string(rb, "run", &c)?,
-        }),
+        (true, false, false) => {
+            let (run, span) = r.str_opt(rb, "run", &c)?;
+            r.not_blank(&run, &span, "run", &c);
+            Some(Rollback::Shell { run })
+        }
         (false, true, false) => {
-            let sql = r.string(rb, "sql", &c)?;
-            let connection = conn_ref(r, rb, "connection", &c, refs, ctx)?;
+            let (sql, span) = r.str_opt(rb, "sql", &c)?;
+            r.not_blank(&sql, &span, "sql", &c);
+            let connection = conn_ref(r, rb, "connection", &c, refs, &c)?;
             Some(Rollback::Sql { sql, connection })
         }
         (false, false, true) => {
@@ -485,18 +508,18 @@ fn parse_kind(
     Some(match kind {
         "confirm" => StepKind::Confirm,
         "shell" => {
-            let run = r.str_req(t, "run", &c, "\"./scripts/maintenance.sh on\"");
+            let run = r.text_req(t, "run", &c, "\"./scripts/maintenance.sh on\"");
             let env = r.str_map_opt(t, "env", &c);
             let cwd = r.string(t, "cwd", &c);
             StepKind::Shell(ShellStep {
-                run: run?.0,
+                run: run?,
                 env,
                 cwd,
             })
         }
         "sql" => {
             let connection = conn_ref(r, t, "connection", &c, refs, ctx);
-            let sql = r.str_req(t, "sql", &c, "\"select 1\"");
+            let sql = r.text_req(t, "sql", &c, "\"select 1\"");
             let expect = t.get("expect").and_then(|(_, item)| match item.as_value() {
                 Some(Value::String(s)) => Some(Expect::Text(s.value().clone())),
                 Some(Value::Integer(i)) => Some(Expect::Integer(*i.value())),
@@ -515,7 +538,7 @@ fn parse_kind(
             });
             StepKind::Sql(SqlStep {
                 connection: connection?,
-                sql: sql?.0,
+                sql: sql?,
                 expect,
             })
         }
@@ -553,15 +576,30 @@ fn parse_kind(
                 &c,
                 "copy a database onto itself",
             );
+            let (tables, exclude) = table_globs(r, t, &c);
+            let where_node = match t.get("where").map(|(_, i)| i) {
+                Some(Item::Table(w)) => Some(Node::Table(w)),
+                Some(Item::Value(Value::InlineTable(w))) => Some(Node::Inline(w)),
+                _ => None,
+            };
+            for (key, span) in where_node.map(|w| w.keys()).unwrap_or_default() {
+                let ok = key
+                    .split_once('.')
+                    .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty())
+                    && !key.contains('*');
+                if !ok {
+                    r.error(
+                        Diagnostic::new(
+                            span,
+                            format!("`where` of {c} names `{key}`, not one table"),
+                        )
+                        .expected("a table as `schema.table`, like \"public.users\" (no `*`)"),
+                    );
+                }
+            }
             StepKind::Copy(CopyStep {
-                tables: r
-                    .str_list_opt(t, "tables", &c)
-                    .map(strip_spans)
-                    .unwrap_or_else(|| vec!["*.*".into()]),
-                exclude: r
-                    .str_list_opt(t, "exclude", &c)
-                    .map(strip_spans)
-                    .unwrap_or_default(),
+                tables,
+                exclude,
                 chunk_rows: r
                     .uint_opt(t, "chunk_rows", &c, 1, 100_000_000)
                     .unwrap_or(50_000),
@@ -630,15 +668,10 @@ fn parse_kind(
                     out
                 }
             };
+            let (tables, exclude) = table_globs(r, t, &c);
             StepKind::Verify(VerifyStep {
-                tables: r
-                    .str_list_opt(t, "tables", &c)
-                    .map(strip_spans)
-                    .unwrap_or_else(|| vec!["*.*".into()]),
-                exclude: r
-                    .str_list_opt(t, "exclude", &c)
-                    .map(strip_spans)
-                    .unwrap_or_default(),
+                tables,
+                exclude,
                 sample: r.uint_opt(t, "sample", &c, 0, 10_000_000).unwrap_or(1000),
                 max_diffs: r.uint_opt(t, "max_diffs", &c, 1, 1_000_000).unwrap_or(100),
                 time_limit: r.duration_opt(t, "time_limit", &c),
@@ -916,7 +949,8 @@ fn parse_condition(
             ))
         }
         ["sql"] if allow_sql => {
-            let query = r.string(u, "sql", c)?;
+            let (query, qspan) = r.str_opt(u, "sql", c)?;
+            r.not_blank(&query, &qspan, "sql", c);
             let connection = conn_ref(r, u, "connection", c, refs, c)?;
             Some((Condition::Sql { connection, query }, hold))
         }
