@@ -47,6 +47,22 @@ fn every_runbook_in_the_repo_is_valid() {
 }
 
 #[test]
+fn every_good_fixture_is_valid() {
+    let files = toml_files("tests/fixtures/good");
+    assert!(files.len() >= 2, "{files:?}");
+    for f in files {
+        let out = ferry().arg("check").arg(&f).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{} should be valid:\n{}",
+            f.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
 fn bad_runbooks_get_exact_diagnostics() {
     let files = toml_files("tests/fixtures/bad");
     assert!(

@@ -66,6 +66,16 @@ pub fn validate(r: &mut Reader<'_>, p: &Parsed) {
             continue;
         }
         let mut help = did_you_mean(&rf.name, pool.iter().copied());
+        if help.is_none() && rf.kind == RefKind::Connection {
+            let var = format!(
+                "{}_DATABASE_URL",
+                rf.name.to_ascii_uppercase().replace('-', "_")
+            );
+            help = Some(format!(
+                "if it is a new database, add `[connections.{}]` with `url = \"${{env:{var}}}\"`",
+                rf.name
+            ));
+        }
         if help.is_none()
             && rf.kind == RefKind::LagMonitor
             && metric_names.contains(&rf.name.as_str())
