@@ -103,12 +103,12 @@ impl Report {
     /// Render one diagnostic in the rustc-like form.
     pub fn render_one(&self, d: &Diagnostic) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "error: {}", d.message);
+        let _ = writeln!(out, "error: {}", visible(&d.message));
         match &d.span {
             None => {
                 let _ = writeln!(out, "  --> {}", self.file);
                 if let Some(e) = &d.expected {
-                    let _ = writeln!(out, "   = expected {e}");
+                    let _ = writeln!(out, "   = expected {}", visible(e));
                 }
             }
             Some(span) => {
@@ -123,7 +123,7 @@ impl Report {
                 let carets = "^".repeat(width);
                 match &d.expected {
                     Some(e) => {
-                        let _ = writeln!(out, "{pad} | {lead}{carets} expected {e}");
+                        let _ = writeln!(out, "{pad} | {lead}{carets} expected {}", visible(e));
                     }
                     None => {
                         let _ = writeln!(out, "{pad} | {lead}{carets}");
@@ -136,10 +136,32 @@ impl Report {
                 Some(s) => " ".repeat(line_col(&self.source, s.start).0.to_string().len()),
                 None => " ".to_string(),
             };
-            let _ = writeln!(out, "{pad} = help: {h}");
+            let _ = writeln!(out, "{pad} = help: {}", visible(h));
         }
         out
     }
+}
+
+/// Characters a terminal shows as nothing, or that reorder what follows
+/// (bidi overrides): in a runbook they make `con<U+200B>firm` look exactly
+/// like `confirm`.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{00ad}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+/// `text` on one line, with invisible characters written out as `<U+200B>`.
+fn visible(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c == '\n' {
+            out.push_str("\\n"); // a value with a line break must not break the message
+        } else if is_invisible(c) || (c.is_control() && c != '\t') {
+            out.push_str(&format!("<U+{:04X}>", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Lines longer than this (in terminal columns) are cut around the span.
@@ -165,7 +187,7 @@ fn excerpt(source: &str, span: &Range<usize>) -> (String, usize, usize) {
         .map(|(i, c)| {
             let shown = if c == '\t' {
                 ' '
-            } else if c.is_control() || c == '\u{feff}' {
+            } else if c.is_control() || is_invisible(c) {
                 '\u{fffd}'
             } else {
                 c
