@@ -4,6 +4,7 @@
 
 pub mod diag;
 pub mod expand;
+mod kinds;
 pub mod model;
 mod parse;
 mod reader;
