@@ -47,6 +47,22 @@ fn every_runbook_in_the_repo_is_valid() {
 }
 
 #[test]
+fn every_good_fixture_is_valid() {
+    let files = toml_files("tests/fixtures/good");
+    assert!(files.len() >= 2, "{files:?}");
+    for f in files {
+        let out = ferry().arg("check").arg(&f).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{} should be valid:\n{}",
+            f.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
 fn bad_runbooks_get_exact_diagnostics() {
     let files = toml_files("tests/fixtures/bad");
     assert!(
@@ -146,6 +162,107 @@ fn a_directory_is_bad_input() {
 }
 
 #[test]
+fn a_fifo_is_refused_without_waiting_for_a_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("runbook.toml");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates a file.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let mut child = ferry()
+        .arg("check")
+        .arg(&fifo)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("ferry check hangs on a FIFO");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not a regular file"), "{stderr}");
+}
+
+#[test]
+fn a_device_or_a_huge_file_is_refused() {
+    let out = ferry().args(["check", "/dev/zero"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a regular file"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.toml");
+    let f = std::fs::File::create(&big).unwrap();
+    f.set_len(64 << 20).unwrap(); // sparse: costs no disk
+    let out = ferry().arg("check").arg(&big).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("larger than 8 MiB"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A generated runbook: `n` steps, each line of `step(i)` under one phase.
+fn generated(dir: &Path, name: &str, n: usize, step: impl Fn(usize) -> String) -> PathBuf {
+    let mut text = String::from("[runbook]\nname = \"big\"\nformat = 1\n\n[[phase]]\nid = \"p\"\n");
+    for i in 0..n {
+        text.push_str(&step(i));
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn huge_generated_runbooks_neither_crash_nor_crawl() {
+    let dir = tempfile::tempdir().unwrap();
+    // 150,000 chained steps overflowed the stack of the cycle search (exit 134)
+    let chain = generated(dir.path(), "chain.toml", 150_000, |i| {
+        format!("[[phase.step]]\nid = \"s{i}\"\nkind = \"confirm\"\n")
+    });
+    let start = std::time::Instant::now();
+    let out = ferry().arg("check").arg(&chain).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok: 150000 steps in 1 phases"));
+    // 20,000 unknown dependencies: each got a "did you mean" search over
+    // every step and a list of all 20,000 ids (minutes, megabytes of output)
+    let unknown = generated(dir.path(), "unknown.toml", 20_000, |i| {
+        format!("[[phase.step]]\nid = \"s{i}\"\nkind = \"confirm\"\ndepends_on = [\"x{i}\"]\n")
+    });
+    let out = ferry().arg("check").arg(&unknown).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("19800 more problems are not shown"),
+        "{}",
+        &stderr[stderr.len().saturating_sub(500)..]
+    );
+    assert!(stderr.contains("(20000 in all)"), "{}", &stderr[..2000]);
+    assert!(
+        stderr.len() < 200_000,
+        "{} bytes of diagnostics",
+        stderr.len()
+    );
+    // generous for a debug build on a loaded machine; it was minutes
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(60),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
 fn bad_flags_exit_2() {
     let out = ferry()
         .args(["check", "--no-such-flag", "x.toml"])
@@ -177,6 +294,13 @@ fn plan_lists_connections_aws_calls_and_dangerous_steps() {
         "connections source, target",
         "after maintenance-on",
         "note: not set in this shell (needed at run time): SOURCE_DATABASE_URL",
+        // what a tired operator must not miss
+        "[EMPTIES the target tables first]",
+        "only matching rows of public.events",
+        "on failure: roll back, then halt",
+        "create_snapshot prod-v2 as snapshot pre-promote, wait for `available`",
+        "lag replica < 10s (held for 1m)",
+        "rollback of promote\n    1. maintenance-off",
     ] {
         assert!(stdout.contains(needle), "plan lacks `{needle}`:\n{stdout}");
     }

@@ -71,27 +71,36 @@ fn what(step: &Step) -> String {
         StepKind::Wait(w) => {
             let mut t = condition(&w.until);
             if let Some(h) = w.hold {
-                let _ = write!(t, " for {}", humantime::format_duration(h));
+                let _ = write!(t, " (held for {})", dur(h));
             }
             t
         }
-        StepKind::Copy(c) => format!(
-            "{} -> {}  tables {}{}  chunk {} rows, {} workers{}",
-            c.from,
-            c.to,
-            c.tables.join(", "),
-            if c.exclude.is_empty() {
+        StepKind::Copy(c) => {
+            format!(
+                "{} -> {}  tables {}{}  chunk {} rows, {} workers{}",
+                c.from,
+                c.to,
+                c.tables.join(", "),
+                if c.exclude.is_empty() {
+                    String::new()
+                } else {
+                    format!(" except {}", c.exclude.join(", "))
+                },
+                c.chunk_rows,
+                c.parallel,
+                c.throttle
+                    .as_ref()
+                    .map(|t| format!(", pauses while {}", condition(t)))
+                    .unwrap_or_default()
+            ) + &if c.filters.is_empty() {
                 String::new()
             } else {
-                format!(" except {}", c.exclude.join(", "))
-            },
-            c.chunk_rows,
-            c.parallel,
-            c.throttle
-                .as_ref()
-                .map(|t| format!(", pauses while {}", condition(t)))
-                .unwrap_or_default()
-        ),
+                format!(
+                    ", only matching rows of {}",
+                    c.filters.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
+            }
+        }
         StepKind::Verify(v) => format!(
             "{} vs {}  tables {}  checks {}",
             v.source,
@@ -104,16 +113,33 @@ fn what(step: &Step) -> String {
                 .join(", ")
         ),
         StepKind::Rds(r) => {
-            // wait_status waits for its own `status`
-            let wait = match &r.action {
-                runbook::RdsAction::WaitStatus { status, .. } => Some(status),
-                _ => r.wait.as_ref(),
+            let extra = match &r.action {
+                runbook::RdsAction::CreateReadReplica {
+                    source_instance,
+                    instance_class,
+                    ..
+                } => format!(
+                    " from {source_instance}{}",
+                    instance_class
+                        .as_ref()
+                        .map(|c| format!(" ({c})"))
+                        .unwrap_or_default()
+                ),
+                runbook::RdsAction::CreateSnapshot { snapshot, .. } => {
+                    format!(" as snapshot {snapshot}")
+                }
+                runbook::RdsAction::WaitStatus { status, .. } => {
+                    format!(" until `{status}`")
+                }
+                _ => String::new(),
             };
             format!(
-                "{} {}{}",
+                "{} {}{extra}{}",
                 r.action.name(),
                 r.action.instance(),
-                wait.map(|w| format!(", wait for `{w}`"))
+                r.wait
+                    .as_ref()
+                    .map(|w| format!(", wait for `{w}`"))
                     .unwrap_or_default()
             )
         }
@@ -127,11 +153,7 @@ fn condition(c: &Condition) -> String {
             compare,
             threshold,
         } => {
-            format!(
-                "lag {monitor} {} {}",
-                cmp(*compare),
-                humantime::format_duration(*threshold)
-            )
+            format!("lag {monitor} {} {}", cmp(*compare), dur(*threshold))
         }
         Condition::Metric {
             monitor,
@@ -142,6 +164,27 @@ fn condition(c: &Condition) -> String {
             format!("sql on {connection}: {}", one_line(query, 50))
         }
     }
+}
+
+/// A duration as an operator reads it: `90s` is `1m 30s`, `1320h` is `55d`
+/// (humantime would say `1month 25days 13h 26m 24s`).
+fn dur(d: std::time::Duration) -> String {
+    let mut secs = d.as_secs();
+    if secs == 0 {
+        return format!("{}ms", d.subsec_millis());
+    }
+    let mut parts = Vec::new();
+    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        if secs >= size {
+            parts.push(format!("{}{unit}", secs / size));
+            secs %= size;
+        }
+    }
+    let ms = d.subsec_millis();
+    if ms > 0 {
+        parts.push(format!("{ms}ms"));
+    }
+    parts.join(" ")
 }
 
 fn cmp(c: runbook::Compare) -> &'static str {
@@ -158,6 +201,82 @@ fn one_line(s: &str, max: usize) -> String {
         format!("{cut}…")
     } else {
         joined
+    }
+}
+
+/// One step of the plan: the numbered line (id, kind, what it does, flags),
+/// then its dependencies, connections, AWS calls, limits and undo. `deps` is
+/// `Some(is_first_step)` in the normal flow, `None` for rollback-only steps
+/// (they run in the order of their rollback list, whatever they depend on).
+fn step_lines(o: &mut String, s: &Step, number: &str, width: usize, deps: Option<bool>) {
+    let mut flags = Vec::new();
+    match s.confirm {
+        ConfirmMode::TwoPerson => flags.push("TWO-PERSON".to_string()),
+        ConfirmMode::None => flags.push("automatic".to_string()),
+        ConfirmMode::Operator => {}
+    }
+    if s.point_of_no_return {
+        flags.push("POINT OF NO RETURN".into());
+    }
+    if let StepKind::Copy(c) = &s.kind {
+        if c.truncate {
+            flags.push(format!("EMPTIES the {} tables first", c.to));
+        }
+    }
+    let _ = writeln!(
+        o,
+        "  {number} {:<width$} {:<7} {}{}",
+        s.id,
+        s.kind.name(),
+        what(s),
+        if flags.is_empty() {
+            String::new()
+        } else {
+            format!("  [{}]", flags.join(", "))
+        }
+    );
+    let mut details = Vec::new();
+    match deps {
+        Some(_) if !s.depends_on.is_empty() => {
+            details.push(format!("after {}", s.depends_on.join(", ")))
+        }
+        Some(false) => details.push("no dependencies: ready from the start".to_string()),
+        _ => {}
+    }
+    let conns = connections(s);
+    if !conns.is_empty() {
+        details.push(format!("connections {}", conns.join(", ")));
+    }
+    let calls = aws_calls(s);
+    if !calls.is_empty() {
+        details.push(format!("aws {}", calls.join(", ")));
+    }
+    if let Some(t) = s.timeout {
+        details.push(format!("timeout {}", dur(t)));
+    }
+    if s.retries.max > 0 {
+        details.push(format!(
+            "retries {} (backoff {})",
+            s.retries.max,
+            dur(s.retries.backoff)
+        ));
+    }
+    match s.on_failure {
+        runbook::OnFailure::Halt => {}
+        runbook::OnFailure::Continue => details.push("on failure: continue".into()),
+        runbook::OnFailure::Rollback => details.push("on failure: roll back, then halt".into()),
+    }
+    if let Some(rbk) = &s.rollback {
+        details.push(match rbk {
+            runbook::Rollback::Shell { .. } => "rollback: shell".to_string(),
+            runbook::Rollback::Sql { connection, .. } => {
+                format!("rollback: sql on {connection}")
+            }
+            runbook::Rollback::Steps(ids) => format!("rollback: steps {}", ids.join(", ")),
+        });
+    }
+    if !details.is_empty() {
+        let _ = writeln!(o, "       {:<width$} {}", "", details.join(" · "));
     }
 }
 
@@ -178,13 +297,20 @@ pub fn plan(rb: &Runbook) -> String {
                 "window  {} → {} UTC ({})",
                 w.start.format("%Y-%m-%d %H:%M"),
                 end.format("%Y-%m-%d %H:%M"),
-                humantime::format_duration(w.duration)
+                dur(w.duration)
             );
         }
         None => {
             let _ = writeln!(o, "window  none set");
         }
     }
+    let cw = rb
+        .connections
+        .keys()
+        .map(|n| n.len())
+        .max()
+        .unwrap_or(0)
+        .max(14);
     if !rb.connections.is_empty() {
         let _ = writeln!(o, "\nconnections");
         for c in rb.connections.values() {
@@ -193,10 +319,18 @@ pub fn plan(rb: &Runbook) -> String {
                 .as_ref()
                 .map(|a| format!(", RDS IAM auth for {}", a.instance))
                 .unwrap_or_default();
-            let _ = writeln!(o, "  {:<14} {}{}", c.name, scheme(&c.url), iam);
+            let _ = writeln!(o, "  {:<cw$} {}{}", c.name, scheme(&c.url), iam);
         }
     }
     let m = &rb.monitors;
+    let mw = m
+        .lag
+        .iter()
+        .map(|l| l.name.len())
+        .chain(m.metric.iter().map(|x| x.name.len()))
+        .max()
+        .unwrap_or(0)
+        .max(14);
     if !m.lag.is_empty() || !m.metric.is_empty() || m.rowcounts.is_some() {
         let _ = writeln!(o, "\nmonitors");
         for l in &m.lag {
@@ -208,12 +342,12 @@ pub fn plan(rb: &Runbook) -> String {
             };
             let th = [("warn", l.warn), ("max", l.max)]
                 .iter()
-                .filter_map(|(k, v)| v.map(|d| format!("{k} {}", humantime::format_duration(d))))
+                .filter_map(|(k, v)| v.map(|d| format!("{k} {}", dur(d))))
                 .collect::<Vec<_>>()
                 .join(", ");
             let _ = writeln!(
                 o,
-                "  lag     {:<14} {src}{}",
+                "  lag     {:<mw$} {src}{}",
                 l.name,
                 if th.is_empty() {
                     String::new()
@@ -230,11 +364,11 @@ pub fn plan(rb: &Runbook) -> String {
                 runbook::MetricSource::Sql(s) => format!(
                     "sql on {} every {}{}",
                     s.connection,
-                    humantime::format_duration(s.every),
+                    dur(s.every),
                     if s.rate { " (rate)" } else { "" }
                 ),
             };
-            let _ = writeln!(o, "  metric  {:<14} {src}", x.name);
+            let _ = writeln!(o, "  metric  {:<mw$} {src}", x.name);
         }
         if let Some(rc) = &m.rowcounts {
             let _ = writeln!(
@@ -247,7 +381,10 @@ pub fn plan(rb: &Runbook) -> String {
         }
     }
 
-    let _ = writeln!(o, "\nsteps in execution order");
+    let _ = writeln!(
+        o,
+        "\nsteps in execution order (each waits for an operator's confirmation unless marked automatic)"
+    );
     let rollback_only = rb.rollback_only();
     let order: Vec<&Step> = runbook::execution_order(rb)
         .into_iter()
@@ -274,62 +411,7 @@ pub fn plan(rb: &Runbook) -> String {
                 }
             );
         }
-        let mut flags = Vec::new();
-        match s.confirm {
-            ConfirmMode::TwoPerson => flags.push("TWO-PERSON".to_string()),
-            ConfirmMode::None => flags.push("automatic".to_string()),
-            ConfirmMode::Operator => {}
-        }
-        if s.point_of_no_return {
-            flags.push("POINT OF NO RETURN".into());
-        }
-        let _ = writeln!(
-            o,
-            "  {:>3}. {:<width$} {:<7} {}{}",
-            n + 1,
-            s.id,
-            s.kind.name(),
-            what(s),
-            if flags.is_empty() {
-                String::new()
-            } else {
-                format!("  [{}]", flags.join(", "))
-            }
-        );
-        let mut details = Vec::new();
-        if !s.depends_on.is_empty() {
-            details.push(format!("after {}", s.depends_on.join(", ")));
-        }
-        let conns = connections(s);
-        if !conns.is_empty() {
-            details.push(format!("connections {}", conns.join(", ")));
-        }
-        let calls = aws_calls(s);
-        if !calls.is_empty() {
-            details.push(format!("aws {}", calls.join(", ")));
-        }
-        if let Some(t) = s.timeout {
-            details.push(format!("timeout {}", humantime::format_duration(t)));
-        }
-        if s.retries.max > 0 {
-            details.push(format!(
-                "retries {} (backoff {})",
-                s.retries.max,
-                humantime::format_duration(s.retries.backoff)
-            ));
-        }
-        if let Some(rbk) = &s.rollback {
-            details.push(match rbk {
-                runbook::Rollback::Shell { .. } => "rollback: shell".to_string(),
-                runbook::Rollback::Sql { connection, .. } => {
-                    format!("rollback: sql on {connection}")
-                }
-                runbook::Rollback::Steps(ids) => format!("rollback: steps {}", ids.join(", ")),
-            });
-        }
-        if !details.is_empty() {
-            let _ = writeln!(o, "       {:<width$} {}", "", details.join(" · "));
-        }
+        step_lines(&mut o, s, &format!("{:>3}.", n + 1), width, Some(n == 0));
     }
 
     let two: Vec<&str> = steps
@@ -363,18 +445,17 @@ pub fn plan(rb: &Runbook) -> String {
     if !rollback_only.is_empty() {
         let _ = writeln!(
             o,
-            "\nrollback-only steps (run only when a rollback asks for them)"
+            "\nrollback-only steps (run only when a rollback asks for them, in the order listed)"
         );
-        for (id, undoes) in &rollback_only {
-            if let Some(s) = rb.step(id) {
-                let _ = writeln!(
-                    o,
-                    "       {:<width$} {:<7} {}  [undoes {}]",
-                    s.id,
-                    s.kind.name(),
-                    what(s),
-                    undoes.join(", ")
-                );
+        for owner in steps.iter() {
+            let Some(runbook::Rollback::Steps(ids)) = &owner.rollback else {
+                continue;
+            };
+            let _ = writeln!(o, "  rollback of {}", owner.id);
+            for (k, id) in ids.iter().enumerate() {
+                if let Some(s) = rb.step(id) {
+                    step_lines(&mut o, s, &format!("{:>3}.", k + 1), width, None);
+                }
             }
         }
     }
@@ -406,6 +487,15 @@ pub fn plan(rb: &Runbook) -> String {
             calls.into_iter().collect::<Vec<_>>().join(", ")
         }
     );
+    if steps.iter().any(|s| match &s.kind {
+        StepKind::Shell(sh) => sh.run.contains("aws "),
+        _ => false,
+    }) {
+        let _ = writeln!(
+            o,
+            "                     (made by ferry; the `aws` commands of shell steps are not included)"
+        );
+    }
     if let Some(aws) = &rb.aws {
         let mut parts = Vec::new();
         if let Some(r) = &aws.region {

@@ -180,8 +180,7 @@ pub async fn run(
             Ok(None) => {
                 hub.update(|s| {
                     if let Some(l) = s.lag.iter_mut().find(|l| l.name == m.name) {
-                        l.note =
-                            Some("SQLite has no replication: no lag to measure".into());
+                        l.note = Some("SQLite has no replication: no lag to measure".into());
                         l.stale = None;
                     }
                 });

@@ -53,6 +53,8 @@ pub struct Report {
     pub file: String,
     pub source: String,
     pub diagnostics: Vec<Diagnostic>,
+    /// Problems found beyond the ones kept (see `reader::MAX_ERRORS`).
+    pub omitted: usize,
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -80,7 +82,14 @@ impl Report {
             out.push_str(&self.render_one(d));
             out.push('\n');
         }
-        let n = self.diagnostics.len();
+        if self.omitted > 0 {
+            let _ = writeln!(
+                out,
+                "error: {} more problems are not shown: fix the ones above and run `ferry check` again\n",
+                self.omitted
+            );
+        }
+        let n = self.diagnostics.len() + self.omitted;
         let _ = writeln!(
             out,
             "error: {} is not a valid runbook ({} {})",
@@ -94,43 +103,27 @@ impl Report {
     /// Render one diagnostic in the rustc-like form.
     pub fn render_one(&self, d: &Diagnostic) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "error: {}", d.message);
+        let _ = writeln!(out, "error: {}", visible(&d.message));
         match &d.span {
             None => {
                 let _ = writeln!(out, "  --> {}", self.file);
                 if let Some(e) = &d.expected {
-                    let _ = writeln!(out, "   = expected {e}");
+                    let _ = writeln!(out, "   = expected {}", visible(e));
                 }
             }
             Some(span) => {
                 let (line, col) = line_col(&self.source, span.start);
-                let text = self.source.lines().nth(line - 1).unwrap_or("");
                 let num = line.to_string();
                 let pad = " ".repeat(num.len());
                 let _ = writeln!(out, "{pad}--> {}:{line}:{col}", self.file);
                 let _ = writeln!(out, "{pad} |");
-                let _ = writeln!(out, "{num} | {}", text.replace('\t', " "));
-                // caret width: the span's characters on this line, at least one
-                let line_start_byte = self.source[..floor_char_boundary(&self.source, span.start)]
-                    .rfind('\n')
-                    .map(|i| i + 1)
-                    .unwrap_or(0);
-                let line_end_byte = line_start_byte + text.len();
-                let end = span.end.clamp(span.start, line_end_byte.max(span.start));
-                let width = self
-                    .source
-                    .get(
-                        floor_char_boundary(&self.source, span.start)
-                            ..floor_char_boundary(&self.source, end),
-                    )
-                    .map(|s| s.chars().count())
-                    .unwrap_or(1)
-                    .max(1);
+                let (text, lead, width) = excerpt(&self.source, span);
+                let _ = writeln!(out, "{num} | {text}");
+                let lead = " ".repeat(lead);
                 let carets = "^".repeat(width);
-                let lead = " ".repeat(col - 1);
                 match &d.expected {
                     Some(e) => {
-                        let _ = writeln!(out, "{pad} | {lead}{carets} expected {e}");
+                        let _ = writeln!(out, "{pad} | {lead}{carets} expected {}", visible(e));
                     }
                     None => {
                         let _ = writeln!(out, "{pad} | {lead}{carets}");
@@ -143,9 +136,115 @@ impl Report {
                 Some(s) => " ".repeat(line_col(&self.source, s.start).0.to_string().len()),
                 None => " ".to_string(),
             };
-            let _ = writeln!(out, "{pad} = help: {h}");
+            let _ = writeln!(out, "{pad} = help: {}", visible(h));
         }
         out
+    }
+}
+
+/// Characters a terminal shows as nothing, or that reorder what follows
+/// (bidi overrides): in a runbook they make `con<U+200B>firm` look exactly
+/// like `confirm`.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{00ad}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+/// `text` on one line, with invisible characters written out as `<U+200B>`.
+fn visible(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c == '\n' {
+            out.push_str("\\n"); // a value with a line break must not break the message
+        } else if is_invisible(c) || (c.is_control() && c != '\t') {
+            out.push_str(&format!("<U+{:04X}>", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Lines longer than this (in terminal columns) are cut around the span.
+const MAX_SHOWN: usize = 120;
+
+/// What to print for the line of `span`: its text made safe for a terminal
+/// (tabs as one space, control characters as `�`, cut with `…` when very
+/// long), the caret's offset and the caret's width, both in terminal columns
+/// (a CJK character or an emoji takes two).
+fn excerpt(source: &str, span: &Range<usize>) -> (String, usize, usize) {
+    use unicode_width::UnicodeWidthChar;
+    let start = floor_char_boundary(source, span.start.min(source.len()));
+    let line_start = source[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line_end = source[start..]
+        .find('\n')
+        .map(|i| start + i)
+        .unwrap_or(source.len());
+    let end = floor_char_boundary(source, span.end.clamp(start, line_end));
+    // (shown char, its width, byte offset) for the whole line
+    let cells: Vec<(char, usize, usize)> = source[line_start..line_end]
+        .char_indices()
+        .filter(|(i, c)| !(*c == '\r' && line_start + i + 1 == line_end))
+        .map(|(i, c)| {
+            let shown = if c == '\t' {
+                ' '
+            } else if c.is_control() || is_invisible(c) {
+                '\u{fffd}'
+            } else {
+                c
+            };
+            (shown, shown.width().unwrap_or(1), line_start + i)
+        })
+        .collect();
+    let first = cells
+        .iter()
+        .position(|c| c.2 >= start)
+        .unwrap_or(cells.len());
+    let last = cells.iter().position(|c| c.2 >= end).unwrap_or(cells.len());
+    let mut prefix = Vec::with_capacity(cells.len() + 1);
+    prefix.push(0usize);
+    for c in &cells {
+        prefix.push(prefix[prefix.len() - 1] + c.1);
+    }
+    let width_of = |a: usize, b: usize| prefix[b] - prefix[a];
+    let mut from = 0;
+    let mut to = cells.len();
+    if width_of(0, cells.len()) > MAX_SHOWN {
+        // keep some context before the span, then as much as fits
+        while from < first && width_of(from, first) > MAX_SHOWN / 3 {
+            from += 1;
+        }
+        let keep = last.max(first + 1).min(cells.len());
+        while to > keep && width_of(from, to) > MAX_SHOWN {
+            to -= 1;
+        }
+    }
+    let mut text = String::new();
+    let mut lead = width_of(from, first);
+    if from > 0 {
+        text.push('…');
+        lead += 1;
+    }
+    text.extend(cells[from..to].iter().map(|c| c.0));
+    if to < cells.len() {
+        text.push('…');
+    }
+    let width = width_of(first, last.min(to).max(first)).max(1);
+    (text, lead, width)
+}
+
+/// "a, b, c" for an "expected one of: ..." line, cut after a dozen names so
+/// a runbook with thousands of steps does not print them all per error.
+pub fn list_names<'a, I>(names: I) -> String
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let mut names = names.into_iter();
+    let first: Vec<&str> = names.by_ref().take(12).collect();
+    let rest = names.count();
+    if rest == 0 {
+        first.join(", ")
+    } else {
+        format!("{}, … ({} in all)", first.join(", "), first.len() + rest)
     }
 }
 
@@ -155,8 +254,13 @@ where
     I: IntoIterator<Item = &'a str>,
 {
     let mut best: Option<(f64, &str)> = None;
+    let lower = word.to_lowercase();
     for c in candidates {
-        let score = strsim::jaro_winkler(&word.to_lowercase(), &c.to_lowercase());
+        // far apart in length: not a typo (and cheap to rule out among thousands)
+        if c.len().abs_diff(word.len()) > 3 + word.len() / 2 {
+            continue;
+        }
+        let score = strsim::jaro_winkler(&lower, &c.to_lowercase());
         let dist = strsim::levenshtein(word, c);
         let close = score >= 0.8 || (dist <= 2 && c.len() > 2);
         if close && best.is_none_or(|(s, _)| score > s) {
@@ -192,6 +296,7 @@ mod tests {
         let src = "[runbook]\nnmae = \"x\"\n".to_string();
         let r = Report {
             file: "rb.toml".into(),
+            omitted: 0,
             source: src,
             diagnostics: vec![
                 Diagnostic::new(Some(10..14), "unknown key `nmae` in [runbook]")

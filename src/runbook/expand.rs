@@ -34,27 +34,54 @@ fn references(text: &str) -> Vec<(usize, usize, &str)> {
 
 /// Expand `${vars.X}`; validate `${env:X}`; leave other `${...}` alone.
 pub fn expand_vars(text: &str, vars: &BTreeMap<String, String>) -> Result<String, Vec<Problem>> {
+    expand_vars_with(text, vars, true)
+}
+
+/// [`expand_vars`]; `suggest = false` skips the "did you mean" search (for
+/// when the diagnostics are full and would be dropped anyway).
+pub fn expand_vars_with(
+    text: &str,
+    vars: &BTreeMap<String, String>,
+    suggest: bool,
+) -> Result<String, Vec<Problem>> {
     let mut out = String::with_capacity(text.len());
     let mut problems = Vec::new();
     let mut last = 0;
+    if let Some(token) = unclosed(text) {
+        problems.push(Problem {
+            message: format!("`{token}` is not closed"),
+            expected: "a closing `}`, as in `${vars.NAME}` or `${env:NAME}`".into(),
+            help: None,
+            token,
+        });
+    }
     for (start, end, inner) in references(text) {
         let token = &text[start..end];
-        if let Some(name) = inner.strip_prefix("vars.") {
+        if inner == "vars." {
+            problems.push(Problem {
+                token: token.to_string(),
+                message: format!("`{token}` names no variable"),
+                expected: "`${vars.NAME}` with a name from [vars]".into(),
+                help: None,
+            });
+        } else if let Some(name) = inner.strip_prefix("vars.") {
             out.push_str(&text[last..start]);
             match vars.get(name) {
                 Some(v) => out.push_str(v),
                 None => problems.push(Problem {
                     token: token.to_string(),
                     message: format!("unknown variable `{name}` in `{token}`"),
-                    expected: if vars.is_empty() {
+                    expected: if vars.is_empty() || !suggest {
                         "a variable defined in [vars] (this runbook has none)".to_string()
                     } else {
                         format!(
                             "one of the [vars]: {}",
-                            vars.keys().cloned().collect::<Vec<_>>().join(", ")
+                            super::diag::list_names(vars.keys().map(|s| s.as_str()))
                         )
                     },
-                    help: super::diag::did_you_mean(name, vars.keys().map(|s| s.as_str())),
+                    help: suggest
+                        .then(|| super::diag::did_you_mean(name, vars.keys().map(|s| s.as_str())))
+                        .flatten(),
                 }),
             }
             last = end;
@@ -82,6 +109,31 @@ pub fn expand_vars(text: &str, vars: &BTreeMap<String, String>) -> Result<String
     } else {
         Err(problems)
     }
+}
+
+/// The start of a ferry reference that has no closing `}` (`${vars.x` or
+/// `${env:X`), up to the end of its word. A shell `${` is left alone.
+fn unclosed(text: &str) -> Option<String> {
+    let mut i = 0;
+    while let Some(pos) = text[i..].find("${") {
+        let start = i + pos;
+        let rest = &text[start + 2..];
+        let word_end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':')))
+            .unwrap_or(rest.len());
+        // closed when a `}` comes before the next `${` (a bad name inside
+        // is reported as such)
+        let closed = match (rest.find('}'), rest.find("${")) {
+            (Some(close), Some(next)) => close < next,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if !closed && (rest.starts_with("vars.") || rest.starts_with("env:")) {
+            return Some(text[start..start + 2 + word_end].to_string());
+        }
+        i = start + 2;
+    }
+    None
 }
 
 /// A reference that looks like a misspelt ferry reference (not a shell `${VAR}`).

@@ -4,6 +4,7 @@
 
 pub mod diag;
 pub mod expand;
+mod kinds;
 pub mod model;
 mod parse;
 mod reader;
@@ -20,9 +21,17 @@ use std::path::Path;
 /// Load and validate a runbook. On failure, every problem found is in the report.
 pub fn load(path: &Path) -> Result<Runbook, Report> {
     let file = path.display().to_string();
-    let bytes = match std::fs::read(path) {
+    let cannot = |what: String, expected: &str| Report {
+        file: file.clone(),
+        omitted: 0,
+        source: String::new(),
+        diagnostics: vec![
+            Diagnostic::new(None, format!("cannot read runbook: {what}")).expected(expected),
+        ],
+    };
+    let bytes = match read_limited(path) {
         Ok(b) => b,
-        Err(e) => {
+        Err(ReadError::Io(e)) => {
             let what = match e.kind() {
                 std::io::ErrorKind::NotFound => "the file does not exist".to_string(),
                 std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
@@ -33,14 +42,19 @@ pub fn load(path: &Path) -> Result<Runbook, Report> {
             } else {
                 "a readable TOML runbook file"
             };
-            return Err(Report {
-                file,
-                source: String::new(),
-                diagnostics: vec![
-                    Diagnostic::new(None, format!("cannot read runbook: {what}"))
-                        .expected(expected),
-                ],
-            });
+            return Err(cannot(what, expected));
+        }
+        Err(ReadError::NotAFile) => {
+            return Err(cannot(
+                "it is not a regular file (a pipe, a device or a socket)".into(),
+                "a runbook file on disk",
+            ))
+        }
+        Err(ReadError::TooBig) => {
+            return Err(cannot(
+                format!("it is larger than {} MiB", MAX_RUNBOOK_BYTES >> 20),
+                "a runbook file of a sensible size",
+            ))
         }
     };
     let source = match String::from_utf8(bytes) {
@@ -50,6 +64,7 @@ pub fn load(path: &Path) -> Result<Runbook, Report> {
             let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
             return Err(Report {
                 file,
+                omitted: 0,
                 source: lossy,
                 diagnostics: vec![Diagnostic::new(
                     Some(at..at + 1),
@@ -63,39 +78,101 @@ pub fn load(path: &Path) -> Result<Runbook, Report> {
     load_str(&file, &source, path)
 }
 
+/// A runbook is text a person wrote; anything bigger is the wrong file.
+const MAX_RUNBOOK_BYTES: u64 = 8 << 20;
+
+enum ReadError {
+    Io(std::io::Error),
+    NotAFile,
+    TooBig,
+}
+
+/// Read a regular file of at most [`MAX_RUNBOOK_BYTES`]: a FIFO would block
+/// `ferry check` forever and `/dev/zero` would fill the memory.
+fn read_limited(path: &Path) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read as _;
+    let meta = std::fs::metadata(path).map_err(ReadError::Io)?;
+    if meta.is_dir() {
+        return Err(ReadError::Io(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "it is a directory",
+        )));
+    }
+    if !meta.is_file() {
+        return Err(ReadError::NotAFile);
+    }
+    if meta.len() > MAX_RUNBOOK_BYTES {
+        return Err(ReadError::TooBig);
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_RUNBOOK_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > MAX_RUNBOOK_BYTES {
+        return Err(ReadError::TooBig);
+    }
+    Ok(bytes)
+}
+
+/// A TOML syntax error, worded for the operator. `toml_edit` gives a first
+/// line (what is wrong), sometimes more detail, and sometimes "expected ...".
+fn syntax_error(e: &toml_edit::TomlError) -> Diagnostic {
+    let text = e.message().trim();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("invalid TOML").to_string();
+    let mut detail = Vec::new();
+    let mut expected = Vec::new();
+    for l in lines {
+        match l.strip_prefix("expected ") {
+            Some(x) => expected.push(x.to_string()),
+            None => detail.push(l.to_string()),
+        }
+    }
+    let mut message = format!("TOML syntax error: {first}");
+    if !detail.is_empty() {
+        message = format!("{message}: {}", detail.join("; "));
+    }
+    let mut d = Diagnostic::new(e.span(), message);
+    let all = text.to_string();
+    d = if !expected.is_empty() {
+        d.expected(expected.join("; "))
+    } else if all.contains("duplicate key") {
+        d.expected("each key and each [table] only once")
+    } else if all.contains("too large") {
+        d.expected("a whole number from -9223372036854775808 to 9223372036854775807")
+    } else if first.contains("string") {
+        d.expected("a closing `\"` on the same line (write multi-line text between `\"\"\"`)")
+    } else {
+        d.expected("valid TOML: `key = value`, `[table]` or `[[array.of.tables]]`")
+    };
+    if first.contains("inline table") {
+        d = d.help("an inline table `{ ... }` must fit on one line, without a trailing comma");
+    } else if all.contains("duplicate key") && first.contains("table header") {
+        d = d.help("write each [table] once and put all its keys under it");
+    }
+    d
+}
+
 /// Parse runbook text; `file` names it in diagnostics.
 pub fn load_str(file: &str, source: &str, path: &Path) -> Result<Runbook, Report> {
     use sha2::{Digest, Sha256};
+    let sha: String = Sha256::digest(source.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    // Editors on Windows save a byte-order mark; it is not part of the text,
+    // and counting it would put every column on line 1 one off.
+    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
     let report = |diagnostics| Report {
         file: file.to_string(),
+        omitted: 0,
         source: source.to_string(),
         diagnostics,
     };
     let doc = match toml_edit::ImDocument::parse(source) {
         Ok(d) => d,
-        Err(e) => {
-            let mut lines = e.message().trim().lines();
-            let first = lines.next().unwrap_or("invalid TOML").trim().to_string();
-            let rest: Vec<&str> = lines.map(str::trim).filter(|l| !l.is_empty()).collect();
-            let mut d = Diagnostic::new(e.span(), format!("TOML syntax error: {first}"));
-            if !rest.is_empty() {
-                d = d.expected(rest.join("; ").trim_start_matches("expected ").to_string());
-            } else if first.starts_with("duplicate key") {
-                d = d.expected("each key only once in a table");
-            } else if first.contains("string") {
-                d = d.expected(
-                    "a closing `\"` on the same line (write multi-line text between `\"\"\"`)",
-                );
-            } else {
-                d = d.expected("valid TOML: `key = value`, `[table]` or `[[array.of.tables]]`");
-            }
-            return Err(report(vec![d]));
-        }
+        Err(e) => return Err(report(vec![syntax_error(&e)])),
     };
-    let sha: String = Sha256::digest(source.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
     let mut r = reader::Reader::new(source);
     let parsed = parse::parse(&mut r, doc.as_table(), path, sha);
     validate::validate(&mut r, &parsed);
@@ -105,6 +182,10 @@ pub fn load_str(file: &str, source: &str, path: &Path) -> Result<Runbook, Report
         // file order, so the operator can work down the file
         let mut errors = r.errors;
         errors.sort_by_key(|d| d.span.as_ref().map(|s| s.start).unwrap_or(usize::MAX));
-        Err(report(errors))
+
+        Err(Report {
+            omitted: r.dropped,
+            ..report(errors)
+        })
     }
 }

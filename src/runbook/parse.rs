@@ -3,9 +3,10 @@
 //! recorded here (see [`Refs`]) and checked by `validate.rs` once every
 //! definition is known.
 
-use super::diag::{did_you_mean, Diagnostic};
+use super::diag::{did_you_mean, near_match, Diagnostic};
 use super::model::*;
-use super::reader::{is_slug, item_span, slugify, type_name, Node, Reader};
+use super::reader::{item_span, type_name, Node, Reader};
+use super::steps::check_slug;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use toml_edit::{Item, Value};
@@ -35,8 +36,8 @@ pub struct Parsed {
     pub refs: Vec<Ref>,
     /// (step id, span of its `id` value) in file order.
     pub step_ids: Vec<(String, Span)>,
-    /// Spans of each step's `depends_on` entries, by step id.
-    pub dep_spans: BTreeMap<String, Vec<(String, Span)>>,
+    /// Spans of each step's `depends_on` entries and rollback step ids, by step id.
+    pub dep_spans: super::steps::StepSpans,
     /// Span of the first `[[phase]]` header, or the whole file.
     pub phases_span: Option<Span>,
     pub file_span: Span,
@@ -54,6 +55,28 @@ pub fn parse(
 ) -> Parsed {
     let root = Node::Table(doc);
     r.check_keys(root, "the runbook file (top level)", TOP_KEYS);
+    // misplaced rather than misspelt: say where the key belongs
+    for (key, span) in root.keys() {
+        let home = match key.as_str() {
+            "step" | "steps" => {
+                "steps are `[[phase.step]]` tables, written after their `[[phase]]`".to_string()
+            }
+            k if RUNBOOK_KEYS.contains(&k) => format!("`{k}` belongs under [runbook]"),
+            k if ["region", "profile", "endpoint_url"].contains(&k) => {
+                format!("`{k}` belongs under [aws]")
+            }
+            k if !TOP_KEYS.contains(&k) && near_match(k, TOP_KEYS.iter().copied()).is_none() => {
+                match near_match(k, RUNBOOK_KEYS.iter().copied()) {
+                    Some(m) => format!("did you mean `{m}`? it belongs under [runbook]"),
+                    None => continue,
+                }
+            }
+            _ => continue,
+        };
+        if let Some(d) = r.errors.iter_mut().rev().find(|d| d.span == span) {
+            d.help = Some(home);
+        }
+    }
     let mut refs = Vec::new();
 
     // [vars] first, so every later string can be expanded.
@@ -76,6 +99,9 @@ pub fn parse(
                             )
                             .expected("a plain string or `${env:NAME}`"),
                         );
+                    } else if let Some(span) = s.span() {
+                        // check its `${env:NAME}` and near misses now (no vars are known yet)
+                        r.expand(s.value(), &span);
                     }
                     vars.insert(k, s.value().to_string());
                 }
@@ -116,18 +142,7 @@ pub fn parse(
             r.check_keys(t, "[runbook]", RUNBOOK_KEYS);
             let name = match r.str_req(t, "name", "[runbook]", "\"my-cutover\"") {
                 Some((n, span)) => {
-                    if !is_slug(&n) {
-                        r.error(
-                            Diagnostic::new(
-                                Some(span),
-                                format!("runbook name `{n}` is not a slug"),
-                            )
-                            .expected(
-                                "lowercase letters, digits, `-` and `_`, starting with a letter",
-                            )
-                            .help(format!("try `{}`", slugify(&n))),
-                        );
-                    }
+                    check_slug(r, &n, &span, "runbook name");
                     n
                 }
                 None => String::new(),
@@ -167,7 +182,7 @@ pub fn parse(
     let connections = parse_connections(r, root);
     let monitors = parse_monitors(r, root, &mut refs);
     let mut step_ids = Vec::new();
-    let mut dep_spans = BTreeMap::new();
+    let mut dep_spans = super::steps::StepSpans::default();
     let (phases, phases_span) =
         super::steps::parse_phases(r, root, &mut refs, &mut step_ids, &mut dep_spans);
 
@@ -275,11 +290,8 @@ fn parse_connections(r: &mut Reader<'_>, root: Node<'_>) -> BTreeMap<String, Con
     };
     for (name, span) in conns.keys() {
         let ctx = format!("connection `{name}`");
-        if !is_slug(&name) {
-            r.error(
-                Diagnostic::new(span, format!("connection name `{name}` is not a slug"))
-                    .expected("lowercase letters, digits, `-` and `_`, starting with a letter"),
-            );
+        if let Some(span) = span {
+            check_slug(r, &name, &span, "connection name");
         }
         let Some(t) = r.table_opt(conns, &name, "[connections]") else {
             continue;
@@ -288,6 +300,17 @@ fn parse_connections(r: &mut Reader<'_>, root: Node<'_>) -> BTreeMap<String, Con
         let url = r.str_req(t, "url", &ctx, "\"${env:SOURCE_DATABASE_URL}\"");
         if let Some((u, uspan)) = &url {
             check_url(r, &name, u, uspan);
+        }
+        if let (Some((u, _)), Some((kspan, _))) = (&url, t.get("iam_auth")) {
+            if u.starts_with("sqlite:") {
+                r.error(
+                    Diagnostic::new(
+                        kspan,
+                        format!("`iam_auth` on connection `{name}`, which is SQLite"),
+                    )
+                    .expected("`iam_auth` only on a postgres:// connection to RDS"),
+                );
+            }
         }
         let iam_auth = r.table_opt(t, "iam_auth", &ctx).map(|a| {
             let actx = format!("`iam_auth` of {ctx}");
@@ -317,7 +340,12 @@ fn check_url(r: &mut Reader<'_>, name: &str, url: &str, span: &Span) {
     if url.starts_with("${env:") {
         return; // known only at run time
     }
-    let Some((scheme, rest)) = url.split_once("://").or_else(|| url.split_once(':')) else {
+    // `sqlite:path` works without `//`; anything else needs `scheme://`
+    let split = url.split_once("://").or_else(|| {
+        url.split_once(':')
+            .filter(|(s, _)| SCHEMES.contains(s) || *s == "mysql")
+    });
+    let Some((scheme, rest)) = split else {
         r.error(
             Diagnostic::new(
                 Some(span.clone()),
@@ -346,6 +374,21 @@ fn check_url(r: &mut Reader<'_>, name: &str, url: &str, span: &Span) {
         return;
     }
     if scheme.starts_with("postgres") {
+        // ?password=... works in libpq and sqlx URLs too
+        let query = rest.split_once('?').map(|(_, q)| q).unwrap_or("");
+        let in_query = query.split('&').any(|kv| {
+            kv.split_once('=').is_some_and(|(k, v)| {
+                k.eq_ignore_ascii_case("password") && !v.is_empty() && !v.starts_with("${env:")
+            })
+        });
+        if in_query {
+            r.error(
+                Diagnostic::new(Some(span.clone()), format!("the URL of connection `{name}` has a password written in the runbook"))
+                    .expected("a URL without `password=`")
+                    .help("take the whole URL from the environment (`url = \"${env:SOURCE_DATABASE_URL}\"`), or use ~/.pgpass or `iam_auth`"),
+            );
+            return;
+        }
         // user:password@host — a password written in the runbook is a leak waiting to happen.
         let authority = rest.split(['/', '?']).next().unwrap_or("");
         if let Some((userinfo, _)) = authority.rsplit_once('@') {
@@ -368,12 +411,38 @@ fn parse_monitors(r: &mut Reader<'_>, root: Node<'_>, refs: &mut Vec<Ref>) -> Mo
         return m;
     };
     r.check_keys(mon, "[monitor]", &["lag", "metric", "rowcounts"]);
+    // lag and metric monitors share one set of names (they share the screen)
+    let mut seen: BTreeMap<String, Span> = BTreeMap::new();
+    let mut unique = |r: &mut Reader<'_>, t: Node<'_>| {
+        let Some((Some(span), Item::Value(Value::String(n)))) =
+            t.get("name").map(|(_, i)| (item_span(i), i))
+        else {
+            return;
+        };
+        let name = n.value().to_string();
+        match seen.get(&name) {
+            Some(first) => {
+                let (line, _) = super::diag::line_col(r.src, first.start);
+                r.error(
+                    Diagnostic::new(Some(span), format!("duplicate monitor name `{name}`"))
+                        .expected(format!(
+                            "a monitor name not used before (first used on line {line}; lag and metric monitors share names)"
+                        )),
+                );
+            }
+            None => {
+                seen.insert(name, span);
+            }
+        }
+    };
     for t in array_of_tables(r, mon, "lag", "[[monitor.lag]]") {
+        unique(r, t);
         if let Some(l) = parse_lag(r, t, refs) {
             m.lag.push(l);
         }
     }
     for t in array_of_tables(r, mon, "metric", "[[monitor.metric]]") {
+        unique(r, t);
         if let Some(x) = parse_metric(r, t, refs) {
             m.metric.push(x);
         }
@@ -383,14 +452,7 @@ fn parse_monitors(r: &mut Reader<'_>, root: Node<'_>, refs: &mut Vec<Ref>) -> Mo
         r.check_keys(t, ctx, &["source", "target", "tables", "exclude", "every"]);
         let source = conn_ref(r, t, "source", ctx, refs, "the row-count monitor");
         let target = conn_ref(r, t, "target", ctx, refs, "the row-count monitor");
-        let tables = r
-            .str_list_opt(t, "tables", ctx)
-            .map(strip_spans)
-            .unwrap_or_else(|| vec!["*.*".into()]);
-        let exclude = r
-            .str_list_opt(t, "exclude", ctx)
-            .map(strip_spans)
-            .unwrap_or_default();
+        let (tables, exclude) = table_globs(r, t, ctx);
         let every = every_opt(r, t, ctx, Duration::from_secs(10));
         m.rowcounts = Some(RowCountMonitor {
             source: source.unwrap_or_default(),
@@ -401,6 +463,45 @@ fn parse_monitors(r: &mut Reader<'_>, root: Node<'_>, refs: &mut Vec<Ref>) -> Mo
         });
     }
     m
+}
+
+/// `tables` (default every table) and `exclude` (default none): globs over
+/// `schema.table`. An empty `tables` selects nothing, and a glob with an
+/// empty side of the dot (`"public."`) matches nothing: both are mistakes.
+pub fn table_globs(r: &mut Reader<'_>, t: Node<'_>, ctx: &str) -> (Vec<String>, Vec<String>) {
+    let check = |r: &mut Reader<'_>, key: &str| -> Option<Vec<String>> {
+        let list = r.str_list_opt(t, key, ctx)?;
+        if key == "tables" && list.is_empty() {
+            r.error(
+                Diagnostic::new(
+                    t.get(key).and_then(|(_, i)| item_span(i)),
+                    format!("`tables` of {ctx} is empty: it selects no table"),
+                )
+                .expected("globs like [\"public.*\"]")
+                .help("remove `tables` to select every table"),
+            );
+        }
+        for (g, span) in &list {
+            let empty_side = g
+                .split_once('.')
+                .is_some_and(|(schema, table)| schema.is_empty() || table.is_empty());
+            if g.trim().is_empty() || empty_side {
+                r.error(
+                    Diagnostic::new(
+                        Some(span.clone()),
+                        format!("table glob `{g}` in `{key}` of {ctx} matches no table"),
+                    )
+                    .expected(
+                        "`schema.table` with `*` for any run of characters, like \"public.*\"",
+                    ),
+                );
+            }
+        }
+        Some(strip_spans(list))
+    };
+    let tables = check(r, "tables").unwrap_or_else(|| vec!["*.*".into()]);
+    let exclude = check(r, "exclude").unwrap_or_default();
+    (tables, exclude)
 }
 
 pub fn strip_spans(v: Vec<(String, Span)>) -> Vec<String> {
@@ -424,6 +525,23 @@ pub fn array_of_tables<'a>(
             .filter_map(|v| v.as_inline_table())
             .map(Node::Inline)
             .collect(),
+        Item::Table(t) if t.span().is_none() => {
+            // implied by a `[[phase.step]]` (or `[monitor.lag.x]`) written
+            // before any `[[phase]]`
+            let inner = t
+                .iter()
+                .next()
+                .map(|(k, _)| k.to_string())
+                .unwrap_or_default();
+            r.error(
+                Diagnostic::new(
+                    item_span(item),
+                    format!("`[[{key}.{inner}]]` comes before any {what}"),
+                )
+                .expected(format!("a {what} table above it")),
+            );
+            Vec::new()
+        }
         other => {
             r.error(
                 Diagnostic::new(
@@ -449,7 +567,12 @@ pub fn conn_ref(
     refs: &mut Vec<Ref>,
     from: &str,
 ) -> Option<String> {
-    let (name, span) = r.str_req(t, key, ctx, "\"source\"")?;
+    let example = if matches!(key, "to" | "target") {
+        "\"target\""
+    } else {
+        "\"source\""
+    };
+    let (name, span) = r.str_req(t, key, ctx, example)?;
     refs.push(Ref {
         kind: RefKind::Connection,
         name: name.clone(),
@@ -485,16 +608,7 @@ fn every_opt(r: &mut Reader<'_>, t: Node<'_>, ctx: &str, default: Duration) -> D
 
 fn named(r: &mut Reader<'_>, t: Node<'_>, ctx: &str) -> Option<(String, Span)> {
     let (name, span) = r.str_req(t, "name", ctx, "\"replica\"")?;
-    if !is_slug(&name) {
-        r.error(
-            Diagnostic::new(
-                Some(span.clone()),
-                format!("monitor name `{name}` is not a slug"),
-            )
-            .expected("lowercase letters, digits, `-` and `_`, starting with a letter")
-            .help(format!("try `{}`", slugify(&name))),
-        );
-    }
+    check_slug(r, &name, &span, "monitor name");
     Some((name, span))
 }
 
@@ -560,6 +674,28 @@ fn parse_lag(r: &mut Reader<'_>, t: Node<'_>, refs: &mut Vec<Ref>) -> Option<Lag
         warn,
         max,
     })
+}
+
+/// CloudWatch accepts a period of 1, 5, 10 or 30 seconds (high resolution)
+/// or a multiple of 60; anything else fails every GetMetricData call.
+fn cloudwatch_period(r: &mut Reader<'_>, cw: Node<'_>, c: &str) -> Duration {
+    let period = r
+        .duration_opt(cw, "period", c)
+        .unwrap_or(Duration::from_secs(60));
+    let secs = period.as_secs();
+    let ok = period.subsec_nanos() == 0 && ([1, 5, 10, 30].contains(&secs) || secs % 60 == 0);
+    if !ok {
+        let up = secs.div_ceil(60).max(1) * 60;
+        r.error(
+            Diagnostic::new(
+                cw.get("period").and_then(|(_, i)| item_span(i)),
+                format!("CloudWatch cannot use a period of {secs}s in {c}"),
+            )
+            .expected("1s, 5s, 10s, 30s or a multiple of 60s")
+            .help(format!("write `period = \"{up}s\"`")),
+        );
+    }
+    period
 }
 
 const STATS: &[&str] = &["Average", "Maximum", "Minimum", "Sum", "SampleCount"];
@@ -633,28 +769,7 @@ fn parse_metric(r: &mut Reader<'_>, t: Node<'_>, refs: &mut Vec<Ref>) -> Option<
                     .unwrap_or_default(),
                 dimensions: r.str_map_opt(cw, "dimensions", &c),
                 stat,
-                period: match r.duration_opt(cw, "period", &c) {
-                    // what GetMetricData accepts (anything else fails every poll)
-                    Some(p)
-                        if p.subsec_nanos() != 0
-                            || !(matches!(p.as_secs(), 1 | 5 | 10 | 30)
-                                || (p.as_secs() > 0 && p.as_secs() % 60 == 0)) =>
-                    {
-                        r.error(
-                            Diagnostic::new(
-                                cw.get("period").and_then(|(s, _)| s),
-                                format!(
-                                    "CloudWatch cannot aggregate over a period of {} in {c}",
-                                    humantime::format_duration(p)
-                                ),
-                            )
-                            .expected("\"1s\", \"5s\", \"10s\", \"30s\" or a multiple of \"60s\""),
-                        );
-                        Duration::from_secs(60)
-                    }
-                    Some(p) => p,
-                    None => Duration::from_secs(60),
-                },
+                period: cloudwatch_period(r, cw, &c),
                 missing_zero,
             })
         }
@@ -665,8 +780,7 @@ fn parse_metric(r: &mut Reader<'_>, t: Node<'_>, refs: &mut Vec<Ref>) -> Option<
             MetricSource::Sql(SqlMetric {
                 connection: conn_ref(r, s, "connection", &c, refs, &ctx).unwrap_or_default(),
                 query: r
-                    .str_req(s, "query", &c, "\"select count(*) from orders\"")
-                    .map(|x| x.0)
+                    .text_req(s, "query", &c, "\"select count(*) from orders\"")
                     .unwrap_or_default(),
                 rate: r.bool_opt(s, "rate", &c).unwrap_or(false),
                 every: every_opt(r, s, &c, Duration::from_secs(5)),
@@ -688,11 +802,24 @@ fn parse_metric(r: &mut Reader<'_>, t: Node<'_>, refs: &mut Vec<Ref>) -> Option<
             return None;
         }
     };
+    let warn = r.number_opt(t, "warn", &ctx);
+    let max = r.number_opt(t, "max", &ctx);
+    if let (Some(w), Some(m)) = (warn, max) {
+        if w > m {
+            r.error(
+                Diagnostic::new(
+                    t.get("warn").and_then(|(s, _)| s),
+                    format!("{ctx}: `warn` ({w}) is above `max` ({m})"),
+                )
+                .expected("warn <= max"),
+            );
+        }
+    }
     Some(MetricMonitor {
         title: r.string(t, "title", &ctx),
         unit: r.string(t, "unit", &ctx),
-        warn: r.number_opt(t, "warn", &ctx),
-        max: r.number_opt(t, "max", &ctx),
+        warn,
+        max,
         name,
         source,
     })

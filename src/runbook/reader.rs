@@ -19,7 +19,7 @@ pub enum Node<'a> {
 impl<'a> Node<'a> {
     pub fn span(&self) -> Option<Span> {
         match self {
-            Node::Table(t) => t.span(),
+            Node::Table(t) => table_span(t),
             Node::Inline(t) => t.span(),
         }
     }
@@ -74,9 +74,16 @@ pub fn item_span(item: &Item) -> Option<Span> {
     match item {
         Item::None => None,
         Item::Value(v) => v.span(),
-        Item::Table(t) => t.span(),
-        Item::ArrayOfTables(a) => a.span(),
+        Item::Table(t) => table_span(t),
+        Item::ArrayOfTables(a) => a.span().or_else(|| a.iter().find_map(table_span)),
     }
+}
+
+/// A table's span; a table never written as a header (implied by
+/// `[[phase.step]]` before any `[[phase]]`) has none, so use its first part's.
+pub fn table_span(t: &Table) -> Option<Span> {
+    t.span()
+        .or_else(|| t.iter().find_map(|(_, v)| item_span(v)))
 }
 
 /// The reader: source text, collected diagnostics, and the `[vars]` used to
@@ -84,20 +91,37 @@ pub fn item_span(item: &Item) -> Option<Span> {
 pub struct Reader<'s> {
     pub src: &'s str,
     pub errors: Vec<Diagnostic>,
+    /// Problems found after [`MAX_ERRORS`], counted but not kept.
+    pub dropped: usize,
     pub vars: BTreeMap<String, String>,
 }
+
+/// More diagnostics than this help nobody (fix the first ones, run again),
+/// and building them for a generated 100,000-step file would take minutes.
+pub const MAX_ERRORS: usize = 200;
 
 impl<'s> Reader<'s> {
     pub fn new(src: &'s str) -> Self {
         Reader {
             src,
             errors: Vec::new(),
+            dropped: 0,
             vars: BTreeMap::new(),
         }
     }
 
     pub fn error(&mut self, d: Diagnostic) {
-        self.errors.push(d);
+        if self.is_full() {
+            self.dropped += 1;
+        } else {
+            self.errors.push(d);
+        }
+    }
+
+    /// Whether further diagnostics would be dropped: callers skip costly
+    /// suggestions then, and only count.
+    pub fn is_full(&self) -> bool {
+        self.errors.len() >= MAX_ERRORS
     }
 
     /// Report keys of `node` not in `allowed`. `context` names the table in messages.
@@ -171,6 +195,33 @@ impl<'s> Reader<'s> {
         self.str_opt(node, key, context)
     }
 
+    /// Report `text` (the value of `key`) when it is empty or only blanks:
+    /// an empty command or query would "succeed" doing nothing.
+    pub fn not_blank(&mut self, text: &str, span: &Span, key: &str, context: &str) {
+        if text.trim().is_empty() {
+            self.error(
+                Diagnostic::new(Some(span.clone()), format!("`{key}` of {context} is empty"))
+                    .expected(format!(
+                        "the {} to run",
+                        if key == "run" { "command" } else { "SQL" }
+                    )),
+            );
+        }
+    }
+
+    /// A required string that must not be blank (a command, SQL).
+    pub fn text_req(
+        &mut self,
+        node: Node<'_>,
+        key: &str,
+        context: &str,
+        example: &str,
+    ) -> Option<String> {
+        let (text, span) = self.str_req(node, key, context, example)?;
+        self.not_blank(&text, &span, key, context);
+        Some(text)
+    }
+
     pub fn bool_opt(&mut self, node: Node<'_>, key: &str, context: &str) -> Option<bool> {
         let (_, item) = node.get(key)?;
         match item.as_value() {
@@ -221,6 +272,22 @@ impl<'s> Reader<'s> {
         match item.as_value() {
             Some(Value::Integer(i)) => Some(*i.value() as f64),
             Some(Value::Float(f)) => Some(*f.value()),
+            Some(Value::String(s)) => {
+                let bare = s.value().trim().trim_end_matches('%').trim();
+                let help = bare
+                    .parse::<f64>()
+                    .ok()
+                    .map(|_| format!("write the number without quotes: `{key} = {bare}`"));
+                self.error(
+                    Diagnostic::new(
+                        s.span(),
+                        format!("wrong type for `{key}` in {context}: found a string"),
+                    )
+                    .expected("a number")
+                    .help_opt(help),
+                );
+                None
+            }
             _ => {
                 self.wrong_type(key, context, item, "a number");
                 None
@@ -228,38 +295,56 @@ impl<'s> Reader<'s> {
         }
     }
 
-    /// A duration written like "90s", "5m", "2h" or "1h30m".
+    /// A duration written like "90s", "5m", "2h" or "1h30m", at most
+    /// [`MAX_DURATION`]; zero is refused for the keys in [`NONZERO`].
     pub fn duration_opt(&mut self, node: Node<'_>, key: &str, context: &str) -> Option<Duration> {
         let (_, item) = node.get(key)?;
         match item.as_value() {
             Some(Value::String(s)) => {
                 let text = s.value().trim();
+                let bad = |what: String| {
+                    Diagnostic::new(s.span(), what)
+                        .expected("a duration like \"90s\", \"5m\", \"2h\" or \"1h30m\"")
+                };
                 match parse_duration(text) {
+                    Some(d) if d > MAX_DURATION => {
+                        self.error(
+                            bad(format!(
+                                "duration `{text}` for `{key}` in {context} is too long"
+                            ))
+                            .expected("at most a year (\"8760h\")"),
+                        );
+                        None
+                    }
+                    Some(d) if d.is_zero() && NONZERO.contains(&key) => {
+                        self.error(
+                            bad(format!(
+                                "`{key}` = \"{text}\" in {context} must be longer than zero"
+                            ))
+                            .expected("a duration above zero, like \"5s\""),
+                        );
+                        None
+                    }
                     Some(d) => Some(d),
                     None => {
-                        self.error(
-                            Diagnostic::new(
-                                s.span(),
-                                format!("bad duration `{text}` for `{key}` in {context}"),
-                            )
-                            .expected("a duration like \"90s\", \"5m\", \"2h\" or \"1h30m\""),
-                        );
+                        let d = bad(format!("bad duration `{text}` for `{key}` in {context}"));
+                        self.error(d.help_opt(duration_hint(key, text)));
                         None
                     }
                 }
             }
             Some(Value::Integer(i)) => {
                 let v = *i.value();
-                self.error(
-                    Diagnostic::new(
-                        i.span(),
-                        format!(
-                            "bad duration {v} for `{key}` in {context}: a bare number has no unit"
-                        ),
-                    )
-                    .expected("a duration string like \"90s\", \"5m\" or \"2h\"")
-                    .help(format!("write `{key} = \"{v}s\"` for {v} seconds")),
-                );
+                let d = Diagnostic::new(
+                    i.span(),
+                    format!("bad duration {v} for `{key}` in {context}: a bare number has no unit"),
+                )
+                .expected("a duration string like \"90s\", \"5m\" or \"2h\"");
+                self.error(if v >= 0 {
+                    d.help(format!("write `{key} = \"{v}s\"` for {v} seconds"))
+                } else {
+                    d.help("a duration cannot be negative")
+                });
                 None
             }
             _ => {
@@ -355,7 +440,7 @@ impl<'s> Reader<'s> {
     /// Expand `${vars.NAME}`; check the form of every `${env:NAME}`. Other
     /// `${...}` (shell parameters) pass through untouched.
     pub fn expand(&mut self, text: &str, span: &Span) -> String {
-        match expand::expand_vars(text, &self.vars) {
+        match expand::expand_vars_with(text, &self.vars, !self.is_full()) {
             Ok(s) => s,
             Err(problems) => {
                 for p in problems {
@@ -377,13 +462,61 @@ impl<'s> Reader<'s> {
     }
 }
 
+/// The longest duration a runbook may write: a year. Longer is a typo, and
+/// it keeps every later `Instant + Duration` and `Duration * n` far from overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// Keys where a zero duration makes no sense: an interval of zero would spin,
+/// a timeout or window of zero would fail or end at once.
+const NONZERO: &[&str] = &["timeout", "every", "period", "duration", "time_limit"];
+
+/// A likely fix for a duration that does not parse.
+fn duration_hint(key: &str, text: &str) -> Option<String> {
+    if text.starts_with('-') {
+        return Some("a duration cannot be negative".into());
+    }
+    if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit()) {
+        return Some(format!(
+            "add a unit: `{key} = \"{text}s\"` for {text} seconds"
+        ));
+    }
+    let lower = text.to_lowercase();
+    if lower != text && parse_duration(&lower).is_some() {
+        return Some(format!("units are lowercase: `{key} = \"{lower}\"`"));
+    }
+    if text.contains('w') || text.contains('y') || text.contains("mo") {
+        return Some("write long durations in hours or days: a week is \"168h\" or \"7d\"".into());
+    }
+    if text.is_empty() {
+        return Some(format!(
+            "remove `{key}` to use the default, or write a duration"
+        ));
+    }
+    None
+}
+
 /// Parse "90s", "5m", "2h", "1h30m", "500ms" (and "1h 30m").
 pub fn parse_duration(text: &str) -> Option<Duration> {
     if text.is_empty() || !text.chars().next()?.is_ascii_digit() {
         return None;
     }
+    // Only the units an operator means: to humantime `M` is a month, so a
+    // tired "5M" would be a five-month timeout.
+    let units_ok = text
+        .split(|c: char| c.is_ascii_digit() || c == '.' || c.is_whitespace())
+        .filter(|u| !u.is_empty())
+        .all(|u| UNITS.contains(&u));
+    if !units_ok {
+        return None;
+    }
     humantime::parse_duration(text).ok()
 }
+
+/// Units a duration may use.
+const UNITS: &[&str] = &[
+    "ms", "msec", "s", "sec", "secs", "second", "seconds", "m", "min", "mins", "minute", "minutes",
+    "h", "hr", "hrs", "hour", "hours", "d", "day", "days",
+];
 
 /// An id is a slug: lowercase ASCII letters, digits, `-` and `_`, starting with a letter.
 pub fn is_slug(s: &str) -> bool {

@@ -1,7 +1,7 @@
-//! `[[phase]]` and `[[phase.step]]`: common step keys, then the keys of each
-//! step kind. Unknown keys are reported against the kind's own key list, so
-//! `tabels` in a copy step suggests `tables`, and `run` in a sql step says it
-//! belongs to shell steps.
+//! `[[phase]]` and `[[phase.step]]`: the keys common to every step and the
+//! rollback forms; the keys of each kind are read in `kinds.rs`. Unknown keys
+//! are reported against the kind's own key list, so `tabels` in a copy step
+//! suggests `tables`, and `run` in a sql step says it belongs to shell steps.
 
 use super::diag::{did_you_mean, Diagnostic};
 use super::model::*;
@@ -66,17 +66,25 @@ fn kind_keys(kind: &str) -> &'static [&'static str] {
     }
 }
 
-pub type DepSpans = BTreeMap<String, Vec<(String, Span)>>;
+/// Where each step's `depends_on` entries and `rollback` step ids are, by
+/// step id, for diagnostics that need the whole runbook (cycles, rollbacks).
+#[derive(Default)]
+pub struct StepSpans {
+    pub deps: BTreeMap<String, Vec<(String, Span)>>,
+    pub rollbacks: BTreeMap<String, Vec<(String, Span)>>,
+}
 
 pub fn parse_phases(
     r: &mut Reader<'_>,
     root: Node<'_>,
     refs: &mut Vec<Ref>,
     step_ids: &mut Vec<(String, Span)>,
-    dep_spans: &mut DepSpans,
+    dep_spans: &mut StepSpans,
 ) -> (Vec<Phase>, Option<Span>) {
     let tables = array_of_tables(r, root, "phase", "[[phase]]");
     let first_span = tables.first().and_then(|t| t.span());
+    // with a single empty phase, "the runbook has no steps" says it better
+    let phase_count = tables.len();
     let mut phases = Vec::new();
     let mut seen_phase: BTreeMap<String, Span> = BTreeMap::new();
     let mut previous: Option<String> = None;
@@ -102,7 +110,15 @@ pub fn parse_phases(
         };
         let ctx = format!("phase `{id}`");
         let mut steps = Vec::new();
-        for st in array_of_tables(r, t, "step", "[[phase.step]]") {
+        let step_tables = array_of_tables(r, t, "step", "[[phase.step]]");
+        if step_tables.is_empty() && t.get("step").is_none() && phase_count > 1 {
+            r.error(
+                Diagnostic::new(t.span(), format!("{ctx} has no steps"))
+                    .expected("`[[phase.step]]` tables after the `[[phase]]` they belong to")
+                    .help("add its steps, or remove the empty phase"),
+            );
+        }
+        for st in step_tables {
             if let Some(step) = parse_step(r, st, &id, &mut previous, refs, step_ids, dep_spans) {
                 steps.push(step);
             }
@@ -117,12 +133,30 @@ pub fn parse_phases(
     (phases, first_span)
 }
 
-fn check_slug(r: &mut Reader<'_>, id: &str, span: &Span, what: &str) {
-    if !is_slug(id) {
+pub fn check_slug(r: &mut Reader<'_>, id: &str, span: &Span, what: &str) {
+    if id.len() > 64 && id.get(..64).is_some_and(is_slug) {
+        r.error(
+            Diagnostic::new(
+                Some(span.clone()),
+                format!("{what} `{id}` is longer than 64 characters"),
+            )
+            .expected("a slug of at most 64 characters"),
+        );
+    } else if id.is_empty() {
+        r.error(
+            Diagnostic::new(Some(span.clone()), format!("{what} is empty"))
+                .expected("a slug: lowercase letters, digits, `-` and `_`, starting with a letter"),
+        );
+    } else if !is_slug(id) {
+        let help = if id.is_ascii() {
+            format!("try `{}`", slugify(id))
+        } else {
+            "ids are ASCII: write `é` as `e`, `ß` as `ss`".to_string()
+        };
         r.error(
             Diagnostic::new(Some(span.clone()), format!("{what} `{id}` is not a slug"))
                 .expected("lowercase letters, digits, `-` and `_`, starting with a letter")
-                .help(format!("try `{}`", slugify(id))),
+                .help(help),
         );
     }
 }
@@ -134,7 +168,7 @@ fn parse_step(
     previous: &mut Option<String>,
     refs: &mut Vec<Ref>,
     step_ids: &mut Vec<(String, Span)>,
-    dep_spans: &mut DepSpans,
+    dep_spans: &mut StepSpans,
 ) -> Option<Step> {
     let header = t.span().unwrap_or(0..0);
     let pctx = format!("a step of phase `{phase}`");
@@ -197,6 +231,23 @@ fn parse_step(
         .chain(kind_name.as_deref().map(kind_keys).unwrap_or(&[]).iter())
         .copied()
         .collect();
+    if kind_name.is_none() {
+        // still name keys that no kind takes, so one run reports everything
+        let any: Vec<&str> = COMMON
+            .iter()
+            .chain(KINDS.iter().flat_map(|k| kind_keys(k).iter()))
+            .copied()
+            .collect();
+        for (key, span) in t.keys() {
+            if !any.contains(&key.as_str()) {
+                r.error(
+                    Diagnostic::new(span, format!("unknown key `{key}` in {ctx}"))
+                        .expected("a key of a step (see docs/runbook-format.md)")
+                        .help_opt(did_you_mean(&key, any.iter().copied())),
+                );
+            }
+        }
+    }
     if kind_name.is_some() {
         for (key, span) in t.keys() {
             if allowed.contains(&key.as_str()) {
@@ -262,7 +313,18 @@ fn parse_step(
     let depends_on_explicit = depends_on_list.is_some();
     let depends_on = match depends_on_list {
         Some(list) => {
-            for (dep, span) in &list {
+            for (i, (dep, span)) in list.iter().enumerate() {
+                if list[..i].iter().any(|(d, _)| d == dep) {
+                    r.error(
+                        Diagnostic::new(
+                            Some(span.clone()),
+                            format!("`{dep}` is listed twice in `depends_on` of {ctx}"),
+                        )
+                        .expected("each step id once")
+                        .help("was another step meant here?"),
+                    );
+                    continue;
+                }
                 refs.push(Ref {
                     kind: RefKind::Step,
                     name: dep.clone(),
@@ -270,7 +332,7 @@ fn parse_step(
                     from: ctx.clone(),
                 });
             }
-            dep_spans.insert(id.clone(), list.clone());
+            dep_spans.deps.insert(id.clone(), list.clone());
             strip_spans(list)
         }
         None => previous.iter().cloned().collect(),
@@ -292,7 +354,10 @@ fn parse_step(
             }
         }
     };
-    let rollback = parse_rollback(r, t, &ctx, refs);
+    let (rollback, rb_list) = parse_rollback(r, t, &ctx, refs);
+    if !rb_list.is_empty() {
+        dep_spans.rollbacks.insert(id.clone(), rb_list);
+    }
     if on_failure == OnFailure::Rollback && rollback.is_none() && t.get("rollback").is_none() {
         r.error(
             Diagnostic::new(t.get("on_failure").and_then(|(s, _)| s), format!("{ctx} has `on_failure = \"rollback\"` but no `rollback`"))
@@ -300,16 +365,21 @@ fn parse_step(
         );
     }
 
+    // the common keys first: a mistake in the kind's own keys must not hide them
+    let title = r.string(t, "title", &ctx);
+    let notes = r.string(t, "notes", &ctx);
+    let timeout = r.duration_opt(t, "timeout", &ctx);
+    let point_of_no_return = r.bool_opt(t, "point_of_no_return", &ctx).unwrap_or(false);
     let kind = match kind_name.as_deref() {
-        Some(k) => parse_kind(r, t, k, &ctx, refs)?,
+        Some(k) => super::kinds::parse_kind(r, t, k, &ctx, refs)?,
         None => return None,
     };
     *previous = Some(id.clone());
     Some(Step {
-        title: r.string(t, "title", &ctx),
-        notes: r.string(t, "notes", &ctx),
-        timeout: r.duration_opt(t, "timeout", &ctx),
-        point_of_no_return: r.bool_opt(t, "point_of_no_return", &ctx).unwrap_or(false),
+        title,
+        notes,
+        timeout,
+        point_of_no_return,
         phase: phase.to_string(),
         id,
         confirm,
@@ -328,27 +398,76 @@ fn parse_rollback(
     t: Node<'_>,
     ctx: &str,
     refs: &mut Vec<Ref>,
+) -> (Option<Rollback>, Vec<(String, Span)>) {
+    let mut spans = Vec::new();
+    let rollback = parse_rollback_inner(r, t, ctx, refs, &mut spans);
+    (rollback, spans)
+}
+
+fn parse_rollback_inner(
+    r: &mut Reader<'_>,
+    t: Node<'_>,
+    ctx: &str,
+    refs: &mut Vec<Ref>,
+    spans: &mut Vec<(String, Span)>,
 ) -> Option<Rollback> {
     let (_, item) = t.get("rollback")?;
     let c = format!("`rollback` of {ctx}");
     if let Some(Value::Array(_)) = item.as_value() {
         let list = r.str_list_opt(t, "rollback", ctx)?;
+        if list.is_empty() {
+            empty_rollback(r, item_span(item), &c);
+            return None;
+        }
+        spans.extend(list.iter().cloned());
         return Some(Rollback::Steps(step_refs(list, ctx, refs)));
+    }
+    if let Some(Value::String(s)) = item.as_value() {
+        let raw = s
+            .span()
+            .and_then(|sp| r.src.get(sp))
+            .filter(|raw| !raw.contains('\n'))
+            .unwrap_or("\"...\"")
+            .to_string();
+        r.error(
+            Diagnostic::new(s.span(), format!("wrong type for `rollback` in {ctx}: found a string"))
+                .expected("`{ run = \"...\" }`, `{ sql = \"...\", connection = \"...\" }` or a list of step ids")
+                .help(format!("for a shell command write `rollback = {{ run = {raw} }}`")),
+        );
+        return None;
     }
     let rb = r.table_opt(t, "rollback", ctx)?;
     r.check_keys(rb, &c, &["run", "sql", "connection", "steps"]);
     let has = |k: &str| rb.get(k).is_some();
+    if has("connection") && !has("sql") {
+        r.error(
+            Diagnostic::new(
+                rb.get("connection").and_then(|(s, _)| s),
+                format!("`connection` in {c} without `sql`"),
+            )
+            .expected("`connection` only with `sql = \"...\"`")
+            .help("a `run` rollback is a shell command: it connects the way the command says"),
+        );
+    }
     match (has("run"), has("sql"), has("steps")) {
-        (true, false, false) => Some(Rollback::Shell {
-            run: r.string(rb, "run", &c)?,
-        }),
+        (true, false, false) => {
+            let (run, span) = r.str_opt(rb, "run", &c)?;
+            r.not_blank(&run, &span, "run", &c);
+            Some(Rollback::Shell { run })
+        }
         (false, true, false) => {
-            let sql = r.string(rb, "sql", &c)?;
-            let connection = conn_ref(r, rb, "connection", &c, refs, ctx)?;
+            let (sql, span) = r.str_opt(rb, "sql", &c)?;
+            r.not_blank(&sql, &span, "sql", &c);
+            let connection = conn_ref(r, rb, "connection", &c, refs, &c)?;
             Some(Rollback::Sql { sql, connection })
         }
         (false, false, true) => {
             let list = r.str_list_opt(rb, "steps", &c)?;
+            if list.is_empty() {
+                empty_rollback(r, rb.get("steps").and_then(|(_, i)| item_span(i)), &c);
+                return None;
+            }
+            spans.extend(list.iter().cloned());
             Some(Rollback::Steps(step_refs(list, ctx, refs)))
         }
         _ => {
@@ -361,6 +480,14 @@ fn parse_rollback(
     }
 }
 
+fn empty_rollback(r: &mut Reader<'_>, span: Option<Span>, c: &str) {
+    r.error(
+        Diagnostic::new(span, format!("{c} lists no steps"))
+            .expected("the ids of the steps that undo this one, like [\"rb-dns-back\"]")
+            .help("remove `rollback` if the step has no undo"),
+    );
+}
+
 fn step_refs(list: Vec<(String, Span)>, ctx: &str, refs: &mut Vec<Ref>) -> Vec<String> {
     for (id, span) in &list {
         refs.push(Ref {
@@ -371,400 +498,4 @@ fn step_refs(list: Vec<(String, Span)>, ctx: &str, refs: &mut Vec<Ref>) -> Vec<S
         });
     }
     strip_spans(list)
-}
-
-fn parse_kind(
-    r: &mut Reader<'_>,
-    t: Node<'_>,
-    kind: &str,
-    ctx: &str,
-    refs: &mut Vec<Ref>,
-) -> Option<StepKind> {
-    let c = format!("{ctx} (kind `{kind}`)");
-    Some(match kind {
-        "confirm" => StepKind::Confirm,
-        "shell" => {
-            let run = r.str_req(t, "run", &c, "\"./scripts/maintenance.sh on\"");
-            let env = r.str_map_opt(t, "env", &c);
-            let cwd = r.string(t, "cwd", &c);
-            StepKind::Shell(ShellStep {
-                run: run?.0,
-                env,
-                cwd,
-            })
-        }
-        "sql" => {
-            let connection = conn_ref(r, t, "connection", &c, refs, ctx);
-            let sql = r.str_req(t, "sql", &c, "\"select 1\"");
-            let expect = t.get("expect").and_then(|(_, item)| match item.as_value() {
-                Some(Value::String(s)) => Some(Expect::Text(s.value().clone())),
-                Some(Value::Integer(i)) => Some(Expect::Integer(*i.value())),
-                Some(Value::Float(f)) => Some(Expect::Float(*f.value())),
-                Some(Value::Boolean(b)) => Some(Expect::Bool(*b.value())),
-                _ => {
-                    r.error(
-                        Diagnostic::new(
-                            item_span(item),
-                            format!("wrong type for `expect` in {c}: found {}", type_name(item)),
-                        )
-                        .expected("a string, number or boolean"),
-                    );
-                    None
-                }
-            });
-            StepKind::Sql(SqlStep {
-                connection: connection?,
-                sql: sql?.0,
-                expect,
-            })
-        }
-        "wait" => {
-            if t.get("until").is_none() {
-                r.missing(t, "until", &c, "{ lag = \"replica\", below = \"10s\" }");
-                return None;
-            }
-            let u = r.table_opt(t, "until", &c)?;
-            let uc = format!("`until` of {ctx}");
-            let cond = parse_condition(r, u, &uc, refs, true)?;
-            StepKind::Wait(WaitStep {
-                until: cond.0,
-                hold: cond.1,
-                every: r
-                    .duration_opt(t, "every", &c)
-                    .unwrap_or(Duration::from_secs(2)),
-            })
-        }
-        "copy" => {
-            let from = conn_ref(r, t, "from", &c, refs, ctx);
-            let to = conn_ref(r, t, "to", &c, refs, ctx);
-            let throttle = match r.table_opt(t, "throttle", &c) {
-                Some(th) => parse_condition(r, th, &format!("`throttle` of {ctx}"), refs, false)
-                    .map(|x| x.0),
-                None => None,
-            };
-            let filters = r.str_map_opt(t, "where", &c);
-            StepKind::Copy(CopyStep {
-                tables: r
-                    .str_list_opt(t, "tables", &c)
-                    .map(strip_spans)
-                    .unwrap_or_else(|| vec!["*.*".into()]),
-                exclude: r
-                    .str_list_opt(t, "exclude", &c)
-                    .map(strip_spans)
-                    .unwrap_or_default(),
-                chunk_rows: r
-                    .uint_opt(t, "chunk_rows", &c, 1, 100_000_000)
-                    .unwrap_or(50_000),
-                parallel: r.uint_opt(t, "parallel", &c, 1, 64).unwrap_or(2) as u32,
-                truncate: r.bool_opt(t, "truncate", &c).unwrap_or(false),
-                throttle,
-                filters,
-                from: from?,
-                to: to?,
-            })
-        }
-        "verify" => {
-            let source = conn_ref(r, t, "source", &c, refs, ctx);
-            let target = conn_ref(r, t, "target", &c, refs, ctx);
-            let checks = match r.str_list_opt(t, "checks", &c) {
-                None => vec![
-                    Check::Schema,
-                    Check::Counts,
-                    Check::Checksums,
-                    Check::Sample,
-                ],
-                Some(list) => {
-                    let names = ["schema", "counts", "checksums", "sample"];
-                    let mut out = Vec::new();
-                    for (s, span) in list {
-                        let check = match s.as_str() {
-                            "schema" => Check::Schema,
-                            "counts" => Check::Counts,
-                            "checksums" => Check::Checksums,
-                            "sample" => Check::Sample,
-                            _ => {
-                                r.error(
-                                    Diagnostic::new(
-                                        Some(span),
-                                        format!("unknown check `{s}` in {c}"),
-                                    )
-                                    .expected("one of: schema, counts, checksums, sample")
-                                    .help_opt(did_you_mean(&s, names)),
-                                );
-                                continue;
-                            }
-                        };
-                        if !out.contains(&check) {
-                            out.push(check);
-                        }
-                    }
-                    out
-                }
-            };
-            StepKind::Verify(VerifyStep {
-                tables: r
-                    .str_list_opt(t, "tables", &c)
-                    .map(strip_spans)
-                    .unwrap_or_else(|| vec!["*.*".into()]),
-                exclude: r
-                    .str_list_opt(t, "exclude", &c)
-                    .map(strip_spans)
-                    .unwrap_or_default(),
-                sample: r.uint_opt(t, "sample", &c, 0, 10_000_000).unwrap_or(1000),
-                max_diffs: r.uint_opt(t, "max_diffs", &c, 1, 1_000_000).unwrap_or(100),
-                time_limit: r.duration_opt(t, "time_limit", &c),
-                checks,
-                source: source?,
-                target: target?,
-            })
-        }
-        "rds" => parse_rds(r, t, &c)?,
-        _ => return None,
-    })
-}
-
-const RDS_ACTIONS: &[&str] = &[
-    "create_read_replica",
-    "promote_read_replica",
-    "create_snapshot",
-    "reboot",
-    "wait_status",
-];
-
-/// Statuses RDS reports for instances and snapshots. A status ferry does not
-/// know is accepted (AWS adds some), unless it is a typo of one of these: a
-/// wait for `availble` would only ever end at its timeout, in the window.
-const RDS_STATUSES: &[&str] = &[
-    "available",
-    "backing-up",
-    "configuring-enhanced-monitoring",
-    "configuring-iam-database-auth",
-    "configuring-log-exports",
-    "converting-to-vpc",
-    "copying",
-    "creating",
-    "delete-precheck",
-    "deleting",
-    "failed",
-    "inaccessible-encryption-credentials",
-    "incompatible-network",
-    "incompatible-option-group",
-    "incompatible-parameters",
-    "incompatible-restore",
-    "insufficient-capacity",
-    "maintenance",
-    "modifying",
-    "moving-to-vpc",
-    "pending",
-    "rebooting",
-    "renaming",
-    "resetting-master-credentials",
-    "restore-error",
-    "starting",
-    "stopped",
-    "stopping",
-    "storage-full",
-    "storage-initializing",
-    "storage-optimization",
-    "upgrading",
-];
-
-/// A known status `status` is a typo of (1–2 edits away), if it is not known itself.
-fn status_typo(status: &str) -> Option<&'static str> {
-    if RDS_STATUSES.contains(&status) {
-        return None;
-    }
-    RDS_STATUSES
-        .iter()
-        .copied()
-        .filter(|k| k.len() > 4)
-        .map(|k| (strsim::levenshtein(status, k), k))
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
-}
-
-/// Refuse a status that is a typo of a known one (see [`RDS_STATUSES`]).
-fn check_status(r: &mut Reader<'_>, t: Node<'_>, key: &str, status: Option<&str>, c: &str) {
-    let Some(status) = status else {
-        return;
-    };
-    if let Some(known) = status_typo(status) {
-        r.error(
-            Diagnostic::new(
-                t.get(key).and_then(|(s, _)| s),
-                format!("unknown RDS status `{status}` for `{key}` in {c}"),
-            )
-            .expected("a status RDS reports, e.g. \"available\"")
-            .help(format!("did you mean `{known}`?")),
-        );
-    }
-}
-
-fn parse_rds(r: &mut Reader<'_>, t: Node<'_>, c: &str) -> Option<StepKind> {
-    let (action, aspan) = r.str_req(t, "action", c, "\"promote_read_replica\"")?;
-    let instance = r
-        .str_req(t, "instance", c, "\"${vars.target_instance}\"")
-        .map(|x| x.0);
-    let req =
-        |r: &mut Reader<'_>, key: &str, example: &str| r.str_req(t, key, c, example).map(|x| x.0);
-    let action = match action.as_str() {
-        "create_read_replica" => RdsAction::CreateReadReplica {
-            source_instance: req(r, "source_instance", "\"legacy-primary\"")?,
-            instance_class: r.string(t, "instance_class", c),
-            instance: instance?,
-        },
-        "promote_read_replica" => RdsAction::PromoteReadReplica {
-            instance: instance?,
-        },
-        "create_snapshot" => RdsAction::CreateSnapshot {
-            snapshot: req(r, "snapshot", "\"pre-cutover-2026-11-22\"")?,
-            instance: instance?,
-        },
-        "reboot" => RdsAction::Reboot {
-            instance: instance?,
-        },
-        "wait_status" => RdsAction::WaitStatus {
-            status: req(r, "status", "\"available\"")?,
-            instance: instance?,
-        },
-        other => {
-            r.error(
-                Diagnostic::new(Some(aspan), format!("unknown rds action `{other}` in {c}"))
-                    .expected(format!("one of: {}", RDS_ACTIONS.join(", ")))
-                    .help_opt(did_you_mean(other, RDS_ACTIONS.iter().copied())),
-            );
-            return None;
-        }
-    };
-    // keys that belong to another action are mistakes worth naming
-    let used: &[&str] = match &action {
-        RdsAction::CreateReadReplica { .. } => &["source_instance", "instance_class"],
-        RdsAction::CreateSnapshot { .. } => &["snapshot"],
-        RdsAction::WaitStatus { .. } => &["status"],
-        _ => &[],
-    };
-    for key in ["source_instance", "instance_class", "snapshot", "status"] {
-        if !used.contains(&key) {
-            if let Some((span, _)) = t.get(key) {
-                r.error(
-                    Diagnostic::new(
-                        span,
-                        format!(
-                            "`{key}` does not apply to rds action `{}` in {c}",
-                            action.name()
-                        ),
-                    )
-                    .expected(if used.is_empty() {
-                        "no action-specific keys".to_string()
-                    } else {
-                        format!("one of: {}", used.join(", "))
-                    }),
-                );
-            }
-        }
-    }
-    let wait = r.string(t, "wait", c);
-    check_status(r, t, "wait", wait.as_deref(), c);
-    if let RdsAction::WaitStatus { status, .. } = &action {
-        check_status(r, t, "status", Some(status), c);
-    }
-    Some(StepKind::Rds(RdsStep { wait, action }))
-}
-
-/// `{ lag = NAME, below|above = DURATION, for = DURATION }`,
-/// `{ metric = NAME, below|above = NUMBER, for = ... }` or `{ sql = QUERY, connection = NAME, for = ... }`.
-fn parse_condition(
-    r: &mut Reader<'_>,
-    u: Node<'_>,
-    c: &str,
-    refs: &mut Vec<Ref>,
-    allow_sql: bool,
-) -> Option<(Condition, Option<Duration>)> {
-    let mut keys = vec!["lag", "metric", "below", "above", "for"];
-    if allow_sql {
-        keys.extend(["sql", "connection"]);
-    }
-    r.check_keys(u, c, &keys);
-    let hold = r.duration_opt(u, "for", c);
-    let compare = |r: &mut Reader<'_>| -> Option<(Compare, &'static str)> {
-        match (u.get("below").is_some(), u.get("above").is_some()) {
-            (true, false) => Some((Compare::Below, "below")),
-            (false, true) => Some((Compare::Above, "above")),
-            _ => {
-                r.error(
-                    Diagnostic::new(
-                        u.span(),
-                        format!("{c} needs exactly one of `below` or `above`"),
-                    )
-                    .expected("`below = ...` or `above = ...`"),
-                );
-                None
-            }
-        }
-    };
-    let which = ["lag", "metric", "sql"]
-        .into_iter()
-        .filter(|k| u.get(k).is_some())
-        .collect::<Vec<_>>();
-    match which.as_slice() {
-        ["lag"] => {
-            let (name, span) = r.str_opt(u, "lag", c)?;
-            refs.push(Ref {
-                kind: RefKind::LagMonitor,
-                name: name.clone(),
-                span,
-                from: c.to_string(),
-            });
-            let (cmp, key) = compare(r)?;
-            let threshold = r.duration_opt(u, key, c)?;
-            Some((
-                Condition::Lag {
-                    monitor: name,
-                    compare: cmp,
-                    threshold,
-                },
-                hold,
-            ))
-        }
-        ["metric"] => {
-            let (name, span) = r.str_opt(u, "metric", c)?;
-            refs.push(Ref {
-                kind: RefKind::MetricMonitor,
-                name: name.clone(),
-                span,
-                from: c.to_string(),
-            });
-            let (cmp, key) = compare(r)?;
-            let threshold = r.number_opt(u, key, c)?;
-            Some((
-                Condition::Metric {
-                    monitor: name,
-                    compare: cmp,
-                    threshold,
-                },
-                hold,
-            ))
-        }
-        ["sql"] if allow_sql => {
-            let query = r.string(u, "sql", c)?;
-            let connection = conn_ref(r, u, "connection", c, refs, c)?;
-            Some((Condition::Sql { connection, query }, hold))
-        }
-        _ => {
-            let want = if allow_sql {
-                "`{ lag = \"NAME\", below = \"10s\" }`, `{ metric = \"NAME\", above = 80 }` or `{ sql = \"...\", connection = \"NAME\" }`"
-            } else {
-                "`{ lag = \"NAME\", above = \"30s\" }` or `{ metric = \"NAME\", above = 80 }`"
-            };
-            r.error(
-                Diagnostic::new(
-                    u.span(),
-                    format!("{c} needs exactly one condition, found {}", which.len()),
-                )
-                .expected(want),
-            );
-            None
-        }
-    }
 }

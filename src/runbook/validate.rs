@@ -2,11 +2,11 @@
 //! you mean"), ids are unique, dependencies form no cycle (the cycle is named),
 //! and there is at least one step.
 
-use super::diag::{did_you_mean, line_col, Diagnostic};
+use super::diag::{did_you_mean, line_col, list_names, Diagnostic};
 use super::model::*;
 use super::parse::{Parsed, RefKind};
 use super::reader::Reader;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 pub fn validate(r: &mut Reader<'_>, p: &Parsed) {
     let rb = &p.runbook;
@@ -17,6 +17,10 @@ pub fn validate(r: &mut Reader<'_>, p: &Parsed) {
     for (id, span) in &p.step_ids {
         if let Some(prev) = first.get(id.as_str()) {
             duplicates = true;
+            if r.is_full() {
+                r.dropped += 1;
+                continue;
+            }
             let (line, _) = line_col(r.src, prev.start);
             r.error(
                 Diagnostic::new(Some(span.clone()), format!("duplicate step id `{id}`")).expected(
@@ -28,25 +32,9 @@ pub fn validate(r: &mut Reader<'_>, p: &Parsed) {
         }
     }
 
-    // duplicate monitor names (lag and metric share one namespace on screen)
-    let mut names = BTreeSet::new();
-    for n in rb
-        .monitors
-        .lag
-        .iter()
-        .map(|m| &m.name)
-        .chain(rb.monitors.metric.iter().map(|m| &m.name))
-    {
-        if !names.insert(n.as_str()) {
-            r.error(
-                Diagnostic::new(None, format!("duplicate monitor name `{n}`"))
-                    .expected("unique monitor names"),
-            );
-        }
-    }
-
     // references
     let step_names: Vec<&str> = p.step_ids.iter().map(|(s, _)| s.as_str()).collect();
+    let step_set: std::collections::BTreeSet<&str> = step_names.iter().copied().collect();
     let conn_names: Vec<&str> = rb.connections.keys().map(|s| s.as_str()).collect();
     let lag_names: Vec<&str> = rb.monitors.lag.iter().map(|m| m.name.as_str()).collect();
     let metric_names: Vec<&str> = rb.monitors.metric.iter().map(|m| m.name.as_str()).collect();
@@ -65,10 +53,29 @@ pub fn validate(r: &mut Reader<'_>, p: &Parsed) {
             ),
             RefKind::Step => (&step_names, "step", "the id of a step in this runbook"),
         };
-        if pool.contains(&rf.name.as_str()) {
+        let known = match rf.kind {
+            RefKind::Step => step_set.contains(rf.name.as_str()),
+            RefKind::Connection => rb.connections.contains_key(&rf.name),
+            _ => pool.contains(&rf.name.as_str()),
+        };
+        if known {
+            continue;
+        }
+        if r.is_full() {
+            r.dropped += 1;
             continue;
         }
         let mut help = did_you_mean(&rf.name, pool.iter().copied());
+        if help.is_none() && rf.kind == RefKind::Connection {
+            let var = format!(
+                "{}_DATABASE_URL",
+                rf.name.to_ascii_uppercase().replace('-', "_")
+            );
+            help = Some(format!(
+                "if it is a new database, add `[connections.{}]` with `url = \"${{env:{var}}}\"`",
+                rf.name
+            ));
+        }
         if help.is_none()
             && rf.kind == RefKind::LagMonitor
             && metric_names.contains(&rf.name.as_str())
@@ -90,7 +97,7 @@ pub fn validate(r: &mut Reader<'_>, p: &Parsed) {
         let expected = if pool.is_empty() {
             format!("{define} (none is defined)")
         } else {
-            format!("one of: {}", pool.join(", "))
+            format!("one of: {}", list_names(pool.iter().copied()))
         };
         r.error(
             Diagnostic::new(
@@ -100,6 +107,10 @@ pub fn validate(r: &mut Reader<'_>, p: &Parsed) {
             .expected(expected)
             .help_opt(help),
         );
+    }
+
+    if !duplicates {
+        rollback_only_checks(r, p);
     }
 
     // self-dependency and cycles
@@ -122,6 +133,7 @@ pub fn validate(r: &mut Reader<'_>, p: &Parsed) {
         let head = cycle[0];
         let span = p
             .dep_spans
+            .deps
             .get(head)
             .and_then(|list| {
                 list.iter()
@@ -129,6 +141,14 @@ pub fn validate(r: &mut Reader<'_>, p: &Parsed) {
                     .map(|(_, s)| s.clone())
             })
             .or_else(|| rb.step(head).map(|s| s.span.clone()));
+        if cycle.len() == 1 {
+            r.error(
+                Diagnostic::new(span, format!("step `{head}` depends on itself"))
+                    .expected("the ids of steps that must finish before this one")
+                    .help(format!("remove `{head}` from its own `depends_on`")),
+            );
+            continue;
+        }
         let mut path: Vec<&str> = cycle.clone();
         path.push(head);
         // depends_on points backwards; show it in execution terms "a needs b needs a"
@@ -166,6 +186,81 @@ pub fn validate(r: &mut Reader<'_>, p: &Parsed) {
     }
 }
 
+/// Steps named in a rollback list run only when that rollback is triggered
+/// (see `Runbook::rollback_only`): nothing in the normal flow may wait for
+/// them, a step cannot be its own undo, and something must run normally.
+fn rollback_only_checks(r: &mut Reader<'_>, p: &Parsed) {
+    let rb = &p.runbook;
+    let only = rb.rollback_only();
+    let mut undoes_itself = false;
+    for (owner, list) in &p.dep_spans.rollbacks {
+        for (id, span) in list {
+            if id == owner {
+                undoes_itself = true;
+                r.error(
+                    Diagnostic::new(Some(span.clone()), format!("step `{owner}` lists itself in its own rollback"))
+                        .expected("the ids of other steps, which undo this one")
+                        .help("a step named in a rollback list runs only as that rollback, so this step would never run"),
+                );
+            }
+        }
+    }
+    for s in rb.steps() {
+        if only.contains_key(s.id.as_str()) {
+            continue;
+        }
+        for d in &s.depends_on {
+            let Some(undoes) = only.get(d.as_str()) else {
+                continue;
+            };
+            if undoes.iter().all(|u| u == d) {
+                continue; // a step that undoes itself: reported above
+            }
+            let undoes = undoes
+                .iter()
+                .map(|u| format!("`{u}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let explicit = p
+                .dep_spans
+                .deps
+                .get(&s.id)
+                .and_then(|l| l.iter().find(|(x, _)| x == d).map(|(_, sp)| sp.clone()));
+            match explicit {
+                Some(span) => r.error(
+                    Diagnostic::new(
+                        Some(span),
+                        format!("step `{}` depends on `{d}`, which runs only in the rollback of {undoes}", s.id),
+                    )
+                    .expected("a step of the normal flow")
+                    .help(format!("`{}` would wait for `{d}` forever: remove it from `depends_on`", s.id)),
+                ),
+                None => r.error(
+                    Diagnostic::new(
+                        Some(s.span.clone()),
+                        format!("step `{}` comes after `{d}` in the file, so it waits for it by default, but `{d}` runs only in the rollback of {undoes}", s.id),
+                    )
+                    .expected("rollback-only steps after the last step of the normal flow")
+                    .help(format!("move the rollback steps to the end of the file, or give `{}` its own `depends_on`", s.id)),
+                ),
+            }
+        }
+    }
+    let normal = rb
+        .steps()
+        .filter(|s| !only.contains_key(s.id.as_str()))
+        .count();
+    if normal == 0 && !undoes_itself && rb.steps().next().is_some() {
+        r.error(
+            Diagnostic::new(
+                p.phases_span.clone().or(Some(p.file_span.clone())),
+                "every step is named in a rollback list, so no step runs in the normal flow",
+            )
+            .expected("at least one step that is not only an undo"),
+        );
+    }
+}
+
 /// Each elementary cycle once, as the list of step ids in dependency order.
 fn find_cycles<'a>(deps: &BTreeMap<&'a str, Vec<&'a str>>) -> Vec<Vec<&'a str>> {
     #[derive(Clone, Copy, PartialEq)]
@@ -176,35 +271,44 @@ fn find_cycles<'a>(deps: &BTreeMap<&'a str, Vec<&'a str>>) -> Vec<Vec<&'a str>> 
     }
     let mut mark: BTreeMap<&str, Mark> = deps.keys().map(|k| (*k, Mark::New)).collect();
     let mut cycles = Vec::new();
+    // Iterative depth-first search: a runbook of 100,000 chained steps (the
+    // default dependency) would overflow the stack of a recursive one.
     let mut stack: Vec<&str> = Vec::new();
-
-    fn visit<'a>(
-        n: &'a str,
-        deps: &BTreeMap<&'a str, Vec<&'a str>>,
-        mark: &mut BTreeMap<&'a str, Mark>,
-        stack: &mut Vec<&'a str>,
-        cycles: &mut Vec<Vec<&'a str>>,
-    ) {
-        mark.insert(n, Mark::Active);
-        stack.push(n);
-        for &d in deps.get(n).map(|v| v.as_slice()).unwrap_or(&[]) {
-            match mark.get(d).copied() {
-                Some(Mark::New) => visit(d, deps, mark, stack, cycles),
-                Some(Mark::Active) => {
-                    let pos = stack.iter().position(|x| *x == d).unwrap_or(0);
-                    cycles.push(stack[pos..].to_vec());
-                }
-                _ => {}
-            }
-        }
-        stack.pop();
-        mark.insert(n, Mark::Done);
-    }
-
+    let mut frames: Vec<(&str, usize)> = Vec::new(); // node, next dependency to visit
     let keys: Vec<&str> = deps.keys().copied().collect();
     for k in keys {
-        if mark.get(k) == Some(&Mark::New) {
-            visit(k, deps, &mut mark, &mut stack, &mut cycles);
+        if mark.get(k) != Some(&Mark::New) {
+            continue;
+        }
+        mark.insert(k, Mark::Active);
+        stack.push(k);
+        frames.push((k, 0));
+        while let Some(&(n, next)) = frames.last() {
+            let list = deps.get(n).map(|v| v.as_slice()).unwrap_or(&[]);
+            match list.get(next) {
+                Some(&d) => {
+                    if let Some(top) = frames.last_mut() {
+                        top.1 += 1;
+                    }
+                    match mark.get(d).copied() {
+                        Some(Mark::New) => {
+                            mark.insert(d, Mark::Active);
+                            stack.push(d);
+                            frames.push((d, 0));
+                        }
+                        Some(Mark::Active) => {
+                            let pos = stack.iter().rposition(|x| *x == d).unwrap_or(0);
+                            cycles.push(stack[pos..].to_vec());
+                        }
+                        _ => {}
+                    }
+                }
+                None => {
+                    frames.pop();
+                    stack.pop();
+                    mark.insert(n, Mark::Done);
+                }
+            }
         }
     }
     cycles
@@ -213,30 +317,36 @@ fn find_cycles<'a>(deps: &BTreeMap<&'a str, Vec<&'a str>>) -> Vec<Vec<&'a str>> 
 /// Steps in an order that respects dependencies, stable with respect to the
 /// runbook order (Kahn's algorithm picking the earliest ready step).
 pub fn execution_order(rb: &Runbook) -> Vec<&Step> {
+    use std::collections::BTreeSet;
     let steps: Vec<&Step> = rb.steps().collect();
     let index: BTreeMap<&str, usize> = steps
         .iter()
         .enumerate()
         .map(|(i, s)| (s.id.as_str(), i))
         .collect();
-    let mut done = vec![false; steps.len()];
-    let mut out = Vec::with_capacity(steps.len());
-    while out.len() < steps.len() {
-        let next = steps.iter().enumerate().find(|(i, s)| {
-            !done[*i]
-                && s.depends_on
-                    .iter()
-                    .all(|d| index.get(d.as_str()).is_none_or(|j| done[*j]))
-        });
-        match next {
-            Some((i, s)) => {
-                done[i] = true;
-                out.push(*s);
+    // waiting[i]: unfinished dependencies of step i; users[j]: steps that wait for j
+    let mut waiting = vec![0usize; steps.len()];
+    let mut users: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
+    for (i, s) in steps.iter().enumerate() {
+        for d in &s.depends_on {
+            if let Some(&j) = index.get(d.as_str()) {
+                waiting[i] += 1;
+                users[j].push(i);
             }
-            None => break, // a cycle: validation reports it
         }
     }
-    out
+    let mut ready: BTreeSet<usize> = (0..steps.len()).filter(|&i| waiting[i] == 0).collect();
+    let mut out = Vec::with_capacity(steps.len());
+    while let Some(i) = ready.pop_first() {
+        out.push(steps[i]);
+        for &u in &users[i] {
+            waiting[u] -= 1;
+            if waiting[u] == 0 {
+                ready.insert(u);
+            }
+        }
+    }
+    out // shorter than `steps` when there is a cycle: validation reports it
 }
 
 #[cfg(test)]
@@ -255,6 +365,27 @@ mod tests {
         .collect();
         let cycles = find_cycles(&deps);
         assert_eq!(cycles, vec![vec!["a", "c", "b"]]);
+    }
+
+    #[test]
+    fn a_very_long_chain_does_not_overflow_the_stack() {
+        // 300,000 steps each depending on the one before: the default
+        // dependency of a generated runbook. A recursive search crashed.
+        let names: Vec<String> = (0..300_000).map(|i| format!("s{i}")).collect();
+        let mut deps: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (i, n) in names.iter().enumerate() {
+            let before = if i == 0 {
+                vec![]
+            } else {
+                vec![names[i - 1].as_str()]
+            };
+            deps.insert(n.as_str(), before);
+        }
+        assert!(find_cycles(&deps).is_empty());
+        deps.insert(names[0].as_str(), vec![names[299_999].as_str()]);
+        let cycles = find_cycles(&deps);
+        assert_eq!(cycles.len(), 1);
+        assert_eq!(cycles[0].len(), 300_000);
     }
 
     #[test]
