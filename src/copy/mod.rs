@@ -267,6 +267,16 @@ async fn run_inner(
             ));
         }
     }
+    for s in &specs {
+        let changes = s.type_changes();
+        if !changes.is_empty() {
+            info(format!(
+                "table {}: column types differ on the target, which converts each value: {}",
+                s.name,
+                changes.join(", ")
+            ));
+        }
+    }
     let mut workers = step.parallel.max(1) as usize;
     if matches!(target, Db::Sqlite(_)) && workers > 1 {
         info("SQLite target: one writer".into());

@@ -218,7 +218,11 @@ async fn run_job(
         match result {
             Ok(done) => return Ok(done),
             Err(ChunkError::Fatal(msg)) => {
-                return Err(CopyError::Failed(format!("{}: {msg}", what())));
+                return Err(CopyError::Failed(format!(
+                    "{}: {msg}{}",
+                    what(),
+                    type_hint(spec, &msg)
+                )));
             }
             Err(ChunkError::Retry(msg)) => {
                 // The transaction dies with its connection: nothing of the chunk stays.
@@ -245,6 +249,20 @@ async fn run_job(
         }
     }
     Err(CopyError::Failed(format!("{}: no attempt made", what())))
+}
+
+/// What to do about a value the target rejected (SQLSTATE class 22, data
+/// exception) when the table's column types differ between the sides.
+fn type_hint(spec: &TableSpec, msg: &str) -> String {
+    let changes = spec.type_changes();
+    if changes.is_empty() || !msg.contains("[SQLSTATE 22") {
+        return String::new();
+    }
+    format!(
+        "; the target's column types differ from the source's ({}): change the target column \
+         to a type that holds the source's values, then retry the step",
+        changes.join(", ")
+    )
 }
 
 async fn attempt_chunk(

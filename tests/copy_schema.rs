@@ -1,0 +1,181 @@
+//! The copy engine against target schemas that differ from the source's, on the
+//! rig's real PostgreSQL (a fresh database on the primary and one on the target
+//! cluster per test, dropped afterwards): what the operator is told, and what
+//! happens to sequences the catalogs tie to a table in other ways than ownership.
+//! Tests fail, never skip, when the rig's variables are unset.
+
+use ferry::copy::{self, CopyError, CopyFormat, CopyReport, Hooks};
+use ferry::db::Db;
+use ferry::runbook::CopyStep;
+use sqlx::{Connection, PgConnection, PgPool};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
+
+fn rig_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests through scripts/test, which starts the PostgreSQL rig")
+    })
+}
+
+fn with_db(url: &str, db: &str) -> String {
+    let (base, _) = url
+        .rsplit_once('/')
+        .expect("a postgres URL with a database");
+    format!("{base}/{db}")
+}
+
+/// A database made for one test on each side; dropped (forcefully) when the test ends.
+struct Pair {
+    src_url: String,
+    tgt_url: String,
+    name: String,
+}
+
+impl Pair {
+    async fn new(prefix: &str) -> Pair {
+        let name = format!(
+            "{prefix}_{}_{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_micros() % 1_000_000_000
+        );
+        for var in ["FERRY_TEST_PG_PRIMARY", "FERRY_TEST_PG_TARGET"] {
+            exec(&rig_var(var), &format!("create database {name}")).await;
+        }
+        Pair {
+            src_url: with_db(&rig_var("FERRY_TEST_PG_PRIMARY"), &name),
+            tgt_url: with_db(&rig_var("FERRY_TEST_PG_TARGET"), &name),
+            name,
+        }
+    }
+
+    async fn copy(
+        &self,
+        step_id: &str,
+        tables: &[&str],
+    ) -> (Result<CopyReport, CopyError>, Vec<String>) {
+        let s = Db::Pg(PgPool::connect(&self.src_url).await.expect("source pool"));
+        let t = Db::Pg(PgPool::connect(&self.tgt_url).await.expect("target pool"));
+        let step = CopyStep {
+            from: "source".into(),
+            to: "target".into(),
+            tables: tables.iter().map(|s| s.to_string()).collect(),
+            exclude: vec![],
+            chunk_rows: 100,
+            parallel: 2,
+            throttle: None,
+            truncate: false,
+            filters: BTreeMap::new(),
+        };
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let l = lines.clone();
+        let hooks = Hooks {
+            cancel: CancellationToken::new(),
+            progress: Arc::new(|_| {}),
+            info: Arc::new(move |s| l.lock().expect("lock").push(s)),
+            throttle: None,
+        };
+        let r = copy::run_with(step_id, &step, &s, &t, hooks, CopyFormat::BinaryWhereSafe).await;
+        let seen = lines.lock().expect("lock").clone();
+        (r, seen)
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                for var in ["FERRY_TEST_PG_PRIMARY", "FERRY_TEST_PG_TARGET"] {
+                    if let Ok(mut c) = PgConnection::connect(&rig_var(var)).await {
+                        let _ =
+                            sqlx::raw_sql(&format!("drop database if exists {name} with (force)"))
+                                .execute(&mut c)
+                                .await;
+                    }
+                }
+            })
+        })
+        .join();
+    }
+}
+
+async fn exec(url: &str, sql: &str) {
+    let mut c = PgConnection::connect(url).await.expect("connect");
+    sqlx::raw_sql(sql)
+        .execute(&mut c)
+        .await
+        .unwrap_or_else(|e| panic!("test SQL failed: {e}\n{sql}"));
+}
+
+async fn scalar(url: &str, sql: &str) -> String {
+    let mut c = PgConnection::connect(url).await.expect("connect");
+    sqlx::query_scalar::<_, Option<String>>(sql)
+        .fetch_one(&mut c)
+        .await
+        .unwrap_or_else(|e| panic!("test query failed: {e}\n{sql}"))
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_type_that_cannot_hold_the_values_is_named_with_what_to_do() {
+    let pair = Pair::new("copy_types").await;
+    exec(
+        &pair.src_url,
+        "create schema shop; create table shop.price (id int primary key, amount numeric(12,2), label text); \
+         insert into shop.price select i, i / 4.0, 'p' || i from generate_series(1, 300) i",
+    )
+    .await;
+    exec(
+        &pair.tgt_url,
+        "create schema shop; create table shop.price (id int primary key, amount integer, label varchar(10))",
+    )
+    .await;
+    let (r, info) = pair.copy("c", &["shop.*"]).await;
+    let said = info.join("\n");
+    assert!(
+        said.contains("shop.price")
+            && said.contains("amount numeric(12,2) → integer")
+            && said.contains("label text → character varying(10)"),
+        "the type differences are announced before the copy:\n{said}"
+    );
+    match r {
+        Err(CopyError::Failed(msg)) => {
+            assert!(
+                msg.contains("table shop.price chunk [")
+                    && msg.contains("column amount")
+                    && msg.contains("amount numeric(12,2) → integer")
+                    && msg.contains("change the target column"),
+                "the failure names the table, chunk, column, both types and what to do: {msg}"
+            );
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_target_column_says_what_to_do() {
+    let pair = Pair::new("copy_nocol").await;
+    exec(
+        &pair.src_url,
+        "create table t (id int primary key, \"Note\" text)",
+    )
+    .await;
+    exec(&pair.tgt_url, "create table t (id int primary key)").await;
+    let (r, _) = pair.copy("c", &["public.t"]).await;
+    match r {
+        Err(CopyError::Failed(msg)) => assert!(
+            msg.contains("public.t") && msg.contains("\"Note\"") && msg.contains("add the column"),
+            "{msg}"
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(
+        scalar(&pair.tgt_url, "select count(*)::text from t").await,
+        "0"
+    );
+}
