@@ -187,3 +187,35 @@ async fn xml_with_a_declaration_verifies_clean_after_a_copy() {
         r.differences.join("\n")
     );
 }
+
+/// A table partitioned on the source but plain on the target holds the same rows,
+/// but it is not the schema the migration planned: the schema check says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitioning_that_differs_is_a_schema_difference() {
+    let pair = Pair::new("vedge_part").await;
+    pair.source(
+        "create table S.ev (id bigint, at date, primary key (id, at)) partition by range (at); \
+         create table S.ev_2024 partition of S.ev for values from ('2024-01-01') to ('2025-01-01'); \
+         insert into S.ev select i, date '2024-01-01' + i % 300 from generate_series(1, 500) i",
+    )
+    .await;
+    pair.target("create table S.ev (id bigint, at date, primary key (id, at))")
+        .await;
+    pair.copy().await;
+    let r = pair.verify(&ALL).await;
+    assert!(!r.ok, "{}", r.differences.join("\n"));
+    assert!(
+        r.differences
+            .iter()
+            .any(|l| l
+                .contains(".ev: partitioned by RANGE (at) on source, not partitioned on target")),
+        "the partitioning difference is named:\n{}",
+        r.differences.join("\n")
+    );
+    assert_eq!(
+        r.differences.len(),
+        1,
+        "the rows are the same: only the schema differs:\n{}",
+        r.differences.join("\n")
+    );
+}

@@ -1,8 +1,8 @@
 //! The schema of PostgreSQL tables, read from `pg_catalog` inside the side's
 //! read-only snapshot: columns, constraints, indexes (other than those backing a
 //! primary-key, unique or exclusion constraint, which are compared as constraints),
-//! the sequences owned by columns with their next values and `max(column)`, and the
-//! enum types the columns use (directly, as array elements or under a domain).
+//! the sequences owned by columns with their next values and `max(column)`, the
+//! partition key of a partitioned table, and the enum types the columns use (directly, as array elements or under a domain).
 
 use super::schema::{ColInfo, Def, EnumType, Seq, TableSchema};
 use crate::copy::sqltext::ident;
@@ -133,6 +133,20 @@ pub async fn read(
             columns: r.try_get(4)?,
             ..Default::default()
         });
+    }
+    if major >= 10 {
+        let parts: Vec<(i64, String)> = sqlx::query_as(
+            "select c.oid::int8, pg_get_partkeydef(c.oid) from pg_class c \
+              where c.oid::int8 = any($1) and c.relkind = 'p'",
+        )
+        .bind(&oids)
+        .fetch_all(&mut *c)
+        .await?;
+        for (oid, key) in parts {
+            if let Some(i) = idx(tables, oid) {
+                out[i].partition_key = Some(key);
+            }
+        }
     }
     let standby: bool = sqlx::query_scalar("select pg_is_in_recovery()")
         .fetch_one(&mut *c)
