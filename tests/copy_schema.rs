@@ -179,3 +179,60 @@ async fn a_missing_target_column_says_what_to_do() {
         "0"
     );
 }
+
+/// A sequence made on its own and named by column defaults (`nextval('S.global_id')`,
+/// shared by two tables, as ORMs and hand-written schemas do) must follow the data
+/// like an owned one: after the copy the target's next value collides with no row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sequence_named_by_column_defaults_follows_the_data() {
+    let pair = Pair::new("copy_sharedseq").await;
+    let ddl = "create schema app; create sequence app.global_id; \
+               create table app.a (id bigint primary key default nextval('app.global_id'), v text); \
+               create table app.b (id bigint primary key default nextval('app.global_id'), v text);";
+    exec(&pair.src_url, ddl).await;
+    exec(&pair.tgt_url, ddl).await;
+    exec(
+        &pair.src_url,
+        "insert into app.a (v) select 'a' || i from generate_series(1, 120) i; \
+         insert into app.b (v) select 'b' || i from generate_series(1, 30) i;",
+    )
+    .await;
+    let (r, info) = pair.copy("c", &["app.*"]).await;
+    let report = r.unwrap_or_else(|e| panic!("copy failed: {e}"));
+    assert!(
+        !report.sequences.is_empty(),
+        "the shared sequence is reset: {info:?}"
+    );
+    let next = scalar(&pair.tgt_url, "select nextval('app.global_id')::text").await;
+    assert_eq!(
+        next, "151",
+        "the next id follows the source's sequence: {info:?}"
+    );
+
+    // Without a sequence on the source, the target's shared sequence follows the
+    // largest copied table, whatever order the tables are reset in.
+    let plain = "create schema plain; \
+                 create table plain.a (id bigint primary key, v text); \
+                 create table plain.b (id bigint primary key, v text);";
+    exec(&pair.src_url, plain).await;
+    exec(
+        &pair.tgt_url,
+        "create schema plain; create sequence plain.global_id; \
+         create table plain.a (id bigint primary key default nextval('plain.global_id'), v text); \
+         create table plain.b (id bigint primary key default nextval('plain.global_id'), v text);",
+    )
+    .await;
+    exec(
+        &pair.src_url,
+        "insert into plain.a select i, 'a' from generate_series(1, 500) i; \
+         insert into plain.b select i, 'b' from generate_series(1, 40) i;",
+    )
+    .await;
+    let (r, info) = pair.copy("c2", &["plain.*"]).await;
+    r.unwrap_or_else(|e| panic!("copy failed: {e}"));
+    let next = scalar(&pair.tgt_url, "select nextval('plain.global_id')::text").await;
+    assert_eq!(
+        next, "501",
+        "the next id is past every copied row: {info:?}"
+    );
+}

@@ -219,3 +219,34 @@ async fn partitioning_that_differs_is_a_schema_difference() {
         r.differences.join("\n")
     );
 }
+
+/// A sequence named by column defaults rather than owned by a column is checked like
+/// an owned one: behind the data on the target is a difference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_sequence_behind_the_data_is_named() {
+    let pair = Pair::new("vedge_seq").await;
+    let ddl = "create sequence S.global_id; \
+               create table S.a (id bigint primary key default nextval('S.global_id'), v text); \
+               create table S.b (id bigint primary key default nextval('S.global_id'), v text)";
+    pair.source(ddl).await;
+    pair.target(ddl).await;
+    let data = "insert into S.a (v) select 'a' || i from generate_series(1, 60) i; \
+                insert into S.b (v) select 'b' || i from generate_series(1, 20) i";
+    pair.source(data).await;
+    pair.target(data).await;
+    let r = pair.verify(&ALL).await;
+    assert!(r.ok, "{}", r.differences.join("\n"));
+    pair.target("select setval('S.global_id', 5)").await;
+    let r = pair.verify(&[Check::Schema]).await;
+    assert!(
+        !r.ok,
+        "a sequence behind the data must fail the verification"
+    );
+    assert!(
+        r.differences
+            .iter()
+            .any(|l| l.contains(".b: sequence") && l.contains("global_id") && l.contains("behind")),
+        "the sequence and its table are named:\n{}",
+        r.differences.join("\n")
+    );
+}
