@@ -257,6 +257,21 @@ async fn run_inner(
                 .to_string();
         info(note.clone());
         notes.push(note);
+        for s in &specs {
+            if s.tgt.self_ref {
+                info(format!(
+                    "table {}: it references itself, so its chunks load one at a time in key order \
+                     (a row whose parent has a larger key cannot load without the replica role)",
+                    s.name
+                ));
+            }
+            if s.tgt.has_triggers {
+                info(format!(
+                    "table {}: its triggers on the target fire for every copied row (they may change or reject rows)",
+                    s.name
+                ));
+            }
+        }
     }
     for s in &specs {
         if s.clear == prepare::Clear::Nothing && s.filter.is_none() && !s.src.key.is_empty() {

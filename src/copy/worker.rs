@@ -219,9 +219,10 @@ async fn run_job(
             Ok(done) => return Ok(done),
             Err(ChunkError::Fatal(msg)) => {
                 return Err(CopyError::Failed(format!(
-                    "{}: {msg}{}",
+                    "{}: {msg}{}{}",
                     what(),
-                    type_hint(spec, &msg)
+                    type_hint(spec, &msg),
+                    fk_hint(sh.replica, &msg)
                 )));
             }
             Err(ChunkError::Retry(msg)) => {
@@ -263,6 +264,17 @@ fn type_hint(spec: &TableSpec, msg: &str) -> String {
          to a type that holds the source's values, then retry the step",
         changes.join(", ")
     )
+}
+
+/// What to do about a foreign key violation when the target enforces foreign keys
+/// during the load (no `session_replication_role = replica`).
+fn fk_hint(replica: bool, msg: &str) -> &'static str {
+    if replica || !msg.contains("[SQLSTATE 23503]") {
+        return "";
+    }
+    "; without the replica role (superuser, or rds_superuser on RDS) the target checks \
+     foreign keys row by row as chunks load: copy with such a role, or drop the foreign key \
+     for the copy and add it back afterwards (adding it checks every row)"
 }
 
 async fn attempt_chunk(
