@@ -313,3 +313,72 @@ async fn a_self_referencing_table_copies_without_superuser() {
         "the copy says how it loads the table: {info:#?}"
     );
 }
+
+/// A source role without BYPASSRLS reading a table under a row-level security policy
+/// saw only its own rows: the copy moved half the table and reported success (the
+/// row count check compares what was sent with what loaded, both filtered). With
+/// `row_security = off` the server refuses instead, and the copy says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_security_policy_that_hides_rows_is_an_error_not_a_partial_copy() {
+    let pair = Pair::new("copy_rls").await;
+    let role = format!("{}_reader", pair.name);
+    let ddl = "create table ledger (id int primary key, owner text, amount int)";
+    exec(&pair.src_url, ddl).await;
+    exec(&pair.tgt_url, ddl).await;
+    exec(
+        &pair.src_url,
+        &format!(
+            "insert into ledger select i, case when i % 2 = 0 then '{role}' else 'other' end, i \
+               from generate_series(1, 200) i; \
+             alter table ledger enable row level security; \
+             create policy own on ledger using (owner = current_user); \
+             create role {role} login password 'pw-{role}'; grant select on ledger to {role}"
+        ),
+    )
+    .await;
+    let reader_url = pair.src_url.replacen(
+        "ferry:ferry-test-secret-pw@",
+        &format!("{role}:pw-{role}@"),
+        1,
+    );
+    assert_ne!(
+        reader_url, pair.src_url,
+        "the rig URL has the expected user"
+    );
+    let s = Db::Pg(PgPool::connect(&reader_url).await.expect("source pool"));
+    let t = Db::Pg(PgPool::connect(&pair.tgt_url).await.expect("target pool"));
+    let step = CopyStep {
+        from: "source".into(),
+        to: "target".into(),
+        tables: vec!["public.ledger".into()],
+        exclude: vec![],
+        chunk_rows: 1000,
+        parallel: 1,
+        throttle: None,
+        truncate: false,
+        filters: BTreeMap::new(),
+    };
+    let hooks = Hooks {
+        cancel: CancellationToken::new(),
+        progress: Arc::new(|_| {}),
+        info: Arc::new(|_| {}),
+        throttle: None,
+    };
+    let r = copy::run_with("c", &step, &s, &t, hooks, CopyFormat::BinaryWhereSafe).await;
+    let loaded = scalar(&pair.tgt_url, "select count(*)::text from ledger").await;
+    let admin = rig_var("FERRY_TEST_PG_PRIMARY");
+    exec(
+        &admin,
+        &format!("drop database if exists {} with (force)", pair.name),
+    )
+    .await;
+    exec(&admin, &format!("drop role if exists {role}")).await;
+    match r {
+        Err(CopyError::Failed(msg)) => assert!(
+            msg.contains("public.ledger") && msg.contains("row-level security"),
+            "the refusal names the table and the cause: {msg}"
+        ),
+        other => panic!("expected a refusal, got {other:?} with {loaded} of 200 rows loaded"),
+    }
+    assert_eq!(loaded, "0", "nothing of the table is loaded");
+}

@@ -250,3 +250,81 @@ async fn a_shared_sequence_behind_the_data_is_named() {
         r.differences.join("\n")
     );
 }
+
+/// A source role subject to a row-level security policy sees only some rows; a
+/// verification that compared those (against a target holding just the same rows)
+/// passed. With `row_security = off` the hidden rows make the comparison fail, named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_security_policy_that_hides_rows_fails_the_verification() {
+    let pair = Pair::new("vedge_rls").await;
+    let role = format!("{}_reader", pair.schema);
+    pair.source(
+        &format!(
+            "create table S.ledger (id int primary key, owner text); \
+         insert into S.ledger select i, case when i % 2 = 0 then '{role}' else 'other' end \
+           from generate_series(1, 100) i; \
+         alter table S.ledger enable row level security; \
+         create policy own on S.ledger using (owner = current_user); \
+         create role {role} login password 'pw-{role}'; \
+         grant usage on schema S to {role}; grant select on S.ledger to {role}"
+        )
+        .replace("schema S ", &format!("schema {} ", pair.schema)),
+    )
+    .await;
+    // The target holds exactly what the policy lets the role see.
+    pair.target(&format!(
+        "create table S.ledger (id int primary key, owner text); \
+         insert into S.ledger select i, '{role}' from generate_series(2, 100, 2) i"
+    ))
+    .await;
+    let reader = pair.src.replacen(
+        "ferry:ferry-test-secret-pw@",
+        &format!("{role}:pw-{role}@"),
+        1,
+    );
+    assert_ne!(reader, pair.src, "the rig URL has the expected user");
+    let s = Db::Pg(
+        PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&reader)
+            .await
+            .expect("reader pool"),
+    );
+    let (_, t) = pair.pools().await;
+    let step = VerifyStep {
+        source: "source".into(),
+        target: "target".into(),
+        tables: vec![format!("{}.*", pair.schema)],
+        exclude: vec![],
+        checks: vec![Check::Counts, Check::Checksums],
+        sample: 10,
+        max_diffs: 10,
+        time_limit: None,
+    };
+    let hooks = Hooks {
+        cancel: CancellationToken::new(),
+        progress: Arc::new(|_| {}),
+        info: Arc::new(|_| {}),
+    };
+    let r = verify::run(&step, &s, &t, hooks).await;
+    drop(s);
+    exec(
+        &pair.src,
+        &format!("drop schema {} cascade; drop role {role}", pair.schema),
+    )
+    .await;
+    match r {
+        Ok(report) => {
+            assert!(!report.ok, "hidden rows must not verify clean");
+            assert!(
+                report
+                    .differences
+                    .iter()
+                    .any(|l| l.contains("ledger") && l.contains("row-level security")),
+                "the cause is named:\n{}",
+                report.differences.join("\n")
+            );
+        }
+        Err(e) => assert!(e.to_string().contains("row-level security"), "{e}"),
+    }
+}
