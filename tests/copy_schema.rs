@@ -375,7 +375,9 @@ async fn a_row_security_policy_that_hides_rows_is_an_error_not_a_partial_copy() 
     exec(&admin, &format!("drop role if exists {role}")).await;
     match r {
         Err(CopyError::Failed(msg)) => assert!(
-            msg.contains("public.ledger") && msg.contains("row-level security"),
+            msg.contains("public.ledger")
+                && msg.contains("row-level security")
+                && msg.contains("BYPASSRLS"),
             "the refusal names the table and the cause: {msg}"
         ),
         other => panic!("expected a refusal, got {other:?} with {loaded} of 200 rows loaded"),

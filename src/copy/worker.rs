@@ -219,10 +219,11 @@ async fn run_job(
             Ok(done) => return Ok(done),
             Err(ChunkError::Fatal(msg)) => {
                 return Err(CopyError::Failed(format!(
-                    "{}: {msg}{}{}",
+                    "{}: {msg}{}{}{}",
                     what(),
                     type_hint(spec, &msg),
-                    fk_hint(sh.replica, &msg)
+                    fk_hint(sh.replica, &msg),
+                    rls_hint(&msg)
                 )));
             }
             Err(ChunkError::Retry(msg)) => {
@@ -275,6 +276,16 @@ fn fk_hint(replica: bool, msg: &str) -> &'static str {
     "; without the replica role (superuser, or rds_superuser on RDS) the target checks \
      foreign keys row by row as chunks load: copy with such a role, or drop the foreign key \
      for the copy and add it back afterwards (adding it checks every row)"
+}
+
+/// What to do when a row-level security policy would hide rows from the source role.
+fn rls_hint(msg: &str) -> &'static str {
+    if msg.contains("row-level security") {
+        "; the source role must see every row: connect as the table's owner or a role \
+         with BYPASSRLS"
+    } else {
+        ""
+    }
 }
 
 async fn attempt_chunk(
