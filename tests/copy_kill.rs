@@ -543,3 +543,87 @@ fn restarting_the_source_mid_copy_retries_and_completes_exactly() {
 fn restarting_the_target_mid_copy_retries_and_completes_exactly() {
     restart_mid_copy(Side::Target);
 }
+
+/// The target connection is cut while a chunk is streaming and both ends of the
+/// pipe are full: the source side must notice and the chunk must be retried, not
+/// hang for ever (it did: the reader stayed blocked on a full channel once the
+/// writer had failed). To make "mid-stream, buffers full" certain, a transaction of
+/// the test holds an uncommitted row with a key the chunk loads, so the target's COPY
+/// waits on it; then the test terminates that COPY's backend.
+#[test]
+fn terminating_the_target_backend_mid_chunk_retries_instead_of_hanging() {
+    let src = TestDb::new("FERRY_TEST_PG_PRIMARY", "term_src");
+    let tgt = TestDb::new("FERRY_TEST_PG_TARGET", "term_tgt");
+    let table = "create table wide (id bigint primary key, body text);";
+    exec(&src.url, table);
+    exec(&tgt.url, table);
+    // 40 MB in one chunk: far more than the socket buffers and the channel hold.
+    exec(
+        &src.url,
+        "insert into wide select i, repeat(md5(i::text), 31) from generate_series(1, 40000) i; analyze",
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rb = runbook(dir.path(), 100_000, 1);
+    // No truncate: it would wait for the held row's transaction.
+    let text = std::fs::read_to_string(&rb).expect("runbook");
+    std::fs::write(&rb, text.replace("truncate = true\n", "")).expect("runbook");
+    let journal = dir.path().join("journal.jsonl");
+    let log = dir.path().join("ferry.log");
+
+    let rt = rt();
+    let mut blocker = rt
+        .block_on(PgConnection::connect(&tgt.url))
+        .expect("connect the blocking session");
+    rt.block_on(
+        sqlx::raw_sql("begin; insert into wide values (100, 'blocker')").execute(&mut blocker),
+    )
+    .expect("hold an uncommitted row");
+
+    let mut child = start(&rb, &journal, false, &src.url, &tgt.url, &log);
+    let copy_waiting =
+        "select pid::text from pg_stat_activity where application_name = 'ferry copy' \
+                        and wait_event_type = 'Lock' limit 1";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let pid = loop {
+        let pid = scalar(&tgt.url, &format!("select coalesce(({copy_waiting}), '')"));
+        if !pid.is_empty() {
+            break pid;
+        }
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "ferry ended before its COPY waited on the held row:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the copy never waited on the held row"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Let the source fill every buffer behind the stalled COPY, then cut it off.
+    std::thread::sleep(Duration::from_secs(1));
+    exec(&tgt.url, &format!("select pg_terminate_backend({pid})"));
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = std::fs::read_to_string(&log).unwrap_or_default();
+        if out.contains("retrying in") {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the chunk was not retried within 30s of its target connection being cut (hung):\n{out}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    rt.block_on(sqlx::raw_sql("rollback").execute(&mut blocker))
+        .expect("release the held row");
+    let st = wait(&mut child, &log);
+    let out = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(st.success(), "ferry failed after the retry ({st}):\n{out}");
+    assert_eq!(
+        fingerprint(&src.url, "wide"),
+        fingerprint(&tgt.url, "wide"),
+        "table wide differs after the retry\n{out}"
+    );
+}

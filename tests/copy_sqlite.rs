@@ -488,6 +488,24 @@ async fn postgres_to_sqlite_maps_types_and_refuses_nan() {
         matches!(&r, Err(CopyError::Failed(m)) if m.contains("public.things") && m.contains("NaN") && m.contains("score")),
         "{r:?}"
     );
+
+    // A numeric with more digits than a REAL keeps, into a column SQLite gives numeric
+    // affinity: it would be rounded silently; refused by name with the fix instead.
+    pg.exec("update things set score = 1 where id = 42").await;
+    let dir3 = tempfile::tempdir().expect("tempdir");
+    let tgt3 = sqlite(&dir3.path().join("target.db")).await;
+    sqlite_exec(&tgt3, "create table things (id integer primary key, name text, score real, data blob, flag integer, at text, amount numeric, doc text, n integer)").await;
+    let r = copy(
+        &step(&["public.things"], 400, 1),
+        Db::Pg(src.clone()),
+        Db::Sqlite(tgt3),
+    )
+    .await;
+    assert!(
+        matches!(&r, Err(CopyError::Failed(m)) if m.contains("public.things") && m.contains("column amount")
+            && m.contains("24691357802469135780.246913578") && m.contains("declare the column TEXT")),
+        "{r:?}"
+    );
 }
 
 fn runbook(dir: &Path) -> PathBuf {

@@ -61,6 +61,8 @@ pub struct Table {
     pub parents: Vec<String>,
     /// Some foreign key references this table.
     pub referenced: bool,
+    /// One of its foreign keys references the table itself (a tree: parent rows).
+    pub self_ref: bool,
     pub has_triggers: bool,
 }
 
@@ -206,6 +208,7 @@ async fn read_pg(pool: &sqlx::PgPool) -> Result<Catalog, sqlx::Error> {
                     .map(|x| x as u64),
                 parents: Vec::new(),
                 referenced: false,
+                self_ref: false,
                 has_triggers: false,
             });
             tables.len() - 1
@@ -262,7 +265,11 @@ async fn read_pg(pool: &sqlx::PgPool) -> Result<Catalog, sqlx::Error> {
         if let Some(p) = by_oid.get(&parent).and_then(|&i| tables.get_mut(i)) {
             p.referenced = true;
         }
-        if child != parent {
+        if child == parent {
+            if let Some(t) = by_oid.get(&child).and_then(|&i| tables.get_mut(i)) {
+                t.self_ref = true;
+            }
+        } else {
             if let (Some(t), Some(name)) = (
                 by_oid.get(&child).and_then(|&i| tables.get_mut(i)),
                 parent_name,

@@ -126,6 +126,7 @@ pub(crate) async fn read(conn: &mut SqliteConnection) -> Result<Catalog, sqlx::E
                 .map(|p| format!("main.{p}"))
                 .collect(),
             referenced: false,
+            self_ref: false,
             has_triggers: trigger_tables.contains(&name),
             name,
             columns,

@@ -4,7 +4,8 @@
 //!
 //! Every session is set up so that text crosses between servers exactly: ISO dates,
 //! UTC, `postgres` interval style, the C monetary locale and float output that round
-//! trips. The source session is read-only; the target session loads with
+//! trips. The source session is read-only and reads with `row_security = off` (a
+//! policy that would hide rows is an error, never a partial copy); the target session loads with
 //! `session_replication_role = replica` when that is permitted and asked for, and on
 //! SQLite with foreign keys off.
 
@@ -55,8 +56,12 @@ pub(crate) async fn open(db: &Db, role: Role) -> Result<Conn, sqlx::Error> {
             c.execute(sqlx::raw_sql(PG_FORMAT)).await?;
             match role {
                 Role::Source => {
-                    c.execute(sqlx::raw_sql("set default_transaction_read_only = on"))
-                        .await?;
+                    // row_security off: a table whose row-level security policy would
+                    // hide rows from this role fails instead of being copied in part.
+                    c.execute(sqlx::raw_sql(
+                        "set default_transaction_read_only = on; set row_security = off",
+                    ))
+                    .await?;
                 }
                 Role::Target { replica: true } => {
                     c.execute(sqlx::raw_sql("set session_replication_role = replica"))

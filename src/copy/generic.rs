@@ -168,8 +168,7 @@ impl Sink<'_> {
                     let mut q = sqlx::query(&sql);
                     for row in batch {
                         for (i, v) in row.iter().enumerate() {
-                            check_for_sqlite(v, &spec.tgt_cols[i].name)
-                                .map_err(ChunkError::Fatal)?;
+                            check_for_sqlite(v, &spec.tgt_cols[i]).map_err(ChunkError::Fatal)?;
                             q = match v {
                                 Val::Null => q.bind(None::<i64>),
                                 Val::Int(x) => q.bind(*x),

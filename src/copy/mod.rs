@@ -257,6 +257,21 @@ async fn run_inner(
                 .to_string();
         info(note.clone());
         notes.push(note);
+        for s in &specs {
+            if s.tgt.self_ref {
+                info(format!(
+                    "table {}: it references itself, so its chunks load one at a time in key order \
+                     (a row whose parent has a larger key cannot load without the replica role)",
+                    s.name
+                ));
+            }
+            if s.tgt.has_triggers {
+                info(format!(
+                    "table {}: its triggers on the target fire for every copied row (they may change or reject rows)",
+                    s.name
+                ));
+            }
+        }
     }
     for s in &specs {
         if s.clear == prepare::Clear::Nothing && s.filter.is_none() && !s.src.key.is_empty() {
@@ -264,6 +279,16 @@ async fn run_inner(
                 "table {}: its key may sort differently on the target, so chunks do not clear their range first \
                  (checkpoints still make the copy exactly-once; rows the target already has fail as duplicates)",
                 s.name
+            ));
+        }
+    }
+    for s in &specs {
+        let changes = s.type_changes();
+        if !changes.is_empty() {
+            info(format!(
+                "table {}: column types differ on the target, which converts each value: {}",
+                s.name,
+                changes.join(", ")
             ));
         }
     }

@@ -3,9 +3,10 @@
 //! also clears the chunk's range and writes its checkpoint.
 //!
 //! The source sends one COPY message per row; a reader coalesces them into buffers of
-//! [`BUFFER_BYTES`] and hands them through a channel of [`CHANNEL_BUFFERS`] to the
-//! writer, so memory per worker stays bounded whatever the table's size, and reading
-//! and writing overlap. Nothing commits unless the source stream ended cleanly and,
+//! [`BUFFER_BYTES`] (a bigger row travels alone, uncopied) and hands them through a
+//! channel of at most [`IN_FLIGHT_BYTES`] to the writer, so memory per worker stays
+//! bounded by a few times the largest row whatever the table's size, and reading and
+//! writing overlap. When either side fails, the other stops too. Nothing commits unless the source stream ended cleanly and,
 //! in text format, the target loaded exactly as many rows as the source sent.
 
 use super::checkpoint;
@@ -18,12 +19,14 @@ use super::worker::{ChunkDone, ChunkError};
 use futures::StreamExt;
 use sqlx::postgres::PgConnection;
 use sqlx::Connection;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 
 /// Bytes per buffer sent to the target (one CopyData message each).
 pub const BUFFER_BYTES: usize = 256 * 1024;
 /// Buffers in flight between reader and writer.
 pub const CHANNEL_BUFFERS: usize = 4;
+/// Bytes in flight between reader and writer (a single bigger row still passes, alone).
+pub const IN_FLIGHT_BYTES: usize = CHANNEL_BUFFERS * BUFFER_BYTES;
 
 /// The statements for one chunk.
 pub(crate) struct Statements {
@@ -81,6 +84,22 @@ pub(crate) fn statements(spec: &TableSpec, chunk: &Chunk) -> Statements {
     }
 }
 
+/// Hand a buffer to the writer once the bytes in flight allow it. False when the
+/// writer has stopped.
+async fn hand_over<B: std::ops::Deref<Target = [u8]>>(
+    sender: &mpsc::Sender<(B, u64, u32)>,
+    budget: &Semaphore,
+    data: B,
+    rows: u64,
+) -> bool {
+    let permits = data.len().clamp(1, IN_FLIGHT_BYTES) as u32;
+    match budget.acquire_many(permits).await {
+        Ok(p) => p.forget(),
+        Err(_) => return false,
+    }
+    sender.send((data, rows, permits)).await.is_ok()
+}
+
 /// Copy one chunk. `src` and `tgt` must be thrown away after an error.
 pub(crate) async fn copy_chunk(
     src: &mut PgConnection,
@@ -106,47 +125,64 @@ pub(crate) async fn copy_chunk(
     }
     let mut copy_in = tx.copy_in_raw(&st.copy_in).await?;
     let out = src.copy_out_raw(&st.copy_out).await?;
-    let (sender, mut receiver) = mpsc::channel::<(Vec<u8>, u64)>(CHANNEL_BUFFERS);
+    let (sender, receiver) = mpsc::channel(CHANNEL_BUFFERS);
+    // Bytes in the channel, so that MB-sized rows cannot pile up by the handful.
+    let budget = Semaphore::new(IN_FLIGHT_BYTES);
 
-    // Reader: coalesce row messages into large buffers. Returns (messages, bytes).
-    let reader = async move {
+    // Reader: coalesce row messages into large buffers. Returns (messages, bytes), or
+    // None when the writer stopped (its error says why).
+    let reader = async {
+        // Owned here: dropping it when the source is done ends the writer's loop.
+        let sender = sender;
         let mut out = out;
-        let mut buf: Vec<u8> = Vec::with_capacity(BUFFER_BYTES + 64 * 1024);
+        let mut buf: Vec<u8> = Vec::with_capacity(BUFFER_BYTES);
         let (mut messages, mut bytes, mut in_buf) = (0u64, 0u64, 0u64);
         while let Some(item) = out.next().await {
             let data = item?;
             messages += 1;
-            in_buf += 1;
             bytes += data.len() as u64;
-            buf.extend_from_slice(&data);
-            if buf.len() >= BUFFER_BYTES {
-                let full =
-                    std::mem::replace(&mut buf, Vec::with_capacity(BUFFER_BYTES + 64 * 1024));
-                if sender
-                    .send((full, std::mem::take(&mut in_buf)))
-                    .await
-                    .is_err()
-                {
-                    // The writer stopped; its error says why.
+            if !buf.is_empty() && buf.len() + data.len() > BUFFER_BYTES {
+                let full = std::mem::replace(&mut buf, Vec::with_capacity(BUFFER_BYTES));
+                if !hand_over(&sender, &budget, full, std::mem::take(&mut in_buf)).await {
                     return Ok::<_, sqlx::Error>(None);
                 }
             }
+            if data.len() >= BUFFER_BYTES {
+                // A big row goes alone: appending it to a growing buffer would hold
+                // it twice or more. (It is copied out of the connection's read
+                // buffer so that the buffer's memory can be reused at once.)
+                if !hand_over(&sender, &budget, data.to_vec(), 1).await {
+                    return Ok(None);
+                }
+            } else {
+                buf.extend_from_slice(&data);
+                in_buf += 1;
+            }
         }
-        if !buf.is_empty() && sender.send((buf, in_buf)).await.is_err() {
+        if !buf.is_empty() && !hand_over(&sender, &budget, buf, in_buf).await {
             return Ok(None);
         }
         Ok(Some((messages, bytes)))
     };
     let binary = spec.binary;
     let writer = async {
-        // Rows count one message each (in binary format the trailer counts too;
-        // the exact figure comes from the target at the end).
-        while let Some((data, rows)) = receiver.recv().await {
-            let n = data.len() as u64;
-            copy_in.send(data).await?;
-            meter.add(rows, n);
+        // Owned here, so that a writer that stops drops it and the reader stops too
+        // (a reader left blocked on a full channel would hang the copy for ever).
+        let mut receiver = receiver;
+        let result = async {
+            // Rows count one message each (in binary format the trailer counts too;
+            // the exact figure comes from the target at the end).
+            while let Some((data, rows, permits)) = receiver.recv().await {
+                let n = data.len() as u64;
+                copy_in.send(data).await?;
+                budget.add_permits(permits as usize);
+                meter.add(rows, n);
+            }
+            Ok::<_, sqlx::Error>(())
         }
-        Ok::<_, sqlx::Error>(())
+        .await;
+        budget.close();
+        result
     };
     let (read, written) = tokio::join!(reader, writer);
     written?;

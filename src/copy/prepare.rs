@@ -41,6 +41,23 @@ pub(crate) struct TableSpec {
     pub done: Vec<Option<Done>>,
 }
 
+impl TableSpec {
+    /// Copied columns whose type differs between two PostgreSQL sides, as
+    /// `name source-type → target-type` (the target converts each value, and a value
+    /// it cannot hold stops the copy).
+    pub fn type_changes(&self) -> Vec<String> {
+        if self.src.oid == 0 || self.tgt.oid == 0 {
+            return Vec::new(); // SQLite on a side: declared types are not comparable
+        }
+        self.cols
+            .iter()
+            .zip(&self.tgt_cols)
+            .filter(|(a, b)| a.type_name != b.type_name)
+            .map(|(a, b)| format!("{} {} → {}", a.name, a.type_name, b.type_name))
+            .collect()
+    }
+}
+
 /// Whether `pattern` (with `*` matching any run of characters) matches `text`.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
@@ -183,7 +200,8 @@ pub(crate) fn match_tables(
         for c in s.columns.iter().filter(|c| !c.generated) {
             match find_column(t, &c.name, loose) {
                 None => problems.push(format!(
-                    "target table {} has no column {:?} (source {}.{:?} is {})",
+                    "target table {} has no column {:?} (source {}.{:?} is {}): add the column to \
+                     the target schema, or leave the table out with `exclude`",
                     t.qualified_name(),
                     c.name,
                     s.qualified_name(),

@@ -1,7 +1,9 @@
 //! The queue of chunks the workers share, across and within tables. Without
 //! `session_replication_role = replica`, tables go parents first (by the target's
-//! foreign keys) and a table's chunks wait until its parents are complete; with it,
-//! the biggest tables go first so that the workers finish together.
+//! foreign keys) and a table's chunks wait until its parents are complete, and a
+//! table whose foreign key references itself loads one chunk at a time in key order
+//! (so rows whose parents have smaller keys, the usual case, find them committed);
+//! with it, the biggest tables go first so that the workers finish together.
 
 use super::prepare::TableSpec;
 use std::collections::{HashMap, VecDeque};
@@ -10,6 +12,9 @@ struct TableQ {
     pending: VecDeque<usize>,
     in_flight: usize,
     parents: Vec<usize>,
+    /// One chunk at a time, in key order (a table referencing itself, loaded
+    /// with its foreign keys enforced: a parent row must be committed first).
+    serial: bool,
 }
 
 /// Chunks waiting to be copied.
@@ -63,6 +68,7 @@ impl Queue {
                     .filter(|&c| s.done.get(c).is_none_or(|d| d.is_none()))
                     .collect(),
                 in_flight: 0,
+                serial: gate && s.tgt.self_ref,
                 // Only parents earlier in the order gate: a cycle cannot deadlock.
                 parents: parents[i]
                     .iter()
@@ -92,6 +98,9 @@ impl Queue {
             }
             left = true;
             if self.gate && !q.parents.iter().all(|&p| self.complete(p)) {
+                continue;
+            }
+            if q.serial && q.in_flight > 0 {
                 continue;
             }
             let q = &mut self.tables[t];

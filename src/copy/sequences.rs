@@ -1,7 +1,9 @@
-//! After the data: every sequence owned by a copied column on the target (serial and
-//! identity columns, found through `pg_depend`) is set to the source sequence's state
-//! (`last_value`, `is_called`), or, when the source has no sequence for that column
-//! (SQLite, a plain column), to `max(column)` so that the next value is `max + 1`.
+//! After the data: every sequence tied to a copied column on the target (owned by it:
+//! serial and identity columns; or named by its default, `nextval('shared_id')`;
+//! found through `pg_depend`) is set to the source sequence's state (`last_value`,
+//! `is_called`), or, when the source has no sequence for that column (SQLite, a plain
+//! column), to `max(column)` so that the next value is `max + 1` — never lower than
+//! another copied table's maximum already set on the same (shared) sequence.
 //! On a SQLite target, an AUTOINCREMENT table's `sqlite_sequence` entry follows the
 //! source's entry when the source is SQLite too (SQLite keeps it at least at the
 //! largest key by itself).
@@ -30,13 +32,25 @@ pub struct SequenceReset {
     pub from: String,
 }
 
+/// Sequences tied to columns of table `$1`: owned by the column (serial, identity,
+/// `OWNED BY`), or named by its default (`default nextval('shared_id')`: a sequence
+/// created on its own, perhaps shared by several tables).
 const OWNED: &str = "select a.attname::text, s.oid::int8, format('%I.%I', n.nspname, s.relname) \
       from pg_depend d \
       join pg_class s on s.oid = d.objid and s.relkind = 'S' \
       join pg_namespace n on n.oid = s.relnamespace \
       join pg_attribute a on a.attrelid = d.refobjid and a.attnum = d.refobjsubid \
      where d.classid = 'pg_class'::regclass and d.refclassid = 'pg_class'::regclass \
-       and d.refobjid = $1::int8::oid and d.deptype in ('a', 'i')";
+       and d.refobjid = $1::int8::oid and d.deptype in ('a', 'i') \
+    union \
+    select a.attname::text, s.oid::int8, format('%I.%I', n.nspname, s.relname) \
+      from pg_attrdef ad \
+      join pg_depend d on d.classid = 'pg_attrdef'::regclass and d.objid = ad.oid \
+       and d.refclassid = 'pg_class'::regclass \
+      join pg_class s on s.oid = d.refobjid and s.relkind = 'S' \
+      join pg_namespace n on n.oid = s.relnamespace \
+      join pg_attribute a on a.attrelid = ad.adrelid and a.attnum = ad.adnum \
+     where ad.adrelid = $1::int8::oid";
 
 /// Sequences owned by columns of table `oid`: column -> (sequence oid, name).
 async fn owned(pool: &PgPool, oid: u32) -> Result<HashMap<String, (i64, String)>, sqlx::Error> {
@@ -54,9 +68,10 @@ pub(crate) async fn reset(
     specs: &[TableSpec],
 ) -> Result<Vec<SequenceReset>, sqlx::Error> {
     let mut out = Vec::new();
+    let mut from_max: HashMap<i64, i64> = HashMap::new();
     for spec in specs {
         match target {
-            Db::Pg(tp) => reset_pg(source, tp, spec, &mut out).await?,
+            Db::Pg(tp) => reset_pg(source, tp, spec, &mut out, &mut from_max).await?,
             Db::Sqlite(tp) => reset_sqlite(source, tp, spec, &mut out).await?,
         }
     }
@@ -68,6 +83,7 @@ async fn reset_pg(
     tp: &PgPool,
     spec: &TableSpec,
     out: &mut Vec<SequenceReset>,
+    from_max: &mut HashMap<i64, i64>,
 ) -> Result<(), sqlx::Error> {
     let tseqs = owned(tp, spec.tgt.oid).await?;
     if tseqs.is_empty() {
@@ -102,6 +118,24 @@ async fn reset_pg(
                 ))
                 .fetch_one(tp)
                 .await?;
+                // A sequence shared by several tables follows the largest of them.
+                let max = match (max, from_max.get(seq_oid)) {
+                    (Some(m), Some(&before)) if before > m => {
+                        out.push(SequenceReset {
+                            table: spec.tgt.qualified_name(),
+                            column: tc.name.clone(),
+                            sequence: seq_name.clone(),
+                            value: Some(before),
+                            is_called: true,
+                            from: format!("left at {before}: another copied table's maximum"),
+                        });
+                        continue;
+                    }
+                    (m, _) => m,
+                };
+                if let Some(m) = max {
+                    from_max.insert(*seq_oid, m);
+                }
                 (max, true, format!("max({}) on the target", tc.name))
             }
         };

@@ -102,14 +102,74 @@ pub(crate) fn sqlite_val(r: &sqlx::sqlite::SqliteRow, i: usize) -> Result<Val, s
     })
 }
 
-/// Check a value can be stored in SQLite as it is (SQLite turns NaN into NULL).
-pub(crate) fn check_for_sqlite(v: &Val, col: &str) -> Result<(), String> {
+/// Check a value can be stored in SQLite column `col` as it is: SQLite turns NaN
+/// into NULL, and a column of numeric affinity (declared INT…, REAL, NUMERIC, DECIMAL…)
+/// turns a number written as text into an INTEGER or a REAL, which keeps about 15
+/// significant digits of a `numeric` value.
+pub(crate) fn check_for_sqlite(v: &Val, col: &Column) -> Result<(), String> {
     match v {
         Val::Real(f) if f.is_nan() => Err(format!(
-            "column {col} holds NaN, which SQLite cannot store (it would become NULL)"
+            "column {} holds NaN, which SQLite cannot store (it would become NULL)",
+            col.name
         )),
+        Val::Text(s) if numeric_affinity(&col.type_name) => match lossy_in_sqlite(s) {
+            Some(stored) => Err(format!(
+                "column {} ({}) would store {s} as {stored}: SQLite keeps a number in a column \
+                 of numeric affinity as a 64-bit REAL; declare the column TEXT in SQLite to keep \
+                 the value exactly",
+                col.name, col.type_name
+            )),
+            None => Ok(()),
+        },
         _ => Ok(()),
     }
+}
+
+/// SQLite's affinity rules: INTEGER, REAL and NUMERIC affinities convert number texts.
+fn numeric_affinity(decl: &str) -> bool {
+    let d = decl.to_ascii_uppercase();
+    if d.contains("INT") {
+        return true;
+    }
+    if d.contains("CHAR") || d.contains("CLOB") || d.contains("TEXT") {
+        return false;
+    }
+    !(d.contains("BLOB") || d.trim().is_empty())
+}
+
+/// A plain decimal number text (what PostgreSQL prints for `numeric`), split into its
+/// sign and digits with no leading or trailing zeros; None for anything else.
+fn decimal_parts(s: &str) -> Option<(bool, String, String)> {
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    if int.is_empty() && frac.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let int = int.trim_start_matches('0').to_string();
+    let frac = frac.trim_end_matches('0').to_string();
+    let zero = int.is_empty() && frac.is_empty();
+    Some((neg && !zero, int, frac))
+}
+
+/// What SQLite would keep of number text `s` in a column of numeric affinity, when
+/// that is not the same number (None: it keeps the value, or keeps the text as is).
+fn lossy_in_sqlite(s: &str) -> Option<String> {
+    let parts = decimal_parts(s)?;
+    if s.parse::<i64>().is_ok() {
+        return None; // an INTEGER: exact
+    }
+    let f: f64 = s.parse().ok()?;
+    if !f.is_finite() {
+        return Some(f.to_string());
+    }
+    let stored = format!("{f}");
+    (decimal_parts(&stored)? != parts).then_some(stored)
 }
 
 /// A value as the text PostgreSQL casts to the target column's type.
@@ -193,7 +253,17 @@ mod tests {
             Ok(Some("Infinity".into()))
         );
         assert_eq!(pg_text(Val::Real(0.1), &f), Ok(Some("0.1".into())));
-        assert!(check_for_sqlite(&Val::Real(f64::NAN), "x").is_err());
+        assert!(check_for_sqlite(&Val::Real(f64::NAN), &f).is_err());
+        let n = col(1700, "NUMERIC");
+        let ok = |s: &str| check_for_sqlite(&Val::Text(s.into()), &n).is_ok();
+        assert!(ok("1.50") && ok("-0.000") && ok("123456789012345678") && ok("0.1") && ok("NaN"));
+        assert!(
+            !ok("0.14285714285714285714"),
+            "more digits than a REAL keeps"
+        );
+        assert!(!ok("12345678901234567890"), "beyond 64-bit integers");
+        assert!(check_for_sqlite(&Val::Text("0.14285714285714285714".into()), &t).is_ok());
+        assert!(check_for_sqlite(&Val::Text("0.14285714285714285714".into()), &col(0, "")).is_ok());
         assert_eq!(unhex(&hex(&[0, 1, 254, 255])), Some(vec![0, 1, 254, 255]));
     }
 }

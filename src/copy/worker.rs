@@ -218,7 +218,13 @@ async fn run_job(
         match result {
             Ok(done) => return Ok(done),
             Err(ChunkError::Fatal(msg)) => {
-                return Err(CopyError::Failed(format!("{}: {msg}", what())));
+                return Err(CopyError::Failed(format!(
+                    "{}: {msg}{}{}{}",
+                    what(),
+                    type_hint(spec, &msg),
+                    fk_hint(sh.replica, &msg),
+                    rls_hint(&msg)
+                )));
             }
             Err(ChunkError::Retry(msg)) => {
                 // The transaction dies with its connection: nothing of the chunk stays.
@@ -245,6 +251,41 @@ async fn run_job(
         }
     }
     Err(CopyError::Failed(format!("{}: no attempt made", what())))
+}
+
+/// What to do about a value the target rejected (SQLSTATE class 22, data
+/// exception) when the table's column types differ between the sides.
+fn type_hint(spec: &TableSpec, msg: &str) -> String {
+    let changes = spec.type_changes();
+    if changes.is_empty() || !msg.contains("[SQLSTATE 22") {
+        return String::new();
+    }
+    format!(
+        "; the target's column types differ from the source's ({}): change the target column \
+         to a type that holds the source's values, then retry the step",
+        changes.join(", ")
+    )
+}
+
+/// What to do about a foreign key violation when the target enforces foreign keys
+/// during the load (no `session_replication_role = replica`).
+fn fk_hint(replica: bool, msg: &str) -> &'static str {
+    if replica || !msg.contains("[SQLSTATE 23503]") {
+        return "";
+    }
+    "; without the replica role (superuser, or rds_superuser on RDS) the target checks \
+     foreign keys row by row as chunks load: copy with such a role, or drop the foreign key \
+     for the copy and add it back afterwards (adding it checks every row)"
+}
+
+/// What to do when a row-level security policy would hide rows from the source role.
+fn rls_hint(msg: &str) -> &'static str {
+    if msg.contains("row-level security") {
+        "; the source role must see every row: connect as the table's owner or a role \
+         with BYPASSRLS"
+    } else {
+        ""
+    }
 }
 
 async fn attempt_chunk(

@@ -71,6 +71,8 @@ pub struct TableSchema {
     pub checks: Vec<Def>,
     pub indexes: Vec<Def>,
     pub sequences: Vec<Seq>,
+    /// PostgreSQL: the partition key of a partitioned table (`RANGE (at)`).
+    pub partition_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -216,6 +218,17 @@ pub fn compare(
                 short_type(&tc.type_name)
             ));
         }
+    }
+    if same && s.partition_key != t.partition_key {
+        let word = |k: &Option<String>| match k {
+            Some(k) => format!("partitioned by {k}"),
+            None => "not partitioned".to_string(),
+        };
+        out.push(format!(
+            "{table}: {} on source, {} on target",
+            word(&s.partition_key),
+            word(&t.partition_key)
+        ));
     }
     let key_eq =
         |a: &[String], b: &[String]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| eq(x, y));

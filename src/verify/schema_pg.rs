@@ -1,8 +1,9 @@
 //! The schema of PostgreSQL tables, read from `pg_catalog` inside the side's
 //! read-only snapshot: columns, constraints, indexes (other than those backing a
 //! primary-key, unique or exclusion constraint, which are compared as constraints),
-//! the sequences owned by columns with their next values and `max(column)`, and the
-//! enum types the columns use (directly, as array elements or under a domain).
+//! the sequences owned by columns or named by their defaults, with their next values
+//! and `max(column)`, the
+//! partition key of a partitioned table, and the enum types the columns use (directly, as array elements or under a domain).
 
 use super::schema::{ColInfo, Def, EnumType, Seq, TableSchema};
 use crate::copy::sqltext::ident;
@@ -134,9 +135,25 @@ pub async fn read(
             ..Default::default()
         });
     }
+    if major >= 10 {
+        let parts: Vec<(i64, String)> = sqlx::query_as(
+            "select c.oid::int8, pg_get_partkeydef(c.oid) from pg_class c \
+              where c.oid::int8 = any($1) and c.relkind = 'p'",
+        )
+        .bind(&oids)
+        .fetch_all(&mut *c)
+        .await?;
+        for (oid, key) in parts {
+            if let Some(i) = idx(tables, oid) {
+                out[i].partition_key = Some(key);
+            }
+        }
+    }
     let standby: bool = sqlx::query_scalar("select pg_is_in_recovery()")
         .fetch_one(&mut *c)
         .await?;
+    // Owned by a column (serial, identity), or named by a column's default
+    // (`nextval('shared_id')`, a sequence perhaps shared by several tables).
     let seqs = sqlx::query(
         "select d.refobjid::int8, a.attname::text, s.oid::int8, \
                 quote_ident(n.nspname) || '.' || quote_ident(s.relname) \
@@ -147,6 +164,16 @@ pub async fn read(
           where d.classid = 'pg_class'::regclass and d.refclassid = 'pg_class'::regclass \
             and d.deptype in ('a', 'i') and d.refobjid::int8 = any($1) \
             and a.atttypid in (20, 21, 23) \
+         union \
+         select ad.adrelid::int8, a.attname::text, s.oid::int8, \
+                quote_ident(n.nspname) || '.' || quote_ident(s.relname) \
+           from pg_attrdef ad \
+           join pg_depend d on d.classid = 'pg_attrdef'::regclass and d.objid = ad.oid \
+            and d.refclassid = 'pg_class'::regclass \
+           join pg_class s on s.oid = d.refobjid and s.relkind = 'S' \
+           join pg_namespace n on n.oid = s.relnamespace \
+           join pg_attribute a on a.attrelid = ad.adrelid and a.attnum = ad.adnum \
+          where ad.adrelid::int8 = any($1) and a.atttypid in (20, 21, 23) \
           order by 1, 2",
     )
     .bind(&oids)

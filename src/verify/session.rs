@@ -11,7 +11,9 @@
 //!   that depends on the server rather than on the data: `TimeZone = 'UTC'`,
 //!   `DateStyle = 'ISO, YMD'`, `IntervalStyle = 'postgres'`, `extra_float_digits = 3`,
 //!   `bytea_output = 'hex'`, `lc_monetary = 'C'`; JIT is off (it costs more than it
-//!   saves on chunk-sized queries). A comparison whose work fails is rolled back to a
+//!   saves on chunk-sized queries); `row_security = off`, so a row-level security
+//!   policy that would hide rows from the role is an error, never a partial (and
+//!   falsely equal) comparison. A comparison whose work fails is rolled back to a
 //!   savepoint so the transaction (and its snapshot) lives on.
 //! - SQLite: `pragma query_only = on` and one deferred read transaction per
 //!   connection (a WAL database gives each its snapshot at the first read).
@@ -32,7 +34,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const PG_SETTINGS: &str = "set application_name = 'ferry verify'; set DateStyle = 'ISO, YMD'; \
      set IntervalStyle = 'postgres'; set TimeZone = 'UTC'; set extra_float_digits = 3; \
      set bytea_output = 'hex'; set lc_monetary = 'C'; set jit = off; \
-     set default_transaction_read_only = on";
+     set default_transaction_read_only = on; set row_security = off";
 
 /// One open, read-only connection.
 pub enum Conn {
