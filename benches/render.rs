@@ -165,6 +165,7 @@ fn fixture() -> (Arc<Runbook>, EngineSnapshot) {
                 stale: None,
             }),
         },
+        attached: Vec::new(),
     };
     (rb, snap)
 }

@@ -5,9 +5,11 @@
 //!   [`units`]: numbers as people read them;
 //! - [`journal`], [`engine`]: the append-only journal and the pure state machine;
 //! - [`copy`], [`verify`], [`monitor`], [`aws`]: the background workers;
-//! - [`report`]: post-run reports from a journal;
+//! - [`report`]: post-run reports from a journal; [`attach`]: the socket a run
+//!   serves and the link `ferry attach` drives a second console over;
 //! - [`tui`], [`cli`]: the front-ends (the only modules that touch ratatui, crossterm or clap).
 
+pub mod attach;
 pub mod aws;
 pub mod cli;
 pub mod copy;

@@ -93,6 +93,7 @@ impl J {
                 host: "bastion-1".into(),
                 resumed: false,
                 pid: 4242,
+                socket: None,
             },
             t0(),
         )
@@ -400,6 +401,7 @@ fn build(name: &str) -> PathBuf {
                     host: "bastion-2".into(),
                     resumed: true,
                     pid: 5151,
+                    socket: None,
                 },
             )
             .ev(

@@ -83,6 +83,8 @@ pub async fn run(s: DemoSettings, dir: PathBuf) -> i32 {
         yes: s.yes,
         runs_dir: dir.join("runs"),
         tui: s.tui,
+        socket: None,
+        wait: false,
     };
     let code = run::run(settings).await;
     cancel.cancel();

@@ -152,14 +152,30 @@ pub fn line(ts: chrono::DateTime<chrono::Utc>, entry: &Entry) -> Option<String> 
     Some(format!("{t} {text}"))
 }
 
+/// What headless driving does on the operator's behalf.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Acting {
+    /// `--yes`: confirm every step (journaled as automatic).
+    pub yes: bool,
+    /// `--resume --yes`: retry the steps a crash interrupted.
+    pub retry_interrupted: bool,
+    /// `--wait`: a step that needs a person waits for one (attached with
+    /// `ferry attach --operate`) instead of stopping the run.
+    pub wait: bool,
+}
+
 /// Print events and act for the operator until the engine stops.
 pub async fn drive(
     mut h: Handles,
-    yes: bool,
-    retry_interrupted: bool,
+    how: Acting,
     redactor: &Redactor,
     rb: &crate::runbook::Runbook,
 ) -> Outcome {
+    let Acting {
+        yes,
+        retry_interrupted,
+        wait,
+    } = how;
     let mut sigterm = signal(SignalKind::terminate()).ok();
     let mut sighup = signal(SignalKind::hangup()).ok();
     let mut result = Outcome::Done;
@@ -199,6 +215,7 @@ pub async fn drive(
                     result = Outcome::JournalFailed;
                     stop(&h, &mut stopping);
                 }
+                Some(Notice::Denied(_) | Notice::Detached(_)) => {}
                 None => break,
             },
             changed = h.snapshot.changed() => {
@@ -251,9 +268,15 @@ pub async fn drive(
                             (yes && s.state == StepState::AwaitingConfirmation)
                                 || (retry_interrupted && s.state == StepState::Interrupted)
                         });
-                        if !needs_person.is_empty() && !acting {
+                        if !needs_person.is_empty() && !acting && !wait {
                             result = Outcome::NeedsOperator(needs_person.join("; "));
                             stop(&h, &mut stopping);
+                        }
+                    }
+                    RunStatus::Halted { step } if wait => {
+                        let attempt = snap.step(step).map_or(0, |s| s.attempt);
+                        if announced.insert((format!("halted:{step}"), attempt)) {
+                            say!("! halted: `{step}` failed; waiting for an operator (ferry attach --operate: r retry · s skip · b roll back)");
                         }
                     }
                     RunStatus::Halted { step } => {

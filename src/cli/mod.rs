@@ -39,6 +39,7 @@ macro_rules! complain_raw {
     }};
 }
 
+mod attach;
 mod check;
 mod check_aws;
 mod demo;
@@ -46,6 +47,7 @@ pub mod headless;
 pub mod logging;
 mod report;
 pub mod run;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -106,6 +108,8 @@ pub enum Command {
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Join a running console from another terminal: read-only unless --operate.
+    Attach(AttachArgs),
     /// Rehearsal timing over several journals: n, median, p90, max, 95% interval, against the window.
     Stats {
         #[arg(required = true, value_name = "JOURNAL")]
@@ -138,6 +142,34 @@ pub struct RunArgs {
     /// Folder holding runs/<runbook-name>/ journals (default: ./runs).
     #[arg(long, value_name = "DIR", default_value = "runs")]
     pub runs_dir: PathBuf,
+    /// Serve `ferry attach` at this socket (default: the journal's path + `.sock`).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Headless: wait at steps that need a person for an operator to attach
+    /// (`ferry attach --operate`) instead of stopping.
+    #[arg(long, conflicts_with = "yes")]
+    pub wait: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AttachArgs {
+    /// Join the newest live run of this runbook (default: the newest live run under --runs-dir).
+    pub runbook: Option<PathBuf>,
+    /// The run's socket, as `ferry run` printed it.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["journal", "runbook"])]
+    pub socket: Option<PathBuf>,
+    /// Join the run writing this journal.
+    #[arg(long, value_name = "PATH", conflicts_with = "runbook")]
+    pub journal: Option<PathBuf>,
+    /// Act too: confirm, skip, retry and roll back steps (journaled under --operator).
+    #[arg(long)]
+    pub operate: bool,
+    /// Operator name recorded with what you do (default: the OS user).
+    #[arg(long, value_name = "NAME")]
+    pub operator: Option<String>,
+    /// Folder holding runs/<runbook-name>/ journals (default: ./runs).
+    #[arg(long, value_name = "DIR", default_value = "runs")]
+    pub runs_dir: PathBuf,
 }
 
 /// Parse arguments, run the command, return the process exit code.
@@ -154,7 +186,10 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    if matches!(args.command, Command::Run(_) | Command::Demo { .. }) {
+    if matches!(
+        args.command,
+        Command::Run(_) | Command::Demo { .. } | Command::Attach(_)
+    ) {
         let _ = logging::init(&logging::state_dir());
     }
     match args.command {
@@ -183,6 +218,7 @@ pub fn main() -> i32 {
             output,
         } => report::report(&journal, format, output.as_ref()),
         Command::Stats { journals } => report::stats(&journals),
+        Command::Attach(a) => attach::main(a),
         Command::Demo {
             rows,
             dir,
@@ -248,6 +284,8 @@ pub fn main() -> i32 {
                 yes: a.yes,
                 runs_dir: a.runs_dir,
                 tui,
+                socket: a.socket,
+                wait: a.wait,
             };
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

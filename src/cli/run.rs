@@ -30,6 +30,11 @@ pub struct RunSettings {
     pub runs_dir: PathBuf,
     /// Drive the run from the full-screen console instead of headless mode.
     pub tui: bool,
+    /// Where `ferry attach` reaches this run (default: `<journal>.sock`).
+    pub socket: Option<PathBuf>,
+    /// Headless without `--yes`: wait for an attached operator at steps that
+    /// need a person, instead of stopping.
+    pub wait: bool,
 }
 
 pub fn default_operator() -> String {
@@ -277,6 +282,19 @@ pub async fn run(s: RunSettings) -> i32 {
         (w, m, snap, Vec::new())
     };
     let mut journal = journal;
+    // the attach socket, before the session entry that records it
+    let attach = match super::serve::open(s.socket.as_deref(), journal.path()) {
+        Ok(a) => a,
+        Err(e) => {
+            complain!("error: {e}");
+            complain!("  = help: pass --socket PATH with a free path");
+            if !s.resume {
+                // nothing was written yet: leave no empty journal behind
+                let _ = std::fs::remove_file(journal.path());
+            }
+            return EXIT_BAD_INPUT;
+        }
+    };
     let now = Utc::now();
     let first = if s.resume {
         Ok(now)
@@ -289,6 +307,7 @@ pub async fn run(s: RunSettings) -> i32 {
             host: host.clone(),
             resumed: s.resume,
             pid: std::process::id(),
+            socket: attach.as_ref().map(|a| a.0.path.display().to_string()),
         },
         now,
     );
@@ -315,10 +334,16 @@ pub async fn run(s: RunSettings) -> i32 {
     }
     let journal_path = journal.path().to_path_buf();
     say!("journal {}", journal_path.display());
+    if let Some((file, _)) = &attach {
+        say!(
+            "attach from another terminal: ferry attach --socket {} [--operate]",
+            file.path.display()
+        );
+    }
 
     let actor = Actor {
         operator: s.operator.clone(),
-        host,
+        host: host.clone(),
     };
     // monitors for the whole run
     let conns = Arc::new(conns);
@@ -345,13 +370,48 @@ pub async fn run(s: RunSettings) -> i32 {
             steps: interrupted.clone(),
         });
     }
+    let (handles, server) = match attach {
+        Some((file, listener)) => {
+            let info = super::serve::run_info(&rb, &journal_path, &s.operator, &host);
+            match tokio::net::UnixListener::from_std(listener) {
+                Ok(l) => {
+                    let (h, srv) =
+                        crate::attach::server::serve(file, l, handles, info, redactor.clone());
+                    (h, Some(srv))
+                }
+                Err(e) => {
+                    complain!(
+                        "warning: cannot serve {}: {e}; ferry attach will not reach this run",
+                        file.path.display()
+                    );
+                    (handles, None)
+                }
+            }
+        }
+        None => (handles, None),
+    };
+    let socket = server.as_ref().map(|s| s.path.clone());
     let driver_task = tokio::spawn(driver.run());
     let outcome = if s.tui {
-        crate::tui::run(handles, rb.clone(), redactor.clone()).await
+        crate::tui::run(
+            handles,
+            rb.clone(),
+            redactor.clone(),
+            crate::tui::Role::Owner { socket },
+        )
+        .await
     } else {
-        headless::drive(handles, s.yes, s.resume && s.yes, &redactor, &rb).await
+        let how = headless::Acting {
+            yes: s.yes,
+            retry_interrupted: s.resume && s.yes,
+            wait: s.wait,
+        };
+        headless::drive(handles, how, &redactor, &rb).await
     };
     let status = driver_task.await.unwrap_or(RunStatus::Aborted);
+    if let Some(srv) = server {
+        srv.finish().await;
+    }
     monitors_cancel.cancel();
     finish(&rb, &journal_path, &status, outcome)
 }

@@ -43,6 +43,20 @@ pub enum Command {
     },
     /// Stop now: cancel running steps (they become `interrupted`), keep the run resumable.
     Shutdown,
+    /// A command given by another operator than the run's own (an attached
+    /// console): journaled with `actor` as who did it. Only the four operator
+    /// decisions (confirm, skip, retry, roll back) may be wrapped; anything
+    /// else inside is ignored, so an attached console can never stop the run.
+    As {
+        actor: Actor,
+        command: Box<Command>,
+    },
+    /// The operators attached from other terminals changed: `attendees` goes
+    /// into the snapshot and `note` (who came or went) into the journal.
+    Presence {
+        attendees: Vec<super::snapshot::Attendee>,
+        note: String,
+    },
 }
 
 /// Must-not-lose messages for front-ends.
@@ -55,6 +69,10 @@ pub enum Notice {
     },
     /// The journal could not be written: the run stops.
     JournalFailed(String),
+    /// An attached console's command was not passed on (read-only), and why.
+    Denied(String),
+    /// An attached console's link to the run ended, and how (the last notice it gets).
+    Detached(String),
 }
 
 enum Internal {
@@ -217,9 +235,14 @@ impl Driver {
                         shutting_down = true;
                         self.root.cancel();
                     }
+                    Some(Command::Presence { attendees, note }) => {
+                        self.snap.attached = attendees;
+                        self.journal(Entry::Note { step: None, text: note });
+                    }
                     Some(c) => {
-                        let ev = self.command_event(c);
-                        self.feed(ev);
+                        if let Some(ev) = command_event(c, &self.actor) {
+                            self.feed(ev);
+                        }
                     }
                 },
             }
@@ -236,39 +259,6 @@ impl Driver {
         self.publish();
         self.env.conns.close().await;
         self.machine.run_status()
-    }
-
-    fn command_event(&self, c: Command) -> Event {
-        let by = self.actor.clone();
-        match c {
-            Command::Confirm {
-                step,
-                typed,
-                automatic,
-                evidence,
-            } => Event::Confirm {
-                step,
-                by,
-                automatic,
-                typed,
-                evidence,
-            },
-            Command::Skip { step, reason } => Event::Skip { step, by, reason },
-            Command::Retry { step } => Event::Retry { step, by },
-            Command::Rollback {
-                step,
-                override_point_of_no_return,
-            } => Event::Rollback {
-                step,
-                by,
-                override_point_of_no_return,
-            },
-            Command::Abort { reason } => Event::Abort { by, reason },
-            Command::Shutdown => Event::Abort {
-                by,
-                reason: "shutdown".into(),
-            },
-        }
     }
 
     fn journal(&mut self, entry: Entry) {
@@ -509,6 +499,53 @@ impl Driver {
     }
 }
 
+/// The event a command stands for, done by `actor` (or by the actor an `As`
+/// names). `None` for what is no operator decision: presence, and a `Shutdown`
+/// or a nested `As` wrapped in an `As` (an attached console cannot stop the run).
+fn command_event(c: Command, actor: &Actor) -> Option<Event> {
+    let by = actor.clone();
+    Some(match c {
+        Command::Confirm {
+            step,
+            typed,
+            automatic,
+            evidence,
+        } => Event::Confirm {
+            step,
+            by,
+            automatic,
+            typed,
+            evidence,
+        },
+        Command::Skip { step, reason } => Event::Skip { step, by, reason },
+        Command::Retry { step } => Event::Retry { step, by },
+        Command::Rollback {
+            step,
+            override_point_of_no_return,
+        } => Event::Rollback {
+            step,
+            by,
+            override_point_of_no_return,
+        },
+        Command::Abort { reason } => Event::Abort { by, reason },
+        Command::Shutdown => Event::Abort {
+            by,
+            reason: "shutdown".into(),
+        },
+        Command::As { actor, command } => match *command {
+            Command::Confirm { .. }
+            | Command::Skip { .. }
+            | Command::Retry { .. }
+            | Command::Rollback { .. } => return command_event(*command, &actor),
+            other => {
+                tracing::warn!(command = ?other, by = %actor.operator, "ignored: not an operator decision");
+                return None;
+            }
+        },
+        Command::Presence { .. } => return None,
+    })
+}
+
 /// A snapshot for a fresh machine (used before the driver runs, and by resume).
 pub fn initial_snapshot(
     rb: &Runbook,
@@ -528,6 +565,7 @@ pub fn initial_snapshot(
             .collect(),
         window: rb.window.clone(),
         monitors: Default::default(),
+        attached: Vec::new(),
     };
     s.sync(machine);
     s

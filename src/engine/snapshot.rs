@@ -7,18 +7,19 @@ use super::machine::Machine;
 use crate::journal::Entry;
 use crate::runbook::{ConfirmMode, Step, Window};
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 
 /// Output lines kept per step for the screen (the journal keeps them all).
 pub const OUTPUT_TAIL: usize = 200;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepSnap {
     pub id: String,
     pub phase: String,
     pub title: String,
-    pub kind: &'static str,
+    pub kind: String,
     pub confirm: ConfirmMode,
     pub point_of_no_return: bool,
     pub rollback_only: bool,
@@ -45,7 +46,7 @@ impl StepSnap {
             id: s.id.clone(),
             phase: s.phase.clone(),
             title: s.label().to_string(),
-            kind: s.kind.name(),
+            kind: s.kind.name().to_string(),
             confirm: s.confirm,
             point_of_no_return: s.point_of_no_return,
             rollback_only,
@@ -65,11 +66,20 @@ impl StepSnap {
     }
 }
 
+/// An operator attached to the run from another terminal (`ferry attach`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attendee {
+    pub operator: String,
+    pub host: String,
+    /// Attached with `--operate`: may confirm, skip, retry and roll back.
+    pub operate: bool,
+}
+
 pub use crate::monitor::series::{
     LagSeries, MetricSeries, MonitorsSnapshot, RowCount, RowCounts, Sample, Stale,
 };
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EngineSnapshot {
     pub runbook_name: String,
     pub runbook_title: String,
@@ -80,6 +90,9 @@ pub struct EngineSnapshot {
     pub window: Option<Window>,
     /// Live monitor values (filled by the monitor layer; empty until it runs).
     pub monitors: MonitorsSnapshot,
+    /// Operators attached from other terminals, in the order they came.
+    #[serde(default)]
+    pub attached: Vec<Attendee>,
 }
 
 impl EngineSnapshot {

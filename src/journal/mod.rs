@@ -81,6 +81,9 @@ pub enum Entry {
         host: String,
         resumed: bool,
         pid: u32,
+        /// The socket `ferry attach` reaches this session at (absent when none was served).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        socket: Option<String>,
     },
     Event(Event),
     Output(OutputLine),
@@ -253,6 +256,17 @@ impl Writer {
         self.prev = hash;
         Ok(now)
     }
+}
+
+/// `json` (compact) with `redact` applied to each string value, keeping the
+/// values whose masking would make `valid` refuse it (ferry's own enum tags).
+/// The attach server sends nothing that has not been through this.
+pub fn redact_json(
+    json: &str,
+    redact: &dyn Fn(&str) -> String,
+    valid: &dyn Fn(&str) -> bool,
+) -> String {
+    redact::string_values_keeping(json, redact, valid)
 }
 
 /// Take the journal's exclusive lock, or say who has it.

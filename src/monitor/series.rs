@@ -3,23 +3,30 @@
 //! copies it into its snapshot, gates and throttles read it.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 /// One point of a time series.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
     pub at: DateTime<Utc>,
+    /// JSON has no NaN: serde_json writes it as `null`, read back as NaN.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub value: f64,
 }
 
+fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
 /// A series whose source stopped answering: the error and when the last good value came.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stale {
     pub error: String,
     pub last_good: Option<DateTime<Utc>>,
 }
 
 /// A replication lag monitor: seconds behind over time.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct LagSeries {
     pub name: String,
     pub title: Option<String>,
@@ -35,7 +42,7 @@ pub struct LagSeries {
 }
 
 /// A CloudWatch or SQL-sampled metric over time.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct MetricSeries {
     pub name: String,
     pub title: Option<String>,
@@ -47,7 +54,7 @@ pub struct MetricSeries {
 }
 
 /// Source and target row counts of one table.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RowCount {
     pub table: String,
     pub source: Option<i64>,
@@ -56,7 +63,7 @@ pub struct RowCount {
     pub exact: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RowCounts {
     pub source: String,
     pub target: String,
@@ -67,7 +74,7 @@ pub struct RowCounts {
 
 /// What the monitors see, for the panes, confirmations' evidence and gates.
 /// Empty lists with `configured_*` false mean the runbook has no such monitor.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct MonitorsSnapshot {
     pub lag: Vec<LagSeries>,
     pub metrics: Vec<MetricSeries>,

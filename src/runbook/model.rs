@@ -29,7 +29,7 @@ pub struct Runbook {
     pub source_sha256: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Window {
     pub start: chrono::DateTime<chrono::Utc>,
     #[serde(with = "duration_text")]
@@ -453,11 +453,17 @@ impl Runbook {
 
 /// Durations serialise as humantime text ("1m 30s") so journals stay readable.
 pub mod duration_text {
-    use serde::Serializer;
+    use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    /// The text `serialize` writes, read back (the attach protocol's snapshots carry a window).
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
     }
 }
 

@@ -63,6 +63,24 @@ pub enum Action {
     EngineEnded,
 }
 
+/// Whose console this is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Role {
+    /// The console of `ferry run`: it owns the run. `socket` is where other
+    /// terminals attach (`None` when the run serves none).
+    Owner { socket: Option<std::path::PathBuf> },
+    /// A console joined with `ferry attach`: leaving it never stops the run;
+    /// without `operate` it only watches.
+    Attached {
+        operator: String,
+        operate: bool,
+        socket: std::path::PathBuf,
+    },
+}
+
+/// What a read-only attached console says to a key that would act.
+pub const READ_ONLY: &str = "read-only: attach with --operate to act";
+
 /// A transient line on the message row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
@@ -110,6 +128,9 @@ pub struct App {
     pub(crate) step_index: HashMap<String, usize>,
     /// First visible row of the runbook pane (kept between frames by the renderer).
     pub(crate) list_offset: Cell<usize>,
+    pub(crate) role: Role,
+    /// An attached console's link ended, and how.
+    pub(crate) detached: Option<String>,
 }
 
 impl App {
@@ -155,6 +176,8 @@ impl App {
             rollback_of,
             step_index: HashMap::new(),
             list_offset: Cell::new(0),
+            role: Role::Owner { socket: None },
+            detached: None,
         };
         app.reindex();
         if let Some(first) = app.snap.steps.first() {
@@ -162,6 +185,34 @@ impl App {
         }
         app.follow_attention();
         app
+    }
+
+    /// The same console for another role (see [`Role`]).
+    pub fn with_role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
+    }
+
+    pub fn role(&self) -> &Role {
+        &self.role
+    }
+
+    /// An attached console (leaving it does not stop the run).
+    pub fn attached(&self) -> bool {
+        matches!(self.role, Role::Attached { .. })
+    }
+
+    /// Whether this console may act: false only for a read-only attached one.
+    pub fn may_act(&self) -> bool {
+        !matches!(self.role, Role::Attached { operate: false, .. })
+    }
+
+    /// Who acts from this console: the run's operator, or the attached one.
+    pub fn me(&self) -> &str {
+        match &self.role {
+            Role::Attached { operator, .. } => operator,
+            Role::Owner { .. } => &self.snap.operator,
+        }
     }
 
     fn reindex(&mut self) {
@@ -245,6 +296,16 @@ impl App {
                     _ => {}
                 }
             }
+            Notice::Denied(reason) => {
+                let reason = self.redactor.redact(&reason);
+                self.say(format!("refused: {reason}"), true);
+            }
+            Notice::Detached(how) => {
+                let how = self.redactor.redact(&how);
+                self.push_log(format!("attach: {how}"));
+                self.say(format!("{how} · q leaves"), false);
+                self.detached = Some(how);
+            }
             Notice::JournalFailed(e) => {
                 let e = self.redactor.redact(&e);
                 self.push_log(format!("journal failed: {e}"));
@@ -290,7 +351,8 @@ impl App {
     /// Ask the engine to stop: running steps are cancelled and journaled as interrupted.
     pub(crate) fn stop(&mut self) -> Vec<Command> {
         self.overlay = None;
-        if self.engine_gone {
+        if self.engine_gone || self.attached() {
+            // an attached console just leaves: the run goes on without it
             self.exit = true;
             return Vec::new();
         }

@@ -71,6 +71,9 @@ impl App {
             KeyCode::Enter => self.enter(),
             KeyCode::PageUp => self.scroll_output(PAGE as isize),
             KeyCode::PageDown => self.scroll_output(-(PAGE as isize)),
+            KeyCode::Char('c' | 's' | 'r' | 'b') if !self.may_act() => {
+                self.say(super::app::READ_ONLY, true)
+            }
             KeyCode::Char('c') => self.open_confirm(),
             KeyCode::Char('s') => self.open_skip(),
             KeyCode::Char('r') => return self.retry(),
@@ -115,6 +118,10 @@ impl App {
     pub(crate) fn quit_request(&mut self) -> Vec<Command> {
         if self.engine_gone {
             self.exit = true;
+            return Vec::new();
+        }
+        if self.attached() {
+            self.overlay = Some(Overlay::Leave);
             return Vec::new();
         }
         if self.stopping {

@@ -24,7 +24,7 @@ pub mod theme;
 #[cfg(test)]
 mod tests;
 
-pub use app::{Action, App};
+pub use app::{Action, App, Role};
 pub use theme::Theme;
 
 use crate::cli::headless::{self, Outcome};
@@ -39,21 +39,36 @@ use std::sync::Arc;
 /// Drive the engine from the full-screen console until the operator quits, the
 /// run ends and the operator leaves, or a signal stops it. Returns how driving
 /// ended, as headless mode would, so `ferry run` finishes the same way.
-pub async fn run(handles: Handles, rb: Arc<Runbook>, redactor: Arc<Redactor>) -> Outcome {
+/// `role` tells the run's own console from one attached with `ferry attach`.
+pub async fn run(
+    handles: Handles,
+    rb: Arc<Runbook>,
+    redactor: Arc<Redactor>,
+    role: Role,
+) -> Outcome {
     let snap = handles.snapshot.borrow().clone();
+    let attached = matches!(role, Role::Attached { .. });
     let mut app = App::new(
         rb.clone(),
         snap,
         redactor.clone(),
         Theme::from_env(),
         Utc::now(),
-    );
+    )
+    .with_role(role);
     term::install_panic_hook();
     let started = term::TerminalGuard::enter().and_then(|guard| {
         Terminal::new(CrosstermBackend::new(std::io::stdout())).map(|t| (guard, t))
     });
     let (guard, mut terminal) = match started {
         Ok(x) => x,
+        Err(e) if attached => {
+            let _ = std::io::Write::write_fmt(
+                &mut std::io::stderr(),
+                format_args!("error: cannot start the full-screen console ({e})\n"),
+            );
+            return Outcome::Interrupted;
+        }
         Err(e) => {
             let _ = std::io::Write::write_fmt(
                 &mut std::io::stderr(),
@@ -61,7 +76,7 @@ pub async fn run(handles: Handles, rb: Arc<Runbook>, redactor: Arc<Redactor>) ->
                     "note: cannot start the full-screen console ({e}); running in headless mode\n"
                 ),
             );
-            return headless::drive(handles, false, false, &redactor, &rb).await;
+            return headless::drive(handles, headless::Acting::default(), &redactor, &rb).await;
         }
     };
     event_loop::run(

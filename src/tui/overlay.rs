@@ -34,6 +34,8 @@ pub enum Overlay {
     Quit {
         running: Vec<String>,
     },
+    /// Leave an attached console: the run goes on in its own.
+    Leave,
     Jump {
         query: String,
     },
@@ -86,6 +88,14 @@ impl App {
             Overlay::Quit { .. } => match k.code {
                 KeyCode::Char('y') | KeyCode::Char('Y') => {
                     out = self.stop();
+                    false
+                }
+                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => false,
+                _ => true,
+            },
+            Overlay::Leave => match k.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Char('q') => {
+                    self.exit = true;
                     false
                 }
                 KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => false,

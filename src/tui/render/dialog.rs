@@ -168,14 +168,12 @@ fn confirm(app: &App, step: &str, typed: Option<&str>, area: Rect, buf: &mut Buf
     lines.extend(cap(ev, ev_n, t));
     lines.push(Line::default());
     lines.extend(prompt);
-    popup(
-        area,
-        buf,
-        format!(" Confirm `{step}` "),
-        t.awaiting(),
-        lines,
-        dw,
-    );
+    let title = if app.attached() {
+        format!(" Confirm `{step}` as {} ", app.me())
+    } else {
+        format!(" Confirm `{step}` ")
+    };
+    popup(area, buf, title, t.awaiting(), lines, dw);
 }
 
 pub fn render(app: &App, ov: &Overlay, area: Rect, buf: &mut Buffer) {
@@ -237,6 +235,27 @@ pub fn render(app: &App, ov: &Overlay, area: Rect, buf: &mut Buffer) {
             lines.push(input("", typed, w, t));
             lines.push(plain("Enter roll back anyway · Esc cancel", w, t.dim()));
             popup(area, buf, " Point of no return ".into(), t.bad(), lines, dw);
+        }
+        Overlay::Leave => {
+            let mut lines = wrapped(
+                &format!(
+                    "The run goes on in {}'s console: leaving this one stops nothing. Attach again any time.",
+                    app.snap.operator
+                ),
+                w,
+                t.text(),
+                "",
+            );
+            lines.push(Line::default());
+            lines.push(plain("y leave · n / Esc stay", w, t.bold()));
+            popup(
+                area,
+                buf,
+                " Leave this attached console? ".into(),
+                t.active(),
+                lines,
+                dw,
+            );
         }
         Overlay::Quit { running } => {
             let list = running

@@ -2,7 +2,7 @@
 
 use super::dialog::popup;
 use super::fmt;
-use crate::tui::app::App;
+use crate::tui::app::{App, Role};
 use crate::tui::keys::HELP;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -27,6 +27,29 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         fmt::truncate("Glyphs: · pending ○ ready ? awaiting ▶ running ✔ done ✘ failed ⤼ skipped ! interrupted ↻ retry ↶ ↩ rollback", w),
         t.dim(),
     ));
+    let attach = match app.role() {
+        Role::Owner { socket: Some(p) } => Some(format!(
+            "Another terminal joins with: ferry attach --socket {} (add --operate to act)",
+            p.display()
+        )),
+        Role::Owner { socket: None } => None,
+        Role::Attached {
+            operator,
+            operate,
+            socket,
+        } => Some(format!(
+            "Attached to {} as {operator}{}; q leaves, the run goes on.",
+            socket.display(),
+            if *operate { "" } else { " (read-only)" }
+        )),
+    };
+    if let Some(a) = attach {
+        lines.extend(
+            fmt::wrap(&a, w)
+                .into_iter()
+                .map(|l| Line::styled(l, t.dim())),
+        );
+    }
     lines.push(Line::styled("Esc closes this help", t.dim()));
     popup(area, buf, " Keys ".into(), t.active(), lines, dw);
 }

@@ -5,7 +5,7 @@
 
 use super::{cut, fmt, plain};
 use crate::engine::event::{RunStatus, StepState};
-use crate::tui::app::App;
+use crate::tui::app::{App, Role};
 use crate::tui::overlay::Overlay;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -66,7 +66,10 @@ pub fn run_state(app: &App) -> (String, Style) {
             ("✘ run finished with failures · q quits".into(), t.bad())
         }
         RunStatus::Aborted => ("■ run aborted · q quits".into(), t.bad()),
-        _ if app.engine_gone => ("the engine has stopped · q quits".into(), t.warn()),
+        _ if app.engine_gone => match &app.detached {
+            Some(how) => (format!("{how} · q leaves"), t.warn()),
+            None => ("the engine has stopped · q quits".into(), t.warn()),
+        },
         RunStatus::Halted { step } => (
             format!("✘ halted: `{step}` failed · r retry · s skip · b roll back"),
             t.bad(),
@@ -139,6 +142,23 @@ impl Widget for &MessageRow<'_> {
     }
 }
 
+/// The run's operator and who else is attached: `alice (+bob operating, +carol observing)`.
+pub fn people(app: &App) -> String {
+    let s = &app.snap;
+    if s.attached.is_empty() {
+        return s.operator.clone();
+    }
+    let others: Vec<String> = s
+        .attached
+        .iter()
+        .map(|a| {
+            let how = if a.operate { "operating" } else { "observing" };
+            format!("+{} {how}", a.operator)
+        })
+        .collect();
+    format!("{} ({})", s.operator, others.join(", "))
+}
+
 /// The maintenance window relative to `now`: opens in, left, or overrun.
 pub fn window_text(app: &App) -> Option<(String, Style)> {
     let w = app.snap.window.as_ref()?;
@@ -178,7 +198,16 @@ impl Widget for &StatusBar<'_> {
             segs.push(win);
         }
         segs.push(sep.clone());
-        segs.push((app.snap.operator.clone(), t.bold()));
+        if let Role::Attached { operate, .. } = app.role() {
+            let tag = if *operate {
+                "attached"
+            } else {
+                "attached read-only"
+            };
+            segs.push((tag.into(), t.warn()));
+            segs.push(sep.clone());
+        }
+        segs.push((people(app), t.bold()));
         let hints = vec![sep.clone(), ("? help · q quit".to_string(), t.dim())];
         let used: usize = segs
             .iter()

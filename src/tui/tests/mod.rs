@@ -194,6 +194,7 @@ pub fn fresh(rb: &Runbook) -> EngineSnapshot {
             .collect(),
         window: rb.window.clone(),
         monitors: MonitorsSnapshot::default(),
+        attached: Vec::new(),
     }
 }
 

@@ -1,0 +1,467 @@
+//! The server side of `ferry attach`, inside every `ferry run`.
+//!
+//! [`serve`] sits between the driver and the run's own front-end: the front-end
+//! gets [`Handles`] as before (every notice, in order, unbounded), while a tee
+//! also hands each notice, serialized and redacted once, to a broadcast that
+//! every attached client reads, with the last [`BACKLOG`] of them kept for
+//! newcomers. Snapshots are serialized at most every [`SNAPSHOT_EVERY`], and
+//! only while someone listens. Nothing here ever waits on a client: a client
+//! that falls [`LAG_LIMIT`] lines behind, or whose socket does not take a line
+//! within [`WRITE_TIMEOUT`], is dropped, and the run goes on.
+//!
+//! Commands from a client become `Command::As { actor, … }` so the journal
+//! names the attached operator; a read-only client's are denied here.
+
+use super::proto::{self, ClientMsg, ServerMsg, Welcome};
+use super::socket::{peer_allowed, SocketFile};
+use crate::engine::driver::{Command, Handles, Notice};
+use crate::engine::event::Actor;
+use crate::engine::redact::Redactor;
+use crate::engine::snapshot::{Attendee, EngineSnapshot};
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{broadcast, mpsc, watch, Notify};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Journal lines a newcomer is sent first.
+pub const BACKLOG: usize = 500;
+/// How far a client may fall behind the journal before it is dropped.
+pub const LAG_LIMIT: usize = 2048;
+/// Snapshots go out at most this often (about 10 a second).
+pub const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
+/// A client whose socket takes no line for this long is dropped.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A client must say hello within this time.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the server tells clients about the run.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub welcome: Welcome,
+    /// Attached operators act from this host (a Unix socket is local).
+    pub host: String,
+}
+
+struct Lines {
+    backlog: VecDeque<Arc<str>>,
+    /// `None` once the run ended: clients drain and close.
+    tx: Option<broadcast::Sender<Arc<str>>>,
+}
+
+struct Hub {
+    lines: Mutex<Lines>,
+    snap: watch::Sender<Option<Arc<str>>>,
+    /// A newcomer wants the current snapshot even if nothing changed.
+    wanted: Notify,
+    presence: Mutex<(u64, Vec<(u64, Attendee)>)>,
+    commands: mpsc::UnboundedSender<Command>,
+    redactor: Arc<Redactor>,
+    info: RunInfo,
+}
+
+/// The running server; [`Server::finish`] waits for clients to get the end.
+pub struct Server {
+    pub path: PathBuf,
+    stop: CancellationToken,
+    accept: tokio::task::JoinHandle<()>,
+    tee: tokio::task::JoinHandle<()>,
+    _file: SocketFile,
+}
+
+/// `msg` as a line with every string value redacted (the JSON stays valid).
+fn redacted_line(msg: &ServerMsg, redactor: &Redactor) -> Option<Arc<str>> {
+    let json = match proto::to_line(msg) {
+        Ok(j) => j,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot serialize an attach message");
+            return None;
+        }
+    };
+    let masked = crate::journal::redact_json(json.trim_end(), &|t| redactor.redact(t), &|t| {
+        serde_json::from_str::<ServerMsg>(t).is_ok()
+    });
+    Some(format!("{masked}\n").into())
+}
+
+impl Hub {
+    fn publish(&self, msg: &ServerMsg) {
+        let Some(line) = redacted_line(msg, &self.redactor) else {
+            return;
+        };
+        let mut l = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        if l.backlog.len() >= BACKLOG {
+            l.backlog.pop_front();
+        }
+        l.backlog.push_back(line.clone());
+        if let Some(tx) = &l.tx {
+            let _ = tx.send(line);
+        }
+    }
+
+    /// The backlog and a receiver of every later line, with no gap between them.
+    fn subscribe(&self) -> (Vec<Arc<str>>, Option<broadcast::Receiver<Arc<str>>>) {
+        let l = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        (
+            l.backlog.iter().cloned().collect(),
+            l.tx.as_ref().map(|t| t.subscribe()),
+        )
+    }
+
+    fn close(&self) {
+        self.lines.lock().unwrap_or_else(|p| p.into_inner()).tx = None;
+    }
+
+    fn snapshot_line(&self, s: EngineSnapshot) -> Option<Arc<str>> {
+        redacted_line(
+            &ServerMsg::Snapshot {
+                snapshot: Box::new(s),
+            },
+            &self.redactor,
+        )
+    }
+
+    /// Someone came (`Some`) or went: the driver journals `note` and shows the list.
+    fn presence(&self, id: u64, who: Option<Attendee>, note: String) {
+        let mut p = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+        match who {
+            Some(a) => p.1.push((id, a)),
+            None => p.1.retain(|(i, _)| *i != id),
+        }
+        let attendees = p.1.iter().map(|(_, a)| a.clone()).collect();
+        let _ = self.commands.send(Command::Presence { attendees, note });
+    }
+
+    fn next_id(&self) -> u64 {
+        let mut p = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+        p.0 += 1;
+        p.0
+    }
+}
+
+/// Serve `listener` for the run behind `handles`; return the handles the run's
+/// own front-end uses from now on, and the server.
+pub fn serve(
+    file: SocketFile,
+    listener: UnixListener,
+    handles: Handles,
+    info: RunInfo,
+    redactor: Arc<Redactor>,
+) -> (Handles, Server) {
+    let Handles {
+        commands,
+        snapshot,
+        mut notices,
+    } = handles;
+    let (lines_tx, _) = broadcast::channel(LAG_LIMIT);
+    let hub = Arc::new(Hub {
+        lines: Mutex::new(Lines {
+            backlog: VecDeque::new(),
+            tx: Some(lines_tx),
+        }),
+        snap: watch::Sender::new(None),
+        wanted: Notify::new(),
+        presence: Mutex::new((0, Vec::new())),
+        commands: commands.clone(),
+        redactor,
+        info,
+    });
+    let stop = CancellationToken::new();
+    let (local_tx, local_rx) = mpsc::unbounded_channel();
+
+    // snapshots: serialized at most every SNAPSHOT_EVERY, only while someone listens
+    let pump = {
+        let hub = hub.clone();
+        let mut rx = snapshot.clone();
+        async move {
+            loop {
+                tokio::select! {
+                    r = rx.changed() => if r.is_err() { break },
+                    _ = hub.wanted.notified() => {}
+                }
+                if hub.snap.receiver_count() == 0 {
+                    continue;
+                }
+                let s = rx.borrow_and_update().clone();
+                if let Some(line) = hub.snapshot_line(s) {
+                    hub.snap.send_replace(Some(line));
+                }
+                tokio::time::sleep(SNAPSHOT_EVERY).await;
+            }
+        }
+    };
+    // every notice to the local front-end, and to the clients
+    let tee = {
+        let hub = hub.clone();
+        let last = snapshot.clone();
+        tokio::spawn(async move {
+            let pump = tokio::spawn(pump);
+            while let Some(n) = notices.recv().await {
+                match &n {
+                    Notice::Journaled { ts, entry } => hub.publish(&ServerMsg::Notice {
+                        ts: *ts,
+                        entry: entry.clone(),
+                    }),
+                    Notice::JournalFailed(e) => {
+                        hub.publish(&ServerMsg::JournalFailed { error: e.clone() })
+                    }
+                    _ => {}
+                }
+                let _ = local_tx.send(n);
+            }
+            drop(local_tx);
+            // the driver is gone: the final snapshot, the end, and close
+            pump.abort();
+            let s = last.borrow().clone();
+            let status = s.status.clone();
+            if let Some(line) = hub.snapshot_line(s) {
+                hub.snap.send_replace(Some(line));
+            }
+            hub.publish(&ServerMsg::End { status });
+            hub.close();
+        })
+    };
+    let accept = {
+        let hub = hub.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut clients = JoinSet::new();
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    Some(_) = clients.join_next(), if !clients.is_empty() => {}
+                    conn = listener.accept() => match conn {
+                        Ok((stream, _)) => { clients.spawn(client(stream, hub.clone())); }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "attach socket: accept failed");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    },
+                }
+            }
+            // the run ended: let clients flush what is left, briefly
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                while clients.join_next().await.is_some() {}
+            })
+            .await;
+            clients.abort_all();
+        })
+    };
+    let path = file.path.clone();
+    (
+        Handles {
+            commands,
+            snapshot,
+            notices: local_rx,
+        },
+        Server {
+            path,
+            stop,
+            accept,
+            tee,
+            _file: file,
+        },
+    )
+}
+
+impl Server {
+    /// After the run: clients get the final snapshot and the end, then the socket goes.
+    pub async fn finish(self) {
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.tee).await;
+        self.stop.cancel();
+        let _ = self.accept.await;
+    }
+}
+
+async fn write<W: AsyncWrite + Unpin>(w: &mut W, line: &str) -> Result<(), String> {
+    match tokio::time::timeout(WRITE_TIMEOUT, w.write_all(line.as_bytes())).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("gone ({e})")),
+        Err(_) => Err(format!(
+            "dropped: too slow (its socket took nothing for {}s)",
+            WRITE_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// One client: hello, welcome, then journal lines, snapshots and its commands.
+async fn client(stream: UnixStream, hub: Arc<Hub>) {
+    let peer = stream.peer_cred().ok();
+    let (rd, mut wr) = stream.into_split();
+    let mut rd = proto::LineReader::new(BufReader::new(rd), proto::MAX_CLIENT_LINE);
+    let refuse = |reason: String| ServerMsg::Refused { reason };
+    if let Some(c) = &peer {
+        if !peer_allowed(c.uid()) {
+            if let Ok(l) = proto::to_line(&refuse(format!(
+                "user id {} may not attach to this run (only its own user and root)",
+                c.uid()
+            ))) {
+                let _ = write(&mut wr, &l).await;
+            }
+            return;
+        }
+    }
+    let hello = match tokio::time::timeout(HELLO_TIMEOUT, rd.next()).await {
+        Ok(Ok(Some(l))) => serde_json::from_str::<ClientMsg>(&l)
+            .map_err(|e| format!("the first message is not a ferry attach hello ({e})")),
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => Err(format!("cannot read the hello: {e}")),
+        Err(_) => Err(format!("no hello within {}s", HELLO_TIMEOUT.as_secs())),
+    };
+    let hello = hello.and_then(|m| match m {
+        ClientMsg::Hello {
+            protocol,
+            ferry_version,
+            operator,
+            operate,
+        } => {
+            if protocol != proto::PROTOCOL {
+                return Err(format!(
+                    "this run (ferry {}) speaks attach protocol {}, the client (ferry {ferry_version}) {protocol}: attach with the same ferry version",
+                    env!("CARGO_PKG_VERSION"),
+                    proto::PROTOCOL
+                ));
+            }
+            proto::check_operator(&operator).map(|o| (o, operate))
+        }
+        _ => Err("the first message must be a hello".into()),
+    });
+    let (operator, operate) = match hello {
+        Ok(h) => h,
+        Err(reason) => {
+            if let Ok(l) = proto::to_line(&refuse(reason)) {
+                let _ = write(&mut wr, &l).await;
+            }
+            return;
+        }
+    };
+    let Ok(welcome) = proto::to_line(&ServerMsg::Welcome(hub.info.welcome.clone())) else {
+        return;
+    };
+    if write(&mut wr, &welcome).await.is_err() {
+        return;
+    }
+    let id = hub.next_id();
+    let actor = Actor {
+        operator: operator.clone(),
+        host: hub.info.host.clone(),
+    };
+    let how = if operate { "operating" } else { "read-only" };
+    let whence = peer
+        .map(|c| match c.pid() {
+            Some(pid) => format!("uid {}, pid {pid}", c.uid()),
+            None => format!("uid {}", c.uid()),
+        })
+        .unwrap_or_default();
+    hub.presence(
+        id,
+        Some(Attendee {
+            operator: operator.clone(),
+            host: actor.host.clone(),
+            operate,
+        }),
+        format!("{operator}@{} attached ({how}; {whence})", actor.host),
+    );
+    let why = session(&mut rd, &mut wr, &hub, &actor, operate).await;
+    hub.presence(
+        id,
+        None,
+        format!("{operator}@{} detached: {why}", actor.host),
+    );
+    let _ = wr.shutdown().await;
+}
+
+/// The attached part of a client's life; returns why it ended.
+async fn session<R, W>(
+    rd: &mut proto::LineReader<R>,
+    wr: &mut W,
+    hub: &Hub,
+    actor: &Actor,
+    operate: bool,
+) -> String
+where
+    R: tokio::io::AsyncBufRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let (backlog, lines) = hub.subscribe();
+    let mut snaps = hub.snap.subscribe();
+    hub.wanted.notify_one();
+    for l in backlog {
+        if let Err(e) = write(wr, &l).await {
+            return e;
+        }
+    }
+    let Some(mut lines) = lines else {
+        // the run ended before this client came: the last snapshot, and goodbye
+        let last = snaps.borrow().clone();
+        if let Some(l) = last {
+            let _ = write(wr, &l).await;
+        }
+        return "the run had ended".into();
+    };
+    loop {
+        tokio::select! {
+            biased;
+            m = lines.recv() => match m {
+                Ok(l) => if let Err(e) = write(wr, &l).await { return e },
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    let reason = format!("dropped: too slow (fell {n} journal lines behind)");
+                    if let Ok(l) = proto::to_line(&ServerMsg::Dropped { reason: reason.clone() }) {
+                        let _ = write(wr, &l).await;
+                    }
+                    return reason;
+                }
+                Err(broadcast::error::RecvError::Closed) => {
+                    let last = snaps.borrow_and_update().clone();
+                    if let Some(l) = last {
+                        let _ = write(wr, &l).await;
+                    }
+                    return "the run ended".into();
+                }
+            },
+            r = snaps.changed() => {
+                if r.is_err() {
+                    return "the server stopped".into();
+                }
+                let line = snaps.borrow_and_update().clone();
+                if let Some(l) = line {
+                    if let Err(e) = write(wr, &l).await { return e }
+                }
+            }
+            l = rd.next() => match l {
+                Ok(Some(l)) => {
+                    if let Some(reason) = command(&l, hub, actor, operate) {
+                        if let Ok(l) = proto::to_line(&ServerMsg::Denied { reason }) {
+                            if let Err(e) = write(wr, &l).await { return e }
+                        }
+                    }
+                }
+                Ok(None) => return "left".into(),
+                Err(e) => return format!("dropped: {e}"),
+            },
+        }
+    }
+}
+
+/// Pass a client's command on as done by `actor`; `Some(why)` when it is denied.
+fn command(line: &str, hub: &Hub, actor: &Actor, operate: bool) -> Option<String> {
+    let msg = match serde_json::from_str::<ClientMsg>(line) {
+        Ok(m) => m,
+        Err(e) => return Some(format!("not a ferry attach message ({e})")),
+    };
+    let Some(cmd) = msg.command() else {
+        return Some("already attached: a second hello is ignored".into());
+    };
+    if !operate {
+        return Some("read-only: attach with --operate to act".into());
+    }
+    let _ = hub.commands.send(Command::As {
+        actor: actor.clone(),
+        command: Box::new(cmd),
+    });
+    None
+}

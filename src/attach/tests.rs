@@ -1,0 +1,1 @@
+//! Tests of the attach protocol, server and client.

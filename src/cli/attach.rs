@@ -1,0 +1,113 @@
+//! `ferry attach`: find the run, connect, check the runbook, and open the same
+//! console `ferry run` shows, fed by the run's socket. Read-only unless
+//! `--operate`. Leaving never stops the run. Exit 0 when the console was left
+//! or the run ended, 2 for bad input (flags, a changed runbook, a refusal),
+//! 3 when no run could be reached or the link to it was lost.
+
+use super::{AttachArgs, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE};
+use crate::attach::client::{self, AttachError, LinkEnd};
+use crate::attach::proto;
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+pub fn main(a: AttachArgs) -> i32 {
+    let operator = match a.operator.clone() {
+        Some(o) => match proto::check_operator(&o) {
+            Ok(o) => o,
+            Err(e) => {
+                complain!("error: --operator: {e}");
+                return EXIT_BAD_INPUT;
+            }
+        },
+        None => super::run::default_operator(),
+    };
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        complain!("error: ferry attach shows the run's console and needs a terminal");
+        complain!("  = help: run it in a terminal (ssh -t, tmux); `ferry run --headless` prints events without one");
+        return EXIT_BAD_INPUT;
+    }
+    let name = match &a.runbook {
+        Some(path) => match crate::runbook::load(path) {
+            Ok(rb) => Some(rb.name),
+            Err(report) => {
+                complain_raw!("{}", report.render());
+                return EXIT_BAD_INPUT;
+            }
+        },
+        None => None,
+    };
+    let socket = match client::find(
+        a.socket.as_deref(),
+        a.journal.as_deref(),
+        name.as_deref(),
+        &a.runs_dir,
+    ) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(attach(socket, operator, a.operate)),
+        Err(e) => {
+            complain!("error: cannot start the async runtime: {e}");
+            EXIT_FAILED
+        }
+    }
+}
+
+fn fail(e: &AttachError) -> i32 {
+    complain!("error: {e}");
+    if matches!(e, AttachError::Unreachable { .. }) {
+        complain!("  = help: is the run still going? `ferry run` prints its socket when it starts; `ferry attach RUNBOOK` finds the newest live run");
+    }
+    e.exit_code()
+}
+
+async fn attach(socket: std::path::PathBuf, operator: String, operate: bool) -> i32 {
+    let mut link = match client::connect(&socket, &operator, operate).await {
+        Ok(l) => l,
+        Err(e) => return fail(&e),
+    };
+    let rb = match client::runbook(&link.welcome) {
+        Ok(rb) => Arc::new(rb),
+        Err(e) => return fail(&e),
+    };
+    let (first, early) = match client::first_snapshot(&mut link).await {
+        Ok(x) => x,
+        Err(e) => return fail(&e),
+    };
+    let journal = link.welcome.journal.clone();
+    tracing::info!(socket = %socket.display(), %operator, operate, "attached");
+    let (handles, task) = client::start(link, first, early);
+    // the console masks what this environment knows to be secret too (the server already did)
+    let redactor = Arc::new(super::run::redactor_for(&rb));
+    let role = crate::tui::Role::Attached {
+        operator,
+        operate,
+        socket,
+    };
+    crate::tui::run(handles, rb, redactor, role).await;
+    let end = if task.is_finished() {
+        task.await.ok()
+    } else {
+        task.abort();
+        None
+    };
+    match end {
+        None => {
+            say!("left the console; the run goes on · journal {journal}");
+            EXIT_OK
+        }
+        Some(e @ LinkEnd::RunEnded(_)) => {
+            say!("{} · journal {journal}", client::describe(&e));
+            EXIT_OK
+        }
+        Some(e @ LinkEnd::Lost(_)) => {
+            complain!("{} · journal {journal}", client::describe(&e));
+            EXIT_UNREACHABLE
+        }
+    }
+}
