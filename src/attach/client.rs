@@ -51,7 +51,8 @@ pub struct Link {
     writer: tokio::net::unix::OwnedWriteHalf,
 }
 
-fn why(e: &std::io::Error) -> String {
+/// What an error connecting to a socket means, in words.
+pub fn why(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such socket (is the run still going?)".into(),
         std::io::ErrorKind::ConnectionRefused => {

@@ -25,7 +25,7 @@ pub const PROTOCOL: u32 = 1;
 /// The longest line a client may send (a confirmation with its evidence fits many times).
 pub const MAX_CLIENT_LINE: usize = 64 * 1024;
 /// The longest line a server may send (a snapshot holds every step's output tail).
-pub const MAX_SERVER_LINE: usize = 64 * 1024 * 1024;
+pub const MAX_SERVER_LINE: usize = 256 * 1024 * 1024;
 /// The longest operator name accepted.
 pub const MAX_OPERATOR: usize = 64;
 /// At most this many evidence items travel with a confirmation.

@@ -51,6 +51,8 @@ struct Lines {
     backlog: VecDeque<Arc<str>>,
     /// `None` once the run ended: clients drain and close.
     tx: Option<broadcast::Sender<Arc<str>>>,
+    /// The `end` line, once the run ended (a latecomer gets it after the last snapshot).
+    end: Option<Arc<str>>,
 }
 
 struct Hub {
@@ -103,17 +105,32 @@ impl Hub {
         }
     }
 
-    /// The backlog and a receiver of every later line, with no gap between them.
-    fn subscribe(&self) -> (Vec<Arc<str>>, Option<broadcast::Receiver<Arc<str>>>) {
+    /// The backlog and a receiver of every later line, with no gap between
+    /// them; or, once the run ended, the `end` line instead of a receiver.
+    #[allow(clippy::type_complexity)]
+    fn subscribe(
+        &self,
+    ) -> (
+        Vec<Arc<str>>,
+        Result<broadcast::Receiver<Arc<str>>, Option<Arc<str>>>,
+    ) {
         let l = self.lines.lock().unwrap_or_else(|p| p.into_inner());
-        (
-            l.backlog.iter().cloned().collect(),
-            l.tx.as_ref().map(|t| t.subscribe()),
-        )
+        let live = match &l.tx {
+            Some(t) => Ok(t.subscribe()),
+            None => Err(l.end.clone()),
+        };
+        (l.backlog.iter().cloned().collect(), live)
     }
 
-    fn close(&self) {
-        self.lines.lock().unwrap_or_else(|p| p.into_inner()).tx = None;
+    /// The run ended: clients get `msg` after everything else, then the broadcast closes.
+    fn close(&self, msg: &ServerMsg) {
+        let line = redacted_line(msg, &self.redactor);
+        let mut l = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        if let (Some(tx), Some(line)) = (&l.tx, &line) {
+            let _ = tx.send(line.clone());
+        }
+        l.tx = None;
+        l.end = line;
     }
 
     fn snapshot_line(&self, s: EngineSnapshot) -> Option<Arc<str>> {
@@ -162,6 +179,7 @@ pub fn serve(
         lines: Mutex::new(Lines {
             backlog: VecDeque::new(),
             tx: Some(lines_tx),
+            end: None,
         }),
         snap: watch::Sender::new(None),
         wanted: Notify::new(),
@@ -221,8 +239,7 @@ pub fn serve(
             if let Some(line) = hub.snapshot_line(s) {
                 hub.snap.send_replace(Some(line));
             }
-            hub.publish(&ServerMsg::End { status });
-            hub.close();
+            hub.close(&ServerMsg::End { status });
         })
     };
     let accept = {
@@ -395,13 +412,16 @@ where
             return e;
         }
     }
-    let Some(mut lines) = lines else {
-        // the run ended before this client came: the last snapshot, and goodbye
-        let last = snaps.borrow().clone();
-        if let Some(l) = last {
-            let _ = write(wr, &l).await;
+    let mut lines = match lines {
+        Ok(rx) => rx,
+        Err(end) => {
+            // the run ended before this client came: the last snapshot, and the end
+            let last = snaps.borrow().clone();
+            for l in [last, end].into_iter().flatten() {
+                let _ = write(wr, &l).await;
+            }
+            return "the run had ended".into();
         }
-        return "the run had ended".into();
     };
     loop {
         tokio::select! {

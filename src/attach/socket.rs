@@ -58,8 +58,9 @@ pub fn is_live(path: &Path) -> bool {
 /// A bound socket file; removed on drop if it is still ours.
 pub struct SocketFile {
     pub path: PathBuf,
-    /// (device, inode) of our socket file, so a file that replaced it is left alone.
-    id: (u64, u64),
+    /// Device, inode and change time of our socket file, so a file that
+    /// replaced it (even on a reused inode) is left alone.
+    id: (u64, u64, i64, i64),
 }
 
 /// Why the socket could not be served.
@@ -113,7 +114,7 @@ pub fn bind(path: &Path) -> Result<(SocketFile, std::os::unix::net::UnixListener
         Ok(m) => Ok((
             SocketFile {
                 path: path.to_path_buf(),
-                id: (m.dev(), m.ino()),
+                id: file_id(&m),
             },
             listener,
         )),
@@ -124,10 +125,14 @@ pub fn bind(path: &Path) -> Result<(SocketFile, std::os::unix::net::UnixListener
     }
 }
 
+fn file_id(m: &std::fs::Metadata) -> (u64, u64, i64, i64) {
+    (m.dev(), m.ino(), m.ctime(), m.ctime_nsec())
+}
+
 impl Drop for SocketFile {
     fn drop(&mut self) {
         if let Ok(m) = std::fs::symlink_metadata(&self.path) {
-            if (m.dev(), m.ino()) == self.id {
+            if file_id(&m) == self.id {
                 let _ = std::fs::remove_file(&self.path);
             }
         }

@@ -1,1 +1,644 @@
-//! Tests of the attach protocol, server and client.
+//! The attach protocol, server and client over real Unix sockets in a temporary
+//! folder: framing, socket files (stale, live, foreign, long paths), a real
+//! driver confirmed by an attached operator, read-only refusals, redaction,
+//! and a client too slow to keep up (dropped under `tokio::time::pause()`,
+//! while the run's own console still gets every notice).
+
+use super::client;
+use super::proto::{self, ClientMsg, FrameError, LineReader, ServerMsg, Welcome};
+use super::server::{self, RunInfo};
+use super::socket;
+use crate::engine::connections::{Connections, RetryPolicy};
+use crate::engine::driver::{initial_snapshot, Command, Driver, ExecEnv, Handles, Notice};
+use crate::engine::event::{Actor, Event, RunStatus, StepState};
+use crate::engine::exec::NoMonitors;
+use crate::engine::machine::Machine;
+use crate::engine::redact::Redactor;
+use crate::journal::{Entry, Writer};
+use crate::runbook::load_str;
+use chrono::Utc;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::sync::{mpsc, watch};
+
+const RB: &str = r#"
+[runbook]
+name = "attach"
+format = 1
+[[phase]]
+id = "p"
+  [[phase.step]]
+  id = "go"
+  kind = "confirm"
+  [[phase.step]]
+  id = "after"
+  kind = "confirm"
+  confirm = "none"
+"#;
+
+// ---- framing ------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn lines_are_framed_whatever_the_chunks() {
+    let data: &[u8] = b"one\r\n\n{\"a\":1}\nlast-without-newline";
+    let mut r = LineReader::new(BufReader::with_capacity(3, data), 100);
+    assert_eq!(r.next().await.ok().flatten().as_deref(), Some("one"));
+    assert_eq!(r.next().await.ok().flatten().as_deref(), Some("{\"a\":1}"));
+    assert_eq!(
+        r.next().await.ok().flatten().as_deref(),
+        Some("last-without-newline")
+    );
+    assert!(matches!(r.next().await, Ok(None)));
+}
+
+#[tokio::test]
+async fn a_line_over_the_limit_is_an_error_not_a_partial_line() {
+    let long = format!("{}\nnext\n", "x".repeat(50));
+    let mut r = LineReader::new(BufReader::with_capacity(8, long.as_bytes()), 20);
+    assert!(matches!(r.next().await, Err(FrameError::TooLong(20))));
+    let bad: &[u8] = b"\xff\xfe\n";
+    let mut r = LineReader::new(BufReader::new(bad), 20);
+    assert!(matches!(r.next().await, Err(FrameError::NotUtf8)));
+}
+
+#[tokio::test]
+async fn a_cancelled_read_loses_nothing() {
+    let (mut w, r) = tokio::io::duplex(64);
+    let mut r = LineReader::new(BufReader::new(r), 100);
+    w.write_all(b"{\"half\":").await.unwrap_or_default();
+    // the read is abandoned halfway through the line, as a select! would
+    let first = tokio::time::timeout(Duration::from_millis(50), r.next()).await;
+    assert!(first.is_err(), "no whole line yet: {first:?}");
+    w.write_all(b"\"line\"}\n").await.unwrap_or_default();
+    assert_eq!(
+        r.next().await.ok().flatten().as_deref(),
+        Some("{\"half\":\"line\"}")
+    );
+}
+
+#[test]
+fn operator_names_are_checked() {
+    assert_eq!(proto::check_operator("  bob ").as_deref(), Ok("bob"));
+    assert!(proto::check_operator("  ").is_err());
+    assert!(proto::check_operator("bo\u{1b}[31mb").is_err());
+    assert!(proto::check_operator(&"x".repeat(65)).is_err());
+}
+
+#[test]
+fn only_operator_decisions_travel_from_a_console() {
+    assert!(ClientMsg::from_command(Command::Shutdown).is_none());
+    assert!(ClientMsg::from_command(Command::Abort { reason: "x".into() }).is_none());
+    let m = ClientMsg::from_command(Command::Retry { step: "s".into() });
+    assert_eq!(m, Some(ClientMsg::Retry { step: "s".into() }));
+}
+
+// ---- socket files -------------------------------------------------------------------------------
+
+#[test]
+fn the_socket_is_private_and_removed_when_done() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("run.jsonl.sock");
+    let (file, _l) = socket::bind(&path).unwrap_or_else(|e| panic!("{e}"));
+    let mode = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o777);
+    assert_eq!(mode.ok(), Some(0o600));
+    assert!(socket::is_live(&path));
+    // a second run may not take it over while it is live
+    assert!(matches!(
+        socket::bind(&path),
+        Err(socket::BindError::Live { .. })
+    ));
+    drop(file);
+    assert!(!path.exists(), "removed when the run ends");
+}
+
+#[test]
+fn a_stale_socket_is_replaced_and_other_files_are_never_touched() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("crashed.sock");
+    // a crashed run: the file stays, nothing listens
+    let stale = std::os::unix::net::UnixListener::bind(&path).unwrap_or_else(|e| panic!("{e}"));
+    drop(stale);
+    assert!(path.exists() && !socket::is_live(&path));
+    let (file, _l) = socket::bind(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(socket::is_live(&path));
+    drop(file);
+
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "keep me").unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(
+        socket::bind(&notes),
+        Err(socket::BindError::NotSocket { .. })
+    ));
+    assert_eq!(
+        std::fs::read_to_string(&notes).ok().as_deref(),
+        Some("keep me")
+    );
+}
+
+#[test]
+fn a_socket_that_replaced_ours_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("r.sock");
+    let (file, l) = socket::bind(&path).unwrap_or_else(|e| panic!("{e}"));
+    drop(l);
+    std::fs::remove_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    let (other, _l2) = socket::bind(&path).unwrap_or_else(|e| panic!("{e}"));
+    drop(file);
+    assert!(socket::is_live(&path), "another run's socket survives");
+    drop(other);
+}
+
+#[test]
+fn a_path_longer_than_a_unix_socket_holds_still_works() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let deep = dir.path().join("a".repeat(60)).join("b".repeat(60));
+    std::fs::create_dir_all(&deep).unwrap_or_else(|e| panic!("{e}"));
+    let path = socket::default_for(&deep.join("20261122T020000Z.jsonl"));
+    assert!(path.as_os_str().len() > 108);
+    let (file, _l) = socket::bind(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(path.exists());
+    assert!(socket::is_live(&path));
+    drop(file);
+    assert!(!path.exists());
+}
+
+// ---- a real driver, served --------------------------------------------------------------------
+
+fn welcome() -> Welcome {
+    Welcome {
+        protocol: proto::PROTOCOL,
+        ferry_version: "test".into(),
+        runbook_path: "/nowhere/attach.toml".into(),
+        runbook_sha256: String::new(),
+        runbook_source: Some(RB.into()),
+        journal: "/nowhere/j.jsonl".into(),
+        operator: "alice".into(),
+        host: "h".into(),
+        pid: 1,
+    }
+}
+
+struct Served {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    journal: PathBuf,
+    local: Handles,
+    server: server::Server,
+    driver: tokio::task::JoinHandle<RunStatus>,
+}
+
+/// A real driver over `RB`, served at a socket; `local` are the run's own console's handles.
+fn served(redactor: Redactor) -> Served {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let rb = Arc::new(
+        load_str("attach.toml", RB, Path::new("attach.toml"))
+            .unwrap_or_else(|e| panic!("{}", e.render())),
+    );
+    let jpath = dir.path().join("j.jsonl");
+    let journal =
+        Writer::create(&jpath, Box::new(|s: &str| s.to_string())).unwrap_or_else(|e| panic!("{e}"));
+    let mut r = Redactor::new();
+    let conns = Connections::new(&rb, &|_| None, &mut r, RetryPolicy::default())
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let redactor = Arc::new(redactor);
+    let env = ExecEnv {
+        redactor: redactor.clone(),
+        conns: Arc::new(conns),
+        monitors: Arc::new(NoMonitors),
+        env: Arc::new(|_: &str| None),
+    };
+    let machine = Machine::new(&rb);
+    let snap = initial_snapshot(&rb, &machine, &jpath, "alice");
+    let actor = Actor {
+        operator: "alice".into(),
+        host: "h".into(),
+    };
+    let (driver, handles) = Driver::new(rb, machine, journal, env, actor, snap);
+    let path = dir.path().join("j.jsonl.sock");
+    let (file, l) = socket::bind(&path).unwrap_or_else(|e| panic!("{e}"));
+    let l = tokio::net::UnixListener::from_std(l).unwrap_or_else(|e| panic!("{e}"));
+    let info = RunInfo {
+        welcome: welcome(),
+        host: "h".into(),
+    };
+    let (local, server) = server::serve(file, l, handles, info, redactor);
+    let driver = tokio::spawn(driver.run());
+    Served {
+        _dir: dir,
+        path,
+        journal: jpath,
+        local,
+        server,
+        driver,
+    }
+}
+
+/// A raw client: the lines it reads, and a way to send.
+struct Raw {
+    rd: LineReader<BufReader<tokio::net::unix::OwnedReadHalf>>,
+    wr: tokio::net::unix::OwnedWriteHalf,
+}
+
+impl Raw {
+    async fn connect(path: &Path) -> Raw {
+        let s = UnixStream::connect(path)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (rd, wr) = s.into_split();
+        Raw {
+            rd: LineReader::new(BufReader::new(rd), proto::MAX_SERVER_LINE),
+            wr,
+        }
+    }
+
+    async fn send(&mut self, msg: &ClientMsg) {
+        let l = proto::to_line(msg).unwrap_or_default();
+        self.wr.write_all(l.as_bytes()).await.unwrap_or_default();
+    }
+
+    async fn hello(path: &Path, operator: &str, operate: bool) -> Raw {
+        let mut c = Raw::connect(path).await;
+        c.send(&ClientMsg::Hello {
+            protocol: proto::PROTOCOL,
+            ferry_version: "test".into(),
+            operator: operator.into(),
+            operate,
+        })
+        .await;
+        match c.next().await {
+            Some(ServerMsg::Welcome(w)) => assert_eq!(w.operator, "alice"),
+            other => panic!("expected a welcome, got {other:?}"),
+        }
+        c
+    }
+
+    async fn next(&mut self) -> Option<ServerMsg> {
+        let l = tokio::time::timeout(Duration::from_secs(10), self.rd.next())
+            .await
+            .unwrap_or_else(|_| panic!("no message within 10 s"))
+            .unwrap_or_else(|e| panic!("{e}"))?;
+        Some(serde_json::from_str(&l).unwrap_or_else(|e| panic!("{e}: {l}")))
+    }
+
+    /// Read until `pred` holds for a message; every message read is returned.
+    async fn until(&mut self, pred: impl Fn(&ServerMsg) -> bool) -> Vec<ServerMsg> {
+        let mut seen = Vec::new();
+        while let Some(m) = self.next().await {
+            let done = pred(&m);
+            seen.push(m);
+            if done {
+                return seen;
+            }
+        }
+        panic!("the server closed first; seen: {seen:?}");
+    }
+}
+
+fn awaiting(m: &ServerMsg, step: &str) -> bool {
+    matches!(m, ServerMsg::Snapshot { snapshot } if snapshot.step(step).map(|s| s.state) == Some(StepState::AwaitingConfirmation))
+}
+
+#[tokio::test]
+async fn an_attached_operator_confirms_and_the_journal_names_him() {
+    let s = served(Redactor::new());
+    let mut carol = Raw::hello(&s.path, "carol", false).await;
+    carol.until(|m| awaiting(m, "go")).await;
+
+    // read-only: refused by the server, and nothing reaches the engine
+    carol
+        .send(&ClientMsg::Confirm {
+            step: "go".into(),
+            typed: None,
+            evidence: vec![],
+        })
+        .await;
+    let seen = carol.until(|m| matches!(m, ServerMsg::Denied { .. })).await;
+    match seen.last() {
+        Some(ServerMsg::Denied { reason }) => assert!(reason.contains("--operate"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+
+    let mut bob = Raw::hello(&s.path, "bob", true).await;
+    // both attendees are in the snapshot the run's own console renders
+    let seen = bob
+        .until(|m| matches!(m, ServerMsg::Snapshot { snapshot } if snapshot.attached.len() == 2))
+        .await;
+    if let Some(ServerMsg::Snapshot { snapshot }) = seen.last() {
+        let who: Vec<(&str, bool)> = snapshot
+            .attached
+            .iter()
+            .map(|a| (a.operator.as_str(), a.operate))
+            .collect();
+        assert_eq!(who, [("carol", false), ("bob", true)]);
+    }
+    bob.send(&ClientMsg::Confirm {
+        step: "go".into(),
+        typed: None,
+        evidence: vec![],
+    })
+    .await;
+    let seen = bob.until(|m| matches!(m, ServerMsg::End { .. })).await;
+    assert!(
+        seen.iter().any(|m| matches!(
+            m,
+            ServerMsg::End {
+                status: RunStatus::Finished { ok: true }
+            }
+        )),
+        "{seen:?}"
+    );
+    // the final snapshot follows or precedes the end: read to the close
+    let mut last_snap = seen.iter().rev().find_map(|m| match m {
+        ServerMsg::Snapshot { snapshot } => Some(snapshot.clone()),
+        _ => None,
+    });
+    while let Some(m) = bob.next().await {
+        if let ServerMsg::Snapshot { snapshot } = m {
+            last_snap = Some(snapshot);
+        }
+    }
+    let last = last_snap.unwrap_or_else(|| panic!("no snapshot"));
+    assert_eq!(
+        last.step("go")
+            .and_then(|s| s.confirmed_by.clone())
+            .as_deref(),
+        Some("bob")
+    );
+    assert_eq!(
+        last.step("after").map(|s| s.state),
+        Some(StepState::Succeeded)
+    );
+
+    let status = s.driver.await.unwrap_or(RunStatus::Aborted);
+    assert_eq!(status, RunStatus::Finished { ok: true });
+    s.server.finish().await;
+    assert!(!s.path.exists(), "the socket goes when the run ends");
+    drop(s.local);
+
+    // the journal: bob confirmed, from host h; carol's attempt left no trace but her visit
+    let replay = crate::journal::read_lenient(&s.journal).unwrap_or_else(|e| panic!("{e}"));
+    let confirms: Vec<&Actor> = replay
+        .records
+        .iter()
+        .filter_map(|r| match &r.entry {
+            Entry::Event(Event::Confirm { by, .. }) => Some(by),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        confirms,
+        [&Actor {
+            operator: "bob".into(),
+            host: "h".into()
+        }]
+    );
+    let notes: Vec<&str> = replay
+        .records
+        .iter()
+        .filter_map(|r| match &r.entry {
+            Entry::Note { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("carol@h attached (read-only")),
+        "{notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("bob@h attached (operating")),
+        "{notes:?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_hellos_are_refused_with_a_reason() {
+    let s = served(Redactor::new());
+    let cases: Vec<(String, &str)> = vec![
+        (
+            serde_json::json!({"type":"hello","protocol":99,"ferry_version":"9.9","operator":"bob","operate":true}).to_string(),
+            "protocol",
+        ),
+        ("GET / HTTP/1.1".into(), "not a ferry attach hello"),
+        (
+            serde_json::json!({"type":"retry","step":"go"}).to_string(),
+            "must be a hello",
+        ),
+        (
+            serde_json::json!({"type":"hello","protocol":1,"ferry_version":"x","operator":"","operate":true}).to_string(),
+            "empty",
+        ),
+        ("x".repeat(proto::MAX_CLIENT_LINE + 10), "longer than"),
+    ];
+    for (line, why) in cases {
+        let mut c = Raw::connect(&s.path).await;
+        c.wr.write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap_or_default();
+        match c.next().await {
+            Some(ServerMsg::Refused { reason }) => assert!(reason.contains(why), "{why}: {reason}"),
+            other => panic!("{why}: {other:?}"),
+        }
+        assert!(c.next().await.is_none(), "{why}: the server closes");
+    }
+    // the run went on untouched
+    assert!(!s.driver.is_finished());
+    let _ = s.local.commands.send(Command::Shutdown);
+    let _ = s.driver.await;
+    s.server.finish().await;
+}
+
+#[tokio::test]
+async fn secrets_never_cross_the_socket() {
+    let mut r = Redactor::new();
+    r.add("hunter2-secret");
+    let s = served(r);
+    let mut c = Raw::hello(&s.path, "bob", true).await;
+    c.until(|m| awaiting(m, "go")).await;
+    // a skip reason carrying the secret is journaled (redacted) and broadcast
+    c.send(&ClientMsg::Skip {
+        step: "go".into(),
+        reason: "pw hunter2-secret leaked? postgres://u:pa55word@db/x".into(),
+    })
+    .await;
+    let mut raw = String::new();
+    loop {
+        let l = tokio::time::timeout(Duration::from_secs(10), c.rd.next()).await;
+        match l {
+            Ok(Ok(Some(l))) => {
+                let end = l.contains("\"type\":\"end\"");
+                raw.push_str(&l);
+                if end {
+                    break;
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(raw.contains("skipped") || raw.contains("\"skip\""), "{raw}");
+    assert!(
+        !raw.contains("hunter2-secret"),
+        "a secret crossed the socket"
+    );
+    assert!(
+        !raw.contains("pa55word"),
+        "a URL password crossed the socket"
+    );
+    let _ = s.driver.await;
+    s.server.finish().await;
+}
+
+// ---- a client too slow to keep up ---------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_client_is_dropped_and_the_run_never_waits_for_it() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("slow.sock");
+    let (file, l) = socket::bind(&path).unwrap_or_else(|e| panic!("{e}"));
+    let l = tokio::net::UnixListener::from_std(l).unwrap_or_else(|e| panic!("{e}"));
+    // a stand-in engine: the real channel types, fed by the test
+    let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel();
+    let rb = load_str("attach.toml", RB, Path::new("attach.toml"))
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let snap = initial_snapshot(&rb, &Machine::new(&rb), &path, "alice");
+    let (snap_tx, snap_rx) = watch::channel(snap);
+    let (notice_tx, notice_rx) = mpsc::unbounded_channel();
+    let handles = Handles {
+        commands: cmd_tx,
+        snapshot: snap_rx,
+        notices: notice_rx,
+    };
+    let info = RunInfo {
+        welcome: welcome(),
+        host: "h".into(),
+    };
+    let (mut local, server) = server::serve(file, l, handles, info, Arc::new(Redactor::new()));
+
+    // a client that says hello and then never reads
+    let _slow = Raw::hello(&path, "slowpoke", false).await;
+    match cmd_rx.recv().await {
+        Some(Command::Presence { note, .. }) => assert!(note.contains("attached"), "{note}"),
+        other => panic!("{other:?}"),
+    }
+    // the run journals far more than a socket buffer holds
+    let n = server::LAG_LIMIT * 4;
+    let text = "y".repeat(1000);
+    for i in 0..n {
+        let _ = notice_tx.send(Notice::Journaled {
+            ts: Utc::now(),
+            entry: Box::new(Entry::Note {
+                step: None,
+                text: format!("{i} {text}"),
+            }),
+        });
+        if i % 256 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    // the run's own console got every notice, in order
+    for i in 0..n {
+        match local.notices.recv().await {
+            Some(Notice::Journaled { entry, .. }) => match *entry {
+                Entry::Note { text, .. } => assert!(text.starts_with(&format!("{i} ")), "{i}"),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{i}: {other:?}"),
+        }
+    }
+    // and the slow client was dropped, saying why
+    let note = tokio::time::timeout(Duration::from_secs(60), cmd_rx.recv()).await;
+    match note {
+        Ok(Some(Command::Presence { attendees, note })) => {
+            assert!(attendees.is_empty());
+            assert!(
+                note.contains("slowpoke@h detached: dropped: too slow"),
+                "{note}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(snap_tx);
+    drop(notice_tx);
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn the_client_side_turns_the_link_into_console_handles() {
+    let s = served(Redactor::new());
+    let mut link = client::connect(&s.path, "bob", true)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(link.welcome.operator, "alice");
+    let (first, _early) = client::first_snapshot(&mut link)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first.runbook_name, "attach");
+    let (mut h, task) = client::start(link, first, Vec::new());
+    // the console asks the engine to stop when its operator leaves: never forwarded
+    let _ = h.commands.send(Command::Shutdown);
+    loop {
+        let go = h.snapshot.borrow_and_update().step("go").map(|s| s.state);
+        if go == Some(StepState::AwaitingConfirmation) {
+            break;
+        }
+        tokio::time::timeout(Duration::from_secs(10), h.snapshot.changed())
+            .await
+            .unwrap_or_else(|_| panic!("`go` never awaited confirmation"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let _ = h.commands.send(Command::Confirm {
+        step: "go".into(),
+        typed: None,
+        automatic: false,
+        evidence: vec![],
+    });
+    let mut detached = None;
+    while let Some(n) = h.notices.recv().await {
+        if let Notice::Detached(how) = n {
+            detached = Some(how);
+        }
+    }
+    assert_eq!(
+        detached.as_deref(),
+        Some("the run finished: every step succeeded")
+    );
+    let end = task.await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        end,
+        client::LinkEnd::RunEnded(RunStatus::Finished { ok: true })
+    );
+    assert_eq!(s.driver.await.ok(), Some(RunStatus::Finished { ok: true }));
+    s.server.finish().await;
+}
+
+#[tokio::test]
+async fn nothing_listening_is_unreachable_and_says_so() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let missing = dir.path().join("gone.sock");
+    match client::connect(&missing, "bob", false).await {
+        Err(e @ client::AttachError::Unreachable { .. }) => {
+            assert_eq!(e.exit_code(), 3);
+            assert!(e.to_string().contains("no such socket"), "{e}");
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("connected to nothing"),
+    }
+    let found = client::find(None, None, Some("nope"), dir.path());
+    match found {
+        Err(e) => {
+            assert_eq!(e.exit_code(), 3);
+            assert!(
+                e.to_string().contains("no live run of runbook `nope`"),
+                "{e}"
+            );
+        }
+        Ok(p) => panic!("found {}", p.display()),
+    }
+}

@@ -21,11 +21,6 @@ pub fn main(a: AttachArgs) -> i32 {
         },
         None => super::run::default_operator(),
     };
-    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
-        complain!("error: ferry attach shows the run's console and needs a terminal");
-        complain!("  = help: run it in a terminal (ssh -t, tmux); `ferry run --headless` prints events without one");
-        return EXIT_BAD_INPUT;
-    }
     let name = match &a.runbook {
         Some(path) => match crate::runbook::load(path) {
             Ok(rb) => Some(rb.name),
@@ -45,6 +40,23 @@ pub fn main(a: AttachArgs) -> i32 {
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
+    // said before the terminal check, so a script learns there is no run (exit 3)
+    if !crate::attach::socket::is_live(&socket) {
+        let probe = crate::attach::socket::reachable(&socket)
+            .and_then(|(p, _dir)| std::os::unix::net::UnixStream::connect(p).map(|_| ()))
+            .err();
+        return fail(&AttachError::Unreachable {
+            path: socket.display().to_string(),
+            why: probe
+                .map(|e| client::why(&e))
+                .unwrap_or_else(|| "nothing answers there".into()),
+        });
+    }
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        complain!("error: ferry attach shows the run's console and needs a terminal");
+        complain!("  = help: run it in a terminal (ssh -t, tmux); `ferry run --headless` prints events without one");
+        return EXIT_BAD_INPUT;
+    }
     match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -61,7 +73,7 @@ pub fn main(a: AttachArgs) -> i32 {
 fn fail(e: &AttachError) -> i32 {
     complain!("error: {e}");
     if matches!(e, AttachError::Unreachable { .. }) {
-        complain!("  = help: is the run still going? `ferry run` prints its socket when it starts; `ferry attach RUNBOOK` finds the newest live run");
+        complain!("  = help: `ferry run` prints its socket when it starts; `ferry attach RUNBOOK` finds the newest live run");
     }
     e.exit_code()
 }

@@ -208,7 +208,8 @@ impl Widget for &StatusBar<'_> {
             segs.push(sep.clone());
         }
         segs.push((people(app), t.bold()));
-        let hints = vec![sep.clone(), ("? help · q quit".to_string(), t.dim())];
+        let quit = if app.attached() { "q leave" } else { "q quit" };
+        let hints = vec![sep.clone(), (format!("? help · {quit}"), t.dim())];
         let used: usize = segs
             .iter()
             .chain(hints.iter())
