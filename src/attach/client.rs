@@ -144,6 +144,8 @@ fn short(sha: &str) -> &str {
 pub enum LinkEnd {
     /// The run ended (its final status).
     RunEnded(RunStatus),
+    /// The console was left while the run went on.
+    Left,
     /// The server dropped this client, or the link broke.
     Lost(String),
 }
@@ -163,6 +165,10 @@ pub fn start(
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel();
     let (snap_tx, snap_rx) = watch::channel(first);
     let (notice_tx, notice_rx) = mpsc::unbounded_channel();
+    // set when the console is gone (its command sender dropped): an end of the
+    // link after that is the server answering our leaving, not a lost run
+    let left = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let leaving = left.clone();
     for n in early {
         let _ = notice_tx.send(n);
     }
@@ -179,6 +185,7 @@ pub fn start(
                 break;
             }
         }
+        leaving.store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = writer.shutdown().await;
     });
     let task = tokio::spawn(async move {
@@ -213,6 +220,7 @@ pub fn start(
         }
         let end = match (end, dropped) {
             (Some(e), _) => e,
+            (None, _) if left.load(std::sync::atomic::Ordering::SeqCst) => LinkEnd::Left,
             (None, Some(d)) => LinkEnd::Lost(d),
             (None, None) => {
                 LinkEnd::Lost("the run's process went away without saying goodbye (killed?)".into())
@@ -244,6 +252,7 @@ pub fn describe(end: &LinkEnd) -> String {
         LinkEnd::RunEnded(_) => {
             "the run was stopped from its own console (it can be resumed)".into()
         }
+        LinkEnd::Left => "left the console; the run goes on".into(),
         LinkEnd::Lost(why) => format!("lost the run: {why}"),
     }
 }

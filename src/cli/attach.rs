@@ -109,7 +109,7 @@ async fn attach(socket: std::path::PathBuf, operator: String, operate: bool) -> 
         None
     };
     match end {
-        None => {
+        None | Some(LinkEnd::Left) => {
             say!("left the console; the run goes on · journal {journal}");
             EXIT_OK
         }

@@ -132,7 +132,8 @@ impl App {
             return Vec::new();
         }
         let running: Vec<String> = self.running().iter().map(|s| s.id.clone()).collect();
-        if running.is_empty() {
+        // quitting the run's own console ends the run for attached operators too: ask
+        if running.is_empty() && self.snap.attached.is_empty() {
             return self.stop();
         }
         self.overlay = Some(Overlay::Quit { running });

@@ -263,21 +263,42 @@ pub fn render(app: &App, ov: &Overlay, area: Rect, buf: &mut Buffer) {
                 .map(|s| format!("`{s}`"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let mut lines = wrapped(
-                &format!(
-                    "{} running: {list}. Quitting stops {} and journals {} as interrupted.",
-                    if running.len() == 1 {
-                        "1 step is".to_string()
-                    } else {
-                        format!("{} steps are", running.len())
-                    },
-                    if running.len() == 1 { "it" } else { "them" },
-                    if running.len() == 1 { "it" } else { "them" },
-                ),
-                w,
-                t.text(),
-                "",
-            );
+            let mut lines = if running.is_empty() {
+                Vec::new()
+            } else {
+                wrapped(
+                    &format!(
+                        "{} running: {list}. Quitting stops {} and journals {} as interrupted.",
+                        if running.len() == 1 {
+                            "1 step is".to_string()
+                        } else {
+                            format!("{} steps are", running.len())
+                        },
+                        if running.len() == 1 { "it" } else { "them" },
+                        if running.len() == 1 { "it" } else { "them" },
+                    ),
+                    w,
+                    t.text(),
+                    "",
+                )
+            };
+            if !app.snap.attached.is_empty() {
+                let who: Vec<&str> = app
+                    .snap
+                    .attached
+                    .iter()
+                    .map(|a| a.operator.as_str())
+                    .collect();
+                lines.extend(wrapped(
+                    &format!(
+                        "Attached: {}. Quitting this console stops the run for them too.",
+                        who.join(", ")
+                    ),
+                    w,
+                    t.warn(),
+                    "",
+                ));
+            }
             lines.push(Line::styled("Resume later with:", t.dim()));
             lines.extend(wrapped(
                 &format!("ferry run {} --resume", app.rb.path.display()),
@@ -290,7 +311,11 @@ pub fn render(app: &App, ov: &Overlay, area: Rect, buf: &mut Buffer) {
             popup(
                 area,
                 buf,
-                " Quit while steps run? ".into(),
+                if running.is_empty() {
+                    " Quit the run? ".into()
+                } else {
+                    " Quit while steps run? ".into()
+                },
                 t.warn(),
                 lines,
                 dw,

@@ -3,6 +3,7 @@
 //! with injected keys, loop tests over `TestBackend`, and insta screen snapshots.
 
 mod app_tests;
+mod attached;
 mod loop_tests;
 mod panes;
 mod screens;

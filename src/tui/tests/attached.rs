@@ -1,0 +1,174 @@
+//! The console in its attached role (`ferry attach`) and the run's own console
+//! with operators attached: read-only keys refuse, leaving never sends a
+//! shutdown, the status bar names everyone, the dialogs say who acts.
+
+use super::*;
+use crate::engine::driver::{Command, Notice};
+use crate::engine::snapshot::Attendee;
+use crate::tui::overlay::Overlay;
+use crate::tui::render;
+use crate::tui::{Action, Role};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+fn attached(operate: bool) -> App {
+    app_for(scenario("awaiting"), Theme::MONO).with_role(Role::Attached {
+        operator: "bob".into(),
+        operate,
+        socket: "/tmp/run.jsonl.sock".into(),
+    })
+}
+
+fn with_guests(mut s: EngineSnapshot) -> EngineSnapshot {
+    s.attached = vec![
+        Attendee {
+            operator: "bob".into(),
+            host: "bastion".into(),
+            operate: true,
+        },
+        Attendee {
+            operator: "carol".into(),
+            host: "bastion".into(),
+            operate: false,
+        },
+    ];
+    s
+}
+
+fn draw(app: &App, w: u16, h: u16) -> String {
+    let mut term = match Terminal::new(TestBackend::new(w, h)) {
+        Ok(t) => t,
+        Err(e) => panic!("test backend: {e}"),
+    };
+    if let Err(e) = term.draw(|f| render::draw(f, app)) {
+        panic!("draw: {e}");
+    }
+    screen(term.backend().buffer())
+}
+
+#[test]
+fn a_read_only_console_refuses_every_key_that_acts() {
+    let mut app = attached(false);
+    for k in ['c', 's', 'r', 'b'] {
+        let cmds = app.update(Action::Key(key(k)));
+        assert!(cmds.is_empty(), "{k}: {cmds:?}");
+        assert_eq!(app.overlay(), None, "{k}");
+        let msg = app.message().map(|m| m.text.clone()).unwrap_or_default();
+        assert_eq!(msg, "read-only: attach with --operate to act", "{k}");
+    }
+    // watching still works
+    app.update(Action::Key(key('?')));
+    assert_eq!(app.overlay(), Some(&Overlay::Help));
+}
+
+#[test]
+fn an_operating_console_confirms_as_its_operator() {
+    let mut app = attached(true);
+    app.update(Action::Resize(100, 30));
+    app.update(Action::Key(key('c')));
+    assert!(matches!(app.overlay(), Some(Overlay::Confirm { .. })));
+    let screen = draw(&app, 100, 30);
+    assert!(screen.contains("Confirm `copy` as bob"), "{screen}");
+    let cmds = app.update(Action::Key(key('y')));
+    assert!(
+        matches!(&cmds[..], [Command::Confirm { step, automatic: false, .. }] if step == "copy"),
+        "{cmds:?}"
+    );
+}
+
+#[test]
+fn leaving_an_attached_console_never_stops_the_run() {
+    let mut app = attached(true);
+    assert!(app.update(Action::Key(key('q'))).is_empty());
+    assert_eq!(app.overlay(), Some(&Overlay::Leave));
+    let screen = draw(&app, 100, 30);
+    assert!(
+        screen.contains("leaving this one stops nothing"),
+        "{screen}"
+    );
+    assert!(app.update(Action::Key(key('y'))).is_empty());
+    assert!(app.should_exit());
+
+    // a signal (the ssh session closed) leaves at once, sending nothing
+    let mut app = attached(false);
+    assert!(app.update(Action::Signal).is_empty());
+    assert!(app.should_exit());
+}
+
+#[test]
+fn when_the_link_ends_the_console_says_how() {
+    let mut app = attached(false);
+    app.update(Action::Notice(Notice::Detached(
+        "lost the run: the run's process went away".into(),
+    )));
+    app.update(Action::EngineEnded);
+    app.update(Action::Resize(100, 30));
+    let screen = draw(&app, 100, 30);
+    assert!(
+        screen.contains("lost the run: the run's process went away · q leaves"),
+        "{screen}"
+    );
+    app.update(Action::Key(key('q')));
+    assert!(app.should_exit());
+}
+
+#[test]
+fn both_status_bars_name_everyone_attached() {
+    let mut own = app_for(with_guests(scenario("awaiting")), Theme::MONO);
+    own.update(Action::Resize(120, 30));
+    let screen = draw(&own, 120, 30);
+    let bar = screen.lines().last().unwrap_or_default().to_string();
+    assert!(
+        bar.contains("alice (+bob operating, +carol observing)"),
+        "{bar}"
+    );
+    assert!(bar.contains("q quit"), "{bar}");
+
+    let mut bob =
+        app_for(with_guests(scenario("awaiting")), Theme::MONO).with_role(Role::Attached {
+            operator: "carol".into(),
+            operate: false,
+            socket: "/tmp/s".into(),
+        });
+    bob.update(Action::Resize(120, 30));
+    let screen = draw(&bob, 120, 30);
+    let bar = screen.lines().last().unwrap_or_default().to_string();
+    assert!(bar.contains("attached read-only"), "{bar}");
+    assert!(
+        bar.contains("alice (+bob operating, +carol observing)"),
+        "{bar}"
+    );
+    assert!(bar.contains("q leave"), "{bar}");
+}
+
+#[test]
+fn quitting_the_runs_own_console_asks_first_while_others_are_attached() {
+    let mut s = with_guests(scenario("awaiting"));
+    s.steps
+        .iter_mut()
+        .filter(|x| x.state == StepState::Running)
+        .for_each(|x| x.state = StepState::Pending);
+    let mut app = app_for(s, Theme::MONO);
+    assert!(app.running().is_empty());
+    assert!(app.update(Action::Key(key('q'))).is_empty(), "asks first");
+    assert_eq!(app.overlay(), Some(&Overlay::Quit { running: vec![] }));
+    app.update(Action::Resize(100, 30));
+    let screen = draw(&app, 100, 30);
+    assert!(screen.contains("Attached: bob, carol."), "{screen}");
+    let cmds = app.update(Action::Key(key('y')));
+    assert!(matches!(&cmds[..], [Command::Shutdown]), "{cmds:?}");
+}
+
+#[test]
+fn the_help_tells_how_to_attach() {
+    let mut app = app_for(scenario("awaiting"), Theme::MONO).with_role(Role::Owner {
+        socket: Some("/srv/runs/x.jsonl.sock".into()),
+    });
+    app.update(Action::Resize(120, 40));
+    app.update(Action::Key(key('?')));
+    let screen = draw(&app, 120, 40);
+    assert!(
+        screen.contains("ferry attach --socket /srv/runs/x.jsonl.sock"),
+        "{screen}"
+    );
+}

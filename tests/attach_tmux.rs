@@ -1,0 +1,268 @@
+//! End to end in tmux: alice's `ferry run` console in one session, bob's
+//! `ferry attach --operate` in a second and carol's read-only `ferry attach`
+//! in a third, each a real terminal of its own tmux server (`-L`, killed by a
+//! guard). Carol's `c` is refused; bob confirms with `c` `y`; both bob's and
+//! alice's screens show the step succeeded, confirmed by bob; bob leaves and
+//! the run goes on; the journal names bob. Then alice quits while carol
+//! watches, and carol's console says the run was stopped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+
+struct Tmux {
+    socket: String,
+    socket_path: Option<PathBuf>,
+    dir: tempfile::TempDir,
+}
+
+fn tmux_raw(socket: &str, args: &[&str]) -> Output {
+    match Command::new("tmux")
+        .arg("-L")
+        .arg(socket)
+        .arg("-f")
+        .arg("/dev/null")
+        .args(args)
+        .env_remove("TMUX")
+        .env_remove("TMUX_PANE")
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => panic!("cannot run tmux (scripts/test installs it): {e}"),
+    }
+}
+
+impl Tmux {
+    fn start() -> Tmux {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let mut t = Tmux {
+            socket: format!("ferry-attach-e2e-{}", std::process::id()),
+            socket_path: None,
+            dir,
+        };
+        for name in ["alice", "bob", "carol"] {
+            t.session(name);
+        }
+        let path = t.tmux(&["display-message", "-p", "#{socket_path}"]).stdout;
+        let path = String::from_utf8_lossy(&path).trim().to_string();
+        t.socket_path = (!path.is_empty()).then(|| PathBuf::from(path));
+        t
+    }
+
+    fn session(&self, name: &str) {
+        let cwd = self.path().display().to_string();
+        let out = self.tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            "100",
+            "-y",
+            "30",
+            "-c",
+            &cwd,
+            "-e",
+            "PS1=$ ",
+            "bash",
+            "--norc",
+            "--noprofile",
+        ]);
+        assert!(
+            out.status.success(),
+            "tmux new-session: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn tmux(&self, args: &[&str]) -> Output {
+        tmux_raw(&self.socket, args)
+    }
+
+    fn line(&self, who: &str, text: &str) {
+        self.tmux(&["send-keys", "-t", who, "-l", text]);
+        self.tmux(&["send-keys", "-t", who, "Enter"]);
+    }
+
+    fn keys(&self, who: &str, keys: &[&str]) {
+        for k in keys {
+            self.tmux(&["send-keys", "-t", who, k]);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn capture(&self, who: &str) -> String {
+        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", who]).stdout).into_owned()
+    }
+
+    #[track_caller]
+    fn wait_for(&self, who: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.capture(who);
+            if pred(&screen) {
+                return screen;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what} on {who}'s screen:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = tmux_raw(&self.socket, &["kill-server"]);
+        if let Some(p) = &self.socket_path {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+const RB: &str = r#"
+[runbook]
+name = "attach-e2e"
+title = "Attach end to end"
+format = 1
+
+[[phase]]
+id = "main"
+title = "Main"
+
+  [[phase.step]]
+  id = "go-ahead"
+  kind = "confirm"
+  title = "The team is ready"
+
+  [[phase.step]]
+  id = "hello"
+  kind = "shell"
+  run = "echo hello-from-ferry"
+  confirm = "none"
+
+  [[phase.step]]
+  id = "final-check"
+  kind = "confirm"
+  title = "Everyone agrees we are done"
+"#;
+
+/// The row of the runbook pane (the left 30 columns) showing `step`.
+fn row(screen: &str, step: &str) -> String {
+    screen
+        .lines()
+        .map(|l| l.chars().take(30).collect::<String>())
+        .find(|l| l.starts_with('┃') && l.contains(&format!(" {step} ")))
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_second_operator_attaches_and_confirms_while_a_third_watches() {
+    let t = Tmux::start();
+    std::fs::write(t.path().join("rb.toml"), RB).unwrap_or_else(|e| panic!("{e}"));
+    let ferry = FERRY;
+    t.line(
+        "alice",
+        &format!("{ferry} run rb.toml --operator alice; echo ALICE-EXIT=$?"),
+    );
+    t.wait_for("alice", "the console awaiting go-ahead", |s| {
+        row(s, "go-ahead").contains("awaiting you")
+    });
+
+    // carol watches: `c` is refused, nothing opens
+    t.line(
+        "carol",
+        &format!("{ferry} attach rb.toml --operator carol; echo CAROL-EXIT=$?"),
+    );
+    t.wait_for("carol", "carol's console", |s| {
+        s.contains("attached read-only")
+    });
+    t.keys("carol", &["c"]);
+    t.wait_for("carol", "the read-only refusal", |s| {
+        s.contains("read-only: attach with --operate to act")
+    });
+    assert!(!t.capture("carol").contains("Confirm `go-ahead`"));
+
+    // bob operates: the confirm dialog names him; c y runs the step
+    t.line(
+        "bob",
+        &format!("{ferry} attach --operate --operator bob; echo BOB-EXIT=$?"),
+    );
+    t.wait_for("alice", "alice's status bar naming both", |s| {
+        s.contains("alice (+carol observing, +bob operating)")
+    });
+    t.keys("bob", &["c"]);
+    t.wait_for("bob", "bob's confirm dialog", |s| {
+        s.contains("Confirm `go-ahead` as bob")
+    });
+    t.keys("bob", &["y"]);
+    for who in ["bob", "alice", "carol"] {
+        let s = t.wait_for(who, "go-ahead succeeded, by bob", |s| {
+            let r = row(s, "go-ahead");
+            r.contains('✔') && r.contains("bob")
+        });
+        assert!(row(&s, "hello").contains('✔'), "{who}:\n{s}");
+    }
+
+    // bob leaves: the run goes on, alice's bar drops him
+    t.keys("bob", &["q"]);
+    t.wait_for("bob", "the leave prompt", |s| {
+        s.contains("leaving this one stops nothing")
+    });
+    t.keys("bob", &["y"]);
+    t.wait_for("bob", "bob's shell", |s| s.contains("BOB-EXIT=0"));
+    let bob_out = t.capture("bob");
+    assert!(
+        bob_out.contains("left the console; the run goes on"),
+        "{bob_out}"
+    );
+    t.wait_for("alice", "alice's bar without bob", |s| {
+        s.contains("alice (+carol observing)")
+    });
+
+    // alice quits with carol attached: asked first, then the run stops for carol too
+    t.keys("alice", &["q"]);
+    t.wait_for("alice", "the quit prompt", |s| {
+        s.contains("Attached: carol.")
+    });
+    t.keys("alice", &["y"]);
+    t.wait_for("alice", "alice's shell", |s| s.contains("ALICE-EXIT="));
+    t.wait_for("carol", "carol told the run stopped", |s| {
+        s.contains("the run was stopped from its own console")
+    });
+    t.keys("carol", &["q"]);
+    t.wait_for("carol", "carol's shell", |s| s.contains("CAROL-EXIT=0"));
+
+    // the journal names bob as the one who confirmed, and both visits
+    let dir = t.path().join("runs/attach-e2e");
+    let journal = std::fs::read_dir(&dir)
+        .ok()
+        .and_then(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        })
+        .unwrap_or_else(|| panic!("no journal in {}", dir.display()));
+    let text = std::fs::read_to_string(&journal).unwrap_or_default();
+    let confirm = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["entry"]["type"] == "confirm")
+        .unwrap_or_else(|| panic!("no confirmation in the journal"));
+    assert_eq!(confirm["entry"]["by"]["operator"], "bob");
+    assert!(text.contains("carol@") && text.contains("attached (read-only"));
+    assert!(text.contains("bob@") && text.contains("detached: left"));
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "sock"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "the socket is gone: {leftovers:?}");
+}
