@@ -316,6 +316,21 @@ fn a_killed_runs_socket_is_stale_attach_says_so_and_the_resume_replaces_it() {
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("no live run of runbook `att`"), "{err}");
 
+    // from another folder, the runbook's path finds runs/ beside it
+    let elsewhere = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let out = Command::new(FERRY)
+        .arg("attach")
+        .arg(dir.path().join("rb.toml"))
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(&format!("or {}", dir.path().join("runs/att").display())),
+        "{err}"
+    );
+
     // the resume serves the same path again, and an operator finishes the run
     let mut resumed = Run::start(
         dir.path(),
@@ -329,6 +344,20 @@ fn a_killed_runs_socket_is_stale_attach_says_so_and_the_resume_replaces_it() {
         ],
     );
     assert_eq!(resumed.socket(), socket);
+    // and now, from that other folder, the runbook's path finds the live run
+    let out = Command::new(FERRY)
+        .arg("attach")
+        .arg(dir.path().join("rb.toml"))
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "found; only the terminal is missing: {err}"
+    );
+    assert!(err.contains("needs a terminal"), "{err}");
     let mut bob = Client::hello(&socket, "bob", true);
     bob.until("go-ahead awaiting", |m| {
         state(m, "go-ahead") == "awaiting_confirmation"

@@ -284,12 +284,12 @@ pub async fn first_snapshot(link: &mut Link) -> Result<(EngineSnapshot, Vec<Noti
 }
 
 /// Where to attach: `socket` as given; else the socket of `journal`; else the
-/// newest live run of `runbook` (or of any runbook) under `runs_dir`.
+/// newest live run of `runbook` (or of any runbook) under any of `runs_dirs`.
 pub fn find(
     socket: Option<&Path>,
     journal: Option<&Path>,
     runbook_name: Option<&str>,
-    runs_dir: &Path,
+    runs_dirs: &[PathBuf],
 ) -> Result<PathBuf, AttachError> {
     if let Some(s) = socket {
         return Ok(s.to_path_buf());
@@ -303,16 +303,19 @@ pub fn find(
         }
         return Ok(socket_of(j));
     }
-    let dirs: Vec<PathBuf> = match runbook_name {
-        Some(n) => vec![runs_dir.join(n)],
-        None => std::fs::read_dir(runs_dir)
-            .map(|rd| {
-                rd.filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.is_dir())
-                    .collect()
-            })
-            .unwrap_or_default(),
-    };
+    let dirs: Vec<PathBuf> = runs_dirs
+        .iter()
+        .flat_map(|runs_dir| match runbook_name {
+            Some(n) => vec![runs_dir.join(n)],
+            None => std::fs::read_dir(runs_dir)
+                .map(|rd| {
+                    rd.filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.is_dir())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect();
     let mut journals: Vec<(std::time::SystemTime, PathBuf)> = dirs
         .iter()
         .filter_map(|d| std::fs::read_dir(d).ok())
@@ -337,9 +340,16 @@ pub fn find(
             }
         }
     }
+    let shown: Vec<String> = runs_dirs
+        .iter()
+        .map(|d| match runbook_name {
+            Some(n) => d.join(n).display().to_string(),
+            None => d.display().to_string(),
+        })
+        .collect();
     let place = match runbook_name {
-        Some(n) => format!("of runbook `{n}` under {}", runs_dir.join(n).display()),
-        None => format!("under {}", runs_dir.display()),
+        Some(n) => format!("of runbook `{n}` under {}", shown.join(" or ")),
+        None => format!("under {}", shown.join(" or ")),
     };
     Err(AttachError::NotFound(format!(
         "no live run {place} ({count} journal{} found, none of them serving a console): start one with `ferry run`, or pass --socket PATH (a run prints its socket when it starts)",

@@ -630,7 +630,7 @@ async fn nothing_listening_is_unreachable_and_says_so() {
         Err(e) => panic!("{e}"),
         Ok(_) => panic!("connected to nothing"),
     }
-    let found = client::find(None, None, Some("nope"), dir.path());
+    let found = client::find(None, None, Some("nope"), &[dir.path().to_path_buf()]);
     match found {
         Err(e) => {
             assert_eq!(e.exit_code(), 3);

@@ -8,6 +8,7 @@ use super::{AttachArgs, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE};
 use crate::attach::client::{self, AttachError, LinkEnd};
 use crate::attach::proto;
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub fn main(a: AttachArgs) -> i32 {
@@ -31,12 +32,29 @@ pub fn main(a: AttachArgs) -> i32 {
         },
         None => None,
     };
-    let socket = match client::find(
+    // where runs may be: as given; else ./runs, and runs/ beside the runbook
+    // (an operator attaching from another folder than the run was started in)
+    let mut places = match &a.runs_dir {
+        Some(d) => vec![d.clone()],
+        None => vec![PathBuf::from("runs")],
+    };
+    if let (None, Some(rb)) = (&a.runs_dir, &a.runbook) {
+        let beside = rb.parent().unwrap_or(Path::new("")).join("runs");
+        let same = |x: &Path, y: &Path| match (x.canonicalize(), y.canonicalize()) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => x == y,
+        };
+        if !same(&beside, &places[0]) {
+            places.push(beside);
+        }
+    }
+    let found = client::find(
         a.socket.as_deref(),
         a.journal.as_deref(),
         name.as_deref(),
-        &a.runs_dir,
-    ) {
+        &places,
+    );
+    let socket = match found {
         Ok(s) => s,
         Err(e) => return fail(&e),
     };

@@ -167,9 +167,9 @@ pub struct AttachArgs {
     /// Operator name recorded with what you do (default: the OS user).
     #[arg(long, value_name = "NAME")]
     pub operator: Option<String>,
-    /// Folder holding runs/<runbook-name>/ journals (default: ./runs).
-    #[arg(long, value_name = "DIR", default_value = "runs")]
-    pub runs_dir: PathBuf,
+    /// Folder holding runs/<runbook-name>/ journals (default: ./runs, then runs/ beside RUNBOOK).
+    #[arg(long, value_name = "DIR")]
+    pub runs_dir: Option<PathBuf>,
 }
 
 /// Parse arguments, run the command, return the process exit code.
