@@ -160,8 +160,11 @@ pub fn start(
     let Link {
         mut reader,
         mut writer,
-        ..
+        welcome,
     } = link;
+    // the run's snapshot names its journal as the run was given it (maybe
+    // relative to another folder): this console shows the absolute path
+    let journal = PathBuf::from(&welcome.journal);
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel();
     let (snap_tx, snap_rx) = watch::channel(first);
     let (notice_tx, notice_rx) = mpsc::unbounded_channel();
@@ -194,7 +197,8 @@ pub fn start(
         loop {
             match reader.next().await {
                 Ok(Some(l)) => match serde_json::from_str::<ServerMsg>(&l) {
-                    Ok(ServerMsg::Snapshot { snapshot }) => {
+                    Ok(ServerMsg::Snapshot { mut snapshot }) => {
+                        snapshot.journal = journal.clone();
                         snap_tx.send_replace(*snapshot);
                     }
                     Ok(ServerMsg::Notice { ts, entry }) => {
@@ -275,7 +279,10 @@ pub async fn first_snapshot(link: &mut Link) -> Result<(EngineSnapshot, Vec<Noti
             Err(_) => return Err(AttachError::NotFound("the run sent no state".into())),
         };
         match serde_json::from_str::<ServerMsg>(&line) {
-            Ok(ServerMsg::Snapshot { snapshot }) => return Ok((*snapshot, early)),
+            Ok(ServerMsg::Snapshot { mut snapshot }) => {
+                snapshot.journal = PathBuf::from(&link.welcome.journal);
+                return Ok((*snapshot, early));
+            }
             Ok(ServerMsg::Notice { ts, entry }) => early.push(Notice::Journaled { ts, entry }),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "attach: a message that does not parse"),

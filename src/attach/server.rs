@@ -28,8 +28,10 @@ use tokio::sync::{broadcast, mpsc, watch, Notify};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// Journal lines a newcomer is sent first.
+/// Journal lines a newcomer is sent first: at most this many…
 pub const BACKLOG: usize = 500;
+/// …holding at most this many bytes (a verify result can be a large line).
+pub const BACKLOG_BYTES: usize = 8 * 1024 * 1024;
 /// How far a client may fall behind the journal before it is dropped.
 pub const LAG_LIMIT: usize = 2048;
 /// Snapshots go out at most this often (about 10 a second).
@@ -49,6 +51,7 @@ pub struct RunInfo {
 
 struct Lines {
     backlog: VecDeque<Arc<str>>,
+    backlog_bytes: usize,
     /// `None` once the run ended: clients drain and close.
     tx: Option<broadcast::Sender<Arc<str>>>,
     /// The `end` line, once the run ended (a latecomer gets it after the last snapshot).
@@ -96,10 +99,14 @@ impl Hub {
             return;
         };
         let mut l = self.lines.lock().unwrap_or_else(|p| p.into_inner());
-        if l.backlog.len() >= BACKLOG {
-            l.backlog.pop_front();
-        }
+        l.backlog_bytes += line.len();
         l.backlog.push_back(line.clone());
+        while l.backlog.len() > BACKLOG || (l.backlog_bytes > BACKLOG_BYTES && l.backlog.len() > 1)
+        {
+            if let Some(old) = l.backlog.pop_front() {
+                l.backlog_bytes -= old.len();
+            }
+        }
         if let Some(tx) = &l.tx {
             let _ = tx.send(line);
         }
@@ -178,6 +185,7 @@ pub fn serve(
     let hub = Arc::new(Hub {
         lines: Mutex::new(Lines {
             backlog: VecDeque::new(),
+            backlog_bytes: 0,
             tx: Some(lines_tx),
             end: None,
         }),

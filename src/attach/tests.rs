@@ -497,14 +497,23 @@ async fn secrets_never_cross_the_socket() {
 
 // ---- a client too slow to keep up ---------------------------------------------------------------
 
-#[tokio::test(start_paused = true)]
-async fn a_slow_client_is_dropped_and_the_run_never_waits_for_it() {
+/// A stand-in engine (the real channel types, fed by the test) served at a socket.
+struct StandIn {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    cmd_rx: mpsc::UnboundedReceiver<Command>,
+    snap_tx: watch::Sender<crate::engine::snapshot::EngineSnapshot>,
+    notice_tx: mpsc::UnboundedSender<Notice>,
+    local: Handles,
+    server: server::Server,
+}
+
+fn stand_in() -> StandIn {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let path = dir.path().join("slow.sock");
+    let path = dir.path().join("s.sock");
     let (file, l) = socket::bind(&path).unwrap_or_else(|e| panic!("{e}"));
     let l = tokio::net::UnixListener::from_std(l).unwrap_or_else(|e| panic!("{e}"));
-    // a stand-in engine: the real channel types, fed by the test
-    let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel();
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let rb = load_str("attach.toml", RB, Path::new("attach.toml"))
         .unwrap_or_else(|e| panic!("{}", e.render()));
     let snap = initial_snapshot(&rb, &Machine::new(&rb), &path, "alice");
@@ -519,11 +528,31 @@ async fn a_slow_client_is_dropped_and_the_run_never_waits_for_it() {
         welcome: welcome(),
         host: "h".into(),
     };
-    let (mut local, server) = server::serve(file, l, handles, info, Arc::new(Redactor::new()));
+    let (local, server) = server::serve(file, l, handles, info, Arc::new(Redactor::new()));
+    StandIn {
+        _dir: dir,
+        path,
+        cmd_rx,
+        snap_tx,
+        notice_tx,
+        local,
+        server,
+    }
+}
 
+fn note(text: String) -> Notice {
+    Notice::Journaled {
+        ts: Utc::now(),
+        entry: Box::new(Entry::Note { step: None, text }),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_client_is_dropped_and_the_run_never_waits_for_it() {
+    let mut e = stand_in();
     // a client that says hello and then never reads
-    let _slow = Raw::hello(&path, "slowpoke", false).await;
-    match cmd_rx.recv().await {
+    let _slow = Raw::hello(&e.path, "slowpoke", false).await;
+    match e.cmd_rx.recv().await {
         Some(Command::Presence { note, .. }) => assert!(note.contains("attached"), "{note}"),
         other => panic!("{other:?}"),
     }
@@ -531,20 +560,14 @@ async fn a_slow_client_is_dropped_and_the_run_never_waits_for_it() {
     let n = server::LAG_LIMIT * 4;
     let text = "y".repeat(1000);
     for i in 0..n {
-        let _ = notice_tx.send(Notice::Journaled {
-            ts: Utc::now(),
-            entry: Box::new(Entry::Note {
-                step: None,
-                text: format!("{i} {text}"),
-            }),
-        });
+        let _ = e.notice_tx.send(note(format!("{i} {text}")));
         if i % 256 == 0 {
             tokio::task::yield_now().await;
         }
     }
     // the run's own console got every notice, in order
     for i in 0..n {
-        match local.notices.recv().await {
+        match e.local.notices.recv().await {
             Some(Notice::Journaled { entry, .. }) => match *entry {
                 Entry::Note { text, .. } => assert!(text.starts_with(&format!("{i} ")), "{i}"),
                 other => panic!("{other:?}"),
@@ -553,8 +576,8 @@ async fn a_slow_client_is_dropped_and_the_run_never_waits_for_it() {
         }
     }
     // and the slow client was dropped, saying why
-    let note = tokio::time::timeout(Duration::from_secs(60), cmd_rx.recv()).await;
-    match note {
+    let gone = tokio::time::timeout(Duration::from_secs(60), e.cmd_rx.recv()).await;
+    match gone {
         Ok(Some(Command::Presence { attendees, note })) => {
             assert!(attendees.is_empty());
             assert!(
@@ -564,9 +587,53 @@ async fn a_slow_client_is_dropped_and_the_run_never_waits_for_it() {
         }
         other => panic!("{other:?}"),
     }
-    drop(snap_tx);
-    drop(notice_tx);
-    server.finish().await;
+    drop(e.snap_tx);
+    drop(e.notice_tx);
+    e.server.finish().await;
+}
+
+#[tokio::test]
+async fn a_newcomer_gets_the_recent_journal_in_order_then_the_state() {
+    let mut e = stand_in();
+    for i in 0..(server::BACKLOG + 100) {
+        let _ = e.notice_tx.send(note(format!("line {i}")));
+    }
+    // the tee has passed them all on once the run's own console has them
+    for _ in 0..(server::BACKLOG + 100) {
+        assert!(e.local.notices.recv().await.is_some());
+    }
+    let mut c = Raw::hello(&e.path, "bob", false).await;
+    let mut texts = Vec::new();
+    loop {
+        match c.next().await {
+            Some(ServerMsg::Notice { entry, .. }) => match *entry {
+                Entry::Note { text, .. } => texts.push(text),
+                other => panic!("{other:?}"),
+            },
+            Some(ServerMsg::Snapshot { snapshot }) => {
+                assert_eq!(snapshot.operator, "alice");
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(texts.len(), server::BACKLOG);
+    assert_eq!(texts.first().map(String::as_str), Some("line 100"));
+    assert_eq!(texts.last().map(String::as_str), Some("line 599"));
+    // a later change of state reaches the client too
+    e.snap_tx
+        .send_modify(|s| s.status = RunStatus::Finished { ok: true });
+    c.until(|m| matches!(m, ServerMsg::Snapshot { snapshot } if snapshot.status == RunStatus::Finished { ok: true }))
+        .await;
+    assert!(matches!(
+        e.cmd_rx.recv().await,
+        Some(Command::Presence { .. })
+    ));
+    drop(e.snap_tx);
+    drop(e.notice_tx);
+    let ends = c.until(|m| matches!(m, ServerMsg::End { .. })).await;
+    assert!(!ends.is_empty());
+    e.server.finish().await;
 }
 
 #[tokio::test]
@@ -580,6 +647,8 @@ async fn the_client_side_turns_the_link_into_console_handles() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first.runbook_name, "attach");
+    // the console shows the journal's absolute path, as the run's welcome gave it
+    assert_eq!(first.journal, PathBuf::from("/nowhere/j.jsonl"));
     let (mut h, task) = client::start(link, first, Vec::new());
     // the console asks the engine to stop when its operator leaves: never forwarded
     let _ = h.commands.send(Command::Shutdown);
