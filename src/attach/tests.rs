@@ -711,3 +711,84 @@ async fn nothing_listening_is_unreachable_and_says_so() {
         Ok(p) => panic!("found {}", p.display()),
     }
 }
+
+#[tokio::test]
+async fn a_wrapped_shutdown_is_ignored_and_a_wrapped_decision_names_its_actor() {
+    let s = served(Redactor::new());
+    let bob = Actor {
+        operator: "bob".into(),
+        host: "elsewhere".into(),
+    };
+    let wrap = |c: Command| Command::As {
+        actor: bob.clone(),
+        command: Box::new(c),
+    };
+    let mut snap = s.local.snapshot.clone();
+    let _ = s.local.commands.send(wrap(Command::Shutdown));
+    let _ = s.local.commands.send(wrap(Command::Abort {
+        reason: "not yours".into(),
+    }));
+    loop {
+        let go = snap.borrow_and_update().step("go").map(|x| x.state);
+        if go == Some(StepState::AwaitingConfirmation) {
+            break;
+        }
+        tokio::time::timeout(Duration::from_secs(10), snap.changed())
+            .await
+            .unwrap_or_else(|_| panic!("`go` never awaited"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let _ = s.local.commands.send(wrap(Command::Confirm {
+        step: "go".into(),
+        typed: None,
+        automatic: false,
+        evidence: vec![],
+    }));
+    assert_eq!(s.driver.await.ok(), Some(RunStatus::Finished { ok: true }));
+    s.server.finish().await;
+    let replay = crate::journal::read_lenient(&s.journal).unwrap_or_else(|e| panic!("{e}"));
+    let events: Vec<&Event> = replay
+        .records
+        .iter()
+        .filter_map(|r| match &r.entry {
+            Entry::Event(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Abort { .. })),
+        "{events:?}"
+    );
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::Confirm { by, .. } if *by == bob)));
+}
+
+#[test]
+fn a_snapshot_with_values_json_cannot_hold_still_crosses_the_wire() {
+    let rb = load_str("attach.toml", RB, Path::new("attach.toml"))
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let mut snap = initial_snapshot(&rb, &Machine::new(&rb), Path::new("j"), "alice");
+    snap.monitors.lag.push(crate::engine::snapshot::LagSeries {
+        name: "replica".into(),
+        warn_secs: Some(f64::INFINITY),
+        samples: vec![crate::engine::snapshot::Sample {
+            at: Utc::now(),
+            value: f64::NAN,
+        }],
+        ..Default::default()
+    });
+    let line = proto::to_line(&ServerMsg::Snapshot {
+        snapshot: Box::new(snap),
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    match serde_json::from_str::<ServerMsg>(&line) {
+        Ok(ServerMsg::Snapshot { snapshot }) => {
+            let lag = &snapshot.monitors.lag[0];
+            assert!(lag.samples[0].value.is_nan());
+            assert_eq!(lag.warn_secs, None);
+            assert_eq!(snapshot.steps.len(), 2);
+        }
+        other => panic!("{other:?}"),
+    }
+}

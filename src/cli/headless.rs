@@ -252,7 +252,7 @@ pub async fn drive(
                                     if announced.insert((s.id.clone(), s.attempt)) {
                                         say!("? {}: awaits confirmation ({})", s.id, s.title);
                                     }
-                                    needs_person.push(format!("step `{}` needs an operator's confirmation (run it in the console, or use --yes for a rehearsal)", s.id));
+                                    needs_person.push(format!("step `{}` needs an operator's confirmation (run it in the console; or headless with --wait, confirmed from `ferry attach --operate`; or --yes for a rehearsal)", s.id));
                                 }
                                 StepState::Interrupted if !retry_interrupted => {
                                     let what = if s.rollback_interrupted { "'s rollback" } else { "" };
