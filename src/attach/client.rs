@@ -340,7 +340,7 @@ pub fn find(
         if socket::is_live(&default) {
             return Ok(default);
         }
-        if i < 20 {
+        if i < 20 && !closed(j) {
             let s = socket_of(j);
             if s != default && socket::is_live(&s) {
                 return Ok(s);
@@ -365,14 +365,43 @@ pub fn find(
 }
 
 /// The socket a journal's newest session served, or the default beside it.
+/// Only `session` lines are parsed (a copy's journal can be gigabytes), and
+/// nothing is verified: this only says where to knock.
 pub fn socket_of(journal: &Path) -> PathBuf {
-    let recorded = crate::journal::read_lenient(journal).ok().and_then(|l| {
-        l.records.iter().rev().find_map(|r| match &r.entry {
-            crate::journal::Entry::Session { socket, .. } => socket.clone(),
-            _ => None,
-        })
-    });
+    use std::io::BufRead;
+    let mut recorded: Option<String> = None;
+    if let Ok(f) = std::fs::File::open(journal) {
+        for line in std::io::BufReader::new(f)
+            .split(b'\n')
+            .map_while(Result::ok)
+        {
+            if !contains(&line, b"\"kind\":\"session\"") {
+                continue;
+            }
+            let v: Option<serde_json::Value> = serde_json::from_slice(&line).ok();
+            if let Some(s) = v.as_ref().and_then(|v| v["entry"]["socket"].as_str()) {
+                recorded = Some(s.to_string());
+            }
+        }
+    }
     recorded
         .map(PathBuf::from)
         .unwrap_or_else(|| socket::default_for(journal))
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Whether a journal's last lines say its run ended (nothing to attach to).
+fn closed(journal: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(journal) else {
+        return false;
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut tail = Vec::new();
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(4096)));
+    let _ = f.take(4096).read_to_end(&mut tail);
+    contains(&tail, b"\"kind\":\"closed\"")
 }
