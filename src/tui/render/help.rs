@@ -29,7 +29,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     ));
     let attach = match app.role() {
         Role::Owner { socket: Some(p) } => Some(format!(
-            "Another terminal joins with: ferry attach --socket {} (add --operate to act)",
+            "Join from another terminal: ferry attach --socket {} [--operate]",
             p.display()
         )),
         Role::Owner { socket: None } => None,
