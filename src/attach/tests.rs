@@ -792,3 +792,28 @@ fn a_snapshot_with_values_json_cannot_hold_still_crosses_the_wire() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_refusal_names_the_attached_operator_who_asked() {
+    let s = served(Redactor::new());
+    let mut bob = Raw::hello(&s.path, "bob", true).await;
+    bob.until(|m| awaiting(m, "go")).await;
+    // `after` is not awaiting anything: refused, and the note says who asked
+    bob.send(&ClientMsg::Retry {
+        step: "after".into(),
+    })
+    .await;
+    let seen = bob
+        .until(|m| matches!(m, ServerMsg::Notice { entry, .. } if matches!(&**entry, Entry::Note { text, .. } if text.starts_with("refused:"))))
+        .await;
+    match seen.last() {
+        Some(ServerMsg::Notice { entry, .. }) => match &**entry {
+            Entry::Note { text, .. } => assert!(text.ends_with("(asked by bob@h)"), "{text}"),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    let _ = s.local.commands.send(Command::Shutdown);
+    let _ = s.driver.await;
+    s.server.finish().await;
+}

@@ -123,6 +123,9 @@ pub struct Driver {
     monitor_hub: Option<Arc<crate::monitor::Hub>>,
     monitor_version: Option<watch::Receiver<u64>>,
     monitor_samples: Option<mpsc::UnboundedReceiver<crate::monitor::Record>>,
+    /// Who asked for the event being handled, when not the run's own operator
+    /// (an attached console): its refusals say so, so only that console shows them.
+    asked_by: Option<Actor>,
 }
 
 impl Driver {
@@ -161,6 +164,7 @@ impl Driver {
             monitor_hub: None,
             monitor_version: None,
             monitor_samples: None,
+            asked_by: None,
         };
         (
             d,
@@ -342,7 +346,18 @@ impl Driver {
         }
         let fx = self.machine.handle(&ev);
         self.snap.sync(&self.machine);
+        let asked_by = match &ev {
+            Event::Confirm { by, .. }
+            | Event::Skip { by, .. }
+            | Event::Retry { by, .. }
+            | Event::Rollback { by, .. }
+            | Event::Abort { by, .. } => Some(by.clone()).filter(|b| *b != self.actor),
+            _ => None,
+        };
+        // effects may feed events of their own (`Started`): restore, not clear
+        let outer = std::mem::replace(&mut self.asked_by, asked_by);
         self.apply(fx);
+        self.asked_by = outer;
     }
 
     fn output(&mut self, line: OutputLine) {
@@ -383,10 +398,15 @@ impl Driver {
                     });
                 }
                 Effect::RunRollback { step } => self.spawn_rollback(step),
-                Effect::Rejected { reason } => self.journal(Entry::Note {
-                    step: None,
-                    text: format!("refused: {reason}"),
-                }),
+                Effect::Rejected { reason } => {
+                    let text = match &self.asked_by {
+                        Some(a) => {
+                            format!("refused: {reason} (asked by {}@{})", a.operator, a.host)
+                        }
+                        None => format!("refused: {reason}"),
+                    };
+                    self.journal(Entry::Note { step: None, text })
+                }
                 Effect::Settled(status) => {
                     self.snap.status = status.clone();
                     if matches!(status, RunStatus::Finished { .. } | RunStatus::Aborted)

@@ -319,7 +319,18 @@ impl App {
     }
 
     fn on_refusal(&mut self, reason: String) {
-        let reason = self.redactor.redact(&reason);
+        let mut reason = self.redactor.redact(&reason);
+        // another console's refusal is that console's business (the log has it)
+        if let Some((why, asker)) = reason
+            .strip_suffix(')')
+            .and_then(|r| r.rsplit_once(" (asked by "))
+        {
+            let name = asker.rsplit_once('@').map_or(asker, |(n, _)| n);
+            if name != self.me() {
+                return;
+            }
+            reason = why.to_string();
+        }
         if let Some(step) = self.pending_rollback.take() {
             if reason.contains("point of no return") && self.overlay.is_none() {
                 self.overlay = Some(Overlay::Override {

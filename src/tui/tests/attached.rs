@@ -172,3 +172,32 @@ fn the_help_tells_how_to_attach() {
         "{screen}"
     );
 }
+
+#[test]
+fn another_consoles_refusal_is_not_this_ones_business() {
+    let refused = |text: &str| {
+        Action::Notice(Notice::Journaled {
+            ts: now(),
+            entry: Box::new(crate::journal::Entry::Note {
+                step: None,
+                text: text.into(),
+            }),
+        })
+    };
+    // alice's console: bob's refusal goes to the log only
+    let mut own = app_for(scenario("awaiting"), Theme::MONO);
+    own.update(refused(
+        "refused: `copy` is not awaiting confirmation (asked by bob@bastion)",
+    ));
+    assert_eq!(own.message(), None);
+    // bob's console: his own refusal, without the attribution
+    let mut bob = attached(true);
+    bob.update(refused(
+        "refused: `copy` is not awaiting confirmation (asked by bob@bastion)",
+    ));
+    let msg = bob.message().map(|m| m.text.clone()).unwrap_or_default();
+    assert_eq!(msg, "refused: `copy` is not awaiting confirmation");
+    // and alice's own refusals still show on hers, not on bob's
+    own.update(refused("refused: `copy` is not awaiting confirmation"));
+    assert!(own.message().is_some());
+}
