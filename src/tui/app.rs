@@ -133,6 +133,23 @@ pub struct App {
     pub(crate) detached: Option<String>,
 }
 
+/// "bob confirmed `copy`" when someone other than `me` decided something.
+fn by_another(ev: &Event, me: &str) -> Option<String> {
+    let (by, what, step) = match ev {
+        Event::Confirm {
+            by,
+            step,
+            automatic: false,
+            ..
+        } => (by, "confirmed", step),
+        Event::Skip { by, step, .. } => (by, "skipped", step),
+        Event::Retry { by, step } => (by, "asked to retry", step),
+        Event::Rollback { by, step, .. } => (by, "asked to roll back", step),
+        _ => return None,
+    };
+    (by.operator != me).then(|| format!("{} {what} `{step}`", by.operator))
+}
+
 impl App {
     pub fn new(
         rb: Arc<Runbook>,
@@ -292,6 +309,12 @@ impl App {
                         if self.pending_rollback.as_deref() == Some(step.as_str()) =>
                     {
                         self.pending_rollback = None;
+                    }
+                    // what another console's operator did, said on this one too
+                    Entry::Event(ref ev) => {
+                        if let Some(text) = by_another(ev, self.me()) {
+                            self.say(text, false);
+                        }
                     }
                     _ => {}
                 }

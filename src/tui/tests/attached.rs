@@ -201,3 +201,35 @@ fn another_consoles_refusal_is_not_this_ones_business() {
     own.update(refused("refused: `copy` is not awaiting confirmation"));
     assert!(own.message().is_some());
 }
+
+#[test]
+fn what_another_operator_decides_is_said_on_every_console() {
+    let confirm = |who: &str| {
+        Action::Notice(Notice::Journaled {
+            ts: now(),
+            entry: Box::new(crate::journal::Entry::Event(
+                crate::engine::event::Event::Confirm {
+                    step: "copy".into(),
+                    by: crate::engine::event::Actor {
+                        operator: who.into(),
+                        host: "bastion".into(),
+                    },
+                    automatic: false,
+                    typed: None,
+                    evidence: vec![],
+                },
+            )),
+        })
+    };
+    let mut own = app_for(scenario("awaiting"), Theme::MONO);
+    own.update(confirm("bob"));
+    let msg = own.message().map(|m| m.text.clone()).unwrap_or_default();
+    assert_eq!(msg, "bob confirmed `copy`");
+    // one's own decision needs no echo
+    let mut bob = attached(true);
+    bob.update(confirm("bob"));
+    assert_eq!(bob.message(), None);
+    bob.update(confirm("alice"));
+    let msg = bob.message().map(|m| m.text.clone()).unwrap_or_default();
+    assert_eq!(msg, "alice confirmed `copy`");
+}
