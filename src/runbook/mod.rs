@@ -4,6 +4,7 @@
 
 pub mod diag;
 pub mod expand;
+pub mod globs;
 mod kinds;
 pub mod model;
 mod parse;
