@@ -7,6 +7,7 @@ pub mod expand;
 pub mod globs;
 mod kinds;
 pub mod model;
+mod monitors;
 mod parse;
 mod reader;
 mod steps;
