@@ -86,3 +86,45 @@ fn the_demo_runs_twice_in_the_same_folder() {
         );
     }
 }
+
+fn demo_args(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .arg("demo")
+        .args(args)
+        .env_remove("FERRY_DEMO_DIR")
+        .output()
+        .expect("run ferry demo");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_demo_flags_are_refused_before_anything_is_made() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().join("d");
+    let ds = d.display().to_string();
+    for rows in ["0", "99", "18446744073709551615", "10000001"] {
+        let (code, err) = demo_args(&["--headless", "--yes", "--rows", rows, "--dir", &ds]);
+        assert_eq!(code, 2, "--rows {rows}: {err}");
+        assert!(
+            err.contains("--rows must be between 100 and 10,000,000"),
+            "--rows {rows}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!d.exists(), "--rows {rows} made the folder");
+    }
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").expect("write");
+    let (code, err) = demo_args(&[
+        "--headless",
+        "--yes",
+        "--rows",
+        "100",
+        "--dir",
+        &file.display().to_string(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot create the demo folder"), "{err}");
+}

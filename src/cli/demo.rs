@@ -119,9 +119,28 @@ pub async fn run(s: DemoSettings, dir: PathBuf) -> i32 {
 
 /// Parse-time checks of the demo flags.
 pub fn check_rows(rows: u64) -> Result<u64, i32> {
-    if rows < 100 {
-        complain!("error: --rows must be at least 100 (got {rows})");
+    if !(demo::MIN_ROWS..=demo::MAX_ROWS).contains(&rows) {
+        complain!(
+            "error: --rows must be between {} and {} (got {rows})",
+            crate::units::count(demo::MIN_ROWS),
+            crate::units::count(demo::MAX_ROWS)
+        );
         return Err(EXIT_BAD_INPUT);
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_bounded_on_both_sides() {
+        assert_eq!(check_rows(100), Ok(100));
+        assert_eq!(check_rows(demo::MAX_ROWS), Ok(demo::MAX_ROWS));
+        assert_eq!(check_rows(99), Err(EXIT_BAD_INPUT));
+        // u64::MAX used to reach the seeder and panic allocating its rows
+        assert_eq!(check_rows(u64::MAX), Err(EXIT_BAD_INPUT));
+        assert_eq!(check_rows(demo::MAX_ROWS + 1), Err(EXIT_BAD_INPUT));
+    }
 }

@@ -17,6 +17,10 @@ pub const RUNBOOK: &str = include_str!("../../runbooks/demo.toml");
 
 /// Rows seeded by default: enough that copy and verify have real work, a few seconds on a laptop.
 pub const DEFAULT_ROWS: u64 = 120_000;
+/// The fewest rows `--rows` takes: every table gets a few.
+pub const MIN_ROWS: u64 = 100;
+/// The most rows `--rows` takes: about 600 MB per SQLite file, and still minutes, not hours.
+pub const MAX_ROWS: u64 = 10_000_000;
 
 pub const SCHEMA: &str = "
 create table users (
@@ -175,16 +179,22 @@ fn esc(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-/// Insert `rows` (already SQL literals) into `table` in batches of 500.
+/// Insert rows `1..=n` of `table`, each made by `row(id)` as SQL literals, in
+/// batches of 500: memory stays flat whatever `n` is.
 async fn insert(
     tx: &mut sqlx::SqliteConnection,
     table: &str,
     cols: &str,
-    rows: Vec<String>,
+    n: u64,
+    mut row: impl FnMut(u64) -> String,
 ) -> Result<(), sqlx::Error> {
-    for chunk in rows.chunks(500) {
-        let sql = format!("insert into {table} ({cols}) values {}", chunk.join(","));
+    let mut id = 1;
+    while id <= n {
+        let end = (id + 499).min(n);
+        let values: Vec<String> = (id..=end).map(&mut row).collect();
+        let sql = format!("insert into {table} ({cols}) values {}", values.join(","));
         sqlx::raw_sql(&sql).execute(&mut *tx).await?;
+        id = end + 1;
     }
     Ok(())
 }
@@ -203,8 +213,12 @@ pub async fn seed(source: &Path, target: &Path, total: u64) -> Result<Sizes, sql
     let base = 1_700_000_000i64;
     let mut tx = src.begin().await?;
     sqlx::raw_sql(SCHEMA).execute(&mut *tx).await?;
-    let users = (1..=sizes.users)
-        .map(|id| {
+    insert(
+        &mut tx,
+        "users",
+        "id,email,name,country,created_at",
+        sizes.users,
+        |id| {
             let name = format!("{} {}", rng.pick(FIRST), rng.pick(FIRST));
             let country = if id % 17 == 0 {
                 "NULL".to_string()
@@ -217,11 +231,15 @@ pub async fn seed(source: &Path, target: &Path, total: u64) -> Result<Sizes, sql
                 esc(&name),
                 esc(&ts(base, id * 97))
             )
-        })
-        .collect();
-    insert(&mut tx, "users", "id,email,name,country,created_at", users).await?;
-    let profiles = (1..=sizes.users)
-        .map(|id| {
+        },
+    )
+    .await?;
+    insert(
+        &mut tx,
+        "profiles",
+        "user_id,bio,birth_year,photo,looking_for",
+        sizes.users,
+        |id| {
             let bio = match id % 7 {
                 0 => "NULL".to_string(),
                 1 => esc(""),
@@ -246,17 +264,15 @@ pub async fn seed(source: &Path, target: &Path, total: u64) -> Result<Sizes, sql
                 "({id},{bio},{year},{photo},{})",
                 esc(rng.pick(&["friends", "love", "chat", "dance partner"]))
             )
-        })
-        .collect();
-    insert(
-        &mut tx,
-        "profiles",
-        "user_id,bio,birth_year,photo,looking_for",
-        profiles,
+        },
     )
     .await?;
-    let matches = (1..=sizes.matches)
-        .map(|id| {
+    insert(
+        &mut tx,
+        "matches",
+        "id,user_a,user_b,score,matched_at",
+        sizes.matches,
+        |id| {
             let a = 1 + rng.below(sizes.users);
             let b = 1 + rng.below(sizes.users);
             let score = if id % 13 == 0 {
@@ -268,17 +284,15 @@ pub async fn seed(source: &Path, target: &Path, total: u64) -> Result<Sizes, sql
                 "({id},{a},{b},{score},{})",
                 esc(&ts(base, 1_000_000 + id * 31))
             )
-        })
-        .collect();
-    insert(
-        &mut tx,
-        "matches",
-        "id,user_a,user_b,score,matched_at",
-        matches,
+        },
     )
     .await?;
-    let messages = (1..=sizes.messages)
-        .map(|id| {
+    insert(
+        &mut tx,
+        "messages",
+        "id,match_id,sender_id,body,sent_at",
+        sizes.messages,
+        |id| {
             let m = 1 + rng.below(sizes.matches);
             let sender = 1 + rng.below(sizes.users);
             let body = if id % 23 == 0 {
@@ -290,13 +304,7 @@ pub async fn seed(source: &Path, target: &Path, total: u64) -> Result<Sizes, sql
                 "({id},{m},{sender},{body},{})",
                 esc(&ts(base, 2_000_000 + id * 7))
             )
-        })
-        .collect();
-    insert(
-        &mut tx,
-        "messages",
-        "id,match_id,sender_id,body,sent_at",
-        messages,
+        },
     )
     .await?;
     sqlx::raw_sql(
