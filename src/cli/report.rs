@@ -16,7 +16,44 @@ pub fn parse_format(s: &str) -> Result<Format, String> {
     }
 }
 
+/// Why `-o FILE` must not be written: it is the journal itself, or another
+/// journal. A report never costs a journal.
+fn refuse_output(journal: &Path, out: &Path) -> Option<String> {
+    use std::io::{BufRead as _, Read as _};
+    use std::os::unix::fs::MetadataExt as _;
+    let o = std::fs::metadata(out).ok()?;
+    if let Ok(j) = std::fs::metadata(journal) {
+        if (o.dev(), o.ino()) == (j.dev(), j.ino()) {
+            return Some(format!(
+                "{} is the journal itself: the report would overwrite it",
+                out.display()
+            ));
+        }
+    }
+    if !o.is_file() {
+        return None;
+    }
+    let f = std::fs::File::open(out).ok()?;
+    let mut first = String::new();
+    std::io::BufReader::new(f)
+        .take(1 << 20)
+        .read_line(&mut first)
+        .ok()?;
+    serde_json::from_str::<crate::journal::Record>(first.trim_end())
+        .is_ok()
+        .then(|| {
+            format!(
+                "{} is a ferry journal: refusing to overwrite it with a report",
+                out.display()
+            )
+        })
+}
+
 pub fn report(journal: &Path, format: Format, out: Option<&PathBuf>) -> i32 {
+    if let Some(why) = out.and_then(|o| refuse_output(journal, o)) {
+        complain!("error: -o {why}");
+        return EXIT_BAD_INPUT;
+    }
     let model = match report::load(journal) {
         Ok(m) => m,
         Err(e) => {

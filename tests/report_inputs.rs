@@ -1,0 +1,111 @@
+//! `ferry report` and `ferry stats` on files that are not good journals, and
+//! `-o` pointed at a journal: clear errors with exit 2, never a panic, never
+//! a report of nothing, and never a journal overwritten.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/journals")
+        .join(format!("{name}.jsonl"))
+}
+
+fn ferry(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        .output()
+        .expect("run ferry");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+#[test]
+fn files_that_are_not_journals_are_refused_by_report_and_stats() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let cases: Vec<(PathBuf, &str)> = vec![
+        (d.join("empty.jsonl"), "the file is empty"),
+        (d.join("blank.jsonl"), "the file is empty"),
+        (d.join("text.jsonl"), "no line of it is a journal line (line 1:"),
+        (d.join("json.jsonl"), "no line of it is a journal line (line 1:"),
+        (d.join("binary.jsonl"), "no line of it is a journal line"),
+        (d.join("torn-only.jsonl"), "its only line (1) was cut short"),
+        (d.to_path_buf(), "it is a directory"),
+        (PathBuf::from("/dev/zero"), "it is not a regular file"),
+    ];
+    std::fs::write(d.join("empty.jsonl"), "").expect("write");
+    std::fs::write(d.join("blank.jsonl"), "\n\n  \n").expect("write");
+    std::fs::write(d.join("text.jsonl"), "hello\nworld\n").expect("write");
+    std::fs::write(d.join("json.jsonl"), "{\"a\":1}\n").expect("write");
+    std::fs::write(
+        d.join("binary.jsonl"),
+        (0..=255u8).cycle().take(4096).collect::<Vec<u8>>(),
+    )
+    .expect("write");
+    let first = std::fs::read_to_string(fixture("clean")).expect("fixture");
+    let first = first.lines().next().expect("a header line");
+    std::fs::write(d.join("torn-only.jsonl"), &first[..first.len() / 2]).expect("write");
+    for (path, why) in &cases {
+        let (code, out, err) = ferry(&["report", &s(path)]);
+        assert_eq!(code, 2, "report {}: {err}", path.display());
+        assert!(
+            err.contains("is not a ferry journal") && err.contains(why),
+            "report {}: {err}",
+            path.display()
+        );
+        assert!(out.is_empty(), "no report of nothing: {out}");
+        assert!(!err.contains("panicked"), "{err}");
+        let (code, out, err) = ferry(&["stats", &s(&fixture("clean")), &s(path)]);
+        assert_eq!(code, 2, "stats {}: {err}", path.display());
+        assert!(err.contains(why), "stats {}: {err}", path.display());
+        assert!(out.is_empty(), "no table with a non-journal in it: {out}");
+    }
+    let (code, _, err) = ferry(&["report", &s(&d.join("missing.jsonl"))]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot read journal"), "{err}");
+}
+
+#[test]
+fn a_report_never_overwrites_a_journal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let j = dir.path().join("run.jsonl");
+    std::fs::copy(fixture("clean"), &j).expect("copy");
+    let before = std::fs::read(&j).expect("read");
+    let other = dir.path().join("other.jsonl");
+    std::fs::copy(fixture("failed"), &other).expect("copy");
+    let link = dir.path().join("hard-link.txt");
+    std::fs::hard_link(&j, &link).expect("link");
+    for (out, why) in [
+        (&j, "is the journal itself"),
+        (&link, "is the journal itself"),
+        (&other, "is a ferry journal"),
+    ] {
+        for format in ["md", "html", "json"] {
+            let (code, _, err) = ferry(&["report", &s(&j), "--format", format, "-o", &s(out)]);
+            assert_eq!(code, 2, "-o {}: {err}", out.display());
+            assert!(err.contains(why), "-o {}: {err}", out.display());
+        }
+    }
+    assert_eq!(std::fs::read(&j).expect("read"), before, "journal intact");
+    assert_eq!(
+        std::fs::read(&other).expect("read"),
+        std::fs::read(fixture("failed")).expect("read"),
+        "the other journal is intact"
+    );
+    // an earlier report is replaced as before
+    let html = dir.path().join("report.html");
+    std::fs::write(&html, "old").expect("write");
+    let (code, _, err) = ferry(&["report", &s(&j), "--format", "html", "-o", &s(&html)]);
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::read_to_string(&html)
+        .expect("read")
+        .starts_with("<!DOCTYPE html>"));
+}
