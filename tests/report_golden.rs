@@ -563,7 +563,9 @@ fn the_reports_say_what_happened() {
     for needle in [
         "resumed by bob",
         "2 attempts",
-        "skipped: verified by DMS validation (bob)",
+        "skipped at 02:16:40: verified by DMS validation (bob)",
+        "| Duration | 16m 40s (5m 35s of it with no ferry running, between a stop and its resume) |",
+        "resumed by bob; the previous process stopped after 2026-11-22 02:01:05 UTC while `copy` was running; nothing ran for 5m 35s",
         "| Operators | alice, bob |",
         "| replica | lag | 5 | 0.30 | 4.80 | 0.30 | 5.00 | 30.00 |",
     ] {

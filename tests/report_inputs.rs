@@ -34,8 +34,14 @@ fn files_that_are_not_journals_are_refused_by_report_and_stats() {
     let cases: Vec<(PathBuf, &str)> = vec![
         (d.join("empty.jsonl"), "the file is empty"),
         (d.join("blank.jsonl"), "the file is empty"),
-        (d.join("text.jsonl"), "no line of it is a journal line (line 1:"),
-        (d.join("json.jsonl"), "no line of it is a journal line (line 1:"),
+        (
+            d.join("text.jsonl"),
+            "no line of it is a journal line (line 1:",
+        ),
+        (
+            d.join("json.jsonl"),
+            "no line of it is a journal line (line 1:",
+        ),
         (d.join("binary.jsonl"), "no line of it is a journal line"),
         (d.join("torn-only.jsonl"), "its only line (1) was cut short"),
         (d.to_path_buf(), "it is a directory"),
