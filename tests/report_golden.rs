@@ -689,9 +689,27 @@ fn stats_over_rehearsals() {
             .any(|l| l.starts_with("snapshot-ok") && l.contains("  3 ") && l.contains("30.0s")),
         "{text}"
     );
-    assert!(text.contains("TOTAL"), "{text}");
+    // copy: 15m, 10m and, in the resumed run, 5m 35s less than its span
+    assert!(
+        text.lines().any(|l| l.starts_with("copy ")
+            && l.contains("  3 ")
+            && l.contains("10m 00s")
+            && l.contains("15m 00s")),
+        "{text}"
+    );
+    // only the clean run finished: the others are no total to plan with
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("TOTAL") && l.contains("  1 ") && l.contains("23m 40s")),
+        "{text}"
+    );
+    assert!(
+        text.contains("left out: 1 halted (unfinished), 1 unfinished"),
+        "{text}"
+    );
     assert!(text.contains("window 2h 00m 00s"), "{text}");
-    assert!(text.contains("varies most: verify"), "{text}");
+    assert!(text.contains("varies most: copy (sd 2m 53s"), "{text}");
+    assert!(text.contains("95% next run: mean ± t(n-1)"), "{text}");
 }
 
 #[test]

@@ -9,6 +9,8 @@ pub mod model;
 pub mod results;
 pub mod stats;
 pub mod svg;
+#[cfg(test)]
+pub(crate) mod testkit;
 
 use crate::journal::{read_lenient, JournalError};
 use chrono::{DateTime, Utc};

@@ -576,62 +576,14 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::event::Actor;
-    use chrono::TimeZone;
-
-    fn at(s: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(1_790_000_000 + s, 0)
-            .single()
-            .expect("time")
-    }
-
-    fn journal(entries: Vec<(i64, Entry)>) -> Lenient {
-        let records: Vec<crate::journal::Record> = entries
-            .into_iter()
-            .enumerate()
-            .map(|(n, (s, entry))| crate::journal::Record {
-                seq: n as u64,
-                ts: at(s),
-                entry,
-                prev: String::new(),
-                hash: String::new(),
-            })
-            .collect();
-        Lenient {
-            lines: records.len(),
-            verified_records: records.len(),
-            records,
-            broken: None,
-            torn: None,
-        }
-    }
-
-    fn bob() -> Actor {
-        Actor {
-            operator: "bob".into(),
-            host: "h".into(),
-        }
-    }
-
-    fn session(resumed: bool) -> Entry {
-        Entry::Session {
-            operator: "bob".into(),
-            host: "h".into(),
-            resumed,
-            pid: 1,
-        }
-    }
-
-    fn ev(e: Event) -> Entry {
-        Entry::Event(e)
-    }
+    use crate::report::testkit::{at, bob, ev, session};
 
     #[test]
     fn skips_rollbacks_and_stops_carry_their_times() {
         let ok = Outcome::Succeeded {
             summary: "ok".into(),
         };
-        let j = journal(vec![
+        let m = crate::report::testkit::model(vec![
             (0, session(false)),
             (
                 1,
@@ -696,7 +648,6 @@ mod tests {
             // the console closed while nothing ran, and was opened again
             (100, session(true)),
         ]);
-        let m = build("j", &j);
         let a = &m.steps[0];
         assert_eq!((a.id.as_str(), a.skipped_at), ("a", Some(at(1))));
         let b = &m.steps[1];

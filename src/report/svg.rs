@@ -327,36 +327,8 @@ pub fn line_chart(m: &ReportModel, s: &Series) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::{Entry, Lenient, Record};
-    use chrono::TimeZone;
-
-    fn at(s: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(1_790_000_000 + s, 0)
-            .single()
-            .expect("time")
-    }
-
-    fn model(entries: Vec<(i64, Entry)>) -> ReportModel {
-        let records: Vec<Record> = entries
-            .into_iter()
-            .enumerate()
-            .map(|(n, (s, entry))| Record {
-                seq: n as u64,
-                ts: at(s),
-                entry,
-                prev: String::new(),
-                hash: String::new(),
-            })
-            .collect();
-        let j = Lenient {
-            lines: records.len(),
-            verified_records: records.len(),
-            records,
-            broken: None,
-            torn: None,
-        };
-        super::super::model::build("j", &j)
-    }
+    use crate::journal::Entry;
+    use crate::report::testkit::model;
 
     fn sample(v: f64) -> Entry {
         Entry::Sample {
