@@ -128,3 +128,62 @@ fn bad_demo_flags_are_refused_before_anything_is_made() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("cannot create the demo folder"), "{err}");
 }
+
+#[test]
+fn a_stopped_demo_resumes_with_the_command_it_prints() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ds = dir.path().display().to_string();
+    // headless without --yes stops at the first confirmation, like a closed console
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["demo", "--headless", "--rows", "1000", "--dir", &ds])
+        .env_remove("FERRY_DEMO_DIR")
+        .output()
+        .expect("run ferry demo");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let hint = format!(
+        "ferry demo --dir {} --resume",
+        dir.path().canonicalize().expect("dir").display()
+    );
+    assert!(text.contains(&format!("resume with: {hint}")), "{text}");
+    assert!(text.contains(&format!("resume:  {hint}")), "{text}");
+    assert!(
+        !text.contains("FERRY_DEMO_DIR") && !text.contains("ferry run"),
+        "no hint that fails without the demo's environment:\n{text}"
+    );
+    // the printed command, from another working directory and without the variable
+    let (code, out, err) = {
+        let o = Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .current_dir(std::env::temp_dir())
+            .args(["demo", "--dir", &ds, "--resume", "--headless", "--yes"])
+            .env_remove("FERRY_DEMO_DIR")
+            .output()
+            .expect("resume");
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("✔ verify-all: succeeded"), "{out}");
+    assert!(
+        !err.contains("seeding"),
+        "a resume does not seed again: {err}"
+    );
+    let js = journals(dir.path());
+    assert_eq!(js.len(), 1, "the same journal goes on: {js:?}");
+    let report = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["report"])
+        .arg(&js[0])
+        .output()
+        .expect("report");
+    let md = String::from_utf8_lossy(&report.stdout);
+    assert!(md.contains("## Interruptions and resumes"), "{md}");
+    assert!(md.contains("while no step was running"), "{md}");
+    // a run that ended is not resumed, and nothing is written meanwhile
+    let (code, err) = demo_args(&["--dir", &ds, "--resume", "--headless", "--yes"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("already ended"), "{err}");
+    assert!(!err.contains("the app wrote"), "{err}");
+}
