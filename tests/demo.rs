@@ -115,6 +115,10 @@ fn bad_demo_flags_are_refused_before_anything_is_made() {
         assert!(!err.contains("panicked"), "{err}");
         assert!(!d.exists(), "--rows {rows} made the folder");
     }
+    let (code, err) = demo_args(&["--headless", "--yes", "--operator", " ", "--dir", &ds]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--operator needs a name"), "{err}");
+    assert!(!d.exists(), "an empty operator made the folder");
     let file = dir.path().join("a-file");
     std::fs::write(&file, "x").expect("write");
     let (code, err) = demo_args(&[

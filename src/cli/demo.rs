@@ -244,4 +244,14 @@ mod tests {
         assert_eq!(check_rows(u64::MAX), Err(EXIT_BAD_INPUT));
         assert_eq!(check_rows(demo::MAX_ROWS + 1), Err(EXIT_BAD_INPUT));
     }
+
+    #[test]
+    fn demos_started_together_get_folders_of_their_own() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let a = fresh_folder(root.path()).expect("first");
+        let b = fresh_folder(root.path()).expect("second");
+        let c = fresh_folder(root.path()).expect("third");
+        assert!(a != b && b != c && a != c, "{a:?} {b:?} {c:?}");
+        assert!(a.is_dir() && b.is_dir() && c.is_dir());
+    }
 }
