@@ -106,6 +106,18 @@ fn a_report_never_overwrites_a_journal() {
         std::fs::read(fixture("failed")).expect("read"),
         "the other journal is intact"
     );
+    // a place that cannot be written is a bad flag, and leaves nothing behind
+    let (code, _, err) = ferry(&[
+        "report",
+        &s(&j),
+        "-o",
+        &s(&dir.path().join("no/such/dir/r.md")),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot write"), "{err}");
+    let (code, _, err) = ferry(&["report", &s(&j), "-o", &s(dir.path())]);
+    assert_eq!(code, 2, "-o a directory: {err}");
+    assert!(dir.path().is_dir());
     // an earlier report is replaced as before
     let html = dir.path().join("report.html");
     std::fs::write(&html, "old").expect("write");
@@ -114,4 +126,9 @@ fn a_report_never_overwrites_a_journal() {
     assert!(std::fs::read_to_string(&html)
         .expect("read")
         .starts_with("<!DOCTYPE html>"));
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("ls")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
 }

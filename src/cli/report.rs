@@ -1,7 +1,7 @@
 //! `ferry report JOURNAL [--format md|html|json] [-o FILE]` and
 //! `ferry stats JOURNAL...`.
 
-use super::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK};
+use super::{EXIT_BAD_INPUT, EXIT_OK};
 use crate::report::{self, Format};
 use std::path::{Path, PathBuf};
 
@@ -49,6 +49,21 @@ fn refuse_output(journal: &Path, out: &Path) -> Option<String> {
         })
 }
 
+/// Write `text` to `p` through a temporary file beside it and a rename, so
+/// a failed write (a full disk) leaves the previous report whole.
+fn write_whole(p: &Path, text: &str) -> std::io::Result<()> {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "report".into());
+    let tmp = p.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let r = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, p));
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r
+}
+
 pub fn report(journal: &Path, format: Format, out: Option<&PathBuf>) -> i32 {
     if let Some(why) = out.and_then(|o| refuse_output(journal, o)) {
         complain!("error: -o {why}");
@@ -74,14 +89,15 @@ pub fn report(journal: &Path, format: Format, out: Option<&PathBuf>) -> i32 {
             say_raw!("{text}");
             EXIT_OK
         }
-        Some(p) => match std::fs::write(p, text) {
+        Some(p) => match write_whole(p, &text) {
             Ok(()) => {
                 complain!("wrote {}", p.display());
                 EXIT_OK
             }
             Err(e) => {
+                // -o names a place that cannot be written: a bad flag
                 complain!("error: cannot write {}: {e}", p.display());
-                EXIT_FAILED
+                EXIT_BAD_INPUT
             }
         },
     }
