@@ -659,6 +659,10 @@ fn html_is_one_self_contained_file() {
         html.contains("class=\"warnline\"") && html.contains("class=\"maxline\""),
         "thresholds marked"
     );
+    assert!(
+        html.contains(">warn 5 s</text>") && html.contains(">max 30 s</text>"),
+        "thresholds labelled with their unit"
+    );
 }
 
 #[test]

@@ -281,19 +281,19 @@ pub fn line_chart(m: &ReportModel, s: &Series) -> Option<String> {
             esc(st.1)
         );
     }
+    let unit = esc(s.unit.as_deref().unwrap_or(""));
     for (v, class, name) in [(s.warn, "warnline", "warn"), (s.max, "maxline", "max")] {
         if let Some(v) = v {
             let y = y_of(v);
             let _ = write!(
                 o,
-                r#"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" class="{class}"/><text x="{:.1}" y="{:.1}" class="axis" text-anchor="end">{name} {v}</text>"#,
+                r#"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" class="{class}"/><text x="{:.1}" y="{:.1}" class="axis" text-anchor="end">{name} {v} {unit}</text>"#,
                 W - RIGHT,
                 W - RIGHT - 4.0,
                 y - 3.0
             );
         }
     }
-    let unit = esc(s.unit.as_deref().unwrap_or(""));
     let _ = write!(
         o,
         r#"<text x="{:.1}" y="{:.1}" class="axis" text-anchor="end">{hi:.2} {unit}</text><text x="{:.1}" y="{plot_h:.1}" class="axis" text-anchor="end">{lo:.2} {unit}</text>"#,
