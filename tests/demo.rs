@@ -72,19 +72,44 @@ fn the_demo_runs_twice_in_the_same_folder() {
     }
     // the report of a demo journal renders in all three formats
     let j = journals(dir.path()).pop().expect("journal");
-    for format in ["md", "html", "json"] {
+    let report = |format: &str| {
         let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
             .args(["report", "--format", format])
             .arg(&j)
             .output()
             .expect("report");
-        assert_eq!(out.status.code(), Some(0));
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            text.contains("copy-all") && text.contains("verify-all"),
-            "{format}"
-        );
+        assert_eq!(out.status.code(), Some(0), "{format}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let md = report("md");
+    for needle in [
+        "**succeeded**",
+        "`copy-all` confirmed automatically (rehearsal, for",
+        "| main.messages |",
+        "**PASSED**: no differences: 5 tables",
+        "| source-messages | metric |",
+    ] {
+        assert!(md.contains(needle), "the md report lacks `{needle}`:\n{md}");
     }
+    // a demo run is shorter than the 10 s between journaled samples: the
+    // chart still shows them (a one-point line drew nothing)
+    let html = report("html");
+    assert!(html.contains("<circle"), "the metric's samples are drawn");
+    let json: serde_json::Value = serde_json::from_str(&report("json")).expect("json");
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/report.schema.json"),
+        )
+        .expect("schema"),
+    )
+    .expect("schema json");
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(json["run"]["outcome"], "succeeded");
 }
 
 fn demo_args(args: &[&str]) -> (i32, String) {
