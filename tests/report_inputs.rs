@@ -132,3 +132,57 @@ fn a_report_never_overwrites_a_journal() {
         .collect();
     assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
 }
+
+#[test]
+fn a_monitor_that_reads_infinity_leaves_a_journal_that_reads_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("rb.toml"),
+        r#"
+[runbook]
+name = "inf"
+format = 1
+[connections.db]
+url = "sqlite://${env:DB_FILE}"
+[[monitor.metric]]
+name = "huge"
+sql = { connection = "db", query = "select 1e999", every = "1s" }
+[[phase]]
+id = "p"
+  [[phase.step]]
+  id = "wait-a-bit"
+  kind = "shell"
+  confirm = "none"
+  run = "sleep 2"
+"#,
+    )
+    .expect("write runbook");
+    let run = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .current_dir(dir.path())
+        .args(["run", "rb.toml", "--headless", "--yes"])
+        .env("DB_FILE", dir.path().join("x.db"))
+        .output()
+        .expect("ferry run");
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let journal = std::fs::read_dir(dir.path().join("runs/inf"))
+        .expect("runs dir")
+        .next()
+        .expect("a journal")
+        .expect("entry")
+        .path();
+    // an infinity was journaled as `"value":null`, which no reader accepts:
+    // the report called the journal tampered with
+    let (code, md, err) = ferry(&["report", &s(&journal)]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("broken"), "{err}");
+    assert!(md.contains("Journal integrity: verified"), "{md}");
+    assert!(
+        md.contains("not a finite number"),
+        "the stale note says why:\n{md}"
+    );
+}
