@@ -663,6 +663,10 @@ fn html_is_one_self_contained_file() {
         html.contains(">warn 5 s</text>") && html.contains(">max 30 s</text>"),
         "thresholds labelled with their unit"
     );
+    assert!(
+        html.contains("overflow-wrap:anywhere"),
+        "a long output line wraps instead of running off a printed page"
+    );
 }
 
 #[test]

@@ -12,7 +12,7 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1b1f23;
 h1{font-size:1.6rem;margin-bottom:.3rem}h2{margin-top:2rem;border-bottom:1px solid #d0d7de;padding-bottom:.2rem}
 table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{border:1px solid #d0d7de;padding:.25rem .45rem;text-align:left;vertical-align:top}
 th{background:#f6f8fa}code,pre{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12px}
-pre{background:#f6f8fa;padding:.5rem;overflow-x:auto;white-space:pre-wrap}
+pre{background:#f6f8fa;padding:.5rem;overflow-x:auto;white-space:pre-wrap;overflow-wrap:anywhere}
 .banner{padding:.7rem 1rem;border-radius:6px;margin:1rem 0;font-weight:600}
 .banner.ok{background:#dafbe1;border:1px solid #4ac26b}.banner.bad{background:#ffebe9;border:2px solid #cf222e;color:#82071e;font-size:1.1rem}
 td.num{text-align:right;font-variant-numeric:tabular-nums}

@@ -46,17 +46,14 @@ fn state_class(state: &str) -> &'static str {
     }
 }
 
-/// A tick label: seconds, or tenths of a second on a run of a few seconds
-/// (five ticks of one second would all read the same).
+/// A tick label: seconds, or tenths or hundredths of a second on a run of a
+/// few seconds (five ticks of one second would all read the same).
 fn tick(t: DateTime<Utc>, a: DateTime<Utc>, b: DateTime<Utc>) -> String {
-    if (b - a).num_milliseconds() < 20_000 {
-        format!(
-            "{}.{}",
-            t.format("%H:%M:%S"),
-            t.timestamp_subsec_millis() / 100
-        )
-    } else {
-        t.format("%H:%M:%S").to_string()
+    let ms = t.timestamp_subsec_millis();
+    match (b - a).num_milliseconds() {
+        s if s < 2_000 => format!("{}.{:02}", t.format("%H:%M:%S"), ms / 10),
+        s if s < 20_000 => format!("{}.{}", t.format("%H:%M:%S"), ms / 100),
+        _ => t.format("%H:%M:%S").to_string(),
     }
 }
 
@@ -328,7 +325,7 @@ pub fn line_chart(m: &ReportModel, s: &Series) -> Option<String> {
 mod tests {
     use super::*;
     use crate::journal::Entry;
-    use crate::report::testkit::model;
+    use crate::report::testkit::{at, model};
 
     fn sample(v: f64) -> Entry {
         Entry::Sample {
@@ -376,6 +373,12 @@ mod tests {
         let mut distinct = ticks.clone();
         distinct.dedup();
         assert_eq!(distinct.len(), 5, "five different tick labels: {ticks:?}");
+        // a failed one-step run of 0.3 s: hundredths
+        let (a, b) = (at(0), at(0) + chrono::Duration::milliseconds(300));
+        let labels: Vec<String> = (0..=4).map(|i| tick(a + (b - a) * i / 4, a, b)).collect();
+        let mut d = labels.clone();
+        d.dedup();
+        assert_eq!(d.len(), 5, "{labels:?}");
     }
 
     #[test]
