@@ -186,3 +186,19 @@ id = "p"
         "the stale note says why:\n{md}"
     );
 }
+
+#[test]
+fn stats_counts_a_journal_given_twice_once() {
+    let clean = fixture("clean");
+    let rel = PathBuf::from("tests/fixtures/journals/../journals/clean.jsonl");
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["stats", &s(&clean), &s(&rel), &s(&fixture("failed"))])
+        .output()
+        .expect("run ferry stats");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(text.contains("over 2 journal(s)"), "{text}");
+    assert!(err.contains("was given twice; counted once"), "{err}");
+}

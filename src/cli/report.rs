@@ -104,8 +104,17 @@ pub fn report(journal: &Path, format: Format, out: Option<&PathBuf>) -> i32 {
 }
 
 pub fn stats(journals: &[PathBuf]) -> i32 {
+    use std::os::unix::fs::MetadataExt as _;
     let mut models = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for j in journals {
+        // the same file twice (overlapping globs) would count a rehearsal twice
+        if let Ok(m) = std::fs::metadata(j) {
+            if !seen.insert((m.dev(), m.ino())) {
+                complain!("note: {} was given twice; counted once", j.display());
+                continue;
+            }
+        }
         match report::load(j) {
             Ok(m) => {
                 if !m.journal.chain_ok {
