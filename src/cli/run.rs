@@ -30,6 +30,9 @@ pub struct RunSettings {
     pub runs_dir: PathBuf,
     /// Drive the run from the full-screen console instead of headless mode.
     pub tui: bool,
+    /// The command that resumes this run, when not `ferry run RUNBOOK --resume`
+    /// (the demo's runbook needs its folder in the environment).
+    pub resume_cmd: Option<String>,
 }
 
 pub fn default_operator() -> String {
@@ -353,15 +356,30 @@ pub async fn run(s: RunSettings) -> i32 {
     };
     let status = driver_task.await.unwrap_or(RunStatus::Aborted);
     monitors_cancel.cancel();
-    finish(&rb, &journal_path, &status, outcome)
+    finish(
+        &rb,
+        &journal_path,
+        &status,
+        outcome,
+        s.resume_cmd.as_deref(),
+    )
 }
 
-fn finish(rb: &Runbook, journal: &Path, status: &RunStatus, outcome: headless::Outcome) -> i32 {
-    let resume_hint = format!(
-        "ferry run {} --resume --journal {}",
-        rb.path.display(),
-        journal.display()
-    );
+fn finish(
+    rb: &Runbook,
+    journal: &Path,
+    status: &RunStatus,
+    outcome: headless::Outcome,
+    resume_cmd: Option<&str>,
+) -> i32 {
+    let resume_hint = match resume_cmd {
+        Some(c) => c.to_string(),
+        None => format!(
+            "ferry run {} --resume --journal {}",
+            rb.path.display(),
+            journal.display()
+        ),
+    };
     match (status, outcome) {
         (_, headless::Outcome::JournalFailed) => EXIT_FAILED,
         (RunStatus::Finished { ok: true }, _) => {
