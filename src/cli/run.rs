@@ -335,6 +335,7 @@ pub async fn run(s: RunSettings) -> i32 {
     };
     let (hub, samples) = monitor::spawn(&rb, getter, conns.aws().cloned(), monitors_cancel.clone());
     let env = ExecEnv {
+        run_id: journal.run_id().unwrap_or_default().to_string(),
         redactor: redactor.clone(),
         conns,
         monitors: hub.clone(),
