@@ -97,7 +97,8 @@ pub struct StepReport {
     pub started: Option<DateTime<Utc>>,
     pub ended: Option<DateTime<Utc>>,
     pub duration_secs: Option<f64>,
-    /// Who confirmed it, or "automatic".
+    /// Who confirmed it; "automatic (--yes)" for a rehearsal's confirmation, "none
+    /// needed" for a step with `confirm = "none"`.
     pub confirmed_by: Option<String>,
     pub attempts: u32,
     pub skip_reason: Option<String>,
@@ -301,7 +302,7 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
                 } => {
                     let i = step_mut(step, &mut steps);
                     let who = if *automatic {
-                        "automatic".to_string()
+                        "automatic (--yes)".to_string()
                     } else {
                         by.operator.clone()
                     };
@@ -327,7 +328,7 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
                     s.attempts = s.attempts.max(*attempt);
                     s.state = "running".into();
                     if s.confirmed_by.is_none() {
-                        s.confirmed_by = Some("automatic".into());
+                        s.confirmed_by = Some("none needed".into());
                     }
                 }
                 Event::Finished { step, outcome, .. } => {
