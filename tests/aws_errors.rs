@@ -371,7 +371,7 @@ id = "p"
         "{calls}"
     );
     assert!(
-        all.contains("wait_status prod-db, wait for `available`"),
+        all.contains("wait_status prod-db until `available`"),
         "the plan says what wait_status waits for:\n{all}"
     );
 }

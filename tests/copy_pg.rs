@@ -152,6 +152,7 @@ fn hooks(seen: &Arc<Seen>, cancel: CancellationToken) -> Hooks {
         progress: Arc::new(move |p| a.progress.lock().expect("lock").push(p)),
         info: Arc::new(move |l| b.info.lock().expect("lock").push(l)),
         throttle: None,
+        run: None,
     }
 }
 

@@ -85,6 +85,7 @@ impl Pair {
             progress: Arc::new(|_| {}),
             info: Arc::new(move |s| l.lock().expect("lock").push(s)),
             throttle: None,
+            run: None,
         };
         let r = copy::run_with(step_id, &step, &s, &t, hooks, CopyFormat::BinaryWhereSafe).await;
         let seen = lines.lock().expect("lock").clone();
@@ -363,6 +364,7 @@ async fn a_row_security_policy_that_hides_rows_is_an_error_not_a_partial_copy() 
         progress: Arc::new(|_| {}),
         info: Arc::new(|_| {}),
         throttle: None,
+        run: None,
     };
     let r = copy::run_with("c", &step, &s, &t, hooks, CopyFormat::BinaryWhereSafe).await;
     let loaded = scalar(&pair.tgt_url, "select count(*)::text from ledger").await;

@@ -129,6 +129,7 @@ fn hooks(info: Arc<Mutex<Vec<String>>>) -> Hooks {
         progress: Arc::new(|_| {}),
         info: Arc::new(move |l| info.lock().expect("lock").push(l)),
         throttle: None,
+        run: None,
     }
 }
 
@@ -623,4 +624,52 @@ async fn kill_9_and_resume_on_sqlite_loses_and_doubles_nothing() {
         assert_eq!(sqlite_dump(&tgt).await, expected, "trial {trial}:\n{out}");
         tgt.close().await;
     }
+}
+
+/// A rehearsal copied onto the target; later a NEW run (another journal) of the same
+/// step must copy again — not take the rehearsal's checkpoints for its own and skip
+/// every chunk, leaving yesterday's rows on the target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_run_copies_again_instead_of_resuming_an_earlier_runs_checkpoints() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src_path = dir.path().join("source.db");
+    let dst_path = dir.path().join("target.db");
+    let src = sqlite(&src_path).await;
+    sqlite_exec(&src, DEMO_SCHEMA).await;
+    sqlite_exec(&src, &demo_data(5_000)).await;
+    let tgt = sqlite(&dst_path).await;
+    sqlite_exec(&tgt, DEMO_SCHEMA).await;
+    tgt.close().await;
+    let rb = runbook(dir.path());
+    let run = |n: u32| {
+        let journal = dir.path().join(format!("run-{n}.jsonl"));
+        let log = dir.path().join(format!("run-{n}.log"));
+        let status = ferry(&rb, &journal, false, &src_path, &dst_path, &log)
+            .wait()
+            .expect("wait for ferry");
+        let out = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(status.success(), "run {n}:\n{out}");
+        out
+    };
+    let first = run(1);
+    assert!(first.contains("emptied"), "{first}");
+    // the source moves on between the rehearsal and the night
+    sqlite_exec(
+        &src,
+        "update users set name = 'changed after the rehearsal' where id = 7",
+    )
+    .await;
+    sqlite_exec(&src, "delete from tags").await;
+    let expected = sqlite_dump(&src).await;
+    src.close().await;
+    let second = run(2);
+    assert!(
+        second
+            .contains("was copied onto this target by another run before; this run starts it over"),
+        "{second}"
+    );
+    assert!(!second.contains("resuming step"), "{second}");
+    let tgt = sqlite(&dst_path).await;
+    assert_eq!(sqlite_dump(&tgt).await, expected, "{second}");
+    tgt.close().await;
 }

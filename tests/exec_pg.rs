@@ -53,6 +53,7 @@ impl Run {
             output: tx,
             reports: tokio::sync::mpsc::unbounded_channel().0,
             cancel: CancellationToken::new(),
+            run_id: "test-run".into(),
             redactor: Arc::new(redactor),
             conns: Arc::new(conns),
             monitors,

@@ -44,6 +44,7 @@ fn make_ctx(rb: &Runbook, env: &[(&str, &str)]) -> (ExecCtx, UnboundedReceiver<O
         output: tx,
         reports: tokio::sync::mpsc::unbounded_channel().0,
         cancel: CancellationToken::new(),
+        run_id: "test-run".into(),
         redactor: Arc::new(redactor),
         conns: Arc::new(conns),
         monitors: Arc::new(NoMonitors),

@@ -565,7 +565,9 @@ fn the_reports_say_what_happened() {
     for needle in [
         "resumed by bob",
         "2 attempts",
-        "skipped: verified by DMS validation (bob)",
+        "skipped at 02:16:40: verified by DMS validation (bob)",
+        "| Duration | 16m 40s (5m 35s of it with no ferry running, between a stop and its resume) |",
+        "resumed by bob; the previous process stopped after 2026-11-22 02:01:05 UTC while `copy` was running; nothing ran for 5m 35s",
         "| Operators | alice, bob |",
         "| replica | lag | 5 | 0.30 | 4.80 | 0.30 | 5.00 | 30.00 |",
     ] {
@@ -659,6 +661,14 @@ fn html_is_one_self_contained_file() {
         html.contains("class=\"warnline\"") && html.contains("class=\"maxline\""),
         "thresholds marked"
     );
+    assert!(
+        html.contains(">warn 5 s</text>") && html.contains(">max 30 s</text>"),
+        "thresholds labelled with their unit"
+    );
+    assert!(
+        html.contains("overflow-wrap:anywhere"),
+        "a long output line wraps instead of running off a printed page"
+    );
 }
 
 #[test]
@@ -689,9 +699,27 @@ fn stats_over_rehearsals() {
             .any(|l| l.starts_with("snapshot-ok") && l.contains("  3 ") && l.contains("30.0s")),
         "{text}"
     );
-    assert!(text.contains("TOTAL"), "{text}");
+    // copy: 15m, 10m and, in the resumed run, 5m 35s less than its span
+    assert!(
+        text.lines().any(|l| l.starts_with("copy ")
+            && l.contains("  3 ")
+            && l.contains("10m 00s")
+            && l.contains("15m 00s")),
+        "{text}"
+    );
+    // only the clean run finished: the others are no total to plan with
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("TOTAL") && l.contains("  1 ") && l.contains("23m 40s")),
+        "{text}"
+    );
+    assert!(
+        text.contains("left out: 1 halted (unfinished), 1 unfinished"),
+        "{text}"
+    );
     assert!(text.contains("window 2h 00m 00s"), "{text}");
-    assert!(text.contains("varies most: verify"), "{text}");
+    assert!(text.contains("varies most: copy (sd 2m 53s"), "{text}");
+    assert!(text.contains("95% next run: mean ± t(n-1)"), "{text}");
 }
 
 #[test]

@@ -8,214 +8,11 @@
 //! No server: shell steps and SQLite. Every ferry process runs under a 60s
 //! watchdog: a hang kills it and fails the test with what it printed so far.
 
-use serde_json::Value;
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::thread::JoinHandle;
+mod support;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const WATCHDOG: Duration = Duration::from_secs(60);
-
-#[derive(Debug)]
-struct Output {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Output {
-    fn show(&self) -> String {
-        format!(
-            "exit code: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-
-    #[track_caller]
-    fn assert_code(&self, code: i32, what: &str) {
-        assert_eq!(self.code, Some(code), "{what}\n{}", self.show());
-    }
-}
-
-struct Running {
-    child: Child,
-    what: String,
-    stdout: Option<JoinHandle<Vec<u8>>>,
-    stderr: Option<JoinHandle<Vec<u8>>>,
-}
-
-fn reader(pipe: Option<impl Read + Send + 'static>) -> Option<JoinHandle<Vec<u8>>> {
-    pipe.map(|mut p| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = p.read_to_end(&mut buf);
-            buf
-        })
-    })
-}
-
-impl Running {
-    fn collect(&mut self, code: Option<i32>) -> Output {
-        let text = |h: Option<JoinHandle<Vec<u8>>>| {
-            h.and_then(|h| h.join().ok())
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default()
-        };
-        Output {
-            code,
-            stdout: text(self.stdout.take()),
-            stderr: text(self.stderr.take()),
-        }
-    }
-
-    fn finish(mut self) -> Output {
-        let deadline = Instant::now() + WATCHDOG;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => return self.collect(status.code()),
-                Ok(None) if Instant::now() >= deadline => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    let out = self.collect(None);
-                    panic!("{}: ferry hung and was killed\n{}", self.what, out.show());
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(e) => panic!("{}: cannot wait for ferry: {e}", self.what),
-            }
-        }
-    }
-
-    fn kill9(mut self) -> Output {
-        let _ = self.child.kill();
-        let status = self.child.wait().expect("wait for the killed ferry");
-        self.collect(status.code())
-    }
-}
-
-struct Dir {
-    tmp: tempfile::TempDir,
-    env: Vec<(String, String)>,
-}
-
-impl Dir {
-    fn new() -> Self {
-        let tmp = tempfile::tempdir().expect("create a temporary directory");
-        // the log file goes here too, so the secret test can read every file written
-        let state = tmp.path().join("state").display().to_string();
-        Dir {
-            tmp,
-            env: vec![("XDG_STATE_HOME".into(), state)],
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.tmp.path()
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.path().join(name)
-    }
-
-    fn runbook(&self, body: &str) {
-        let text =
-            format!("[runbook]\nname = \"edge\"\ntitle = \"Edge cases\"\nformat = 1\n\n{body}");
-        std::fs::write(self.file("runbook.toml"), text).expect("write the runbook");
-    }
-
-    fn command(&self, args: &[&str]) -> (Command, String) {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
-        cmd.current_dir(self.path())
-            .args(["run", "runbook.toml", "--headless", "--operator", "tester"])
-            .args(args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null());
-        (
-            cmd,
-            format!("ferry run runbook.toml --headless {}", args.join(" ")),
-        )
-    }
-
-    fn start(&self, args: &[&str]) -> Running {
-        let (mut cmd, what) = self.command(args);
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("{what}: cannot start ferry: {e}"));
-        let stdout = reader(child.stdout.take());
-        let stderr = reader(child.stderr.take());
-        Running {
-            child,
-            what,
-            stdout,
-            stderr,
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.start(args).finish()
-    }
-
-    fn lines(&self, name: &str) -> Vec<String> {
-        std::fs::read_to_string(self.file(name))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-}
-
-/// Complete lines of a journal, parsed.
-fn entries(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .split_inclusive('\n')
-        .filter(|l| l.ends_with('\n'))
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
-fn events<'a>(recs: &'a [Value], ty: &str, step: &str) -> Vec<&'a Value> {
-    recs.iter()
-        .filter(|r| {
-            r["entry"]["kind"] == "event" && r["entry"]["type"] == ty && r["entry"]["step"] == step
-        })
-        .collect()
-}
-
-fn dump(recs: &[Value]) -> String {
-    recs.iter()
-        .map(|r| r["entry"].to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn ts(r: &Value) -> chrono::DateTime<chrono::FixedOffset> {
-    chrono::DateTime::parse_from_rfc3339(r["ts"].as_str().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("bad ts in {r}: {e}"))
-}
-
-/// Wait until the journal at `path` satisfies `pred`; panic after 30s.
-fn wait_for(path: &Path, running: &mut Running, what: &str, pred: impl Fn(&[Value]) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if pred(&entries(path)) {
-            return;
-        }
-        if Instant::now() >= deadline || matches!(running.child.try_wait(), Ok(Some(_))) {
-            let _ = running.child.kill();
-            let _ = running.child.wait();
-            let out = running.collect(None);
-            panic!(
-                "gave up waiting for {what}\n{}\n--- journal ---\n{}",
-                out.show(),
-                dump(&entries(path))
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
+use support::headless::*;
 
 fn shell(id: &str, run: &str, extra: &str) -> String {
     format!("  [[phase.step]]\n  id = \"{id}\"\n  kind = \"shell\"\n  run = \"{run}\"\n{extra}\n")
@@ -227,18 +24,21 @@ fn shell(id: &str, run: &str, extra: &str) -> String {
 #[test]
 fn a_rehearsal_runs_independent_branches_side_by_side() {
     let dir = Dir::new();
-    dir.runbook(&format!(
-        "[[phase]]\nid = \"p\"\n\n{}{}{}{}",
-        shell("a1", "sleep 3", "  depends_on = []"),
-        shell("b1", "true", "  depends_on = []"),
-        shell("b2", "true", "  depends_on = [\"b1\"]"),
-        shell("join", "true", "  depends_on = [\"a1\", \"b2\"]"),
-    ));
+    dir.runbook(
+        "edge",
+        &format!(
+            "[[phase]]\nid = \"p\"\n\n{}{}{}{}",
+            shell("a1", "sleep 3", "  depends_on = []"),
+            shell("b1", "true", "  depends_on = []"),
+            shell("b2", "true", "  depends_on = [\"b1\"]"),
+            shell("join", "true", "  depends_on = [\"a1\", \"b2\"]"),
+        ),
+    );
     let out = dir.run(&["--yes", "--journal", "j.jsonl"]);
     out.assert_code(0, "the rehearsal succeeds");
-    let recs = entries(&dir.file("j.jsonl"));
+    let recs = complete_entries(&dir.file("j.jsonl"));
     let done = |s: &str| {
-        events(&recs, "finished", s)
+        events(&recs, "finished", Some(s))
             .first()
             .map(|r| ts(r))
             .unwrap_or_else(|| panic!("`{s}` finished\n{}", dump(&recs)))
@@ -256,7 +56,7 @@ fn a_rehearsal_runs_independent_branches_side_by_side() {
 #[test]
 fn a_rehearsal_runs_the_undo_steps_of_a_failed_step() {
     let dir = Dir::new();
-    dir.runbook(&format!(
+    dir.runbook("edge", &format!(
         "[connections.db]\nurl = \"sqlite://state.db\"\n\n[[phase]]\nid = \"p\"\n\n{}{}{}  [[phase.step]]\n  id = \"undo-sql\"\n  kind = \"sql\"\n  connection = \"db\"\n  sql = \"select 1\"\n  expect = 1\n",
         shell(
             "risky",
@@ -269,10 +69,10 @@ fn a_rehearsal_runs_the_undo_steps_of_a_failed_step() {
     let out = dir.run(&["--yes", "--journal", "j.jsonl"]);
     out.assert_code(1, "a failed step halts the run");
     assert_eq!(dir.lines("log.txt"), ["risky", "undo"], "{}", out.show());
-    let recs = entries(&dir.file("j.jsonl"));
+    let recs = complete_entries(&dir.file("j.jsonl"));
     for undo in ["undo-shell", "undo-sql"] {
         assert_eq!(
-            events(&recs, "finished", undo).len(),
+            events(&recs, "finished", Some(undo)).len(),
             1,
             "`{undo}` ran once\n{}",
             dump(&recs)
@@ -291,7 +91,7 @@ fn a_rehearsal_runs_the_undo_steps_of_a_failed_step() {
 #[test]
 fn kill_9_during_a_rollback_then_resume_does_not_hang() {
     let dir = Dir::new();
-    dir.runbook(&format!(
+    dir.runbook("edge", &format!(
         "[[phase]]\nid = \"p\"\n\n{}{}",
         shell(
             "risky",
@@ -304,7 +104,7 @@ fn kill_9_during_a_rollback_then_resume_does_not_hang() {
     let mut first = dir.start(&["--yes", "--journal", "j.jsonl"]);
     let undo = dir.file("undo.txt");
     wait_for(&j, &mut first, "the rollback to start", |recs| {
-        !events(recs, "finished", "risky").is_empty()
+        !events(recs, "finished", Some("risky")).is_empty()
             && recs
                 .iter()
                 .filter(|r| r["entry"]["kind"] == "process")
@@ -348,8 +148,8 @@ fn kill_9_during_a_rollback_then_resume_does_not_hang() {
         "{}",
         out.show()
     );
-    let recs = entries(&j);
-    let fin = events(&recs, "rollback_finished", "risky");
+    let recs = complete_entries(&j);
+    let fin = events(&recs, "rollback_finished", Some("risky"));
     assert_eq!(fin.len(), 1, "{}", dump(&recs));
     assert_eq!(fin[0]["entry"]["outcome"]["outcome"], "succeeded");
     assert_eq!(dir.lines("undo.txt"), ["start", "start", "end"]);
@@ -378,11 +178,11 @@ fn accepting_an_inserted_step_does_not_rerun_finished_steps() {
             shell("c", "echo c >> runs.txt", none),
         )
     };
-    dir.runbook(&body(false));
+    dir.runbook("edge", &body(false));
     let out = dir.run(&["--journal", "j.jsonl"]);
     out.assert_code(1, "stops at the confirmation");
     assert_eq!(dir.lines("runs.txt"), ["a", "b"]);
-    dir.runbook(&body(true));
+    dir.runbook("edge", &body(true));
     let out = dir.run(&[
         "--resume",
         "--yes",
@@ -405,11 +205,14 @@ fn accepting_an_inserted_step_does_not_rerun_finished_steps() {
 #[test]
 fn a_closed_stdout_does_not_kill_the_run() {
     let dir = Dir::new();
-    dir.runbook(&format!(
-        "[[phase]]\nid = \"p\"\n\n{}{}",
-        shell("one", "sleep 0.5; echo one >> runs.txt", ""),
-        shell("two", "echo two >> runs.txt", ""),
-    ));
+    dir.runbook(
+        "edge",
+        &format!(
+            "[[phase]]\nid = \"p\"\n\n{}{}",
+            shell("one", "sleep 0.5; echo one >> runs.txt", ""),
+            shell("two", "echo two >> runs.txt", ""),
+        ),
+    );
     let (mut cmd, what) = dir.command(&["--yes", "--journal", "j.jsonl"]);
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -436,25 +239,12 @@ fn a_closed_stdout_does_not_kill_the_run() {
     out.assert_code(0, "the run finishes although nobody reads its output");
     assert!(!out.stderr.contains("panicked"), "{}", out.show());
     assert_eq!(dir.lines("runs.txt"), ["one", "two"]);
-    let recs = entries(&dir.file("j.jsonl"));
+    let recs = complete_entries(&dir.file("j.jsonl"));
     assert!(
         recs.iter().any(|r| r["entry"]["kind"] == "closed"),
         "{}",
         dump(&recs)
     );
-}
-
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.filter_map(|e| e.ok()) {
-            let p = e.path();
-            if p.is_dir() {
-                files_under(&p, out);
-            } else {
-                out.push(p);
-            }
-        }
-    }
 }
 
 /// Secrets as a tester sets them: one that is also a JSON word (`true`), one
@@ -476,11 +266,14 @@ fn secrets_in_other_forms_never_leak_and_never_break_the_journal() {
          python3 -c 'import json,os,urllib.parse as u; p=os.environ[\"APP_PASSWORD\"]; print(json.dumps(p)); print(u.quote(p, safe=\"\"))'\n",
     )
     .expect("write leak.sh");
-    dir.runbook(&format!(
+    dir.runbook(
+        "edge",
+        &format!(
         "[[phase]]\nid = \"p\"\n\n{}{}  [[phase.step]]\n  id = \"gate\"\n  kind = \"confirm\"\n",
         shell("leak", "sh leak.sh", ""),
         shell("after", "echo true", ""),
-    ));
+    ),
+    );
     let first = dir.run(&["--journal", "j.jsonl"]);
     first.assert_code(1, "stops at the first confirmation");
     let second = dir.run(&["--resume", "--yes", "--journal", "j.jsonl"]);
@@ -539,10 +332,13 @@ fn secrets_in_other_forms_never_leak_and_never_break_the_journal() {
 #[test]
 fn an_edited_last_line_is_refused_with_exit_2() {
     let dir = Dir::new();
-    dir.runbook(&format!(
-        "[[phase]]\nid = \"p\"\n\n{}  [[phase.step]]\n  id = \"gate\"\n  kind = \"confirm\"\n",
-        shell("a", "echo a >> runs.txt", "  confirm = \"none\""),
-    ));
+    dir.runbook(
+        "edge",
+        &format!(
+            "[[phase]]\nid = \"p\"\n\n{}  [[phase.step]]\n  id = \"gate\"\n  kind = \"confirm\"\n",
+            shell("a", "echo a >> runs.txt", "  confirm = \"none\""),
+        ),
+    );
     dir.run(&["--journal", "j.jsonl"])
         .assert_code(1, "stops at the gate");
     let j = dir.file("j.jsonl");
@@ -567,11 +363,14 @@ fn an_edited_last_line_is_refused_with_exit_2() {
 #[test]
 fn a_second_resume_of_a_live_run_is_refused() {
     let dir = Dir::new();
-    dir.runbook(&format!(
+    dir.runbook(
+        "edge",
+        &format!(
         "[[phase]]\nid = \"p\"\n\n  [[phase.step]]\n  id = \"gate\"\n  kind = \"confirm\"\n\n{}{}",
         shell("long", "echo long >> runs.txt; sleep 2", ""),
         shell("after", "echo after >> runs.txt", ""),
-    ));
+    ),
+    );
     dir.run(&[]).assert_code(1, "stops at the gate");
     let j = std::fs::read_dir(dir.file("runs/edge"))
         .ok()
@@ -582,7 +381,7 @@ fn a_second_resume_of_a_live_run_is_refused() {
     let j_arg = j.display().to_string();
     let mut live = dir.start(&["--resume", "--yes"]);
     wait_for(&j, &mut live, "`long` to start", |recs| {
-        !events(recs, "started", "long").is_empty()
+        !events(recs, "started", Some("long")).is_empty()
     });
     for args in [
         &["--resume", "--yes", "--journal", j_arg.as_str()][..],

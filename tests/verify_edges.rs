@@ -95,6 +95,7 @@ impl Pair {
             progress: Arc::new(|_| {}),
             info: Arc::new(|_| {}),
             throttle: None,
+            run: None,
         };
         copy::run_with("copy", &step, &s, &t, hooks, CopyFormat::BinaryWhereSafe)
             .await

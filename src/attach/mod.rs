@@ -12,4 +12,6 @@ pub mod server;
 pub mod socket;
 
 #[cfg(test)]
+mod socket_tests;
+#[cfg(test)]
 mod tests;

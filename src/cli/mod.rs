@@ -84,6 +84,10 @@ pub enum Command {
         /// Working folder (default: a fresh one under the state directory).
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// Resume the unfinished run in --dir (default: the newest demo folder) instead of
+        /// seeding a new one: after a crash, a kill or a closed console.
+        #[arg(long, conflicts_with = "rows")]
+        resume: bool,
         /// Do not run the background app writer.
         #[arg(long)]
         no_traffic: bool,
@@ -222,6 +226,7 @@ pub fn main() -> i32 {
         Command::Demo {
             rows,
             dir,
+            resume,
             no_traffic,
             headless,
             yes,
@@ -235,12 +240,21 @@ pub fn main() -> i32 {
                 use std::io::IsTerminal;
                 std::io::stdout().is_terminal()
             };
+            let operator = match operator {
+                Some(o) if o.trim().is_empty() => {
+                    complain!("error: --operator needs a name");
+                    return EXIT_BAD_INPUT;
+                }
+                Some(o) => o,
+                None => run::default_operator(),
+            };
             let settings = demo::DemoSettings {
                 rows,
                 dir,
+                resume,
                 traffic: !no_traffic,
                 yes,
-                operator: operator.unwrap_or_else(run::default_operator),
+                operator,
                 tui,
             };
             let dir = match demo::prepare(&settings) {
@@ -286,6 +300,7 @@ pub fn main() -> i32 {
                 tui,
                 socket: a.socket,
                 wait: a.wait,
+                resume_cmd: None,
             };
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

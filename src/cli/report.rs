@@ -1,7 +1,7 @@
 //! `ferry report JOURNAL [--format md|html|json] [-o FILE]` and
 //! `ferry stats JOURNAL...`.
 
-use super::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK};
+use super::{EXIT_BAD_INPUT, EXIT_OK};
 use crate::report::{self, Format};
 use std::path::{Path, PathBuf};
 
@@ -16,7 +16,59 @@ pub fn parse_format(s: &str) -> Result<Format, String> {
     }
 }
 
+/// Why `-o FILE` must not be written: it is the journal itself, or another
+/// journal. A report never costs a journal.
+fn refuse_output(journal: &Path, out: &Path) -> Option<String> {
+    use std::io::{BufRead as _, Read as _};
+    use std::os::unix::fs::MetadataExt as _;
+    let o = std::fs::metadata(out).ok()?;
+    if let Ok(j) = std::fs::metadata(journal) {
+        if (o.dev(), o.ino()) == (j.dev(), j.ino()) {
+            return Some(format!(
+                "{} is the journal itself: the report would overwrite it",
+                out.display()
+            ));
+        }
+    }
+    if !o.is_file() {
+        return None;
+    }
+    let f = std::fs::File::open(out).ok()?;
+    let mut first = String::new();
+    std::io::BufReader::new(f)
+        .take(1 << 20)
+        .read_line(&mut first)
+        .ok()?;
+    serde_json::from_str::<crate::journal::Record>(first.trim_end())
+        .is_ok()
+        .then(|| {
+            format!(
+                "{} is a ferry journal: refusing to overwrite it with a report",
+                out.display()
+            )
+        })
+}
+
+/// Write `text` to `p` through a temporary file beside it and a rename, so
+/// a failed write (a full disk) leaves the previous report whole.
+fn write_whole(p: &Path, text: &str) -> std::io::Result<()> {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "report".into());
+    let tmp = p.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let r = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, p));
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r
+}
+
 pub fn report(journal: &Path, format: Format, out: Option<&PathBuf>) -> i32 {
+    if let Some(why) = out.and_then(|o| refuse_output(journal, o)) {
+        complain!("error: -o {why}");
+        return EXIT_BAD_INPUT;
+    }
     let model = match report::load(journal) {
         Ok(m) => m,
         Err(e) => {
@@ -37,22 +89,32 @@ pub fn report(journal: &Path, format: Format, out: Option<&PathBuf>) -> i32 {
             say_raw!("{text}");
             EXIT_OK
         }
-        Some(p) => match std::fs::write(p, text) {
+        Some(p) => match write_whole(p, &text) {
             Ok(()) => {
                 complain!("wrote {}", p.display());
                 EXIT_OK
             }
             Err(e) => {
+                // -o names a place that cannot be written: a bad flag
                 complain!("error: cannot write {}: {e}", p.display());
-                EXIT_FAILED
+                EXIT_BAD_INPUT
             }
         },
     }
 }
 
 pub fn stats(journals: &[PathBuf]) -> i32 {
+    use std::os::unix::fs::MetadataExt as _;
     let mut models = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for j in journals {
+        // the same file twice (overlapping globs) would count a rehearsal twice
+        if let Ok(m) = std::fs::metadata(j) {
+            if !seen.insert((m.dev(), m.ino())) {
+                complain!("note: {} was given twice; counted once", j.display());
+                continue;
+            }
+        }
         match report::load(j) {
             Ok(m) => {
                 if !m.journal.chain_ok {

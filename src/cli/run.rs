@@ -35,6 +35,9 @@ pub struct RunSettings {
     /// Headless without `--yes`: wait for an attached operator at steps that
     /// need a person, instead of stopping.
     pub wait: bool,
+    /// The command that resumes this run, when not `ferry run RUNBOOK --resume`
+    /// (the demo's runbook needs its folder in the environment).
+    pub resume_cmd: Option<String>,
 }
 
 pub fn default_operator() -> String {
@@ -357,6 +360,7 @@ pub async fn run(s: RunSettings) -> i32 {
     };
     let (hub, samples) = monitor::spawn(&rb, getter, conns.aws().cloned(), monitors_cancel.clone());
     let env = ExecEnv {
+        run_id: journal.run_id().unwrap_or_default().to_string(),
         redactor: redactor.clone(),
         conns,
         monitors: hub.clone(),
@@ -413,15 +417,30 @@ pub async fn run(s: RunSettings) -> i32 {
         srv.finish().await;
     }
     monitors_cancel.cancel();
-    finish(&rb, &journal_path, &status, outcome)
+    finish(
+        &rb,
+        &journal_path,
+        &status,
+        outcome,
+        s.resume_cmd.as_deref(),
+    )
 }
 
-fn finish(rb: &Runbook, journal: &Path, status: &RunStatus, outcome: headless::Outcome) -> i32 {
-    let resume_hint = format!(
-        "ferry run {} --resume --journal {}",
-        rb.path.display(),
-        journal.display()
-    );
+fn finish(
+    rb: &Runbook,
+    journal: &Path,
+    status: &RunStatus,
+    outcome: headless::Outcome,
+    resume_cmd: Option<&str>,
+) -> i32 {
+    let resume_hint = match resume_cmd {
+        Some(c) => c.to_string(),
+        None => format!(
+            "ferry run {} --resume --journal {}",
+            rb.path.display(),
+            journal.display()
+        ),
+    };
     match (status, outcome) {
         (_, headless::Outcome::JournalFailed) => EXIT_FAILED,
         (RunStatus::Finished { ok: true }, _) => {

@@ -6,7 +6,8 @@
 //! chunk_hi, rows, bytes, done_at)` (primary key `(step, tbl, chunk_lo)`) and
 //! `ferry.copy_plan` (the chunk boundaries chosen by the first run, so a resume cuts
 //! the tables exactly as before even if the source changed). SQLite: tables
-//! `ferry_copy_checkpoint` and `ferry_copy_plan` in the target file.
+//! `ferry_copy_checkpoint` and `ferry_copy_plan` in the target file. Which run owns
+//! them is in [`super::owner`].
 
 use super::plan::{Chunk, Method, TablePlan};
 use crate::db::Db;
@@ -21,14 +22,18 @@ const PG_SETUP: &str = "create schema if not exists ferry; \
       primary key (step, tbl, chunk_lo)); \
     create table if not exists ferry.copy_plan (step text not null, tbl text not null, ord int not null, \
       chunk_lo text not null, chunk_hi text not null, est_rows bigint, method text not null, \
-      key_cols text not null, primary key (step, tbl, ord))";
+      key_cols text not null, primary key (step, tbl, ord)); \
+    create table if not exists ferry.copy_run (step text primary key, run text not null, \
+      claimed_at timestamptz)";
 
 const SQLITE_SETUP: &str = "create table if not exists ferry_copy_checkpoint (step text not null, \
       tbl text not null, chunk_lo text not null, chunk_hi text not null, rows integer, bytes integer, \
       done_at text, primary key (step, tbl, chunk_lo)); \
     create table if not exists ferry_copy_plan (step text not null, tbl text not null, ord integer not null, \
       chunk_lo text not null, chunk_hi text not null, est_rows integer, method text not null, \
-      key_cols text not null, primary key (step, tbl, ord))";
+      key_cols text not null, primary key (step, tbl, ord)); \
+    create table if not exists ferry_copy_run (step text primary key, run text not null, \
+      claimed_at text)";
 
 /// A checkpointed chunk.
 #[derive(Debug, Clone, PartialEq)]
@@ -154,7 +159,7 @@ pub async fn load(db: &Db, step: &str) -> Result<Stored, String> {
     Ok(stored)
 }
 
-fn placeholder(db: &Db, n: usize) -> String {
+pub(super) fn placeholder(db: &Db, n: usize) -> String {
     match db {
         Db::Pg(_) => format!("${n}"),
         Db::Sqlite(_) => "?".into(),

@@ -12,9 +12,9 @@
 //!    every table ([`plan::plan`]) and stores the plan; with `truncate = true` it
 //!    empties the target tables in the same transaction. A later run (a resume) uses
 //!    the stored plan, skips checkpointed chunks and **never truncates**: it would
-//!    throw away chunks whose checkpoints say they are done. To copy again from
-//!    scratch, delete the step's rows from `ferry.copy_checkpoint` and
-//!    `ferry.copy_plan` (SQLite: `ferry_copy_checkpoint`, `ferry_copy_plan`).
+//!    throw away chunks whose checkpoints say they are done. Checkpoints belong to
+//!    the run (journal) that wrote them ([`owner`]): a new run of the same step on
+//!    the same target starts over, as a first run.
 //! 3. [`worker`]s take chunks from a shared queue. Each chunk runs in one target
 //!    transaction: check its checkpoint, clear its key range, load its rows ([`pg`]
 //!    streams COPY; [`generic`] moves rows when SQLite is involved), write its
@@ -26,6 +26,7 @@ mod catalog_sqlite;
 pub mod checkpoint;
 mod conn;
 mod generic;
+pub mod owner;
 mod pg;
 pub mod plan;
 pub mod prepare;
@@ -65,6 +66,10 @@ pub struct Hooks {
     pub info: InfoFn,
     /// Checked between chunks; the copy pauses while it returns [`Throttle::Hold`].
     pub throttle: Option<ThrottleFn>,
+    /// The run this copy belongs to (the engine's run id). Checkpoints another run
+    /// left on the target are then not resumed: the step starts over. `None` takes
+    /// whatever is stored as this run's own.
+    pub run: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -178,9 +183,31 @@ async fn run_inner(
     checkpoint::ensure(target)
         .await
         .map_err(|e| CopyError::sql("creating the checkpoint tables on the target", &e))?;
-    let stored = checkpoint::load(target, step_id)
+    let mut stored = checkpoint::load(target, step_id)
         .await
         .map_err(CopyError::Failed)?;
+    if let Some(run) = &hooks.run {
+        let owner = owner::get(target, step_id)
+            .await
+            .map_err(|e| CopyError::sql("reading which run owns the checkpoints", &e))?;
+        let other = owner.as_ref().is_some_and(|o| o != run);
+        if other && !stored.is_first_run() {
+            info(format!(
+                "step `{step_id}` was copied onto this target by another run before; this run starts it over{}",
+                if step.truncate {
+                    " (truncate = true empties the tables first)"
+                } else {
+                    ": every chunk replaces its key range, and target rows outside the source's keys stay (truncate = true removes them)"
+                }
+            ));
+            stored = checkpoint::Stored::default();
+        }
+        if owner.as_ref() != Some(run) {
+            owner::claim(target, step_id, run, other)
+                .await
+                .map_err(|e| CopyError::sql("recording this run as the copy's owner", &e))?;
+        }
+    }
     let first_run = stored.is_first_run();
     // Plan the tables the step has no stored plan for.
     let planning = Instant::now();

@@ -58,48 +58,11 @@ impl TableSpec {
     }
 }
 
-/// Whether `pattern` (with `*` matching any run of characters) matches `text`.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && p[pi] != '*' && p[pi] == t[ti] {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
-
-/// A pattern without a schema (`users`) means that table in any schema.
-fn matches(pattern: &str, qualified: &str) -> bool {
-    if pattern.contains('.') {
-        glob_match(pattern, qualified)
-    } else {
-        qualified
-            .split_once('.')
-            .is_some_and(|(_, name)| glob_match(pattern, name))
-    }
-}
-
 /// Source tables selected by the step's globs, in catalog order.
 pub fn select<'a>(cat: &'a Catalog, include: &[String], exclude: &[String]) -> Vec<&'a Table> {
     cat.tables
         .iter()
-        .filter(|t| {
-            let q = t.qualified_name();
-            include.iter().any(|p| matches(p, &q)) && !exclude.iter().any(|p| matches(p, &q))
-        })
+        .filter(|t| crate::runbook::globs::selected(include, exclude, &t.qualified_name()))
         .collect()
 }
 
@@ -298,22 +261,4 @@ pub(crate) fn attach_plan(
         .collect();
     spec.plan = plan;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn globs() {
-        assert!(glob_match("public.*", "public.users"));
-        assert!(glob_match("*.*", "main.users"));
-        assert!(glob_match("app.user*", "app.users"));
-        assert!(!glob_match("app.user*", "app.profile"));
-        assert!(glob_match("*_log", "x_y_log"));
-        assert!(!glob_match("public.users", "public.users2"));
-        assert!(matches("users", "main.users"));
-        assert!(!matches("users", "main.users_old"));
-        assert!(glob_match("MixedCase.*", "MixedCase.Table"));
-    }
 }

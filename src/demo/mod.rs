@@ -2,12 +2,12 @@
 //! messages, and the app's write switch) seeded with realistic sizes and a few
 //! awkward values (NULLs, unicode, blobs, empty strings), the same schema
 //! created empty on the target, and a small writer playing the app's traffic
-//! until the write switch says 'frozen'. Deterministic: the same `rows` gives
-//! the same data.
+//! wherever the app points while that database's write switch is 'open'.
+//! Deterministic: the same `rows` gives the same data.
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -17,6 +17,10 @@ pub const RUNBOOK: &str = include_str!("../../runbooks/demo.toml");
 
 /// Rows seeded by default: enough that copy and verify have real work, a few seconds on a laptop.
 pub const DEFAULT_ROWS: u64 = 120_000;
+/// The fewest rows `--rows` takes: every table gets a few.
+pub const MIN_ROWS: u64 = 100;
+/// The most rows `--rows` takes: about 600 MB per SQLite file, and still minutes, not hours.
+pub const MAX_ROWS: u64 = 10_000_000;
 
 pub const SCHEMA: &str = "
 create table users (
@@ -175,16 +179,22 @@ fn esc(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-/// Insert `rows` (already SQL literals) into `table` in batches of 500.
+/// Insert rows `1..=n` of `table`, each made by `row(id)` as SQL literals, in
+/// batches of 500: memory stays flat whatever `n` is.
 async fn insert(
     tx: &mut sqlx::SqliteConnection,
     table: &str,
     cols: &str,
-    rows: Vec<String>,
+    n: u64,
+    mut row: impl FnMut(u64) -> String,
 ) -> Result<(), sqlx::Error> {
-    for chunk in rows.chunks(500) {
-        let sql = format!("insert into {table} ({cols}) values {}", chunk.join(","));
+    let mut id = 1;
+    while id <= n {
+        let end = (id + 499).min(n);
+        let values: Vec<String> = (id..=end).map(&mut row).collect();
+        let sql = format!("insert into {table} ({cols}) values {}", values.join(","));
         sqlx::raw_sql(&sql).execute(&mut *tx).await?;
+        id = end + 1;
     }
     Ok(())
 }
@@ -203,8 +213,12 @@ pub async fn seed(source: &Path, target: &Path, total: u64) -> Result<Sizes, sql
     let base = 1_700_000_000i64;
     let mut tx = src.begin().await?;
     sqlx::raw_sql(SCHEMA).execute(&mut *tx).await?;
-    let users = (1..=sizes.users)
-        .map(|id| {
+    insert(
+        &mut tx,
+        "users",
+        "id,email,name,country,created_at",
+        sizes.users,
+        |id| {
             let name = format!("{} {}", rng.pick(FIRST), rng.pick(FIRST));
             let country = if id % 17 == 0 {
                 "NULL".to_string()
@@ -217,11 +231,15 @@ pub async fn seed(source: &Path, target: &Path, total: u64) -> Result<Sizes, sql
                 esc(&name),
                 esc(&ts(base, id * 97))
             )
-        })
-        .collect();
-    insert(&mut tx, "users", "id,email,name,country,created_at", users).await?;
-    let profiles = (1..=sizes.users)
-        .map(|id| {
+        },
+    )
+    .await?;
+    insert(
+        &mut tx,
+        "profiles",
+        "user_id,bio,birth_year,photo,looking_for",
+        sizes.users,
+        |id| {
             let bio = match id % 7 {
                 0 => "NULL".to_string(),
                 1 => esc(""),
@@ -246,17 +264,15 @@ pub async fn seed(source: &Path, target: &Path, total: u64) -> Result<Sizes, sql
                 "({id},{bio},{year},{photo},{})",
                 esc(rng.pick(&["friends", "love", "chat", "dance partner"]))
             )
-        })
-        .collect();
-    insert(
-        &mut tx,
-        "profiles",
-        "user_id,bio,birth_year,photo,looking_for",
-        profiles,
+        },
     )
     .await?;
-    let matches = (1..=sizes.matches)
-        .map(|id| {
+    insert(
+        &mut tx,
+        "matches",
+        "id,user_a,user_b,score,matched_at",
+        sizes.matches,
+        |id| {
             let a = 1 + rng.below(sizes.users);
             let b = 1 + rng.below(sizes.users);
             let score = if id % 13 == 0 {
@@ -268,17 +284,15 @@ pub async fn seed(source: &Path, target: &Path, total: u64) -> Result<Sizes, sql
                 "({id},{a},{b},{score},{})",
                 esc(&ts(base, 1_000_000 + id * 31))
             )
-        })
-        .collect();
-    insert(
-        &mut tx,
-        "matches",
-        "id,user_a,user_b,score,matched_at",
-        matches,
+        },
     )
     .await?;
-    let messages = (1..=sizes.messages)
-        .map(|id| {
+    insert(
+        &mut tx,
+        "messages",
+        "id,match_id,sender_id,body,sent_at",
+        sizes.messages,
+        |id| {
             let m = 1 + rng.below(sizes.matches);
             let sender = 1 + rng.below(sizes.users);
             let body = if id % 23 == 0 {
@@ -290,13 +304,7 @@ pub async fn seed(source: &Path, target: &Path, total: u64) -> Result<Sizes, sql
                 "({id},{m},{sender},{body},{})",
                 esc(&ts(base, 2_000_000 + id * 7))
             )
-        })
-        .collect();
-    insert(
-        &mut tx,
-        "messages",
-        "id,match_id,sender_id,body,sent_at",
-        messages,
+        },
     )
     .await?;
     sqlx::raw_sql(
@@ -313,43 +321,83 @@ pub async fn seed(source: &Path, target: &Path, total: u64) -> Result<Sizes, sql
     Ok(sizes)
 }
 
-/// The app's traffic: a few messages every ~200 ms while `app_settings.writes`
-/// is 'open'. Stops for good once it reads 'frozen' (the freeze step), or on cancel.
-pub async fn app_writer(
-    source: std::path::PathBuf,
-    cancel: CancellationToken,
-) -> Result<u64, sqlx::Error> {
-    let pool = open(&source).await?;
+/// Where the app points, as `switch-app` and its rollback write it.
+pub const APP_CONFIG: &str = "app-config.env";
+
+/// Point the app at `db` (a file name in `dir`), as the demo runbook's switch does.
+pub fn point_app_at(dir: &Path, db: &str) -> std::io::Result<()> {
+    std::fs::write(
+        dir.join(APP_CONFIG),
+        format!("DATABASE_URL=sqlite://{}\n", dir.join(db).display()),
+    )
+}
+
+/// Messages the app wrote, per database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Written {
+    pub source: u64,
+    pub target: u64,
+}
+
+async fn writes_open(pool: &SqlitePool) -> bool {
+    sqlx::query_scalar::<_, String>("select value from app_settings where key = 'writes'")
+        .fetch_optional(pool)
+        .await
+        .ok()
+        .flatten()
+        .as_deref()
+        == Some("open")
+}
+
+/// The app's traffic, until cancelled: every ~200 ms a few messages into the
+/// database `app-config.env` in `dir` points at (source.db until `switch-app`),
+/// while that database's `app_settings.writes` is 'open'. So the freeze stops
+/// it, a rolled-back freeze starts it again, and after the switch and
+/// `open-writes-on-target` it writes to the target, as the app would.
+pub async fn app_writer(dir: PathBuf, cancel: CancellationToken) -> Result<Written, sqlx::Error> {
+    let source = open(&dir.join("source.db")).await?;
+    let mut target: Option<SqlitePool> = None;
     let mut rng = Rng(0xA11C_E5EE_D00D_F00D);
-    let mut written = 0u64;
+    let mut written = Written::default();
     loop {
+        let on_target = std::fs::read_to_string(dir.join(APP_CONFIG))
+            .is_ok_and(|c| c.trim_end().ends_with("/target.db"));
+        let pool = if on_target {
+            if target.is_none() {
+                target = Some(open(&dir.join("target.db")).await?);
+            }
+            target.as_ref().unwrap_or(&source)
+        } else {
+            &source
+        };
+        if writes_open(pool).await {
+            for _ in 0..1 + rng.below(4) {
+                let body = format!("{} {}", rng.pick(WORDS), rng.pick(WORDS));
+                let r = sqlx::query(
+                    "insert into messages (match_id, sender_id, body, sent_at)
+                     select (select max(id) from matches), (select max(id) from users), ?1, strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
+                )
+                .bind(body)
+                .execute(pool)
+                .await;
+                if r.is_ok() {
+                    if on_target {
+                        written.target += 1;
+                    } else {
+                        written.source += 1;
+                    }
+                }
+            }
+        }
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = tokio::time::sleep(Duration::from_millis(200)) => {}
         }
-        let state: Option<String> =
-            sqlx::query_scalar("select value from app_settings where key = 'writes'")
-                .fetch_optional(&pool)
-                .await?;
-        if state.as_deref() != Some("open") {
-            break;
-        }
-        let n = 1 + rng.below(4);
-        for _ in 0..n {
-            let body = format!("{} {}", rng.pick(WORDS), rng.pick(WORDS));
-            let r = sqlx::query(
-                "insert into messages (match_id, sender_id, body, sent_at)
-                 select (select max(id) from matches), (select max(id) from users), ?1, strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
-            )
-            .bind(body)
-            .execute(&pool)
-            .await;
-            if r.is_ok() {
-                written += 1;
-            }
-        }
     }
-    pool.close().await;
+    source.close().await;
+    if let Some(t) = target {
+        t.close().await;
+    }
     Ok(written)
 }
 
@@ -412,35 +460,73 @@ mod tests {
         assert_eq!(again, sizes);
     }
 
-    #[tokio::test]
-    async fn the_writer_stops_when_writes_are_frozen() {
-        let dir = tempfile::tempdir().unwrap();
-        let (s, t) = (dir.path().join("s.db"), dir.path().join("t.db"));
-        seed(&s, &t, 400).await.unwrap();
-        let cancel = CancellationToken::new();
-        let w = tokio::spawn(app_writer(s.clone(), cancel.clone()));
-        tokio::time::sleep(Duration::from_millis(900)).await;
-        let pool = open(&s).await.unwrap();
-        sqlx::query("update app_settings set value = 'frozen' where key = 'writes'")
-            .execute(&pool)
+    async fn count(pool: &SqlitePool) -> i64 {
+        sqlx::query_scalar("select count(*) from messages")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    async fn set_writes(pool: &SqlitePool, v: &str) {
+        sqlx::query("update app_settings set value = ?1 where key = 'writes'")
+            .bind(v)
+            .execute(pool)
             .await
             .unwrap();
+    }
+
+    async fn grows(pool: &SqlitePool) -> bool {
+        let before = count(pool).await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        count(pool).await > before
+    }
+
+    #[tokio::test]
+    async fn the_writer_follows_the_freeze_its_rollback_and_the_switch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, t) = (dir.path().join("source.db"), dir.path().join("target.db"));
+        seed(&s, &t, 400).await.unwrap();
+        point_app_at(dir.path(), "source.db").unwrap();
+        let cancel = CancellationToken::new();
+        let w = tokio::spawn(app_writer(dir.path().to_path_buf(), cancel.clone()));
+        let src = open(&s).await.unwrap();
+        let tgt = open(&t).await.unwrap();
+        assert!(grows(&src).await, "it writes while writes are open");
+        // freeze-writes
+        set_writes(&src, "frozen").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!grows(&src).await, "nothing is written after the freeze");
+        // `b` on freeze-writes: the app writes again (it used to have quit for good)
+        set_writes(&src, "open").await;
+        assert!(
+            grows(&src).await,
+            "writes resume when the freeze is rolled back"
+        );
+        set_writes(&src, "frozen").await;
+        // the copy brings the switch over as 'frozen'; switch-app, then open-writes-on-target
+        sqlx::raw_sql(
+            "insert into app_settings values ('writes', 'frozen');
+             insert into users values (1, 'a@example.org', 'A', NULL, '2024-01-01');
+             insert into matches values (1, 1, 1, NULL, '2024-01-01');",
+        )
+        .execute(&tgt)
+        .await
+        .unwrap();
+        point_app_at(dir.path(), "target.db").unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!grows(&tgt).await, "not before the target is opened");
+        set_writes(&tgt, "open").await;
+        assert!(
+            grows(&tgt).await,
+            "after the switch the app writes to the target"
+        );
+        assert!(!grows(&src).await, "and no longer to the source");
+        cancel.cancel();
         let written = tokio::time::timeout(Duration::from_secs(5), w)
             .await
-            .expect("the writer stops by itself")
+            .expect("the writer stops when cancelled")
             .unwrap()
             .unwrap();
-        assert!(written > 0, "it wrote while writes were open");
-        let before: i64 = sqlx::query_scalar("select count(*) from messages")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let after: i64 = sqlx::query_scalar("select count(*) from messages")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        assert_eq!(before, after, "nothing is written after the freeze");
-        cancel.cancel();
+        assert!(written.source > 0 && written.target > 0, "{written:?}");
     }
 }

@@ -87,6 +87,9 @@ const PROGRESS_JOURNAL_EVERY: Duration = Duration::from_secs(5);
 
 /// What executors need, shared by every task.
 pub struct ExecEnv {
+    /// The run's identity (see [`crate::journal::Writer::run_id`]): a copy started by
+    /// another run starts over instead of resuming that run's checkpoints.
+    pub run_id: String,
     pub redactor: Arc<Redactor>,
     pub conns: Arc<Connections>,
     pub monitors: Arc<dyn MonitorView>,
@@ -449,6 +452,7 @@ impl Driver {
             output: out_tx,
             reports: rep_tx,
             cancel,
+            run_id: self.env.run_id.clone(),
             redactor: self.env.redactor.clone(),
             conns: self.env.conns.clone(),
             monitors: self.env.monitors.clone(),

@@ -58,6 +58,7 @@ async fn a_wait_times_out_in_virtual_time_and_halts_the_run() {
     let mut redactor = Redactor::new();
     let conns = Connections::new(&rb, &|_| None, &mut redactor, RetryPolicy::default()).unwrap();
     let env = ExecEnv {
+        run_id: "test-run".into(),
         redactor: Arc::new(redactor),
         conns: Arc::new(conns),
         monitors: Arc::new(NoMonitors),

@@ -164,6 +164,8 @@ pub struct Writer {
     file: File,
     seq: u64,
     prev: String,
+    /// The hash of the journal's first line: the run's identity, the same across resumes.
+    first: Option<String>,
     redact: Box<dyn Fn(&str) -> String + Send>,
 }
 
@@ -187,6 +189,7 @@ impl Writer {
             file,
             seq: 0,
             prev: GENESIS.to_string(),
+            first: None,
             redact,
         })
     }
@@ -220,12 +223,19 @@ impl Writer {
                 .last()
                 .map(|r| r.hash.clone())
                 .unwrap_or_else(|| GENESIS.to_string()),
+            first: replay.records.first().map(|r| r.hash.clone()),
             redact,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The run's identity: the hash of the journal's first line (none before it is
+    /// written). A resume continues the same run; a new journal is a new run.
+    pub fn run_id(&self) -> Option<&str> {
+        self.first.as_deref()
     }
 
     /// Append one entry; fsync when it is a boundary. Returns the timestamp written.
@@ -251,6 +261,9 @@ impl Writer {
         self.file.write_all(line.as_bytes())?;
         if entry.is_boundary() {
             self.file.sync_data()?;
+        }
+        if self.first.is_none() {
+            self.first = Some(hash.clone());
         }
         self.seq += 1;
         self.prev = hash;

@@ -114,7 +114,8 @@ fn parse_number(text: &str) -> Result<f64, String> {
     }
     t.parse::<f64>()
         .ok()
-        .filter(|v| !v.is_nan())
+        // NaN compares false both ways; an infinity cannot be journaled (JSON has none)
+        .filter(|v| v.is_finite())
         .ok_or_else(|| {
             let shown: String = t.chars().take(40).collect();
             format!("the first column is `{shown}`, not a number (cast it, e.g. `::float8`)")
@@ -161,7 +162,12 @@ async fn sample_sql(db: &DbGetter, q: &SqlMetric) -> Result<f64, String> {
             }
         }
     };
-    value.ok_or_else(|| "the query returned NULL".to_string())
+    match value {
+        None => Err("the query returned NULL".to_string()),
+        // SQLite reads 1e999 as an infinity
+        Some(v) if !v.is_finite() => Err(format!("the first column is {v}, not a finite number")),
+        Some(v) => Ok(v),
+    }
 }
 
 async fn run_sql(
@@ -352,6 +358,10 @@ mod tests {
             super::parse_number("NaN").is_err(),
             "NaN compares false both ways"
         );
+        // journaled as `null`, an infinity made the journal unreadable
+        for inf in ["Infinity", "-Infinity", "inf", "1e999"] {
+            assert!(super::parse_number(inf).is_err(), "{inf}");
+        }
         let e = super::parse_number("abc").unwrap_err();
         assert!(e.contains("`abc`, not a number"), "{e}");
     }

@@ -175,7 +175,11 @@ impl Hub {
     }
 
     fn journal(&self, r: SampleRecord) {
-        let _ = self.samples.send(Record::Sample(r));
+        // JSON has no NaN or infinity: serde writes `null`, and the journal
+        // line would not read back (a resume would refuse the journal)
+        if r.value.is_finite() {
+            let _ = self.samples.send(Record::Sample(r));
+        }
     }
 
     fn note(&self, text: String) {

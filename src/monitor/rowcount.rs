@@ -11,21 +11,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
-/// `*` wildcard match over `schema.table`.
-pub fn glob(pattern: &str, text: &str) -> bool {
-    fn rec(p: &[u8], t: &[u8]) -> bool {
-        match (p.first(), t.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => rec(&p[1..], t) || (!t.is_empty() && rec(p, &t[1..])),
-            (Some(a), Some(b)) if a == b => rec(&p[1..], &t[1..]),
-            _ => false,
-        }
-    }
-    rec(pattern.as_bytes(), text.as_bytes())
-}
-
 fn wanted(m: &RowCountMonitor, table: &str) -> bool {
-    m.tables.iter().any(|g| glob(g, table)) && !m.exclude.iter().any(|g| glob(g, table))
+    crate::runbook::globs::selected(&m.tables, &m.exclude, table)
 }
 
 fn quote(ident: &str) -> String {
@@ -167,17 +154,6 @@ pub async fn run(hub: Arc<Hub>, m: RowCountMonitor, db: DbGetter, cancel: Cancel
 
 #[cfg(test)]
 mod tests {
-    use super::glob;
-
-    #[test]
-    fn globs() {
-        assert!(glob("public.*", "public.users"));
-        assert!(glob("*.*", "app.x"));
-        assert!(!glob("public.*", "app.users"));
-        assert!(glob("public.audit_*", "public.audit_2026"));
-        assert!(glob("main.users", "main.users"));
-    }
-
     #[tokio::test]
     async fn row_counts_that_cannot_be_had_are_stale_and_journaled_once() {
         use crate::monitor::{DbGetter, Hub, Record};

@@ -1,7 +1,7 @@
 //! The self-contained HTML report: inline CSS and SVG, no scripts, no fonts or
 //! anything else from the network; readable when printed to PDF.
 
-use super::markdown::step_notes;
+use super::markdown::{down_note, interruption_text, lines, step_notes};
 use super::model::ReportModel;
 use super::svg;
 use super::{fmt_duration, fmt_time, results};
@@ -12,7 +12,7 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1b1f23;
 h1{font-size:1.6rem;margin-bottom:.3rem}h2{margin-top:2rem;border-bottom:1px solid #d0d7de;padding-bottom:.2rem}
 table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{border:1px solid #d0d7de;padding:.25rem .45rem;text-align:left;vertical-align:top}
 th{background:#f6f8fa}code,pre{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12px}
-pre{background:#f6f8fa;padding:.5rem;overflow-x:auto;white-space:pre-wrap}
+pre{background:#f6f8fa;padding:.5rem;overflow-x:auto;white-space:pre-wrap;overflow-wrap:anywhere}
 .banner{padding:.7rem 1rem;border-radius:6px;margin:1rem 0;font-weight:600}
 .banner.ok{background:#dafbe1;border:1px solid #4ac26b}.banner.bad{background:#ffebe9;border:2px solid #cf222e;color:#82071e;font-size:1.1rem}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -22,9 +22,19 @@ svg.chart{width:100%;height:auto;border:1px solid #d0d7de;margin:.5rem 0;backgro
 svg .grid{stroke:#eaeef2}svg .axis,svg .label{font-size:11px;fill:#57606a;font-family:system-ui,sans-serif}
 svg .bar.ok{fill:#4ac26b}svg .bar.bad{fill:#cf222e}svg .bar.warn{fill:#d4a72c}svg .bar.skip{fill:#afb8c1}svg .bar.idle{fill:#8c959f}
 svg .ponr{stroke:#cf222e;stroke-dasharray:4 3}svg .step{stroke:#d0d7de;stroke-dasharray:2 3}
-svg .series{fill:none;stroke:#0969da;stroke-width:1.6}svg .warnline{stroke:#d4a72c;stroke-dasharray:6 4}svg .maxline{stroke:#cf222e;stroke-dasharray:6 4}
-@media print{body{margin:0;max-width:none}h2{break-after:avoid}table,svg{break-inside:avoid}}
+svg .series{fill:none;stroke:#0969da;stroke-width:1.6}svg .dot{fill:#0969da}
+svg .down{fill:#d0d7de;fill-opacity:.45}svg .rollback{fill:#bc4c00}svg .steplabel{font-size:10px;fill:#57606a;font-family:system-ui,sans-serif}svg .warnline{stroke:#d4a72c;stroke-dasharray:6 4}svg .maxline{stroke:#cf222e;stroke-dasharray:6 4}
+@media print{body{margin:0;max-width:none}h2,h3{break-after:avoid}tr,svg,pre{break-inside:avoid}svg .axis,svg .label{font-size:13px}}
 "#;
+
+/// A time in the timeline table: the clock alone on the day the run started
+/// (the header gives the date), the full date and time otherwise.
+fn clock(m: &ReportModel, t: chrono::DateTime<chrono::Utc>) -> String {
+    match m.run.started {
+        Some(s) if s.date_naive() == t.date_naive() => t.format("%H:%M:%S").to_string(),
+        _ => fmt_time(t),
+    }
+}
 
 pub fn render(m: &ReportModel) -> String {
     let title = if m.runbook.title.is_empty() {
@@ -44,7 +54,7 @@ pub fn render(m: &ReportModel) -> String {
             body {
                 h1 { "Cutover report: " (title) }
                 @if m.journal.chain_ok {
-                    div class="banner ok" { "Journal integrity: verified — " (m.journal.lines) " lines, hash chain intact."
+                    div class="banner ok" { "Journal integrity: verified — " (lines(m.journal.lines)) ", hash chain intact."
                         @if let Some(l) = m.journal.torn_line { " Line " (l) " was cut short by a crash and is ignored." } }
                 } @else {
                     div class="banner bad" id="chain-broken" {
@@ -57,7 +67,7 @@ pub fn render(m: &ReportModel) -> String {
                     tr { th { "Outcome" } td { strong { (m.run.outcome) } } }
                     tr { th { "Started" } td { (m.run.started.map(fmt_time).unwrap_or_default()) } }
                     tr { th { "Ended" } td { (m.run.ended.map(fmt_time).unwrap_or_default()) } }
-                    tr { th { "Duration" } td { (m.run.duration_secs.map(fmt_duration).unwrap_or_default()) } }
+                    tr { th { "Duration" } td { (m.run.duration_secs.map(fmt_duration).unwrap_or_default()) (down_note(m)) } }
                     tr { th { "Window" } td {
                         @match &m.window {
                             Some(w) => {
@@ -73,12 +83,12 @@ pub fn render(m: &ReportModel) -> String {
                 h2 { "Timeline" }
                 @if let Some(g) = svg::gantt(m) { (PreEscaped(g)) }
                 table {
-                    tr { th { "Step" } th { "Kind" } th { "Start" } th { "Duration" } th { "State" } th { "Confirmed by" } th { "Notes" } }
+                    tr { th { "Step" } th { "Kind" } th { "Start (UTC)" } th { "Duration" } th { "State" } th { "Confirmed by" } th { "Notes" } }
                     @for s in m.steps.iter().filter(|s| !(s.rollback_only && s.state == "not run")) {
                         tr {
                             td { code { (s.id) } br; (s.title) }
                             td { (s.kind) }
-                            td { (s.started.map(fmt_time).unwrap_or_default()) }
+                            td { (s.started.map(|t| clock(m, t)).unwrap_or_default()) }
                             td { (s.duration_secs.map(fmt_duration).unwrap_or_default()) }
                             td class={ "state-" (s.state.split(' ').next().unwrap_or("")) } { (s.state) }
                             td { (s.confirmed_by.clone().unwrap_or_default()) }
@@ -96,7 +106,7 @@ pub fn render(m: &ReportModel) -> String {
                 }
                 @if !m.interruptions.is_empty() {
                     h2 { "Interruptions and resumes" }
-                    ul { @for i in &m.interruptions { li { (fmt_time(i.at)) ": interrupted " (i.steps.join(", ")) "; resumed by " (i.resumed_by.clone().unwrap_or_else(|| "—".into())) } } }
+                    ul { @for i in &m.interruptions { li { (interruption_text(i, |s| s.to_string())) } } }
                 }
                 @for s in m.steps.iter().filter(|s| s.state == "failed" || s.state == "interrupted") {
                     h2 { "Failed: " code { (s.id) } }

@@ -1,6 +1,6 @@
 //! The Markdown report: what the review meeting reads first.
 
-use super::model::{ReportModel, StepReport};
+use super::model::{Interruption, ReportModel, StepReport};
 use super::{fmt_duration, fmt_time, results};
 use std::fmt::Write as _;
 
@@ -20,8 +20,8 @@ pub fn render(m: &ReportModel) -> String {
     if m.journal.chain_ok {
         let _ = writeln!(
             o,
-            "> **Journal integrity: verified.** {} lines, hash chain intact{}.\n",
-            m.journal.lines,
+            "> **Journal integrity: verified.** {}, hash chain intact{}.\n",
+            lines(m.journal.lines),
             m.journal
                 .torn_line
                 .map(|l| format!(" (line {l} was cut short by a crash and is ignored)"))
@@ -56,11 +56,12 @@ pub fn render(m: &ReportModel) -> String {
     );
     let _ = writeln!(
         o,
-        "| Duration | {} |",
+        "| Duration | {}{} |",
         m.run
             .duration_secs
             .map(fmt_duration)
-            .unwrap_or_else(|| "—".into())
+            .unwrap_or_else(|| "—".into()),
+        down_note(m)
     );
     match &m.window {
         Some(w) => {
@@ -166,17 +167,7 @@ pub fn render(m: &ReportModel) -> String {
     if !m.interruptions.is_empty() {
         let _ = writeln!(o, "## Interruptions and resumes\n");
         for i in &m.interruptions {
-            let _ = writeln!(
-                o,
-                "- {}: the previous process died while {} ran; resumed by {}",
-                fmt_time(i.at),
-                i.steps
-                    .iter()
-                    .map(|s| format!("`{s}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                i.resumed_by.as_deref().unwrap_or("—")
-            );
+            let _ = writeln!(o, "- {}", interruption_text(i, |s| format!("`{s}`")));
         }
         let _ = writeln!(o);
     }
@@ -313,6 +304,55 @@ pub fn render(m: &ReportModel) -> String {
     o
 }
 
+/// "1 line", "65 lines".
+pub fn lines(n: usize) -> String {
+    format!("{n} line{}", if n == 1 { "" } else { "s" })
+}
+
+/// What the run's duration holds besides work: time with no ferry running.
+pub fn down_note(m: &ReportModel) -> String {
+    if m.run.down_secs > 0.0 {
+        format!(
+            " ({} of it with no ferry running, between a stop and its resume)",
+            fmt_duration(m.run.down_secs)
+        )
+    } else {
+        String::new()
+    }
+}
+
+/// One interruption in a sentence; `code` marks up a step id.
+pub fn interruption_text(i: &Interruption, code: impl Fn(&str) -> String) -> String {
+    let running = match i.steps.len() {
+        0 => "no step was running".to_string(),
+        n => format!(
+            "{} {} running",
+            i.steps
+                .iter()
+                .map(|s| code(s))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if n == 1 { "was" } else { "were" }
+        ),
+    };
+    let stopped = match i.stopped_at {
+        Some(t) => format!(
+            "the previous process stopped after {} while {running}",
+            fmt_time(t)
+        ),
+        None => format!("the previous process stopped while {running}"),
+    };
+    let down = i
+        .down_secs
+        .map(|d| format!("; nothing ran for {}", fmt_duration(d)))
+        .unwrap_or_default();
+    format!(
+        "{}: resumed by {}; {stopped}{down}",
+        fmt_time(i.at),
+        i.resumed_by.as_deref().unwrap_or("—")
+    )
+}
+
 pub fn step_notes(s: &StepReport) -> String {
     let mut n = Vec::new();
     if s.point_of_no_return {
@@ -325,7 +365,10 @@ pub fn step_notes(s: &StepReport) -> String {
         n.push(format!("interrupted {}×", s.interrupted));
     }
     if let Some(r) = &s.skip_reason {
-        n.push(format!("skipped: {r}"));
+        match s.skipped_at {
+            Some(t) => n.push(format!("skipped at {}: {r}", t.format("%H:%M:%S"))),
+            None => n.push(format!("skipped: {r}")),
+        }
     }
     if let Some(r) = &s.rollback {
         n.push(format!("rollback {r}"));

@@ -9,10 +9,24 @@ pub mod model;
 pub mod results;
 pub mod stats;
 pub mod svg;
+#[cfg(test)]
+pub(crate) mod testkit;
 
 use crate::journal::{read_lenient, JournalError};
 use chrono::{DateTime, Utc};
 use std::path::Path;
+
+/// The largest journal a report reads whole (a long run's journal is a few MB).
+pub const MAX_JOURNAL_BYTES: u64 = 1 << 30;
+
+/// Why a file gives no report.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("{path} is not a ferry journal: {why}")]
+    NotAJournal { path: String, why: String },
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -21,10 +35,45 @@ pub enum Format {
     Json,
 }
 
-/// Read and verify a journal, and build the report model.
-pub fn load(path: &Path) -> Result<model::ReportModel, JournalError> {
+/// Read and verify a journal, and build the report model. A journal whose
+/// chain is broken still gives a report (that says so); a file with no
+/// journal line at all, or one that is not a regular file, does not.
+pub fn load(path: &Path) -> Result<model::ReportModel, ReportError> {
+    let p = path.display().to_string();
+    let not = |why: String| ReportError::NotAJournal {
+        path: p.clone(),
+        why,
+    };
+    let meta = std::fs::metadata(path).map_err(|source| JournalError::Io {
+        path: p.clone(),
+        source,
+    })?;
+    if meta.is_dir() {
+        return Err(not("it is a directory".into()));
+    }
+    if !meta.is_file() {
+        // a FIFO would block, /dev/zero would fill memory
+        return Err(not("it is not a regular file".into()));
+    }
+    if meta.len() > MAX_JOURNAL_BYTES {
+        return Err(not(format!(
+            "it is {}, more than the {} a journal can reach",
+            crate::units::bytes(meta.len()),
+            crate::units::bytes(MAX_JOURNAL_BYTES)
+        )));
+    }
     let j = read_lenient(path)?;
-    Ok(model::build(&path.display().to_string(), &j))
+    if j.records.is_empty() {
+        return Err(not(match (&j.broken, j.torn) {
+            _ if j.lines == 0 => "the file is empty".into(),
+            (Some((line, problem)), _) => {
+                format!("no line of it is a journal line (line {line}: {problem})")
+            }
+            (None, Some(line)) => format!("its only line ({line}) was cut short"),
+            (None, None) => "no line of it is a journal line".into(),
+        }));
+    }
+    Ok(model::build(&p, &j))
 }
 
 pub fn render(m: &model::ReportModel, format: Format) -> String {

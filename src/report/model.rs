@@ -69,6 +69,9 @@ pub struct RunInfo {
     pub outcome: String,
     pub operators: Vec<String>,
     pub sessions: Vec<Session>,
+    /// Seconds no ferry process was running: from each crash (the last line
+    /// the dead process wrote) to its resume. Part of `duration_secs`.
+    pub down_secs: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -94,11 +97,16 @@ pub struct StepReport {
     pub started: Option<DateTime<Utc>>,
     pub ended: Option<DateTime<Utc>>,
     pub duration_secs: Option<f64>,
-    /// Who confirmed it, or "automatic".
+    /// Who confirmed it; "automatic (--yes)" for a rehearsal's confirmation, "none
+    /// needed" for a step with `confirm = "none"`.
     pub confirmed_by: Option<String>,
     pub attempts: u32,
     pub skip_reason: Option<String>,
+    pub skipped_at: Option<DateTime<Utc>>,
     pub rollback: Option<String>,
+    /// When a rollback was asked, and when it ended (done or failed).
+    pub rollback_started: Option<DateTime<Utc>>,
+    pub rollback_ended: Option<DateTime<Utc>>,
     pub outcome: Option<String>,
     pub interrupted: u32,
     /// The last output lines of a failed step.
@@ -123,7 +131,10 @@ impl StepReport {
             confirmed_by: None,
             attempts: 0,
             skip_reason: None,
+            skipped_at: None,
             rollback: None,
+            rollback_started: None,
+            rollback_ended: None,
             outcome: None,
             interrupted: 0,
             last_output: Vec::new(),
@@ -163,11 +174,19 @@ pub struct PointOfNoReturn {
     pub confirmed_by: Option<String>,
 }
 
+/// A resume: the process before it stopped (crash, kill, closed console)
+/// and a later one took the journal up again.
 #[derive(Debug, Clone, Serialize)]
 pub struct Interruption {
+    /// When the run was resumed.
     pub at: DateTime<Utc>,
+    /// The steps that were running when it stopped (they come back interrupted).
     pub steps: Vec<String>,
     pub resumed_by: Option<String>,
+    /// The last line the stopped process wrote: it ran at least until then.
+    pub stopped_at: Option<DateTime<Utc>>,
+    /// Seconds from `stopped_at` to the resume: no ferry was running.
+    pub down_secs: Option<f64>,
 }
 
 /// A step's structured result (copy, verify, rds), as journaled.
@@ -223,6 +242,10 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
     let mut sessions = Vec::new();
     let mut operators = BTreeSet::new();
     let mut closed: Option<RunStatus> = None;
+    // the time of the record before the current one, and the interruption a
+    // resuming session opened (its `Interrupted` event, if any, follows it)
+    let mut last_ts: Option<DateTime<Utc>> = None;
+    let mut open_resume: Option<usize> = None;
 
     let mut step_mut = |id: &str, steps: &mut Vec<StepReport>| -> usize {
         if let Some(i) = index.get(id) {
@@ -236,6 +259,11 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
 
     for r in &j.records {
         let ts = r.ts;
+        let before = last_ts.replace(ts);
+        // notes (leftover processes stopped) may come between the two
+        if matches!(&r.entry, Entry::Event(e) if !matches!(e, Event::Interrupted { .. })) {
+            open_resume = None;
+        }
         match &r.entry {
             Entry::Header(h) => {
                 operators.insert(h.operator.clone());
@@ -253,6 +281,16 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
                     host: host.clone(),
                     resumed: *resumed,
                 });
+                if *resumed {
+                    interruptions.push(Interruption {
+                        at: ts,
+                        steps: Vec::new(),
+                        resumed_by: Some(operator.clone()),
+                        stopped_at: before,
+                        down_secs: before.map(|b| secs(b, ts).max(0.0)),
+                    });
+                    open_resume = Some(interruptions.len() - 1);
+                }
             }
             Entry::Event(ev) => match ev {
                 Event::Confirm {
@@ -264,7 +302,7 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
                 } => {
                     let i = step_mut(step, &mut steps);
                     let who = if *automatic {
-                        "automatic".to_string()
+                        "automatic (--yes)".to_string()
                     } else {
                         by.operator.clone()
                     };
@@ -290,7 +328,7 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
                     s.attempts = s.attempts.max(*attempt);
                     s.state = "running".into();
                     if s.confirmed_by.is_none() {
-                        s.confirmed_by = Some("automatic".into());
+                        s.confirmed_by = Some("none needed".into());
                     }
                 }
                 Event::Finished { step, outcome, .. } => {
@@ -313,6 +351,7 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
                     operators.insert(by.operator.clone());
                     steps[i].state = "skipped".into();
                     steps[i].skip_reason = Some(format!("{reason} ({})", by.operator));
+                    steps[i].skipped_at = Some(ts);
                 }
                 Event::Retry { .. } | Event::RetryDue { .. } => {}
                 Event::Rollback {
@@ -321,9 +360,12 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
                     override_point_of_no_return,
                 } => {
                     let i = step_mut(step, &mut steps);
+                    steps[i].rollback_started = Some(ts);
+                    steps[i].rollback_ended = None;
                     steps[i].rollback = Some(format!(
-                        "asked by {}{}",
+                        "asked by {} at {}{}",
                         by.operator,
+                        ts.format("%H:%M:%S"),
                         if *override_point_of_no_return {
                             ", overriding the point of no return"
                         } else {
@@ -334,6 +376,7 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
                 Event::RollbackFinished { step, outcome } => {
                     let i = step_mut(step, &mut steps);
                     let s = &mut steps[i];
+                    s.rollback_ended = Some(ts);
                     if outcome.is_success() {
                         s.state = "rolled back".into();
                     }
@@ -344,7 +387,7 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
                             .map(|r| format!("{r}; "))
                             .unwrap_or_default(),
                         if outcome.is_success() {
-                            "rolled back".to_string()
+                            format!("rolled back at {}", ts.format("%H:%M:%S"))
                         } else {
                             format!("rollback failed: {}", outcome.describe())
                         }
@@ -362,15 +405,22 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
                         steps[i].state = "interrupted".into();
                     }
                     // journaled right after the resuming session's line
-                    let resumed_by = sessions
-                        .last()
-                        .filter(|s| s.resumed)
-                        .map(|s| s.operator.clone());
-                    interruptions.push(Interruption {
-                        at: ts,
-                        steps: list.clone(),
-                        resumed_by,
-                    });
+                    match open_resume.take() {
+                        Some(k) => interruptions[k].steps.extend(list.iter().cloned()),
+                        None => {
+                            let resumed_by = sessions
+                                .last()
+                                .filter(|s| s.resumed)
+                                .map(|s| s.operator.clone());
+                            interruptions.push(Interruption {
+                                at: ts,
+                                steps: list.clone(),
+                                resumed_by,
+                                stopped_at: None,
+                                down_secs: None,
+                            });
+                        }
+                    }
                 }
             },
             Entry::Output(o) => {
@@ -511,6 +561,7 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
             outcome: outcome.into(),
             operators: operators.into_iter().collect(),
             sessions,
+            down_secs: interruptions.iter().filter_map(|i| i.down_secs).sum(),
         },
         window,
         steps,
@@ -520,5 +571,111 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
         results,
         series: series.into_values().collect(),
         notes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::testkit::{at, bob, ev, session};
+
+    #[test]
+    fn skips_rollbacks_and_stops_carry_their_times() {
+        let ok = Outcome::Succeeded {
+            summary: "ok".into(),
+        };
+        let m = crate::report::testkit::model(vec![
+            (0, session(false)),
+            (
+                1,
+                ev(Event::Skip {
+                    step: "a".into(),
+                    by: bob(),
+                    reason: "not needed".into(),
+                }),
+            ),
+            (
+                2,
+                ev(Event::Started {
+                    step: "b".into(),
+                    attempt: 1,
+                }),
+            ),
+            (
+                3,
+                ev(Event::Finished {
+                    step: "b".into(),
+                    attempt: 1,
+                    outcome: ok.clone(),
+                }),
+            ),
+            (
+                4,
+                ev(Event::Started {
+                    step: "c".into(),
+                    attempt: 1,
+                }),
+            ),
+            // the process dies here; a resume 60 s later, with a note between
+            (70, session(true)),
+            (
+                70,
+                Entry::Note {
+                    step: None,
+                    text: "stopped leftovers".into(),
+                },
+            ),
+            (
+                70,
+                ev(Event::Interrupted {
+                    steps: vec!["c".into()],
+                }),
+            ),
+            (
+                80,
+                ev(Event::Rollback {
+                    step: "b".into(),
+                    by: bob(),
+                    override_point_of_no_return: false,
+                }),
+            ),
+            (
+                82,
+                ev(Event::RollbackFinished {
+                    step: "b".into(),
+                    outcome: ok,
+                }),
+            ),
+            // the console closed while nothing ran, and was opened again
+            (100, session(true)),
+        ]);
+        let a = &m.steps[0];
+        assert_eq!((a.id.as_str(), a.skipped_at), ("a", Some(at(1))));
+        let b = &m.steps[1];
+        assert_eq!(b.state, "rolled back");
+        assert_eq!(
+            (b.rollback_started, b.rollback_ended),
+            (Some(at(80)), Some(at(82)))
+        );
+        assert_eq!(
+            b.rollback.as_deref(),
+            Some(format!(
+                "asked by bob at {}; rolled back at {}",
+                at(80).format("%H:%M:%S"),
+                at(82).format("%H:%M:%S")
+            ))
+            .as_deref()
+        );
+        assert_eq!(m.interruptions.len(), 2, "{:?}", m.interruptions);
+        let i = &m.interruptions[0];
+        assert_eq!(i.steps, ["c"]);
+        assert_eq!(
+            (i.at, i.stopped_at, i.down_secs),
+            (at(70), Some(at(4)), Some(66.0))
+        );
+        let i = &m.interruptions[1];
+        assert!(i.steps.is_empty(), "nothing was running: {i:?}");
+        assert_eq!(i.down_secs, Some(18.0));
+        assert_eq!(m.run.down_secs, 84.0);
     }
 }

@@ -142,7 +142,7 @@ fn copy_view(c: CopyReport) -> ResultView {
     )];
     if c.chunks_resumed > 0 {
         lines.push(format!(
-            "resumed: {} of the {} chunks were copied by an earlier run (the target's checkpoints say so)",
+            "resumed: {} of the {} chunks were copied by an earlier run (the target's checkpoints say so); the time and rows/s are this run's, for the rest",
             count(c.chunks_resumed),
             count(c.chunks)
         ));
@@ -183,7 +183,12 @@ fn copy_view(c: CopyReport) -> ResultView {
             count(x.rows),
             bytes(x.bytes),
             secs(x.duration_ms),
-            rate(x.rows_per_sec),
+            if x.chunks > 0 && x.chunks_resumed == x.chunks {
+                // every chunk came from an earlier run: this run copied nothing
+                "—".to_string()
+            } else {
+                rate(x.rows_per_sec)
+            },
             count(x.chunks),
             if resumed {
                 count(x.chunks_resumed)
@@ -365,6 +370,7 @@ mod tests {
             "120,000 rows · 6.4 MiB · 0.7s · 170,455 rows/s · 27 chunks · 2 workers · postgres → postgres"
         );
         assert!(v.lines[1].starts_with("resumed: 3 of the 27 chunks"));
+        assert!(v.lines[1].ends_with("the time and rows/s are this run's, for the rest"));
         let t = v.table.expect("a table");
         assert_eq!(
             t.head,
@@ -376,6 +382,21 @@ mod tests {
             v.lists[0].1,
             ["public.users.id: `public.users_id_seq` → 120001 (max + 1)"]
         );
+    }
+
+    #[test]
+    fn a_table_an_earlier_run_copied_whole_has_no_speed_of_its_own() {
+        let v = view(
+            "copy",
+            &json!({"step":"c","source":"sqlite","target":"sqlite","rows":550000,"bytes":31770000,
+                "chunks":110,"chunks_resumed":110,"duration_ms":2300,"rows_per_sec":0.0,"workers":1,
+                "replica_role":true,"truncated":false,"sequences":[],
+                "tables":[{"table":"main.messages","target":"main.messages","rows":550000,"bytes":31770000,"chunks":110,
+                "chunks_resumed":110,"duration_ms":0,"rows_per_sec":0.0,"method":"int_range","format":"rows","clears":"range"}]}),
+        );
+        let t = v.table.expect("a table");
+        let col = t.head.iter().position(|h| h == "rows/s").expect("rows/s");
+        assert_eq!(t.rows[0][col], "—", "not 0 rows/s: {:?}", t.rows[0]);
     }
 
     #[test]

@@ -1,9 +1,14 @@
 //! `ferry stats JOURNAL...`: rehearsal timing. Per step and in total: n,
-//! median, p90, max and a 95% interval for the mean (Student's t), set against
-//! the maintenance window, with the steps that vary most called out.
+//! median, p90, max and a 95% prediction interval (Student's t: where the next
+//! run should land), set against the maintenance window, with the steps whose
+//! spread costs the most time called out.
+//!
+//! What counts: a step's time in every journal where it succeeded, and the
+//! total of every run that succeeded, both without the time no ferry was
+//! running (a crash before its resume is not part of the procedure).
 
 use super::fmt_duration;
-use super::model::ReportModel;
+use super::model::{ReportModel, StepReport};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -14,8 +19,11 @@ pub struct Summary {
     pub p90: f64,
     pub max: f64,
     pub mean: f64,
-    /// 95% interval for the mean; `None` with fewer than two runs.
-    pub ci95: Option<(f64, f64)>,
+    /// Sample standard deviation (0 for one run).
+    pub sd: f64,
+    /// 95% prediction interval for one more run, clamped at 0; `None` with
+    /// fewer than two runs.
+    pub next95: Option<(f64, f64)>,
     /// Coefficient of variation (sd / mean).
     pub cv: f64,
 }
@@ -26,6 +34,18 @@ const T95: [f64; 30] = [
     2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
     2.052, 2.048, 2.045, 2.042,
 ];
+
+/// The two-sided 95% t quantile for `df` degrees of freedom: the table up to
+/// 30, then the Cornish-Fisher expansion around z (off by < 0.001 from 31 on).
+pub fn t95(df: usize) -> f64 {
+    if let Some(t) = df.checked_sub(1).and_then(|i| T95.get(i)) {
+        return *t;
+    }
+    let z: f64 = 1.959_964;
+    let v = df.max(1) as f64;
+    z + (z.powi(3) + z) / (4.0 * v)
+        + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * v * v)
+}
 
 /// Percentile by linear interpolation between closest ranks.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -52,9 +72,8 @@ pub fn summarize(values: &[f64]) -> Option<Summary> {
         0.0
     };
     let sd = var.sqrt();
-    let ci95 = (n > 1).then(|| {
-        let t = T95.get(n - 2).copied().unwrap_or(1.96);
-        let half = t * sd / (n as f64).sqrt();
+    let next95 = (n > 1).then(|| {
+        let half = t95(n - 1) * sd * (1.0 + 1.0 / n as f64).sqrt();
         ((mean - half).max(0.0), mean + half)
     });
     Some(Summary {
@@ -63,9 +82,24 @@ pub fn summarize(values: &[f64]) -> Option<Summary> {
         p90: percentile(&v, 0.9),
         max: v[n - 1],
         mean,
-        ci95,
+        sd,
+        next95,
         cv: if mean > 0.0 { sd / mean } else { 0.0 },
     })
+}
+
+/// Seconds of the step's span in which a ferry process was running.
+fn active_secs(r: &ReportModel, s: &StepReport) -> Option<f64> {
+    let (a, b) = (s.started?, s.ended?);
+    let mut d = s.duration_secs?;
+    for i in &r.interruptions {
+        let Some(from) = i.stopped_at else { continue };
+        let (lo, hi) = (from.max(a), i.at.min(b));
+        if hi > lo {
+            d -= (hi - lo).num_milliseconds() as f64 / 1000.0;
+        }
+    }
+    Some(d.max(0.0))
 }
 
 /// The timing table over several reports of the same runbook.
@@ -74,18 +108,24 @@ pub fn render(reports: &[ReportModel]) -> String {
     let mut per_step: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     let mut totals = Vec::new();
+    let mut left_out: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut resumed = 0;
     let mut window: Option<u64> = None;
     let names: std::collections::BTreeSet<&str> =
         reports.iter().map(|r| r.runbook.name.as_str()).collect();
     for r in reports {
-        if let Some(d) = r.run.duration_secs {
-            totals.push(d);
+        if r.run.down_secs > 0.0 {
+            resumed += 1;
+        }
+        match r.run.duration_secs {
+            Some(d) if r.run.outcome == "succeeded" => totals.push((d - r.run.down_secs).max(0.0)),
+            _ => *left_out.entry(r.run.outcome.as_str()).or_default() += 1,
         }
         if let Some(w) = &r.window {
             window = Some(w.planned_secs);
         }
-        for s in &r.steps {
-            if let Some(d) = s.duration_secs {
+        for s in r.steps.iter().filter(|s| s.state == "succeeded") {
+            if let Some(d) = active_secs(r, s) {
                 if !order.contains(&s.id) {
                     order.push(s.id.clone());
                 }
@@ -97,18 +137,25 @@ pub fn render(reports: &[ReportModel]) -> String {
         o,
         "rehearsal timing over {} journal(s) of {}",
         reports.len(),
-        names.into_iter().collect::<Vec<_>>().join(", ")
+        names.iter().copied().collect::<Vec<_>>().join(", ")
     );
+    if names.len() > 1 {
+        let _ = writeln!(
+            o,
+            "note: these are journals of {} different runbooks; steps are matched by id",
+            names.len()
+        );
+    }
     let _ = writeln!(
         o,
         "{:<28} {:>3} {:>10} {:>10} {:>10} {:>23}",
-        "step", "n", "median", "p90", "max", "95% interval (mean)"
+        "step", "n", "median", "p90", "max", "95% next run"
     );
-    let fmt_ci = |s: &Summary| match s.ci95 {
+    let fmt_ci = |s: &Summary| match s.next95 {
         Some((a, b)) => format!("{} – {}", fmt_duration(a), fmt_duration(b)),
         None => "— (one run)".to_string(),
     };
-    let mut varying: Vec<(String, f64)> = Vec::new();
+    let mut varying: Vec<(String, Summary)> = Vec::new();
     for id in &order {
         if let Some(s) = per_step.get(id).and_then(|v| summarize(v)) {
             let _ = writeln!(
@@ -122,11 +169,12 @@ pub fn render(reports: &[ReportModel]) -> String {
                 fmt_ci(&s)
             );
             if s.n > 1 {
-                varying.push((id.clone(), s.cv));
+                varying.push((id.clone(), s));
             }
         }
     }
-    if let Some(s) = summarize(&totals) {
+    let total = summarize(&totals);
+    if let Some(s) = &total {
         let _ = writeln!(
             o,
             "{:<28} {:>3} {:>10} {:>10} {:>10} {:>23}",
@@ -135,13 +183,30 @@ pub fn render(reports: &[ReportModel]) -> String {
             fmt_duration(s.median),
             fmt_duration(s.p90),
             fmt_duration(s.max),
-            fmt_ci(&s)
+            fmt_ci(s)
         );
+    }
+    let mut counted = format!("TOTAL counts the {} run(s) that succeeded", totals.len());
+    if !left_out.is_empty() {
+        let why: Vec<String> = left_out.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        let _ = write!(counted, "; left out: {}", why.join(", "));
+    }
+    if resumed > 0 {
+        let _ = write!(
+            counted,
+            "; {resumed} run(s) were stopped and resumed: the time no ferry ran is not counted"
+        );
+    }
+    let _ = writeln!(o, "{counted}");
+    if let Some(s) = &total {
         match window {
             Some(w) => {
                 let w = w as f64;
+                let upper = s.next95.map(|(_, hi)| hi);
                 let verdict = if s.max > w {
                     "the slowest rehearsal did NOT fit"
+                } else if upper.is_some_and(|u| u > w) {
+                    "every rehearsal fit, but the next run may not (95% interval)"
                 } else if s.p90 > w * 0.8 {
                     "fits, but with less than 20% to spare at p90"
                 } else {
@@ -149,10 +214,13 @@ pub fn render(reports: &[ReportModel]) -> String {
                 };
                 let _ = writeln!(
                     o,
-                    "window {}: p90 uses {:.0}% of it, max {:.0}% — {verdict}",
+                    "window {}: p90 uses {:.0}% of it, max {:.0}%{} — {verdict}",
                     fmt_duration(w),
                     s.p90 / w * 100.0,
-                    s.max / w * 100.0
+                    s.max / w * 100.0,
+                    upper
+                        .map(|u| format!(", 95% next-run bound {:.0}%", u / w * 100.0))
+                        .unwrap_or_default()
                 );
             }
             None => {
@@ -160,16 +228,27 @@ pub fn render(reports: &[ReportModel]) -> String {
             }
         }
     }
-    varying.sort_by(|a, b| b.1.total_cmp(&a.1));
+    // what makes the total uncertain is spread in seconds, not in percent:
+    // a 0.01 s step that varies 80% does not matter
+    let floor = total
+        .as_ref()
+        .map(|t| t.median * 0.01)
+        .unwrap_or(0.0)
+        .max(0.05);
+    varying.sort_by(|a, b| b.1.sd.total_cmp(&a.1.sd));
     let top: Vec<String> = varying
         .iter()
+        .filter(|(_, s)| s.sd >= floor)
         .take(3)
-        .filter(|(_, cv)| *cv > 0.0)
-        .map(|(id, cv)| format!("{id} (±{:.0}%)", cv * 100.0))
+        .map(|(id, s)| format!("{id} (sd {}, ±{:.0}%)", fmt_duration(s.sd), s.cv * 100.0))
         .collect();
     if !top.is_empty() {
         let _ = writeln!(o, "varies most: {}", top.join(", "));
     }
+    let _ = writeln!(
+        o,
+        "95% next run: mean ± t(n-1)·sd·√(1+1/n), where one more rehearsal should end if runs are alike"
+    );
     o
 }
 
@@ -184,18 +263,112 @@ mod tests {
         assert_eq!(s.median, 30.0);
         assert!((s.p90 - 46.0).abs() < 1e-9);
         assert_eq!(s.max, 50.0);
-        // mean 30, sd 15.81, t(4) 2.776 -> half width 19.63
-        let (lo, hi) = s.ci95.unwrap();
+        // mean 30, sd 15.811, t(4) 2.776, sqrt(1 + 1/5) 1.0954
+        // -> half width 2.776 * 15.811 * 1.0954 = 48.08
+        let (lo, hi) = s.next95.unwrap();
+        assert!((s.sd - 15.811).abs() < 0.001, "{}", s.sd);
+        assert!(lo == 0.0 && (hi - 78.08).abs() < 0.01, "{lo} {hi}");
+        // three rehearsals of 40, 42 and 47 minutes (in seconds):
+        // mean 2580, deviations -180 -60 240, sd sqrt(93600 / 2) = 216.33,
+        // t(2) 4.303, sqrt(4/3) 1.1547 -> ± 1074.9
+        let s = summarize(&[2400.0, 2520.0, 2820.0]).unwrap();
+        let (lo, hi) = s.next95.unwrap();
+        assert!((s.sd - 216.33).abs() < 0.01, "{}", s.sd);
         assert!(
-            (lo - 10.37).abs() < 0.01 && (hi - 49.63).abs() < 0.01,
+            (lo - 1505.1).abs() < 0.1 && (hi - 3654.9).abs() < 0.1,
             "{lo} {hi}"
         );
     }
 
     #[test]
+    fn t_quantiles_beyond_the_table_stay_above_z() {
+        assert_eq!(t95(1), 12.706);
+        assert_eq!(t95(30), 2.042);
+        // t(40) = 2.021, t(60) = 2.000, t(120) = 1.980 (tables)
+        assert!((t95(40) - 2.021).abs() < 0.001, "{}", t95(40));
+        assert!((t95(60) - 2.000).abs() < 0.001, "{}", t95(60));
+        assert!((t95(120) - 1.980).abs() < 0.001, "{}", t95(120));
+    }
+
+    #[test]
     fn one_run_has_no_interval() {
         let s = summarize(&[7.0]).unwrap();
-        assert_eq!((s.median, s.p90, s.max, s.ci95), (7.0, 7.0, 7.0, None));
+        assert_eq!((s.median, s.p90, s.max, s.next95), (7.0, 7.0, 7.0, None));
         assert!(summarize(&[]).is_none());
+    }
+
+    #[test]
+    fn the_table_counts_what_a_rehearsal_is_and_names_the_steps_that_cost_time() {
+        use crate::engine::event::{Event, Outcome};
+        use crate::journal::Entry;
+        use crate::report::testkit::*;
+        // three good runs: `copy` takes 60, 90 and 120 s, `tiny` 1, 2 and 1 s
+        // (its ±43% is more than copy's ±33%, but of nothing); the third run
+        // was killed during `copy` and resumed 100 s later
+        let good = |copy: i64, tiny: i64, crash: bool| {
+            let mut e = vec![(0, header("rb")), (0, session(false)), (0, started("tiny"))];
+            e.push((tiny, finished("tiny", ok())));
+            e.push((3, started("copy")));
+            let mut end = 3 + copy;
+            if crash {
+                e.push((
+                    13,
+                    Entry::Note {
+                        step: None,
+                        text: "last line".into(),
+                    },
+                ));
+                e.push((113, session(true)));
+                e.push((
+                    113,
+                    ev(Event::Interrupted {
+                        steps: vec!["copy".into()],
+                    }),
+                ));
+                end += 100;
+            }
+            e.push((end, finished("copy", ok())));
+            e.push((end, closed(true)));
+            model(e)
+        };
+        let mut runs = vec![good(60, 1, false), good(90, 2, false), good(120, 1, true)];
+        // a failed run: its copy failed after 5 s and it never finished
+        runs.push(model(vec![
+            (0, header("rb")),
+            (0, session(false)),
+            (1, started("copy")),
+            (6, finished("copy", Outcome::Failed { error: "x".into() })),
+        ]));
+        let t = render(&runs);
+        let row = |id: &str| {
+            t.lines()
+                .find(|l| l.starts_with(id))
+                .unwrap_or_else(|| panic!("no {id} row:\n{t}"))
+                .to_string()
+        };
+        // copy: 60, 90, 120 (the 100 s stop is not copy time), not the failed 5 s
+        let copy = row("copy");
+        assert!(
+            copy.contains("  3 ") && copy.contains("1m 30s") && copy.contains("2m 00s"),
+            "{t}"
+        );
+        // mean 90, sd 30, t(2) 4.303 * 30 * sqrt(4/3) = 149.1 -> 0 .. 239.1
+        assert!(copy.contains("0.0s – 3m 59s"), "{t}");
+        // totals: 63, 93, 123 s of work; the failed run is left out
+        let total = row("TOTAL");
+        assert!(
+            total.contains("  3 ") && total.contains("1m 33s") && total.contains("2m 03s"),
+            "{t}"
+        );
+        assert!(t.contains("left out: 1 halted (unfinished)"), "{t}");
+        assert!(t.contains("1 run(s) were stopped and resumed"), "{t}");
+        assert!(t.contains("varies most: copy (sd 30.0s, ±33%)"), "{t}");
+        assert!(
+            !t.contains("varies most: tiny") && !t.contains(", tiny"),
+            "{t}"
+        );
+        assert!(!t.contains("different runbooks"), "{t}");
+        runs.push(model(vec![(0, header("other")), (0, session(false))]));
+        assert!(render(&runs).contains("journals of 2 different runbooks"));
     }
 }

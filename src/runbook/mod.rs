@@ -4,8 +4,10 @@
 
 pub mod diag;
 pub mod expand;
+pub mod globs;
 mod kinds;
 pub mod model;
+mod monitors;
 mod parse;
 mod reader;
 mod steps;

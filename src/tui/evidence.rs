@@ -57,6 +57,18 @@ fn rowcount_items(rc: Option<&RowCounts>, now: DateTime<Utc>) -> Vec<EvidenceIte
     let Some(rc) = rc else {
         return vec![item("row counts", "no value yet")];
     };
+    if rc.tables.is_empty() && rc.updated.is_none() {
+        // before the first count: "0 tables · source 0 · target 0" would read as empty databases
+        let why = rc
+            .stale
+            .as_ref()
+            .map(|st| format!(" · stale: {}", st.error))
+            .unwrap_or_default();
+        return vec![item(
+            format!("row counts {} → {}", rc.source, rc.target),
+            format!("not counted yet{why}"),
+        )];
+    }
     let mut out = Vec::new();
     let known: Vec<_> = rc
         .tables
@@ -183,6 +195,20 @@ mod tests {
             target,
             exact: true,
         }
+    }
+
+    #[test]
+    fn row_counts_before_the_first_count_do_not_read_as_empty_databases() {
+        let rc = RowCounts {
+            source: "src".into(),
+            target: "tgt".into(),
+            tables: vec![],
+            updated: None,
+            stale: None,
+        };
+        let items = rowcount_items(Some(&rc), Utc::now());
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].value, "not counted yet", "{items:?}");
     }
 
     #[test]

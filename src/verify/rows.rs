@@ -101,7 +101,8 @@ fn excerpt(s: &str, start: usize) -> String {
 fn quoted(class: Class, s: &str, start: usize) -> String {
     let cut = excerpt(s, start);
     let long = s.chars().count() > MAX_VALUE_CHARS;
-    let shown = if class.numeric() && !long {
+    let shown = if class == Class::Bytes || (class.numeric() && !long) {
+        // bytes read as `\x87ab…` (hex has nothing to escape or quote)
         cut
     } else {
         format!("\"{}\"", escape(&cut))
@@ -273,6 +274,11 @@ mod tests {
         let q = quoted(Class::Text, &long, 0);
         assert!(q.ends_with("…\" (100 chars)"), "{q}");
         assert_eq!(quoted(Class::Int, "42", 0), "42");
+        assert_eq!(
+            quoted(Class::Bytes, "\\x87ab", 0),
+            "\\x87ab",
+            "bytes as hex, once"
+        );
         assert_eq!(quoted(Class::Text, "", 0), "\"\"");
     }
 }

@@ -150,9 +150,35 @@ pub fn looks_secret(name: &str) -> bool {
         }
     }
     words.push(cur);
-    words
-        .iter()
-        .any(|w| w == "key" || w == "keys" || w == "pwd")
+    // a bare `key` names a row (key/value settings tables); `api_key`, `privateKey`,
+    // `ssh_keys` hold one
+    const QUALIFIERS: &[&str] = &[
+        "api",
+        "private",
+        "secret",
+        "access",
+        "signing",
+        "sign",
+        "encryption",
+        "encrypt",
+        "enc",
+        "ssh",
+        "hmac",
+        "master",
+        "client",
+        "license",
+        "session",
+        "auth",
+        "crypto",
+        "aes",
+        "rsa",
+        "gpg",
+        "pgp",
+    ];
+    words.iter().any(|w| w == "pwd")
+        || words
+            .windows(2)
+            .any(|p| (p[1] == "key" || p[1] == "keys") && QUALIFIERS.contains(&p[0].as_str()))
 }
 
 /// The tables to compare.
@@ -333,7 +359,10 @@ mod tests {
             "Secret",
             "reset_token",
             "salt",
-            "key",
+            "private_key",
+            "accessKey",
+            "ssh_keys",
+            "user_pwd",
         ] {
             assert!(looks_secret(n), "{n}");
         }
@@ -344,6 +373,9 @@ mod tests {
             "name",
             "keynote",
             "turkey_count",
+            "key",
+            "sort_key",
+            "public_key",
         ] {
             assert!(!looks_secret(n), "{n}");
         }

@@ -79,6 +79,7 @@ pub(super) async fn run(ctx: &ExecCtx, step: &CopyStep) -> Outcome {
         progress: Arc::new(move |p| for_progress.progress(progress(p))),
         info: Arc::new(move |line| for_info.info(line)),
         throttle,
+        run: Some(ctx.run_id.clone()),
     };
     match copy::run(&ctx.step, step, &source, &target, hooks).await {
         Ok(report) => {

@@ -111,6 +111,8 @@ pub struct ExecCtx {
     /// Progress and results (redacted by the journal when written).
     pub reports: UnboundedSender<Report>,
     pub cancel: CancellationToken,
+    /// The run's identity (the hash of its journal's first line).
+    pub run_id: String,
     pub redactor: Arc<Redactor>,
     pub conns: Arc<Connections>,
     pub monitors: Arc<dyn MonitorView>,
