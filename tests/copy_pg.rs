@@ -787,3 +787,79 @@ async fn truncate_empties_the_target_on_a_first_run_only() {
         .iter()
         .any(|l| l.contains("not truncating")));
 }
+
+/// A big table with a composite key is cut at the quantiles of a row sample: the
+/// chunks tile the key space (every row in exactly one) and each holds about
+/// `chunk_rows`; and a copy over such a plan is exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_composite_key_table_is_cut_at_sampled_quantiles() {
+    let pair = Pair::new("ferry_quantiles").await;
+    let schema =
+        "create table items (order_id bigint, line int, sku text, primary key (order_id, line));";
+    exec(
+        &pair.src_url,
+        &format!(
+            "{schema} insert into items select 1 + i / 3, i % 3, 'sku-' || (i % 977) \
+             from generate_series(0, 59999) i; analyze items;"
+        ),
+    )
+    .await;
+    exec(&pair.tgt_url, schema).await;
+    let (s, _t) = pair.pools().await;
+    let cat = ferry::copy::catalog::read(&s).await.expect("catalog");
+    let table = cat.find("public.items").expect("the table");
+    let plan = ferry::copy::plan(&s, table, 2_000).await.expect("plan");
+    assert_eq!(plan.method, ferry::copy::Method::Sampled);
+    assert!(
+        (25..=35).contains(&plan.chunks.len()),
+        "about 30 chunks, got {}",
+        plan.chunks.len()
+    );
+    let mut total = 0;
+    let mut exact = 0;
+    for c in &plan.chunks {
+        let cond = |b: &Option<Vec<ferry::copy::KeyVal>>, op: &str| match b {
+            None => "true".to_string(),
+            Some(k) => {
+                let v: Vec<String> = k
+                    .iter()
+                    .map(|x| match x {
+                        ferry::copy::KeyVal::Text(t) => format!("'{t}'"),
+                        other => panic!("a text bound, got {other:?}"),
+                    })
+                    .collect();
+                format!("(order_id, line) {op} ({}::bigint, {}::int)", v[0], v[1])
+            }
+        };
+        let n: i64 = scalar(
+            &pair.src_url,
+            &format!(
+                "select count(*)::text from items where {} and {}",
+                cond(&c.lo, ">="),
+                cond(&c.hi, "<")
+            ),
+        )
+        .await
+        .parse()
+        .expect("a count");
+        assert!(
+            (1_000..=3_000).contains(&n) || c.hi.is_none(),
+            "chunk {c:?} holds {n} rows, far from 2,000"
+        );
+        total += n;
+        exact += usize::from(n == 2_000);
+    }
+    assert_eq!(total, 60_000, "every row in exactly one chunk");
+    // the exact row_number() pass would cut every chunk at exactly 2,000
+    assert!(
+        exact < plan.chunks.len() - 1,
+        "the sample's quantiles were used"
+    );
+    let st = step(&["public.items"], 2_000, 2);
+    let (r, _) = copy(&pair, "quantiles", &st, CopyFormat::BinaryWhereSafe).await;
+    r.expect("the copy succeeds");
+    assert_eq!(
+        fingerprint(&pair.src_url, "items").await,
+        fingerprint(&pair.tgt_url, "items").await
+    );
+}

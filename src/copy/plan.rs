@@ -7,7 +7,9 @@
 //!   estimated row count says the keys are sparse, ranges are widened and each one is
 //!   counted (index only, with a limit) so that none grows much past `chunk_rows`.
 //! - Any other key (text, uuid, composite) is cut at boundaries sampled in one pass
-//!   over the key index: every `chunk_rows`-th key by `row_number()`.
+//!   over the key index: every `chunk_rows`-th key by `row_number()`; on PostgreSQL a
+//!   table of many chunks is cut at the quantiles of a row sample instead (a few
+//!   percent off `chunk_rows`, an order of magnitude faster).
 //! - A table without a primary key is one chunk.
 //!
 //! Chunks are half-open, `lo <= key < hi`; the first has no `lo` and the last no `hi`,
@@ -273,6 +275,9 @@ async fn sampled_bounds(
     match db {
         Db::Pg(pool) => {
             let texts: Vec<String> = cols.iter().map(|c| format!("{c}::text")).collect();
+            if let Some(b) = quantile_bounds(pool, table, &list, &texts, chunk_rows).await? {
+                return Ok(b);
+            }
             let sql = format!(
                 "select {} from (select {list}, row_number() over (order by {list}) as rn from {t}) s \
                   where (rn - 1) % $1 = 0 and rn > 1 order by rn",
@@ -309,6 +314,65 @@ async fn sampled_bounds(
         }
     }
     Ok(out)
+}
+
+/// Below this many chunks' worth of rows, the exact pass is cheap enough.
+const QUANTILE_MIN_CHUNKS: u64 = 8;
+/// Sampled keys per chunk boundary: the boundary's position is then off by about
+/// 1/sqrt(400 · chunks) of the table, a few percent of a chunk.
+const SAMPLES_PER_CHUNK: u64 = 400;
+
+/// Boundaries of a big table from a row sample (`tablesample bernoulli`): the
+/// quantiles of the sampled keys. One cheap pass over the heap instead of a walk of
+/// the whole key index with `row_number()` (0.75 s against 35 ms for 1.2M rows):
+/// chunks come out within a few percent of `chunk_rows`, which is all a copy needs.
+/// `None` (use the exact pass) when the table is small, has no statistics, or the
+/// sample is too thin.
+async fn quantile_bounds(
+    pool: &sqlx::PgPool,
+    table: &Table,
+    list: &str,
+    texts: &[String],
+    chunk_rows: u64,
+) -> Result<Option<Vec<(Vec<KeyVal>, u64)>>, sqlx::Error> {
+    let Some(est) = table
+        .est_rows
+        .filter(|&e| e >= chunk_rows * QUANTILE_MIN_CHUNKS)
+    else {
+        return Ok(None);
+    };
+    let chunks = est.div_ceil(chunk_rows);
+    let want = (chunks * SAMPLES_PER_CHUNK).clamp(10_000, 200_000);
+    let percent = (want as f64 * 100.0 / est as f64).min(100.0);
+    // aliased, so that `order by` sorts the typed columns, not their text
+    let outputs: Vec<String> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("{t} as ferry_k{i}"))
+        .collect();
+    let sql = format!(
+        "select {} from {} tablesample bernoulli ($1) order by {list}",
+        outputs.join(", "),
+        table.sql_name()
+    );
+    let rows = sqlx::query(&sql).bind(percent).fetch_all(pool).await?;
+    if (rows.len() as u64) < chunks * 20 {
+        return Ok(None);
+    }
+    let per = est / chunks;
+    let mut out: Vec<(Vec<KeyVal>, u64)> = Vec::with_capacity(chunks as usize);
+    for i in 1..chunks {
+        let r = &rows[(i as usize * rows.len()) / chunks as usize];
+        let mut key = Vec::with_capacity(texts.len());
+        for c in 0..texts.len() {
+            key.push(KeyVal::Text(r.try_get::<String, _>(c)?));
+        }
+        // equal sampled keys (a hot value) would make an empty chunk: skip repeats
+        if out.last().is_none_or(|(k, _)| *k != key) {
+            out.push((key, per));
+        }
+    }
+    Ok(Some(out))
 }
 
 /// A SQLite value as a key value, by its storage class.
