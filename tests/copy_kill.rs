@@ -19,26 +19,8 @@ use std::time::{Duration, Instant};
 /// Longest a ferry process may take before the test gives up on it.
 const WATCHDOG: Duration = Duration::from_secs(180);
 
-fn rig_var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the tests through scripts/test, which starts the PostgreSQL rig")
-    })
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_micros() % 1_000_000_000
-    )
-}
-
-fn with_db(url: &str, db: &str) -> String {
-    let (base, _) = url
-        .rsplit_once('/')
-        .expect("a postgres URL with a database");
-    format!("{base}/{db}")
-}
+mod support;
+use support::pg::{rig_var, unique, with_db, TestDb};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -48,64 +30,16 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 fn exec(url: &str, sql: &str) {
-    rt().block_on(async {
-        let mut c = PgConnection::connect(url)
-            .await
-            .unwrap_or_else(|e| panic!("connect: {e}"));
-        sqlx::raw_sql(sql)
-            .execute(&mut c)
-            .await
-            .unwrap_or_else(|e| panic!("test SQL failed: {e}\n{sql}"));
-    })
+    rt().block_on(support::pg::exec(url, sql))
 }
 
 fn scalar(url: &str, sql: &str) -> String {
-    rt().block_on(async {
-        let mut c = PgConnection::connect(url)
-            .await
-            .unwrap_or_else(|e| panic!("connect: {e}"));
-        sqlx::query_scalar::<_, Option<String>>(sql)
-            .fetch_one(&mut c)
-            .await
-            .unwrap_or_else(|e| panic!("test query failed: {e}\n{sql}"))
-            .unwrap_or_default()
-    })
+    rt().block_on(support::pg::scalar(url, sql))
 }
 
-/// A database created for the test on a rig cluster, dropped at the end.
-struct TestDb {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl TestDb {
-    fn new(var: &str, prefix: &str) -> TestDb {
-        let admin = rig_var(var);
-        let name = unique(prefix);
-        exec(&admin, &format!("create database {name}"));
-        TestDb {
-            url: with_db(&admin, &name),
-            admin,
-            name,
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            rt().block_on(async {
-                if let Ok(mut c) = PgConnection::connect(&admin).await {
-                    let _ = sqlx::raw_sql(&format!("drop database if exists {name} with (force)"))
-                        .execute(&mut c)
-                        .await;
-                }
-            })
-        })
-        .join();
-    }
+/// A database made for the test on a rig cluster, dropped at the end.
+fn test_db(var: &str, prefix: &str) -> TestDb {
+    rt().block_on(TestDb::new(var, prefix))
 }
 
 const SCHEMA: &str = "
@@ -300,13 +234,13 @@ fn run_to_completion(rb: &Path, dir: &Path, src: &str, dst: &str, kills: &[Durat
 
 #[test]
 fn kill_9_at_random_moments_then_resume_loses_and_doubles_nothing() {
-    let src = TestDb::new("FERRY_TEST_PG_PRIMARY", "kill_src");
+    let src = test_db("FERRY_TEST_PG_PRIMARY", "kill_src");
     seed(&src.url, 60_000);
     let dir = tempfile::tempdir().expect("tempdir");
     let rb = runbook(dir.path(), 3000, 4);
 
     // Calibrate: an uninterrupted run, which must be exact too.
-    let tgt = TestDb::new("FERRY_TEST_PG_TARGET", "kill_tgt");
+    let tgt = test_db("FERRY_TEST_PG_TARGET", "kill_tgt");
     exec(&tgt.url, SCHEMA);
     let t0 = Instant::now();
     run_to_completion(&rb, dir.path(), &src.url, &tgt.url, &[]);
@@ -329,7 +263,7 @@ fn kill_9_at_random_moments_then_resume_loses_and_doubles_nothing() {
         ],
     ];
     for (i, kills) in trials.iter().enumerate() {
-        let tgt = TestDb::new("FERRY_TEST_PG_TARGET", "kill_tgt");
+        let tgt = test_db("FERRY_TEST_PG_TARGET", "kill_tgt");
         exec(&tgt.url, SCHEMA);
         // Stale rows the first run's truncate must remove.
         exec(&tgt.url, "insert into tags values ('stale', 0)");
@@ -481,11 +415,11 @@ fn restart_mid_copy(side: Side) {
     let rig_db;
     let (src_url, tgt_url) = match side {
         Side::Source => {
-            rig_db = TestDb::new("FERRY_TEST_PG_TARGET", "restart_tgt");
+            rig_db = test_db("FERRY_TEST_PG_TARGET", "restart_tgt");
             (own, rig_db.url.clone())
         }
         Side::Target => {
-            rig_db = TestDb::new("FERRY_TEST_PG_PRIMARY", "restart_src");
+            rig_db = test_db("FERRY_TEST_PG_PRIMARY", "restart_src");
             (rig_db.url.clone(), own)
         }
     };
@@ -552,8 +486,8 @@ fn restarting_the_target_mid_copy_retries_and_completes_exactly() {
 /// waits on it; then the test terminates that COPY's backend.
 #[test]
 fn terminating_the_target_backend_mid_chunk_retries_instead_of_hanging() {
-    let src = TestDb::new("FERRY_TEST_PG_PRIMARY", "term_src");
-    let tgt = TestDb::new("FERRY_TEST_PG_TARGET", "term_tgt");
+    let src = test_db("FERRY_TEST_PG_PRIMARY", "term_src");
+    let tgt = test_db("FERRY_TEST_PG_TARGET", "term_tgt");
     let table = "create table wide (id bigint primary key, body text);";
     exec(&src.url, table);
     exec(&tgt.url, table);

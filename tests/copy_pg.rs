@@ -7,122 +7,15 @@
 use ferry::copy::{self, CopyError, CopyFormat, CopyProgress, CopyReport, Hooks, Throttle};
 use ferry::db::Db;
 use ferry::runbook::{Compare, Condition, CopyStep};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-fn rig_var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the tests through scripts/test, which starts the PostgreSQL rig")
-    })
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_micros() % 1_000_000_000
-    )
-}
-
-/// `url` with its database replaced by `db`.
-fn with_db(url: &str, db: &str) -> String {
-    let (base, _) = url
-        .rsplit_once('/')
-        .expect("a postgres URL with a database");
-    format!("{base}/{db}")
-}
-
-/// A database made for one test on each side; dropped (forcefully) when the test ends.
-struct Pair {
-    src_url: String,
-    tgt_url: String,
-    names: Vec<(String, String)>,
-}
-
-impl Pair {
-    async fn new(prefix: &str) -> Pair {
-        let name = unique(prefix);
-        let mut names = Vec::new();
-        for var in ["FERRY_TEST_PG_PRIMARY", "FERRY_TEST_PG_TARGET"] {
-            let admin = rig_var(var);
-            let mut c = PgConnection::connect(&admin)
-                .await
-                .unwrap_or_else(|e| panic!("cannot connect to {var}: {e}"));
-            sqlx::raw_sql(&format!("create database {name}"))
-                .execute(&mut c)
-                .await
-                .unwrap_or_else(|e| panic!("create database {name} on {var}: {e}"));
-            names.push((admin, name.clone()));
-        }
-        Pair {
-            src_url: with_db(&rig_var("FERRY_TEST_PG_PRIMARY"), &name),
-            tgt_url: with_db(&rig_var("FERRY_TEST_PG_TARGET"), &name),
-            names,
-        }
-    }
-
-    async fn pools(&self) -> (Db, Db) {
-        let s = PgPool::connect(&self.src_url).await.expect("source pool");
-        let t = PgPool::connect(&self.tgt_url).await.expect("target pool");
-        (Db::Pg(s), Db::Pg(t))
-    }
-}
-
-impl Drop for Pair {
-    fn drop(&mut self) {
-        let names = std::mem::take(&mut self.names);
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                for (admin, name) in names {
-                    if let Ok(mut c) = PgConnection::connect(&admin).await {
-                        let _ =
-                            sqlx::raw_sql(&format!("drop database if exists {name} with (force)"))
-                                .execute(&mut c)
-                                .await;
-                    }
-                }
-            })
-        })
-        .join();
-    }
-}
-
-/// Run SQL on `url` (several statements allowed).
-async fn exec(url: &str, sql: &str) {
-    let mut c = PgConnection::connect(url).await.expect("connect");
-    sqlx::raw_sql(sql)
-        .execute(&mut c)
-        .await
-        .unwrap_or_else(|e| panic!("test SQL failed: {e}\n{sql}"));
-}
-
-async fn scalar(url: &str, sql: &str) -> String {
-    let mut c = PgConnection::connect(url).await.expect("connect");
-    sqlx::query_scalar::<_, Option<String>>(sql)
-        .fetch_one(&mut c)
-        .await
-        .unwrap_or_else(|e| panic!("test query failed: {e}\n{sql}"))
-        .unwrap_or_default()
-}
-
-/// Count and an order-independent digest of every row, by an independent query.
-async fn fingerprint(url: &str, table: &str) -> String {
-    scalar(
-        url,
-        &format!(
-            "select count(*)::text || ' ' || coalesce(md5(string_agg(t::text, '|' order by t::text)), '-') from {table} t"
-        ),
-    )
-    .await
-}
+mod support;
+use support::pg::{exec, fingerprint, rig_var, scalar, unique, DbPair as Pair};
 
 fn step(tables: &[&str], chunk_rows: u64, parallel: u32) -> CopyStep {
     CopyStep {
@@ -651,7 +544,7 @@ async fn without_superuser_parents_load_before_children_and_the_note_says_so() {
         &format!(
             "create role {role} login password 'pw-{role}'; grant all on database {} to {role}; \
         alter database {} owner to {role}",
-            pair.names[1].1, pair.names[1].1
+            pair.name, pair.name
         ),
     )
     .await;
@@ -699,7 +592,7 @@ async fn without_superuser_parents_load_before_children_and_the_note_says_so() {
     let admin = rig_var("FERRY_TEST_PG_TARGET");
     exec(
         &admin,
-        &format!("drop database if exists {} with (force)", pair.names[1].1),
+        &format!("drop database if exists {} with (force)", pair.name),
     )
     .await;
     exec(&admin, &format!("drop role if exists {role}")).await;

@@ -7,48 +7,15 @@
 use ferry::copy::{self, CopyError, CopyFormat, CopyReport, Hooks};
 use ferry::db::Db;
 use ferry::runbook::CopyStep;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
-fn rig_var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the tests through scripts/test, which starts the PostgreSQL rig")
-    })
-}
-
-fn with_db(url: &str, db: &str) -> String {
-    let (base, _) = url
-        .rsplit_once('/')
-        .expect("a postgres URL with a database");
-    format!("{base}/{db}")
-}
-
-/// A database made for one test on each side; dropped (forcefully) when the test ends.
-struct Pair {
-    src_url: String,
-    tgt_url: String,
-    name: String,
-}
+mod support;
+use support::pg::{exec, rig_var, scalar, DbPair as Pair};
 
 impl Pair {
-    async fn new(prefix: &str) -> Pair {
-        let name = format!(
-            "{prefix}_{}_{}",
-            std::process::id(),
-            chrono::Utc::now().timestamp_micros() % 1_000_000_000
-        );
-        for var in ["FERRY_TEST_PG_PRIMARY", "FERRY_TEST_PG_TARGET"] {
-            exec(&rig_var(var), &format!("create database {name}")).await;
-        }
-        Pair {
-            src_url: with_db(&rig_var("FERRY_TEST_PG_PRIMARY"), &name),
-            tgt_url: with_db(&rig_var("FERRY_TEST_PG_TARGET"), &name),
-            name,
-        }
-    }
-
     async fn copy(
         &self,
         step_id: &str,
@@ -91,46 +58,6 @@ impl Pair {
         let seen = lines.lock().expect("lock").clone();
         (r, seen)
     }
-}
-
-impl Drop for Pair {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                for var in ["FERRY_TEST_PG_PRIMARY", "FERRY_TEST_PG_TARGET"] {
-                    if let Ok(mut c) = PgConnection::connect(&rig_var(var)).await {
-                        let _ =
-                            sqlx::raw_sql(&format!("drop database if exists {name} with (force)"))
-                                .execute(&mut c)
-                                .await;
-                    }
-                }
-            })
-        })
-        .join();
-    }
-}
-
-async fn exec(url: &str, sql: &str) {
-    let mut c = PgConnection::connect(url).await.expect("connect");
-    sqlx::raw_sql(sql)
-        .execute(&mut c)
-        .await
-        .unwrap_or_else(|e| panic!("test SQL failed: {e}\n{sql}"));
-}
-
-async fn scalar(url: &str, sql: &str) -> String {
-    let mut c = PgConnection::connect(url).await.expect("connect");
-    sqlx::query_scalar::<_, Option<String>>(sql)
-        .fetch_one(&mut c)
-        .await
-        .unwrap_or_else(|e| panic!("test query failed: {e}\n{sql}"))
-        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,7 @@ use ferry::copy::{self, CopyError, CopyReport, Hooks};
 use ferry::db::Db;
 use ferry::runbook::CopyStep;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
-use sqlx::{Connection, PgConnection, PgPool, Row};
+use sqlx::{PgPool, Row};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -20,80 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-fn rig_var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the tests through scripts/test, which starts the PostgreSQL rig")
-    })
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_micros() % 1_000_000_000
-    )
-}
-
-fn with_db(url: &str, db: &str) -> String {
-    let (base, _) = url
-        .rsplit_once('/')
-        .expect("a postgres URL with a database");
-    format!("{base}/{db}")
-}
-
-/// A PostgreSQL database made for one test, dropped afterwards.
-struct PgDb {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl PgDb {
-    async fn new(var: &str, prefix: &str) -> PgDb {
-        let admin = rig_var(var);
-        let name = unique(prefix);
-        let mut c = PgConnection::connect(&admin)
-            .await
-            .unwrap_or_else(|e| panic!("cannot connect to {var}: {e}"));
-        sqlx::raw_sql(&format!("create database {name}"))
-            .execute(&mut c)
-            .await
-            .expect("create database");
-        PgDb {
-            url: with_db(&admin, &name),
-            admin,
-            name,
-        }
-    }
-
-    async fn exec(&self, sql: &str) {
-        let mut c = PgConnection::connect(&self.url).await.expect("connect");
-        sqlx::raw_sql(sql)
-            .execute(&mut c)
-            .await
-            .unwrap_or_else(|e| panic!("test SQL failed: {e}\n{sql}"));
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                if let Ok(mut c) = PgConnection::connect(&admin).await {
-                    let _ = sqlx::raw_sql(&format!("drop database if exists {name} with (force)"))
-                        .execute(&mut c)
-                        .await;
-                }
-            })
-        })
-        .join();
-    }
-}
+mod support;
+use support::pg::TestDb as PgDb;
 
 async fn sqlite(path: &Path) -> SqlitePool {
     let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))

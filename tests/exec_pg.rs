@@ -16,11 +16,8 @@ use std::time::Duration;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio_util::sync::CancellationToken;
 
-fn rig_var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the tests through scripts/test, which starts the rig")
-    })
-}
+mod support;
+use support::pg::rig_var;
 
 /// A runbook with connection `db` (URL from `${env:DB_URL}`) and one step `s`.
 fn runbook(step_toml: &str) -> Runbook {

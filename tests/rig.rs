@@ -5,11 +5,8 @@
 use sqlx::{Connection, PgConnection};
 use std::time::{Duration, Instant};
 
-fn rig_var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the tests through scripts/test, which starts the rig")
-    })
-}
+mod support;
+use support::pg::rig_var;
 
 async fn connect(var: &str) -> PgConnection {
     let url = rig_var(var);

@@ -9,22 +9,15 @@
 
 use serde_json::Value;
 use sqlx::{Connection, PgConnection};
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Longest any single ferry process may run before the test gives up on it.
-const WATCHDOG: Duration = Duration::from_secs(60);
+mod support;
+use support::headless::{dump, Dir as HeadlessDir, Running};
+use support::pg::{cleanup, rig_var, unique};
+
 /// The rig's PostgreSQL password (scripts/rig.sh); it must never be shown or stored.
 const RIG_PASSWORD: &str = "ferry-test-secret-pw";
-
-fn rig_var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run these tests through scripts/test, which starts the PostgreSQL rig")
-    })
-}
 
 fn primary() -> String {
     let url = rig_var("FERRY_TEST_PG_PRIMARY");
@@ -33,15 +26,6 @@ fn primary() -> String {
         "FERRY_TEST_PG_PRIMARY should carry the rig password (the redaction tests rely on it)"
     );
     url
-}
-
-/// A name no other test (or earlier run) uses.
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_micros()
-    )
 }
 
 /// Run SQL on `url` from the test itself.
@@ -77,192 +61,37 @@ struct DropTable {
 
 impl Drop for DropTable {
     fn drop(&mut self) {
-        let url = self.url.clone();
         let sql = format!("drop table if exists {}", self.table);
-        // never panic in drop (it would abort a failing test's unwinding)
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                let mut c = PgConnection::connect(&url).await.ok()?;
-                sqlx::raw_sql(&sql).execute(&mut c).await.ok()
-            })
-        })
-        .join();
+        cleanup(vec![(self.url.clone(), sql)]);
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Running ferry
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Debug)]
-struct Output {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Output {
-    fn show(&self) -> String {
-        format!(
-            "exit code: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-
-    #[track_caller]
-    fn assert_code(&self, code: i32, what: &str) {
-        assert_eq!(
-            self.code,
-            Some(code),
-            "{what}: expected exit code {code}\n{}",
-            self.show()
-        );
-    }
-}
-
-struct Running {
-    child: Child,
-    what: String,
-    stdout: Option<JoinHandle<Vec<u8>>>,
-    stderr: Option<JoinHandle<Vec<u8>>>,
-}
-
-fn reader(pipe: Option<impl Read + Send + 'static>) -> Option<JoinHandle<Vec<u8>>> {
-    pipe.map(|mut p| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = p.read_to_end(&mut buf);
-            buf
-        })
-    })
-}
-
-impl Running {
-    fn collect(&mut self, code: Option<i32>) -> Output {
-        let text = |h: Option<JoinHandle<Vec<u8>>>| {
-            h.and_then(|h| h.join().ok())
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default()
-        };
-        Output {
-            code,
-            stdout: text(self.stdout.take()),
-            stderr: text(self.stderr.take()),
-        }
-    }
-
-    /// Wait for the process to exit; kill it and panic if it runs past the watchdog.
-    fn finish(mut self) -> Output {
-        let deadline = Instant::now() + WATCHDOG;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => return self.collect(status.code()),
-                Ok(None) if Instant::now() >= deadline => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    let out = self.collect(None);
-                    panic!(
-                        "{}: ferry hung for more than {}s and was killed\n{}",
-                        self.what,
-                        WATCHDOG.as_secs(),
-                        out.show()
-                    );
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(e) => panic!("{}: cannot wait for ferry: {e}", self.what),
-            }
-        }
-    }
-}
-
-/// A temporary working directory with a runbook whose connection `db` reads `${env:DB_URL}`.
-struct Dir {
-    tmp: tempfile::TempDir,
-    db_url: String,
-}
+/// A test directory (the headless harness's) whose runbook's connection `db` reads
+/// `${env:DB_URL}`.
+struct Dir(HeadlessDir);
 
 impl Dir {
     fn new(db_url: &str) -> Self {
-        Dir {
-            tmp: tempfile::tempdir().expect("create a temporary directory"),
-            db_url: db_url.to_string(),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.tmp.path()
+        let mut d = HeadlessDir::new();
+        d.env("DB_URL", db_url);
+        Dir(d)
     }
 
     /// Write `runbook.toml`: `[runbook]`, `[connections.db]`, then one phase with `steps`.
     fn runbook(&self, steps: &str) {
-        let text = format!(
-            "[runbook]\nname = \"pg\"\nformat = 1\n\n[connections.db]\nurl = \"${{env:DB_URL}}\"\n\n\
-             [[phase]]\nid = \"p\"\n\n{steps}"
+        self.0.runbook(
+            "pg",
+            &format!(
+                "[connections.db]\nurl = \"${{env:DB_URL}}\"\n\n[[phase]]\nid = \"p\"\n\n{steps}"
+            ),
         );
-        std::fs::write(self.path().join("runbook.toml"), text).expect("write the runbook");
     }
+}
 
-    fn start(&self, args: &[&str]) -> Running {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
-        cmd.current_dir(self.path())
-            .args(["run", "runbook.toml", "--headless", "--operator", "tester"])
-            .args(args)
-            .env("DB_URL", &self.db_url)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let what = format!("ferry run runbook.toml --headless {}", args.join(" "));
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("{what}: cannot start ferry: {e}"));
-        let stdout = reader(child.stdout.take());
-        let stderr = reader(child.stderr.take());
-        Running {
-            child,
-            what,
-            stdout,
-            stderr,
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.start(args).finish()
-    }
-
-    /// The journals under `runs/`.
-    fn journals(&self) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        let mut stack = vec![self.path().join("runs")];
-        while let Some(d) = stack.pop() {
-            if let Ok(rd) = std::fs::read_dir(&d) {
-                for e in rd.filter_map(|e| e.ok()) {
-                    let p = e.path();
-                    if p.is_dir() {
-                        stack.push(p);
-                    } else if p.extension().is_some_and(|x| x == "jsonl") {
-                        out.push(p);
-                    }
-                }
-            }
-        }
-        out.sort();
-        out
-    }
-
-    #[track_caller]
-    fn journal(&self) -> PathBuf {
-        let js = self.journals();
-        assert_eq!(
-            js.len(),
-            1,
-            "expected exactly one journal under runs/, found {js:?}"
-        );
-        js.into_iter().next().unwrap_or_default()
+impl std::ops::Deref for Dir {
+    type Target = HeadlessDir;
+    fn deref(&self) -> &HeadlessDir {
+        &self.0
     }
 }
 
@@ -277,18 +106,7 @@ fn entries(path: &Path) -> Vec<Value> {
 }
 
 fn events<'a>(recs: &'a [Value], ty: &str, step: &str) -> Vec<&'a Value> {
-    recs.iter()
-        .filter(|r| {
-            r["entry"]["kind"] == "event" && r["entry"]["type"] == ty && r["entry"]["step"] == step
-        })
-        .collect()
-}
-
-fn dump(recs: &[Value]) -> String {
-    recs.iter()
-        .map(|r| r["entry"].to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
+    support::headless::events(recs, ty, Some(step))
 }
 
 fn ts(r: &Value) -> chrono::DateTime<chrono::FixedOffset> {

@@ -9,24 +9,13 @@ use ferry::db::Db;
 use ferry::runbook::{Check, CopyStep, VerifyStep};
 use ferry::verify::{self, Hooks, VerifyReport};
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, PgConnection};
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
-fn rig_var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the tests through scripts/test, which starts the PostgreSQL rig")
-    })
-}
-
-async fn exec(url: &str, sql: &str) {
-    let mut c = PgConnection::connect(url).await.expect("connect");
-    sqlx::raw_sql(sql)
-        .execute(&mut c)
-        .await
-        .unwrap_or_else(|e| panic!("test SQL failed: {e}\n{sql}"));
-}
+mod support;
+use support::pg::{cleanup, exec, rig_var};
 
 /// A schema made on the primary and the target for one test; dropped at the end.
 struct Pair {
@@ -127,24 +116,11 @@ impl Pair {
 
 impl Drop for Pair {
     fn drop(&mut self) {
-        let (schema, urls) = (self.schema.clone(), [self.src.clone(), self.tgt.clone()]);
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                for url in urls {
-                    if let Ok(mut c) = PgConnection::connect(&url).await {
-                        let _ = sqlx::raw_sql(&format!("drop schema if exists {schema} cascade"))
-                            .execute(&mut c)
-                            .await;
-                    }
-                }
-            });
-            Some(())
-        })
-        .join();
+        let sql = format!("drop schema if exists {} cascade", self.schema);
+        cleanup(vec![
+            (self.src.clone(), sql.clone()),
+            (self.tgt.clone(), sql),
+        ]);
     }
 }
 

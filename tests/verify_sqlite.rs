@@ -12,7 +12,7 @@ use ferry::runbook::{Check, VerifyStep};
 use ferry::verify::{self, Hooks, VerifyReport};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 use std::path::Path;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -25,11 +25,8 @@ const ALL: [Check; 4] = [
     Check::Sample,
 ];
 
-fn rig_var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the tests through scripts/test, which starts the PostgreSQL rig")
-    })
-}
+mod support;
+use support::pg::TestDb;
 
 fn hooks() -> Hooks {
     Hooks {
@@ -247,65 +244,22 @@ async fn sqlite_against_sqlite_passes_then_names_one_changed_value() {
     assert_eq!(r.differences.len(), 3, "{}", r.differences.join("\n"));
 }
 
-/// A database of its own on the target cluster, dropped afterwards.
-struct PgDb {
-    admin: String,
-    name: String,
-}
-
-impl PgDb {
-    async fn new() -> (PgDb, PgPool) {
-        let admin = rig_var("FERRY_TEST_PG_TARGET");
-        let name = format!(
-            "vfy_lite_{}_{}",
-            std::process::id(),
-            Utc::now().timestamp_micros() % 1_000_000_000
-        );
-        let mut c = PgConnection::connect(&admin)
-            .await
-            .unwrap_or_else(|e| panic!("cannot connect to FERRY_TEST_PG_TARGET: {e}"));
-        sqlx::raw_sql(&format!("create database {name}"))
-            .execute(&mut c)
-            .await
-            .expect("create database");
-        let url = format!(
-            "{}/{name}",
-            admin.rsplit_once('/').map(|x| x.0).unwrap_or(&admin)
-        );
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .connect(&url)
-            .await
-            .expect("pool");
-        (PgDb { admin, name }, pool)
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                let mut c = PgConnection::connect(&admin).await.ok()?;
-                sqlx::raw_sql(&format!("drop database if exists {name} with (force)"))
-                    .execute(&mut c)
-                    .await
-                    .ok()
-            })
-        })
-        .join();
-    }
+/// A database of its own on the target cluster (dropped afterwards), and a pool on it.
+async fn pg_db() -> (TestDb, PgPool) {
+    let db = TestDb::new("FERRY_TEST_PG_TARGET", "vfy_lite").await;
+    let pool = PgPoolOptions::new()
+        .max_connections(4)
+        .connect(&db.url)
+        .await
+        .expect("pool");
+    (db, pool)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_and_postgres_with_the_same_data_compare_equal_both_ways() {
     let dir = tempfile::tempdir().expect("tempdir");
     let lite = sqlite_db(&dir.path().join("lite.db")).await;
-    let (_db, pg) = PgDb::new().await;
+    let (_db, pg) = pg_db().await;
     pg_fill(&pg).await;
     let (l, p) = (Db::Sqlite(lite.clone()), Db::Pg(pg.clone()));
 

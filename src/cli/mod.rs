@@ -58,7 +58,14 @@ pub const EXIT_BAD_INPUT: i32 = 2;
 pub const EXIT_UNREACHABLE: i32 = 3;
 
 #[derive(Debug, Parser)]
-#[command(name = "ferry", version, about = "A terminal console for database migration cutovers", long_about = None)]
+#[command(
+    name = "ferry",
+    version,
+    about = "A terminal console for database migration cutovers",
+    long_about = None,
+    after_help = "New here? `ferry demo` walks a whole cutover on SQLite, no server needed.\n\
+                  Then: `ferry check RUNBOOK`, `ferry run RUNBOOK`, `ferry report JOURNAL`."
+)]
 pub struct Args {
     #[command(subcommand)]
     pub command: Command,
