@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 const WATCHDOG: Duration = Duration::from_secs(180);
 
 mod support;
-use support::pg::{rig_var, unique, with_db, TestDb};
+use support::pg::{with_db, OwnCluster, TestDb};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -283,119 +283,6 @@ fn kill_9_at_random_moments_then_resume_loses_and_doubles_nothing() {
             &tgt.url,
             &format!("trial {i} (kills after {kills:?}, seed {seed})\n{out}"),
         );
-    }
-}
-
-/// Run a PostgreSQL tool as the user that owns the rig's clusters (`postgres` when the
-/// tests run as root), from `/` so that it can read its working directory.
-fn pg_tool(tool: &str, args: &[&str]) -> std::process::Output {
-    let bin = format!("{}/{tool}", rig_var("FERRY_TEST_PG_BIN"));
-    let mut cmd = if std::env::var("FERRY_TEST_RUN_AS").as_deref() == Ok("postgres") {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--", bin.as_str()]);
-        c
-    } else {
-        Command::new(&bin)
-    };
-    cmd.args(args)
-        .current_dir("/")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {tool}: {e}"))
-}
-
-fn pg_tool_ok(tool: &str, args: &[&str]) {
-    let out = pg_tool(tool, args);
-    assert!(
-        out.status.success(),
-        "{tool} {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A source cluster of the test's own, in the rig directory (the rig stops any cluster
-/// left there). Restarting the rig's primary would cut off every other test using it
-/// at that moment: they run in parallel.
-struct OwnCluster {
-    data: String,
-    url: String,
-}
-
-impl OwnCluster {
-    fn start() -> OwnCluster {
-        let data = format!(
-            "{}/{}",
-            rig_var("FERRY_TEST_RIG_DIR"),
-            unique("copy_restart")
-        );
-        pg_tool_ok(
-            "initdb",
-            &[
-                "-D",
-                &data,
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-            ],
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        // Written by the cluster's owner, like the rest of its data directory.
-        let conf = format!(
-            "listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = ''\n\
-             fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nshared_buffers = 64MB\n"
-        );
-        let script = format!("cat >> {data}/postgresql.conf <<'EOF'\n{conf}EOF\n");
-        let out = if std::env::var("FERRY_TEST_RUN_AS").as_deref() == Ok("postgres") {
-            Command::new("runuser")
-                .args(["-u", "postgres", "--", "sh", "-c", &script])
-                .current_dir("/")
-                .output()
-        } else {
-            Command::new("sh").args(["-c", &script]).output()
-        }
-        .expect("configure the cluster");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let log = format!("{data}.log");
-        pg_tool_ok(
-            "pg_ctl",
-            &["-D", &data, "-l", &log, "-w", "-t", "60", "start"],
-        );
-        OwnCluster {
-            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
-            data,
-        }
-    }
-
-    fn restart_fast(&self) {
-        let log = format!("{}/primary-restart.log", rig_var("FERRY_TEST_RIG_DIR"));
-        pg_tool_ok(
-            "pg_ctl",
-            &[
-                "-D", &self.data, "-l", &log, "-w", "-t", "60", "restart", "-m", "fast",
-            ],
-        );
-    }
-}
-
-impl Drop for OwnCluster {
-    fn drop(&mut self) {
-        let _ = pg_tool(
-            "pg_ctl",
-            &["-D", &self.data, "-m", "immediate", "-w", "stop"],
-        );
-        let _ = std::fs::remove_dir_all(&self.data);
     }
 }
 

@@ -14,6 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+mod support;
+use support::pg::OwnCluster;
+
 fn rig(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: run the tests through scripts/test, which starts the rig")
@@ -368,4 +371,62 @@ id = "p"
             .execute(&mut *c)
             .await;
     }
+}
+
+/// A server that goes away after the monitor connected: the pool keeps retrying it
+/// until its own timeout, and the stale reason must still name the real cause
+/// (the refused connection), not only "no answer within 5s".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_goes_away_is_stale_with_its_connect_error() {
+    let cluster = tokio::task::spawn_blocking(OwnCluster::start)
+        .await
+        .expect("start a cluster");
+    let rb = format!(
+        r#"
+[runbook]
+name = "down"
+format = 1
+[connections.own]
+url = "{}"
+[[monitor.metric]]
+name = "up"
+sql = {{ connection = "own", query = "select 1", every = "300ms" }}
+[[phase]]
+id = "p"
+  [[phase.step]]
+  id = "s"
+  kind = "confirm"
+"#,
+        cluster.url
+    );
+    let (hub, cancel, _samples) = start(&rb);
+    until(&hub, 20, "a first value", || hub.metric("up")).await;
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.stop_fast();
+        cluster
+    })
+    .await
+    .expect("stop the cluster");
+    let why = until(
+        &hub,
+        40,
+        "a stale reason naming the refused connection",
+        || {
+            let m = hub
+                .snapshot()
+                .metrics
+                .into_iter()
+                .find(|m| m.name == "up")?;
+            let e = m.stale?.error;
+            (e.contains("connection `own`") && e.to_lowercase().contains("refused")).then_some(e)
+        },
+    )
+    .await;
+    assert_eq!(
+        hub.metric("up"),
+        None,
+        "a stale metric gates nothing: {why}"
+    );
+    cancel.cancel();
+    drop(cluster);
 }

@@ -169,13 +169,11 @@ pub async fn run(
     let mut last_journal: Option<tokio::time::Instant> = None;
     loop {
         // a source that hangs is as stale as one that fails
-        let result = match tokio::time::timeout(limit, read(&m, &db, aws.as_ref())).await {
-            Ok(r) => r,
-            Err(_) => Err(format!(
-                "no answer within {}",
-                humantime::format_duration(limit)
-            )),
+        let conns: Vec<&str> = match &m.source {
+            LagSource::Connection(c) => vec![c.as_str()],
+            LagSource::Cloudwatch { .. } => vec![],
         };
+        let result = super::probe::bounded(limit, &db, &conns, read(&m, &db, aws.as_ref())).await;
         match result {
             Ok(None) => {
                 hub.update(|s| {

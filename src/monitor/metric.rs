@@ -183,13 +183,8 @@ async fn run_sql(
     let limit = poll_timeout(q.every);
     loop {
         // a query that hangs is as stale as one that fails
-        let sampled = match tokio::time::timeout(limit, sample_sql(&db, &q)).await {
-            Ok(r) => r,
-            Err(_) => Err(format!(
-                "no answer within {}",
-                humantime::format_duration(limit)
-            )),
-        };
+        let sampled =
+            super::probe::bounded(limit, &db, &[q.connection.as_str()], sample_sql(&db, &q)).await;
         match sampled {
             Ok(v) => {
                 failures = 0;

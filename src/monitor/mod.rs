@@ -10,6 +10,7 @@
 
 mod lag;
 mod metric;
+mod probe;
 mod rowcount;
 pub mod series;
 

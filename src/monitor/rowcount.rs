@@ -9,7 +9,11 @@ use crate::runbook::RowCountMonitor;
 use chrono::Utc;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// How long exact counts (`count(*)` of every table, both sides) may take.
+const EXACT_LIMIT: Duration = Duration::from_secs(600);
 
 fn wanted(m: &RowCountMonitor, table: &str) -> bool {
     crate::runbook::globs::selected(&m.tables, &m.exclude, table)
@@ -81,13 +85,20 @@ pub async fn run(hub: Arc<Hub>, m: RowCountMonitor, db: DbGetter, cancel: Cancel
     let mut failures = 0u32;
     let mut exact = true; // the first reading is exact: it is the baseline people compare with
     loop {
-        let result = async {
+        let poll = async {
             let src = db(m.source.clone()).await?;
             let tgt = db(m.target.clone()).await?;
             let (a, b) = tokio::join!(counts(&src, &m, exact), counts(&tgt, &m, exact));
             Ok::<_, String>((a?, b?))
-        }
-        .await;
+        };
+        // exact counts of big tables take a while: a generous bound, but a bound
+        let limit = if exact {
+            EXACT_LIMIT
+        } else {
+            super::poll_timeout(m.every)
+        };
+        let conns = [m.source.as_str(), m.target.as_str()];
+        let result = super::probe::bounded(limit, &db, &conns, poll).await;
         match result {
             Ok((src, tgt)) => {
                 failures = 0;

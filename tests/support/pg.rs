@@ -9,6 +9,7 @@
 
 use ferry::db::Db;
 use sqlx::{Connection, PgConnection, PgPool};
+use std::process::{Command, Stdio};
 
 /// A rig variable (`FERRY_TEST_PG_PRIMARY`, ...), or a panic saying how to get it.
 pub fn rig_var(name: &str) -> String {
@@ -162,5 +163,124 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         let sql = format!("drop database if exists {} with (force)", self.name);
         cleanup(vec![(self.admin.clone(), sql)]);
+    }
+}
+
+/// Run a PostgreSQL tool as the user that owns the rig's clusters (`postgres` when the
+/// tests run as root), from `/` so that it can read its working directory.
+pub fn pg_tool(tool: &str, args: &[&str]) -> std::process::Output {
+    let bin = format!("{}/{tool}", rig_var("FERRY_TEST_PG_BIN"));
+    let mut cmd = if std::env::var("FERRY_TEST_RUN_AS").as_deref() == Ok("postgres") {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", bin.as_str()]);
+        c
+    } else {
+        Command::new(&bin)
+    };
+    cmd.args(args)
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {tool}: {e}"))
+}
+
+pub fn pg_tool_ok(tool: &str, args: &[&str]) {
+    let out = pg_tool(tool, args);
+    assert!(
+        out.status.success(),
+        "{tool} {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A PostgreSQL cluster of the test's own (trust auth, user `postgres`), in the rig
+/// directory (the rig stops any cluster left there): for tests that restart or stop
+/// a server. Restarting the rig's primary would cut off every other test using it at
+/// that moment: they run in parallel.
+pub struct OwnCluster {
+    pub data: String,
+    pub url: String,
+}
+
+impl OwnCluster {
+    pub fn start() -> OwnCluster {
+        let data = format!(
+            "{}/{}",
+            rig_var("FERRY_TEST_RIG_DIR"),
+            unique("own_cluster")
+        );
+        pg_tool_ok(
+            "initdb",
+            &[
+                "-D",
+                &data,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        // Written by the cluster's owner, like the rest of its data directory.
+        let conf = format!(
+            "listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = ''\n\
+             fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nshared_buffers = 64MB\n"
+        );
+        let script = format!("cat >> {data}/postgresql.conf <<'EOF'\n{conf}EOF\n");
+        let out = if std::env::var("FERRY_TEST_RUN_AS").as_deref() == Ok("postgres") {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--", "sh", "-c", &script])
+                .current_dir("/")
+                .output()
+        } else {
+            Command::new("sh").args(["-c", &script]).output()
+        }
+        .expect("configure the cluster");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let log = format!("{data}.log");
+        pg_tool_ok(
+            "pg_ctl",
+            &["-D", &data, "-l", &log, "-w", "-t", "60", "start"],
+        );
+        OwnCluster {
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            data,
+        }
+    }
+
+    /// Stop the server now (`pg_ctl stop -m fast`); the data stays until drop.
+    pub fn stop_fast(&self) {
+        pg_tool_ok("pg_ctl", &["-D", &self.data, "-m", "fast", "-w", "stop"]);
+    }
+
+    pub fn restart_fast(&self) {
+        let log = format!("{}/primary-restart.log", rig_var("FERRY_TEST_RIG_DIR"));
+        pg_tool_ok(
+            "pg_ctl",
+            &[
+                "-D", &self.data, "-l", &log, "-w", "-t", "60", "restart", "-m", "fast",
+            ],
+        );
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let _ = pg_tool(
+            "pg_ctl",
+            &["-D", &self.data, "-m", "immediate", "-w", "stop"],
+        );
+        let _ = std::fs::remove_dir_all(&self.data);
     }
 }
