@@ -202,3 +202,49 @@ fn stats_counts_a_journal_given_twice_once() {
     assert!(text.contains("over 2 journal(s)"), "{text}");
     assert!(err.contains("was given twice; counted once"), "{err}");
 }
+
+/// The report names the chain's head (the last verified line's hash) so that it can be
+/// kept outside the journal: cutting the last line off, which the chain alone cannot
+/// show, changes it. Checked against the file's own `hash` fields, read here.
+#[test]
+fn the_report_names_the_chain_head_and_a_cut_off_end_changes_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let full = std::fs::read_to_string(fixture("clean")).expect("fixture");
+    let lines: Vec<&str> = full.lines().collect();
+    let hash_of = |line: &str| -> String {
+        let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        v["hash"].as_str().expect("a hash field").to_string()
+    };
+    let head = |text: &str| -> (String, u64) {
+        let p = dir.path().join("j.jsonl");
+        std::fs::write(&p, text).expect("write");
+        let (code, out, err) = ferry(&["report", &s(&p), "--format", "json"]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("JSON report");
+        (
+            v["journal"]["head"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            v["journal"]["head_line"].as_u64().unwrap_or_default(),
+        )
+    };
+    let whole = head(&full);
+    assert_eq!(
+        whole,
+        (hash_of(lines[lines.len() - 1]), lines.len() as u64),
+        "the head is the last line's hash"
+    );
+    let cut = lines[..lines.len() - 1].join("\n") + "\n";
+    let shorter = head(&cut);
+    assert_eq!(
+        shorter,
+        (hash_of(lines[lines.len() - 2]), lines.len() as u64 - 1)
+    );
+    assert_ne!(whole.0, shorter.0, "a cut-off end changes the head");
+    let (_, md, _) = ferry(&["report", &s(&fixture("clean"))]);
+    assert!(
+        md.contains(&format!("| Journal head | `{}` (line {}", whole.0, whole.1)),
+        "{md}"
+    );
+}

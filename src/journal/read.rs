@@ -152,6 +152,8 @@ pub struct Lenient {
     pub torn: Option<usize>,
     /// Index into `records` of the first unverified record.
     pub verified_records: usize,
+    /// The line number of the last verified record.
+    pub verified_line: Option<usize>,
 }
 
 pub fn read_lenient(path: &Path) -> Result<Lenient, JournalError> {
@@ -164,6 +166,7 @@ pub fn read_lenient(path: &Path) -> Result<Lenient, JournalError> {
         broken: None,
         torn: None,
         verified_records: 0,
+        verified_line: None,
     };
     let mut prev = GENESIS.to_string();
     let all: Vec<&str> = text.split_inclusive('\n').collect();
@@ -180,6 +183,7 @@ pub fn read_lenient(path: &Path) -> Result<Lenient, JournalError> {
                     prev = rec.hash.clone();
                     out.records.push(rec);
                     out.verified_records = out.records.len();
+                    out.verified_line = Some(n + 1);
                     continue;
                 }
                 _ if is_last && is_torn(raw.as_bytes()) => {

@@ -79,6 +79,9 @@ pub fn render(m: &ReportModel) -> String {
                     } }
                     tr { th { "Operators" } td { (m.run.operators.join(", ")) } }
                     tr { th { "Journal" } td { code { (m.journal.path) } } }
+                    @if let (Some(h), Some(l)) = (&m.journal.head, m.journal.head_line) {
+                        tr { th { "Journal head" } td { code { (h) } " (line " (l) "; keep it with the change ticket: any later edit of the journal changes it)" } }
+                    }
                 }
                 h2 { "Timeline" }
                 @if let Some(g) = svg::gantt(m) { (PreEscaped(g)) }

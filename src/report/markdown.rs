@@ -86,6 +86,12 @@ pub fn render(m: &ReportModel) -> String {
     let _ = writeln!(o, "| Operators | {} |", m.run.operators.join(", "));
     let _ = writeln!(o, "| Journal | `{}` |", cell(&m.journal.path));
     let _ = writeln!(o, "| Runbook SHA-256 | `{}` |", m.runbook.sha256);
+    if let (Some(h), Some(l)) = (&m.journal.head, m.journal.head_line) {
+        let _ = writeln!(
+            o,
+            "| Journal head | `{h}` (line {l}; keep it with the change ticket: any later edit of the journal changes it) |"
+        );
+    }
     let _ = writeln!(o);
 
     let _ = writeln!(o, "## Timeline\n");

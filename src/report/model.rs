@@ -41,6 +41,12 @@ pub struct JournalInfo {
     pub problem: Option<String>,
     /// A last line cut short by a crash (dropped).
     pub torn_line: Option<usize>,
+    /// The hash of the last verified line: the chain's head. Kept outside the
+    /// journal (in the change ticket), it makes a later edit, a cut-off end or a
+    /// re-chained forgery detectable, which the chain alone cannot.
+    pub head: Option<String>,
+    /// Its line number.
+    pub head_line: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -528,6 +534,12 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
             broken_line: j.broken.as_ref().map(|b| b.0),
             problem: j.broken.as_ref().map(|b| b.1.clone()),
             torn_line: j.torn,
+            head: j
+                .verified_records
+                .checked_sub(1)
+                .and_then(|i| j.records.get(i))
+                .map(|r| r.hash.clone()),
+            head_line: j.verified_line,
         },
         runbook: RunbookInfo {
             name: header

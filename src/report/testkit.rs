@@ -27,6 +27,7 @@ pub fn model(entries: Vec<(i64, Entry)>) -> ReportModel {
     let j = Lenient {
         lines: records.len(),
         verified_records: records.len(),
+        verified_line: Some(records.len()).filter(|&n| n > 0),
         records,
         broken: None,
         torn: None,
