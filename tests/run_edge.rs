@@ -409,3 +409,39 @@ fn a_second_resume_of_a_live_run_is_refused() {
         "{text}"
     );
 }
+
+/// A timeout under a second is said as it was written, not rounded down to "0s",
+/// and the journal keeps it exactly (older journals keep whole seconds only).
+#[test]
+fn a_sub_second_timeout_is_said_exactly() {
+    let dir = Dir::new();
+    dir.runbook(
+        "subsecond",
+        &format!(
+            "[[phase]]\nid = \"p\"\n\n{}",
+            shell("naps", "sleep 5", "  timeout = \"1500ms\"")
+        ),
+    );
+    let out = dir.run(&["--yes"]);
+    out.assert_code(1, "a step that times out");
+    assert!(
+        out.stdout
+            .contains("naps: failed — timed out after 1s 500ms"),
+        "{}",
+        out.show()
+    );
+    let recs = entries(&dir.journal());
+    let fin = events(&recs, "finished", Some("naps"));
+    assert_eq!(fin.len(), 1, "{}", dump(&recs));
+    let o = &fin[0]["entry"]["outcome"];
+    assert_eq!(
+        (
+            o["outcome"].as_str(),
+            o["after_secs"].as_u64(),
+            o["after_ms"].as_u64()
+        ),
+        (Some("timed_out"), Some(1), Some(1500)),
+        "{}",
+        dump(&recs)
+    );
+}

@@ -482,7 +482,11 @@ impl Driver {
                             _ = tokio::time::sleep(t) => {
                                 token.cancel();
                                 let _ = fut.await;
-                                Outcome::TimedOut { after_secs: t.as_secs() }
+                                Outcome::TimedOut {
+                                    after_secs: t.as_secs(),
+                                    after_ms: (t.subsec_millis() > 0)
+                                        .then(|| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+                                }
                             }
                         },
                     }

@@ -128,7 +128,7 @@ async fn a_wait_times_out_in_virtual_time_and_halts_the_run() {
 
     let replay = read_journal(&jpath).unwrap();
     let timed_out = replay.records.iter().any(|r| {
-        matches!(&r.entry, Entry::Event(Event::Finished { step, outcome: Outcome::TimedOut { after_secs: 1800 }, .. }) if step == "lag-low")
+        matches!(&r.entry, Entry::Event(Event::Finished { step, outcome: Outcome::TimedOut { after_secs: 1800, after_ms: None }, .. }) if step == "lag-low")
     });
     assert!(timed_out, "the journal records the timeout");
     assert!(!replay.closed(), "a halted run stays resumable");

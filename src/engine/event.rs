@@ -98,7 +98,11 @@ pub enum Outcome {
         error: String,
     },
     TimedOut {
+        /// Whole seconds (what older journals have).
         after_secs: u64,
+        /// The exact limit, for a timeout with a part under a second (`500ms`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after_ms: Option<u64>,
     },
     /// Cancelled by abort or shutdown.
     Cancelled,
@@ -114,9 +118,15 @@ impl Outcome {
             Outcome::Succeeded { summary } => summary.clone(),
             Outcome::Failed { error } => error.clone(),
             Outcome::Unreachable { error } => format!("unreachable: {error}"),
-            Outcome::TimedOut { after_secs } => format!(
+            Outcome::TimedOut {
+                after_secs,
+                after_ms,
+            } => format!(
                 "timed out after {}",
-                humantime::format_duration(Duration::from_secs(*after_secs))
+                humantime::format_duration(match after_ms {
+                    Some(ms) => Duration::from_millis(*ms),
+                    None => Duration::from_secs(*after_secs),
+                })
             ),
             Outcome::Cancelled => "cancelled".to_string(),
         }

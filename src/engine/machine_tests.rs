@@ -311,7 +311,7 @@ fn command_by_state(#[case] state: StepState, #[case] cmd: Cmd, #[case] expect: 
 #[case(StepState::Running, ok("b", 1), StepState::Succeeded)]
 #[case(StepState::Running, fail("b", 1), StepState::RetryWait)]
 #[case(StepState::Running, Event::Finished { step: "b".into(), attempt: 1, outcome: Outcome::Cancelled }, StepState::Interrupted)]
-#[case(StepState::Running, Event::Finished { step: "b".into(), attempt: 1, outcome: Outcome::TimedOut { after_secs: 5 } }, StepState::RetryWait)]
+#[case(StepState::Running, Event::Finished { step: "b".into(), attempt: 1, outcome: Outcome::TimedOut { after_secs: 5, after_ms: None } }, StepState::RetryWait)]
 #[case(StepState::Running, ok("b", 7), StepState::Running)] // stale attempt: ignored
 #[case(StepState::RetryWait, Event::RetryDue { step: "b".into() }, StepState::Running)]
 #[case(StepState::AwaitingConfirmation, Event::RetryDue { step: "b".into() }, StepState::AwaitingConfirmation)]
