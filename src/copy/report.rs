@@ -61,13 +61,14 @@ impl CopyReport {
         } else {
             String::new()
         };
+        // the same units as the report and the console: `420,000 rows`, `20.7 MiB`
         format!(
-            "copied {} rows in {} tables ({:.1} MB) in {:.1}s, {:.0} rows/s{resumed}; {} sequences reset",
-            self.rows,
+            "copied {} rows in {} tables ({}) in {:.1}s, {} rows/s{resumed}; {} sequences reset",
+            crate::units::count(self.rows),
             self.tables.len(),
-            self.bytes as f64 / 1e6,
+            crate::units::bytes(self.bytes),
             self.duration_ms as f64 / 1000.0,
-            self.rows_per_sec,
+            crate::units::count(self.rows_per_sec.max(0.0).round() as u64),
             self.sequences.iter().filter(|s| s.value.is_some()).count()
         )
     }
