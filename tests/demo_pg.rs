@@ -265,3 +265,148 @@ fn a_postgres_demo_cannot_be_resumed() {
     );
     assert!(!d.exists(), "nothing is made: {d:?}");
 }
+
+mod writer {
+    //! The PostgreSQL app writer against the demo's own clusters: it follows the
+    //! freeze, its rollback and the switch, and the standby really replicates.
+
+    use ferry::demo::cluster::{self, Clusters};
+    use ferry::demo::pg;
+    use sqlx::PgPool;
+    use std::time::Duration;
+    use tokio_util::sync::CancellationToken;
+
+    async fn count(pool: &PgPool) -> i64 {
+        sqlx::query_scalar("select count(*) from messages")
+            .fetch_one(pool)
+            .await
+            .expect("count")
+    }
+
+    async fn set_writes(pool: &PgPool, v: &str) {
+        sqlx::query("update app_settings set value = $1 where key = 'writes'")
+            .bind(v)
+            .execute(pool)
+            .await
+            .expect("set writes");
+    }
+
+    async fn grows(pool: &PgPool) -> bool {
+        let before = count(pool).await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        count(pool).await > before
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_writer_follows_the_freeze_its_rollback_and_the_switch() {
+        let bin = cluster::find_bin().expect("PostgreSQL binaries on this machine");
+        let mut clusters = Clusters::make_root(&bin).await.expect("mktemp");
+        let root = clusters.root.clone();
+        let ports = cluster::free_ports().expect("ports");
+        clusters
+            .start_all(ports, &CancellationToken::new(), |_| {})
+            .await
+            .expect("start the clusters");
+        let sizes = pg::seed(
+            &cluster::url(ports[0], "postgres"),
+            &cluster::url(ports[2], "postgres"),
+            400,
+        )
+        .await
+        .expect("seed");
+        let (s_url, sb_url, t_url) = (
+            cluster::url(ports[0], pg::DATABASE),
+            cluster::url(ports[1], pg::DATABASE),
+            cluster::url(ports[2], pg::DATABASE),
+        );
+        let src = PgPool::connect(&s_url).await.expect("source");
+        let tgt = PgPool::connect(&t_url).await.expect("target");
+        assert_eq!(count(&src).await as u64, sizes.messages);
+        // awkward values made it in
+        let (nulls, empty, bytea, unicode): (i64, i64, i64, i64) = sqlx::query_as(
+            "select (select count(*) from profiles where bio is null),
+                    (select count(*) from profiles where bio = ''),
+                    (select count(*) from profiles where photo is not null),
+                    (select count(*) from users where name ~ '[øéả]')",
+        )
+        .fetch_one(&src)
+        .await
+        .expect("awkward values");
+        assert!(
+            nulls > 0 && empty > 0 && bytea > 0 && unicode > 0,
+            "{nulls} {empty} {bytea} {unicode}"
+        );
+        assert_eq!(
+            count(&tgt).await,
+            0,
+            "the target has the schema and no rows"
+        );
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        pg::point_app_at(dir.path(), &s_url).expect("config");
+        let cancel = CancellationToken::new();
+        let w = tokio::spawn(pg::app_writer(
+            dir.path().to_path_buf(),
+            s_url.clone(),
+            t_url.clone(),
+            cancel.clone(),
+        ));
+        assert!(grows(&src).await, "it writes while writes are open");
+        set_writes(&src, "frozen").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!grows(&src).await, "nothing is written after the freeze");
+        set_writes(&src, "open").await;
+        assert!(
+            grows(&src).await,
+            "writes resume when the freeze is rolled back"
+        );
+        set_writes(&src, "frozen").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // the standby streams what the primary wrote
+        let standby = PgPool::connect(&sb_url).await.expect("standby");
+        let want = count(&src).await;
+        let mut got = 0;
+        for _ in 0..50 {
+            got = count(&standby).await;
+            if got == want {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(got, want, "the standby replays the primary's writes");
+        standby.close().await;
+        // what the copy brings over, then switch-app and open-writes-on-target
+        sqlx::raw_sql(
+            "insert into app_settings values ('writes', 'frozen');
+             insert into users values (1, 'a@example.org', 'A', NULL, now());
+             insert into matches values (1, 1, 1, NULL, now());",
+        )
+        .execute(&tgt)
+        .await
+        .expect("target rows");
+        pg::point_app_at(dir.path(), &t_url).expect("switch");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!grows(&tgt).await, "not before the target is opened");
+        set_writes(&tgt, "open").await;
+        assert!(
+            grows(&tgt).await,
+            "after the switch the app writes to the target"
+        );
+        assert!(!grows(&src).await, "and no longer to the source");
+        cancel.cancel();
+        let written = tokio::time::timeout(Duration::from_secs(5), w)
+            .await
+            .expect("the writer stops when cancelled")
+            .expect("join")
+            .expect("writer");
+        assert!(written.source > 0 && written.target > 0, "{written:?}");
+        src.close().await;
+        tgt.close().await;
+        drop(clusters);
+        assert!(!root.exists(), "{root:?} is removed");
+        assert!(
+            super::processes_in(&root).is_empty(),
+            "the clusters stopped"
+        );
+    }
+}
