@@ -28,8 +28,12 @@ fn toml_files(dir: &str) -> Vec<PathBuf> {
 fn every_runbook_in_the_repo_is_valid() {
     let files = toml_files("runbooks");
     assert!(
-        files.len() >= 6,
-        "expected the seed runbooks and demo.toml, found {files:?}"
+        files.len() >= 7,
+        "expected the seed runbooks, demo.toml and demo-postgres.toml, found {files:?}"
+    );
+    assert!(
+        files.iter().any(|f| f.ends_with("demo-postgres.toml")),
+        "the runbook of `ferry demo --postgres` is checked too: {files:?}"
     );
     for f in files {
         let out = ferry().arg("check").arg(&f).output().unwrap();

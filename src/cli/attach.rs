@@ -119,7 +119,7 @@ async fn attach(socket: std::path::PathBuf, operator: String, operate: bool) -> 
         operate,
         socket,
     };
-    crate::tui::run(handles, rb, redactor, role).await;
+    crate::tui::run(handles, rb, redactor, role, None).await;
     let end = if task.is_finished() {
         task.await.ok()
     } else {

@@ -21,8 +21,9 @@ pub struct DemoSettings {
     pub tui: bool,
 }
 
-fn newest_journal(runs: &Path) -> Option<PathBuf> {
-    let mut v: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(runs.join("demo"))
+/// The newest journal of the runbook named `runbook` under `runs`.
+pub(super) fn newest_journal(runs: &Path, runbook: &str) -> Option<PathBuf> {
+    let mut v: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(runs.join(runbook))
         .ok()?
         .filter_map(|e| e.ok())
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
@@ -109,7 +110,7 @@ pub fn prepare(s: &DemoSettings) -> Result<PathBuf, String> {
 
 /// A new folder under `root` named by the time; two demos started in the
 /// same second get `-2`, `-3`, … rather than one folder (and one source.db).
-fn fresh_folder(root: &Path) -> Result<PathBuf, String> {
+pub(super) fn fresh_folder(root: &Path) -> Result<PathBuf, String> {
     std::fs::create_dir_all(root)
         .map_err(|e| format!("cannot create the demo folder {}: {e}", root.display()))?;
     let name = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
@@ -186,6 +187,7 @@ pub async fn run(s: DemoSettings, dir: PathBuf) -> i32 {
         socket: None,
         wait: false,
         resume_cmd: Some(resume_cmd(&dir)),
+        no_resume: None,
     };
     let code = run::run(settings).await;
     cancel.cancel();
@@ -200,7 +202,7 @@ pub async fn run(s: DemoSettings, dir: PathBuf) -> i32 {
             Err(_) => {}
         }
     }
-    let journal = newest_journal(&dir.join("runs"));
+    let journal = newest_journal(&dir.join("runs"), "demo");
     say!("");
     say!("demo folder  {}", dir.display());
     say!("  source     {}", source.display());

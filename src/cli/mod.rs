@@ -43,6 +43,7 @@ mod attach;
 mod check;
 mod check_aws;
 mod demo;
+mod demo_pg;
 pub mod headless;
 pub mod logging;
 mod report;
@@ -107,6 +108,12 @@ pub enum Command {
         /// Operator name recorded with every confirmation (default: the OS user).
         #[arg(long, value_name = "NAME")]
         operator: Option<String>,
+        /// Play the demo on throwaway PostgreSQL clusters (a primary, a streaming standby
+        /// and a target, stopped and removed when the demo ends) instead of SQLite files.
+        /// Needs the PostgreSQL server binaries (FERRY_PG_BIN, /usr/lib/postgresql/*/bin
+        /// or pg_config); cannot be resumed.
+        #[arg(long)]
+        postgres: bool,
     },
     /// The post-run report of a journal: Markdown (default), HTML or JSON.
     Report {
@@ -238,7 +245,12 @@ pub fn main() -> i32 {
             headless,
             yes,
             operator,
+            postgres,
         } => {
+            if postgres && resume {
+                complain!("error: {}", demo_pg::NO_RESUME);
+                return EXIT_BAD_INPUT;
+            }
             let rows = match demo::check_rows(rows) {
                 Ok(r) => r,
                 Err(code) => return code,
@@ -264,6 +276,25 @@ pub fn main() -> i32 {
                 operator,
                 tui,
             };
+            if postgres {
+                let prepared = match demo_pg::prepare(&settings) {
+                    Ok(p) => p,
+                    Err((code, e)) => {
+                        complain!("error: {e}");
+                        return code;
+                    }
+                };
+                return match tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt.block_on(demo_pg::run(settings, prepared)),
+                    Err(e) => {
+                        complain!("error: cannot start the async runtime: {e}");
+                        EXIT_FAILED
+                    }
+                };
+            }
             let dir = match demo::prepare(&settings) {
                 Ok(d) => d,
                 Err(e) => {
@@ -308,6 +339,7 @@ pub fn main() -> i32 {
                 socket: a.socket,
                 wait: a.wait,
                 resume_cmd: None,
+                no_resume: None,
             };
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

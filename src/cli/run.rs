@@ -35,9 +35,12 @@ pub struct RunSettings {
     /// Headless without `--yes`: wait for an attached operator at steps that
     /// need a person, instead of stopping.
     pub wait: bool,
-    /// The command that resumes this run, when not `ferry run RUNBOOK --resume`
+    /// How this run is resumed, when not `ferry run RUNBOOK --resume`
     /// (the demo's runbook needs its folder in the environment).
     pub resume_cmd: Option<String>,
+    /// Why this run can never be resumed (`ferry demo --postgres`: its clusters
+    /// are gone when it ends); said instead of a resume command.
+    pub no_resume: Option<String>,
 }
 
 pub fn default_operator() -> String {
@@ -402,6 +405,11 @@ pub async fn run(s: RunSettings) -> i32 {
             rb.clone(),
             redactor.clone(),
             crate::tui::Role::Owner { socket },
+            match (&s.no_resume, &s.resume_cmd) {
+                (Some(why), _) => Some(Err(why.clone())),
+                (None, Some(c)) => Some(Ok(c.clone())),
+                (None, None) => None,
+            },
         )
         .await
     } else {
@@ -423,6 +431,7 @@ pub async fn run(s: RunSettings) -> i32 {
         &status,
         outcome,
         s.resume_cmd.as_deref(),
+        s.no_resume.as_deref(),
     )
 }
 
@@ -432,11 +441,13 @@ fn finish(
     status: &RunStatus,
     outcome: headless::Outcome,
     resume_cmd: Option<&str>,
+    no_resume: Option<&str>,
 ) -> i32 {
-    let resume_hint = match resume_cmd {
-        Some(c) => c.to_string(),
-        None => format!(
-            "ferry run {} --resume --journal {}",
+    let resume_hint = match (no_resume, resume_cmd) {
+        (Some(why), _) => why.to_string(),
+        (None, Some(c)) => format!("resume with: {c}"),
+        (None, None) => format!(
+            "resume with: ferry run {} --resume --journal {}",
             rb.path.display(),
             journal.display()
         ),
@@ -460,19 +471,19 @@ fn finish(
             EXIT_FAILED
         }
         (_, headless::Outcome::Unreachable) => {
-            say!("stopped: a required service is unreachable · resume with: {resume_hint}");
+            say!("stopped: a required service is unreachable · {resume_hint}");
             EXIT_UNREACHABLE
         }
         (_, headless::Outcome::Interrupted) => {
-            say!("interrupted: running steps were stopped and journaled · resume with: {resume_hint}");
+            say!("interrupted: running steps were stopped and journaled · {resume_hint}");
             EXIT_FAILED
         }
         (_, headless::Outcome::NeedsOperator(msg)) => {
-            say!("stopped: {msg} · resume with: {resume_hint}");
+            say!("stopped: {msg} · {resume_hint}");
             EXIT_FAILED
         }
         (_, headless::Outcome::Halted(msg)) => {
-            say!("halted: {msg} · resume with: {resume_hint}");
+            say!("halted: {msg} · {resume_hint}");
             EXIT_FAILED
         }
         (_, headless::Outcome::Done) => EXIT_FAILED,

@@ -3,7 +3,11 @@
 //! awkward values (NULLs, unicode, blobs, empty strings), the same schema
 //! created empty on the target, and a small writer playing the app's traffic
 //! wherever the app points while that database's write switch is 'open'.
-//! Deterministic: the same `rows` gives the same data.
+//! Deterministic: the same `rows` gives the same data. `ferry demo --postgres`
+//! plays the same story on throwaway PostgreSQL clusters ([`cluster`], [`pg`]).
+
+pub mod cluster;
+pub mod pg;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
@@ -114,7 +118,7 @@ impl Rng {
     }
 }
 
-const FIRST: &[&str] = &[
+pub(crate) const FIRST: &[&str] = &[
     "Ana",
     "Björn",
     "Chloé",
@@ -142,11 +146,11 @@ const FIRST: &[&str] = &[
     "Yasmin",
     "Zoë",
 ];
-const COUNTRIES: &[&str] = &[
+pub(crate) const COUNTRIES: &[&str] = &[
     "PT", "SE", "FR", "UA", "DE", "NG", "IT", "JP", "NO", "ES", "GH", "PL", "CN", "BR", "IN", "IS",
     "DK", "VN", "MX", "IR",
 ];
-const WORDS: &[&str] = &[
+pub(crate) const WORDS: &[&str] = &[
     "hi",
     "hey",
     "coffee",

@@ -91,6 +91,10 @@ pub struct Message {
 
 pub struct App {
     pub(crate) rb: Arc<Runbook>,
+    /// What the quit dialog says about resuming: `Ok(command)` when it is not
+    /// `ferry run RUNBOOK --resume` (the demo's), `Err(why)` when the run can
+    /// never be resumed (`ferry demo --postgres`), `None` for the default.
+    pub(crate) resume: Option<Result<String, String>>,
     pub(crate) snap: EngineSnapshot,
     pub(crate) redactor: Arc<Redactor>,
     pub(crate) theme: super::theme::Theme,
@@ -194,6 +198,7 @@ impl App {
             step_index: HashMap::new(),
             list_offset: Cell::new(0),
             role: Role::Owner { socket: None },
+            resume: None,
             detached: None,
         };
         app.reindex();
@@ -207,6 +212,12 @@ impl App {
     /// The same console for another role (see [`Role`]).
     pub fn with_role(mut self, role: Role) -> Self {
         self.role = role;
+        self
+    }
+
+    /// How the quit dialog says the run is resumed (see [`App::resume`]).
+    pub fn with_resume(mut self, resume: Option<Result<String, String>>) -> Self {
+        self.resume = resume;
         self
     }
 

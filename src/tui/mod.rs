@@ -45,6 +45,7 @@ pub async fn run(
     rb: Arc<Runbook>,
     redactor: Arc<Redactor>,
     role: Role,
+    resume: Option<Result<String, String>>,
 ) -> Outcome {
     let snap = handles.snapshot.borrow().clone();
     let attached = matches!(role, Role::Attached { .. });
@@ -55,7 +56,8 @@ pub async fn run(
         Theme::from_env(),
         Utc::now(),
     )
-    .with_role(role);
+    .with_role(role)
+    .with_resume(resume);
     term::install_panic_hook();
     let started = term::TerminalGuard::enter().and_then(|guard| {
         Terminal::new(CrosstermBackend::new(std::io::stdout())).map(|t| (guard, t))

@@ -299,13 +299,17 @@ pub fn render(app: &App, ov: &Overlay, area: Rect, buf: &mut Buffer) {
                     "",
                 ));
             }
-            lines.push(Line::styled("Resume later with:", t.dim()));
-            lines.extend(wrapped(
-                &format!("ferry run {} --resume", app.rb.path.display()),
-                w,
-                t.bold(),
-                "  ",
-            ));
+            match &app.resume {
+                Some(Err(why)) => lines.extend(wrapped(why, w, t.dim(), "")),
+                other => {
+                    let cmd = match other {
+                        Some(Ok(c)) => c.clone(),
+                        _ => format!("ferry run {} --resume", app.rb.path.display()),
+                    };
+                    lines.push(Line::styled("Resume later with:", t.dim()));
+                    lines.extend(wrapped(&cmd, w, t.bold(), "  "));
+                }
+            }
             lines.push(Line::default());
             lines.push(plain("y quit · n / Esc stay", w, t.bold()));
             popup(

@@ -233,3 +233,22 @@ fn what_another_operator_decides_is_said_on_every_console() {
     let msg = bob.message().map(|m| m.text.clone()).unwrap_or_default();
     assert_eq!(msg, "alice confirmed `copy`");
 }
+
+#[test]
+fn the_quit_dialog_says_how_the_run_resumes_or_why_it_cannot() {
+    let quit_screen = |resume: Option<Result<String, String>>| {
+        let mut app = app_for(scenario("running"), Theme::MONO).with_resume(resume);
+        app.update(Action::Resize(120, 40));
+        app.update(Action::Key(key('q')));
+        assert!(matches!(app.overlay(), Some(Overlay::Quit { .. })));
+        draw(&app, 120, 40)
+    };
+    let default = quit_screen(None);
+    assert!(default.contains("Resume later with:"), "{default}");
+    assert!(default.contains("--resume"), "{default}");
+    let demo = quit_screen(Some(Ok("ferry demo --dir /d --resume".into())));
+    assert!(demo.contains("ferry demo --dir /d --resume"), "{demo}");
+    let never = quit_screen(Some(Err("this demo cannot be resumed".into())));
+    assert!(never.contains("this demo cannot be resumed"), "{never}");
+    assert!(!never.contains("Resume later with:"), "{never}");
+}
