@@ -430,3 +430,105 @@ id = "p"
     cancel.cancel();
     drop(cluster);
 }
+
+/// Row counts between exact counts. The source's statistics are stale (40 rows
+/// written since its last analyze, autovacuum off); the target was loaded and
+/// analysed. The exact first reading (equal) must stay equal while nothing
+/// changes, not turn into `reltuples`' 5,000 against 5,040; a write afterwards
+/// shows at once, as an estimate, and an exact count on demand confirms it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn estimates_neither_invent_a_difference_nor_miss_a_write() {
+    let (src, tgt) = (rig("FERRY_TEST_PG_PRIMARY"), rig("FERRY_TEST_PG_TARGET"));
+    let schema = format!("rcest_{}", std::process::id());
+    let sql = |url: String, q: String| async move {
+        let mut c = PgConnection::connect(&url).await.expect("connect");
+        sqlx::raw_sql(&q).execute(&mut c).await.expect("test SQL");
+    };
+    sql(
+        src.clone(),
+        format!(
+            "create schema {schema}; \
+             create table {schema}.t (id int primary key) with (autovacuum_enabled = false); \
+             insert into {schema}.t select generate_series(1, 5000); analyze {schema}.t; \
+             insert into {schema}.t select generate_series(5001, 5040);"
+        ),
+    )
+    .await;
+    sql(
+        tgt.clone(),
+        format!(
+            "create schema {schema}; create table {schema}.t (id int primary key); \
+             insert into {schema}.t select generate_series(1, 5040); analyze {schema}.t;"
+        ),
+    )
+    .await;
+    let rb = format!(
+        r#"
+[runbook]
+name = "rc"
+format = 1
+[connections.source]
+url = "${{env:FERRY_TEST_PG_PRIMARY}}"
+[connections.target]
+url = "${{env:FERRY_TEST_PG_TARGET}}"
+[monitor.rowcounts]
+source = "source"
+target = "target"
+tables = ["{schema}.*"]
+every = "300ms"
+[[phase]]
+id = "p"
+  [[phase.step]]
+  id = "x"
+  kind = "confirm"
+"#
+    );
+    let (hub, cancel, _samples) = start(&rb);
+    let table = format!("{schema}.t");
+    let reading = || {
+        let rc = hub.snapshot().rowcounts?;
+        let t = rc.tables.iter().find(|t| t.table == table)?.clone();
+        Some((rc.updated?, t))
+    };
+    let (first_at, first) = until(&hub, 20, "a first reading", reading).await;
+    assert_eq!(
+        (first.source, first.target, first.exact),
+        (Some(5040), Some(5040), true)
+    );
+    // three estimate polls later, still equal
+    let later = until(&hub, 20, "three more readings", || {
+        let (at, t) = reading()?;
+        ((at - first_at).num_milliseconds() >= 900).then_some(t)
+    })
+    .await;
+    assert_eq!(
+        (later.source, later.target),
+        (Some(5040), Some(5040)),
+        "equal tables must not read as different between exact counts: {later:?}"
+    );
+    sql(
+        src.clone(),
+        format!("insert into {schema}.t select generate_series(5041, 5140)"),
+    )
+    .await;
+    let moved = until(&hub, 20, "the write to show", || {
+        let (_, t) = reading()?;
+        (t.source == Some(5140)).then_some(t)
+    })
+    .await;
+    assert!(
+        !moved.exact,
+        "between exact counts it is an estimate: {moved:?}"
+    );
+    hub.request_exact_counts();
+    let exact = until(&hub, 20, "an exact count on demand", || {
+        let (_, t) = reading()?;
+        t.exact.then_some(t)
+    })
+    .await;
+    assert_eq!((exact.source, exact.target), (Some(5140), Some(5040)));
+    cancel.cancel();
+    for url in [src, tgt] {
+        sql(url, format!("drop schema {schema} cascade")).await;
+    }
+}

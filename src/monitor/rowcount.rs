@@ -1,7 +1,14 @@
 //! The row-count monitor: per table, source and target counts and their
-//! delta. Estimates from the catalog (`pg_class.reltuples`) are refreshed
-//! often; exact `count(*)` runs on demand and at step boundaries. SQLite
-//! counts are always exact (there is no cheap estimate).
+//! delta. Exact `count(*)` runs first, on demand and at step boundaries; in
+//! between, PostgreSQL tables are estimated cheaply and often. SQLite counts are
+//! always exact (there is no cheap estimate).
+//!
+//! The estimate is the statistics' live-row count (`n_live_tup`, kept current by
+//! every insert and delete) on a primary, or, on a standby or when the statistics
+//! were reset, the planner's estimate (`reltuples` per page × pages today). An
+//! exact count stays shown while the table's estimate has not moved since it was
+//! taken: a stale `reltuples` must not turn the exact, equal counts the verify
+//! just proved into a false difference on the pane and in the evidence.
 
 use super::{backoff, pause, DbGetter, Hub, RowCount, Stale};
 use crate::db::Db;
@@ -23,29 +30,56 @@ fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
-/// table -> (count, exact)
+/// One side's reading of one table.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Count {
+    value: i64,
+    exact: bool,
+    /// The cheap estimate at the time of the reading (PostgreSQL), to tell later
+    /// whether the table changed since an exact count.
+    est: Option<i64>,
+}
+
+/// The estimates of every table of a PostgreSQL database: `n_live_tup` on a
+/// primary unless the statistics look reset (0 live rows in a table the
+/// planner thinks holds rows), else `reltuples` per page × pages today; `None`
+/// for a table never analysed and without statistics.
+const PG_ESTIMATES: &str = "
+select n.nspname::text, c.relname::text,
+       (case
+          when not pg_is_in_recovery() and coalesce(s.n_live_tup, 0) > 0 then s.n_live_tup::float8
+          when c.reltuples < 0 then null
+          when c.relpages > 0
+            then c.reltuples / c.relpages * (pg_relation_size(c.oid) / current_setting('block_size')::float8)
+          else c.reltuples::float8
+        end)::float8
+  from pg_class c
+  join pg_namespace n on n.oid = c.relnamespace
+  left join pg_stat_all_tables s on s.relid = c.oid
+ where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema', 'ferry')
+   and n.nspname not like 'pg_toast%'";
+
+/// Every wanted table of one side.
 async fn counts(
     db: &Db,
     m: &RowCountMonitor,
     exact: bool,
-) -> Result<BTreeMap<String, (i64, bool)>, String> {
+) -> Result<BTreeMap<String, Count>, String> {
     let mut out = BTreeMap::new();
     match db {
         Db::Pg(pool) => {
-            let rows: Vec<(String, String, f64)> = sqlx::query_as(
-                "select n.nspname, c.relname, c.reltuples::float8 from pg_class c join pg_namespace n on n.oid = c.relnamespace
-                  where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema', 'ferry') and n.nspname not like 'pg_toast%'",
-            )
-            .fetch_all(pool)
-            .await
-            .map_err(|e| e.to_string())?;
+            let rows: Vec<(String, String, Option<f64>)> = sqlx::query_as(PG_ESTIMATES)
+                .fetch_all(pool)
+                .await
+                .map_err(|e| e.to_string())?;
             for (schema, table, est) in rows {
                 let name = format!("{schema}.{table}");
                 if !wanted(m, &name) {
                     continue;
                 }
-                // never analysed (-1) or asked for: count exactly
-                if exact || est < 0.0 {
+                let est = est.map(|e| e.round() as i64);
+                // asked for, or nothing to estimate from: count exactly
+                if exact || est.is_none() {
                     let n: i64 = sqlx::query_scalar(&format!(
                         "select count(*) from {}.{}",
                         quote(&schema),
@@ -54,9 +88,23 @@ async fn counts(
                     .fetch_one(pool)
                     .await
                     .map_err(|e| format!("{name}: {e}"))?;
-                    out.insert(name, (n, true));
+                    out.insert(
+                        name,
+                        Count {
+                            value: n,
+                            exact: true,
+                            est,
+                        },
+                    );
                 } else {
-                    out.insert(name, (est as i64, false));
+                    out.insert(
+                        name,
+                        Count {
+                            value: est.unwrap_or_default(),
+                            exact: false,
+                            est,
+                        },
+                    );
                 }
             }
         }
@@ -74,16 +122,50 @@ async fn counts(
                     .fetch_one(pool)
                     .await
                     .map_err(|e| format!("{name}: {e}"))?;
-                out.insert(name, (n, true));
+                out.insert(
+                    name,
+                    Count {
+                        value: n,
+                        exact: true,
+                        est: None,
+                    },
+                );
             }
         }
     }
     Ok(out)
 }
 
+/// An estimate reading keeps the last exact count of a table whose estimate has
+/// not moved since that count; any other reading replaces what was kept.
+fn keep_exact(
+    kept: &mut BTreeMap<String, Count>,
+    now: BTreeMap<String, Count>,
+) -> BTreeMap<String, Count> {
+    let mut out = BTreeMap::new();
+    for (name, c) in now {
+        let shown = if c.exact {
+            kept.insert(name.clone(), c);
+            c
+        } else {
+            match kept.get(&name) {
+                Some(k) if k.est.is_some() && k.est == c.est => *k,
+                _ => {
+                    kept.remove(&name);
+                    c
+                }
+            }
+        };
+        out.insert(name, shown);
+    }
+    kept.retain(|n, _| out.contains_key(n));
+    out
+}
+
 pub async fn run(hub: Arc<Hub>, m: RowCountMonitor, db: DbGetter, cancel: CancellationToken) {
     let mut failures = 0u32;
     let mut exact = true; // the first reading is exact: it is the baseline people compare with
+    let (mut kept_src, mut kept_tgt) = (BTreeMap::new(), BTreeMap::new());
     loop {
         let poll = async {
             let src = db(m.source.clone()).await?;
@@ -102,6 +184,8 @@ pub async fn run(hub: Arc<Hub>, m: RowCountMonitor, db: DbGetter, cancel: Cancel
         match result {
             Ok((src, tgt)) => {
                 failures = 0;
+                let src = keep_exact(&mut kept_src, src);
+                let tgt = keep_exact(&mut kept_tgt, tgt);
                 let mut names: Vec<&String> = src.keys().chain(tgt.keys()).collect();
                 names.sort();
                 names.dedup();
@@ -109,9 +193,10 @@ pub async fn run(hub: Arc<Hub>, m: RowCountMonitor, db: DbGetter, cancel: Cancel
                     .into_iter()
                     .map(|n| RowCount {
                         table: n.clone(),
-                        source: src.get(n).map(|x| x.0),
-                        target: tgt.get(n).map(|x| x.0),
-                        exact: src.get(n).is_none_or(|x| x.1) && tgt.get(n).is_none_or(|x| x.1),
+                        source: src.get(n).map(|x| x.value),
+                        target: tgt.get(n).map(|x| x.value),
+                        exact: src.get(n).is_none_or(|x| x.exact)
+                            && tgt.get(n).is_none_or(|x| x.exact),
                     })
                     .collect();
                 let mut was_stale = false;

@@ -92,6 +92,10 @@ fn rowcount_items(rc: Option<&RowCounts>, now: DateTime<Utc>) -> Vec<EvidenceIte
     if !one_sided.is_empty() {
         summary.push_str(&format!(" · {} on one side only", one_sided.len()));
     }
+    let estimated = rc.tables.iter().filter(|t| !t.exact).count();
+    if estimated > 0 {
+        summary.push_str(&format!(" · {estimated} estimated"));
+    }
     if let Some(st) = &rc.stale {
         summary.push_str(&format!(" · stale: {}", st.error));
     } else if let Some(u) = rc.updated {
@@ -105,13 +109,16 @@ fn rowcount_items(rc: Option<&RowCounts>, now: DateTime<Utc>) -> Vec<EvidenceIte
         summary,
     ));
     for (t, s, g) in differ.iter().take(MAX_TABLE_ITEMS) {
+        // an estimate is marked as on the pane: `~` before each figure
+        let e = if t.exact { "" } else { "~" };
         out.push(item(
             format!("rows {}", t.table),
             format!(
-                "source {} · target {} · Δ {}",
+                "source {e}{} · target {e}{} · Δ {e}{}{}",
                 fmt::thousands(*s),
                 fmt::thousands(*g),
-                fmt::thousands(s - g)
+                fmt::thousands(s - g),
+                if t.exact { "" } else { " (estimates)" }
             ),
         ));
     }
@@ -235,6 +242,30 @@ mod tests {
                 .iter()
                 .any(|i| i.label == "rows public.orders"
                     && i.value == "source 50,000 · target missing"),
+            "{items:?}"
+        );
+    }
+
+    #[test]
+    fn estimated_counts_are_marked_in_the_evidence() {
+        let now = Utc::now();
+        let mut est = count("public.messages", Some(66_000), Some(66_403));
+        est.exact = false;
+        let rc = RowCounts {
+            source: "src".into(),
+            target: "tgt".into(),
+            tables: vec![count("public.users", Some(12_000), Some(12_000)), est],
+            updated: Some(now),
+            stale: None,
+        };
+        let items = rowcount_items(Some(&rc), now);
+        assert!(
+            items[0].value.contains("1 estimated"),
+            "the summary says how many are estimates: {items:?}"
+        );
+        assert!(
+            items.iter().any(|i| i.label == "rows public.messages"
+                && i.value == "source ~66,000 · target ~66,403 · Δ ~-403 (estimates)"),
             "{items:?}"
         );
     }

@@ -77,7 +77,7 @@ fn c_then_y_confirms_with_the_evidence_on_screen() {
             ),
             (
                 "row counts source → target".into(),
-                "3 tables · 2 differ · source 208,000 · target 162,311 · 1 on one side only · counted 4s ago".into()
+                "3 tables · 2 differ · source 208,000 · target 162,311 · 1 on one side only · 1 estimated · counted 4s ago".into()
             ),
             (
                 "rows public.matches".into(),
