@@ -3,12 +3,13 @@
 //! between, PostgreSQL tables are estimated cheaply and often. SQLite counts are
 //! always exact (there is no cheap estimate).
 //!
-//! The estimate is the statistics' live-row count (`n_live_tup`, kept current by
-//! every insert and delete) on a primary, or, on a standby or when the statistics
-//! were reset, the planner's estimate (`reltuples` per page × pages today). An
-//! exact count stays shown while the table's estimate has not moved since it was
-//! taken: a stale `reltuples` must not turn the exact, equal counts the verify
-//! just proved into a false difference on the pane and in the evidence.
+//! The estimate is the planner's (`reltuples` per page × pages today), or on a
+//! primary the statistics' live-row count (`n_live_tup`, current after every
+//! insert and delete) when the two roughly agree; a table never analysed is
+//! counted exactly. An exact count stays shown while the table's estimate has
+//! not moved since it was taken: a stale `reltuples` must not turn the exact,
+//! equal counts the verify just proved into a false difference on the pane and
+//! in the evidence.
 
 use super::{backoff, pause, DbGetter, Hub, RowCount, Stale};
 use crate::db::Db;
@@ -40,24 +41,30 @@ struct Count {
     est: Option<i64>,
 }
 
-/// The estimates of every table of a PostgreSQL database: `n_live_tup` on a
-/// primary unless the statistics look reset (0 live rows in a table the
-/// planner thinks holds rows), else `reltuples` per page × pages today; `None`
-/// for a table never analysed and without statistics.
+/// The estimates of every table of a PostgreSQL database. `None` for a table
+/// never analysed: it is counted exactly. Otherwise the planner's estimate P
+/// (`reltuples` per page × pages today), or, on a primary, the statistics'
+/// live-row count when it agrees with P within a factor of two: it follows
+/// every insert and delete at once, but a pooled connection's late report of
+/// a TRUNCATE can zero it after the rows that followed were counted.
 const PG_ESTIMATES: &str = "
-select n.nspname::text, c.relname::text,
+select nspname, relname,
        (case
-          when not pg_is_in_recovery() and coalesce(s.n_live_tup, 0) > 0 then s.n_live_tup::float8
-          when c.reltuples < 0 then null
-          when c.relpages > 0
-            then c.reltuples / c.relpages * (pg_relation_size(c.oid) / current_setting('block_size')::float8)
-          else c.reltuples::float8
+          when reltuples < 0 then null
+          when not pg_is_in_recovery() and live between p / 2 and p * 2 then live
+          else p
         end)::float8
-  from pg_class c
-  join pg_namespace n on n.oid = c.relnamespace
-  left join pg_stat_all_tables s on s.relid = c.oid
- where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema', 'ferry')
-   and n.nspname not like 'pg_toast%'";
+  from (select n.nspname::text as nspname, c.relname::text as relname, c.reltuples,
+               s.n_live_tup::float8 as live,
+               (case when c.relpages > 0
+                     then c.reltuples / c.relpages
+                          * (pg_relation_size(c.oid) / current_setting('block_size')::float8)
+                     else c.reltuples end)::float8 as p
+          from pg_class c
+          join pg_namespace n on n.oid = c.relnamespace
+          left join pg_stat_all_tables s on s.relid = c.oid
+         where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema', 'ferry')
+           and n.nspname not like 'pg_toast%') t";
 
 /// Every wanted table of one side.
 async fn counts(
