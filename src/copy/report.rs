@@ -61,15 +61,18 @@ impl CopyReport {
         } else {
             String::new()
         };
+        let reset = self.sequences.iter().filter(|s| s.value.is_some()).count();
         // the same units as the report and the console: `420,000 rows`, `20.7 MiB`
         format!(
-            "copied {} rows in {} tables ({}) in {:.1}s, {} rows/s{resumed}; {} sequences reset",
+            "copied {} rows in {} table{} ({}) in {:.1}s, {} rows/s{resumed}; {} sequence{} reset",
             crate::units::count(self.rows),
             self.tables.len(),
+            if self.tables.len() == 1 { "" } else { "s" },
             crate::units::bytes(self.bytes),
             self.duration_ms as f64 / 1000.0,
             crate::units::count(self.rows_per_sec.max(0.0).round() as u64),
-            self.sequences.iter().filter(|s| s.value.is_some()).count()
+            reset,
+            if reset == 1 { "" } else { "s" }
         )
     }
 }
