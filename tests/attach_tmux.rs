@@ -6,124 +6,18 @@
 //! the run goes on; the journal names bob. Then alice quits while carol
 //! watches, and carol's console says the run was stopped.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
 const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
 
-struct Tmux {
-    socket: String,
-    socket_path: Option<PathBuf>,
-    dir: tempfile::TempDir,
-}
+mod support;
+use support::tmux::Tmux;
 
-fn tmux_raw(socket: &str, args: &[&str]) -> Output {
-    match Command::new("tmux")
-        .arg("-L")
-        .arg(socket)
-        .arg("-f")
-        .arg("/dev/null")
-        .args(args)
-        .env_remove("TMUX")
-        .env_remove("TMUX_PANE")
-        .output()
-    {
-        Ok(o) => o,
-        Err(e) => panic!("cannot run tmux (scripts/test installs it): {e}"),
-    }
-}
-
-impl Tmux {
-    fn start() -> Tmux {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-        let mut t = Tmux {
-            socket: format!("ferry-attach-e2e-{}", std::process::id()),
-            socket_path: None,
-            dir,
-        };
-        for name in ["alice", "bob", "carol"] {
-            t.session(name);
-        }
-        let path = t.tmux(&["display-message", "-p", "#{socket_path}"]).stdout;
-        let path = String::from_utf8_lossy(&path).trim().to_string();
-        t.socket_path = (!path.is_empty()).then(|| PathBuf::from(path));
-        t
-    }
-
-    fn session(&self, name: &str) {
-        let cwd = self.path().display().to_string();
-        let out = self.tmux(&[
-            "new-session",
-            "-d",
-            "-s",
-            name,
-            "-x",
-            "100",
-            "-y",
-            "30",
-            "-c",
-            &cwd,
-            "-e",
-            "PS1=$ ",
-            "bash",
-            "--norc",
-            "--noprofile",
-        ]);
-        assert!(
-            out.status.success(),
-            "tmux new-session: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn tmux(&self, args: &[&str]) -> Output {
-        tmux_raw(&self.socket, args)
-    }
-
-    fn line(&self, who: &str, text: &str) {
-        self.tmux(&["send-keys", "-t", who, "-l", text]);
-        self.tmux(&["send-keys", "-t", who, "Enter"]);
-    }
-
-    fn keys(&self, who: &str, keys: &[&str]) {
-        for k in keys {
-            self.tmux(&["send-keys", "-t", who, k]);
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn capture(&self, who: &str) -> String {
-        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", who]).stdout).into_owned()
-    }
-
-    #[track_caller]
-    fn wait_for(&self, who: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let screen = self.capture(who);
-            if pred(&screen) {
-                return screen;
-            }
-            if Instant::now() > deadline {
-                panic!("timed out waiting for {what} on {who}'s screen:\n{screen}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = tmux_raw(&self.socket, &["kill-server"]);
-        if let Some(p) = &self.socket_path {
-            let _ = std::fs::remove_file(p);
-        }
-    }
+/// alice's, bob's and carol's terminals.
+fn terminals() -> Tmux {
+    Tmux::start(
+        "attach",
+        &[("alice", 100, 30), ("bob", 100, 30), ("carol", 100, 30)],
+    )
 }
 
 const RB: &str = r#"
@@ -164,7 +58,7 @@ fn row(screen: &str, step: &str) -> String {
 
 #[test]
 fn a_second_operator_attaches_and_confirms_while_a_third_watches() {
-    let t = Tmux::start();
+    let t = terminals();
     std::fs::write(t.path().join("rb.toml"), RB).unwrap_or_else(|e| panic!("{e}"));
     let ferry = FERRY;
     t.line(

@@ -10,147 +10,14 @@
 //! - `NO_COLOR`: no colour escape at all, while a normal run has some.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
 const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
 
-/// A tmux server of our own, killed on drop.
-struct Tmux {
-    socket: String,
-    /// The socket file, removed after the server is killed.
-    socket_path: Option<PathBuf>,
-    dir: tempfile::TempDir,
-}
+mod support;
+use support::tmux::Tmux;
 
-fn tmux_raw(socket: &str, args: &[&str]) -> Output {
-    match Command::new("tmux")
-        .arg("-L")
-        .arg(socket)
-        .arg("-f")
-        .arg("/dev/null")
-        .args(args)
-        .env_remove("TMUX")
-        .env_remove("TMUX_PANE")
-        .output()
-    {
-        Ok(o) => o,
-        Err(e) => panic!("cannot run tmux (scripts/test installs it): {e}"),
-    }
-}
-
-impl Tmux {
-    fn start(name: &str, w: u16, h: u16) -> Tmux {
-        let dir = match tempfile::tempdir() {
-            Ok(d) => d,
-            Err(e) => panic!("tempdir: {e}"),
-        };
-        let socket = format!("ferry-e2e-{}-{name}", std::process::id());
-        let mut t = Tmux {
-            socket,
-            socket_path: None,
-            dir,
-        };
-        let (w, h) = (w.to_string(), h.to_string());
-        let cwd = t.path().display().to_string();
-        let out = tmux_raw(
-            &t.socket,
-            &[
-                "new-session",
-                "-d",
-                "-x",
-                &w,
-                "-y",
-                &h,
-                "-c",
-                &cwd,
-                "-e",
-                "PS1=$ ",
-                "bash",
-                "--norc",
-                "--noprofile",
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "tmux new-session: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let path = t.tmux(&["display-message", "-p", "#{socket_path}"]).stdout;
-        let path = String::from_utf8_lossy(&path).trim().to_string();
-        t.socket_path = (!path.is_empty()).then(|| PathBuf::from(path));
-        t
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn tmux(&self, args: &[&str]) -> Output {
-        tmux_raw(&self.socket, args)
-    }
-
-    /// Type `text` literally, then press Enter.
-    fn line(&self, text: &str) {
-        self.tmux(&["send-keys", "-l", text]);
-        self.tmux(&["send-keys", "Enter"]);
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        for k in keys {
-            self.tmux(&["send-keys", k]);
-            std::thread::sleep(Duration::from_millis(150));
-        }
-    }
-
-    fn capture(&self) -> String {
-        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p"]).stdout).into_owned()
-    }
-
-    /// The screen with its colour and attribute escapes.
-    fn capture_escaped(&self) -> String {
-        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-e"]).stdout).into_owned()
-    }
-
-    /// Poll the screen until `pred` holds; fail with the last screen after `secs`.
-    #[track_caller]
-    fn wait_for(&self, what: &str, secs: u64, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let screen = self.capture();
-            if pred(&screen) {
-                return screen;
-            }
-            if Instant::now() > deadline {
-                panic!("timed out waiting for {what}; the screen:\n{screen}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Run `stty -a` in the pane (after ferry exited) and return its output.
-    #[track_caller]
-    fn stty(&self) -> String {
-        self.line("stty -a > stty.txt; echo STTY-DONE");
-        self.wait_for("stty to run", 10, |s| s.contains("\nSTTY-DONE"));
-        std::fs::read_to_string(self.path().join("stty.txt")).unwrap_or_default()
-    }
-
-    fn write(&self, name: &str, text: &str) {
-        if let Err(e) = std::fs::write(self.path().join(name), text) {
-            panic!("write {name}: {e}");
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = tmux_raw(&self.socket, &["kill-server"]);
-        if let Some(p) = &self.socket_path {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
+/// The one terminal of these tests.
+const ONE: &str = "main";
 
 #[track_caller]
 fn assert_cooked(stty: &str) {
@@ -200,25 +67,26 @@ title = "Main"
 
 #[test]
 fn confirm_resize_and_quit_leave_a_cooked_terminal() {
-    let t = Tmux::start("confirm", 80, 24);
+    let t = Tmux::start("confirm", &[(ONE, 80, 24)]);
     t.write("rb.toml", CONFIRM_SHELL);
-    t.line(&format!(
-        "TERM=tmux-256color {FERRY} run rb.toml --operator alice"
-    ));
-    t.wait_for("the console", 20, |s| {
+    t.line(
+        ONE,
+        &format!("TERM=tmux-256color {FERRY} run rb.toml --operator alice"),
+    );
+    t.wait_for_secs(ONE, "the console", 20, |s| {
         s.contains("? go-ahead") && s.contains("awaiting you")
     });
-    let screen = t.capture();
+    let screen = t.capture(ONE);
     assert!(
         screen.contains(" UTC · alice · journal "),
         "the status bar names the operator:\n{screen}"
     );
-    t.keys(&["c"]);
-    t.wait_for("the confirm dialog", 10, |s| {
+    t.keys(ONE, &["c"]);
+    t.wait_for_secs(ONE, "the confirm dialog", 10, |s| {
         s.contains("Confirm `go-ahead`") && s.contains("y confirm")
     });
-    t.keys(&["y"]);
-    let screen = t.wait_for("the step confirmed and the run done", 10, |s| {
+    t.keys(ONE, &["y"]);
+    let screen = t.wait_for_secs(ONE, "the step confirmed and the run done", 10, |s| {
         s.contains("✔ go-ahead") && s.contains("✔ hello")
     });
     assert!(
@@ -231,7 +99,7 @@ fn confirm_resize_and_quit_leave_a_cooked_terminal() {
     );
 
     t.tmux(&["resize-window", "-x", "200", "-y", "50"]);
-    let screen = t.wait_for("the wide layout", 10, |s| {
+    let screen = t.wait_for_secs(ONE, "the wide layout", 10, |s| {
         s.contains("Replication lag") && s.contains("no lag monitor in this runbook")
     });
     assert!(
@@ -247,18 +115,18 @@ fn confirm_resize_and_quit_leave_a_cooked_terminal() {
         "200 columns:\n{screen}"
     );
 
-    t.keys(&["q"]);
-    if t.capture().contains("Quit while steps run?") {
-        t.keys(&["y"]);
+    t.keys(ONE, &["q"]);
+    if t.capture(ONE).contains("Quit while steps run?") {
+        t.keys(ONE, &["y"]);
     }
-    let screen = t.wait_for("ferry to exit", 15, |s| {
+    let screen = t.wait_for_secs(ONE, "ferry to exit", 15, |s| {
         s.contains("finished: every step succeeded")
     });
     assert!(
         !screen.contains("Runbook ·"),
         "the alternate screen is gone:\n{screen}"
     );
-    assert_cooked(&t.stty());
+    assert_cooked(&t.stty(ONE));
     let journal = std::fs::read_to_string(journal_in(t.path(), "tmux-e2e")).unwrap_or_default();
     assert!(
         journal.contains(r#""type":"confirm","step":"go-ahead""#),
@@ -292,12 +160,13 @@ id = "main"
 
 #[test]
 fn sigterm_during_a_step_restores_the_terminal_and_journals_the_step_stopped() {
-    let t = Tmux::start("sigterm", 80, 24);
+    let t = Tmux::start("sigterm", &[(ONE, 80, 24)]);
     t.write("nap.toml", NAP);
-    t.line(&format!(
-        "sh -c 'echo $$ > ferry.pid; exec env TERM=screen-256color {FERRY} run nap.toml'"
-    ));
-    t.wait_for("the step running", 20, |s| {
+    t.line(
+        ONE,
+        &format!("sh -c 'echo $$ > ferry.pid; exec env TERM=screen-256color {FERRY} run nap.toml'"),
+    );
+    t.wait_for_secs(ONE, "the step running", 20, |s| {
         s.contains("▶ nap") && s.contains("napping")
     });
     let pid: i32 = std::fs::read_to_string(t.path().join("ferry.pid"))
@@ -307,7 +176,7 @@ fn sigterm_during_a_step_restores_the_terminal_and_journals_the_step_stopped() {
     // SAFETY: kill has no memory preconditions; the pid is the ferry we started.
     let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
     assert_eq!(rc, 0, "kill -TERM {pid}");
-    let screen = t.wait_for("ferry to stop", 20, |s| {
+    let screen = t.wait_for_secs(ONE, "ferry to stop", 20, |s| {
         s.contains("interrupted: running steps were stopped")
     });
     assert!(screen.contains("--resume"), "says how to resume:\n{screen}");
@@ -315,7 +184,7 @@ fn sigterm_during_a_step_restores_the_terminal_and_journals_the_step_stopped() {
         !screen.contains("Runbook ·"),
         "the alternate screen is gone:\n{screen}"
     );
-    assert_cooked(&t.stty());
+    assert_cooked(&t.stty(ONE));
 
     let journal = std::fs::read_to_string(journal_in(t.path(), "tmux-nap")).unwrap_or_default();
     let entries: Vec<serde_json::Value> = journal
@@ -373,14 +242,14 @@ id = "main"
   depends_on = []
 "#;
     for (no_color, name) in [(true, "mono"), (false, "colour")] {
-        let t = Tmux::start(name, 100, 30);
+        let t = Tmux::start(name, &[(ONE, 100, 30)]);
         t.write("rb.toml", rb);
         let env = if no_color { "NO_COLOR=1 " } else { "" };
-        t.line(&format!("{env}TERM=tmux-256color {FERRY} run rb.toml"));
-        t.wait_for("the failed and awaiting steps", 20, |s| {
+        t.line(ONE, &format!("{env}TERM=tmux-256color {FERRY} run rb.toml"));
+        t.wait_for_secs(ONE, "the failed and awaiting steps", 20, |s| {
             s.contains("✘ first") && s.contains("? second")
         });
-        let escaped = t.capture_escaped();
+        let escaped = t.capture_escaped(ONE);
         let n = colour_escapes(&escaped);
         if no_color {
             assert_eq!(n, 0, "NO_COLOR run has colour escapes:\n{escaped:?}");
@@ -390,8 +259,8 @@ id = "main"
                 "a normal run should use colour (else this test proves nothing)"
             );
         }
-        t.keys(&["q"]);
-        t.wait_for("ferry to exit", 15, |s| {
+        t.keys(ONE, &["q"]);
+        t.wait_for_secs(ONE, "ferry to exit", 15, |s| {
             s.contains("stopped:") || s.contains("halted:")
         });
     }

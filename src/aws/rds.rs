@@ -257,10 +257,7 @@ pub async fn perform(
                 || async { req.clone().send().await.map_err(|e| classify(&e)) },
             )
             .await?;
-            reported = out
-                .db_instance()
-                .and_then(|d| d.db_instance_status())
-                .map(str::to_string);
+            reported = status_of(out.db_instance());
             note(format!(
                 "CreateDBInstanceReadReplica `{instance}` from `{source_instance}` accepted"
             ));
@@ -282,10 +279,7 @@ pub async fn perform(
                     .map_err(|e| classify(&e))
             })
             .await?;
-            reported = out
-                .db_instance()
-                .and_then(|d| d.db_instance_status())
-                .map(str::to_string);
+            reported = status_of(out.db_instance());
             note(format!("PromoteReadReplica `{instance}` accepted"));
         }
         RdsAction::CreateSnapshot { snapshot, .. } => {
@@ -318,10 +312,7 @@ pub async fn perform(
                     .map_err(|e| classify(&e))
             })
             .await?;
-            reported = out
-                .db_instance()
-                .and_then(|d| d.db_instance_status())
-                .map(str::to_string);
+            reported = status_of(out.db_instance());
             note(format!("RebootDBInstance `{instance}` accepted"));
         }
         RdsAction::WaitStatus { .. } => {}
@@ -375,6 +366,11 @@ pub async fn perform(
         note(format!("after: `{}` is `{}`", a.instance, a.status));
     }
     Ok(report)
+}
+
+/// The status an RDS call's answer reports for its instance.
+fn status_of(d: Option<&aws_sdk_rds::types::DbInstance>) -> Option<String> {
+    d.and_then(|d| d.db_instance_status()).map(str::to_string)
 }
 
 #[cfg(test)]

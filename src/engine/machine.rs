@@ -692,6 +692,10 @@ impl Machine {
 }
 
 #[cfg(test)]
+#[path = "machine_testkit.rs"]
+mod testkit;
+
+#[cfg(test)]
 #[path = "machine_tests.rs"]
 mod tests;
 

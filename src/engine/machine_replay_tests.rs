@@ -2,58 +2,17 @@
 //! tables for the state machine. No IO, no async: events in, effects out.
 
 use super::*;
-use crate::engine::event::{Actor, Effect, Event, Outcome, RunStatus, StepState};
-use crate::runbook::load_str;
-use std::path::Path;
-
-fn rb(steps: &str) -> Runbook {
-    let text = format!(
-        "[runbook]\nname = \"t\"\nformat = 1\n[connections.db]\nurl = \"sqlite://x.db\"\n[[phase]]\nid = \"p\"\n{steps}\n"
-    );
-    load_str("t.toml", &text, Path::new("t.toml")).unwrap_or_else(|e| panic!("{}", e.render()))
-}
-
-fn alice() -> Actor {
-    Actor {
-        operator: "alice".into(),
-        host: "bastion".into(),
-    }
-}
+use crate::engine::event::{Effect, Event, Outcome, RunStatus, StepState};
+use crate::engine::machine::testkit::*;
 
 fn confirm(step: &str) -> Event {
-    Event::Confirm {
-        step: step.into(),
-        by: alice(),
-        automatic: true,
-        typed: None,
-        evidence: vec![],
-    }
+    confirmation(step, true)
 }
 
 fn started(step: &str, attempt: u32) -> Event {
     Event::Started {
         step: step.into(),
         attempt,
-    }
-}
-
-fn ok(step: &str, attempt: u32) -> Event {
-    Event::Finished {
-        step: step.into(),
-        attempt,
-        outcome: Outcome::Succeeded {
-            summary: "exit 0".into(),
-        },
-    }
-}
-
-fn fail(step: &str, attempt: u32) -> Event {
-    Event::Finished {
-        step: step.into(),
-        attempt,
-        outcome: Outcome::Failed {
-            error: "exit status 1".into(),
-        },
     }
 }
 

@@ -1,18 +1,10 @@
 //! State-machine transition tables. No IO, no async: events in, effects out.
 
 use super::*;
-use crate::engine::event::{Actor, Effect, Event, Outcome, RunStatus, StepState};
-use crate::runbook::load_str;
+use crate::engine::event::{Effect, Event, Outcome, RunStatus, StepState};
+use crate::engine::machine::testkit::*;
 use rstest::rstest;
-use std::path::Path;
 use std::time::Duration;
-
-fn rb(steps: &str) -> Runbook {
-    let text = format!(
-        "[runbook]\nname = \"t\"\nformat = 1\n[connections.db]\nurl = \"sqlite://x.db\"\n[[phase]]\nid = \"p\"\n{steps}\n"
-    );
-    load_str("t.toml", &text, Path::new("t.toml")).unwrap_or_else(|e| panic!("{}", e.render()))
-}
 
 /// a (operator) -> b (operator, retries 2, backoff 1s) -> c (confirm none) ; undo-a rolls back a.
 fn three() -> Machine {
@@ -43,41 +35,8 @@ id = "undo"
 "#))
 }
 
-fn alice() -> Actor {
-    Actor {
-        operator: "alice".into(),
-        host: "bastion".into(),
-    }
-}
-
 fn confirm(step: &str) -> Event {
-    Event::Confirm {
-        step: step.into(),
-        by: alice(),
-        automatic: false,
-        typed: None,
-        evidence: vec![],
-    }
-}
-
-fn ok(step: &str, attempt: u32) -> Event {
-    Event::Finished {
-        step: step.into(),
-        attempt,
-        outcome: Outcome::Succeeded {
-            summary: "exit 0".into(),
-        },
-    }
-}
-
-fn fail(step: &str, attempt: u32) -> Event {
-    Event::Finished {
-        step: step.into(),
-        attempt,
-        outcome: Outcome::Failed {
-            error: "exit status 1".into(),
-        },
-    }
+    confirmation(step, false)
 }
 
 fn exec(step: &str, attempt: u32) -> Effect {

@@ -2,3 +2,4 @@
 
 pub mod headless;
 pub mod pg;
+pub mod tmux;
