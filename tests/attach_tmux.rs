@@ -6,7 +6,6 @@
 //! the run goes on; the journal names bob. Then alice quits while carol
 //! watches, and carol's console says the run was stopped.
 
-
 const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
 
 mod support;

@@ -7,10 +7,8 @@ use sqlx::{Connection, PgConnection};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn rig(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set: run the tests through scripts/test"))
-}
+mod support;
+use support::pg::rig_var;
 
 async fn exec(url: &str, sql: &str) {
     let mut c = PgConnection::connect(url)
@@ -25,7 +23,10 @@ async fn exec(url: &str, sql: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_copy_pauses_on_a_high_or_stale_metric_and_resumes_when_it_drops() {
     let schema = format!("throttle_{}", std::process::id());
-    let (src, tgt) = (rig("FERRY_TEST_PG_PRIMARY"), rig("FERRY_TEST_PG_TARGET"));
+    let (src, tgt) = (
+        rig_var("FERRY_TEST_PG_PRIMARY"),
+        rig_var("FERRY_TEST_PG_TARGET"),
+    );
     exec(
         &src,
         &format!(

@@ -15,13 +15,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 mod support;
-use support::pg::OwnCluster;
-
-fn rig(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the tests through scripts/test, which starts the rig")
-    })
-}
+use support::pg::{rig_var, OwnCluster, ResumeReplay};
 
 fn start(
     toml: &str,
@@ -97,28 +91,6 @@ id = "p"
   kind = "confirm"
 "#;
 
-struct Resume(String);
-impl Drop for Resume {
-    fn drop(&mut self) {
-        // never leave the shared standby paused, whatever happened
-        let url = self.0.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("rt");
-            rt.block_on(async {
-                if let Ok(mut c) = PgConnection::connect(&url).await {
-                    let _ = sqlx::query("select pg_wal_replay_resume()")
-                        .execute(&mut c)
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn standby_lag_grows_while_replay_is_paused_and_falls_after() {
     let (hub, cancel, _samples) = start(LAG_RB);
@@ -128,13 +100,13 @@ async fn standby_lag_grows_while_replay_is_paused_and_falls_after() {
         "an idle, caught-up standby reads ~0, got {caught_up:?}"
     );
 
-    let mut standby = PgConnection::connect(&rig("FERRY_TEST_PG_STANDBY"))
+    let mut standby = PgConnection::connect(&rig_var("FERRY_TEST_PG_STANDBY"))
         .await
         .expect("standby");
-    let mut primary = PgConnection::connect(&rig("FERRY_TEST_PG_PRIMARY"))
+    let mut primary = PgConnection::connect(&rig_var("FERRY_TEST_PG_PRIMARY"))
         .await
         .expect("primary");
-    let _guard = Resume(rig("FERRY_TEST_PG_STANDBY"));
+    let _guard = ResumeReplay(rig_var("FERRY_TEST_PG_STANDBY"));
     sqlx::query("select pg_wal_replay_pause()")
         .execute(&mut standby)
         .await
@@ -145,7 +117,7 @@ async fn standby_lag_grows_while_replay_is_paused_and_falls_after() {
         .expect("create");
     // keep writing so receive LSN moves ahead of replay LSN
     let writer = {
-        let url = rig("FERRY_TEST_PG_PRIMARY");
+        let url = rig_var("FERRY_TEST_PG_PRIMARY");
         tokio::spawn(async move {
             let mut c = PgConnection::connect(&url).await.expect("primary");
             for _ in 0..40 {
@@ -211,10 +183,10 @@ async fn standby_lag_grows_while_replay_is_paused_and_falls_after() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sql_metrics_rates_rowcounts_and_staleness() {
-    let mut primary = PgConnection::connect(&rig("FERRY_TEST_PG_PRIMARY"))
+    let mut primary = PgConnection::connect(&rig_var("FERRY_TEST_PG_PRIMARY"))
         .await
         .expect("primary");
-    let mut target = PgConnection::connect(&rig("FERRY_TEST_PG_TARGET"))
+    let mut target = PgConnection::connect(&rig_var("FERRY_TEST_PG_TARGET"))
         .await
         .expect("target");
     let schema = format!("mon_{}", std::process::id());
@@ -283,7 +255,7 @@ id = "p"
     );
     // a counter growing by 100 every 500 ms is about 200/s
     let bump = {
-        let url = rig("FERRY_TEST_PG_PRIMARY");
+        let url = rig_var("FERRY_TEST_PG_PRIMARY");
         let schema = schema.clone();
         tokio::spawn(async move {
             let mut c = PgConnection::connect(&url).await.expect("primary");
@@ -438,7 +410,10 @@ id = "p"
 /// shows at once, as an estimate, and an exact count on demand confirms it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn estimates_neither_invent_a_difference_nor_miss_a_write() {
-    let (src, tgt) = (rig("FERRY_TEST_PG_PRIMARY"), rig("FERRY_TEST_PG_TARGET"));
+    let (src, tgt) = (
+        rig_var("FERRY_TEST_PG_PRIMARY"),
+        rig_var("FERRY_TEST_PG_TARGET"),
+    );
     let schema = format!("rcest_{}", std::process::id());
     let sql = |url: String, q: String| async move {
         let mut c = PgConnection::connect(&url).await.expect("connect");

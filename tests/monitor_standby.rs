@@ -14,32 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-fn rig(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set: run the tests through scripts/test"))
-}
-
-/// Never leave the shared standby paused, whatever happened.
-struct Resume(String);
-impl Drop for Resume {
-    fn drop(&mut self) {
-        let url = self.0.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("rt");
-            rt.block_on(async {
-                if let Ok(mut c) = PgConnection::connect(&url).await {
-                    let _ = sqlx::query("select pg_wal_replay_resume()")
-                        .execute(&mut c)
-                        .await;
-                }
-            })
-        })
-        .join();
-    }
-}
+mod support;
+use support::pg::{rig_var, ResumeReplay};
 
 #[derive(Debug, serde::Deserialize)]
 struct Line {
@@ -105,14 +81,14 @@ id = "p"
         .expect("run ferry");
     // the first journaled sample is the caught-up one
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let standby_url = rig("FERRY_TEST_PG_STANDBY");
-    let _guard = Resume(standby_url.clone());
+    let standby_url = rig_var("FERRY_TEST_PG_STANDBY");
+    let _guard = ResumeReplay(standby_url.clone());
     let mut standby = PgConnection::connect(&standby_url).await.expect("standby");
     sqlx::query("select pg_wal_replay_pause()")
         .execute(&mut standby)
         .await
         .expect("pause replay");
-    let mut primary = PgConnection::connect(&rig("FERRY_TEST_PG_PRIMARY"))
+    let mut primary = PgConnection::connect(&rig_var("FERRY_TEST_PG_PRIMARY"))
         .await
         .expect("primary");
     let table = format!("standby_probe_{}", std::process::id());
@@ -209,7 +185,7 @@ id = "p"
 
 /// Run a PostgreSQL tool as the owner of the rig's clusters.
 fn pg_tool(tool: &str, args: &[&str]) -> std::process::Output {
-    let bin = format!("{}/{tool}", rig("FERRY_TEST_PG_BIN"));
+    let bin = format!("{}/{tool}", rig_var("FERRY_TEST_PG_BIN"));
     let mut cmd = if std::env::var("FERRY_TEST_RUN_AS").as_deref() == Ok("postgres") {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--", bin.as_str()]);

@@ -284,3 +284,16 @@ impl Drop for OwnCluster {
         let _ = std::fs::remove_dir_all(&self.data);
     }
 }
+
+/// Resumes WAL replay on the standby at its URL when dropped: a test that pauses
+/// the rig's shared standby never leaves it paused, whatever happened.
+pub struct ResumeReplay(pub String);
+
+impl Drop for ResumeReplay {
+    fn drop(&mut self) {
+        cleanup(vec![(
+            self.0.clone(),
+            "select pg_wal_replay_resume()".to_string(),
+        )]);
+    }
+}
