@@ -5,15 +5,15 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, Criterion};
-use ferry::engine::event::{RunStatus, StepState};
-use ferry::engine::exec::{Progress, ProgressItem};
-use ferry::engine::redact::Redactor;
-use ferry::engine::snapshot::{
+use ferry::tui::{render, Action, App, Theme};
+use ferry_core::engine::event::{RunStatus, StepState};
+use ferry_core::engine::exec::{Progress, ProgressItem};
+use ferry_core::engine::redact::Redactor;
+use ferry_core::engine::snapshot::{
     EngineSnapshot, LagSeries, MetricSeries, MonitorsSnapshot, RowCount, RowCounts, Sample,
     StepSnap,
 };
-use ferry::runbook::Runbook;
-use ferry::tui::{render, Action, App, Theme};
+use ferry_core::runbook::Runbook;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use std::fmt::Write;
@@ -87,10 +87,11 @@ fn samples(n: usize, f: impl Fn(usize) -> f64) -> Vec<Sample> {
 
 fn fixture() -> (Arc<Runbook>, EngineSnapshot) {
     let text = runbook_text();
-    let rb = match ferry::runbook::load_str("big.toml", &text, std::path::Path::new("big.toml")) {
-        Ok(rb) => Arc::new(rb),
-        Err(e) => panic!("bench runbook: {}", e.render()),
-    };
+    let rb =
+        match ferry_core::runbook::load_str("big.toml", &text, std::path::Path::new("big.toml")) {
+            Ok(rb) => Arc::new(rb),
+            Err(e) => panic!("bench runbook: {}", e.render()),
+        };
     let mut steps: Vec<StepSnap> = rb.steps().map(|s| StepSnap::new(s, false)).collect();
     let running = 150;
     for (i, s) in steps.iter_mut().enumerate() {

@@ -5,9 +5,9 @@
 //! high (timing out with the value journaled) and passes once it drops.
 
 use aws_sdk_cloudwatch::types::MetricDatum;
-use ferry::aws::{self, Clients};
-use ferry::monitor::{self, DbGetter, MonitorView};
-use ferry::runbook::{load_str, AwsSettings};
+use ferry_core::aws::{self, Clients};
+use ferry_core::monitor::{self, DbGetter, MonitorView};
+use ferry_core::runbook::{load_str, AwsSettings};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;

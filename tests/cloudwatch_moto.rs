@@ -6,9 +6,9 @@
 
 use aws_sdk_cloudwatch::primitives::DateTime as AwsTime;
 use aws_sdk_cloudwatch::types::MetricDatum;
-use ferry::aws::{self, Clients};
-use ferry::monitor::{self, DbGetter, MonitorView};
-use ferry::runbook::{load_str, AwsSettings};
+use ferry_core::aws::{self, Clients};
+use ferry_core::monitor::{self, DbGetter, MonitorView};
+use ferry_core::runbook::{load_str, AwsSettings};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;

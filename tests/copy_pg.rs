@@ -4,9 +4,9 @@
 //! (`md5(string_agg(t::text, '|' order by t::text))`, plus counts), never by ferry's
 //! own code. Tests fail, never skip, when the rig's variables are unset.
 
-use ferry::copy::{self, CopyError, CopyFormat, CopyProgress, CopyReport, Hooks, Throttle};
-use ferry::db::Db;
-use ferry::runbook::{Compare, Condition, CopyStep};
+use ferry_core::copy::{self, CopyError, CopyFormat, CopyProgress, CopyReport, Hooks, Throttle};
+use ferry_core::db::Db;
+use ferry_core::runbook::{Compare, Condition, CopyStep};
 use sqlx::PgPool;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -4,8 +4,8 @@
 //! plan compared by fingerprint. Tests fail, never skip, when the rig's variables
 //! are unset.
 
-use ferry::copy::{self, CopyFormat, Hooks, KeyVal};
-use ferry::runbook::CopyStep;
+use ferry_core::copy::{self, CopyFormat, Hooks, KeyVal};
+use ferry_core::runbook::CopyStep;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;

@@ -4,9 +4,9 @@
 //! happens to sequences the catalogs tie to a table in other ways than ownership.
 //! Tests fail, never skip, when the rig's variables are unset.
 
-use ferry::copy::{self, CopyError, CopyFormat, CopyReport, Hooks};
-use ferry::db::Db;
-use ferry::runbook::CopyStep;
+use ferry_core::copy::{self, CopyError, CopyFormat, CopyReport, Hooks};
+use ferry_core::db::Db;
+use ferry_core::runbook::CopyStep;
 use sqlx::PgPool;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -7,9 +7,9 @@
 //! keeps each value's storage class), PostgreSQL values read back by the test itself.
 //! The PostgreSQL tests fail, never skip, when the rig's variables are unset.
 
-use ferry::copy::{self, CopyError, CopyReport, Hooks};
-use ferry::db::Db;
-use ferry::runbook::CopyStep;
+use ferry_core::copy::{self, CopyError, CopyReport, Hooks};
+use ferry_core::db::Db;
+use ferry_core::runbook::CopyStep;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::{PgPool, Row};
 use std::collections::BTreeMap;

@@ -3,11 +3,11 @@
 //! password, waiting on a query (with and without a hold), and an unreachable server.
 //! Tests that need the rig fail, never skip, when `FERRY_TEST_PG_PRIMARY` is unset.
 
-use ferry::engine::connections::{Connections, RetryPolicy};
-use ferry::engine::event::Outcome;
-use ferry::engine::exec::{self, ExecCtx, MonitorView, NoMonitors, OutputLine};
-use ferry::engine::redact::{url_password, Redactor};
-use ferry::runbook::{load_str, Runbook, Step};
+use ferry_core::engine::connections::{Connections, RetryPolicy};
+use ferry_core::engine::event::Outcome;
+use ferry_core::engine::exec::{self, ExecCtx, MonitorView, NoMonitors, OutputLine};
+use ferry_core::engine::redact::{url_password, Redactor};
+use ferry_core::runbook::{load_str, Runbook, Step};
 use sqlx::{Connection, PgConnection};
 use std::collections::HashMap;
 use std::path::Path;

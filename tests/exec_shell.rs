@@ -2,11 +2,11 @@
 //! expansion and redaction, and that cancelling (or dropping) a step kills every
 //! process it started, not just the shell.
 
-use ferry::engine::connections::{Connections, RetryPolicy};
-use ferry::engine::event::Outcome;
-use ferry::engine::exec::{self, ExecCtx, NoMonitors, OutputLine, Stream};
-use ferry::engine::redact::Redactor;
-use ferry::runbook::{load_str, Runbook, Step};
+use ferry_core::engine::connections::{Connections, RetryPolicy};
+use ferry_core::engine::event::Outcome;
+use ferry_core::engine::exec::{self, ExecCtx, NoMonitors, OutputLine, Stream};
+use ferry_core::engine::redact::Redactor;
+use ferry_core::runbook::{load_str, Runbook, Step};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;

@@ -4,10 +4,10 @@
 //! primary's view, SQL metrics with `rate`, row counts, and a stale source.
 //! Runs in the `standby` nextest group so no other test sees the paused replay.
 
-use ferry::engine::connections::{Connections, RetryPolicy};
-use ferry::engine::redact::Redactor;
-use ferry::monitor::{self, DbGetter, Hub, MonitorView};
-use ferry::runbook::load_str;
+use ferry_core::engine::connections::{Connections, RetryPolicy};
+use ferry_core::engine::redact::Redactor;
+use ferry_core::monitor::{self, DbGetter, Hub, MonitorView};
+use ferry_core::runbook::load_str;
 use sqlx::{Connection, PgConnection};
 use std::path::Path;
 use std::sync::Arc;

@@ -5,8 +5,8 @@
 //! caught up). Test names carry "standby": nextest runs them one at a time
 //! with the other tests that pause the shared standby (.config/nextest.toml).
 
-use ferry::monitor::{self, DbGetter, Hub, MonitorView};
-use ferry::runbook::load_str;
+use ferry_core::monitor::{self, DbGetter, Hub, MonitorView};
+use ferry_core::runbook::load_str;
 use sqlx::{Connection, PgConnection};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -288,7 +288,7 @@ id = "p"
         .expect("pool");
     let getter: DbGetter = Arc::new(move |_name: String| {
         let pool = pool.clone();
-        Box::pin(async move { Ok(ferry::db::Db::Pg(pool)) })
+        Box::pin(async move { Ok(ferry_core::db::Db::Pg(pool)) })
     });
     let cancel = CancellationToken::new();
     let (hub, _records): (Arc<Hub>, _) = monitor::spawn(&rb, getter, None, cancel.clone());

@@ -6,12 +6,12 @@
 //! The JSON must validate against assets/report.schema.json.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use ferry::copy::{CopyReport, Method, SequenceReset, TableReport};
-use ferry::engine::event::{Actor, Event, EvidenceItem, Outcome, RunStatus};
-use ferry::engine::exec::{OutputLine, Stream};
-use ferry::journal::{Entry, Header, StepMeta, Writer};
-use ferry::runbook::ConfirmMode;
-use ferry::verify::{TableResult, VerifyReport};
+use ferry_core::copy::{CopyReport, Method, SequenceReset, TableReport};
+use ferry_core::engine::event::{Actor, Event, EvidenceItem, Outcome, RunStatus};
+use ferry_core::engine::exec::{OutputLine, Stream};
+use ferry_core::journal::{Entry, Header, StepMeta, Writer};
+use ferry_core::runbook::ConfirmMode;
+use ferry_core::verify::{TableResult, VerifyReport};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -4,10 +4,10 @@
 //! schema differences beyond columns and constraints. Tests fail, never skip, when
 //! the rig's variables are unset.
 
-use ferry::copy::{self, CopyFormat};
-use ferry::db::Db;
-use ferry::runbook::{Check, CopyStep, VerifyStep};
-use ferry::verify::{self, Hooks, VerifyReport};
+use ferry_core::copy::{self, CopyFormat};
+use ferry_core::db::Db;
+use ferry_core::runbook::{Check, CopyStep, VerifyStep};
+use ferry_core::verify::{self, Hooks, VerifyReport};
 use sqlx::postgres::PgPoolOptions;
 
 use std::collections::BTreeMap;

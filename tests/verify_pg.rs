@@ -4,9 +4,9 @@
 //! (never with ferry's copy, so the verifier is tested on its own) and drops it.
 //! Tests fail, never skip, when the rig's variables are unset.
 
-use ferry::db::Db;
-use ferry::runbook::{Check, VerifyStep};
-use ferry::verify::{self, Hooks, Tuning, VerifyReport};
+use ferry_core::db::Db;
+use ferry_core::runbook::{Check, VerifyStep};
+use ferry_core::verify::{self, Hooks, Tuning, VerifyReport};
 use serde_json::Value;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection};

@@ -7,9 +7,9 @@
 //! never skip, when the rig's variables are unset.
 
 use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
-use ferry::db::Db;
-use ferry::runbook::{Check, VerifyStep};
-use ferry::verify::{self, Hooks, VerifyReport};
+use ferry_core::db::Db;
+use ferry_core::runbook::{Check, VerifyStep};
+use ferry_core::verify::{self, Hooks, VerifyReport};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::PgPool;

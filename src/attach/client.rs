@@ -9,10 +9,10 @@
 
 use super::proto::{self, ClientMsg, ServerMsg, Welcome};
 use super::socket;
-use crate::engine::driver::{Handles, Notice};
-use crate::engine::event::RunStatus;
-use crate::engine::snapshot::EngineSnapshot;
-use crate::runbook::Runbook;
+use ferry_core::engine::driver::{Handles, Notice};
+use ferry_core::engine::event::RunStatus;
+use ferry_core::engine::snapshot::EngineSnapshot;
+use ferry_core::runbook::Runbook;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, BufReader};
@@ -114,8 +114,8 @@ pub async fn connect(path: &Path, operator: &str, operate: bool) -> Result<Link,
 pub fn runbook(w: &Welcome) -> Result<Runbook, AttachError> {
     let path = Path::new(&w.runbook_path);
     let loaded = match &w.runbook_source {
-        Some(src) => crate::runbook::load_str(&w.runbook_path, src, path),
-        None => crate::runbook::load(path),
+        Some(src) => ferry_core::runbook::load_str(&w.runbook_path, src, path),
+        None => ferry_core::runbook::load(path),
     };
     let rb = loaded.map_err(|r| {
         AttachError::Runbook(format!(

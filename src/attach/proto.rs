@@ -12,11 +12,11 @@
 //! Every line the server writes passed through the run's redactor. A line longer
 //! than the reader's limit is an error that ends the link, never a partial read.
 
-use crate::engine::driver::Command;
-use crate::engine::event::{EvidenceItem, RunStatus};
-use crate::engine::snapshot::EngineSnapshot;
-use crate::journal::Entry;
 use chrono::{DateTime, Utc};
+use ferry_core::engine::driver::Command;
+use ferry_core::engine::event::{EvidenceItem, RunStatus};
+use ferry_core::engine::snapshot::EngineSnapshot;
+use ferry_core::journal::Entry;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 

@@ -14,10 +14,10 @@
 
 use super::proto::{self, ClientMsg, ServerMsg, Welcome};
 use super::socket::{peer_allowed, SocketFile};
-use crate::engine::driver::{Command, Handles, Notice};
-use crate::engine::event::Actor;
-use crate::engine::redact::Redactor;
-use crate::engine::snapshot::{Attendee, EngineSnapshot};
+use ferry_core::engine::driver::{Command, Handles, Notice};
+use ferry_core::engine::event::Actor;
+use ferry_core::engine::redact::Redactor;
+use ferry_core::engine::snapshot::{Attendee, EngineSnapshot};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -87,7 +87,7 @@ fn redacted_line(msg: &ServerMsg, redactor: &Redactor) -> Option<Arc<str>> {
             return None;
         }
     };
-    let masked = crate::journal::redact_json(json.trim_end(), &|t| redactor.redact(t), &|t| {
+    let masked = ferry_core::journal::redact_json(json.trim_end(), &|t| redactor.redact(t), &|t| {
         serde_json::from_str::<ServerMsg>(t).is_ok()
     });
     Some(format!("{masked}\n").into())

@@ -5,7 +5,7 @@
 
 use super::proto::{self, ClientMsg, FrameError, LineReader};
 use super::socket;
-use crate::engine::driver::Command;
+use ferry_core::engine::driver::Command;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, BufReader};

@@ -8,15 +8,15 @@ use super::client;
 use super::proto::{self, ClientMsg, LineReader, ServerMsg, Welcome};
 use super::server::{self, RunInfo};
 use super::socket;
-use crate::engine::connections::{Connections, RetryPolicy};
-use crate::engine::driver::{initial_snapshot, Command, Driver, ExecEnv, Handles, Notice};
-use crate::engine::event::{Actor, Event, RunStatus, StepState};
-use crate::engine::exec::NoMonitors;
-use crate::engine::machine::Machine;
-use crate::engine::redact::Redactor;
-use crate::journal::{Entry, Writer};
-use crate::runbook::load_str;
 use chrono::Utc;
+use ferry_core::engine::connections::{Connections, RetryPolicy};
+use ferry_core::engine::driver::{initial_snapshot, Command, Driver, ExecEnv, Handles, Notice};
+use ferry_core::engine::event::{Actor, Event, RunStatus, StepState};
+use ferry_core::engine::exec::NoMonitors;
+use ferry_core::engine::machine::Machine;
+use ferry_core::engine::redact::Redactor;
+use ferry_core::journal::{Entry, Writer};
+use ferry_core::runbook::load_str;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -254,7 +254,7 @@ async fn an_attached_operator_confirms_and_the_journal_names_him() {
     drop(s.local);
 
     // the journal: bob confirmed, from host h; carol's attempt left no trace but her visit
-    let replay = crate::journal::read_lenient(&s.journal).unwrap_or_else(|e| panic!("{e}"));
+    let replay = ferry_core::journal::read_lenient(&s.journal).unwrap_or_else(|e| panic!("{e}"));
     let confirms: Vec<&Actor> = replay
         .records
         .iter()
@@ -376,7 +376,7 @@ struct StandIn {
     _dir: tempfile::TempDir,
     path: PathBuf,
     cmd_rx: mpsc::UnboundedReceiver<Command>,
-    snap_tx: watch::Sender<crate::engine::snapshot::EngineSnapshot>,
+    snap_tx: watch::Sender<ferry_core::engine::snapshot::EngineSnapshot>,
     notice_tx: mpsc::UnboundedSender<Notice>,
     local: Handles,
     server: server::Server,
@@ -620,7 +620,7 @@ async fn a_wrapped_shutdown_is_ignored_and_a_wrapped_decision_names_its_actor() 
     }));
     assert_eq!(s.driver.await.ok(), Some(RunStatus::Finished { ok: true }));
     s.server.finish().await;
-    let replay = crate::journal::read_lenient(&s.journal).unwrap_or_else(|e| panic!("{e}"));
+    let replay = ferry_core::journal::read_lenient(&s.journal).unwrap_or_else(|e| panic!("{e}"));
     let events: Vec<&Event> = replay
         .records
         .iter()
@@ -643,15 +643,17 @@ fn a_snapshot_with_values_json_cannot_hold_still_crosses_the_wire() {
     let rb = load_str("attach.toml", RB, Path::new("attach.toml"))
         .unwrap_or_else(|e| panic!("{}", e.render()));
     let mut snap = initial_snapshot(&rb, &Machine::new(&rb), Path::new("j"), "alice");
-    snap.monitors.lag.push(crate::engine::snapshot::LagSeries {
-        name: "replica".into(),
-        warn_secs: Some(f64::INFINITY),
-        samples: vec![crate::engine::snapshot::Sample {
-            at: Utc::now(),
-            value: f64::NAN,
-        }],
-        ..Default::default()
-    });
+    snap.monitors
+        .lag
+        .push(ferry_core::engine::snapshot::LagSeries {
+            name: "replica".into(),
+            warn_secs: Some(f64::INFINITY),
+            samples: vec![ferry_core::engine::snapshot::Sample {
+                at: Utc::now(),
+                value: f64::NAN,
+            }],
+            ..Default::default()
+        });
     let line = proto::to_line(&ServerMsg::Snapshot {
         snapshot: Box::new(snap),
     })

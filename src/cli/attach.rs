@@ -23,7 +23,7 @@ pub fn main(a: AttachArgs) -> i32 {
         None => super::run::default_operator(),
     };
     let name = match &a.runbook {
-        Some(path) => match crate::runbook::load(path) {
+        Some(path) => match ferry_core::runbook::load(path) {
             Ok(rb) => Some(rb.name),
             Err(report) => {
                 complain_raw!("{}", report.render());

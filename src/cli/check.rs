@@ -3,7 +3,7 @@
 //! each step, two-person steps, points of no return and the window.
 
 use super::{EXIT_BAD_INPUT, EXIT_OK};
-use crate::runbook::{self, expand, Condition, ConfirmMode, Runbook, Step, StepKind};
+use ferry_core::runbook::{self, expand, Condition, ConfirmMode, Runbook, Step, StepKind};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;

@@ -4,8 +4,8 @@
 //! snapshots a step will take must not exist yet either.
 
 use super::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE};
-use crate::aws::{self, rds, AwsError};
-use crate::runbook::{LagSource, RdsAction, Runbook, StepKind};
+use ferry_core::aws::{self, rds, AwsError};
+use ferry_core::runbook::{LagSource, RdsAction, Runbook, StepKind};
 use std::collections::BTreeMap;
 
 /// What the runbook expects of an instance before the run.

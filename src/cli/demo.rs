@@ -79,7 +79,7 @@ pub fn prepare(s: &DemoSettings) -> Result<PathBuf, String> {
                 ));
             }
         }
-        if crate::journal::newest_unfinished(&dir.join("runs"), "demo").is_none() {
+        if ferry_core::journal::newest_unfinished(&dir.join("runs"), "demo").is_none() {
             return Err(format!(
                 "the demo run in {} already ended (or never started): nothing to resume; `ferry demo` starts a new one",
                 dir.display()
@@ -227,8 +227,8 @@ pub fn check_rows(rows: u64) -> Result<u64, i32> {
     if !(demo::MIN_ROWS..=demo::MAX_ROWS).contains(&rows) {
         complain!(
             "error: --rows must be between {} and {} (got {rows})",
-            crate::units::count(demo::MIN_ROWS),
-            crate::units::count(demo::MAX_ROWS)
+            ferry_core::units::count(demo::MIN_ROWS),
+            ferry_core::units::count(demo::MAX_ROWS)
         );
         return Err(EXIT_BAD_INPUT);
     }

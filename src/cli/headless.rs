@@ -4,11 +4,11 @@
 //! step (journaled as automatic) and retries interrupted steps on resume;
 //! without it, a step that needs a person stops the run with a clear message.
 
-use crate::engine::driver::{Command, Handles, Notice};
-use crate::engine::event::{Event, Outcome as StepOutcome, RunStatus, StepState};
-use crate::engine::exec::Stream;
-use crate::engine::redact::Redactor;
-use crate::journal::Entry;
+use ferry_core::engine::driver::{Command, Handles, Notice};
+use ferry_core::engine::event::{Event, Outcome as StepOutcome, RunStatus, StepState};
+use ferry_core::engine::exec::Stream;
+use ferry_core::engine::redact::Redactor;
+use ferry_core::journal::Entry;
 use std::collections::HashSet;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -169,7 +169,7 @@ pub async fn drive(
     mut h: Handles,
     how: Acting,
     redactor: &Redactor,
-    rb: &crate::runbook::Runbook,
+    rb: &ferry_core::runbook::Runbook,
 ) -> Outcome {
     let Acting {
         yes,

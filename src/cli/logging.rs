@@ -2,7 +2,7 @@
 //! filtered by `FERRY_LOG` (default `info`), and every line passes through
 //! the run's redactor before it reaches the file, so secrets stay out of logs.
 
-use crate::engine::redact::Redactor;
+use ferry_core::engine::redact::Redactor;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -121,7 +121,7 @@ pub enum Command {
         journal: PathBuf,
         /// md, html or json.
         #[arg(long, default_value = "md", value_parser = report::parse_format)]
-        format: crate::report::Format,
+        format: ferry_core::report::Format,
         /// Write to FILE instead of stdout.
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
@@ -216,7 +216,7 @@ pub fn main() -> i32 {
             if code != EXIT_OK || !aws {
                 return code;
             }
-            let Ok(rb) = crate::runbook::load(&runbook) else {
+            let Ok(rb) = ferry_core::runbook::load(&runbook) else {
                 return EXIT_BAD_INPUT;
             };
             match tokio::runtime::Builder::new_current_thread()

@@ -2,7 +2,7 @@
 //! `ferry stats JOURNAL...`.
 
 use super::{EXIT_BAD_INPUT, EXIT_OK};
-use crate::report::{self, Format};
+use ferry_core::report::{self, Format};
 use std::path::{Path, PathBuf};
 
 pub fn parse_format(s: &str) -> Result<Format, String> {
@@ -39,7 +39,7 @@ fn refuse_output(journal: &Path, out: &Path) -> Option<String> {
         .take(1 << 20)
         .read_line(&mut first)
         .ok()?;
-    serde_json::from_str::<crate::journal::Record>(first.trim_end())
+    serde_json::from_str::<ferry_core::journal::Record>(first.trim_end())
         .is_ok()
         .then(|| {
             format!(

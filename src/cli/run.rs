@@ -5,16 +5,16 @@
 
 use super::headless;
 use super::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE};
-use crate::engine::connections::{Connections, RetryPolicy};
-use crate::engine::driver::{initial_snapshot, Driver, ExecEnv};
-use crate::engine::event::{Actor, Event, RunStatus};
-use crate::engine::machine::Machine;
-use crate::engine::redact::Redactor;
-use crate::engine::resume;
-use crate::journal::{self, Entry, Header, Writer};
-use crate::runbook::{self, expand::is_secret_name, Runbook};
-use crate::{aws, monitor};
 use chrono::Utc;
+use ferry_core::engine::connections::{Connections, RetryPolicy};
+use ferry_core::engine::driver::{initial_snapshot, Driver, ExecEnv};
+use ferry_core::engine::event::{Actor, Event, RunStatus};
+use ferry_core::engine::machine::Machine;
+use ferry_core::engine::redact::Redactor;
+use ferry_core::engine::resume;
+use ferry_core::journal::{self, Entry, Header, Writer};
+use ferry_core::runbook::{self, expand::is_secret_name, Runbook};
+use ferry_core::{aws, monitor};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -4,7 +4,7 @@
 use crate::attach::proto::{Welcome, PROTOCOL};
 use crate::attach::server::RunInfo;
 use crate::attach::socket::{self, SocketFile};
-use crate::runbook::Runbook;
+use ferry_core::runbook::Runbook;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
@@ -44,7 +44,7 @@ pub fn run_info(rb: &Runbook, journal: &Path, operator: &str, host: &str) -> Run
     // the text as loaded, if the file still holds it (its hash says so)
     let source = std::fs::read_to_string(&path)
         .ok()
-        .filter(|t| crate::journal::sha256_hex(t.as_bytes()) == rb.source_sha256);
+        .filter(|t| ferry_core::journal::sha256_hex(t.as_bytes()) == rb.source_sha256);
     RunInfo {
         welcome: Welcome {
             protocol: PROTOCOL,

@@ -5,14 +5,14 @@
 
 use super::overlay::Overlay;
 use crate::cli::headless::{self, Outcome};
-use crate::engine::driver::{Command, Notice};
-use crate::engine::event::{Event, RunStatus, StepState};
-use crate::engine::redact::Redactor;
-use crate::engine::snapshot::{EngineSnapshot, StepSnap};
-use crate::journal::Entry;
-use crate::runbook::{Runbook, Step};
 use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
+use ferry_core::engine::driver::{Command, Notice};
+use ferry_core::engine::event::{Event, RunStatus, StepState};
+use ferry_core::engine::redact::Redactor;
+use ferry_core::engine::snapshot::{EngineSnapshot, StepSnap};
+use ferry_core::journal::Entry;
+use ferry_core::runbook::{Runbook, Step};
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! were filled in by the loader; `${env:X}` stay as written and are never
 //! expanded here, so secrets from the environment cannot reach the screen.
 
-use crate::runbook::{Compare, Condition, Rollback, Step, StepKind};
+use ferry_core::runbook::{Compare, Condition, Rollback, Step, StepKind};
 use std::time::Duration;
 
 fn d(x: Duration) -> String {
@@ -45,8 +45,8 @@ fn tables(t: &[String], exclude: &[String]) -> String {
 /// A literal value of a secret-named variable is masked; a `${env:X}` reference is shown as-is.
 fn env_value(name: &str, value: &str) -> String {
     let is_ref = value.trim().starts_with("${env:") && value.trim().ends_with('}');
-    if crate::runbook::expand::is_secret_name(name) && !is_ref {
-        crate::engine::redact::MASK.to_string()
+    if ferry_core::runbook::expand::is_secret_name(name) && !is_ref {
+        ferry_core::engine::redact::MASK.to_string()
     } else {
         value.to_string()
     }
@@ -112,10 +112,10 @@ pub fn runs(step: &Step) -> Vec<String> {
                 .checks
                 .iter()
                 .map(|c| match c {
-                    crate::runbook::Check::Schema => "schema",
-                    crate::runbook::Check::Counts => "counts",
-                    crate::runbook::Check::Checksums => "checksums",
-                    crate::runbook::Check::Sample => "sample",
+                    ferry_core::runbook::Check::Schema => "schema",
+                    ferry_core::runbook::Check::Counts => "counts",
+                    ferry_core::runbook::Check::Checksums => "checksums",
+                    ferry_core::runbook::Check::Sample => "sample",
                 })
                 .collect();
             let mut out = vec![format!(
@@ -125,7 +125,7 @@ pub fn runs(step: &Step) -> Vec<String> {
                 v.target
             )];
             let mut opts = vec![format!("checks {}", checks.join(", "))];
-            if v.checks.contains(&crate::runbook::Check::Sample) {
+            if v.checks.contains(&ferry_core::runbook::Check::Sample) {
                 opts.push(format!("sample {} rows", v.sample));
             }
             opts.push(format!("names up to {} differences", v.max_diffs));
@@ -138,7 +138,7 @@ pub fn runs(step: &Step) -> Vec<String> {
         StepKind::Rds(r) => {
             let mut s = format!("rds {} instance {}", r.action.name(), r.action.instance());
             match &r.action {
-                crate::runbook::RdsAction::CreateReadReplica {
+                ferry_core::runbook::RdsAction::CreateReadReplica {
                     source_instance,
                     instance_class,
                     ..
@@ -148,10 +148,10 @@ pub fn runs(step: &Step) -> Vec<String> {
                         s.push_str(&format!(" ({c})"));
                     }
                 }
-                crate::runbook::RdsAction::CreateSnapshot { snapshot, .. } => {
+                ferry_core::runbook::RdsAction::CreateSnapshot { snapshot, .. } => {
                     s.push_str(&format!(" snapshot {snapshot}"));
                 }
-                crate::runbook::RdsAction::WaitStatus { status, .. } => {
+                ferry_core::runbook::RdsAction::WaitStatus { status, .. } => {
                     s.push_str(&format!(" until {status}"));
                 }
                 _ => {}
@@ -179,7 +179,7 @@ pub fn rollback(step: &Step) -> Option<Vec<String>> {
 
 /// Step settings worth a glance: confirmation mode, timeout, retries, on failure.
 pub fn settings(step: &Step) -> String {
-    use crate::runbook::{ConfirmMode, OnFailure};
+    use ferry_core::runbook::{ConfirmMode, OnFailure};
     let mut parts = vec![match step.confirm {
         ConfirmMode::Operator => "operator confirms".to_string(),
         ConfirmMode::TwoPerson => "two-person".to_string(),
@@ -206,7 +206,7 @@ pub fn settings(step: &Step) -> String {
 mod tests {
     use super::*;
 
-    fn rb() -> crate::runbook::Runbook {
+    fn rb() -> ferry_core::runbook::Runbook {
         let src = r#"
 [runbook]
 name = "t"
@@ -231,7 +231,7 @@ id = "p"
   sql = "select 1"
   expect = 1
 "#;
-        crate::runbook::load_str("t.toml", src, std::path::Path::new("t.toml"))
+        ferry_core::runbook::load_str("t.toml", src, std::path::Path::new("t.toml"))
             .unwrap_or_else(|e| panic!("{}", e.render()))
     }
 

@@ -10,10 +10,10 @@
 
 use super::app::{Action, App};
 use super::render;
-use crate::engine::driver::{Command, Handles, Notice};
-use crate::engine::snapshot::EngineSnapshot;
 use chrono::{DateTime, Utc};
 use crossterm::event::Event;
+use ferry_core::engine::driver::{Command, Handles, Notice};
+use ferry_core::engine::snapshot::EngineSnapshot;
 use futures::{Stream, StreamExt};
 use ratatui::backend::Backend;
 use ratatui::Terminal;

@@ -3,10 +3,10 @@
 //! or a plain statement that the runbook has no such monitor.
 
 use super::fmt;
-use crate::engine::event::{EvidenceItem, StepState};
-use crate::engine::snapshot::{EngineSnapshot, LagSeries, RowCounts};
-use crate::runbook::{Runbook, StepKind};
 use chrono::{DateTime, Utc};
+use ferry_core::engine::event::{EvidenceItem, StepState};
+use ferry_core::engine::snapshot::{EngineSnapshot, LagSeries, RowCounts};
+use ferry_core::runbook::{Runbook, StepKind};
 
 /// Row-count tables named one by one at most (the rest are summed up).
 const MAX_TABLE_ITEMS: usize = 10;
@@ -193,7 +193,7 @@ pub fn gather(rb: &Runbook, snap: &EngineSnapshot, now: DateTime<Utc>) -> Vec<Ev
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::snapshot::RowCount;
+    use ferry_core::engine::snapshot::RowCount;
 
     fn count(table: &str, source: Option<i64>, target: Option<i64>) -> RowCount {
         RowCount {

@@ -178,7 +178,7 @@ pub fn si(x: f64) -> String {
     }
 }
 
-pub use crate::units::thousands;
+pub use ferry_core::units::thousands;
 
 /// A sparkline of `values` scaled to `[0, top]`, the newest `n` values.
 pub fn sparkline(values: &[f64], n: usize, top: f64) -> String {

@@ -5,10 +5,10 @@
 use super::app::{App, Sel};
 use super::evidence;
 use super::overlay::Overlay;
-use crate::engine::driver::Command;
-use crate::engine::event::StepState;
-use crate::runbook::ConfirmMode;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ferry_core::engine::driver::Command;
+use ferry_core::engine::event::StepState;
+use ferry_core::runbook::ConfirmMode;
 
 /// Every key, as the help overlay lists it.
 pub const HELP: &[(&str, &str)] = &[

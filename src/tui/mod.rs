@@ -28,10 +28,10 @@ pub use app::{Action, App, Role};
 pub use theme::Theme;
 
 use crate::cli::headless::{self, Outcome};
-use crate::engine::driver::Handles;
-use crate::engine::redact::Redactor;
-use crate::runbook::Runbook;
 use chrono::Utc;
+use ferry_core::engine::driver::Handles;
+use ferry_core::engine::redact::Redactor;
+use ferry_core::runbook::Runbook;
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 use std::sync::Arc;

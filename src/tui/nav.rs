@@ -3,8 +3,8 @@
 //! between panes, and scrolling the output.
 
 use super::app::{App, Pane, Row, Sel};
-use crate::engine::event::StepState;
-use crate::engine::snapshot::StepSnap;
+use ferry_core::engine::event::StepState;
+use ferry_core::engine::snapshot::StepSnap;
 
 impl App {
     /// The rows of the runbook pane, phases folded or not.

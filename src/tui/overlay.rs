@@ -3,8 +3,8 @@
 //! quit, jump to step, help. Esc closes any of them.
 
 use super::app::App;
-use crate::engine::driver::Command;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ferry_core::engine::driver::Command;
 
 /// Longest text a prompt accepts.
 pub const MAX_INPUT: usize = 200;

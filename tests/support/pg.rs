@@ -7,7 +7,7 @@
 //! Each test crate uses part of it, so unused items are expected.
 #![allow(dead_code)]
 
-use ferry::db::Db;
+use ferry_core::db::Db;
 use sqlx::{Connection, PgConnection, PgPool};
 use std::process::{Command, Stdio};
 

@@ -4,12 +4,12 @@
 //! phase's notes and a count of its steps by state.
 
 use super::{fmt, pane_block, plain, put_lines, two_sided};
-use crate::engine::event::StepState;
-use crate::engine::exec::Progress;
-use crate::engine::snapshot::StepSnap;
 use crate::tui::app::{App, Sel};
 use crate::tui::describe;
 use crate::tui::theme::Theme;
+use ferry_core::engine::event::StepState;
+use ferry_core::engine::exec::Progress;
+use ferry_core::engine::snapshot::StepSnap;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;

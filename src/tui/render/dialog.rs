@@ -120,7 +120,7 @@ fn confirm(app: &App, step: &str, typed: Option<&str>, area: Rect, buf: &mut Buf
     let mut head = step_head(app, step, w);
     if app
         .step_def(step)
-        .is_some_and(|d| d.confirm == crate::runbook::ConfirmMode::TwoPerson)
+        .is_some_and(|d| d.confirm == ferry_core::runbook::ConfirmMode::TwoPerson)
     {
         head.push(plain(
             "two-person step: a second operator checks this with you",

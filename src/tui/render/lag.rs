@@ -4,8 +4,8 @@
 //! and error, the monitor's note, no value yet).
 
 use super::{fmt, pane_block, plain, two_sided};
-use crate::engine::snapshot::LagSeries;
 use crate::tui::app::App;
+use ferry_core::engine::snapshot::LagSeries;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;

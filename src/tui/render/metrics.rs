@@ -3,9 +3,9 @@
 //! coloured against the monitor's warn/max; stale series say so with their age.
 
 use super::{fmt, pane_block, plain};
-use crate::engine::snapshot::MetricSeries;
-use crate::runbook::MetricMonitor;
 use crate::tui::app::App;
+use ferry_core::engine::snapshot::MetricSeries;
+use ferry_core::runbook::MetricMonitor;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::symbols::Marker;

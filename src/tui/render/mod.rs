@@ -92,7 +92,7 @@ pub struct Configured {
 }
 
 impl Configured {
-    pub fn of(rb: &crate::runbook::Runbook) -> Self {
+    pub fn of(rb: &ferry_core::runbook::Runbook) -> Self {
         Configured {
             lag: rb.monitors.lag.len(),
             rowcounts: rb.monitors.rowcounts.is_some(),

@@ -3,8 +3,8 @@
 //! counted or why they are stale.
 
 use super::{fmt, pane_block, plain, put_lines};
-use crate::engine::snapshot::RowCount;
 use crate::tui::app::App;
+use ferry_core::engine::snapshot::RowCount;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};

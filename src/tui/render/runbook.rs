@@ -3,10 +3,10 @@
 //! phase, dimmed, marked with the step they undo.
 
 use super::{fmt, pane_block, two_sided};
-use crate::engine::event::StepState;
-use crate::engine::snapshot::StepSnap;
-use crate::runbook::ConfirmMode;
 use crate::tui::app::{App, Row};
+use ferry_core::engine::event::StepState;
+use ferry_core::engine::snapshot::StepSnap;
+use ferry_core::runbook::ConfirmMode;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;

@@ -4,9 +4,9 @@
 //! overrun), the operator, the journal path and key hints.
 
 use super::{cut, fmt, plain};
-use crate::engine::event::{RunStatus, StepState};
 use crate::tui::app::{App, Role};
 use crate::tui::overlay::Overlay;
+use ferry_core::engine::event::{RunStatus, StepState};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;

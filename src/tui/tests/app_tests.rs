@@ -3,11 +3,11 @@
 
 use super::*;
 use crate::cli::headless::Outcome;
-use crate::engine::driver::{Command, Notice};
-use crate::journal::Entry;
 use crate::tui::app::{Pane, Sel};
 use crate::tui::overlay::Overlay;
 use crate::tui::Action;
+use ferry_core::engine::driver::{Command, Notice};
+use ferry_core::journal::Entry;
 
 fn press(app: &mut App, keys: impl IntoIterator<Item = KeyEvent>) -> Vec<Command> {
     keys.into_iter()

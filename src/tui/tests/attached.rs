@@ -3,11 +3,11 @@
 //! shutdown, the status bar names everyone, the dialogs say who acts.
 
 use super::*;
-use crate::engine::driver::{Command, Notice};
-use crate::engine::snapshot::Attendee;
 use crate::tui::overlay::Overlay;
 use crate::tui::render;
 use crate::tui::{Action, Role};
+use ferry_core::engine::driver::{Command, Notice};
+use ferry_core::engine::snapshot::Attendee;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
@@ -178,7 +178,7 @@ fn another_consoles_refusal_is_not_this_ones_business() {
     let refused = |text: &str| {
         Action::Notice(Notice::Journaled {
             ts: now(),
-            entry: Box::new(crate::journal::Entry::Note {
+            entry: Box::new(ferry_core::journal::Entry::Note {
                 step: None,
                 text: text.into(),
             }),
@@ -207,10 +207,10 @@ fn what_another_operator_decides_is_said_on_every_console() {
     let confirm = |who: &str| {
         Action::Notice(Notice::Journaled {
             ts: now(),
-            entry: Box::new(crate::journal::Entry::Event(
-                crate::engine::event::Event::Confirm {
+            entry: Box::new(ferry_core::journal::Entry::Event(
+                ferry_core::engine::event::Event::Confirm {
                     step: "copy".into(),
-                    by: crate::engine::event::Actor {
+                    by: ferry_core::engine::event::Actor {
                         operator: who.into(),
                         host: "bastion".into(),
                     },

@@ -5,9 +5,9 @@
 
 use super::*;
 use crate::cli::headless::Outcome;
-use crate::engine::driver::{Command, Handles, Notice};
 use crate::tui::event_loop;
 use crossterm::event::Event;
+use ferry_core::engine::driver::{Command, Handles, Notice};
 use futures::stream::{self, StreamExt};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
@@ -169,7 +169,7 @@ async fn a_refusal_notice_shows_and_q_leaves_once_the_engine_is_gone() {
     });
     let _ = eng.notices.send(Notice::Journaled {
         ts: now(),
-        entry: Box::new(crate::journal::Entry::Note {
+        entry: Box::new(ferry_core::journal::Entry::Note {
             step: None,
             text: "refused: `copy` is a two-person step: type its id to confirm".into(),
         }),

@@ -8,17 +8,17 @@ mod loop_tests;
 mod panes;
 mod screens;
 
-use crate::engine::event::{RunStatus, StepState};
-use crate::engine::exec::{Progress, ProgressItem};
-use crate::engine::redact::Redactor;
-use crate::engine::snapshot::{
-    EngineSnapshot, LagSeries, MetricSeries, MonitorsSnapshot, RowCount, RowCounts, Sample, Stale,
-    StepSnap,
-};
-use crate::runbook::Runbook;
 use crate::tui::{App, Theme};
 use chrono::{DateTime, TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ferry_core::engine::event::{RunStatus, StepState};
+use ferry_core::engine::exec::{Progress, ProgressItem};
+use ferry_core::engine::redact::Redactor;
+use ferry_core::engine::snapshot::{
+    EngineSnapshot, LagSeries, MetricSeries, MonitorsSnapshot, RowCount, RowCounts, Sample, Stale,
+    StepSnap,
+};
+use ferry_core::runbook::Runbook;
 use ratatui::buffer::Buffer;
 use std::sync::Arc;
 
@@ -137,7 +137,7 @@ title = "Rollback path"
 
 pub fn rb() -> Arc<Runbook> {
     Arc::new(
-        crate::runbook::load_str(
+        ferry_core::runbook::load_str(
             "cutover.toml",
             RUNBOOK,
             std::path::Path::new("cutover.toml"),
@@ -164,7 +164,7 @@ id = "only"
   run = "echo hello"
 "#;
     Arc::new(
-        crate::runbook::load_str("bare.toml", src, std::path::Path::new("bare.toml"))
+        ferry_core::runbook::load_str("bare.toml", src, std::path::Path::new("bare.toml"))
             .unwrap_or_else(|e| panic!("bare runbook: {}", e.render())),
     )
 }

@@ -188,7 +188,7 @@ fn lag_pane_marks_warn_and_max_in_words_and_shows_notes() {
     if let Some(s) = snap.monitors.lag[0].samples.last_mut() {
         s.value = 42.0;
     }
-    snap.monitors.lag[1] = crate::engine::snapshot::LagSeries {
+    snap.monitors.lag[1] = ferry_core::engine::snapshot::LagSeries {
         name: "rds-replica".into(),
         note: Some("SQLite has no replication".into()),
         ..Default::default()
@@ -262,7 +262,7 @@ fn rowcount_pane_shows_source_target_and_delta() {
 fn rowcount_pane_shows_stale_and_waiting() {
     let mut snap = scenario("awaiting");
     if let Some(rc) = snap.monitors.rowcounts.as_mut() {
-        rc.stale = Some(crate::engine::snapshot::Stale {
+        rc.stale = Some(ferry_core::engine::snapshot::Stale {
             error: "target: connection refused".into(),
             last_good: Some(ago(70)),
         });
@@ -299,7 +299,7 @@ fn metrics_pane_draws_braille_charts_with_axes_and_latest_values() {
 #[test]
 fn metrics_pane_shows_stale_series_and_waiting() {
     let mut snap = scenario("awaiting");
-    snap.monitors.metrics[0].stale = Some(crate::engine::snapshot::Stale {
+    snap.monitors.metrics[0].stale = Some(ferry_core::engine::snapshot::Stale {
         error: "CloudWatch unreachable".into(),
         last_good: Some(ago(300)),
     });

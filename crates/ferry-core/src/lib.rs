@@ -1,0 +1,21 @@
+//! ferry's core: everything a cutover needs except a screen and a command line.
+//!
+//! The crate has no dependency on ratatui, crossterm or clap, so the compiler keeps the
+//! front-ends (the `ferry` crate) on one side of the line. Inside it, layers depend only on
+//! those listed before them (see ARCHITECTURE.md):
+//! - [`units`]: numbers as people read them; [`runbook`]: the format, parsing, validation;
+//! - [`db`]: open pools;
+//! - [`aws`], [`copy`], [`verify`], [`monitor`]: the background workers;
+//! - [`engine`], [`journal`]: the pure state machine, its driver and the append-only journal;
+//! - [`report`]: post-run reports from a journal.
+
+pub mod aws;
+pub mod copy;
+pub mod db;
+pub mod engine;
+pub mod journal;
+pub mod monitor;
+pub mod report;
+pub mod runbook;
+pub mod units;
+pub mod verify;
