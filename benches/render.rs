@@ -6,14 +6,14 @@
 use chrono::{DateTime, TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, Criterion};
 use ferry::tui::{render, Action, App, Theme};
-use ferry_core::engine::event::{RunStatus, StepState};
-use ferry_core::engine::exec::{Progress, ProgressItem};
 use ferry_core::engine::redact::Redactor;
 use ferry_core::engine::snapshot::{
     EngineSnapshot, LagSeries, MetricSeries, MonitorsSnapshot, RowCount, RowCounts, Sample,
     StepSnap,
 };
 use ferry_core::runbook::Runbook;
+use ferry_core::vocab::{Progress, ProgressItem};
+use ferry_core::vocab::{RunStatus, StepState};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use std::fmt::Write;

@@ -5,7 +5,11 @@
 //! ([`attach`]), and the embedded demo ([`demo`]). Only this crate uses ratatui, crossterm
 //! and clap.
 
+#[macro_use]
+mod say;
+
 pub mod attach;
 pub mod cli;
 pub mod demo;
+pub mod headless;
 pub mod tui;

@@ -4,10 +4,11 @@
 //! Tests that need the rig fail, never skip, when `FERRY_TEST_PG_PRIMARY` is unset.
 
 use ferry_core::engine::connections::{Connections, RetryPolicy};
-use ferry_core::engine::event::Outcome;
-use ferry_core::engine::exec::{self, ExecCtx, MonitorView, NoMonitors, OutputLine};
+use ferry_core::engine::exec::{self, ExecCtx, MonitorView, NoMonitors};
 use ferry_core::engine::redact::{url_password, Redactor};
 use ferry_core::runbook::{load_str, Runbook, Step};
+use ferry_core::vocab::Outcome;
+use ferry_core::vocab::OutputLine;
 use sqlx::{Connection, PgConnection};
 use std::collections::HashMap;
 use std::path::Path;

@@ -3,10 +3,11 @@
 //! process it started, not just the shell.
 
 use ferry_core::engine::connections::{Connections, RetryPolicy};
-use ferry_core::engine::event::Outcome;
-use ferry_core::engine::exec::{self, ExecCtx, NoMonitors, OutputLine, Stream};
+use ferry_core::engine::exec::{self, ExecCtx, NoMonitors};
 use ferry_core::engine::redact::Redactor;
 use ferry_core::runbook::{load_str, Runbook, Step};
+use ferry_core::vocab::Outcome;
+use ferry_core::vocab::{OutputLine, Stream};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;

@@ -7,11 +7,11 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use ferry_core::copy::{CopyReport, Method, SequenceReset, TableReport};
-use ferry_core::engine::event::{Actor, Event, EvidenceItem, Outcome, RunStatus};
-use ferry_core::engine::exec::{OutputLine, Stream};
 use ferry_core::journal::{Entry, Header, StepMeta, Writer};
 use ferry_core::runbook::ConfirmMode;
 use ferry_core::verify::{TableResult, VerifyReport};
+use ferry_core::vocab::{Actor, Event, EvidenceItem, Outcome, RunStatus};
+use ferry_core::vocab::{OutputLine, Stream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

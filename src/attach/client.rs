@@ -10,9 +10,9 @@
 use super::proto::{self, ClientMsg, ServerMsg, Welcome};
 use super::socket;
 use ferry_core::engine::driver::{Handles, Notice};
-use ferry_core::engine::event::RunStatus;
 use ferry_core::engine::snapshot::EngineSnapshot;
 use ferry_core::runbook::Runbook;
+use ferry_core::vocab::RunStatus;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, BufReader};

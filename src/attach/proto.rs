@@ -14,9 +14,9 @@
 
 use chrono::{DateTime, Utc};
 use ferry_core::engine::driver::Command;
-use ferry_core::engine::event::{EvidenceItem, RunStatus};
 use ferry_core::engine::snapshot::EngineSnapshot;
 use ferry_core::journal::Entry;
+use ferry_core::vocab::{EvidenceItem, RunStatus};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 

@@ -15,9 +15,9 @@
 use super::proto::{self, ClientMsg, ServerMsg, Welcome};
 use super::socket::{peer_allowed, SocketFile};
 use ferry_core::engine::driver::{Command, Handles, Notice};
-use ferry_core::engine::event::Actor;
 use ferry_core::engine::redact::Redactor;
 use ferry_core::engine::snapshot::{Attendee, EngineSnapshot};
+use ferry_core::vocab::Actor;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

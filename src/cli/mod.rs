@@ -2,49 +2,12 @@
 //! settings each command builds from them. Exit codes per DESIGN.md:
 //! 0 ok, 1 the run failed or was aborted, 2 bad input, 3 a required service unreachable.
 
-/// `println!` that never panics: a closed pipe (`ferry run … | head`, a dead
-/// `tee`) must not kill a run halfway; the journal is the record, not stdout.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, $($arg)*);
-        let _ = out.flush();
-    }};
-}
-
-/// `eprintln!` that never panics (see [`say!`]).
-macro_rules! complain {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
-    }};
-}
-
-/// `print!` that never panics (see [`say!`]).
-macro_rules! say_raw {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let mut out = std::io::stdout().lock();
-        let _ = write!(out, $($arg)*);
-        let _ = out.flush();
-    }};
-}
-
-/// `eprint!` that never panics (see [`say!`]).
-macro_rules! complain_raw {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = write!(std::io::stderr().lock(), $($arg)*);
-    }};
-}
-
 mod attach;
 mod check;
 mod check_aws;
 mod demo;
 mod demo_pg;
-pub mod headless;
+
 pub mod logging;
 mod report;
 pub mod run;

@@ -3,17 +3,17 @@
 //! ([`crate::tui`]) on a terminal, else headless: one line per event on
 //! stdout, `--yes` confirming every step as a journaled automatic confirmation.
 
-use super::headless;
 use super::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE};
+use crate::headless;
 use chrono::Utc;
 use ferry_core::engine::connections::{Connections, RetryPolicy};
 use ferry_core::engine::driver::{initial_snapshot, Driver, ExecEnv};
-use ferry_core::engine::event::{Actor, Event, RunStatus};
 use ferry_core::engine::machine::Machine;
 use ferry_core::engine::redact::Redactor;
 use ferry_core::engine::resume;
 use ferry_core::journal::{self, Entry, Header, Writer};
 use ferry_core::runbook::{self, expand::is_secret_name, Runbook};
+use ferry_core::vocab::{Actor, Event, RunStatus};
 use ferry_core::{aws, monitor};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -4,15 +4,15 @@
 //! draws. The panes under `render/` read the state through `&App`.
 
 use super::overlay::Overlay;
-use crate::cli::headless::{self, Outcome};
+use crate::headless::{self, Outcome};
 use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 use ferry_core::engine::driver::{Command, Notice};
-use ferry_core::engine::event::{Event, RunStatus, StepState};
 use ferry_core::engine::redact::Redactor;
 use ferry_core::engine::snapshot::{EngineSnapshot, StepSnap};
 use ferry_core::journal::Entry;
 use ferry_core::runbook::{Runbook, Step};
+use ferry_core::vocab::{Event, RunStatus, StepState};
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;

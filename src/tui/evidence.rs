@@ -4,9 +4,9 @@
 
 use super::fmt;
 use chrono::{DateTime, Utc};
-use ferry_core::engine::event::{EvidenceItem, StepState};
 use ferry_core::engine::snapshot::{EngineSnapshot, LagSeries, RowCounts};
 use ferry_core::runbook::{Runbook, StepKind};
+use ferry_core::vocab::{EvidenceItem, StepState};
 
 /// Row-count tables named one by one at most (the rest are summed up).
 const MAX_TABLE_ITEMS: usize = 10;

@@ -7,8 +7,8 @@ use super::evidence;
 use super::overlay::Overlay;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ferry_core::engine::driver::Command;
-use ferry_core::engine::event::StepState;
 use ferry_core::runbook::ConfirmMode;
+use ferry_core::vocab::StepState;
 
 /// Every key, as the help overlay lists it.
 pub const HELP: &[(&str, &str)] = &[

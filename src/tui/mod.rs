@@ -27,7 +27,7 @@ mod tests;
 pub use app::{Action, App, Role};
 pub use theme::Theme;
 
-use crate::cli::headless::{self, Outcome};
+use crate::headless::{self, Outcome};
 use chrono::Utc;
 use ferry_core::engine::driver::Handles;
 use ferry_core::engine::redact::Redactor;

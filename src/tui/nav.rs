@@ -3,8 +3,8 @@
 //! between panes, and scrolling the output.
 
 use super::app::{App, Pane, Row, Sel};
-use ferry_core::engine::event::StepState;
 use ferry_core::engine::snapshot::StepSnap;
+use ferry_core::vocab::StepState;
 
 impl App {
     /// The rows of the runbook pane, phases folded or not.

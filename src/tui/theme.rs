@@ -2,7 +2,7 @@
 //! no colour is ever used: only bold, reverse and dim, and step states stay
 //! distinguishable by their glyphs.
 
-use ferry_core::engine::event::StepState;
+use ferry_core::vocab::StepState;
 use ratatui::style::{Color, Modifier, Style};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

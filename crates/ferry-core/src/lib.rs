@@ -19,3 +19,4 @@ pub mod report;
 pub mod runbook;
 pub mod units;
 pub mod verify;
+pub mod vocab;

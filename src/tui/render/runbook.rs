@@ -4,9 +4,9 @@
 
 use super::{fmt, pane_block, two_sided};
 use crate::tui::app::{App, Row};
-use ferry_core::engine::event::StepState;
 use ferry_core::engine::snapshot::StepSnap;
 use ferry_core::runbook::ConfirmMode;
+use ferry_core::vocab::StepState;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;

@@ -6,7 +6,7 @@
 use super::{cut, fmt, plain};
 use crate::tui::app::{App, Role};
 use crate::tui::overlay::Overlay;
-use ferry_core::engine::event::{RunStatus, StepState};
+use ferry_core::vocab::{RunStatus, StepState};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;

@@ -2,7 +2,7 @@
 //! and which it must not. No terminal, no engine.
 
 use super::*;
-use crate::cli::headless::Outcome;
+use crate::headless::Outcome;
 use crate::tui::app::{Pane, Sel};
 use crate::tui::overlay::Overlay;
 use crate::tui::Action;

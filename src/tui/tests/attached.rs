@@ -208,9 +208,9 @@ fn what_another_operator_decides_is_said_on_every_console() {
         Action::Notice(Notice::Journaled {
             ts: now(),
             entry: Box::new(ferry_core::journal::Entry::Event(
-                ferry_core::engine::event::Event::Confirm {
+                ferry_core::vocab::Event::Confirm {
                     step: "copy".into(),
-                    by: ferry_core::engine::event::Actor {
+                    by: ferry_core::vocab::Actor {
                         operator: who.into(),
                         host: "bastion".into(),
                     },

@@ -4,7 +4,7 @@
 //! redraw (time runs under `tokio::time::pause()`).
 
 use super::*;
-use crate::cli::headless::Outcome;
+use crate::headless::Outcome;
 use crate::tui::event_loop;
 use crossterm::event::Event;
 use ferry_core::engine::driver::{Command, Handles, Notice};

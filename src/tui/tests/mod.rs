@@ -11,14 +11,14 @@ mod screens;
 use crate::tui::{App, Theme};
 use chrono::{DateTime, TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ferry_core::engine::event::{RunStatus, StepState};
-use ferry_core::engine::exec::{Progress, ProgressItem};
 use ferry_core::engine::redact::Redactor;
 use ferry_core::engine::snapshot::{
     EngineSnapshot, LagSeries, MetricSeries, MonitorsSnapshot, RowCount, RowCounts, Sample, Stale,
     StepSnap,
 };
 use ferry_core::runbook::Runbook;
+use ferry_core::vocab::{Progress, ProgressItem};
+use ferry_core::vocab::{RunStatus, StepState};
 use ratatui::buffer::Buffer;
 use std::sync::Arc;
 

@@ -3,13 +3,14 @@
 //! an owned [`EngineSnapshot`] on a watch channel and sends must-not-lose
 //! notices on an mpsc channel. Every event is journaled before it is handled.
 
-use super::event::{Actor, Effect, Event, EvidenceItem, Outcome, RunStatus};
-use super::exec::{self, ExecCtx, MonitorView, OutputLine, Progress, Report};
+use super::effect::Effect;
+use super::exec::{self, ExecCtx, MonitorView, Report};
 use super::machine::Machine;
 use super::snapshot::{EngineSnapshot, StepSnap};
 use super::{connections::Connections, redact::Redactor};
 use crate::journal::{Entry, Writer};
 use crate::runbook::Runbook;
+use crate::vocab::{Actor, Event, EvidenceItem, Outcome, OutputLine, Progress, RunStatus};
 use chrono::Utc;
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -3,10 +3,10 @@
 
 use super::*;
 use crate::engine::connections::RetryPolicy;
-use crate::engine::event::StepState;
 use crate::engine::exec::NoMonitors;
 use crate::journal::read_journal;
 use crate::runbook::load_str;
+use crate::vocab::StepState;
 use std::path::Path;
 
 const RB: &str = r#"

@@ -2,8 +2,9 @@
 //! No IO, no async, no clock: time arrives as events (`RetryDue`, `Finished`
 //! with `TimedOut`), and every front-end reads the same state.
 
-use super::event::{Actor, Effect, Event, Outcome, RunStatus, StepState};
+use super::effect::Effect;
 use crate::runbook::{ConfirmMode, OnFailure, Rollback, Runbook};
+use crate::vocab::{Actor, Event, Outcome, RunStatus, StepState};
 use std::collections::HashMap;
 use std::time::Duration;
 

@@ -2,8 +2,9 @@
 //! tables for the state machine. No IO, no async: events in, effects out.
 
 use super::*;
-use crate::engine::event::{Effect, Event, Outcome, RunStatus, StepState};
+use crate::engine::effect::Effect;
 use crate::engine::machine::testkit::*;
+use crate::vocab::{Event, Outcome, RunStatus, StepState};
 
 fn confirm(step: &str) -> Event {
     confirmation(step, true)

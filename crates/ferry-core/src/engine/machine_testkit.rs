@@ -2,8 +2,8 @@
 //! TOML, an operator, and the events a driver would feed the machine.
 
 use super::*;
-use crate::engine::event::{Actor, Event, Outcome};
 use crate::runbook::load_str;
+use crate::vocab::{Actor, Event, Outcome};
 use std::path::Path;
 
 /// A one-phase runbook (connection `db`, SQLite) holding `steps`.

@@ -1,8 +1,9 @@
 //! State-machine transition tables. No IO, no async: events in, effects out.
 
 use super::*;
-use crate::engine::event::{Effect, Event, Outcome, RunStatus, StepState};
+use crate::engine::effect::Effect;
 use crate::engine::machine::testkit::*;
+use crate::vocab::{Event, Outcome, RunStatus, StepState};
 use rstest::rstest;
 use std::time::Duration;
 

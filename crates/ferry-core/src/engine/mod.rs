@@ -6,7 +6,7 @@
 
 pub mod connections;
 pub mod driver;
-pub mod event;
+pub mod effect;
 pub mod exec;
 pub mod machine;
 pub mod redact;

@@ -2,10 +2,10 @@
 //! confirmed what, timings, the last output lines. Built from the machine and
 //! from journal entries, so a live run and a replayed journal look the same.
 
-use super::event::{Event, RunStatus, StepState};
 use super::machine::Machine;
 use crate::journal::Entry;
 use crate::runbook::{ConfirmMode, Step, Window};
+use crate::vocab::{Event, RunStatus, StepState};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -35,7 +35,7 @@ pub struct StepSnap {
     pub rollback_interrupted: bool,
     pub output: VecDeque<String>,
     /// The latest progress of a long step.
-    pub progress: Option<crate::engine::exec::Progress>,
+    pub progress: Option<crate::vocab::Progress>,
     /// The step's structured result, once reported.
     pub result: Option<serde_json::Value>,
 }

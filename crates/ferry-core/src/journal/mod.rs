@@ -11,8 +11,7 @@ mod redact;
 
 pub use read::{read_journal, read_lenient, JournalError, Lenient, Replay};
 
-use crate::engine::event::{Event, RunStatus};
-use crate::engine::exec::{OutputLine, Progress};
+use crate::vocab::{Event, OutputLine, Progress, RunStatus};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -2,7 +2,7 @@
 //! writes a registered secret.
 
 use super::*;
-use crate::engine::event::{Actor, Event, Outcome};
+use crate::vocab::{Actor, Event, Outcome};
 
 fn header() -> Entry {
     Entry::Header(Header {
@@ -164,7 +164,7 @@ fn a_torn_last_line_is_reported_dropped_and_appending_continues_the_chain() {
     let mut w = Writer::resume(&p, &r, Box::new(|s: &str| s.to_string())).unwrap();
     w.append(
         &Entry::Closed {
-            status: crate::engine::event::RunStatus::Finished { ok: true },
+            status: crate::vocab::RunStatus::Finished { ok: true },
         },
         Utc::now(),
     )
@@ -197,7 +197,7 @@ fn newest_unfinished_skips_closed_runs() {
     let mut w = Writer::resume(&b, &r, Box::new(|s: &str| s.to_string())).unwrap();
     w.append(
         &Entry::Closed {
-            status: crate::engine::event::RunStatus::Aborted,
+            status: crate::vocab::RunStatus::Aborted,
         },
         Utc::now(),
     )

@@ -2,9 +2,8 @@
 //! journal alone (no runbook, no database). Serialises as the JSON report
 //! (`assets/report.schema.json`, `schema_version` 1).
 
-use crate::engine::event::{Event, EvidenceItem, Outcome, RunStatus};
-use crate::engine::exec::Stream;
 use crate::journal::{Entry, Lenient, StepMeta};
+use crate::vocab::{Event, EvidenceItem, Outcome, RunStatus, Stream};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};

@@ -299,9 +299,9 @@ mod tests {
 
     #[test]
     fn the_table_counts_what_a_rehearsal_is_and_names_the_steps_that_cost_time() {
-        use crate::engine::event::{Event, Outcome};
         use crate::journal::Entry;
         use crate::report::testkit::*;
+        use crate::vocab::{Event, Outcome};
         // three good runs: `copy` takes 60, 90 and 120 s, `tiny` 1, 2 and 1 s
         // (its ±43% is more than copy's ±33%, but of nothing); the third run
         // was killed during `copy` and resumed 100 s later

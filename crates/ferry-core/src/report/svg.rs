@@ -383,7 +383,7 @@ mod tests {
 
     #[test]
     fn the_timeline_shows_skips_rollbacks_and_the_time_nothing_ran() {
-        use crate::engine::event::{Actor, Event, Outcome};
+        use crate::vocab::{Actor, Event, Outcome};
         let bob = Actor {
             operator: "bob".into(),
             host: "h".into(),

@@ -2,8 +2,8 @@
 //! through the real `model::build` (no hashes: `build` reads records as given).
 
 use super::model::{build, ReportModel};
-use crate::engine::event::{Actor, Event, Outcome};
 use crate::journal::{Entry, Header, Lenient, Record};
+use crate::vocab::{Actor, Event, Outcome};
 use chrono::{DateTime, TimeZone, Utc};
 
 pub fn at(s: i64) -> DateTime<Utc> {
@@ -95,6 +95,6 @@ pub fn finished(step: &str, outcome: Outcome) -> Entry {
 
 pub fn closed(ok: bool) -> Entry {
     Entry::Closed {
-        status: crate::engine::event::RunStatus::Finished { ok },
+        status: crate::vocab::RunStatus::Finished { ok },
     }
 }

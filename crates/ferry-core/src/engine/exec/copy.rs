@@ -3,12 +3,13 @@
 //! live monitors, forwards progress (as [`Progress`]) and info lines, reports the
 //! [`crate::copy::CopyReport`] as the step's result and maps errors to outcomes.
 
-use super::{conn_outcome, ExecCtx, Progress, ProgressItem};
+use super::{conn_outcome, ExecCtx};
 use crate::copy::throttle::Look;
 use crate::copy::{self, CopyError, CopyProgress, Hooks};
-use crate::engine::event::Outcome;
 use crate::monitor::{Kind, Reading};
 use crate::runbook::CopyStep;
+use crate::vocab::Outcome;
+use crate::vocab::{Progress, ProgressItem};
 use std::sync::Arc;
 
 /// The screen's progress from the copy's.

@@ -14,9 +14,9 @@ mod verify;
 mod wait;
 
 use super::connections::{ConnError, Connections};
-use super::event::Outcome;
 use super::redact::Redactor;
 use crate::runbook::{Rollback, Step, StepKind};
+use crate::vocab::{Outcome, OutputLine, Progress, Stream};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
@@ -24,51 +24,6 @@ use tokio_util::sync::CancellationToken;
 
 /// Longest output line kept; the rest of a longer line is dropped.
 pub const MAX_LINE_BYTES: usize = 4096;
-
-/// Where an output line came from: the step's process, or ferry itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stream {
-    Stdout,
-    Stderr,
-    Info,
-}
-
-/// One line of a step's output, already redacted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OutputLine {
-    pub step: String,
-    pub stream: Stream,
-    pub line: String,
-}
-
-/// Progress of a long step (copy, verify), for the screen and the journal.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Progress {
-    /// Units done so far and, when known or estimated, in total.
-    pub done: u64,
-    pub total: Option<u64>,
-    /// What is counted: "rows", "chunks"…
-    pub unit: String,
-    /// Units per second over the recent past.
-    pub rate: Option<f64>,
-    pub eta_secs: Option<u64>,
-    /// Bytes moved, when the step knows.
-    pub bytes: Option<u64>,
-    /// Per-table (or per-part) lines.
-    pub items: Vec<ProgressItem>,
-    /// A state worth showing on its own: "paused: lag 42s > 30s", "2 of 4 workers busy".
-    pub note: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProgressItem {
-    pub name: String,
-    pub done: u64,
-    pub total: Option<u64>,
-    /// "pending", "running", "done", "failed"…
-    pub state: String,
-}
 
 /// Structured reports of a step besides its output lines.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,8 +4,8 @@
 
 use super::ExecCtx;
 use crate::aws::{rds, AwsError};
-use crate::engine::event::Outcome;
 use crate::runbook::RdsStep;
+use crate::vocab::Outcome;
 use std::time::Duration;
 
 /// How often a waiting step asks RDS for the status (`FERRY_RDS_POLL_SECS` overrides, for tests).

@@ -5,10 +5,11 @@
 //! dropping the future mid-run SIGKILLs the group (see [`GroupGuard`]), so nothing a
 //! step started outlives it by accident.
 
-use super::{ExecCtx, Stream, MAX_LINE_BYTES};
-use crate::engine::event::Outcome;
+use super::{ExecCtx, MAX_LINE_BYTES};
 use crate::engine::redact::Redactor;
 use crate::runbook::expand::{env_refs, expand_env, is_secret_name};
+use crate::vocab::Outcome;
+use crate::vocab::Stream;
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};

@@ -11,8 +11,8 @@
 
 use super::{conn_outcome, ExecCtx};
 use crate::engine::connections::Db;
-use crate::engine::event::Outcome;
 use crate::runbook::Expect;
+use crate::vocab::Outcome;
 use futures::stream::{BoxStream, StreamExt};
 use sqlx::{Column, Connection, Either, Row, TypeInfo, ValueRef};
 use std::fmt;

@@ -4,10 +4,11 @@
 //! outcome: succeeded when nothing differs, failed (with a one-line summary naming the
 //! first difference) when anything differs or the time limit stopped it early.
 
-use super::{conn_outcome, ExecCtx, Progress, ProgressItem};
-use crate::engine::event::Outcome;
+use super::{conn_outcome, ExecCtx};
 use crate::runbook::VerifyStep;
 use crate::verify::{self, Hooks, VerifyError, VerifyProgress};
+use crate::vocab::Outcome;
+use crate::vocab::{Progress, ProgressItem};
 use std::sync::Arc;
 
 /// The screen's progress from the verifier's.

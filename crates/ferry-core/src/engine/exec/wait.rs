@@ -6,9 +6,9 @@
 //! can run it under `tokio::time::pause()`.
 
 use super::{conn_outcome, sql, ExecCtx};
-use crate::engine::event::Outcome;
 use crate::monitor::{Kind, Reading};
 use crate::runbook::{Compare, Condition, WaitStep};
+use crate::vocab::Outcome;
 use std::time::Duration;
 use tokio::time::Instant;
 

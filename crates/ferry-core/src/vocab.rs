@@ -1,5 +1,8 @@
-//! The engine's vocabulary: the events it consumes (and the journal stores),
-//! the effects it asks the driver to perform, and the step states.
+//! The vocabulary shared by the engine, the journal and every front-end: who acts
+//! ([`Actor`]), what they decide ([`Decision`]), the machine's inputs ([`Event`]),
+//! how executions end ([`Outcome`]), the step and run states, and a step's output
+//! and progress. A leaf: it imports nothing of ferry's, so the journal can record
+//! these without depending on the engine.
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -192,28 +195,6 @@ pub enum Event {
     },
 }
 
-/// What the machine asks the driver to do.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
-    /// Execute the step (the driver journals `Started`, enforces the timeout, and
-    /// reports `Finished`).
-    Execute {
-        step: String,
-        attempt: u32,
-        timeout: Option<Duration>,
-    },
-    /// Stop an execution in flight; it reports `Finished` with `Cancelled`.
-    Cancel { step: String },
-    /// Send `RetryDue` after `after`.
-    ScheduleRetry { step: String, after: Duration },
-    /// Run the step's shell or sql rollback and report `RollbackFinished`.
-    RunRollback { step: String },
-    /// A command was refused; tell the operator why.
-    Rejected { reason: String },
-    /// Nothing more will happen without an operator command (or ever).
-    Settled(RunStatus),
-}
-
 /// The run as a whole.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -233,4 +214,49 @@ pub enum RunStatus {
         ok: bool,
     },
     Aborted,
+}
+
+/// Where an output line came from: the step's process, or ferry itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+    Info,
+}
+
+/// One line of a step's output, already redacted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputLine {
+    pub step: String,
+    pub stream: Stream,
+    pub line: String,
+}
+
+/// Progress of a long step (copy, verify), for the screen and the journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Units done so far and, when known or estimated, in total.
+    pub done: u64,
+    pub total: Option<u64>,
+    /// What is counted: "rows", "chunks"…
+    pub unit: String,
+    /// Units per second over the recent past.
+    pub rate: Option<f64>,
+    pub eta_secs: Option<u64>,
+    /// Bytes moved, when the step knows.
+    pub bytes: Option<u64>,
+    /// Per-table (or per-part) lines.
+    pub items: Vec<ProgressItem>,
+    /// A state worth showing on its own: "paused: lag 42s > 30s", "2 of 4 workers busy".
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgressItem {
+    pub name: String,
+    pub done: u64,
+    pub total: Option<u64>,
+    /// "pending", "running", "done", "failed"…
+    pub state: String,
 }

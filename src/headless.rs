@@ -5,10 +5,10 @@
 //! without it, a step that needs a person stops the run with a clear message.
 
 use ferry_core::engine::driver::{Command, Handles, Notice};
-use ferry_core::engine::event::{Event, Outcome as StepOutcome, RunStatus, StepState};
-use ferry_core::engine::exec::Stream;
 use ferry_core::engine::redact::Redactor;
 use ferry_core::journal::Entry;
+use ferry_core::vocab::Stream;
+use ferry_core::vocab::{Event, Outcome as StepOutcome, RunStatus, StepState};
 use std::collections::HashSet;
 use tokio::signal::unix::{signal, SignalKind};
 
