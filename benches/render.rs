@@ -12,8 +12,8 @@ use ferry_core::engine::snapshot::{
     StepSnap,
 };
 use ferry_core::runbook::Runbook;
+use ferry_core::vocab::{Outcome, RunStatus, StepState};
 use ferry_core::vocab::{Progress, ProgressItem};
-use ferry_core::vocab::{RunStatus, StepState};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use std::fmt::Write;
@@ -100,15 +100,19 @@ fn fixture() -> (Arc<Runbook>, EngineSnapshot) {
             s.confirmed_by = Some("alice".into());
             s.started = Some(now() - chrono::Duration::seconds(3000 - i as i64 * 10));
             s.finished = Some(now() - chrono::Duration::seconds(2995 - i as i64 * 10));
-            s.outcome = Some("ok".into());
+            s.outcome = Some(Outcome::Succeeded {
+                summary: "ok".into(),
+            });
         }
     }
     let cur = &mut steps[running];
     cur.state = StepState::Running;
     cur.started = Some(now() - chrono::Duration::seconds(83));
-    cur.output = (0..200)
-        .map(|i| format!("chunk {i:04} of public.messages committed (50000 rows)"))
-        .collect();
+    cur.output = Arc::new(
+        (0..200)
+            .map(|i| format!("chunk {i:04} of public.messages committed (50000 rows)"))
+            .collect(),
+    );
     cur.progress = Some(Progress {
         done: 1_240_000,
         total: Some(2_000_000),
@@ -134,7 +138,7 @@ fn fixture() -> (Arc<Runbook>, EngineSnapshot) {
         status: RunStatus::Active,
         steps,
         window: rb.window.clone(),
-        monitors: MonitorsSnapshot {
+        monitors: Arc::new(MonitorsSnapshot {
             lag: (0..3)
                 .map(|i| LagSeries {
                     name: format!("lag-{i}"),
@@ -165,7 +169,7 @@ fn fixture() -> (Arc<Runbook>, EngineSnapshot) {
                 updated: Some(now()),
                 stale: None,
             }),
-        },
+        }),
         attached: Vec::new(),
     };
     (rb, snap)
@@ -195,7 +199,7 @@ fn bench(c: &mut Criterion) {
     // what the event loop does per frame when the engine changed: clone the snapshot, draw
     c.bench_function("snapshot clone + frame, 300 steps, 160x48", |b| {
         b.iter(|| {
-            app.update(Action::Snapshot(Box::new(snap.clone())));
+            app.update(Action::Snapshot(Arc::new(snap.clone())));
             if let Err(e) = term.draw(|f| render::draw(f, &app)) {
                 panic!("draw: {e}");
             }

@@ -8,7 +8,7 @@ use ferry_core::engine::driver::{Command, Handles, Notice};
 use ferry_core::engine::redact::Redactor;
 use ferry_core::journal::Entry;
 use ferry_core::vocab::Stream;
-use ferry_core::vocab::{Event, Outcome as StepOutcome, RunStatus, StepState};
+use ferry_core::vocab::{Actor, Decision, Event, Outcome as StepOutcome, RunStatus, StepState};
 use std::collections::HashSet;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -44,64 +44,7 @@ pub fn line(ts: chrono::DateTime<chrono::Utc>, entry: &Entry) -> Option<String> 
                 return None;
             }
         }
-        Entry::Event(ev) => match ev {
-            Event::Confirm {
-                step,
-                by,
-                automatic,
-                ..
-            } => {
-                if *automatic {
-                    format!(
-                        "✔ {step}: confirmed automatically (--yes) for {}",
-                        by.operator
-                    )
-                } else {
-                    format!("✔ {step}: confirmed by {}@{}", by.operator, by.host)
-                }
-            }
-            Event::Skip { step, by, reason } => {
-                format!("⤼ {step}: skipped by {} — {reason}", by.operator)
-            }
-            Event::Retry { step, by } => format!("↻ {step}: retry asked by {}", by.operator),
-            Event::Rollback {
-                step,
-                by,
-                override_point_of_no_return,
-            } => format!(
-                "↶ {step}: rollback asked by {}{}",
-                by.operator,
-                if *override_point_of_no_return {
-                    " (overriding the point of no return)"
-                } else {
-                    ""
-                }
-            ),
-            Event::Abort { by, reason } => format!("■ run aborted by {}: {reason}", by.operator),
-            Event::Started { step, attempt } => {
-                if *attempt > 1 {
-                    format!("▶ {step}: started (attempt {attempt})")
-                } else {
-                    format!("▶ {step}: started")
-                }
-            }
-            Event::Finished { step, outcome, .. } => match outcome {
-                StepOutcome::Succeeded { summary } => format!("✔ {step}: succeeded — {summary}"),
-                StepOutcome::Cancelled => format!("! {step}: stopped"),
-                other => format!("✘ {step}: failed — {}", other.describe()),
-            },
-            Event::RetryDue { step } => format!("↻ {step}: retrying now"),
-            Event::RollbackFinished { step, outcome } => {
-                if outcome.is_success() {
-                    format!("↩ {step}: rolled back — {}", outcome.describe())
-                } else {
-                    format!("✘ {step}: rollback failed — {}", outcome.describe())
-                }
-            }
-            Event::Interrupted { steps } => {
-                format!("! interrupted by the previous crash: {}", steps.join(", "))
-            }
-        },
+        Entry::Event(ev) => event_line(ev),
         Entry::Output(o) => {
             let mark = match o.stream {
                 Stream::Stdout => "│",
@@ -142,6 +85,9 @@ pub fn line(ts: chrono::DateTime<chrono::Utc>, entry: &Entry) -> Option<String> 
             Some(s) => format!("  {s}: {text}"),
             None => format!("  {text}"),
         },
+        Entry::Refused { refusal, asked_by } => {
+            format!("  {}", Entry::refused_text(refusal, asked_by.as_ref()))
+        }
         Entry::Closed { status } => match status {
             RunStatus::Finished { ok: true } => "run finished: all steps done".to_string(),
             RunStatus::Finished { ok: false } => "run finished with failures".to_string(),
@@ -150,6 +96,71 @@ pub fn line(ts: chrono::DateTime<chrono::Utc>, entry: &Entry) -> Option<String> 
         },
     };
     Some(format!("{t} {text}"))
+}
+
+/// The text of an event's line (without its time).
+fn event_line(ev: &Event) -> String {
+    match ev {
+        Event::Decided { by, decision } => decision_line(by, decision),
+        Event::Started { step, attempt } => {
+            if *attempt > 1 {
+                format!("▶ {step}: started (attempt {attempt})")
+            } else {
+                format!("▶ {step}: started")
+            }
+        }
+        Event::Finished { step, outcome, .. } => match outcome {
+            StepOutcome::Succeeded { summary } => format!("✔ {step}: succeeded — {summary}"),
+            StepOutcome::Cancelled => format!("! {step}: stopped"),
+            other => format!("✘ {step}: failed — {}", other.describe()),
+        },
+        Event::RetryDue { step } => format!("↻ {step}: retrying now"),
+        Event::RollbackFinished { step, outcome } => {
+            if outcome.is_success() {
+                format!("↩ {step}: rolled back — {}", outcome.describe())
+            } else {
+                format!("✘ {step}: rollback failed — {}", outcome.describe())
+            }
+        }
+        Event::Interrupted { steps } => {
+            format!("! interrupted by the previous crash: {}", steps.join(", "))
+        }
+    }
+}
+
+/// The text of an operator's decision.
+fn decision_line(by: &Actor, decision: &Decision) -> String {
+    match decision {
+        Decision::Confirm {
+            step, automatic, ..
+        } => {
+            if *automatic {
+                format!(
+                    "✔ {step}: confirmed automatically (--yes) for {}",
+                    by.operator
+                )
+            } else {
+                format!("✔ {step}: confirmed by {}@{}", by.operator, by.host)
+            }
+        }
+        Decision::Skip { step, reason } => {
+            format!("⤼ {step}: skipped by {} — {reason}", by.operator)
+        }
+        Decision::Retry { step } => format!("↻ {step}: retry asked by {}", by.operator),
+        Decision::Rollback {
+            step,
+            override_point_of_no_return,
+        } => format!(
+            "↶ {step}: rollback asked by {}{}",
+            by.operator,
+            if *override_point_of_no_return {
+                " (overriding the point of no return)"
+            } else {
+                ""
+            }
+        ),
+        Decision::Abort { reason } => format!("■ run aborted by {}: {reason}", by.operator),
+    }
 }
 
 /// What headless driving does on the operator's behalf.
@@ -235,10 +246,10 @@ pub async fn drive(
                 for s in snap.steps.iter().filter(|_| !halted) {
                     match s.state {
                         StepState::AwaitingConfirmation if yes && confirmed.insert(s.id.clone()) => {
-                            let _ = h.commands.send(Command::Confirm { step: s.id.clone(), typed: None, automatic: true, evidence: crate::tui::evidence::gather(rb, &snap, chrono::Utc::now()) });
+                            let _ = h.commands.send(Command::Decide(Decision::Confirm { step: s.id.clone(), typed: None, automatic: true, evidence: crate::tui::evidence::gather(rb, &snap, chrono::Utc::now()) }));
                         }
                         StepState::Interrupted if retry_interrupted && retried.insert(s.id.clone()) => {
-                            let _ = h.commands.send(Command::Retry { step: s.id.clone() });
+                            let _ = h.commands.send(Command::Decide(Decision::Retry { step: s.id.clone() }));
                         }
                         _ => {}
                     }
@@ -281,9 +292,10 @@ pub async fn drive(
                     }
                     RunStatus::Halted { step } => {
                         let s = snap.step(step);
-                        let why = s.and_then(|s| s.outcome.clone()).unwrap_or_default();
+                        let why = s.and_then(|s| s.outcome_text()).unwrap_or_default();
                         let undone = if s.is_some_and(|s| s.state == StepState::RolledBack) { " (rolled back)" } else { "" };
-                        result = if why.starts_with("unreachable") { Outcome::Unreachable } else { Outcome::Halted(format!("step `{step}` failed: {why}{undone}")) };
+                        let unreachable = s.is_some_and(|s| matches!(s.outcome, Some(StepOutcome::Unreachable { .. })));
+                        result = if unreachable { Outcome::Unreachable } else { Outcome::Halted(format!("step `{step}` failed: {why}{undone}")) };
                         stop(&h, &mut stopping);
                     }
                     _ => {}

@@ -147,7 +147,7 @@ impl Client {
             r: BufReader::new(s),
             w,
         };
-        c.send(serde_json::json!({"type":"hello","protocol":1,"ferry_version":"test","operator":operator,"operate":operate}));
+        c.send(serde_json::json!({"type":"hello","protocol":ferry::attach::proto::PROTOCOL,"ferry_version":"test","operator":operator,"operate":operate}));
         let welcome = c.next().unwrap_or_default();
         assert_eq!(welcome["type"], "welcome", "{welcome}");
         c
@@ -232,7 +232,7 @@ fn an_attached_operator_confirms_a_headless_run_and_the_journal_names_him() {
     carol.until("go-ahead awaiting", |m| {
         state(m, "go-ahead") == "awaiting_confirmation"
     });
-    carol.send(serde_json::json!({"type":"confirm","step":"go-ahead","typed":null,"evidence":[]}));
+    carol.send(serde_json::json!({"type":"decide","decision":{"decision":"confirm","step":"go-ahead","automatic":false,"typed":null,"evidence":[]}}));
     let denied = carol.until("a denial", |m| m["type"] == "denied");
     assert!(
         denied["reason"]
@@ -248,7 +248,7 @@ fn an_attached_operator_confirms_a_headless_run_and_the_journal_names_him() {
         m["type"] == "snapshot" && m["snapshot"]["attached"].as_array().map_or(0, |a| a.len()) == 2
     });
     assert_eq!(snap["snapshot"]["operator"], "alice");
-    bob.send(serde_json::json!({"type":"confirm","step":"go-ahead","typed":null,"evidence":[{"label":"lag","value":"none"}]}));
+    bob.send(serde_json::json!({"type":"decide","decision":{"decision":"confirm","step":"go-ahead","automatic":false,"typed":null,"evidence":[{"label":"lag","value":"none"}]}}));
     let end = carol.until("the end", |m| m["type"] == "end");
     assert_eq!(end["status"]["status"], "finished", "{end}");
     assert_eq!(end["status"]["ok"], true, "{end}");
@@ -362,7 +362,7 @@ fn a_killed_runs_socket_is_stale_attach_says_so_and_the_resume_replaces_it() {
     bob.until("go-ahead awaiting", |m| {
         state(m, "go-ahead") == "awaiting_confirmation"
     });
-    bob.send(serde_json::json!({"type":"confirm","step":"go-ahead","typed":null,"evidence":[]}));
+    bob.send(serde_json::json!({"type":"decide","decision":{"decision":"confirm","step":"go-ahead","automatic":false,"typed":null,"evidence":[]}}));
     let (code, out) = resumed.exit_code();
     assert_eq!(code, 0, "{out}");
     assert!(!socket.exists());
@@ -433,7 +433,7 @@ fn a_chosen_socket_is_found_through_the_journal() {
     bob.until("go-ahead awaiting", |m| {
         state(m, "go-ahead") == "awaiting_confirmation"
     });
-    bob.send(serde_json::json!({"type":"skip","step":"go-ahead","reason":"done by hand"}));
+    bob.send(serde_json::json!({"type":"decide","decision":{"decision":"skip","step":"go-ahead","reason":"done by hand"}}));
     let (code, out) = run.exit_code();
     assert_eq!(code, 0, "{out}");
     assert!(

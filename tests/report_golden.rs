@@ -10,6 +10,7 @@ use ferry_core::copy::{CopyReport, Method, SequenceReset, TableReport};
 use ferry_core::journal::{Entry, Header, StepMeta, Writer};
 use ferry_core::runbook::ConfirmMode;
 use ferry_core::verify::{TableResult, VerifyReport};
+use ferry_core::vocab::Decision;
 use ferry_core::vocab::{Actor, Event, EvidenceItem, Outcome, RunStatus};
 use ferry_core::vocab::{OutputLine, Stream};
 use std::path::{Path, PathBuf};
@@ -113,15 +114,17 @@ impl J {
         if confirm {
             self.ev(
                 at,
-                Event::Confirm {
-                    step: id.into(),
+                Event::Decided {
                     by: alice(),
-                    automatic: false,
-                    typed: None,
-                    evidence: vec![EvidenceItem {
-                        label: "replica lag".into(),
-                        value: "0.4s".into(),
-                    }],
+                    decision: Decision::Confirm {
+                        step: id.into(),
+                        automatic: false,
+                        typed: None,
+                        evidence: vec![EvidenceItem {
+                            label: "replica lag".into(),
+                            value: "0.4s".into(),
+                        }],
+                    },
                 },
             );
         }
@@ -293,12 +296,14 @@ fn build(name: &str) -> PathBuf {
                 )
                 .ev(
                     1300,
-                    Event::Confirm {
-                        step: "promote".into(),
+                    Event::Decided {
                         by: alice(),
-                        automatic: false,
-                        typed: Some("promote".into()),
-                        evidence: vec![],
+                        decision: Decision::Confirm {
+                            step: "promote".into(),
+                            automatic: false,
+                            typed: Some("promote".into()),
+                            evidence: vec![],
+                        },
                     },
                 )
                 .ev(
@@ -371,9 +376,11 @@ fn build(name: &str) -> PathBuf {
             )
             .ev(
                 90,
-                Event::Abort {
+                Event::Decided {
                     by: alice(),
-                    reason: "no-go: copy failed".into(),
+                    decision: Decision::Abort {
+                        reason: "no-go: copy failed".into(),
+                    },
                 },
             )
             .at(
@@ -412,11 +419,13 @@ fn build(name: &str) -> PathBuf {
             )
             .ev(
                 410,
-                Event::Retry {
-                    step: "copy".into(),
+                Event::Decided {
                     by: Actor {
                         operator: "bob".into(),
                         host: "bastion-2".into(),
+                    },
+                    decision: Decision::Retry {
+                        step: "copy".into(),
                     },
                 },
             )
@@ -439,13 +448,15 @@ fn build(name: &str) -> PathBuf {
             )
             .ev(
                 1000,
-                Event::Skip {
-                    step: "verify".into(),
+                Event::Decided {
                     by: Actor {
                         operator: "bob".into(),
                         host: "bastion-2".into(),
                     },
-                    reason: "verified by DMS validation".into(),
+                    decision: Decision::Skip {
+                        step: "verify".into(),
+                        reason: "verified by DMS validation".into(),
+                    },
                 },
             );
             for (i, v) in [0.5, 1.2, 4.8, 2.0, 0.3].iter().enumerate() {

@@ -14,6 +14,7 @@ use ferry_core::engine::snapshot::EngineSnapshot;
 use ferry_core::runbook::Runbook;
 use ferry_core::vocab::RunStatus;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
@@ -154,7 +155,7 @@ pub enum LinkEnd {
 /// first: returns its handles and the task that says how the link ended.
 pub fn start(
     link: Link,
-    first: EngineSnapshot,
+    first: Arc<EngineSnapshot>,
     early: Vec<Notice>,
 ) -> (Handles, tokio::task::JoinHandle<LinkEnd>) {
     let Link {
@@ -198,8 +199,9 @@ pub fn start(
             match reader.next().await {
                 Ok(Some(l)) => match serde_json::from_str::<ServerMsg>(&l) {
                     Ok(ServerMsg::Snapshot { mut snapshot }) => {
-                        snapshot.journal = journal.clone();
-                        snap_tx.send_replace(*snapshot);
+                        // just parsed, so not shared: no copy is made
+                        Arc::make_mut(&mut snapshot).journal = journal.clone();
+                        snap_tx.send_replace(snapshot);
                     }
                     Ok(ServerMsg::Notice { ts, entry }) => {
                         let _ = notice_tx.send(Notice::Journaled { ts, entry });
@@ -263,7 +265,9 @@ pub fn describe(end: &LinkEnd) -> String {
 
 /// The first snapshot, which the server sends right after the journal backlog.
 /// Backlog lines that come first are kept for the console.
-pub async fn first_snapshot(link: &mut Link) -> Result<(EngineSnapshot, Vec<Notice>), AttachError> {
+pub async fn first_snapshot(
+    link: &mut Link,
+) -> Result<(Arc<EngineSnapshot>, Vec<Notice>), AttachError> {
     let mut early = Vec::new();
     let deadline = tokio::time::Instant::now() + ANSWER_TIMEOUT;
     loop {
@@ -280,8 +284,8 @@ pub async fn first_snapshot(link: &mut Link) -> Result<(EngineSnapshot, Vec<Noti
         };
         match serde_json::from_str::<ServerMsg>(&line) {
             Ok(ServerMsg::Snapshot { mut snapshot }) => {
-                snapshot.journal = PathBuf::from(&link.welcome.journal);
-                return Ok((*snapshot, early));
+                Arc::make_mut(&mut snapshot).journal = PathBuf::from(&link.welcome.journal);
+                return Ok((snapshot, early));
             }
             Ok(ServerMsg::Notice { ts, entry }) => early.push(Notice::Journaled { ts, entry }),
             Ok(_) => {}

@@ -6,7 +6,7 @@
 //!                               ◄──        {"type":"welcome",…}  or {"type":"refused",…} and close
 //!                               ◄──        {"type":"notice",…}   the recent journal lines, then live ones
 //!                               ◄──        {"type":"snapshot",…} when it changed, at most ~10 a second
-//! {"type":"confirm",…}          ──►        (--operate only; else {"type":"denied",…})
+//! {"type":"decide",…}           ──►        (--operate only; else {"type":"denied",…})
 //!                               ◄──        {"type":"end",…}      the run ended; the server closes
 //! ```
 //! Every line the server writes passed through the run's redactor. A line longer
@@ -16,12 +16,13 @@ use chrono::{DateTime, Utc};
 use ferry_core::engine::driver::Command;
 use ferry_core::engine::snapshot::EngineSnapshot;
 use ferry_core::journal::Entry;
-use ferry_core::vocab::{EvidenceItem, RunStatus};
+use ferry_core::vocab::{Decision, RunStatus};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 /// Bumped whenever a message changes shape: both sides must speak the same one.
-pub const PROTOCOL: u32 = 1;
+pub const PROTOCOL: u32 = 2;
 /// The longest line a client may send (a confirmation with its evidence fits many times).
 pub const MAX_CLIENT_LINE: usize = 64 * 1024;
 /// The longest line a server may send (a snapshot holds every step's output tail).
@@ -42,84 +43,50 @@ pub enum ClientMsg {
         /// May confirm, skip, retry and roll back (`ferry attach --operate`).
         operate: bool,
     },
-    Confirm {
-        step: String,
-        typed: Option<String>,
-        #[serde(default)]
-        evidence: Vec<EvidenceItem>,
-    },
-    Skip {
-        step: String,
-        reason: String,
-    },
-    Retry {
-        step: String,
-    },
-    Rollback {
-        step: String,
-        #[serde(default)]
-        override_point_of_no_return: bool,
-    },
+    /// A decision about a step (`--operate` only; an abort is never passed on).
+    Decide { decision: Decision },
 }
 
 impl ClientMsg {
-    /// The engine command an operator's message asks for (`None` for a hello).
-    pub fn command(self) -> Option<Command> {
-        Some(match self {
-            ClientMsg::Hello { .. } => return None,
-            ClientMsg::Confirm {
-                step,
-                typed,
-                mut evidence,
+    /// The engine's decision an operator's message carries (`None` for a hello). A
+    /// confirmation from a client is never automatic, and carries at most
+    /// [`MAX_EVIDENCE`] items.
+    pub fn decision(self) -> Option<Decision> {
+        match self {
+            ClientMsg::Hello { .. } => None,
+            ClientMsg::Decide {
+                decision:
+                    Decision::Confirm {
+                        step,
+                        typed,
+                        mut evidence,
+                        ..
+                    },
             } => {
                 evidence.truncate(MAX_EVIDENCE);
-                Command::Confirm {
+                Some(Decision::Confirm {
                     step,
-                    typed,
                     automatic: false,
+                    typed,
                     evidence,
-                }
+                })
             }
-            ClientMsg::Skip { step, reason } => Command::Skip { step, reason },
-            ClientMsg::Retry { step } => Command::Retry { step },
-            ClientMsg::Rollback {
-                step,
-                override_point_of_no_return,
-            } => Command::Rollback {
-                step,
-                override_point_of_no_return,
-            },
-        })
+            ClientMsg::Decide { decision } => Some(decision),
+        }
     }
 
     /// The message for one of the console's commands; `None` for what an
     /// attached console never forwards (shutdown, abort, presence).
     pub fn from_command(c: Command) -> Option<ClientMsg> {
-        Some(match c {
-            Command::Confirm {
-                step,
-                typed,
-                evidence,
-                ..
-            } => ClientMsg::Confirm {
-                step,
-                typed,
-                evidence,
-            },
-            Command::Skip { step, reason } => ClientMsg::Skip { step, reason },
-            Command::Retry { step } => ClientMsg::Retry { step },
-            Command::Rollback {
-                step,
-                override_point_of_no_return,
-            } => ClientMsg::Rollback {
-                step,
-                override_point_of_no_return,
-            },
-            Command::Abort { .. }
+        match c {
+            Command::Decide(decision) if decision.open_to_attached() => {
+                Some(ClientMsg::Decide { decision })
+            }
+            Command::Decide(_)
             | Command::Shutdown
             | Command::As { .. }
-            | Command::Presence { .. } => return None,
-        })
+            | Command::Presence { .. } => None,
+        }
     }
 }
 
@@ -150,7 +117,7 @@ pub enum ServerMsg {
         reason: String,
     },
     Snapshot {
-        snapshot: Box<EngineSnapshot>,
+        snapshot: Arc<EngineSnapshot>,
     },
     /// A journaled entry.
     Notice {

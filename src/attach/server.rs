@@ -140,13 +140,8 @@ impl Hub {
         l.end = line;
     }
 
-    fn snapshot_line(&self, s: EngineSnapshot) -> Option<Arc<str>> {
-        redacted_line(
-            &ServerMsg::Snapshot {
-                snapshot: Box::new(s),
-            },
-            &self.redactor,
-        )
+    fn snapshot_line(&self, s: Arc<EngineSnapshot>) -> Option<Arc<str>> {
+        redacted_line(&ServerMsg::Snapshot { snapshot: s }, &self.redactor)
     }
 
     /// Someone came (`Some`) or went: the driver journals `note` and shows the list.
@@ -481,15 +476,18 @@ fn command(line: &str, hub: &Hub, actor: &Actor, operate: bool) -> Option<String
         Ok(m) => m,
         Err(e) => return Some(format!("not a ferry attach message ({e})")),
     };
-    let Some(cmd) = msg.command() else {
+    let Some(decision) = msg.decision() else {
         return Some("already attached: a second hello is ignored".into());
     };
     if !operate {
         return Some("read-only: attach with --operate to act".into());
     }
+    if !decision.open_to_attached() {
+        return Some("an attached console cannot stop the run".into());
+    }
     let _ = hub.commands.send(Command::As {
         actor: actor.clone(),
-        command: Box::new(cmd),
+        decision,
     });
     None
 }

@@ -6,6 +6,7 @@
 use super::proto::{self, ClientMsg, FrameError, LineReader};
 use super::socket;
 use ferry_core::engine::driver::Command;
+use ferry_core::vocab::Decision;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, BufReader};
@@ -61,9 +62,16 @@ fn operator_names_are_checked() {
 #[test]
 fn only_operator_decisions_travel_from_a_console() {
     assert!(ClientMsg::from_command(Command::Shutdown).is_none());
-    assert!(ClientMsg::from_command(Command::Abort { reason: "x".into() }).is_none());
-    let m = ClientMsg::from_command(Command::Retry { step: "s".into() });
-    assert_eq!(m, Some(ClientMsg::Retry { step: "s".into() }));
+    assert!(
+        ClientMsg::from_command(Command::Decide(Decision::Abort { reason: "x".into() })).is_none()
+    );
+    let m = ClientMsg::from_command(Command::Decide(Decision::Retry { step: "s".into() }));
+    assert_eq!(
+        m,
+        Some(ClientMsg::Decide {
+            decision: Decision::Retry { step: "s".into() }
+        })
+    );
 }
 
 // ---- socket files -------------------------------------------------------------------------------

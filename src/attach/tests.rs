@@ -16,6 +16,7 @@ use ferry_core::engine::machine::Machine;
 use ferry_core::engine::redact::Redactor;
 use ferry_core::journal::{Entry, Writer};
 use ferry_core::runbook::load_str;
+use ferry_core::vocab::Decision;
 use ferry_core::vocab::{Actor, Event, RunStatus, StepState};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -184,10 +185,13 @@ async fn an_attached_operator_confirms_and_the_journal_names_him() {
 
     // read-only: refused by the server, and nothing reaches the engine
     carol
-        .send(&ClientMsg::Confirm {
-            step: "go".into(),
-            typed: None,
-            evidence: vec![],
+        .send(&ClientMsg::Decide {
+            decision: Decision::Confirm {
+                step: "go".into(),
+                typed: None,
+                evidence: vec![],
+                automatic: false,
+            },
         })
         .await;
     let seen = carol.until(|m| matches!(m, ServerMsg::Denied { .. })).await;
@@ -209,10 +213,13 @@ async fn an_attached_operator_confirms_and_the_journal_names_him() {
             .collect();
         assert_eq!(who, [("carol", false), ("bob", true)]);
     }
-    bob.send(&ClientMsg::Confirm {
-        step: "go".into(),
-        typed: None,
-        evidence: vec![],
+    bob.send(&ClientMsg::Decide {
+        decision: Decision::Confirm {
+            step: "go".into(),
+            typed: None,
+            evidence: vec![],
+            automatic: false,
+        },
     })
     .await;
     let seen = bob.until(|m| matches!(m, ServerMsg::End { .. })).await;
@@ -259,7 +266,10 @@ async fn an_attached_operator_confirms_and_the_journal_names_him() {
         .records
         .iter()
         .filter_map(|r| match &r.entry {
-            Entry::Event(Event::Confirm { by, .. }) => Some(by),
+            Entry::Event(Event::Decided {
+                by,
+                decision: Decision::Confirm { .. },
+            }) => Some(by),
             _ => None,
         })
         .collect();
@@ -302,11 +312,11 @@ async fn bad_hellos_are_refused_with_a_reason() {
         ),
         ("GET / HTTP/1.1".into(), "not a ferry attach hello"),
         (
-            serde_json::json!({"type":"retry","step":"go"}).to_string(),
+            serde_json::json!({"type":"decide","decision":{"decision":"retry","step":"go"}}).to_string(),
             "must be a hello",
         ),
         (
-            serde_json::json!({"type":"hello","protocol":1,"ferry_version":"x","operator":"","operate":true}).to_string(),
+            serde_json::json!({"type":"hello","protocol":proto::PROTOCOL,"ferry_version":"x","operator":"","operate":true}).to_string(),
             "empty",
         ),
         ("x".repeat(proto::MAX_CLIENT_LINE + 10), "longer than"),
@@ -337,9 +347,11 @@ async fn secrets_never_cross_the_socket() {
     let mut c = Raw::hello(&s.path, "bob", true).await;
     c.until(|m| awaiting(m, "go")).await;
     // a skip reason carrying the secret is journaled (redacted) and broadcast
-    c.send(&ClientMsg::Skip {
-        step: "go".into(),
-        reason: "pw hunter2-secret leaked? postgres://u:pa55word@db/x".into(),
+    c.send(&ClientMsg::Decide {
+        decision: Decision::Skip {
+            step: "go".into(),
+            reason: "pw hunter2-secret leaked? postgres://u:pa55word@db/x".into(),
+        },
     })
     .await;
     let mut raw = String::new();
@@ -376,7 +388,7 @@ struct StandIn {
     _dir: tempfile::TempDir,
     path: PathBuf,
     cmd_rx: mpsc::UnboundedReceiver<Command>,
-    snap_tx: watch::Sender<ferry_core::engine::snapshot::EngineSnapshot>,
+    snap_tx: watch::Sender<Arc<ferry_core::engine::snapshot::EngineSnapshot>>,
     notice_tx: mpsc::UnboundedSender<Notice>,
     local: Handles,
     server: server::Server,
@@ -391,7 +403,7 @@ fn stand_in() -> StandIn {
     let rb = load_str("attach.toml", RB, Path::new("attach.toml"))
         .unwrap_or_else(|e| panic!("{}", e.render()));
     let snap = initial_snapshot(&rb, &Machine::new(&rb), &path, "alice");
-    let (snap_tx, snap_rx) = watch::channel(snap);
+    let (snap_tx, snap_rx) = watch::channel(Arc::new(snap));
     let (notice_tx, notice_rx) = mpsc::unbounded_channel();
     let handles = Handles {
         commands: cmd_tx,
@@ -496,7 +508,7 @@ async fn a_newcomer_gets_the_recent_journal_in_order_then_the_state() {
     assert_eq!(texts.last().map(String::as_str), Some("line 599"));
     // a later change of state reaches the client too
     e.snap_tx
-        .send_modify(|s| s.status = RunStatus::Finished { ok: true });
+        .send_modify(|s| Arc::make_mut(s).status = RunStatus::Finished { ok: true });
     c.until(|m| matches!(m, ServerMsg::Snapshot { snapshot } if snapshot.status == RunStatus::Finished { ok: true }))
         .await;
     assert!(matches!(
@@ -536,12 +548,12 @@ async fn the_client_side_turns_the_link_into_console_handles() {
             .unwrap_or_else(|_| panic!("`go` never awaited confirmation"))
             .unwrap_or_else(|e| panic!("{e}"));
     }
-    let _ = h.commands.send(Command::Confirm {
+    let _ = h.commands.send(Command::Decide(Decision::Confirm {
         step: "go".into(),
         typed: None,
         automatic: false,
         evidence: vec![],
-    });
+    }));
     let mut detached = None;
     while let Some(n) = h.notices.recv().await {
         if let Notice::Detached(how) = n {
@@ -593,13 +605,13 @@ async fn a_wrapped_shutdown_is_ignored_and_a_wrapped_decision_names_its_actor() 
         operator: "bob".into(),
         host: "elsewhere".into(),
     };
-    let wrap = |c: Command| Command::As {
+    // a wrapped shutdown cannot be written: `Command::As` carries a decision
+    let wrap = |decision: Decision| Command::As {
         actor: bob.clone(),
-        command: Box::new(c),
+        decision,
     };
     let mut snap = s.local.snapshot.clone();
-    let _ = s.local.commands.send(wrap(Command::Shutdown));
-    let _ = s.local.commands.send(wrap(Command::Abort {
+    let _ = s.local.commands.send(wrap(Decision::Abort {
         reason: "not yours".into(),
     }));
     loop {
@@ -612,7 +624,7 @@ async fn a_wrapped_shutdown_is_ignored_and_a_wrapped_decision_names_its_actor() 
             .unwrap_or_else(|_| panic!("`go` never awaited"))
             .unwrap_or_else(|e| panic!("{e}"));
     }
-    let _ = s.local.commands.send(wrap(Command::Confirm {
+    let _ = s.local.commands.send(wrap(Decision::Confirm {
         step: "go".into(),
         typed: None,
         automatic: false,
@@ -630,12 +642,18 @@ async fn a_wrapped_shutdown_is_ignored_and_a_wrapped_decision_names_its_actor() 
         })
         .collect();
     assert!(
-        !events.iter().any(|e| matches!(e, Event::Abort { .. })),
+        !events.iter().any(|e| matches!(
+            e,
+            Event::Decided {
+                decision: Decision::Abort { .. },
+                ..
+            }
+        )),
         "{events:?}"
     );
-    assert!(events
-        .iter()
-        .any(|e| matches!(e, Event::Confirm { by, .. } if *by == bob)));
+    assert!(events.iter().any(
+        |e| matches!(e, Event::Decided { by, decision: Decision::Confirm { .. } } if *by == bob)
+    ));
 }
 
 #[test]
@@ -643,7 +661,7 @@ fn a_snapshot_with_values_json_cannot_hold_still_crosses_the_wire() {
     let rb = load_str("attach.toml", RB, Path::new("attach.toml"))
         .unwrap_or_else(|e| panic!("{}", e.render()));
     let mut snap = initial_snapshot(&rb, &Machine::new(&rb), Path::new("j"), "alice");
-    snap.monitors
+    Arc::make_mut(&mut snap.monitors)
         .lag
         .push(ferry_core::engine::snapshot::LagSeries {
             name: "replica".into(),
@@ -655,7 +673,7 @@ fn a_snapshot_with_values_json_cannot_hold_still_crosses_the_wire() {
             ..Default::default()
         });
     let line = proto::to_line(&ServerMsg::Snapshot {
-        snapshot: Box::new(snap),
+        snapshot: Arc::new(snap),
     })
     .unwrap_or_else(|e| panic!("{e}"));
     match serde_json::from_str::<ServerMsg>(&line) {
@@ -675,16 +693,21 @@ async fn a_refusal_names_the_attached_operator_who_asked() {
     let mut bob = Raw::hello(&s.path, "bob", true).await;
     bob.until(|m| awaiting(m, "go")).await;
     // `after` is not awaiting anything: refused, and the note says who asked
-    bob.send(&ClientMsg::Retry {
-        step: "after".into(),
+    bob.send(&ClientMsg::Decide {
+        decision: Decision::Retry {
+            step: "after".into(),
+        },
     })
     .await;
     let seen = bob
-        .until(|m| matches!(m, ServerMsg::Notice { entry, .. } if matches!(&**entry, Entry::Note { text, .. } if text.starts_with("refused:"))))
+        .until(|m| matches!(m, ServerMsg::Notice { entry, .. } if matches!(&**entry, Entry::Refused { .. })))
         .await;
     match seen.last() {
         Some(ServerMsg::Notice { entry, .. }) => match &**entry {
-            Entry::Note { text, .. } => assert!(text.ends_with("(asked by bob@h)"), "{text}"),
+            Entry::Refused { refusal, asked_by } => {
+                let text = Entry::refused_text(refusal, asked_by.as_ref());
+                assert!(text.ends_with("(asked by bob@h)"), "{text}")
+            }
             other => panic!("{other:?}"),
         },
         other => panic!("{other:?}"),

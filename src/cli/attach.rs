@@ -113,7 +113,12 @@ async fn attach(socket: std::path::PathBuf, operator: String, operate: bool) -> 
     tracing::info!(socket = %socket.display(), %operator, operate, "attached");
     let (handles, task) = client::start(link, first, early);
     // the console masks what this environment knows to be secret too (the server already did)
-    let redactor = Arc::new(super::run::redactor_for(&rb));
+    let env_vars: Vec<(String, String)> = std::env::vars().collect();
+    let redactor = Arc::new(ferry_core::engine::start::redactor_for(
+        &rb,
+        &|k: &str| std::env::var(k).ok(),
+        &env_vars,
+    ));
     let role = crate::tui::Role::Attached {
         operator,
         operate,

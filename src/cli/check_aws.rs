@@ -65,7 +65,7 @@ fn expectations(rb: &Runbook) -> BTreeMap<String, (Expect, String)> {
 }
 
 pub async fn run(rb: &Runbook) -> i32 {
-    if !super::run::uses_aws(rb) {
+    if !ferry_core::engine::start::uses_aws(rb) {
         say!("aws: the runbook makes no AWS call; nothing to check");
         return EXIT_OK;
     }

@@ -5,16 +5,9 @@
 
 use super::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE};
 use crate::headless;
-use chrono::Utc;
-use ferry_core::engine::connections::{Connections, RetryPolicy};
-use ferry_core::engine::driver::{initial_snapshot, Driver, ExecEnv};
-use ferry_core::engine::machine::Machine;
-use ferry_core::engine::redact::Redactor;
-use ferry_core::engine::resume;
-use ferry_core::journal::{self, Entry, Header, Writer};
-use ferry_core::runbook::{self, expand::is_secret_name, Runbook};
-use ferry_core::vocab::{Actor, Event, RunStatus};
-use ferry_core::{aws, monitor};
+use ferry_core::engine::start;
+use ferry_core::runbook::Runbook;
+use ferry_core::vocab::RunStatus;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -72,311 +65,93 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-fn header(rb: &Runbook, operator: &str, host: &str) -> Header {
-    Header {
-        ferry_version: env!("CARGO_PKG_VERSION").to_string(),
-        runbook_name: rb.name.clone(),
-        runbook_title: rb.title.clone(),
-        runbook_path: rb.path.display().to_string(),
-        runbook_sha256: rb.source_sha256.clone(),
-        steps: rb
-            .steps()
-            .map(|s| (s.id.clone(), s.fingerprint()))
-            .collect(),
-        operator: operator.to_string(),
-        host: host.to_string(),
-        window_start: rb.window.as_ref().map(|w| w.start),
-        window_secs: rb.window.as_ref().map(|w| w.duration.as_secs()),
-        plan: journal::StepMeta::plan(rb),
-    }
-}
-
-/// Whether the run needs AWS clients: rds steps, CloudWatch monitors, IAM auth.
-pub fn uses_aws(rb: &Runbook) -> bool {
-    rb.steps()
-        .any(|s| matches!(s.kind, runbook::StepKind::Rds(_)))
-        || rb
-            .monitors
-            .lag
-            .iter()
-            .any(|l| matches!(l.source, runbook::LagSource::Cloudwatch { .. }))
-        || rb
-            .monitors
-            .metric
-            .iter()
-            .any(|m| matches!(m.source, runbook::MetricSource::Cloudwatch(_)))
-        || rb.connections.values().any(|c| c.iam_auth.is_some())
-}
-
-/// Build the redactor from the environment the runbook refers to.
-pub fn redactor_for(rb: &Runbook) -> Redactor {
-    let mut r = Redactor::new();
-    let mut names: Vec<String> = Vec::new();
-    for c in rb.connections.values() {
-        names.extend(runbook::expand::env_refs(&c.url));
-    }
-    for v in rb.vars.values() {
-        names.extend(runbook::expand::env_refs(v));
-    }
-    for s in rb.steps() {
-        if let runbook::StepKind::Shell(sh) = &s.kind {
-            names.extend(runbook::expand::env_refs(&sh.run));
-            names.extend(sh.env.values().flat_map(|v| runbook::expand::env_refs(v)));
-        }
-    }
-    for n in names {
-        if is_secret_name(&n) {
-            if let Ok(v) = std::env::var(&n) {
-                r.add(&v);
-            }
-        }
-    }
-    // any secret-looking variable in the environment, even if unreferenced
-    for (k, v) in std::env::vars() {
-        if is_secret_name(&k) && !k.starts_with("CARGO") {
-            r.add(&v);
-        }
-    }
-    r
-}
-
+/// `ferry run`: start (or resume) the run through the engine's front door, serve
+/// the attach socket, drive it from the console or headless, and say how it ended.
 pub async fn run(s: RunSettings) -> i32 {
-    let rb = match runbook::load(&s.runbook) {
-        Ok(rb) => Arc::new(rb),
-        Err(report) => {
-            complain_raw!("{}", report.render());
-            return EXIT_BAD_INPUT;
-        }
+    let opened = match start::open(engine_settings(&s)).await {
+        Ok(o) => o,
+        Err(e) => return refuse(&e),
     };
-    let host = hostname();
-    let mut redactor = redactor_for(&rb);
-    let env_fn = |k: &str| std::env::var(k).ok();
-    let conns = match Connections::new(&rb, &env_fn, &mut redactor, RetryPolicy::default()) {
-        Ok(c) => c,
-        Err(missing) => {
-            complain!("error: cannot resolve the runbook's connections:");
-            for m in missing {
-                complain!("  {m}");
-            }
-            complain!("  = help: export the variables, then run again (`ferry check` lists what the runbook needs)");
-            return EXIT_BAD_INPUT;
-        }
-    };
-    // AWS clients only when the runbook uses AWS; `${env:X}` in [aws] expands
-    // now, like connection URLs, and a bad [aws] stops the run before its journal exists
-    if uses_aws(&rb) {
-        match aws::connect(rb.aws.as_ref(), &env_fn).await {
-            Ok(clients) => {
-                let rds = rb
-                    .steps()
-                    .any(|s| matches!(s.kind, runbook::StepKind::Rds(_)))
-                    || rb.connections.values().any(|c| c.iam_auth.is_some());
-                if let Err(e) = aws::preflight(&clients, rds).await {
-                    complain!("error: {} ({})", e, clients.endpoint());
-                    complain!("  = help: check [aws] endpoint_url / region and the network, then run again");
-                    return EXIT_UNREACHABLE;
-                }
-                conns.set_aws(clients)
-            }
-            Err(e) => {
-                complain!("error: cannot configure AWS: {e}");
-                return EXIT_BAD_INPUT;
-            }
-        }
-    }
-    let redactor = Arc::new(redactor);
-    super::logging::set_redactor(redactor.clone());
-    tracing::info!(runbook = %rb.name, path = %s.runbook.display(), operator = %s.operator, "run starting");
-    let redact_for_journal = {
-        let r = redactor.clone();
-        Box::new(move |t: &str| r.redact(t)) as Box<dyn Fn(&str) -> String + Send>
-    };
-
-    // journal: new, or resumed after verification
-    let mut leftovers = Vec::new();
-    let (journal, machine, snap, interrupted) = if s.resume {
-        let path = match s
-            .journal
-            .clone()
-            .or_else(|| journal::newest_unfinished(&s.runs_dir, &rb.name))
-        {
-            Some(p) => p,
-            None => {
-                complain!(
-                    "error: no unfinished journal of runbook `{}` under {}\n  = help: pass --journal PATH, or start a new run without --resume",
-                    rb.name,
-                    s.runs_dir.join(&rb.name).display()
-                );
-                return EXIT_BAD_INPUT;
-            }
-        };
-        let replay = match journal::read_journal(&path) {
-            Ok(r) => r,
-            Err(e) => {
-                complain!("error: {e}");
-                return EXIT_BAD_INPUT;
-            }
-        };
-        if replay.closed() {
-            complain!(
-                "error: the run in {} already ended; start a new run without --resume",
-                path.display()
-            );
-            return EXIT_BAD_INPUT;
-        }
-        let hdr = replay.header().cloned();
-        if let Some(h) = &hdr {
-            if h.runbook_name != rb.name {
-                complain!(
-                    "error: {} is a journal of runbook `{}`, not `{}`",
-                    path.display(),
-                    h.runbook_name,
-                    rb.name
-                );
-                return EXIT_BAD_INPUT;
-            }
-            let changes = resume::changed_steps(h, &rb);
-            if !changes.is_empty() {
-                if s.accept_changes {
-                    say!(
-                        "note: the runbook changed since the journal began (accepted): {}",
-                        changes.join(", ")
-                    );
-                } else {
-                    complain!("error: the runbook changed since {} began:", path.display());
-                    for c in &changes {
-                        complain!("  {c}");
-                    }
-                    complain!("  = help: restore the runbook, or pass --accept-changes to continue with the new definitions");
-                    return EXIT_BAD_INPUT;
-                }
-            }
-        }
-        let w = match Writer::resume(&path, &replay, redact_for_journal) {
-            Ok(w) => w,
-            Err(e) => {
-                complain!("error: cannot append to journal {}: {e}", path.display());
-                return EXIT_BAD_INPUT;
-            }
-        };
-        // only now: a live run's half-written line is not a crash's
-        if let Some((line, _)) = &replay.torn {
-            say!(
-                "note: the last line of {} (line {line}) was cut short by a crash; it is dropped",
-                path.display()
-            );
-        }
-        let m0 = Machine::new(&rb);
-        let mut snap = initial_snapshot(&rb, &m0, &path, &s.operator);
-        let (m, running) = resume::replay(&rb, &replay, &mut snap);
-        leftovers = resume::leftover_groups(&replay, &running);
-        (w, m, snap, running)
-    } else {
-        let path = s
-            .journal
-            .clone()
-            .unwrap_or_else(|| journal::default_path(&s.runs_dir, &rb.name, Utc::now()));
-        let w = match Writer::create(&path, redact_for_journal) {
-            Ok(w) => w,
-            Err(e) => {
-                complain!("error: cannot create journal {}: {e}", path.display());
-                return EXIT_BAD_INPUT;
-            }
-        };
-        let m = Machine::new(&rb);
-        let snap = initial_snapshot(&rb, &m, &path, &s.operator);
-        (w, m, snap, Vec::new())
-    };
-    let mut journal = journal;
+    super::logging::set_redactor(opened.redactor.clone());
+    tracing::info!(runbook = %opened.runbook.name, path = %s.runbook.display(), operator = %s.operator, "run starting");
     // the attach socket, before the session entry that records it
-    let attach = match super::serve::open(s.socket.as_deref(), journal.path()) {
+    let attach = match super::serve::open(s.socket.as_deref(), opened.journal_path()) {
         Ok(a) => a,
         Err(e) => {
             complain!("error: {e}");
             complain!("  = help: pass --socket PATH with a free path");
-            if !s.resume {
-                // nothing was written yet: leave no empty journal behind
-                let _ = std::fs::remove_file(journal.path());
-            }
+            // nothing was written yet: leave no empty journal behind
+            opened.abandon();
             return EXIT_BAD_INPUT;
         }
     };
-    let now = Utc::now();
-    let first = if s.resume {
-        Ok(now)
-    } else {
-        journal.append(&Entry::Header(header(&rb, &s.operator, &host)), now)
+    let started = match opened
+        .begin(attach.as_ref().map(|a| a.0.path.as_path()))
+        .await
+    {
+        Ok(st) => st,
+        Err(e) => return refuse(&e),
     };
-    let session = journal.append(
-        &Entry::Session {
-            operator: s.operator.clone(),
-            host: host.clone(),
-            resumed: s.resume,
-            pid: std::process::id(),
-            socket: attach.as_ref().map(|a| a.0.path.display().to_string()),
-        },
-        now,
-    );
-    if let Err(e) = first.and(session) {
-        complain!(
-            "error: cannot write journal {}: {e}",
-            journal.path().display()
-        );
-        return EXIT_BAD_INPUT;
+    for note in &started.notes {
+        say!("note: {note}");
     }
-    for line in resume::stop_leftovers(&leftovers).await {
-        say!("note: {line}");
-        let note = Entry::Note {
-            step: None,
-            text: line,
-        };
-        if let Err(e) = journal.append(&note, Utc::now()) {
-            complain!(
-                "error: cannot write journal {}: {e}",
-                journal.path().display()
-            );
-            return EXIT_BAD_INPUT;
-        }
-    }
-    let journal_path = journal.path().to_path_buf();
-    say!("journal {}", journal_path.display());
+    say!("journal {}", started.journal.display());
     if let Some((file, _)) = &attach {
         say!(
             "attach from another terminal: ferry attach --socket {} [--operate]",
             file.path.display()
         );
     }
+    drive(s, started, attach).await
+}
 
-    let actor = Actor {
+/// The engine's settings for this command line.
+fn engine_settings(s: &RunSettings) -> start::Settings {
+    start::Settings {
+        runbook: s.runbook.clone(),
+        journal: s.journal.clone(),
+        resume: s.resume,
+        accept_changes: s.accept_changes,
         operator: s.operator.clone(),
-        host: host.clone(),
-    };
-    // monitors for the whole run
-    let conns = Arc::new(conns);
-    let monitors_cancel = tokio_util::sync::CancellationToken::new();
-    let getter: monitor::DbGetter = {
-        let c = conns.clone();
-        Arc::new(move |name: String| {
-            let c = c.clone();
-            Box::pin(async move { c.get(&name).await.map_err(|e| e.to_string()) })
-        })
-    };
-    let (hub, samples) = monitor::spawn(&rb, getter, conns.aws().cloned(), monitors_cancel.clone());
-    let env = ExecEnv {
-        run_id: journal.run_id().unwrap_or_default().to_string(),
-        redactor: redactor.clone(),
-        conns,
-        monitors: hub.clone(),
+        host: hostname(),
+        runs_dir: s.runs_dir.clone(),
         env: Arc::new(|k: &str| std::env::var(k).ok()),
-    };
-    let (mut driver, handles) = Driver::new(rb.clone(), machine, journal, env, actor, snap);
-    driver.with_monitors(hub, samples);
-    if !interrupted.is_empty() {
-        // journaled and applied before anything else runs
-        driver.first(Event::Interrupted {
-            steps: interrupted.clone(),
-        });
+        env_vars: std::env::vars().collect(),
     }
+}
+
+/// Say why the run cannot start; the exit code for it.
+fn refuse(e: &start::StartError) -> i32 {
+    match e.diagnostics() {
+        Some(d) => complain_raw!("{d}"),
+        None => complain!("error: {e}"),
+    }
+    if e.unreachable() {
+        EXIT_UNREACHABLE
+    } else {
+        EXIT_BAD_INPUT
+    }
+}
+
+/// The socket `ferry attach` reaches a run at, bound before the run begins.
+type Attach = Option<(
+    crate::attach::socket::SocketFile,
+    std::os::unix::net::UnixListener,
+)>;
+
+/// Serve the attach socket, run the driver, hand its handles to the console or to
+/// headless mode, and finish.
+async fn drive(s: RunSettings, st: start::Started, attach: Attach) -> i32 {
+    let start::Started {
+        driver,
+        handles,
+        runbook: rb,
+        redactor,
+        journal: journal_path,
+        monitors,
+        ..
+    } = st;
+    let host = hostname();
     let (handles, server) = match attach {
         Some((file, listener)) => {
             let info = super::serve::run_info(&rb, &journal_path, &s.operator, &host);
@@ -424,7 +199,7 @@ pub async fn run(s: RunSettings) -> i32 {
     if let Some(srv) = server {
         srv.finish().await;
     }
-    monitors_cancel.cancel();
+    monitors.cancel();
     finish(
         &rb,
         &journal_path,

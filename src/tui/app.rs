@@ -12,7 +12,9 @@ use ferry_core::engine::redact::Redactor;
 use ferry_core::engine::snapshot::{EngineSnapshot, StepSnap};
 use ferry_core::journal::Entry;
 use ferry_core::runbook::{Runbook, Step};
-use ferry_core::vocab::{Event, RunStatus, StepState};
+use ferry_core::vocab::{
+    Actor, Decision, Event, Outcome as StepOutcome, Refusal, RunStatus, StepState,
+};
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -53,7 +55,7 @@ pub enum Action {
     Key(KeyEvent),
     /// The terminal has a new size.
     Resize(u16, u16),
-    Snapshot(Box<EngineSnapshot>),
+    Snapshot(Arc<EngineSnapshot>),
     Notice(Notice),
     /// The wall clock moved on.
     Tick(DateTime<Utc>),
@@ -95,7 +97,7 @@ pub struct App {
     /// `ferry run RUNBOOK --resume` (the demo's), `Err(why)` when the run can
     /// never be resumed (`ferry demo --postgres`), `None` for the default.
     pub(crate) resume: Option<Result<String, String>>,
-    pub(crate) snap: EngineSnapshot,
+    pub(crate) snap: Arc<EngineSnapshot>,
     pub(crate) redactor: Arc<Redactor>,
     pub(crate) theme: super::theme::Theme,
     pub(crate) now: DateTime<Utc>,
@@ -139,16 +141,18 @@ pub struct App {
 
 /// "bob confirmed `copy`" when someone other than `me` decided something.
 fn by_another(ev: &Event, me: &str) -> Option<String> {
-    let (by, what, step) = match ev {
-        Event::Confirm {
-            by,
+    let Event::Decided { by, decision } = ev else {
+        return None;
+    };
+    let (what, step) = match decision {
+        Decision::Confirm {
             step,
             automatic: false,
             ..
-        } => (by, "confirmed", step),
-        Event::Skip { by, step, .. } => (by, "skipped", step),
-        Event::Retry { by, step } => (by, "asked to retry", step),
-        Event::Rollback { by, step, .. } => (by, "asked to roll back", step),
+        } => ("confirmed", step),
+        Decision::Skip { step, .. } => ("skipped", step),
+        Decision::Retry { step } => ("asked to retry", step),
+        Decision::Rollback { step, .. } => ("asked to roll back", step),
         _ => return None,
     };
     (by.operator != me).then(|| format!("{} {what} `{step}`", by.operator))
@@ -157,7 +161,7 @@ fn by_another(ev: &Event, me: &str) -> Option<String> {
 impl App {
     pub fn new(
         rb: Arc<Runbook>,
-        snap: EngineSnapshot,
+        snap: impl Into<Arc<EngineSnapshot>>,
         redactor: Arc<Redactor>,
         theme: super::theme::Theme,
         now: DateTime<Utc>,
@@ -170,7 +174,7 @@ impl App {
         let mut app = App {
             selected: Sel::Phase(0),
             rb,
-            snap,
+            snap: snap.into(),
             redactor,
             theme,
             now,
@@ -263,7 +267,7 @@ impl App {
                     self.focus = Pane::Runbook;
                 }
             }
-            Action::Snapshot(s) => self.on_snapshot(*s),
+            Action::Snapshot(s) => self.on_snapshot(s),
             Action::Notice(n) => self.on_notice(n),
             Action::Tick(now) => {
                 self.now = now;
@@ -285,7 +289,7 @@ impl App {
         Vec::new()
     }
 
-    fn on_snapshot(&mut self, s: EngineSnapshot) {
+    fn on_snapshot(&mut self, s: Arc<EngineSnapshot>) {
         let reindex = s.steps.len() != self.snap.steps.len();
         self.snap = s;
         if reindex {
@@ -311,14 +315,13 @@ impl App {
                     self.push_log(self.redactor.redact(&l));
                 }
                 match *entry {
-                    Entry::Note { text, .. } => {
-                        if let Some(reason) = text.strip_prefix("refused:") {
-                            self.on_refusal(reason.trim().to_string());
-                        }
+                    Entry::Refused { refusal, asked_by } => {
+                        self.on_refusal(&refusal, asked_by.as_ref());
                     }
-                    Entry::Event(Event::Rollback { step, .. })
-                        if self.pending_rollback.as_deref() == Some(step.as_str()) =>
-                    {
+                    Entry::Event(Event::Decided {
+                        decision: Decision::Rollback { ref step, .. },
+                        ..
+                    }) if self.pending_rollback.as_deref() == Some(step.as_str()) => {
                         self.pending_rollback = None;
                     }
                     // what another console's operator did, said on this one too
@@ -352,21 +355,14 @@ impl App {
         }
     }
 
-    fn on_refusal(&mut self, reason: String) {
-        let mut reason = self.redactor.redact(&reason);
+    fn on_refusal(&mut self, refusal: &Refusal, asked_by: Option<&Actor>) {
         // another console's refusal is that console's business (the log has it)
-        if let Some((why, asker)) = reason
-            .strip_suffix(')')
-            .and_then(|r| r.rsplit_once(" (asked by "))
-        {
-            let name = asker.rsplit_once('@').map_or(asker, |(n, _)| n);
-            if name != self.me() {
-                return;
-            }
-            reason = why.to_string();
+        if asked_by.is_some_and(|a| a.operator != self.me()) {
+            return;
         }
+        let reason = self.redactor.redact(&refusal.to_string());
         if let Some(step) = self.pending_rollback.take() {
-            if reason.contains("point of no return") && self.overlay.is_none() {
+            if matches!(refusal, Refusal::PastPointOfNoReturn { .. }) && self.overlay.is_none() {
                 self.overlay = Some(Overlay::Override {
                     step,
                     refusal: reason.clone(),
@@ -472,11 +468,10 @@ impl App {
         match &self.snap.status {
             RunStatus::Finished { .. } | RunStatus::Aborted => Outcome::Done,
             RunStatus::Halted { step } => {
-                let why = self
-                    .step_snap(step)
-                    .and_then(|s| s.outcome.clone())
-                    .unwrap_or_default();
-                if why.starts_with("unreachable") {
+                let snap = self.step_snap(step);
+                let why = snap.and_then(|s| s.outcome_text()).unwrap_or_default();
+                if snap.is_some_and(|s| matches!(s.outcome, Some(StepOutcome::Unreachable { .. })))
+                {
                     Outcome::Unreachable
                 } else if self.signalled || !self.stopped_running.is_empty() {
                     Outcome::Interrupted

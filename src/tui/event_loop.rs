@@ -18,6 +18,7 @@ use futures::{Stream, StreamExt};
 use ratatui::backend::Backend;
 use ratatui::Terminal;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant};
@@ -45,7 +46,7 @@ enum In {
 struct Sources<S, G> {
     events: S,
     signals: G,
-    snapshot: watch::Receiver<EngineSnapshot>,
+    snapshot: watch::Receiver<Arc<EngineSnapshot>>,
     notices: mpsc::UnboundedReceiver<Notice>,
     input_open: bool,
     notices_open: bool,
@@ -111,10 +112,10 @@ struct Flags {
     give_up: bool,
 }
 
-/// Apply the newest snapshot to the app (cloned; the watch borrow ends at once).
+/// Apply the newest snapshot to the app (shared; the watch borrow ends at once).
 fn refresh<S, G>(src: &mut Sources<S, G>, app: &mut App, f: &mut Flags) {
     let s = src.snapshot.borrow_and_update().clone();
-    app.update(Action::Snapshot(Box::new(s)));
+    app.update(Action::Snapshot(s));
     f.snap_pending = false;
 }
 

@@ -162,8 +162,7 @@ fn verify_item(rb: &Runbook, snap: &EngineSnapshot) -> EvidenceItem {
             format!(
                 "{}{}",
                 s.state.name(),
-                s.outcome
-                    .as_ref()
+                s.outcome_text()
                     .map(|o| format!(": {o}"))
                     .unwrap_or_default()
             ),

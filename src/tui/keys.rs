@@ -8,7 +8,7 @@ use super::overlay::Overlay;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ferry_core::engine::driver::Command;
 use ferry_core::runbook::ConfirmMode;
-use ferry_core::vocab::StepState;
+use ferry_core::vocab::{Decision, StepState};
 
 /// Every key, as the help overlay lists it.
 pub const HELP: &[(&str, &str)] = &[
@@ -181,12 +181,12 @@ impl App {
         }
         let evidence = evidence::gather(&self.rb, &self.snap, self.now);
         self.say(format!("confirmed `{step}`"), false);
-        vec![Command::Confirm {
+        vec![Command::Decide(Decision::Confirm {
             step,
             typed,
             automatic: false,
             evidence,
-        }]
+        })]
     }
 
     fn open_skip(&mut self) {
@@ -226,7 +226,7 @@ impl App {
                 | StepState::RetryWait,
             ) => {
                 self.say(format!("retry of `{step}` asked"), false);
-                vec![Command::Retry { step }]
+                vec![Command::Decide(Decision::Retry { step })]
             }
             other => {
                 let name = other.map(|s| s.name()).unwrap_or("unknown");

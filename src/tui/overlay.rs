@@ -5,6 +5,7 @@
 use super::app::App;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ferry_core::engine::driver::Command;
+use ferry_core::vocab::Decision;
 
 /// Longest text a prompt accepts.
 pub const MAX_INPUT: usize = 200;
@@ -135,10 +136,10 @@ impl App {
                 }
                 Edit::Submit => {
                     self.say(format!("skip of `{step}` asked"), false);
-                    out.push(Command::Skip {
+                    out.push(Command::Decide(Decision::Skip {
                         step: step.clone(),
                         reason: reason.trim().to_string(),
-                    });
+                    }));
                     false
                 }
                 Edit::Cancel => false,
@@ -148,10 +149,10 @@ impl App {
                 KeyCode::Char('y') | KeyCode::Char('Y') => {
                     self.pending_rollback = Some(step.clone());
                     self.say(format!("rollback of `{step}` asked"), false);
-                    out.push(Command::Rollback {
+                    out.push(Command::Decide(Decision::Rollback {
                         step: step.clone(),
                         override_point_of_no_return: false,
-                    });
+                    }));
                     false
                 }
                 KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => false,
@@ -163,10 +164,10 @@ impl App {
                         format!("rollback of `{step}` asked, overriding the point of no return"),
                         false,
                     );
-                    out.push(Command::Rollback {
+                    out.push(Command::Decide(Decision::Rollback {
                         step: step.clone(),
                         override_point_of_no_return: true,
-                    });
+                    }));
                     false
                 }
                 Edit::Submit => {

@@ -200,7 +200,7 @@ fn step_view(app: &App, s: &StepSnap, area: Rect, buf: &mut Buffer) {
         }
     }
     let mut tail = Vec::new();
-    if let Some(o) = &s.outcome {
+    if let Some(o) = &s.outcome_text() {
         let (mark, st) = match s.state {
             StepState::Failed | StepState::Interrupted => ("✘ ", t.bad()),
             StepState::Succeeded | StepState::RolledBack => ("✔ ", t.ok()),

@@ -8,6 +8,7 @@ use crate::tui::overlay::Overlay;
 use crate::tui::Action;
 use ferry_core::engine::driver::{Command, Notice};
 use ferry_core::journal::Entry;
+use ferry_core::vocab::Refusal;
 
 fn press(app: &mut App, keys: impl IntoIterator<Item = KeyEvent>) -> Vec<Command> {
     keys.into_iter()
@@ -15,12 +16,12 @@ fn press(app: &mut App, keys: impl IntoIterator<Item = KeyEvent>) -> Vec<Command
         .collect()
 }
 
-fn refused(text: &str) -> Action {
+fn refused(refusal: Refusal) -> Action {
     Action::Notice(Notice::Journaled {
         ts: now(),
-        entry: Box::new(Entry::Note {
-            step: None,
-            text: format!("refused: {text}"),
+        entry: Box::new(Entry::Refused {
+            refusal,
+            asked_by: None,
         }),
     })
 }
@@ -51,12 +52,12 @@ fn c_then_y_confirms_with_the_evidence_on_screen() {
     );
     let cmds = press(&mut app, [key('y')]);
     assert_eq!(cmds.len(), 1, "{cmds:?}");
-    let Command::Confirm {
+    let Command::Decide(Decision::Confirm {
         step,
         typed,
         automatic,
         evidence,
-    } = &cmds[0]
+    }) = &cmds[0]
     else {
         panic!("not a confirm: {cmds:?}")
     };
@@ -100,7 +101,7 @@ fn evidence_says_when_there_is_no_monitor_and_names_the_last_verify() {
     s.steps[0].state = StepState::AwaitingConfirmation;
     let mut app = App::new(rb, s, Arc::new(Redactor::new()), Theme::MONO, now());
     let cmds = press(&mut app, [key('c'), key('y')]);
-    let Some(Command::Confirm { evidence, .. }) = cmds.first() else {
+    let Some(Command::Decide(Decision::Confirm { evidence, .. })) = cmds.first() else {
         panic!("no confirm: {cmds:?}")
     };
     let values: Vec<&str> = evidence.iter().map(|e| e.value.as_str()).collect();
@@ -120,7 +121,7 @@ fn evidence_says_when_there_is_no_monitor_and_names_the_last_verify() {
             .chain(typed("promote"))
             .chain([code(KeyCode::Enter)]),
     );
-    let Some(Command::Confirm { evidence, .. }) = cmds.first() else {
+    let Some(Command::Decide(Decision::Confirm { evidence, .. })) = cmds.first() else {
         panic!("no confirm: {cmds:?}")
     };
     let verify = evidence.iter().find(|e| e.label == "verify verify");
@@ -154,7 +155,7 @@ fn two_person_and_point_of_no_return_steps_need_the_typed_id() {
         typed("promote").into_iter().chain([code(KeyCode::Enter)]),
     );
     assert!(
-        matches!(&cmds[..], [Command::Confirm { step, typed: Some(t), automatic: false, .. }] if step == "promote" && t == "promote"),
+        matches!(&cmds[..], [Command::Decide(Decision::Confirm { step, typed: Some(t), automatic: false, .. })] if step == "promote" && t == "promote"),
         "{cmds:?}"
     );
 }
@@ -204,7 +205,7 @@ fn s_asks_a_reason_and_enter_skips_with_it() {
             .chain([code(KeyCode::Enter)]),
     );
     assert!(
-        matches!(&cmds[..], [Command::Skip { step, reason }] if step == "verify" && reason == "checked by hand; q y n"),
+        matches!(&cmds[..], [Command::Decide(Decision::Skip { step, reason })] if step == "verify" && reason == "checked by hand; q y n"),
         "{cmds:?}"
     );
     assert_eq!(app.overlay(), None);
@@ -271,7 +272,10 @@ fn a_signal_stops_the_engine_and_the_run_counts_as_interrupted() {
 #[test]
 fn refusals_show_on_the_message_line() {
     let mut app = app_for(scenario("awaiting"), Theme::MONO);
-    app.update(refused("`copy` is running, not awaiting confirmation"));
+    app.update(refused(Refusal::NotAwaitingConfirmation {
+        step: "copy".into(),
+        state: StepState::Running,
+    }));
     let m = app.message().cloned();
     assert!(
         m.as_ref().is_some_and(
@@ -304,10 +308,13 @@ fn a_rollback_refused_by_a_point_of_no_return_offers_the_typed_override() {
     );
     let cmds = press(&mut app, [key('y')]);
     assert!(
-        matches!(&cmds[..], [Command::Rollback { step, override_point_of_no_return: false }] if step == "maintenance-on"),
+        matches!(&cmds[..], [Command::Decide(Decision::Rollback { step, override_point_of_no_return: false })] if step == "maintenance-on"),
         "{cmds:?}"
     );
-    app.update(refused("`promote` is a point of no return and has succeeded: rolling back `maintenance-on` now may leave the systems split"));
+    app.update(refused(Refusal::PastPointOfNoReturn {
+        step: "maintenance-on".into(),
+        point: "promote".into(),
+    }));
     assert!(
         matches!(app.overlay(), Some(Overlay::Override { step, refusal, .. }) if step == "maintenance-on" && refusal.starts_with("`promote` is a point of no return")),
         "{:?}",
@@ -327,7 +334,7 @@ fn a_rollback_refused_by_a_point_of_no_return_offers_the_typed_override() {
             .chain([code(KeyCode::Enter)]),
     );
     assert!(
-        matches!(&cmds[..], [Command::Rollback { step, override_point_of_no_return: true }] if step == "maintenance-on"),
+        matches!(&cmds[..], [Command::Decide(Decision::Rollback { step, override_point_of_no_return: true })] if step == "maintenance-on"),
         "{cmds:?}"
     );
 }
@@ -362,7 +369,7 @@ fn r_retries_a_failed_step_only() {
     );
     let cmds = press(&mut app, [key('r')]);
     assert!(
-        matches!(&cmds[..], [Command::Retry { step }] if step == "verify"),
+        matches!(&cmds[..], [Command::Decide(Decision::Retry { step })] if step == "verify"),
         "{cmds:?}"
     );
     assert!(press(&mut app, [key('k'), key('r')]).is_empty());
@@ -445,10 +452,10 @@ fn jump_navigation_folding_and_focus() {
 fn the_selection_follows_the_step_that_needs_attention_until_moved() {
     let mut app = app_for(scenario("start"), Theme::MONO);
     assert_eq!(app.selected(), &Sel::Step("snapshot-restored".into()));
-    app.update(Action::Snapshot(Box::new(scenario("awaiting"))));
+    app.update(Action::Snapshot(Arc::new(scenario("awaiting"))));
     assert_eq!(app.selected(), &Sel::Step("copy".into()));
     press(&mut app, [key('k')]);
-    app.update(Action::Snapshot(Box::new(scenario("failed"))));
+    app.update(Action::Snapshot(Arc::new(scenario("failed"))));
     assert_eq!(app.selected(), &Sel::Step("maintenance-on".into()));
     press(&mut app, [key('f')]);
     assert_eq!(app.selected(), &Sel::Step("verify".into()));
@@ -459,7 +466,7 @@ fn an_open_confirmation_closes_when_its_step_moves_on() {
     let mut app = app_for(scenario("awaiting"), Theme::MONO);
     press(&mut app, [key('c')]);
     assert!(app.overlay().is_some());
-    app.update(Action::Snapshot(Box::new(scenario("running"))));
+    app.update(Action::Snapshot(Arc::new(scenario("running"))));
     assert_eq!(app.overlay(), None);
     assert!(press(&mut app, [key('y')]).is_empty());
 }

@@ -8,6 +8,7 @@ use crate::tui::render;
 use crate::tui::{Action, Role};
 use ferry_core::engine::driver::{Command, Notice};
 use ferry_core::engine::snapshot::Attendee;
+use ferry_core::vocab::Refusal;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
@@ -71,7 +72,7 @@ fn an_operating_console_confirms_as_its_operator() {
     assert!(screen.contains("Confirm `copy` as bob"), "{screen}");
     let cmds = app.update(Action::Key(key('y')));
     assert!(
-        matches!(&cmds[..], [Command::Confirm { step, automatic: false, .. }] if step == "copy"),
+        matches!(&cmds[..], [Command::Decide(Decision::Confirm { step, automatic: false, .. })] if step == "copy"),
         "{cmds:?}"
     );
 }
@@ -175,30 +176,35 @@ fn the_help_tells_how_to_attach() {
 
 #[test]
 fn another_consoles_refusal_is_not_this_ones_business() {
-    let refused = |text: &str| {
+    let refused = |asked_by: Option<&str>| {
         Action::Notice(Notice::Journaled {
             ts: now(),
-            entry: Box::new(ferry_core::journal::Entry::Note {
-                step: None,
-                text: text.into(),
+            entry: Box::new(ferry_core::journal::Entry::Refused {
+                refusal: Refusal::NotAwaitingConfirmation {
+                    step: "copy".into(),
+                    state: StepState::Succeeded,
+                },
+                asked_by: asked_by.map(|who| ferry_core::vocab::Actor {
+                    operator: who.into(),
+                    host: "bastion".into(),
+                }),
             }),
         })
     };
     // alice's console: bob's refusal goes to the log only
     let mut own = app_for(scenario("awaiting"), Theme::MONO);
-    own.update(refused(
-        "refused: `copy` is not awaiting confirmation (asked by bob@bastion)",
-    ));
+    own.update(refused(Some("bob")));
     assert_eq!(own.message(), None);
     // bob's console: his own refusal, without the attribution
     let mut bob = attached(true);
-    bob.update(refused(
-        "refused: `copy` is not awaiting confirmation (asked by bob@bastion)",
-    ));
+    bob.update(refused(Some("bob")));
     let msg = bob.message().map(|m| m.text.clone()).unwrap_or_default();
-    assert_eq!(msg, "refused: `copy` is not awaiting confirmation");
+    assert_eq!(
+        msg,
+        "refused: `copy` is succeeded, not awaiting confirmation"
+    );
     // and alice's own refusals still show on hers, not on bob's
-    own.update(refused("refused: `copy` is not awaiting confirmation"));
+    own.update(refused(None));
     assert!(own.message().is_some());
 }
 
@@ -208,15 +214,17 @@ fn what_another_operator_decides_is_said_on_every_console() {
         Action::Notice(Notice::Journaled {
             ts: now(),
             entry: Box::new(ferry_core::journal::Entry::Event(
-                ferry_core::vocab::Event::Confirm {
-                    step: "copy".into(),
+                ferry_core::vocab::Event::Decided {
                     by: ferry_core::vocab::Actor {
                         operator: who.into(),
                         host: "bastion".into(),
                     },
-                    automatic: false,
-                    typed: None,
-                    evidence: vec![],
+                    decision: Decision::Confirm {
+                        step: "copy".into(),
+                        automatic: false,
+                        typed: None,
+                        evidence: vec![],
+                    },
                 },
             )),
         })

@@ -16,14 +16,14 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 struct FakeEngine {
-    snap: watch::Sender<EngineSnapshot>,
+    snap: watch::Sender<Arc<EngineSnapshot>>,
     notices: mpsc::UnboundedSender<Notice>,
     commands: mpsc::UnboundedReceiver<Command>,
 }
 
 fn engine(first: EngineSnapshot) -> (FakeEngine, Handles) {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    let (snap_tx, snap_rx) = watch::channel(first);
+    let (snap_tx, snap_rx) = watch::channel(Arc::new(first));
     let (note_tx, note_rx) = mpsc::unbounded_channel();
     (
         FakeEngine {
@@ -87,19 +87,19 @@ async fn a_confirmation_goes_to_the_engine_and_quitting_while_running_asks_first
         let _ = keys.send(k);
     }
     let first = tokio::time::timeout(Duration::from_secs(5), eng.commands.recv()).await;
-    let Ok(Some(Command::Confirm {
+    let Ok(Some(Command::Decide(Decision::Confirm {
         step: id,
         typed,
         automatic,
         evidence,
-    })) = first
+    }))) = first
     else {
         panic!("expected a confirm, got {first:?}")
     };
     assert_eq!((id.as_str(), typed, automatic), ("copy", None, false));
     assert!(evidence.iter().any(|e| e.label == "lag replica"));
     // the engine starts the step; `q` now asks first and sends nothing
-    eng.snap.send_replace(scenario("running"));
+    eng.snap.send_replace(Arc::new(scenario("running")));
     let _ = keys.send(key('q'));
     let nothing = tokio::time::timeout(Duration::from_millis(300), eng.commands.recv()).await;
     assert!(
@@ -120,7 +120,7 @@ async fn a_confirmation_goes_to_the_engine_and_quitting_while_running_asks_first
     stopped.status = RunStatus::Waiting {
         steps: vec!["copy".into()],
     };
-    eng.snap.send_replace(stopped);
+    eng.snap.send_replace(Arc::new(stopped));
     drop(eng);
     let (term, app) = match tokio::time::timeout(Duration::from_secs(5), ui).await {
         Ok(Ok(x)) => x,
@@ -169,9 +169,12 @@ async fn a_refusal_notice_shows_and_q_leaves_once_the_engine_is_gone() {
     });
     let _ = eng.notices.send(Notice::Journaled {
         ts: now(),
-        entry: Box::new(ferry_core::journal::Entry::Note {
-            step: None,
-            text: "refused: `copy` is a two-person step: type its id to confirm".into(),
+        entry: Box::new(ferry_core::journal::Entry::Refused {
+            refusal: ferry_core::vocab::Refusal::TypeTheId {
+                step: "copy".into(),
+                why: ferry_core::vocab::TypedReason::TwoPerson,
+            },
+            asked_by: None,
         }),
     });
     // the engine ends by itself (e.g. the run finished): the console stays until `q`
@@ -241,8 +244,8 @@ async fn a_burst_of_snapshots_is_drained_into_few_frames() {
     let feeder = tokio::spawn(async move {
         for i in 0..2000 {
             let mut s = scenario("running");
-            step(&mut s, "copy").output.push_back(format!("line {i}"));
-            eng.snap.send_replace(s);
+            Arc::make_mut(&mut step(&mut s, "copy").output).push_back(format!("line {i}"));
+            eng.snap.send_replace(Arc::new(s));
             if i % 100 == 0 {
                 tokio::task::yield_now().await;
             }

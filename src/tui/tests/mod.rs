@@ -17,8 +17,8 @@ use ferry_core::engine::snapshot::{
     StepSnap,
 };
 use ferry_core::runbook::Runbook;
+use ferry_core::vocab::{Decision, Outcome, RunStatus, StepState};
 use ferry_core::vocab::{Progress, ProgressItem};
-use ferry_core::vocab::{RunStatus, StepState};
 use ratatui::buffer::Buffer;
 use std::sync::Arc;
 
@@ -194,7 +194,7 @@ pub fn fresh(rb: &Runbook) -> EngineSnapshot {
             .map(|s| StepSnap::new(s, only.contains_key(s.id.as_str())))
             .collect(),
         window: rb.window.clone(),
-        monitors: MonitorsSnapshot::default(),
+        monitors: Arc::default(),
         attached: Vec::new(),
     }
 }
@@ -214,7 +214,9 @@ pub fn done(s: &mut EngineSnapshot, id: &str, by: Option<&str>, start: i64, took
     x.confirmed_by = by.map(str::to_string);
     x.started = Some(ago(start));
     x.finished = Some(ago(start - took));
-    x.outcome = Some("ok".into());
+    x.outcome = Some(Outcome::Succeeded {
+        summary: "ok".into(),
+    });
 }
 
 pub fn monitors() -> MonitorsSnapshot {
@@ -303,11 +305,11 @@ pub fn scenario(name: &str) -> EngineSnapshot {
             };
         }
         "awaiting" => {
-            s.monitors = monitors();
+            s.monitors = Arc::new(monitors());
             done(&mut s, "snapshot-restored", Some("alice"), 900, 40);
             done(&mut s, "lag-low", None, 860, 123);
             done(&mut s, "maintenance-on", Some("bob"), 700, 3);
-            step(&mut s, "maintenance-on").output.extend([
+            Arc::make_mut(&mut step(&mut s, "maintenance-on").output).extend([
                 "maintenance mode on".to_string(),
                 "banner shown".to_string(),
             ]);
@@ -352,7 +354,7 @@ pub fn scenario(name: &str) -> EngineSnapshot {
                 ],
                 note: None,
             });
-            c.output
+            Arc::make_mut(&mut c.output)
                 .extend((1..=30).map(|i| format!("chunk {i:03} committed")));
             s.status = RunStatus::Active;
         }
@@ -361,21 +363,24 @@ pub fn scenario(name: &str) -> EngineSnapshot {
             let c = step(&mut s, "copy");
             c.state = StepState::Succeeded;
             c.finished = Some(ago(20));
-            c.outcome = Some("copied 2,000,000 rows in 3 tables".into());
+            c.outcome = Some(Outcome::Succeeded {
+                summary: "copied 2,000,000 rows in 3 tables".into(),
+            });
             let v = step(&mut s, "verify");
             v.state = StepState::Failed;
             v.attempt = 1;
             v.started = Some(ago(19));
             v.finished = Some(ago(2));
-            v.outcome =
-                Some("public.matches: 45689 rows missing on the target (ids 42312..88000)".into());
-            v.output.push_back("schema ✔  counts ✘".into());
+            v.outcome = Some(Outcome::Failed {
+                error: "public.matches: 45689 rows missing on the target (ids 42312..88000)".into(),
+            });
+            Arc::make_mut(&mut v.output).push_back("schema ✔  counts ✘".into());
             s.status = RunStatus::Halted {
                 step: "verify".into(),
             };
         }
         "finished" => {
-            s.monitors = monitors();
+            s.monitors = Arc::new(monitors());
             done(&mut s, "snapshot-restored", Some("alice"), 3000, 40);
             done(&mut s, "lag-low", None, 2960, 123);
             done(&mut s, "maintenance-on", Some("bob"), 2800, 3);

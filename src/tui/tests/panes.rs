@@ -185,10 +185,10 @@ fn lag_pane_shows_value_sparkline_thresholds_and_stale_series() {
 #[test]
 fn lag_pane_marks_warn_and_max_in_words_and_shows_notes() {
     let mut snap = scenario("awaiting");
-    if let Some(s) = snap.monitors.lag[0].samples.last_mut() {
+    if let Some(s) = Arc::make_mut(&mut snap.monitors).lag[0].samples.last_mut() {
         s.value = 42.0;
     }
-    snap.monitors.lag[1] = ferry_core::engine::snapshot::LagSeries {
+    Arc::make_mut(&mut snap.monitors).lag[1] = ferry_core::engine::snapshot::LagSeries {
         name: "rds-replica".into(),
         note: Some("SQLite has no replication".into()),
         ..Default::default()
@@ -198,7 +198,7 @@ fn lag_pane_marks_warn_and_max_in_words_and_shows_notes() {
     assert!(out[1].contains("42.0s MAX ▁▁▁▁▁▁▁▁▁█"), "{}", out[1]);
     assert_has(&out, "rds-replica — SQLite has no replication");
     let mut snap = scenario("awaiting");
-    if let Some(s) = snap.monitors.lag[0].samples.last_mut() {
+    if let Some(s) = Arc::make_mut(&mut snap.monitors).lag[0].samples.last_mut() {
         s.value = 7.5;
     }
     let app = app_for(snap, Theme::MONO);
@@ -261,7 +261,7 @@ fn rowcount_pane_shows_source_target_and_delta() {
 #[test]
 fn rowcount_pane_shows_stale_and_waiting() {
     let mut snap = scenario("awaiting");
-    if let Some(rc) = snap.monitors.rowcounts.as_mut() {
+    if let Some(rc) = Arc::make_mut(&mut snap.monitors).rowcounts.as_mut() {
         rc.stale = Some(ferry_core::engine::snapshot::Stale {
             error: "target: connection refused".into(),
             last_good: Some(ago(70)),
@@ -299,11 +299,12 @@ fn metrics_pane_draws_braille_charts_with_axes_and_latest_values() {
 #[test]
 fn metrics_pane_shows_stale_series_and_waiting() {
     let mut snap = scenario("awaiting");
-    snap.monitors.metrics[0].stale = Some(ferry_core::engine::snapshot::Stale {
-        error: "CloudWatch unreachable".into(),
-        last_good: Some(ago(300)),
-    });
-    snap.monitors.metrics[1].samples.clear();
+    Arc::make_mut(&mut snap.monitors).metrics[0].stale =
+        Some(ferry_core::engine::snapshot::Stale {
+            error: "CloudWatch unreachable".into(),
+            last_good: Some(ago(300)),
+        });
+    Arc::make_mut(&mut snap.monitors).metrics[1].samples.clear();
     let app = app_for(snap, Theme::MONO);
     let out = render(100, 12, |a, b| MetricsPane::new(&app, false).render(a, b));
     assert_has(&out, "Source CPU 42.1 % stale 5m00s");

@@ -10,7 +10,7 @@ use super::snapshot::{EngineSnapshot, StepSnap};
 use super::{connections::Connections, redact::Redactor};
 use crate::journal::{Entry, Writer};
 use crate::runbook::Runbook;
-use crate::vocab::{Actor, Event, EvidenceItem, Outcome, OutputLine, Progress, RunStatus};
+use crate::vocab::{Actor, Decision, Event, Outcome, OutputLine, Progress, RunStatus};
 use chrono::Utc;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,36 +22,14 @@ use tokio_util::sync::CancellationToken;
 /// What a front-end may ask of the engine.
 #[derive(Debug, Clone)]
 pub enum Command {
-    Confirm {
-        step: String,
-        typed: Option<String>,
-        automatic: bool,
-        evidence: Vec<EvidenceItem>,
-    },
-    Skip {
-        step: String,
-        reason: String,
-    },
-    Retry {
-        step: String,
-    },
-    Rollback {
-        step: String,
-        override_point_of_no_return: bool,
-    },
-    Abort {
-        reason: String,
-    },
+    /// The run's own operator decided.
+    Decide(Decision),
+    /// An operator attached from another terminal decided: journaled with `actor`
+    /// as who did it. Only decisions about a step pass ([`Decision::open_to_attached`]);
+    /// an abort inside is ignored, so an attached console can never stop the run.
+    As { actor: Actor, decision: Decision },
     /// Stop now: cancel running steps (they become `interrupted`), keep the run resumable.
     Shutdown,
-    /// A command given by another operator than the run's own (an attached
-    /// console): journaled with `actor` as who did it. Only the four operator
-    /// decisions (confirm, skip, retry, roll back) may be wrapped; anything
-    /// else inside is ignored, so an attached console can never stop the run.
-    As {
-        actor: Actor,
-        command: Box<Command>,
-    },
     /// The operators attached from other terminals changed: `attendees` goes
     /// into the snapshot and `note` (who came or went) into the journal.
     Presence {
@@ -99,7 +77,8 @@ pub struct ExecEnv {
 
 pub struct Handles {
     pub commands: mpsc::UnboundedSender<Command>,
-    pub snapshot: watch::Receiver<EngineSnapshot>,
+    /// The latest picture of the run, published only when something in it changed.
+    pub snapshot: watch::Receiver<Arc<EngineSnapshot>>,
     pub notices: mpsc::UnboundedReceiver<Notice>,
 }
 
@@ -110,7 +89,9 @@ pub struct Driver {
     env: ExecEnv,
     actor: Actor,
     snap: EngineSnapshot,
-    snapshot_tx: watch::Sender<EngineSnapshot>,
+    /// Whether `snap` changed since it was last published.
+    dirty: bool,
+    snapshot_tx: watch::Sender<Arc<EngineSnapshot>>,
     notice_tx: mpsc::UnboundedSender<Notice>,
     cmd_rx: mpsc::UnboundedReceiver<Command>,
     internal_tx: mpsc::UnboundedSender<Internal>,
@@ -143,7 +124,7 @@ impl Driver {
         snap: EngineSnapshot,
     ) -> (Self, Handles) {
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-        let (snapshot_tx, snapshot_rx) = watch::channel(snap.clone());
+        let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(snap.clone()));
         let (notice_tx, notice_rx) = mpsc::unbounded_channel();
         let (internal_tx, internal_rx) = mpsc::unbounded_channel();
         let d = Driver {
@@ -153,6 +134,7 @@ impl Driver {
             env,
             actor,
             snap,
+            dirty: false,
             snapshot_tx,
             notice_tx,
             cmd_rx,
@@ -188,7 +170,8 @@ impl Driver {
         hub: Arc<crate::monitor::Hub>,
         samples: mpsc::UnboundedReceiver<crate::monitor::Record>,
     ) {
-        self.snap.monitors = hub.snapshot();
+        self.snap.monitors = Arc::new(hub.snapshot());
+        self.dirty = true;
         self.monitor_version = Some(hub.subscribe());
         self.monitor_hub = Some(hub);
         self.monitor_samples = Some(samples);
@@ -235,7 +218,8 @@ impl Driver {
                 }
                 Ok(()) = async { match self.monitor_version.as_mut() { Some(v) => v.changed().await, None => std::future::pending().await } } => {
                     if let Some(h) = &self.monitor_hub {
-                        self.snap.monitors = h.snapshot();
+                        self.snap.monitors = Arc::new(h.snapshot());
+                        self.dirty = true;
                     }
                 }
                 cmd = self.cmd_rx.recv(), if !shutting_down => match cmd {
@@ -245,11 +229,17 @@ impl Driver {
                     }
                     Some(Command::Presence { attendees, note }) => {
                         self.snap.attached = attendees;
+                        self.dirty = true;
                         self.journal(Entry::Note { step: None, text: note });
                     }
-                    Some(c) => {
-                        if let Some(ev) = command_event(c, &self.actor) {
-                            self.feed(ev);
+                    Some(Command::Decide(decision)) => {
+                        self.feed(Event::decided(self.actor.clone(), decision));
+                    }
+                    Some(Command::As { actor, decision }) => {
+                        if decision.open_to_attached() {
+                            self.feed(Event::decided(actor, decision));
+                        } else {
+                            tracing::warn!(?decision, by = %actor.operator, "ignored: an attached operator cannot stop the run");
                         }
                     }
                 },
@@ -276,6 +266,7 @@ impl Driver {
         match self.journal.append(&entry, Utc::now()) {
             Ok(ts) => {
                 self.snap.record(&entry, ts);
+                self.dirty = true;
                 let _ = self.notice_tx.send(Notice::Journaled {
                     ts,
                     entry: Box::new(entry),
@@ -304,6 +295,7 @@ impl Driver {
             Report::Progress(p) => {
                 if let Some(s) = self.snap.steps.iter_mut().find(|s| s.id == step) {
                     s.progress = Some(p.clone());
+                    self.dirty = true;
                 }
                 let now = tokio::time::Instant::now();
                 let due = self
@@ -350,14 +342,8 @@ impl Driver {
         }
         let fx = self.machine.handle(&ev);
         self.snap.sync(&self.machine);
-        let asked_by = match &ev {
-            Event::Confirm { by, .. }
-            | Event::Skip { by, .. }
-            | Event::Retry { by, .. }
-            | Event::Rollback { by, .. }
-            | Event::Abort { by, .. } => Some(by.clone()).filter(|b| *b != self.actor),
-            _ => None,
-        };
+        self.dirty = true;
+        let asked_by = ev.by().filter(|b| **b != self.actor).cloned();
         // effects may feed events of their own (`Started`): restore, not clear
         let outer = std::mem::replace(&mut self.asked_by, asked_by);
         self.apply(fx);
@@ -402,17 +388,13 @@ impl Driver {
                     });
                 }
                 Effect::RunRollback { step } => self.spawn_rollback(step),
-                Effect::Rejected { reason } => {
-                    let text = match &self.asked_by {
-                        Some(a) => {
-                            format!("refused: {reason} (asked by {}@{})", a.operator, a.host)
-                        }
-                        None => format!("refused: {reason}"),
-                    };
-                    self.journal(Entry::Note { step: None, text })
-                }
+                Effect::Rejected(refusal) => self.journal(Entry::Refused {
+                    refusal,
+                    asked_by: self.asked_by.clone(),
+                }),
                 Effect::Settled(status) => {
                     self.snap.status = status.clone();
+                    self.dirty = true;
                     if matches!(status, RunStatus::Finished { .. } | RunStatus::Aborted)
                         && !self.closed
                     {
@@ -522,57 +504,16 @@ impl Driver {
         });
     }
 
+    /// Send the snapshot to the front-ends if it changed since the last time. The
+    /// clone is shallow where it matters: monitor values and output tails are shared.
     fn publish(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        self.dirty = false;
         self.snap.sync(&self.machine);
-        self.snapshot_tx.send_replace(self.snap.clone());
+        self.snapshot_tx.send_replace(Arc::new(self.snap.clone()));
     }
-}
-
-/// The event a command stands for, done by `actor` (or by the actor an `As`
-/// names). `None` for what is no operator decision: presence, and a `Shutdown`
-/// or a nested `As` wrapped in an `As` (an attached console cannot stop the run).
-fn command_event(c: Command, actor: &Actor) -> Option<Event> {
-    let by = actor.clone();
-    Some(match c {
-        Command::Confirm {
-            step,
-            typed,
-            automatic,
-            evidence,
-        } => Event::Confirm {
-            step,
-            by,
-            automatic,
-            typed,
-            evidence,
-        },
-        Command::Skip { step, reason } => Event::Skip { step, by, reason },
-        Command::Retry { step } => Event::Retry { step, by },
-        Command::Rollback {
-            step,
-            override_point_of_no_return,
-        } => Event::Rollback {
-            step,
-            by,
-            override_point_of_no_return,
-        },
-        Command::Abort { reason } => Event::Abort { by, reason },
-        Command::Shutdown => Event::Abort {
-            by,
-            reason: "shutdown".into(),
-        },
-        Command::As { actor, command } => match *command {
-            Command::Confirm { .. }
-            | Command::Skip { .. }
-            | Command::Retry { .. }
-            | Command::Rollback { .. } => return command_event(*command, &actor),
-            other => {
-                tracing::warn!(command = ?other, by = %actor.operator, "ignored: not an operator decision");
-                return None;
-            }
-        },
-        Command::Presence { .. } => return None,
-    })
 }
 
 /// A snapshot for a fresh machine (used before the driver runs, and by resume).

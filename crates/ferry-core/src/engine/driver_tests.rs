@@ -2,12 +2,9 @@
 //! through real channels, the journal and the machine, in virtual time.
 
 use super::*;
-use crate::engine::connections::RetryPolicy;
-use crate::engine::exec::NoMonitors;
+use crate::engine::start;
 use crate::journal::read_journal;
-use crate::runbook::load_str;
 use crate::vocab::StepState;
-use std::path::Path;
 
 const RB: &str = r#"
 [runbook]
@@ -34,43 +31,30 @@ id = "p"
 
 #[tokio::test(start_paused = true)]
 async fn a_wait_times_out_in_virtual_time_and_halts_the_run() {
-    let rb = Arc::new(
-        load_str("paused.toml", RB, Path::new("paused.toml"))
-            .unwrap_or_else(|e| panic!("{}", e.render())),
-    );
     let dir = tempfile::tempdir().unwrap();
+    let book = dir.path().join("paused.toml");
+    std::fs::write(&book, RB).unwrap();
     let jpath = dir.path().join("j.jsonl");
-    let mut journal = Writer::create(&jpath, Box::new(|s: &str| s.to_string())).unwrap();
-    let header = crate::journal::Header {
-        ferry_version: "test".into(),
-        runbook_name: rb.name.clone(),
-        runbook_title: rb.title.clone(),
-        runbook_path: "paused.toml".into(),
-        runbook_sha256: rb.source_sha256.clone(),
-        steps: Default::default(),
+    // the same front door `ferry run` uses
+    let opened = start::open(start::Settings {
+        runbook: book,
+        journal: Some(jpath.clone()),
+        resume: false,
+        accept_changes: false,
         operator: "alice".into(),
         host: "h".into(),
-        window_start: None,
-        window_secs: None,
-        plan: Vec::new(),
-    };
-    journal.append(&Entry::Header(header), Utc::now()).unwrap();
-    let mut redactor = Redactor::new();
-    let conns = Connections::new(&rb, &|_| None, &mut redactor, RetryPolicy::default()).unwrap();
-    let env = ExecEnv {
-        run_id: "test-run".into(),
-        redactor: Arc::new(redactor),
-        conns: Arc::new(conns),
-        monitors: Arc::new(NoMonitors),
+        runs_dir: dir.path().join("runs"),
         env: Arc::new(|_: &str| None),
-    };
-    let machine = Machine::new(&rb);
-    let snap = initial_snapshot(&rb, &machine, &jpath, "alice");
-    let actor = Actor {
-        operator: "alice".into(),
-        host: "h".into(),
-    };
-    let (driver, mut h) = Driver::new(rb.clone(), machine, journal, env, actor, snap);
+        env_vars: Vec::new(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let start::Started {
+        driver,
+        handles: mut h,
+        monitors,
+        ..
+    } = opened.begin(None).await.unwrap_or_else(|e| panic!("{e}"));
     let task = tokio::spawn(driver.run());
 
     // the operator confirms the first step once it awaits
@@ -84,12 +68,12 @@ async fn a_wait_times_out_in_virtual_time_and_halts_the_run() {
     }
     let started = tokio::time::Instant::now();
     h.commands
-        .send(Command::Confirm {
+        .send(Command::Decide(Decision::Confirm {
             step: "go".into(),
             typed: None,
             automatic: false,
             evidence: vec![],
-        })
+        }))
         .unwrap();
     loop {
         h.snapshot.changed().await.unwrap();
@@ -132,4 +116,5 @@ async fn a_wait_times_out_in_virtual_time_and_halts_the_run() {
     });
     assert!(timed_out, "the journal records the timeout");
     assert!(!replay.closed(), "a halted run stays resumable");
+    monitors.cancel();
 }

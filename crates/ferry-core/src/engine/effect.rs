@@ -1,7 +1,7 @@
 //! What the pure machine asks the driver to do: run, cancel, retry later, roll back,
 //! tell an operator why a command was refused, or settle.
 
-use crate::vocab::RunStatus;
+use crate::vocab::{Refusal, RunStatus};
 use std::time::Duration;
 
 /// What the machine asks the driver to do.
@@ -20,8 +20,8 @@ pub enum Effect {
     ScheduleRetry { step: String, after: Duration },
     /// Run the step's shell or sql rollback and report `RollbackFinished`.
     RunRollback { step: String },
-    /// A command was refused; tell the operator why.
-    Rejected { reason: String },
+    /// A decision was refused; journal why, so the operator who asked sees it.
+    Rejected(Refusal),
     /// Nothing more will happen without an operator command (or ever).
     Settled(RunStatus),
 }

@@ -4,7 +4,7 @@
 
 use super::effect::Effect;
 use crate::runbook::{ConfirmMode, OnFailure, Rollback, Runbook};
-use crate::vocab::{Actor, Event, Outcome, RunStatus, StepState};
+use crate::vocab::{Actor, Decision, Event, Outcome, Refusal, RunStatus, StepState, TypedReason};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -195,32 +195,7 @@ impl Machine {
     pub fn handle(&mut self, ev: &Event) -> Vec<Effect> {
         let mut fx = Vec::new();
         match ev {
-            Event::Confirm {
-                step,
-                by,
-                automatic,
-                typed,
-                ..
-            } => self.on_confirm(step, by, *automatic, typed.as_deref(), &mut fx),
-            Event::Skip { step, reason, .. } => self.on_skip(step, reason, &mut fx),
-            Event::Retry { step, .. } => self.on_retry(step, &mut fx),
-            Event::Rollback {
-                step,
-                override_point_of_no_return,
-                ..
-            } => self.on_rollback(step, *override_point_of_no_return, &mut fx),
-            Event::Abort { .. } => {
-                self.aborted = true;
-                for (i, s) in self.status.iter_mut().enumerate() {
-                    match s.state {
-                        StepState::Running => fx.push(Effect::Cancel {
-                            step: self.defs[i].id.clone(),
-                        }),
-                        StepState::RetryWait => s.state = StepState::Interrupted,
-                        _ => {}
-                    }
-                }
-            }
+            Event::Decided { by, decision } => self.on_decision(by, decision, &mut fx),
             Event::Started { step, attempt } => {
                 // A fact: the step began. Live, the machine already says so; on a
                 // replay against an edited runbook (--accept-changes) it may not
@@ -282,8 +257,37 @@ impl Machine {
         self.index.get(id).copied()
     }
 
-    fn reject(fx: &mut Vec<Effect>, reason: String) {
-        fx.push(Effect::Rejected { reason });
+    fn on_decision(&mut self, by: &Actor, decision: &Decision, fx: &mut Vec<Effect>) {
+        match decision {
+            Decision::Confirm {
+                step,
+                automatic,
+                typed,
+                ..
+            } => self.on_confirm(step, by, *automatic, typed.as_deref(), fx),
+            Decision::Skip { step, reason } => self.on_skip(step, reason, fx),
+            Decision::Retry { step } => self.on_retry(step, fx),
+            Decision::Rollback {
+                step,
+                override_point_of_no_return,
+            } => self.on_rollback(step, *override_point_of_no_return, fx),
+            Decision::Abort { .. } => {
+                self.aborted = true;
+                for (i, s) in self.status.iter_mut().enumerate() {
+                    match s.state {
+                        StepState::Running => fx.push(Effect::Cancel {
+                            step: self.defs[i].id.clone(),
+                        }),
+                        StepState::RetryWait => s.state = StepState::Interrupted,
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn reject(fx: &mut Vec<Effect>, refusal: Refusal) {
+        fx.push(Effect::Rejected(refusal));
     }
 
     fn execute(&mut self, i: usize, fx: &mut Vec<Effect>) {
@@ -308,16 +312,19 @@ impl Machine {
         fx: &mut Vec<Effect>,
     ) {
         let Some(i) = self.idx(step) else {
-            return Self::reject(fx, format!("no step `{step}`"));
+            return Self::reject(fx, Refusal::NoSuchStep { step: step.into() });
         };
         if self.aborted {
-            return Self::reject(fx, "the run was aborted".into());
+            return Self::reject(fx, Refusal::RunAborted);
         }
         let state = self.status[i].state;
         if state != StepState::AwaitingConfirmation {
             return Self::reject(
                 fx,
-                format!("`{step}` is {}, not awaiting confirmation", state.name()),
+                Refusal::NotAwaitingConfirmation {
+                    step: step.into(),
+                    state,
+                },
             );
         }
         let d = &self.defs[i];
@@ -327,10 +334,10 @@ impl Machine {
             if automatic && !(d.rollback_only && self.status[i].activated) {
                 return Self::reject(
                     fx,
-                    format!(
-                        "not confirming `{step}` automatically: the run is halted at `{}`",
-                        self.defs[h].id
-                    ),
+                    Refusal::HaltedNoAutomatic {
+                        step: step.into(),
+                        halted_at: self.defs[h].id.clone(),
+                    },
                 );
             }
         }
@@ -338,14 +345,14 @@ impl Machine {
         if needs_typed && !automatic && typed != Some(step) {
             return Self::reject(
                 fx,
-                format!(
-                    "`{step}` is {}: type its id to confirm",
-                    if d.ponr {
-                        "a point of no return"
+                Refusal::TypeTheId {
+                    step: step.into(),
+                    why: if d.ponr {
+                        TypedReason::PointOfNoReturn
                     } else {
-                        "a two-person step"
-                    }
-                ),
+                        TypedReason::TwoPerson
+                    },
+                },
             );
         }
         self.status[i].confirmed_by = Some(by.clone());
@@ -355,10 +362,10 @@ impl Machine {
 
     fn on_skip(&mut self, step: &str, reason: &str, fx: &mut Vec<Effect>) {
         let Some(i) = self.idx(step) else {
-            return Self::reject(fx, format!("no step `{step}`"));
+            return Self::reject(fx, Refusal::NoSuchStep { step: step.into() });
         };
         if reason.trim().is_empty() {
-            return Self::reject(fx, format!("skipping `{step}` needs a reason"));
+            return Self::reject(fx, Refusal::SkipNeedsReason { step: step.into() });
         }
         match self.status[i].state {
             StepState::Pending
@@ -375,19 +382,22 @@ impl Machine {
                     self.halted_on = None;
                 }
             }
-            other => Self::reject(
+            state => Self::reject(
                 fx,
-                format!("`{step}` is {} and cannot be skipped", other.name()),
+                Refusal::CannotSkip {
+                    step: step.into(),
+                    state,
+                },
             ),
         }
     }
 
     fn on_retry(&mut self, step: &str, fx: &mut Vec<Effect>) {
         let Some(i) = self.idx(step) else {
-            return Self::reject(fx, format!("no step `{step}`"));
+            return Self::reject(fx, Refusal::NoSuchStep { step: step.into() });
         };
         if self.aborted {
-            return Self::reject(fx, "the run was aborted".into());
+            return Self::reject(fx, Refusal::RunAborted);
         }
         match self.status[i].state {
             StepState::Failed
@@ -404,12 +414,12 @@ impl Machine {
                 }
                 self.execute(i, fx);
             }
-            other => Self::reject(
+            state => Self::reject(
                 fx,
-                format!(
-                    "`{step}` is {}: only failed, interrupted or rolled-back steps can be retried",
-                    other.name()
-                ),
+                Refusal::CannotRetry {
+                    step: step.into(),
+                    state,
+                },
             ),
         }
     }
@@ -422,29 +432,32 @@ impl Machine {
 
     fn on_rollback(&mut self, step: &str, override_ponr: bool, fx: &mut Vec<Effect>) {
         let Some(i) = self.idx(step) else {
-            return Self::reject(fx, format!("no step `{step}`"));
+            return Self::reject(fx, Refusal::NoSuchStep { step: step.into() });
         };
         let d = &self.defs[i];
         if !d.rollback_action && d.rollback_steps.is_empty() {
-            return Self::reject(fx, format!("`{step}` has no rollback"));
+            return Self::reject(fx, Refusal::NoRollback { step: step.into() });
         }
         match self.status[i].state {
             StepState::Succeeded | StepState::Failed | StepState::Interrupted => {}
-            other => {
+            state => {
                 return Self::reject(
                     fx,
-                    format!("`{step}` is {} and cannot be rolled back", other.name()),
+                    Refusal::CannotRollBack {
+                        step: step.into(),
+                        state,
+                    },
                 )
             }
         }
         if let Some(p) = self.passed_point_of_no_return(i) {
             if !override_ponr {
-                let pid = &self.defs[p].id;
                 return Self::reject(
                     fx,
-                    format!(
-                        "`{pid}` is a point of no return and has succeeded: rolling back `{step}` now may leave the systems split (writes already went to the new side). Roll back with the override only if you are sure"
-                    ),
+                    Refusal::PastPointOfNoReturn {
+                        step: step.into(),
+                        point: self.defs[p].id.clone(),
+                    },
                 );
             }
         }
@@ -507,13 +520,12 @@ impl Machine {
                     // automatic is not "explicit": past a point of no return only an
                     // operator's rollback with the override may undo an earlier step
                     Some(p) if has_rollback => {
-                        let pid = self.defs[p].id.clone();
                         Self::reject(
                             fx,
-                            format!(
-                                "not rolling `{}` back automatically: `{pid}` is a point of no return and has succeeded, so undoing `{}` now may leave the systems split. The run halts here; roll back with the override only if you are sure",
-                                d.id, d.id
-                            ),
+                            Refusal::NoAutomaticRollbackPastPointOfNoReturn {
+                                step: d.id.clone(),
+                                point: self.defs[p].id.clone(),
+                            },
                         );
                     }
                     _ if has_rollback => self.start_rollback(i, fx),

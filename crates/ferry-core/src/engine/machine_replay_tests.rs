@@ -81,12 +81,14 @@ fn a_step_made_two_person_after_it_ran_is_not_run_again() {
     let journal = vec![
         started("a", 1),
         ok("a", 1),
-        Event::Confirm {
-            step: "b".into(),
+        Event::Decided {
             by: alice(),
-            automatic: false,
-            typed: None,
-            evidence: vec![],
+            decision: Decision::Confirm {
+                step: "b".into(),
+                automatic: false,
+                typed: None,
+                evidence: vec![],
+            },
         },
         started("b", 1),
         ok("b", 1),
@@ -142,9 +144,9 @@ fn a_rollback_killed_midway_comes_back_interrupted_and_a_retry_reruns_it() {
             steps: vec!["x".into()]
         }
     );
-    let fx = m.handle(&Event::Retry {
-        step: "x".into(),
+    let fx = m.handle(&Event::Decided {
         by: alice(),
+        decision: Decision::Retry { step: "x".into() },
     });
     assert!(
         fx.contains(&Effect::RunRollback { step: "x".into() }),
@@ -263,7 +265,7 @@ fn an_automatic_rollback_past_the_point_of_no_return_is_refused() {
         "{fx:?}"
     );
     let reason = fx.iter().find_map(|e| match e {
-        Effect::Rejected { reason } => Some(reason.clone()),
+        Effect::Rejected(r) => Some(r.to_string()),
         _ => None,
     });
     assert!(
@@ -311,12 +313,14 @@ fn a_halted_run_takes_no_automatic_confirmation() {
     let fx = m.handle(&confirm("y"));
     assert!(executes(&fx).is_empty(), "{fx:?}");
     assert_eq!(m.state("y"), Some(StepState::AwaitingConfirmation));
-    let by_hand = Event::Confirm {
-        step: "y".into(),
+    let by_hand = Event::Decided {
         by: alice(),
-        automatic: false,
-        typed: None,
-        evidence: vec![],
+        decision: Decision::Confirm {
+            step: "y".into(),
+            automatic: false,
+            typed: None,
+            evidence: vec![],
+        },
     };
     assert_eq!(executes(&m.handle(&by_hand)), vec!["y".to_string()]);
 }

@@ -23,12 +23,14 @@ pub fn alice() -> Actor {
 
 /// alice confirms `step` (by hand, or as `--yes` does).
 pub fn confirmation(step: &str, automatic: bool) -> Event {
-    Event::Confirm {
-        step: step.into(),
+    Event::Decided {
         by: alice(),
-        automatic,
-        typed: None,
-        evidence: vec![],
+        decision: Decision::Confirm {
+            step: step.into(),
+            automatic,
+            typed: None,
+            evidence: vec![],
+        },
     }
 }
 

@@ -123,10 +123,12 @@ fn b_in(state: StepState) -> Machine {
             m.handle(&ok("b", 1));
         }
         StepState::Skipped => {
-            m.handle(&Event::Skip {
-                step: "b".into(),
+            m.handle(&Event::Decided {
                 by: alice(),
-                reason: "done by hand".into(),
+                decision: Decision::Skip {
+                    step: "b".into(),
+                    reason: "done by hand".into(),
+                },
             });
         }
         StepState::Interrupted => {
@@ -138,19 +140,23 @@ fn b_in(state: StepState) -> Machine {
         StepState::RollingBack => {
             m.handle(&confirm("b"));
             m.handle(&ok("b", 1));
-            m.handle(&Event::Rollback {
-                step: "b".into(),
+            m.handle(&Event::Decided {
                 by: alice(),
-                override_point_of_no_return: false,
+                decision: Decision::Rollback {
+                    step: "b".into(),
+                    override_point_of_no_return: false,
+                },
             });
         }
         StepState::RolledBack => {
             m.handle(&confirm("b"));
             m.handle(&ok("b", 1));
-            m.handle(&Event::Rollback {
-                step: "b".into(),
+            m.handle(&Event::Decided {
                 by: alice(),
-                override_point_of_no_return: false,
+                decision: Decision::Rollback {
+                    step: "b".into(),
+                    override_point_of_no_return: false,
+                },
             });
             m.handle(&Event::RollbackFinished {
                 step: "b".into(),
@@ -177,19 +183,23 @@ enum Cmd {
 fn command(c: Cmd) -> Event {
     match c {
         Cmd::Confirm => confirm("b"),
-        Cmd::Skip => Event::Skip {
-            step: "b".into(),
+        Cmd::Skip => Event::Decided {
             by: alice(),
-            reason: "not needed".into(),
+            decision: Decision::Skip {
+                step: "b".into(),
+                reason: "not needed".into(),
+            },
         },
-        Cmd::Retry => Event::Retry {
-            step: "b".into(),
+        Cmd::Retry => Event::Decided {
             by: alice(),
+            decision: Decision::Retry { step: "b".into() },
         },
-        Cmd::Rollback => Event::Rollback {
-            step: "b".into(),
+        Cmd::Rollback => Event::Decided {
             by: alice(),
-            override_point_of_no_return: false,
+            decision: Decision::Rollback {
+                step: "b".into(),
+                override_point_of_no_return: false,
+            },
         },
     }
 }
@@ -330,16 +340,20 @@ fn backoff_is_capped() {
 #[test]
 fn skip_needs_a_reason_and_lets_dependents_go_on() {
     let mut m = b_in(StepState::AwaitingConfirmation);
-    let fx = m.handle(&Event::Skip {
-        step: "b".into(),
+    let fx = m.handle(&Event::Decided {
         by: alice(),
-        reason: "  ".into(),
+        decision: Decision::Skip {
+            step: "b".into(),
+            reason: "  ".into(),
+        },
     });
     assert!(rejected(&fx));
-    let fx = m.handle(&Event::Skip {
-        step: "b".into(),
+    let fx = m.handle(&Event::Decided {
         by: alice(),
-        reason: "done by hand".into(),
+        decision: Decision::Skip {
+            step: "b".into(),
+            reason: "done by hand".into(),
+        },
     });
     assert!(fx.contains(&exec("c", 1)));
     assert_eq!(
@@ -412,10 +426,12 @@ fn continue_lets_the_next_step_go_on_but_not_one_that_names_the_failed_step() {
         "the run waits for a decision on the failed step"
     );
     // skipping the failed step (an operator's decision) releases its dependents
-    let fx = m.handle(&Event::Skip {
-        step: "copy".into(),
+    let fx = m.handle(&Event::Decided {
         by: alice(),
-        reason: "copied by hand".into(),
+        decision: Decision::Skip {
+            step: "copy".into(),
+            reason: "copied by hand".into(),
+        },
     });
     assert!(fx.contains(&exec("verify", 1)), "{fx:?}");
 }
@@ -458,10 +474,12 @@ fn rollback_with_steps_runs_the_rollback_only_steps_through_confirmation() {
     m.start();
     m.handle(&confirm("a"));
     m.handle(&ok("a", 1));
-    m.handle(&Event::Rollback {
-        step: "a".into(),
+    m.handle(&Event::Decided {
         by: alice(),
-        override_point_of_no_return: false,
+        decision: Decision::Rollback {
+            step: "a".into(),
+            override_point_of_no_return: false,
+        },
     });
     assert_eq!(m.state("a"), Some(StepState::RollingBack));
     assert_eq!(m.state("undo-a"), Some(StepState::AwaitingConfirmation));
@@ -496,21 +514,25 @@ fn two_person_and_point_of_no_return_need_the_typed_id() {
     m.start();
     m.handle(&ok("freeze", 1));
     assert!(rejected(&m.handle(&confirm("promote"))));
-    let wrong = Event::Confirm {
-        step: "promote".into(),
+    let wrong = Event::Decided {
         by: alice(),
-        automatic: false,
-        typed: Some("promot".into()),
-        evidence: vec![],
+        decision: Decision::Confirm {
+            step: "promote".into(),
+            automatic: false,
+            typed: Some("promot".into()),
+            evidence: vec![],
+        },
     };
     assert!(rejected(&m.handle(&wrong)));
     assert_eq!(m.state("promote"), Some(StepState::AwaitingConfirmation));
-    let right = Event::Confirm {
-        step: "promote".into(),
+    let right = Event::Decided {
         by: alice(),
-        automatic: false,
-        typed: Some("promote".into()),
-        evidence: vec![],
+        decision: Decision::Confirm {
+            step: "promote".into(),
+            automatic: false,
+            typed: Some("promote".into()),
+            evidence: vec![],
+        },
     };
     assert_eq!(m.handle(&right).first(), Some(&exec("promote", 1)));
 }
@@ -520,22 +542,26 @@ fn rollback_after_the_point_of_no_return_needs_the_override_and_says_why() {
     let mut m = with_ponr();
     m.start();
     m.handle(&ok("freeze", 1));
-    let auto = Event::Confirm {
-        step: "promote".into(),
+    let auto = Event::Decided {
         by: alice(),
-        automatic: true,
-        typed: None,
-        evidence: vec![],
+        decision: Decision::Confirm {
+            step: "promote".into(),
+            automatic: true,
+            typed: None,
+            evidence: vec![],
+        },
     };
     m.handle(&auto);
     m.handle(&ok("promote", 1));
-    let fx = m.handle(&Event::Rollback {
-        step: "freeze".into(),
+    let fx = m.handle(&Event::Decided {
         by: alice(),
-        override_point_of_no_return: false,
+        decision: Decision::Rollback {
+            step: "freeze".into(),
+            override_point_of_no_return: false,
+        },
     });
     let reason = fx.iter().find_map(|e| match e {
-        Effect::Rejected { reason } => Some(reason.clone()),
+        Effect::Rejected(r) => Some(r.to_string()),
         _ => None,
     });
     let reason = reason.expect("refused");
@@ -544,10 +570,12 @@ fn rollback_after_the_point_of_no_return_needs_the_override_and_says_why() {
         "{reason}"
     );
     assert_eq!(m.state("freeze"), Some(StepState::Succeeded));
-    let fx = m.handle(&Event::Rollback {
-        step: "freeze".into(),
+    let fx = m.handle(&Event::Decided {
         by: alice(),
-        override_point_of_no_return: true,
+        decision: Decision::Rollback {
+            step: "freeze".into(),
+            override_point_of_no_return: true,
+        },
     });
     assert!(fx.contains(&Effect::RunRollback {
         step: "freeze".into()
@@ -559,10 +587,12 @@ fn rollback_before_the_point_of_no_return_is_plain() {
     let mut m = with_ponr();
     m.start();
     m.handle(&ok("freeze", 1));
-    let fx = m.handle(&Event::Rollback {
-        step: "freeze".into(),
+    let fx = m.handle(&Event::Decided {
         by: alice(),
-        override_point_of_no_return: false,
+        decision: Decision::Rollback {
+            step: "freeze".into(),
+            override_point_of_no_return: false,
+        },
     });
     assert!(
         fx.contains(&Effect::RunRollback {
@@ -575,9 +605,11 @@ fn rollback_before_the_point_of_no_return_is_plain() {
 #[test]
 fn abort_cancels_running_steps_which_end_interrupted() {
     let mut m = b_in(StepState::Running);
-    let fx = m.handle(&Event::Abort {
+    let fx = m.handle(&Event::Decided {
         by: alice(),
-        reason: "go/no-go said no".into(),
+        decision: Decision::Abort {
+            reason: "go/no-go said no".into(),
+        },
     });
     assert!(fx.contains(&Effect::Cancel { step: "b".into() }));
     assert_eq!(
@@ -592,9 +624,9 @@ fn abort_cancels_running_steps_which_end_interrupted() {
     });
     assert_eq!(m.state("b"), Some(StepState::Interrupted));
     assert_eq!(m.run_status(), RunStatus::Aborted);
-    assert!(rejected(&m.handle(&Event::Retry {
-        step: "b".into(),
-        by: alice()
+    assert!(rejected(&m.handle(&Event::Decided {
+        by: alice(),
+        decision: Decision::Retry { step: "b".into() }
     })));
 }
 

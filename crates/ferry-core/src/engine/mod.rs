@@ -12,3 +12,4 @@ pub mod machine;
 pub mod redact;
 pub mod resume;
 pub mod snapshot;
+pub mod start;

@@ -5,11 +5,12 @@
 use super::machine::Machine;
 use crate::journal::Entry;
 use crate::runbook::{ConfirmMode, Step, Window};
-use crate::vocab::{Event, RunStatus, StepState};
+use crate::vocab::{Decision, Event, Outcome, RunStatus, StepState};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Output lines kept per step for the screen (the journal keeps them all).
 pub const OUTPUT_TAIL: usize = 200;
@@ -29,18 +30,30 @@ pub struct StepSnap {
     pub automatic: bool,
     pub started: Option<DateTime<Utc>>,
     pub finished: Option<DateTime<Utc>>,
-    pub outcome: Option<String>,
+    /// How the last execution ended, and the last rollback's, typed: a front-end
+    /// decides on the variant and shows [`StepSnap::outcome_text`].
+    pub outcome: Option<Outcome>,
+    pub rollback_outcome: Option<Outcome>,
     pub skip_reason: Option<String>,
     /// Interrupted while its rollback ran: a retry runs the rollback again.
     pub rollback_interrupted: bool,
-    pub output: VecDeque<String>,
+    /// Shared with the snapshots already published: a new line copies this step's
+    /// tail only while an older snapshot still holds it.
+    pub output: Arc<VecDeque<String>>,
     /// The latest progress of a long step.
     pub progress: Option<crate::vocab::Progress>,
-    /// The step's structured result, once reported.
-    pub result: Option<serde_json::Value>,
 }
 
 impl StepSnap {
+    /// The outcome as people read it: the step's, then its rollback's.
+    pub fn outcome_text(&self) -> Option<String> {
+        match (&self.outcome, &self.rollback_outcome) {
+            (Some(o), Some(r)) => Some(format!("{}; rollback: {}", o.describe(), r.describe())),
+            (None, Some(r)) => Some(format!("rollback: {}", r.describe())),
+            (o, None) => o.as_ref().map(|o| o.describe()),
+        }
+    }
+
     pub fn new(s: &Step, rollback_only: bool) -> Self {
         StepSnap {
             id: s.id.clone(),
@@ -57,11 +70,11 @@ impl StepSnap {
             started: None,
             finished: None,
             outcome: None,
+            rollback_outcome: None,
             skip_reason: None,
             rollback_interrupted: false,
-            output: VecDeque::new(),
+            output: Arc::default(),
             progress: None,
-            result: None,
         }
     }
 }
@@ -88,8 +101,9 @@ pub struct EngineSnapshot {
     pub status: RunStatus,
     pub steps: Vec<StepSnap>,
     pub window: Option<Window>,
-    /// Live monitor values (filled by the monitor layer; empty until it runs).
-    pub monitors: MonitorsSnapshot,
+    /// Live monitor values (filled by the monitor layer; empty until it runs),
+    /// shared: the hub makes a new one only when a value changed.
+    pub monitors: Arc<MonitorsSnapshot>,
     /// Operators attached from other terminals, in the order they came.
     #[serde(default)]
     pub attached: Vec<Attendee>,
@@ -114,13 +128,8 @@ impl EngineSnapshot {
                 s.confirmed_by = st.confirmed_by.as_ref().map(|a| a.operator.clone());
                 s.skip_reason = st.skip_reason.clone();
                 s.rollback_interrupted = st.rollback_interrupted;
-                s.outcome = match (&st.last_outcome, &st.rollback_outcome) {
-                    (Some(o), Some(r)) => {
-                        Some(format!("{}; rollback: {}", o.describe(), r.describe()))
-                    }
-                    (None, Some(r)) => Some(format!("rollback: {}", r.describe())),
-                    (o, None) => o.as_ref().map(|o| o.describe()),
-                };
+                s.outcome = st.last_outcome.clone();
+                s.rollback_outcome = st.rollback_outcome.clone();
             }
         }
         self.status = m.run_status();
@@ -136,7 +145,10 @@ impl EngineSnapshot {
                 }
             }
             Entry::Event(Event::Finished { step, .. })
-            | Entry::Event(Event::Skip { step, .. })
+            | Entry::Event(Event::Decided {
+                decision: Decision::Skip { step, .. },
+                ..
+            })
             | Entry::Event(Event::RollbackFinished { step, .. }) => {
                 if let Some(s) = self.step_mut(step) {
                     s.finished = Some(ts);
@@ -147,17 +159,13 @@ impl EngineSnapshot {
                     s.progress = Some(progress.clone());
                 }
             }
-            Entry::Result { step, data } => {
-                if let Some(s) = self.step_mut(step) {
-                    s.result = Some(data.clone());
-                }
-            }
             Entry::Output(line) => {
                 if let Some(s) = self.step_mut(&line.step) {
-                    if s.output.len() >= OUTPUT_TAIL {
-                        s.output.pop_front();
+                    let output = Arc::make_mut(&mut s.output);
+                    if output.len() >= OUTPUT_TAIL {
+                        output.pop_front();
                     }
-                    s.output.push_back(line.line.clone());
+                    output.push_back(line.line.clone());
                 }
             }
             _ => {}

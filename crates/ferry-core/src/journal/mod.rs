@@ -11,7 +11,7 @@ mod redact;
 
 pub use read::{read_journal, read_lenient, JournalError, Lenient, Replay};
 
-use crate::vocab::{Event, OutputLine, Progress, RunStatus};
+use crate::vocab::{Actor, Event, OutputLine, Progress, Refusal, RunStatus};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -118,6 +118,13 @@ pub enum Entry {
         step: Option<String>,
         text: String,
     },
+    /// The machine refused an operator's decision: why, and who asked when it was an
+    /// operator attached from another terminal (the run's own operator otherwise).
+    Refused {
+        refusal: Refusal,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        asked_by: Option<Actor>,
+    },
     /// The run ended for good (finished or aborted): it cannot be resumed.
     Closed {
         status: RunStatus,
@@ -125,11 +132,21 @@ pub enum Entry {
 }
 
 impl Entry {
+    /// The line a refusal reads as in logs, reports and the console:
+    /// `refused: WHY`, with `(asked by OPERATOR@HOST)` for an attached operator's.
+    pub fn refused_text(refusal: &Refusal, asked_by: Option<&Actor>) -> String {
+        match asked_by {
+            Some(a) => format!("refused: {refusal} (asked by {}@{})", a.operator, a.host),
+            None => format!("refused: {refusal}"),
+        }
+    }
+
     /// Entries after which the journal is fsynced: step boundaries and confirmations.
     pub fn is_boundary(&self) -> bool {
         match self {
             Entry::Output(_)
             | Entry::Note { .. }
+            | Entry::Refused { .. }
             | Entry::Progress { .. }
             | Entry::Sample { .. } => false,
             Entry::Event(Event::Started { .. }) => true,

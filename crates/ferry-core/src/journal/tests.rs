@@ -2,7 +2,7 @@
 //! writes a registered secret.
 
 use super::*;
-use crate::vocab::{Actor, Event, Outcome};
+use crate::vocab::{Actor, Decision, Event, Outcome};
 
 fn header() -> Entry {
     Entry::Header(Header {
@@ -25,15 +25,17 @@ fn write_sample(path: &Path) {
     let now = Utc::now();
     w.append(&header(), now).unwrap();
     w.append(
-        &Entry::Event(Event::Confirm {
-            step: "a".into(),
+        &Entry::Event(Event::Decided {
             by: Actor {
                 operator: "alice".into(),
                 host: "h".into(),
             },
-            automatic: false,
-            typed: None,
-            evidence: vec![],
+            decision: Decision::Confirm {
+                step: "a".into(),
+                automatic: false,
+                typed: None,
+                evidence: vec![],
+            },
         }),
         now,
     )
@@ -261,15 +263,17 @@ fn a_secret_that_is_also_json_syntax_leaves_the_journal_readable() {
     let now = Utc::now();
     w.append(&header(), now).unwrap();
     w.append(
-        &Entry::Event(Event::Confirm {
-            step: "a".into(),
+        &Entry::Event(Event::Decided {
             by: Actor {
                 operator: "alice".into(),
                 host: "h".into(),
             },
-            automatic: true,
-            typed: None,
-            evidence: vec![],
+            decision: Decision::Confirm {
+                step: "a".into(),
+                automatic: true,
+                typed: None,
+                evidence: vec![],
+            },
         }),
         now,
     )
@@ -286,8 +290,11 @@ fn a_secret_that_is_also_json_syntax_leaves_the_journal_readable() {
     assert_eq!(r.records.len(), 3);
     assert!(matches!(
         &r.records[1].entry,
-        Entry::Event(Event::Confirm {
-            automatic: true,
+        Entry::Event(Event::Decided {
+            decision: Decision::Confirm {
+                automatic: true,
+                ..
+            },
             ..
         })
     ));

@@ -3,7 +3,7 @@
 //! (`assets/report.schema.json`, `schema_version` 1).
 
 use crate::journal::{Entry, Lenient, StepMeta};
-use crate::vocab::{Event, EvidenceItem, Outcome, RunStatus, Stream};
+use crate::vocab::{Decision, Event, EvidenceItem, Outcome, RunStatus, Stream};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -298,12 +298,15 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
                 }
             }
             Entry::Event(ev) => match ev {
-                Event::Confirm {
-                    step,
+                Event::Decided {
                     by,
-                    automatic,
-                    evidence,
-                    ..
+                    decision:
+                        Decision::Confirm {
+                            step,
+                            automatic,
+                            evidence,
+                            ..
+                        },
                 } => {
                     let i = step_mut(step, &mut steps);
                     let who = if *automatic {
@@ -351,18 +354,28 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
                     }
                     s.outcome = Some(outcome.describe());
                 }
-                Event::Skip { step, reason, by } => {
+                Event::Decided {
+                    by,
+                    decision: Decision::Skip { step, reason },
+                } => {
                     let i = step_mut(step, &mut steps);
                     operators.insert(by.operator.clone());
                     steps[i].state = "skipped".into();
                     steps[i].skip_reason = Some(format!("{reason} ({})", by.operator));
                     steps[i].skipped_at = Some(ts);
                 }
-                Event::Retry { .. } | Event::RetryDue { .. } => {}
-                Event::Rollback {
-                    step,
+                Event::Decided {
+                    decision: Decision::Retry { .. },
+                    ..
+                }
+                | Event::RetryDue { .. } => {}
+                Event::Decided {
                     by,
-                    override_point_of_no_return,
+                    decision:
+                        Decision::Rollback {
+                            step,
+                            override_point_of_no_return,
+                        },
                 } => {
                     let i = step_mut(step, &mut steps);
                     steps[i].rollback_started = Some(ts);
@@ -398,7 +411,10 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
                         }
                     ));
                 }
-                Event::Abort { by, reason } => notes.push(Note {
+                Event::Decided {
+                    by,
+                    decision: Decision::Abort { reason },
+                } => notes.push(Note {
                     at: ts,
                     step: None,
                     text: format!("run aborted by {}: {reason}", by.operator),
@@ -474,6 +490,11 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
                 at: ts,
                 step: step.clone(),
                 text: text.clone(),
+            }),
+            Entry::Refused { refusal, asked_by } => notes.push(Note {
+                at: ts,
+                step: None,
+                text: Entry::refused_text(refusal, asked_by.as_ref()),
             }),
             Entry::Closed { status } => closed = Some(status.clone()),
         }
@@ -599,10 +620,12 @@ mod tests {
             (0, session(false)),
             (
                 1,
-                ev(Event::Skip {
-                    step: "a".into(),
+                ev(Event::Decided {
                     by: bob(),
-                    reason: "not needed".into(),
+                    decision: Decision::Skip {
+                        step: "a".into(),
+                        reason: "not needed".into(),
+                    },
                 }),
             ),
             (
@@ -644,10 +667,12 @@ mod tests {
             ),
             (
                 80,
-                ev(Event::Rollback {
-                    step: "b".into(),
+                ev(Event::Decided {
                     by: bob(),
-                    override_point_of_no_return: false,
+                    decision: Decision::Rollback {
+                        step: "b".into(),
+                        override_point_of_no_return: false,
+                    },
                 }),
             ),
             (

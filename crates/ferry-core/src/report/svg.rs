@@ -326,6 +326,7 @@ mod tests {
     use super::*;
     use crate::journal::Entry;
     use crate::report::testkit::{at, model};
+    use crate::vocab::Decision;
 
     fn sample(v: f64) -> Entry {
         Entry::Sample {
@@ -402,10 +403,12 @@ mod tests {
             (0, session(false)),
             (
                 1,
-                Entry::Event(Event::Skip {
-                    step: "a".into(),
+                Entry::Event(Event::Decided {
                     by: bob.clone(),
-                    reason: "r".into(),
+                    decision: Decision::Skip {
+                        step: "a".into(),
+                        reason: "r".into(),
+                    },
                 }),
             ),
             (
@@ -439,10 +442,12 @@ mod tests {
             ),
             (
                 70,
-                Entry::Event(Event::Rollback {
-                    step: "b".into(),
+                Entry::Event(Event::Decided {
                     by: bob,
-                    override_point_of_no_return: false,
+                    decision: Decision::Rollback {
+                        step: "b".into(),
+                        override_point_of_no_return: false,
+                    },
                 }),
             ),
             (

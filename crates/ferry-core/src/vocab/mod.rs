@@ -4,6 +4,13 @@
 //! and progress. A leaf: it imports nothing of ferry's, so the journal can record
 //! these without depending on the engine.
 
+mod decision;
+mod event;
+mod wire;
+
+pub use decision::{Decision, Refusal, TypedReason};
+pub use event::Event;
+
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -134,65 +141,6 @@ impl Outcome {
             Outcome::Cancelled => "cancelled".to_string(),
         }
     }
-}
-
-/// Inputs of the state machine. Every one is journaled before its effects run,
-/// so replaying the journal rebuilds the same state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Event {
-    /// The operator (or `--yes`, `automatic = true`) confirms a step awaiting confirmation.
-    /// For two-person and point-of-no-return steps `typed` must equal the step id.
-    Confirm {
-        step: String,
-        by: Actor,
-        automatic: bool,
-        typed: Option<String>,
-        evidence: Vec<EvidenceItem>,
-    },
-    Skip {
-        step: String,
-        by: Actor,
-        reason: String,
-    },
-    /// Run a failed or interrupted step again.
-    Retry {
-        step: String,
-        by: Actor,
-    },
-    /// Undo a step with its `rollback`. After a point of no return, rolling back an
-    /// earlier step needs `override_point_of_no_return`.
-    Rollback {
-        step: String,
-        by: Actor,
-        override_point_of_no_return: bool,
-    },
-    Abort {
-        by: Actor,
-        reason: String,
-    },
-    /// The driver started executing a step (attempt 1, 2, ...).
-    Started {
-        step: String,
-        attempt: u32,
-    },
-    Finished {
-        step: String,
-        attempt: u32,
-        outcome: Outcome,
-    },
-    /// An automatic retry's backoff elapsed.
-    RetryDue {
-        step: String,
-    },
-    RollbackFinished {
-        step: String,
-        outcome: Outcome,
-    },
-    /// On resume: these steps were running when the previous process died.
-    Interrupted {
-        steps: Vec<String>,
-    },
 }
 
 /// The run as a whole.
