@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-mod support;
+use crate::support;
 use support::pg::{cleanup, exec, rig_var, unique};
 
 /// A schema made on the primary and the target for one test; dropped at the end.

@@ -8,7 +8,7 @@
 //! No server: shell steps and SQLite. Every ferry process runs under a 60s
 //! watchdog: a hang kills it and fails the test with what it printed so far.
 
-mod support;
+use crate::support;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -7,7 +7,7 @@ use sqlx::{Connection, PgConnection};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-mod support;
+use crate::support;
 use support::pg::rig_var;
 
 async fn exec(url: &str, sql: &str) {

@@ -2,9 +2,6 @@
 //! a fresh temporary directory (its working directory, so `runs/` and the log land
 //! there), under a 60s watchdog that kills a hung run and fails the test with what it
 //! printed; and readers of the journal it wrote.
-//!
-//! Each test crate uses part of it, so unused items are expected.
-#![allow(dead_code)]
 
 use serde_json::Value;
 use std::io::Read;

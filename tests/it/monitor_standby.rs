@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-mod support;
+use crate::support;
 use support::pg::{rig_var, ResumeReplay};
 
 #[derive(Debug, serde::Deserialize)]

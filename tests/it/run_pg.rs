@@ -12,7 +12,7 @@ use sqlx::{Connection, PgConnection};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-mod support;
+use crate::support;
 use support::headless::{dump, Dir as HeadlessDir, Running};
 use support::pg::{cleanup, rig_var, unique};
 

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-mod support;
+use crate::support;
 use support::pg::TestDb as PgDb;
 
 async fn sqlite(path: &Path) -> SqlitePool {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
 
-mod support;
+use crate::support;
 use support::tmux::Tmux;
 
 /// The one terminal of these tests.

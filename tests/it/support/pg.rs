@@ -3,9 +3,6 @@
 //! the rig's URLs, throwaway databases, SQL run outside ferry's own code, and
 //! independent fingerprints of a table. A missing rig variable fails the test, it
 //! never skips it.
-//!
-//! Each test crate uses part of it, so unused items are expected.
-#![allow(dead_code)]
 
 use ferry_core::db::Db;
 use sqlx::{Connection, PgConnection, PgPool};

@@ -10,8 +10,7 @@ use ferry_core::copy::{CopyReport, Method, SequenceReset, TableReport};
 use ferry_core::journal::{Entry, Header, StepMeta, Writer};
 use ferry_core::runbook::ConfirmMode;
 use ferry_core::verify::{TableResult, VerifyReport};
-use ferry_core::vocab::Decision;
-use ferry_core::vocab::{Actor, Event, EvidenceItem, Outcome, RunStatus};
+use ferry_core::vocab::{Actor, Decision, Event, EvidenceItem, Outcome, RunStatus};
 use ferry_core::vocab::{OutputLine, Stream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -275,220 +274,234 @@ fn build(name: &str) -> PathBuf {
     ));
     let mut j = J::new(&path);
     match name {
-        "clean" => {
-            j.run_step(10, 30, "snapshot-ok", true, true)
-                .run_step(60, 5, "freeze", true, true)
-                .run_step(65, 900, "copy", false, true)
-                .at(
-                    965,
-                    Entry::Result {
-                        step: "copy".into(),
-                        data: copy_result(),
-                    },
-                )
-                .run_step(965, 300, "verify", false, true)
-                .at(
-                    1265,
-                    Entry::Result {
-                        step: "verify".into(),
-                        data: verify_result(true),
-                    },
-                )
-                .ev(
-                    1300,
-                    Event::Decided {
-                        by: alice(),
-                        decision: Decision::Confirm {
-                            step: "promote".into(),
-                            automatic: false,
-                            typed: Some("promote".into()),
-                            evidence: vec![],
-                        },
-                    },
-                )
-                .ev(
-                    1300,
-                    Event::Started {
-                        step: "promote".into(),
-                        attempt: 1,
-                    },
-                )
-                .ev(
-                    1420,
-                    Event::Finished {
-                        step: "promote".into(),
-                        attempt: 1,
-                        outcome: Outcome::Succeeded {
-                            summary: "exit 0".into(),
-                        },
-                    },
-                )
-                .at(
-                    1420,
-                    Entry::Closed {
-                        status: RunStatus::Finished { ok: true },
-                    },
-                );
-        }
-        "failed" => {
-            j.run_step(10, 30, "snapshot-ok", true, true)
-                .run_step(60, 5, "freeze", true, true);
-            j.ev(
-                65,
-                Event::Started {
-                    step: "copy".into(),
-                    attempt: 1,
-                },
-            );
-            for (i, l) in [
-                "copying public.users",
-                "copying public.messages",
-                "ERROR: duplicate key value violates unique constraint \"messages_pkey\"",
-            ]
-            .iter()
-            .enumerate()
-            {
-                j.at(
-                    70 + i as i64,
-                    Entry::Output(OutputLine {
-                        step: "copy".into(),
-                        stream: if i == 2 { Stream::Stderr } else { Stream::Info },
-                        line: l.to_string(),
-                    }),
-                );
-            }
-            j.ev(
-                80,
-                Event::Finished {
-                    step: "copy".into(),
-                    attempt: 1,
-                    outcome: Outcome::Failed {
-                        error: "public.messages chunk 1..50000: duplicate key".into(),
-                    },
-                },
-            )
-            .at(
-                81,
-                Entry::Note {
-                    step: Some("copy".into()),
-                    text: "refused: `promote` is pending, not awaiting confirmation".into(),
-                },
-            )
-            .ev(
-                90,
-                Event::Decided {
-                    by: alice(),
-                    decision: Decision::Abort {
-                        reason: "no-go: copy failed".into(),
-                    },
-                },
-            )
-            .at(
-                90,
-                Entry::Closed {
-                    status: RunStatus::Aborted,
-                },
-            );
-        }
-        "resumed" => {
-            j.run_step(10, 30, "snapshot-ok", true, true)
-                .run_step(60, 5, "freeze", true, true);
-            j.ev(
-                65,
-                Event::Started {
-                    step: "copy".into(),
-                    attempt: 1,
-                },
-            );
-            // the process died here; a second operator resumed
-            j.at(
-                400,
-                Entry::Session {
-                    operator: "bob".into(),
-                    host: "bastion-2".into(),
-                    resumed: true,
-                    pid: 5151,
-                    socket: None,
-                },
-            )
-            .ev(
-                400,
-                Event::Interrupted {
-                    steps: vec!["copy".into()],
-                },
-            )
-            .ev(
-                410,
-                Event::Decided {
-                    by: Actor {
-                        operator: "bob".into(),
-                        host: "bastion-2".into(),
-                    },
-                    decision: Decision::Retry {
-                        step: "copy".into(),
-                    },
-                },
-            )
-            .ev(
-                410,
-                Event::Started {
-                    step: "copy".into(),
-                    attempt: 2,
-                },
-            )
-            .ev(
-                1000,
-                Event::Finished {
-                    step: "copy".into(),
-                    attempt: 2,
-                    outcome: Outcome::Succeeded {
-                        summary: "2520000 rows".into(),
-                    },
-                },
-            )
-            .ev(
-                1000,
-                Event::Decided {
-                    by: Actor {
-                        operator: "bob".into(),
-                        host: "bastion-2".into(),
-                    },
-                    decision: Decision::Skip {
-                        step: "verify".into(),
-                        reason: "verified by DMS validation".into(),
-                    },
-                },
-            );
-            for (i, v) in [0.5, 1.2, 4.8, 2.0, 0.3].iter().enumerate() {
-                j.at(
-                    60 + 200 * i as i64,
-                    Entry::Sample {
-                        monitor: "replica".into(),
-                        series: "lag".into(),
-                        value: *v,
-                        unit: Some("s".into()),
-                        warn: Some(5.0),
-                        max: Some(30.0),
-                    },
-                );
-            }
-        }
-        "verify-diffs" => {
-            j.run_step(10, 30, "snapshot-ok", true, true)
-                .run_step(60, 5, "freeze", true, true)
-                .run_step(65, 600, "copy", false, true)
-                .run_step(665, 120, "verify", false, false)
-                .at(
-                    785,
-                    Entry::Result {
-                        step: "verify".into(),
-                        data: verify_result(false),
-                    },
-                );
-        }
+        "clean" => clean_run(&mut j),
+        "failed" => failed_run(&mut j),
+        "resumed" => resumed_run(&mut j),
+        "verify-diffs" => verify_diffs_run(&mut j),
         other => panic!("no fixture {other}"),
     }
     path
+}
+
+/// A run that went through every step: confirmations, copy and verify results, the
+/// typed promote, closed ok.
+fn clean_run(j: &mut J) {
+    j.run_step(10, 30, "snapshot-ok", true, true)
+        .run_step(60, 5, "freeze", true, true)
+        .run_step(65, 900, "copy", false, true)
+        .at(
+            965,
+            Entry::Result {
+                step: "copy".into(),
+                data: copy_result(),
+            },
+        )
+        .run_step(965, 300, "verify", false, true)
+        .at(
+            1265,
+            Entry::Result {
+                step: "verify".into(),
+                data: verify_result(true),
+            },
+        )
+        .ev(
+            1300,
+            Event::Decided {
+                by: alice(),
+                decision: Decision::Confirm {
+                    step: "promote".into(),
+                    automatic: false,
+                    typed: Some("promote".into()),
+                    evidence: vec![],
+                },
+            },
+        )
+        .ev(
+            1300,
+            Event::Started {
+                step: "promote".into(),
+                attempt: 1,
+            },
+        )
+        .ev(
+            1420,
+            Event::Finished {
+                step: "promote".into(),
+                attempt: 1,
+                outcome: Outcome::Succeeded {
+                    summary: "exit 0".into(),
+                },
+            },
+        )
+        .at(
+            1420,
+            Entry::Closed {
+                status: RunStatus::Finished { ok: true },
+            },
+        );
+}
+
+/// A run whose copy failed with stderr output, a refused command noted, then aborted.
+fn failed_run(j: &mut J) {
+    j.run_step(10, 30, "snapshot-ok", true, true)
+        .run_step(60, 5, "freeze", true, true);
+    j.ev(
+        65,
+        Event::Started {
+            step: "copy".into(),
+            attempt: 1,
+        },
+    );
+    for (i, l) in [
+        "copying public.users",
+        "copying public.messages",
+        "ERROR: duplicate key value violates unique constraint \"messages_pkey\"",
+    ]
+    .iter()
+    .enumerate()
+    {
+        j.at(
+            70 + i as i64,
+            Entry::Output(OutputLine {
+                step: "copy".into(),
+                stream: if i == 2 { Stream::Stderr } else { Stream::Info },
+                line: l.to_string(),
+            }),
+        );
+    }
+    j.ev(
+        80,
+        Event::Finished {
+            step: "copy".into(),
+            attempt: 1,
+            outcome: Outcome::Failed {
+                error: "public.messages chunk 1..50000: duplicate key".into(),
+            },
+        },
+    )
+    .at(
+        81,
+        Entry::Note {
+            step: Some("copy".into()),
+            text: "refused: `promote` is pending, not awaiting confirmation".into(),
+        },
+    )
+    .ev(
+        90,
+        Event::Decided {
+            by: alice(),
+            decision: Decision::Abort {
+                reason: "no-go: copy failed".into(),
+            },
+        },
+    )
+    .at(
+        90,
+        Entry::Closed {
+            status: RunStatus::Aborted,
+        },
+    );
+}
+
+/// A run whose process died mid-copy and a second operator resumed: the copy retried
+/// and succeeded, verify skipped, with replica-lag samples.
+fn resumed_run(j: &mut J) {
+    j.run_step(10, 30, "snapshot-ok", true, true)
+        .run_step(60, 5, "freeze", true, true);
+    j.ev(
+        65,
+        Event::Started {
+            step: "copy".into(),
+            attempt: 1,
+        },
+    );
+    // the process died here; a second operator resumed
+    j.at(
+        400,
+        Entry::Session {
+            operator: "bob".into(),
+            host: "bastion-2".into(),
+            resumed: true,
+            pid: 5151,
+            socket: None,
+        },
+    )
+    .ev(
+        400,
+        Event::Interrupted {
+            steps: vec!["copy".into()],
+        },
+    )
+    .ev(
+        410,
+        Event::Decided {
+            by: Actor {
+                operator: "bob".into(),
+                host: "bastion-2".into(),
+            },
+            decision: Decision::Retry {
+                step: "copy".into(),
+            },
+        },
+    )
+    .ev(
+        410,
+        Event::Started {
+            step: "copy".into(),
+            attempt: 2,
+        },
+    )
+    .ev(
+        1000,
+        Event::Finished {
+            step: "copy".into(),
+            attempt: 2,
+            outcome: Outcome::Succeeded {
+                summary: "2520000 rows".into(),
+            },
+        },
+    )
+    .ev(
+        1000,
+        Event::Decided {
+            by: Actor {
+                operator: "bob".into(),
+                host: "bastion-2".into(),
+            },
+            decision: Decision::Skip {
+                step: "verify".into(),
+                reason: "verified by DMS validation".into(),
+            },
+        },
+    );
+    for (i, v) in [0.5, 1.2, 4.8, 2.0, 0.3].iter().enumerate() {
+        j.at(
+            60 + 200 * i as i64,
+            Entry::Sample {
+                monitor: "replica".into(),
+                series: "lag".into(),
+                value: *v,
+                unit: Some("s".into()),
+                warn: Some(5.0),
+                max: Some(30.0),
+            },
+        );
+    }
+}
+
+/// A run whose verify failed and journaled its differences.
+fn verify_diffs_run(j: &mut J) {
+    j.run_step(10, 30, "snapshot-ok", true, true)
+        .run_step(60, 5, "freeze", true, true)
+        .run_step(65, 600, "copy", false, true)
+        .run_step(665, 120, "verify", false, false)
+        .at(
+            785,
+            Entry::Result {
+                step: "verify".into(),
+                data: verify_result(false),
+            },
+        );
 }
 
 fn ferry_report(journal: &Path, format: &str) -> (String, String, i32) {

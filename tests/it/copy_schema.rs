@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
-mod support;
+use crate::support;
 use support::pg::{exec, rig_var, scalar, DbPair as Pair};
 
 impl Pair {

@@ -1,9 +1,6 @@
 //! A tmux server of the test's own (`-L`, no config, killed on drop) with one
 //! shell session per name, each a real terminal: the harness of the end-to-end
 //! console tests. Every session starts in the server's temporary directory.
-//!
-//! Each test crate uses part of it, so unused items are expected.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio_util::sync::CancellationToken;
 
-mod support;
+use crate::support;
 use support::pg::rig_var;
 
 /// A runbook with connection `db` (URL from `${env:DB_URL}`) and one step `s`.

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
-mod support;
+use crate::support;
 use support::pg::{cleanup, exec, rig_var};
 
 /// A schema made on the primary and the target for one test; dropped at the end.

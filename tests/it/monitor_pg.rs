@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-mod support;
+use crate::support;
 use support::pg::{rig_var, OwnCluster, ResumeReplay};
 
 fn start(
@@ -181,8 +181,9 @@ async fn standby_lag_grows_while_replay_is_paused_and_falls_after() {
     cancel.cancel();
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sql_metrics_rates_rowcounts_and_staleness() {
+/// Connections to the primary and the target, and a schema of this process on both:
+/// `t` (50 rows on the primary, none on the target) and, on the primary, `counter` at 0.
+async fn metric_tables() -> (PgConnection, PgConnection, String) {
     let mut primary = PgConnection::connect(&rig_var("FERRY_TEST_PG_PRIMARY"))
         .await
         .expect("primary");
@@ -210,7 +211,13 @@ async fn sql_metrics_rates_rowcounts_and_staleness() {
     .execute(&mut primary)
     .await
     .expect("counter");
-    let rb = format!(
+    (primary, target, schema)
+}
+
+/// The runbook: a rate over `counter`, a row count, a metric on a server that is not
+/// there, a numeric sum, a text metric, and row counts of the schema on both sides.
+fn metrics_runbook(schema: &str) -> String {
+    format!(
         r#"
 [runbook]
 name = "m"
@@ -247,26 +254,63 @@ id = "p"
   id = "x"
   kind = "confirm"
 "#
+    )
+}
+
+/// Adds 100 to `counter` every 500 ms, 16 times: a rate of about 200/s for 8 s.
+fn bump_counter(schema: &str) -> tokio::task::JoinHandle<()> {
+    let url = rig_var("FERRY_TEST_PG_PRIMARY");
+    let schema = schema.to_string();
+    tokio::spawn(async move {
+        let mut c = PgConnection::connect(&url).await.expect("primary");
+        for _ in 0..16 {
+            let _ = sqlx::query(&format!("update {schema}.counter set n = n + 100"))
+                .execute(&mut c)
+                .await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
+}
+
+/// The records to journal start with a (downsampled) sample, and the dead metric going
+/// stale is among the notes, with its error.
+async fn assert_stale_is_journaled(
+    samples: &mut tokio::sync::mpsc::UnboundedReceiver<monitor::Record>,
+) {
+    // samples are downsampled for the journal
+    // (going stale is journaled as a note, with the error)
+    let mut notes = Vec::new();
+    let first = loop {
+        match samples.recv().await.expect("a record to journal") {
+            monitor::Record::Sample(s) => break s,
+            monitor::Record::Note(n) => notes.push(n),
+        }
+    };
+    assert!(first.series == "metric" || first.series == "lag");
+    while let Ok(r) = samples.try_recv() {
+        if let monitor::Record::Note(n) = r {
+            notes.push(n);
+        }
+    }
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("monitor `dead` is stale") && n.contains("127.0.0.1:9")),
+        "{notes:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sql_metrics_rates_rowcounts_and_staleness() {
+    let (mut primary, mut target, schema) = metric_tables().await;
+    let rb = metrics_runbook(&schema);
     let (hub, cancel, mut samples) = start(&rb);
     assert_eq!(
         until(&hub, 15, "rows metric", || hub.metric("rows")).await,
         50.0
     );
     // a counter growing by 100 every 500 ms is about 200/s
-    let bump = {
-        let url = rig_var("FERRY_TEST_PG_PRIMARY");
-        let schema = schema.clone();
-        tokio::spawn(async move {
-            let mut c = PgConnection::connect(&url).await.expect("primary");
-            for _ in 0..16 {
-                let _ = sqlx::query(&format!("update {schema}.counter set n = n + 100"))
-                    .execute(&mut c)
-                    .await;
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        })
-    };
+    let bump = bump_counter(&schema);
     let rate = until(&hub, 15, "a positive rate", || {
         hub.metric("counter-rate").filter(|r| *r > 0.0)
     })
@@ -315,27 +359,7 @@ id = "p"
         .unwrap_or_default()
         .contains("127.0.0.1:9"));
     assert_eq!(hub.metric("dead"), None);
-    // samples are downsampled for the journal
-    // (going stale is journaled as a note, with the error)
-    let mut notes = Vec::new();
-    let first = loop {
-        match samples.recv().await.expect("a record to journal") {
-            monitor::Record::Sample(s) => break s,
-            monitor::Record::Note(n) => notes.push(n),
-        }
-    };
-    assert!(first.series == "metric" || first.series == "lag");
-    while let Ok(r) = samples.try_recv() {
-        if let monitor::Record::Note(n) = r {
-            notes.push(n);
-        }
-    }
-    assert!(
-        notes
-            .iter()
-            .any(|n| n.contains("monitor `dead` is stale") && n.contains("127.0.0.1:9")),
-        "{notes:?}"
-    );
+    assert_stale_is_journaled(&mut samples).await;
     let _ = bump.await;
     cancel.cancel();
     for c in [&mut primary, &mut target] {

@@ -5,7 +5,7 @@
 use sqlx::{Connection, PgConnection};
 use std::time::{Duration, Instant};
 
-mod support;
+use crate::support;
 use support::pg::rig_var;
 
 async fn connect(var: &str) -> PgConnection {

@@ -8,7 +8,7 @@
 
 const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
 
-mod support;
+use crate::support;
 use support::tmux::Tmux;
 
 /// alice's, bob's and carol's terminals.

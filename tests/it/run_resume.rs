@@ -4,7 +4,7 @@
 //! shortened or torn journal; a changed runbook on resume; processes a killed run
 //! left behind. Every ferry process runs under the harness's 60s watchdog.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::collections::BTreeMap;

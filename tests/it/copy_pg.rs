@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-mod support;
+use crate::support;
 use support::pg::{exec, fingerprint, rig_var, scalar, unique, DbPair as Pair};
 
 fn step(tables: &[&str], chunk_rows: u64, parallel: u32) -> CopyStep {

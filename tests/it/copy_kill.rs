@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 /// Longest a ferry process may take before the test gives up on it.
 const WATCHDOG: Duration = Duration::from_secs(180);
 
-mod support;
+use crate::support;
 use support::pg::{with_db, OwnCluster, TestDb};
 
 fn rt() -> tokio::runtime::Runtime {

@@ -25,7 +25,7 @@ const ALL: [Check; 4] = [
     Check::Sample,
 ];
 
-mod support;
+use crate::support;
 use support::pg::TestDb;
 
 fn hooks() -> Hooks {

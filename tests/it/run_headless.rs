@@ -9,7 +9,7 @@
 //! second gets its own journal, and `${env:NAME}` expands in SQL text. Crashes and resume
 //! are in `run_resume.rs`; the harness is `support/headless.rs`.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::time::{Duration, Instant};

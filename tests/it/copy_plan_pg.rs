@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
-mod support;
+use crate::support;
 use support::pg::{exec, fingerprint, scalar, DbPair};
 
 /// Rows of `items` in each chunk of `plan`, counted by the test's own query.
