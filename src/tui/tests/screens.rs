@@ -91,8 +91,9 @@ fn help_lists_every_key() {
         panic!("draw: {e}");
     }
     let text = screen(term.backend().buffer());
-    for (k, what) in crate::tui::keys::HELP {
-        assert!(text.contains(k), "help lacks `{k}`:\n{text}");
+    for b in crate::tui::keys::KEYS {
+        let (k, what) = (b.label(), b.what);
+        assert!(text.contains(&k), "help lacks `{k}`:\n{text}");
         assert!(text.contains(what), "help lacks `{what}`:\n{text}");
     }
 }
