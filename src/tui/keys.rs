@@ -67,7 +67,12 @@ impl Binding {
     pub fn label(&self) -> String {
         self.keys
             .iter()
-            .map(|g| g.iter().map(|(k, _)| key_name(*k)).collect::<Vec<_>>().join(" "))
+            .map(|g| {
+                g.iter()
+                    .map(|(k, _)| key_name(*k))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .collect::<Vec<_>>()
             .join("  ")
     }
@@ -99,7 +104,10 @@ pub fn key_name(k: Key) -> String {
 pub const KEYS: &[Binding] = &[
     Binding {
         keys: &[
-            &[on(KeyCode::Up, KeyAction::Up), on(KeyCode::Down, KeyAction::Down)],
+            &[
+                on(KeyCode::Up, KeyAction::Up),
+                on(KeyCode::Down, KeyAction::Down),
+            ],
             &[ch('j', KeyAction::Down), ch('k', KeyAction::Up)],
         ],
         what: "move in the runbook (scroll the focused pane)",
@@ -124,7 +132,10 @@ pub const KEYS: &[Binding] = &[
     },
     Binding {
         keys: &[
-            &[on(KeyCode::Home, KeyAction::First), on(KeyCode::End, KeyAction::Last)],
+            &[
+                on(KeyCode::Home, KeyAction::First),
+                on(KeyCode::End, KeyAction::Last),
+            ],
             &[ch('g', KeyAction::First), ch('G', KeyAction::Last)],
         ],
         what: "first / last row",

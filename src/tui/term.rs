@@ -172,7 +172,8 @@ mod tests {
             move || calls.lock().unwrap().push(what.to_string())
         };
         tracing::subscriber::with_default(subscriber, || {
-            let payload: Box<dyn std::any::Any + Send> = Box::new(String::from("index out of range"));
+            let payload: Box<dyn std::any::Any + Send> =
+                Box::new(String::from("index out of range"));
             on_panic(
                 panic_message(payload.as_ref()),
                 Some("src/tui/app.rs:12:5"),

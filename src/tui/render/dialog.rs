@@ -352,7 +352,9 @@ fn quit_running(running: &[String], w: usize, t: Theme) -> Vec<Line<'static>> {
         (format!("{} steps are", running.len()), "them")
     };
     wrapped(
-        &format!("{are} running: {list}. Quitting stops {them} and journals {them} as interrupted."),
+        &format!(
+            "{are} running: {list}. Quitting stops {them} and journals {them} as interrupted."
+        ),
         w,
         t.text(),
         "",

@@ -65,13 +65,21 @@ fn does_what_it_claims(does: KeyAction, k: Key) -> bool {
         KeyAction::Last => app.selected == sel("maintenance-off"),
         KeyAction::PageUp => app.selected == sel("copy") && app.out_scroll == 10,
         KeyAction::PageDown => app.selected == sel("copy") && app.out_scroll == 0,
-        KeyAction::Confirm => matches!(&app.overlay, Some(Overlay::Confirm { step, .. }) if step == "copy"),
-        KeyAction::Skip => matches!(&app.overlay, Some(Overlay::Skip { step, .. }) if step == "copy"),
-        KeyAction::Retry => matches!(cmds.as_slice(), [Command::Retry { step }] if step == "verify"),
+        KeyAction::Confirm => {
+            matches!(&app.overlay, Some(Overlay::Confirm { step, .. }) if step == "copy")
+        }
+        KeyAction::Skip => {
+            matches!(&app.overlay, Some(Overlay::Skip { step, .. }) if step == "copy")
+        }
+        KeyAction::Retry => {
+            matches!(cmds.as_slice(), [Command::Retry { step }] if step == "verify")
+        }
         KeyAction::Rollback => {
             matches!(&app.overlay, Some(Overlay::Rollback { step }) if step == "maintenance-on")
         }
-        KeyAction::Jump => matches!(&app.overlay, Some(Overlay::Jump { query }) if query.is_empty()),
+        KeyAction::Jump => {
+            matches!(&app.overlay, Some(Overlay::Jump { query }) if query.is_empty())
+        }
         KeyAction::Follow => app.follow && app.selected == sel("copy"),
         KeyAction::Log => app.log_view,
         KeyAction::Help => app.overlay == Some(Overlay::Help),
