@@ -191,7 +191,7 @@ fn bench(c: &mut Criterion) {
     };
     c.bench_function("console frame, 300 steps, 160x48", |b| {
         b.iter(|| {
-            if let Err(e) = term.draw(|f| render::draw(f, &app)) {
+            if let Err(e) = term.draw(|f| render::draw(f, &mut app)) {
                 panic!("draw: {e}");
             }
         })
@@ -200,7 +200,7 @@ fn bench(c: &mut Criterion) {
     c.bench_function("snapshot clone + frame, 300 steps, 160x48", |b| {
         b.iter(|| {
             app.update(Action::Snapshot(Arc::new(snap.clone())));
-            if let Err(e) = term.draw(|f| render::draw(f, &app)) {
+            if let Err(e) = term.draw(|f| render::draw(f, &mut app)) {
                 panic!("draw: {e}");
             }
         })

@@ -174,103 +174,13 @@ pub fn serve(
     let Handles {
         commands,
         snapshot,
-        mut notices,
+        notices,
     } = handles;
-    let (lines_tx, _) = broadcast::channel(LAG_LIMIT);
-    let hub = Arc::new(Hub {
-        lines: Mutex::new(Lines {
-            backlog: VecDeque::new(),
-            backlog_bytes: 0,
-            tx: Some(lines_tx),
-            end: None,
-        }),
-        snap: watch::Sender::new(None),
-        wanted: Notify::new(),
-        presence: Mutex::new((0, Vec::new())),
-        commands: commands.clone(),
-        redactor,
-        info,
-    });
+    let hub = Arc::new(Hub::new(commands.clone(), redactor, info));
     let stop = CancellationToken::new();
     let (local_tx, local_rx) = mpsc::unbounded_channel();
-
-    // snapshots: serialized at most every SNAPSHOT_EVERY, only while someone listens
-    let pump = {
-        let hub = hub.clone();
-        let mut rx = snapshot.clone();
-        async move {
-            loop {
-                tokio::select! {
-                    r = rx.changed() => if r.is_err() { break },
-                    _ = hub.wanted.notified() => {}
-                }
-                if hub.snap.receiver_count() == 0 {
-                    continue;
-                }
-                let s = rx.borrow_and_update().clone();
-                if let Some(line) = hub.snapshot_line(s) {
-                    hub.snap.send_replace(Some(line));
-                }
-                tokio::time::sleep(SNAPSHOT_EVERY).await;
-            }
-        }
-    };
-    // every notice to the local front-end, and to the clients
-    let tee = {
-        let hub = hub.clone();
-        let last = snapshot.clone();
-        tokio::spawn(async move {
-            let pump = tokio::spawn(pump);
-            while let Some(n) = notices.recv().await {
-                match &n {
-                    Notice::Journaled { ts, entry } => hub.publish(&ServerMsg::Notice {
-                        ts: *ts,
-                        entry: entry.clone(),
-                    }),
-                    Notice::JournalFailed(e) => {
-                        hub.publish(&ServerMsg::JournalFailed { error: e.clone() })
-                    }
-                    _ => {}
-                }
-                let _ = local_tx.send(n);
-            }
-            drop(local_tx);
-            // the driver is gone: the final snapshot, the end, and close
-            pump.abort();
-            let s = last.borrow().clone();
-            let status = s.status.clone();
-            if let Some(line) = hub.snapshot_line(s) {
-                hub.snap.send_replace(Some(line));
-            }
-            hub.close(&ServerMsg::End { status });
-        })
-    };
-    let accept = {
-        let hub = hub.clone();
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let mut clients = JoinSet::new();
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    Some(_) = clients.join_next(), if !clients.is_empty() => {}
-                    conn = listener.accept() => match conn {
-                        Ok((stream, _)) => { clients.spawn(client(stream, hub.clone())); }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "attach socket: accept failed");
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                        }
-                    },
-                }
-            }
-            // the run ended: let clients flush what is left, briefly
-            let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                while clients.join_next().await.is_some() {}
-            })
-            .await;
-            clients.abort_all();
-        })
-    };
+    let tee = tokio::spawn(tee(hub.clone(), notices, local_tx, snapshot.clone()));
+    let accept = tokio::spawn(accept(listener, hub, stop.clone()));
     let path = file.path.clone();
     (
         Handles {
@@ -286,6 +196,103 @@ pub fn serve(
             _file: file,
         },
     )
+}
+
+impl Hub {
+    fn new(
+        commands: mpsc::UnboundedSender<Command>,
+        redactor: Arc<Redactor>,
+        info: RunInfo,
+    ) -> Self {
+        let (lines_tx, _) = broadcast::channel(LAG_LIMIT);
+        Hub {
+            lines: Mutex::new(Lines {
+                backlog: VecDeque::new(),
+                backlog_bytes: 0,
+                tx: Some(lines_tx),
+                end: None,
+            }),
+            snap: watch::Sender::new(None),
+            wanted: Notify::new(),
+            presence: Mutex::new((0, Vec::new())),
+            commands,
+            redactor,
+            info,
+        }
+    }
+}
+
+/// Snapshots to the clients: serialized at most every [`SNAPSHOT_EVERY`], only while someone listens.
+async fn snapshot_pump(hub: Arc<Hub>, mut rx: watch::Receiver<Arc<EngineSnapshot>>) {
+    loop {
+        tokio::select! {
+            r = rx.changed() => if r.is_err() { break },
+            _ = hub.wanted.notified() => {}
+        }
+        if hub.snap.receiver_count() == 0 {
+            continue;
+        }
+        let s = rx.borrow_and_update().clone();
+        if let Some(line) = hub.snapshot_line(s) {
+            hub.snap.send_replace(Some(line));
+        }
+        tokio::time::sleep(SNAPSHOT_EVERY).await;
+    }
+}
+
+/// Every notice to the local front-end, and to the clients; once the driver is
+/// gone, the final snapshot and the end.
+async fn tee(
+    hub: Arc<Hub>,
+    mut notices: mpsc::UnboundedReceiver<Notice>,
+    local_tx: mpsc::UnboundedSender<Notice>,
+    last: watch::Receiver<Arc<EngineSnapshot>>,
+) {
+    let pump = tokio::spawn(snapshot_pump(hub.clone(), last.clone()));
+    while let Some(n) = notices.recv().await {
+        match &n {
+            Notice::Journaled { ts, entry } => hub.publish(&ServerMsg::Notice {
+                ts: *ts,
+                entry: entry.clone(),
+            }),
+            Notice::JournalFailed(e) => hub.publish(&ServerMsg::JournalFailed { error: e.clone() }),
+            _ => {}
+        }
+        let _ = local_tx.send(n);
+    }
+    drop(local_tx);
+    // the driver is gone: the final snapshot, the end, and close
+    pump.abort();
+    let s = last.borrow().clone();
+    let status = s.status.clone();
+    if let Some(line) = hub.snapshot_line(s) {
+        hub.snap.send_replace(Some(line));
+    }
+    hub.close(&ServerMsg::End { status });
+}
+
+/// Accept clients until `stop`, then give them a moment to flush what is left.
+async fn accept(listener: UnixListener, hub: Arc<Hub>, stop: CancellationToken) {
+    let mut clients = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            Some(_) = clients.join_next(), if !clients.is_empty() => {}
+            conn = listener.accept() => match conn {
+                Ok((stream, _)) => { clients.spawn(client(stream, hub.clone())); }
+                Err(e) => {
+                    tracing::warn!(error = %e, "attach socket: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+    // the run ended: let clients flush what is left, briefly
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while clients.join_next().await.is_some() {}
+    })
+    .await;
+    clients.abort_all();
 }
 
 impl Server {

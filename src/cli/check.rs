@@ -280,10 +280,31 @@ fn step_lines(o: &mut String, s: &Step, number: &str, width: usize, deps: Option
     }
 }
 
-/// The plan text printed by `ferry check`.
+/// The plan text printed by `ferry check`: the header, connections, monitors,
+/// the steps in order, the rollback-only steps, the summary and the environment.
 pub fn plan(rb: &Runbook) -> String {
     let mut o = String::new();
     let steps: Vec<&Step> = rb.steps().collect();
+    plan_header(&mut o, rb);
+    plan_connections(&mut o, rb);
+    plan_monitors(&mut o, rb);
+    let width = steps.iter().map(|s| s.id.len()).max().unwrap_or(4).min(28);
+    plan_steps(&mut o, rb, width);
+    plan_rollback_only(&mut o, rb, &steps, width);
+    let _ = writeln!(o);
+    plan_summary(&mut o, rb, &steps);
+    plan_environment(&mut o, &env_needed(rb, &steps));
+    let _ = writeln!(
+        o,
+        "\nok: {} steps in {} phases",
+        steps.len(),
+        rb.phases.len()
+    );
+    o
+}
+
+/// The runbook's name, title and format, and its window.
+fn plan_header(o: &mut String, rb: &Runbook) {
     let _ = writeln!(
         o,
         "runbook {} — {} (format {})",
@@ -304,6 +325,10 @@ pub fn plan(rb: &Runbook) -> String {
             let _ = writeln!(o, "window  none set");
         }
     }
+}
+
+/// Each connection: its scheme, and IAM auth when it has it.
+fn plan_connections(o: &mut String, rb: &Runbook) {
     let cw = rb
         .connections
         .keys()
@@ -322,6 +347,10 @@ pub fn plan(rb: &Runbook) -> String {
             let _ = writeln!(o, "  {:<cw$} {}{}", c.name, scheme(&c.url), iam);
         }
     }
+}
+
+/// Each lag and metric monitor with its source and thresholds, and the row counts.
+fn plan_monitors(o: &mut String, rb: &Runbook) {
     let m = &rb.monitors;
     let mw = m
         .lag
@@ -331,56 +360,60 @@ pub fn plan(rb: &Runbook) -> String {
         .max()
         .unwrap_or(0)
         .max(14);
-    if !m.lag.is_empty() || !m.metric.is_empty() || m.rowcounts.is_some() {
-        let _ = writeln!(o, "\nmonitors");
-        for l in &m.lag {
-            let src = match &l.source {
-                runbook::LagSource::Connection(c) => format!("sql on {c}"),
-                runbook::LagSource::Cloudwatch { instance } => {
-                    format!("cloudwatch ReplicaLag of {instance}")
-                }
-            };
-            let th = [("warn", l.warn), ("max", l.max)]
-                .iter()
-                .filter_map(|(k, v)| v.map(|d| format!("{k} {}", dur(d))))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let _ = writeln!(
-                o,
-                "  lag     {:<mw$} {src}{}",
-                l.name,
-                if th.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({th})")
-                }
-            );
-        }
-        for x in &m.metric {
-            let src = match &x.source {
-                runbook::MetricSource::Cloudwatch(c) => {
-                    format!("cloudwatch {} {} {}", c.namespace, c.metric, c.stat)
-                }
-                runbook::MetricSource::Sql(s) => format!(
-                    "sql on {} every {}{}",
-                    s.connection,
-                    dur(s.every),
-                    if s.rate { " (rate)" } else { "" }
-                ),
-            };
-            let _ = writeln!(o, "  metric  {:<mw$} {src}", x.name);
-        }
-        if let Some(rc) = &m.rowcounts {
-            let _ = writeln!(
-                o,
-                "  rows    {} → {}  {}",
-                rc.source,
-                rc.target,
-                rc.tables.join(", ")
-            );
-        }
+    if m.lag.is_empty() && m.metric.is_empty() && m.rowcounts.is_none() {
+        return;
     }
+    let _ = writeln!(o, "\nmonitors");
+    for l in &m.lag {
+        let src = match &l.source {
+            runbook::LagSource::Connection(c) => format!("sql on {c}"),
+            runbook::LagSource::Cloudwatch { instance } => {
+                format!("cloudwatch ReplicaLag of {instance}")
+            }
+        };
+        let th = [("warn", l.warn), ("max", l.max)]
+            .iter()
+            .filter_map(|(k, v)| v.map(|d| format!("{k} {}", dur(d))))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(
+            o,
+            "  lag     {:<mw$} {src}{}",
+            l.name,
+            if th.is_empty() {
+                String::new()
+            } else {
+                format!(" ({th})")
+            }
+        );
+    }
+    for x in &m.metric {
+        let src = match &x.source {
+            runbook::MetricSource::Cloudwatch(c) => {
+                format!("cloudwatch {} {} {}", c.namespace, c.metric, c.stat)
+            }
+            runbook::MetricSource::Sql(s) => format!(
+                "sql on {} every {}{}",
+                s.connection,
+                dur(s.every),
+                if s.rate { " (rate)" } else { "" }
+            ),
+        };
+        let _ = writeln!(o, "  metric  {:<mw$} {src}", x.name);
+    }
+    if let Some(rc) = &m.rowcounts {
+        let _ = writeln!(
+            o,
+            "  rows    {} → {}  {}",
+            rc.source,
+            rc.target,
+            rc.tables.join(", ")
+        );
+    }
+}
 
+/// The normal-flow steps in execution order, under their phases.
+fn plan_steps(o: &mut String, rb: &Runbook, width: usize) {
     let _ = writeln!(
         o,
         "\nsteps in execution order (each waits for an operator's confirmation unless marked automatic)"
@@ -390,7 +423,6 @@ pub fn plan(rb: &Runbook) -> String {
         .into_iter()
         .filter(|s| !rollback_only.contains_key(s.id.as_str()))
         .collect();
-    let width = steps.iter().map(|s| s.id.len()).max().unwrap_or(4).min(28);
     let mut phase = "";
     for (n, s) in order.iter().enumerate() {
         if s.phase != phase {
@@ -411,19 +443,35 @@ pub fn plan(rb: &Runbook) -> String {
                 }
             );
         }
-        step_lines(&mut o, s, &format!("{:>3}.", n + 1), width, Some(n == 0));
+        step_lines(o, s, &format!("{:>3}.", n + 1), width, Some(n == 0));
     }
+}
 
-    let two: Vec<&str> = steps
-        .iter()
-        .filter(|s| s.confirm == ConfirmMode::TwoPerson)
-        .map(|s| s.id.as_str())
-        .collect();
-    let ponr: Vec<&str> = steps
-        .iter()
-        .filter(|s| s.point_of_no_return)
-        .map(|s| s.id.as_str())
-        .collect();
+/// The rollback-only steps, under the step whose rollback runs them.
+fn plan_rollback_only(o: &mut String, rb: &Runbook, steps: &[&Step], width: usize) {
+    if rb.rollback_only().is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\nrollback-only steps (run only when a rollback asks for them, in the order listed)"
+    );
+    for owner in steps.iter() {
+        let Some(runbook::Rollback::Steps(ids)) = &owner.rollback else {
+            continue;
+        };
+        let _ = writeln!(o, "  rollback of {}", owner.id);
+        for (k, id) in ids.iter().enumerate() {
+            if let Some(s) = rb.step(id) {
+                step_lines(o, s, &format!("{:>3}.", k + 1), width, None);
+            }
+        }
+    }
+}
+
+/// Every AWS call ferry itself makes: the steps', the CloudWatch monitors', IAM auth's.
+fn plan_aws_calls<'a>(rb: &Runbook, steps: &[&'a Step]) -> BTreeSet<&'a str> {
+    let m = &rb.monitors;
     let mut calls: BTreeSet<&str> = steps.iter().flat_map(|s| aws_calls(s)).collect();
     for l in &m.lag {
         if matches!(l.source, runbook::LagSource::Cloudwatch { .. }) {
@@ -442,50 +490,35 @@ pub fn plan(rb: &Runbook) -> String {
             calls.insert("rds-db:connect (IAM auth token)");
         }
     }
-    if !rollback_only.is_empty() {
-        let _ = writeln!(
-            o,
-            "\nrollback-only steps (run only when a rollback asks for them, in the order listed)"
-        );
-        for owner in steps.iter() {
-            let Some(runbook::Rollback::Steps(ids)) = &owner.rollback else {
-                continue;
-            };
-            let _ = writeln!(o, "  rollback of {}", owner.id);
-            for (k, id) in ids.iter().enumerate() {
-                if let Some(s) = rb.step(id) {
-                    step_lines(&mut o, s, &format!("{:>3}.", k + 1), width, None);
-                }
-            }
-        }
-    }
-    let _ = writeln!(o);
-    let _ = writeln!(
-        o,
-        "two-person steps     {}",
-        if two.is_empty() {
-            "none".into()
+    calls
+}
+
+/// Two-person steps, points of no return, AWS calls and AWS settings.
+fn plan_summary(o: &mut String, rb: &Runbook, steps: &[&Step]) {
+    let two: Vec<&str> = steps
+        .iter()
+        .filter(|s| s.confirm == ConfirmMode::TwoPerson)
+        .map(|s| s.id.as_str())
+        .collect();
+    let ponr: Vec<&str> = steps
+        .iter()
+        .filter(|s| s.point_of_no_return)
+        .map(|s| s.id.as_str())
+        .collect();
+    let calls = plan_aws_calls(rb, steps);
+    let or_none = |v: Vec<&str>| {
+        if v.is_empty() {
+            "none".to_string()
         } else {
-            two.join(", ")
+            v.join(", ")
         }
-    );
-    let _ = writeln!(
-        o,
-        "points of no return  {}",
-        if ponr.is_empty() {
-            "none".into()
-        } else {
-            ponr.join(", ")
-        }
-    );
+    };
+    let _ = writeln!(o, "two-person steps     {}", or_none(two));
+    let _ = writeln!(o, "points of no return  {}", or_none(ponr));
     let _ = writeln!(
         o,
         "AWS calls            {}",
-        if calls.is_empty() {
-            "none".into()
-        } else {
-            calls.into_iter().collect::<Vec<_>>().join(", ")
-        }
+        or_none(calls.into_iter().collect())
     );
     if steps.iter().any(|s| match &s.kind {
         StepKind::Shell(sh) => sh.run.contains("aws "),
@@ -511,8 +544,11 @@ pub fn plan(rb: &Runbook) -> String {
             let _ = writeln!(o, "AWS settings         {}", parts.join(", "));
         }
     }
+}
 
-    // environment variables the run will need, and whether they are set here
+/// The environment variables the run will need: those its connections, vars,
+/// AWS settings, step texts and rollbacks refer to.
+fn env_needed(rb: &Runbook, steps: &[&Step]) -> BTreeSet<String> {
     let mut env: BTreeSet<String> = BTreeSet::new();
     for c in rb.connections.values() {
         env.extend(expand::env_refs(&c.url));
@@ -528,7 +564,7 @@ pub fn plan(rb: &Runbook) -> String {
             env.extend(expand::env_refs(v));
         }
     }
-    for s in &steps {
+    for s in steps {
         match &s.kind {
             StepKind::Shell(sh) => {
                 env.extend(expand::env_refs(&sh.run));
@@ -550,33 +586,32 @@ pub fn plan(rb: &Runbook) -> String {
             _ => {}
         }
     }
-    if !env.is_empty() {
-        let unset: Vec<&String> = env
-            .iter()
-            .filter(|n| std::env::var_os(n).is_none())
-            .collect();
-        let _ = writeln!(
-            o,
-            "environment          {}",
-            env.iter().cloned().collect::<Vec<_>>().join(", ")
-        );
-        if !unset.is_empty() {
-            let _ = writeln!(
-                o,
-                "note: not set in this shell (needed at run time): {}",
-                unset
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
+    env
+}
+
+/// The environment variables the run will need, and those not set in this shell.
+fn plan_environment(o: &mut String, env: &BTreeSet<String>) {
+    if env.is_empty() {
+        return;
     }
+    let unset: Vec<&String> = env
+        .iter()
+        .filter(|n| std::env::var_os(n).is_none())
+        .collect();
     let _ = writeln!(
         o,
-        "\nok: {} steps in {} phases",
-        steps.len(),
-        rb.phases.len()
+        "environment          {}",
+        env.iter().cloned().collect::<Vec<_>>().join(", ")
     );
-    o
+    if !unset.is_empty() {
+        let _ = writeln!(
+            o,
+            "note: not set in this shell (needed at run time): {}",
+            unset
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
 }

@@ -111,6 +111,9 @@ async fn set_up(
     Ok(sizes)
 }
 
+/// The demo on real PostgreSQL: make the clusters, start and seed them, point
+/// the app at the source, run the runbook with the app's traffic, then stop and
+/// remove the clusters whatever happened.
 pub async fn run(s: DemoSettings, p: Prepared) -> i32 {
     let Prepared { dir, bin, ports } = p;
     let (source, target) = (
@@ -120,43 +123,11 @@ pub async fn run(s: DemoSettings, p: Prepared) -> i32 {
     // signals before the run's own handlers exist: stop what was started
     let interrupted = any_signal();
     tokio::pin!(interrupted);
-    let mut clusters = tokio::select! {
-        r = cluster::Clusters::make_root(&bin) => match r {
-            Ok(c) => c,
-            Err(e) => {
-                complain!("error: cannot make a folder for the PostgreSQL clusters: {e}");
-                return EXIT_FAILED;
-            }
-        },
-        sig = &mut interrupted => {
-            complain!("demo: {sig} before the clusters were made; nothing to stop");
-            return EXIT_FAILED;
-        }
+    let mut clusters = match make_clusters(&bin, ports, interrupted.as_mut()).await {
+        Ok(c) => c,
+        Err(code) => return code,
     };
-    complain!(
-        "demo: PostgreSQL {} clusters in {} (primary 127.0.0.1:{}, standby 127.0.0.1:{}, target 127.0.0.1:{}); stopped and removed when the demo ends",
-        bin.display(),
-        clusters.root.display(),
-        ports[0],
-        ports[1],
-        ports[2]
-    );
-    // a signal lets the tool that runs finish, then stops: nothing starts behind our back
-    let stop_setup = CancellationToken::new();
-    let sizes = {
-        let setup = set_up(&mut clusters, ports, s.rows, &stop_setup);
-        tokio::pin!(setup);
-        tokio::select! {
-            r = &mut setup => r,
-            sig = &mut interrupted => {
-                complain!("demo: {sig}: stopping the start-up …");
-                stop_setup.cancel();
-                let _ = setup.await;
-                Err(format!("{sig} while starting the clusters"))
-            }
-        }
-    };
-    let sizes = match sizes {
+    let sizes = match start_and_seed(&mut clusters, ports, s.rows, interrupted).await {
         Ok(sz) => sz,
         Err(e) => {
             complain!("error: {e}");
@@ -176,12 +147,73 @@ pub async fn run(s: DemoSettings, p: Prepared) -> i32 {
         stop(&mut clusters);
         return EXIT_FAILED;
     }
+    let code = run_with_traffic(&s, &dir, &source, &target).await;
+    stop(&mut clusters);
+    summary(&dir, code);
+    code
+}
+
+/// The folder for the clusters, unless a signal comes first (then nothing was started).
+async fn make_clusters(
+    bin: &Path,
+    ports: [u16; 3],
+    interrupted: std::pin::Pin<&mut impl std::future::Future<Output = &'static str>>,
+) -> Result<cluster::Clusters, i32> {
+    let clusters = tokio::select! {
+        r = cluster::Clusters::make_root(bin) => match r {
+            Ok(c) => c,
+            Err(e) => {
+                complain!("error: cannot make a folder for the PostgreSQL clusters: {e}");
+                return Err(EXIT_FAILED);
+            }
+        },
+        sig = interrupted => {
+            complain!("demo: {sig} before the clusters were made; nothing to stop");
+            return Err(EXIT_FAILED);
+        }
+    };
+    complain!(
+        "demo: PostgreSQL {} clusters in {} (primary 127.0.0.1:{}, standby 127.0.0.1:{}, target 127.0.0.1:{}); stopped and removed when the demo ends",
+        bin.display(),
+        clusters.root.display(),
+        ports[0],
+        ports[1],
+        ports[2]
+    );
+    Ok(clusters)
+}
+
+/// [`set_up`], stopped at a signal: the tool that runs finishes, then nothing
+/// more starts behind our back.
+async fn start_and_seed(
+    clusters: &mut cluster::Clusters,
+    ports: [u16; 3],
+    rows: u64,
+    interrupted: std::pin::Pin<&mut impl std::future::Future<Output = &'static str>>,
+) -> Result<demo::Sizes, String> {
+    let stop_setup = CancellationToken::new();
+    let setup = set_up(clusters, ports, rows, &stop_setup);
+    tokio::pin!(setup);
+    tokio::select! {
+        r = &mut setup => r,
+        sig = interrupted => {
+            complain!("demo: {sig}: stopping the start-up …");
+            stop_setup.cancel();
+            let _ = setup.await;
+            Err(format!("{sig} while starting the clusters"))
+        }
+    }
+}
+
+/// The run itself, with the app writing to the database it is pointed at
+/// (unless `--no-traffic`); what the app wrote is told after.
+async fn run_with_traffic(s: &DemoSettings, dir: &Path, source: &str, target: &str) -> i32 {
     let cancel = CancellationToken::new();
     let writer = s.traffic.then(|| {
         tokio::spawn(pg::app_writer(
-            dir.clone(),
-            source.clone(),
-            target.clone(),
+            dir.to_path_buf(),
+            source.to_string(),
+            target.to_string(),
             cancel.clone(),
         ))
     });
@@ -218,8 +250,6 @@ pub async fn run(s: DemoSettings, p: Prepared) -> i32 {
             Err(_) => {}
         }
     }
-    stop(&mut clusters);
-    summary(&dir, code);
     code
 }
 

@@ -174,25 +174,7 @@ pub fn main() -> i32 {
         let _ = logging::init(&logging::state_dir());
     }
     match args.command {
-        Command::Check { runbook, aws } => {
-            let code = check::run(&runbook);
-            if code != EXIT_OK || !aws {
-                return code;
-            }
-            let Ok(rb) = ferry_core::runbook::load(&runbook) else {
-                return EXIT_BAD_INPUT;
-            };
-            match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt.block_on(check_aws::run(&rb)),
-                Err(e) => {
-                    complain!("error: cannot start the async runtime: {e}");
-                    EXIT_FAILED
-                }
-            }
-        }
+        Command::Check { runbook, aws } => check_command(&runbook, aws),
         Command::Report {
             journal,
             format,
@@ -218,17 +200,9 @@ pub fn main() -> i32 {
                 Ok(r) => r,
                 Err(code) => return code,
             };
-            let tui = !headless && !yes && {
-                use std::io::IsTerminal;
-                std::io::stdout().is_terminal()
-            };
-            let operator = match operator {
-                Some(o) if o.trim().is_empty() => {
-                    complain!("error: --operator needs a name");
-                    return EXIT_BAD_INPUT;
-                }
-                Some(o) => o,
-                None => run::default_operator(),
+            let operator = match operator_named(operator) {
+                Ok(o) => o,
+                Err(code) => return code,
             };
             let settings = demo::DemoSettings {
                 rows,
@@ -237,84 +211,104 @@ pub fn main() -> i32 {
                 traffic: !no_traffic,
                 yes,
                 operator,
-                tui,
+                tui: console_wanted(headless, yes),
             };
-            if postgres {
-                let prepared = match demo_pg::prepare(&settings) {
-                    Ok(p) => p,
-                    Err((code, e)) => {
-                        complain!("error: {e}");
-                        return code;
-                    }
-                };
-                return match tokio::runtime::Builder::new_multi_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt.block_on(demo_pg::run(settings, prepared)),
-                    Err(e) => {
-                        complain!("error: cannot start the async runtime: {e}");
-                        EXIT_FAILED
-                    }
-                };
-            }
-            let dir = match demo::prepare(&settings) {
-                Ok(d) => d,
-                Err(e) => {
-                    complain!("error: {e}");
-                    return EXIT_BAD_INPUT;
-                }
-            };
-            match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt.block_on(demo::run(settings, dir)),
-                Err(e) => {
-                    complain!("error: cannot start the async runtime: {e}");
-                    EXIT_FAILED
-                }
-            }
+            demo_command(settings, postgres)
         }
-        Command::Run(a) => {
-            let operator = match a.operator {
-                Some(o) if o.trim().is_empty() => {
-                    complain!("error: --operator needs a name");
-                    return EXIT_BAD_INPUT;
-                }
-                Some(o) => o,
-                None => run::default_operator(),
-            };
-            // the console needs a terminal; `--yes` (a rehearsal) always runs headless
-            let tui = !a.headless && !a.yes && {
-                use std::io::IsTerminal;
-                std::io::stdout().is_terminal()
-            };
-            let settings = run::RunSettings {
-                runbook: a.runbook,
-                journal: a.journal,
-                resume: a.resume,
-                accept_changes: a.accept_changes,
-                operator,
-                yes: a.yes,
-                runs_dir: a.runs_dir,
-                tui,
-                socket: a.socket,
-                wait: a.wait,
-                resume_cmd: None,
-                no_resume: None,
-            };
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    complain!("error: cannot start the async runtime: {e}");
-                    return EXIT_FAILED;
-                }
-            };
-            rt.block_on(run::run(settings))
+        Command::Run(a) => run_command(a),
+    }
+}
+
+/// `ferry check RUNBOOK [--aws]`: the plan, then (with `--aws`) the AWS checks.
+fn check_command(runbook: &std::path::Path, aws: bool) -> i32 {
+    let code = check::run(runbook);
+    if code != EXIT_OK || !aws {
+        return code;
+    }
+    let Ok(rb) = ferry_core::runbook::load(runbook) else {
+        return EXIT_BAD_INPUT;
+    };
+    block_on(false, check_aws::run(&rb))
+}
+
+/// `ferry demo`: the scripted run, or (`--postgres`) the one on real PostgreSQL.
+fn demo_command(settings: demo::DemoSettings, postgres: bool) -> i32 {
+    if postgres {
+        let prepared = match demo_pg::prepare(&settings) {
+            Ok(p) => p,
+            Err((code, e)) => {
+                complain!("error: {e}");
+                return code;
+            }
+        };
+        return block_on(true, demo_pg::run(settings, prepared));
+    }
+    let dir = match demo::prepare(&settings) {
+        Ok(d) => d,
+        Err(e) => {
+            complain!("error: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    block_on(true, demo::run(settings, dir))
+}
+
+/// `ferry run RUNBOOK`.
+fn run_command(a: RunArgs) -> i32 {
+    let operator = match operator_named(a.operator) {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
+    let settings = run::RunSettings {
+        runbook: a.runbook,
+        journal: a.journal,
+        resume: a.resume,
+        accept_changes: a.accept_changes,
+        operator,
+        yes: a.yes,
+        runs_dir: a.runs_dir,
+        tui: console_wanted(a.headless, a.yes),
+        socket: a.socket,
+        wait: a.wait,
+        resume_cmd: None,
+        no_resume: None,
+    };
+    block_on(true, run::run(settings))
+}
+
+/// The operator given with `--operator` (not blank), or the OS user.
+fn operator_named(given: Option<String>) -> Result<String, i32> {
+    match given {
+        Some(o) if o.trim().is_empty() => {
+            complain!("error: --operator needs a name");
+            Err(EXIT_BAD_INPUT)
+        }
+        Some(o) => Ok(o),
+        None => Ok(run::default_operator()),
+    }
+}
+
+/// Whether to open the full-screen console: it needs a terminal, and `--yes`
+/// (a rehearsal) always runs headless.
+fn console_wanted(headless: bool, yes: bool) -> bool {
+    !headless && !yes && {
+        use std::io::IsTerminal;
+        std::io::stdout().is_terminal()
+    }
+}
+
+/// Run `fut` to its exit code on a new tokio runtime (multi-threaded or not).
+fn block_on(multi_thread: bool, fut: impl std::future::Future<Output = i32>) -> i32 {
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    match builder.enable_all().build() {
+        Ok(rt) => rt.block_on(fut),
+        Err(e) => {
+            complain!("error: cannot start the async runtime: {e}");
+            EXIT_FAILED
         }
     }
 }

@@ -213,12 +213,39 @@ pub async fn seed(source: &Path, target: &Path, total: u64) -> Result<Sizes, sql
     }
     let sizes = Sizes::for_total(total);
     let src = open(source).await?;
+    // one generator through every table, in this order, so the data is the same each time
     let mut rng = Rng(0x5EED_F0E1_DA7E_1234);
-    let base = 1_700_000_000i64;
     let mut tx = src.begin().await?;
     sqlx::raw_sql(SCHEMA).execute(&mut *tx).await?;
+    insert_users(&mut tx, &mut rng, &sizes).await?;
+    insert_profiles(&mut tx, &mut rng, &sizes).await?;
+    insert_matches(&mut tx, &mut rng, &sizes).await?;
+    insert_messages(&mut tx, &mut rng, &sizes).await?;
+    sqlx::raw_sql(
+        "insert into app_settings (key, value) values ('writes', 'open'), ('app_name', 'Swipe ♥')",
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    src.close().await;
+
+    let tgt = open(target).await?;
+    sqlx::raw_sql(SCHEMA).execute(&tgt).await?;
+    tgt.close().await;
+    Ok(sizes)
+}
+
+/// The seconds since the epoch the demo's timestamps count from.
+const BASE: i64 = 1_700_000_000;
+
+/// Users: names, emails, some without a country.
+async fn insert_users(
+    tx: &mut sqlx::SqliteConnection,
+    rng: &mut Rng,
+    sizes: &Sizes,
+) -> Result<(), sqlx::Error> {
     insert(
-        &mut tx,
+        tx,
         "users",
         "id,email,name,country,created_at",
         sizes.users,
@@ -233,13 +260,21 @@ pub async fn seed(source: &Path, target: &Path, total: u64) -> Result<Sizes, sql
                 "({id},{},{},{country},{})",
                 esc(&format!("user{id}@example.org")),
                 esc(&name),
-                esc(&ts(base, id * 97))
+                esc(&ts(BASE, id * 97))
             )
         },
     )
-    .await?;
+    .await
+}
+
+/// Profiles: bios (some empty, some NULL), photos as blobs, birth years.
+async fn insert_profiles(
+    tx: &mut sqlx::SqliteConnection,
+    rng: &mut Rng,
+    sizes: &Sizes,
+) -> Result<(), sqlx::Error> {
     insert(
-        &mut tx,
+        tx,
         "profiles",
         "user_id,bio,birth_year,photo,looking_for",
         sizes.users,
@@ -270,9 +305,17 @@ pub async fn seed(source: &Path, target: &Path, total: u64) -> Result<Sizes, sql
             )
         },
     )
-    .await?;
+    .await
+}
+
+/// Matches between random users, some without a score.
+async fn insert_matches(
+    tx: &mut sqlx::SqliteConnection,
+    rng: &mut Rng,
+    sizes: &Sizes,
+) -> Result<(), sqlx::Error> {
     insert(
-        &mut tx,
+        tx,
         "matches",
         "id,user_a,user_b,score,matched_at",
         sizes.matches,
@@ -286,13 +329,21 @@ pub async fn seed(source: &Path, target: &Path, total: u64) -> Result<Sizes, sql
             };
             format!(
                 "({id},{a},{b},{score},{})",
-                esc(&ts(base, 1_000_000 + id * 31))
+                esc(&ts(BASE, 1_000_000 + id * 31))
             )
         },
     )
-    .await?;
+    .await
+}
+
+/// Messages in random matches, with awkward text and some NULL bodies.
+async fn insert_messages(
+    tx: &mut sqlx::SqliteConnection,
+    rng: &mut Rng,
+    sizes: &Sizes,
+) -> Result<(), sqlx::Error> {
     insert(
-        &mut tx,
+        tx,
         "messages",
         "id,match_id,sender_id,body,sent_at",
         sizes.messages,
@@ -306,23 +357,11 @@ pub async fn seed(source: &Path, target: &Path, total: u64) -> Result<Sizes, sql
             };
             format!(
                 "({id},{m},{sender},{body},{})",
-                esc(&ts(base, 2_000_000 + id * 7))
+                esc(&ts(BASE, 2_000_000 + id * 7))
             )
         },
     )
-    .await?;
-    sqlx::raw_sql(
-        "insert into app_settings (key, value) values ('writes', 'open'), ('app_name', 'Swipe ♥')",
-    )
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    src.close().await;
-
-    let tgt = open(target).await?;
-    sqlx::raw_sql(SCHEMA).execute(&tgt).await?;
-    tgt.close().await;
-    Ok(sizes)
+    .await
 }
 
 /// Where the app points, as `switch-app` and its rollback write it.

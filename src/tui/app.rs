@@ -15,7 +15,6 @@ use ferry_core::runbook::{Runbook, Step};
 use ferry_core::vocab::{
     Actor, Decision, Event, Outcome as StepOutcome, Refusal, RunStatus, StepState,
 };
-use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -132,8 +131,9 @@ pub struct App {
     /// Rollback-only step id -> the steps it undoes.
     pub(crate) rollback_of: BTreeMap<String, Vec<String>>,
     pub(crate) step_index: HashMap<String, usize>,
-    /// First visible row of the runbook pane (kept between frames by the renderer).
-    pub(crate) list_offset: Cell<usize>,
+    /// Where the runbook pane is scrolled to: the renderer's state, kept between
+    /// frames and passed to it by [`super::render::draw`].
+    pub(crate) runbook_scroll: super::render::ListScroll,
     pub(crate) role: Role,
     /// An attached console's link ended, and how.
     pub(crate) detached: Option<String>,
@@ -200,7 +200,7 @@ impl App {
             journal_failed: None,
             rollback_of,
             step_index: HashMap::new(),
-            list_offset: Cell::new(0),
+            runbook_scroll: Default::default(),
             role: Role::Owner { socket: None },
             resume: None,
             detached: None,

@@ -3,7 +3,10 @@
 //! were filled in by the loader; `${env:X}` stay as written and are never
 //! expanded here, so secrets from the environment cannot reach the screen.
 
-use ferry_core::runbook::{Compare, Condition, Rollback, Step, StepKind};
+use ferry_core::runbook::{
+    Check, Compare, Condition, CopyStep, RdsAction, RdsStep, Rollback, ShellStep, Step, StepKind,
+    VerifyStep,
+};
 use std::time::Duration;
 
 fn d(x: Duration) -> String {
@@ -58,16 +61,7 @@ pub fn runs(step: &Step) -> Vec<String> {
         StepKind::Confirm => {
             vec!["nothing runs: the confirmation itself is the step".to_string()]
         }
-        StepKind::Shell(sh) => {
-            let mut out: Vec<String> = sh.run.lines().map(|l| format!("$ {l}")).collect();
-            for (k, v) in &sh.env {
-                out.push(format!("env {k}={}", env_value(k, v)));
-            }
-            if let Some(cwd) = &sh.cwd {
-                out.push(format!("in {cwd}"));
-            }
-            out
-        }
+        StepKind::Shell(sh) => shell_runs(sh),
         StepKind::Sql(q) => {
             let mut out = vec![format!("sql on {}:", q.connection)];
             out.extend(q.sql.trim().lines().map(|l| format!("  {l}")));
@@ -84,84 +78,105 @@ pub fn runs(step: &Step) -> Vec<String> {
             s.push_str(&format!(", checking every {}", d(w.every)));
             vec![s]
         }
-        StepKind::Copy(c) => {
-            let mut out = vec![format!(
-                "copy {}  {} → {}",
-                tables(&c.tables, &c.exclude),
-                c.from,
-                c.to
-            )];
-            let mut opts = vec![
-                format!("chunks of {} rows", c.chunk_rows),
-                format!("{} in parallel", c.parallel),
-            ];
-            if c.truncate {
-                opts.push("truncates the target tables first".into());
-            }
-            out.push(opts.join(" · "));
-            if let Some(t) = &c.throttle {
-                out.push(format!("pauses while {}", condition(t)));
-            }
-            for (t, w) in &c.filters {
-                out.push(format!("where {t}: {w}"));
-            }
-            out
-        }
-        StepKind::Verify(v) => {
-            let checks: Vec<&str> = v
-                .checks
-                .iter()
-                .map(|c| match c {
-                    ferry_core::runbook::Check::Schema => "schema",
-                    ferry_core::runbook::Check::Counts => "counts",
-                    ferry_core::runbook::Check::Checksums => "checksums",
-                    ferry_core::runbook::Check::Sample => "sample",
-                })
-                .collect();
-            let mut out = vec![format!(
-                "verify {}  {} ↔ {}",
-                tables(&v.tables, &v.exclude),
-                v.source,
-                v.target
-            )];
-            let mut opts = vec![format!("checks {}", checks.join(", "))];
-            if v.checks.contains(&ferry_core::runbook::Check::Sample) {
-                opts.push(format!("sample {} rows", v.sample));
-            }
-            opts.push(format!("names up to {} differences", v.max_diffs));
-            if let Some(t) = v.time_limit {
-                opts.push(format!("time limit {}", d(t)));
-            }
-            out.push(opts.join(" · "));
-            out
-        }
-        StepKind::Rds(r) => {
-            let mut s = format!("rds {} instance {}", r.action.name(), r.action.instance());
-            match &r.action {
-                ferry_core::runbook::RdsAction::CreateReadReplica {
-                    source_instance,
-                    instance_class,
-                    ..
-                } => {
-                    s.push_str(&format!(" from {source_instance}"));
-                    if let Some(c) = instance_class {
-                        s.push_str(&format!(" ({c})"));
-                    }
-                }
-                ferry_core::runbook::RdsAction::CreateSnapshot { snapshot, .. } => {
-                    s.push_str(&format!(" snapshot {snapshot}"));
-                }
-                ferry_core::runbook::RdsAction::WaitStatus { status, .. } => {
-                    s.push_str(&format!(" until {status}"));
-                }
-                _ => {}
-            }
-            if let Some(w) = &r.wait {
-                s.push_str(&format!(", then wait for `{w}`"));
-            }
-            vec![s]
-        }
+        StepKind::Copy(c) => copy_runs(c),
+        StepKind::Verify(v) => verify_runs(v),
+        StepKind::Rds(r) => vec![rds_runs(r)],
     }
+}
+
+/// A shell step: its command lines, its environment (secrets masked) and its directory.
+fn shell_runs(sh: &ShellStep) -> Vec<String> {
+    let mut out: Vec<String> = sh.run.lines().map(|l| format!("$ {l}")).collect();
+    for (k, v) in &sh.env {
+        out.push(format!("env {k}={}", env_value(k, v)));
+    }
+    if let Some(cwd) = &sh.cwd {
+        out.push(format!("in {cwd}"));
+    }
+    out
+}
+
+/// A copy step: its tables and connections, chunking, throttle and filters.
+fn copy_runs(c: &CopyStep) -> Vec<String> {
+    let mut out = vec![format!(
+        "copy {}  {} → {}",
+        tables(&c.tables, &c.exclude),
+        c.from,
+        c.to
+    )];
+    let mut opts = vec![
+        format!("chunks of {} rows", c.chunk_rows),
+        format!("{} in parallel", c.parallel),
+    ];
+    if c.truncate {
+        opts.push("truncates the target tables first".into());
+    }
+    out.push(opts.join(" · "));
+    if let Some(t) = &c.throttle {
+        out.push(format!("pauses while {}", condition(t)));
+    }
+    for (t, w) in &c.filters {
+        out.push(format!("where {t}: {w}"));
+    }
+    out
+}
+
+/// A verify step: its tables and connections, checks and limits.
+fn verify_runs(v: &VerifyStep) -> Vec<String> {
+    let checks: Vec<&str> = v
+        .checks
+        .iter()
+        .map(|c| match c {
+            Check::Schema => "schema",
+            Check::Counts => "counts",
+            Check::Checksums => "checksums",
+            Check::Sample => "sample",
+        })
+        .collect();
+    let mut out = vec![format!(
+        "verify {}  {} ↔ {}",
+        tables(&v.tables, &v.exclude),
+        v.source,
+        v.target
+    )];
+    let mut opts = vec![format!("checks {}", checks.join(", "))];
+    if v.checks.contains(&Check::Sample) {
+        opts.push(format!("sample {} rows", v.sample));
+    }
+    opts.push(format!("names up to {} differences", v.max_diffs));
+    if let Some(t) = v.time_limit {
+        opts.push(format!("time limit {}", d(t)));
+    }
+    out.push(opts.join(" · "));
+    out
+}
+
+/// An RDS step: the action on its instance, with what it needs, and what it waits for.
+fn rds_runs(r: &RdsStep) -> String {
+    let mut s = format!("rds {} instance {}", r.action.name(), r.action.instance());
+    match &r.action {
+        RdsAction::CreateReadReplica {
+            source_instance,
+            instance_class,
+            ..
+        } => {
+            s.push_str(&format!(" from {source_instance}"));
+            if let Some(c) = instance_class {
+                s.push_str(&format!(" ({c})"));
+            }
+        }
+        RdsAction::CreateSnapshot { snapshot, .. } => {
+            s.push_str(&format!(" snapshot {snapshot}"));
+        }
+        RdsAction::WaitStatus { status, .. } => {
+            s.push_str(&format!(" until {status}"));
+        }
+        _ => {}
+    }
+    if let Some(w) = &r.wait {
+        s.push_str(&format!(", then wait for `{w}`"));
+    }
+    s
 }
 
 /// What rolling the step back runs, if it can be rolled back.

@@ -1,6 +1,7 @@
 //! Keys: what each one does to the [`App`], and the commands it sends. Open
 //! overlays take every key; otherwise keys act on the focused pane and the
-//! selected step. The help overlay (`?`) lists them all (see [`HELP`]).
+//! selected step. One table, [`KEYS`], is both what the handler dispatches on
+//! and what the help overlay (`?`) lists.
 
 use super::app::{App, Sel};
 use super::evidence;
@@ -10,28 +11,205 @@ use ferry_core::engine::driver::Command;
 use ferry_core::runbook::ConfirmMode;
 use ferry_core::vocab::{Decision, StepState};
 
-/// Every key, as the help overlay lists it.
-pub const HELP: &[(&str, &str)] = &[
-    ("↑ ↓  j k", "move in the runbook (scroll the focused pane)"),
-    ("← →", "fold / unfold a phase"),
-    ("Enter", "fold a phase · show a step's detail full-screen"),
-    ("Tab  Shift-Tab", "focus the next / previous pane"),
-    ("Home End  g G", "first / last row"),
-    ("PgUp PgDn", "scroll the step's output (or the log)"),
-    (
-        "c",
-        "confirm the step awaiting you (dialog: y, or type its id)",
-    ),
-    ("s", "skip the selected step (asks a reason)"),
-    ("r", "retry the selected failed or interrupted step"),
-    ("b", "roll the selected step back (dialog)"),
-    ("/", "jump to a step by id"),
-    ("f", "follow the step that needs attention"),
-    ("l", "full-screen journal log (toggle)"),
-    ("?", "this help"),
-    ("Esc", "close a dialog, the log or the full-screen detail"),
-    ("q  Ctrl-C", "quit (asks first while steps run)"),
+/// What a key asks of the console outside dialogs (an open dialog takes every key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAction {
+    Up,
+    Down,
+    Fold,
+    Unfold,
+    Enter,
+    FocusNext,
+    FocusPrev,
+    First,
+    Last,
+    PageUp,
+    PageDown,
+    Confirm,
+    Skip,
+    Retry,
+    Rollback,
+    Jump,
+    Follow,
+    Log,
+    Help,
+    /// Esc: close the log or the full-screen detail.
+    Close,
+    Quit,
+}
+
+/// A key as the console tells keys apart: by code, and Ctrl only for Ctrl-C
+/// (every other modifier is ignored, so Shift-G is `G` and Alt-j is `j`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    pub code: KeyCode,
+    pub ctrl: bool,
+}
+
+const fn on(code: KeyCode, does: KeyAction) -> (Key, KeyAction) {
+    (Key { code, ctrl: false }, does)
+}
+
+const fn ch(c: char, does: KeyAction) -> (Key, KeyAction) {
+    on(KeyCode::Char(c), does)
+}
+
+/// One row of the help: its keys in groups (the help puts two spaces between
+/// groups, one between keys), each with what it does, and what the row says.
+#[derive(Debug)]
+pub struct Binding {
+    pub keys: &'static [&'static [(Key, KeyAction)]],
+    pub what: &'static str,
+}
+
+impl Binding {
+    /// The keys as the help shows them, e.g. `↑ ↓  j k`.
+    pub fn label(&self) -> String {
+        self.keys
+            .iter()
+            .map(|g| {
+                g.iter()
+                    .map(|(k, _)| key_name(*k))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+    }
+}
+
+/// How the help names a key.
+pub fn key_name(k: Key) -> String {
+    match (k.code, k.ctrl) {
+        (KeyCode::Char(c), true) => format!("Ctrl-{}", c.to_ascii_uppercase()),
+        (KeyCode::Char(c), false) => c.to_string(),
+        (KeyCode::Up, _) => "↑".into(),
+        (KeyCode::Down, _) => "↓".into(),
+        (KeyCode::Left, _) => "←".into(),
+        (KeyCode::Right, _) => "→".into(),
+        (KeyCode::PageUp, _) => "PgUp".into(),
+        (KeyCode::PageDown, _) => "PgDn".into(),
+        (KeyCode::Tab, _) => "Tab".into(),
+        (KeyCode::BackTab, _) => "Shift-Tab".into(),
+        (KeyCode::Home, _) => "Home".into(),
+        (KeyCode::End, _) => "End".into(),
+        (KeyCode::Enter, _) => "Enter".into(),
+        (KeyCode::Esc, _) => "Esc".into(),
+        (code, _) => format!("{code:?}"),
+    }
+}
+
+/// Every key outside dialogs: what the handler dispatches on ([`action_for`])
+/// and what the help overlay (`?`) lists, row by row.
+pub const KEYS: &[Binding] = &[
+    Binding {
+        keys: &[
+            &[
+                on(KeyCode::Up, KeyAction::Up),
+                on(KeyCode::Down, KeyAction::Down),
+            ],
+            &[ch('j', KeyAction::Down), ch('k', KeyAction::Up)],
+        ],
+        what: "move in the runbook (scroll the focused pane)",
+    },
+    Binding {
+        keys: &[&[
+            on(KeyCode::Left, KeyAction::Fold),
+            on(KeyCode::Right, KeyAction::Unfold),
+        ]],
+        what: "fold / unfold a phase",
+    },
+    Binding {
+        keys: &[&[on(KeyCode::Enter, KeyAction::Enter)]],
+        what: "fold a phase · show a step's detail full-screen",
+    },
+    Binding {
+        keys: &[
+            &[on(KeyCode::Tab, KeyAction::FocusNext)],
+            &[on(KeyCode::BackTab, KeyAction::FocusPrev)],
+        ],
+        what: "focus the next / previous pane",
+    },
+    Binding {
+        keys: &[
+            &[
+                on(KeyCode::Home, KeyAction::First),
+                on(KeyCode::End, KeyAction::Last),
+            ],
+            &[ch('g', KeyAction::First), ch('G', KeyAction::Last)],
+        ],
+        what: "first / last row",
+    },
+    Binding {
+        keys: &[&[
+            on(KeyCode::PageUp, KeyAction::PageUp),
+            on(KeyCode::PageDown, KeyAction::PageDown),
+        ]],
+        what: "scroll the step's output (or the log)",
+    },
+    Binding {
+        keys: &[&[ch('c', KeyAction::Confirm)]],
+        what: "confirm the step awaiting you (dialog: y, or type its id)",
+    },
+    Binding {
+        keys: &[&[ch('s', KeyAction::Skip)]],
+        what: "skip the selected step (asks a reason)",
+    },
+    Binding {
+        keys: &[&[ch('r', KeyAction::Retry)]],
+        what: "retry the selected failed or interrupted step",
+    },
+    Binding {
+        keys: &[&[ch('b', KeyAction::Rollback)]],
+        what: "roll the selected step back (dialog)",
+    },
+    Binding {
+        keys: &[&[ch('/', KeyAction::Jump)]],
+        what: "jump to a step by id",
+    },
+    Binding {
+        keys: &[&[ch('f', KeyAction::Follow)]],
+        what: "follow the step that needs attention",
+    },
+    Binding {
+        keys: &[&[ch('l', KeyAction::Log)]],
+        what: "full-screen journal log (toggle)",
+    },
+    Binding {
+        keys: &[&[ch('?', KeyAction::Help)]],
+        what: "this help",
+    },
+    Binding {
+        keys: &[&[on(KeyCode::Esc, KeyAction::Close)]],
+        what: "close a dialog, the log or the full-screen detail",
+    },
+    Binding {
+        keys: &[
+            &[ch('q', KeyAction::Quit)],
+            &[(
+                Key {
+                    code: KeyCode::Char('c'),
+                    ctrl: true,
+                },
+                KeyAction::Quit,
+            )],
+        ],
+        what: "quit (asks first while steps run)",
+    },
 ];
+
+/// What `k` does outside dialogs, from [`KEYS`]; `None` for a key that does nothing.
+pub fn action_for(k: &KeyEvent) -> Option<KeyAction> {
+    let ctrl_c = k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c');
+    let key = Key {
+        code: k.code,
+        ctrl: ctrl_c,
+    };
+    KEYS.iter()
+        .flat_map(|b| b.keys.iter().copied().flatten())
+        .find(|(bound, _)| *bound == key)
+        .map(|(_, does)| *does)
+}
 
 /// Lines a PgUp/PgDn moves.
 const PAGE: usize = 10;
@@ -41,75 +219,85 @@ impl App {
         if k.kind == KeyEventKind::Release {
             return Vec::new();
         }
+        // Ctrl-C quits from a dialog too
         if k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c') {
             return self.quit_request();
         }
         if self.overlay.is_some() {
             return self.overlay_key(k);
         }
-        if self.log_view && self.log_key(&k) {
+        match action_for(&k) {
+            Some(does) => self.act(does),
+            None => Vec::new(),
+        }
+    }
+
+    /// Do what a key asks (see [`KEYS`]); the log view takes the keys that scroll.
+    fn act(&mut self, does: KeyAction) -> Vec<Command> {
+        if self.log_view && self.log_key(does) {
             return Vec::new();
         }
-        match k.code {
-            KeyCode::Char('?') => self.overlay = Some(Overlay::Help),
-            KeyCode::Char('q') => return self.quit_request(),
-            KeyCode::Esc => {
+        match does {
+            KeyAction::Help => self.overlay = Some(Overlay::Help),
+            KeyAction::Quit => return self.quit_request(),
+            KeyAction::Close => {
                 if self.log_view {
                     self.log_view = false;
                 } else {
                     self.zoom = false;
                 }
             }
-            KeyCode::Tab => self.cycle_focus(1),
-            KeyCode::BackTab => self.cycle_focus(-1),
-            KeyCode::Up | KeyCode::Char('k') => self.scroll_focused(-1),
-            KeyCode::Down | KeyCode::Char('j') => self.scroll_focused(1),
-            KeyCode::Home | KeyCode::Char('g') => self.scroll_focused(-100_000),
-            KeyCode::End | KeyCode::Char('G') => self.scroll_focused(100_000),
-            KeyCode::Left => self.fold_key(true),
-            KeyCode::Right => self.fold_key(false),
-            KeyCode::Enter => self.enter(),
-            KeyCode::PageUp => self.scroll_output(PAGE as isize),
-            KeyCode::PageDown => self.scroll_output(-(PAGE as isize)),
-            KeyCode::Char('c' | 's' | 'r' | 'b') if !self.may_act() => {
+            KeyAction::FocusNext => self.cycle_focus(1),
+            KeyAction::FocusPrev => self.cycle_focus(-1),
+            KeyAction::Up => self.scroll_focused(-1),
+            KeyAction::Down => self.scroll_focused(1),
+            KeyAction::First => self.scroll_focused(-100_000),
+            KeyAction::Last => self.scroll_focused(100_000),
+            KeyAction::Fold => self.fold_key(true),
+            KeyAction::Unfold => self.fold_key(false),
+            KeyAction::Enter => self.enter(),
+            KeyAction::PageUp => self.scroll_output(PAGE as isize),
+            KeyAction::PageDown => self.scroll_output(-(PAGE as isize)),
+            KeyAction::Confirm | KeyAction::Skip | KeyAction::Retry | KeyAction::Rollback
+                if !self.may_act() =>
+            {
                 self.say(super::app::READ_ONLY, true)
             }
-            KeyCode::Char('c') => self.open_confirm(),
-            KeyCode::Char('s') => self.open_skip(),
-            KeyCode::Char('r') => return self.retry(),
-            KeyCode::Char('b') => self.open_rollback(),
-            KeyCode::Char('/') => {
+            KeyAction::Confirm => self.open_confirm(),
+            KeyAction::Skip => self.open_skip(),
+            KeyAction::Retry => return self.retry(),
+            KeyAction::Rollback => self.open_rollback(),
+            KeyAction::Jump => {
                 self.overlay = Some(Overlay::Jump {
                     query: String::new(),
                 })
             }
-            KeyCode::Char('l') => {
+            KeyAction::Log => {
                 self.log_view = !self.log_view;
                 self.log_scroll = 0;
             }
-            KeyCode::Char('f') => {
+            KeyAction::Follow => {
                 self.follow = true;
                 self.say("following the step that needs attention", false);
                 if let Some(id) = self.attention().map(|s| s.id.clone()) {
                     self.select(Sel::Step(id));
                 }
             }
-            _ => {}
         }
         Vec::new()
     }
 
     /// Keys of the log view; false when the key is not the log's own.
-    fn log_key(&mut self, k: &KeyEvent) -> bool {
+    fn log_key(&mut self, does: KeyAction) -> bool {
         let max = self.log.len();
         let by = |s: usize, d: isize| (s as isize + d).clamp(0, max as isize) as usize;
-        match k.code {
-            KeyCode::Up | KeyCode::Char('k') => self.log_scroll = by(self.log_scroll, 1),
-            KeyCode::Down | KeyCode::Char('j') => self.log_scroll = by(self.log_scroll, -1),
-            KeyCode::PageUp => self.log_scroll = by(self.log_scroll, PAGE as isize),
-            KeyCode::PageDown => self.log_scroll = by(self.log_scroll, -(PAGE as isize)),
-            KeyCode::Home | KeyCode::Char('g') => self.log_scroll = max,
-            KeyCode::End | KeyCode::Char('G') => self.log_scroll = 0,
+        match does {
+            KeyAction::Up => self.log_scroll = by(self.log_scroll, 1),
+            KeyAction::Down => self.log_scroll = by(self.log_scroll, -1),
+            KeyAction::PageUp => self.log_scroll = by(self.log_scroll, PAGE as isize),
+            KeyAction::PageDown => self.log_scroll = by(self.log_scroll, -(PAGE as isize)),
+            KeyAction::First => self.log_scroll = max,
+            KeyAction::Last => self.log_scroll = 0,
             _ => return false,
         }
         true

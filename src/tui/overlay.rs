@@ -75,7 +75,18 @@ pub fn edit(text: &mut String, k: &KeyEvent) -> Edit {
     }
 }
 
+/// A yes/no dialog's answer to a key: `y` yes, `n` or Esc no, `None` for any other key.
+fn answer(k: &KeyEvent) -> Option<bool> {
+    match k.code {
+        KeyCode::Char('y') | KeyCode::Char('Y') => Some(true),
+        KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => Some(false),
+        _ => None,
+    }
+}
+
 impl App {
+    /// A key for the open dialog; the dialog stays open unless the key closes it
+    /// (or opens another).
     pub(crate) fn overlay_key(&mut self, k: KeyEvent) -> Vec<Command> {
         let Some(mut ov) = self.overlay.take() else {
             return Vec::new();
@@ -86,67 +97,37 @@ impl App {
                 k.code,
                 KeyCode::Esc | KeyCode::Enter | KeyCode::Char('?') | KeyCode::Char('q')
             ),
-            Overlay::Quit { .. } => match k.code {
-                KeyCode::Char('y') | KeyCode::Char('Y') => {
+            Overlay::Quit { .. } => match answer(&k) {
+                Some(true) => {
                     out = self.stop();
                     false
                 }
-                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => false,
-                _ => true,
+                Some(false) => false,
+                None => true,
             },
-            Overlay::Leave => match k.code {
-                KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Char('q') => {
+            Overlay::Leave => match (k.code, answer(&k)) {
+                (KeyCode::Char('q'), _) | (_, Some(true)) => {
                     self.exit = true;
                     false
                 }
-                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => false,
-                _ => true,
+                (_, Some(false)) => false,
+                (_, None) => true,
             },
-            Overlay::Confirm { step, typed: None } => match k.code {
-                KeyCode::Char('y') | KeyCode::Char('Y') => {
+            Overlay::Confirm { step, typed: None } => match answer(&k) {
+                Some(true) => {
                     out = self.confirm(step.clone(), None);
                     false
                 }
-                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => false,
-                _ => true,
+                Some(false) => false,
+                None => true,
             },
             Overlay::Confirm {
                 step,
                 typed: Some(t),
-            } => match edit(t, &k) {
-                Edit::Submit if t.trim() == step => {
-                    out = self.confirm(step.clone(), Some(step.clone()));
-                    false
-                }
-                Edit::Submit => {
-                    self.say(
-                        format!("`{}` is not `{step}`: type the step id exactly", t.trim()),
-                        true,
-                    );
-                    t.clear();
-                    true
-                }
-                Edit::Cancel => false,
-                _ => true,
-            },
-            Overlay::Skip { step, reason } => match edit(reason, &k) {
-                Edit::Submit if reason.trim().is_empty() => {
-                    self.say("skipping needs a reason: type it, then Enter", true);
-                    true
-                }
-                Edit::Submit => {
-                    self.say(format!("skip of `{step}` asked"), false);
-                    out.push(Command::Decide(Decision::Skip {
-                        step: step.clone(),
-                        reason: reason.trim().to_string(),
-                    }));
-                    false
-                }
-                Edit::Cancel => false,
-                _ => true,
-            },
-            Overlay::Rollback { step } => match k.code {
-                KeyCode::Char('y') | KeyCode::Char('Y') => {
+            } => self.typed_confirm_key(step, t, &k, &mut out),
+            Overlay::Skip { step, reason } => self.skip_key(step, reason, &k, &mut out),
+            Overlay::Rollback { step } => match answer(&k) {
+                Some(true) => {
                     self.pending_rollback = Some(step.clone());
                     self.say(format!("rollback of `{step}` asked"), false);
                     out.push(Command::Decide(Decision::Rollback {
@@ -155,35 +136,10 @@ impl App {
                     }));
                     false
                 }
-                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => false,
-                _ => true,
+                Some(false) => false,
+                None => true,
             },
-            Overlay::Override { step, typed, .. } => match edit(typed, &k) {
-                Edit::Submit if typed.trim() == step => {
-                    self.say(
-                        format!("rollback of `{step}` asked, overriding the point of no return"),
-                        false,
-                    );
-                    out.push(Command::Decide(Decision::Rollback {
-                        step: step.clone(),
-                        override_point_of_no_return: true,
-                    }));
-                    false
-                }
-                Edit::Submit => {
-                    self.say(
-                        format!(
-                            "`{}` is not `{step}`: type the step id exactly",
-                            typed.trim()
-                        ),
-                        true,
-                    );
-                    typed.clear();
-                    true
-                }
-                Edit::Cancel => false,
-                _ => true,
-            },
+            Overlay::Override { step, typed, .. } => self.override_key(step, typed, &k, &mut out),
             Overlay::Jump { query } => match edit(query, &k) {
                 Edit::Submit => {
                     let q = query.trim().to_string();
@@ -198,6 +154,94 @@ impl App {
             self.overlay = Some(ov);
         }
         out
+    }
+
+    /// A key for the confirmation that needs the step id typed; whether it stays open.
+    fn typed_confirm_key(
+        &mut self,
+        step: &str,
+        t: &mut String,
+        k: &KeyEvent,
+        out: &mut Vec<Command>,
+    ) -> bool {
+        match edit(t, k) {
+            Edit::Submit if t.trim() == step => {
+                *out = self.confirm(step.to_string(), Some(step.to_string()));
+                false
+            }
+            Edit::Submit => {
+                self.say(
+                    format!("`{}` is not `{step}`: type the step id exactly", t.trim()),
+                    true,
+                );
+                t.clear();
+                true
+            }
+            Edit::Cancel => false,
+            _ => true,
+        }
+    }
+
+    /// A key for the skip dialog (a reason is required); whether it stays open.
+    fn skip_key(
+        &mut self,
+        step: &str,
+        reason: &mut String,
+        k: &KeyEvent,
+        out: &mut Vec<Command>,
+    ) -> bool {
+        match edit(reason, k) {
+            Edit::Submit if reason.trim().is_empty() => {
+                self.say("skipping needs a reason: type it, then Enter", true);
+                true
+            }
+            Edit::Submit => {
+                self.say(format!("skip of `{step}` asked"), false);
+                out.push(Command::Decide(Decision::Skip {
+                    step: step.to_string(),
+                    reason: reason.trim().to_string(),
+                }));
+                false
+            }
+            Edit::Cancel => false,
+            _ => true,
+        }
+    }
+
+    /// A key for the point-of-no-return override (the step id typed); whether it stays open.
+    fn override_key(
+        &mut self,
+        step: &str,
+        typed: &mut String,
+        k: &KeyEvent,
+        out: &mut Vec<Command>,
+    ) -> bool {
+        match edit(typed, k) {
+            Edit::Submit if typed.trim() == step => {
+                self.say(
+                    format!("rollback of `{step}` asked, overriding the point of no return"),
+                    false,
+                );
+                out.push(Command::Decide(Decision::Rollback {
+                    step: step.to_string(),
+                    override_point_of_no_return: true,
+                }));
+                false
+            }
+            Edit::Submit => {
+                self.say(
+                    format!(
+                        "`{}` is not `{step}`: type the step id exactly",
+                        typed.trim()
+                    ),
+                    true,
+                );
+                typed.clear();
+                true
+            }
+            Edit::Cancel => false,
+            _ => true,
+        }
     }
 }
 

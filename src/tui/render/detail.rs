@@ -112,10 +112,43 @@ fn capped(mut v: Vec<Line<'static>>, n: usize, t: Theme) -> Vec<Line<'static>> {
     v
 }
 
+/// The selected step: its head, what it runs, its rollback and notes (cut to
+/// the room there is), its outcome and progress, then its output's tail.
 fn step_view(app: &App, s: &StepSnap, area: Rect, buf: &mut Buffer) {
     let t = app.theme;
     let w = area.width as usize;
     let h = area.height as usize;
+    let head = step_head(app, s, w);
+    let (runs, rollback, notes) = step_body(app, s, w);
+    let tail = step_tail(app, s, w);
+
+    let out_header = !s.output.is_empty() || s.state == StepState::Running;
+    let fixed = head.len() + tail.len() + usize::from(out_header);
+    let min_out = s.output.len().min(5);
+    let avail = h.saturating_sub(fixed + min_out);
+    let runs_n = runs.len().min((avail * 2 / 3).max(2));
+    let runs = capped(runs, runs_n, t);
+    let rest = avail.saturating_sub(runs.len());
+    let rollback: Vec<Line> = rollback.into_iter().take(rest).collect();
+    let rest = rest.saturating_sub(rollback.len());
+    let notes = capped(notes, rest, t);
+
+    let mut lines = head;
+    lines.extend(runs);
+    lines.extend(rollback);
+    lines.extend(notes);
+    lines.extend(tail);
+    let used = lines.len().min(h);
+    put_lines(&lines, area, buf);
+    if !out_header || used >= h {
+        return;
+    }
+    output_tail(app, s, area, used, buf);
+}
+
+/// The step's state and id, its kind and settings, and who confirmed it and when it started.
+fn step_head(app: &App, s: &StepSnap, w: usize) -> Vec<Line<'static>> {
+    let t = app.theme;
     let def = app.step_def(&s.id);
     let mut left = vec![
         (s.state.glyph().to_string(), t.state(s.state)),
@@ -168,7 +201,15 @@ fn step_view(app: &App, s: &StepSnap, area: Rect, buf: &mut Buffer) {
                 .collect::<Vec<_>>(),
         ));
     }
+    head
+}
 
+/// Lines of what the step runs, of its rollback, and of its notes (each uncut).
+type Body = (Vec<Line<'static>>, Vec<Line<'static>>, Vec<Line<'static>>);
+
+/// What the step runs, its rollback and its notes, from the runbook, redacted.
+fn step_body(app: &App, s: &StepSnap, w: usize) -> Body {
+    let t = app.theme;
     let runs_label = if matches!(
         s.state,
         StepState::Pending | StepState::Ready | StepState::AwaitingConfirmation
@@ -180,7 +221,7 @@ fn step_view(app: &App, s: &StepSnap, area: Rect, buf: &mut Buffer) {
     let mut runs = vec![Line::styled(runs_label, t.dim())];
     let mut rollback = Vec::new();
     let mut notes = Vec::new();
-    if let Some(d) = def {
+    if let Some(d) = app.step_def(&s.id) {
         let desc: Vec<String> = describe::runs(d)
             .iter()
             .map(|l| app.redactor.redact(l))
@@ -199,6 +240,12 @@ fn step_view(app: &App, s: &StepSnap, area: Rect, buf: &mut Buffer) {
             notes.extend(wrapped(std::slice::from_ref(n), w, t.text(), "  "));
         }
     }
+    (runs, rollback, notes)
+}
+
+/// The step's outcome, skip reason and progress.
+fn step_tail(app: &App, s: &StepSnap, w: usize) -> Vec<Line<'static>> {
+    let t = app.theme;
     let mut tail = Vec::new();
     if let Some(o) = &s.outcome_text() {
         let (mark, st) = match s.state {
@@ -218,29 +265,15 @@ fn step_view(app: &App, s: &StepSnap, area: Rect, buf: &mut Buffer) {
     if let Some(p) = &s.progress {
         tail.extend(progress_lines(p, w, t));
     }
+    tail
+}
 
-    let out_header = !s.output.is_empty() || s.state == StepState::Running;
-    let fixed = head.len() + tail.len() + usize::from(out_header);
-    let min_out = s.output.len().min(5);
-    let avail = h.saturating_sub(fixed + min_out);
-    let runs_n = runs.len().min((avail * 2 / 3).max(2));
-    let runs = capped(runs, runs_n, t);
-    let rest = avail.saturating_sub(runs.len());
-    let rollback: Vec<Line> = rollback.into_iter().take(rest).collect();
-    let rest = rest.saturating_sub(rollback.len());
-    let notes = capped(notes, rest, t);
-
-    let mut lines = head;
-    lines.extend(runs);
-    lines.extend(rollback);
-    lines.extend(notes);
-    lines.extend(tail);
-    let used = lines.len().min(h);
-    put_lines(&lines, area, buf);
-    if !out_header || used >= h {
-        return;
-    }
-    let out_h = h - used - 1;
+/// The output header and as many output lines as fit below the first `used` rows,
+/// scrolled back by the app's `out_scroll`.
+fn output_tail(app: &App, s: &StepSnap, area: Rect, used: usize, buf: &mut Buffer) {
+    let t = app.theme;
+    let w = area.width as usize;
+    let out_h = area.height as usize - used - 1;
     let len = s.output.len();
     let back = app.out_scroll.min(len.saturating_sub(out_h));
     let end = len - back;

@@ -176,154 +176,187 @@ fn confirm(app: &App, step: &str, typed: Option<&str>, area: Rect, buf: &mut Buf
     popup(area, buf, title, t.awaiting(), lines, dw);
 }
 
+/// Draw the open dialog `ov` over `area`.
 pub fn render(app: &App, ov: &Overlay, area: Rect, buf: &mut Buffer) {
-    let t = app.theme;
-    let dw = area.width.saturating_sub(4).clamp(20, 80);
-    let w = dw.saturating_sub(2) as usize;
     match ov {
         Overlay::Jump { .. } => {}
         Overlay::Help => help::render(app, area, buf),
         Overlay::Confirm { step, typed } => confirm(app, step, typed.as_deref(), area, buf),
-        Overlay::Skip { step, reason } => {
-            let mut lines = step_head(app, step, w);
-            lines.push(Line::default());
-            lines.extend(wrapped(
-                "The reason is journaled with the skip; steps that depend on this one go on.",
-                w,
-                t.dim(),
-                "",
-            ));
-            lines.push(input("reason: ", reason, w, t));
-            lines.push(plain("Enter skip · Esc cancel", w, t.dim()));
-            popup(area, buf, format!(" Skip `{step}` "), t.warn(), lines, dw);
-        }
-        Overlay::Rollback { step } => {
-            let mut lines = step_head(app, step, w);
-            lines.push(Line::default());
-            lines.push(Line::styled("rolling back runs:", t.dim()));
-            let what = app
-                .step_def(step)
-                .and_then(describe::rollback)
-                .unwrap_or_default();
-            for l in what.iter().take(8) {
-                lines.extend(wrapped(&app.redactor.redact(l), w, t.text(), "  "));
-            }
-            lines.push(Line::default());
-            lines.push(plain("y roll back · n / Esc cancel", w, t.bold()));
-            popup(
-                area,
-                buf,
-                format!(" Roll back `{step}` "),
-                t.warn(),
-                lines,
-                dw,
-            );
-        }
+        Overlay::Skip { step, reason } => skip(app, step, reason, area, buf),
+        Overlay::Rollback { step } => rollback(app, step, area, buf),
         Overlay::Override {
             step,
             refusal,
             typed,
-        } => {
-            let mut lines = vec![Line::styled("the engine refused:", t.dim())];
-            lines.extend(wrapped(refusal, w, t.bad(), "  "));
-            lines.push(Line::default());
-            lines.push(plain(
-                &format!("To roll back `{step}` anyway, type its id:"),
-                w,
-                t.bold(),
-            ));
-            lines.push(input("", typed, w, t));
-            lines.push(plain("Enter roll back anyway · Esc cancel", w, t.dim()));
-            popup(area, buf, " Point of no return ".into(), t.bad(), lines, dw);
-        }
-        Overlay::Leave => {
-            let mut lines = wrapped(
-                &format!(
-                    "The run goes on in {}'s console: leaving this one stops nothing. Attach again any time.",
-                    app.snap.operator
-                ),
-                w,
-                t.text(),
-                "",
-            );
-            lines.push(Line::default());
-            lines.push(plain("y leave · n / Esc stay", w, t.bold()));
-            popup(
-                area,
-                buf,
-                " Leave this attached console? ".into(),
-                t.active(),
-                lines,
-                dw,
-            );
-        }
-        Overlay::Quit { running } => {
-            let list = running
-                .iter()
-                .map(|s| format!("`{s}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let mut lines = if running.is_empty() {
-                Vec::new()
-            } else {
-                wrapped(
-                    &format!(
-                        "{} running: {list}. Quitting stops {} and journals {} as interrupted.",
-                        if running.len() == 1 {
-                            "1 step is".to_string()
-                        } else {
-                            format!("{} steps are", running.len())
-                        },
-                        if running.len() == 1 { "it" } else { "them" },
-                        if running.len() == 1 { "it" } else { "them" },
-                    ),
-                    w,
-                    t.text(),
-                    "",
-                )
+        } => override_point_of_no_return(app, step, refusal, typed, area, buf),
+        Overlay::Leave => leave(app, area, buf),
+        Overlay::Quit { running } => quit(app, running, area, buf),
+    }
+}
+
+/// The width of a small dialog over `area`, and the text width inside it.
+fn small(area: Rect) -> (u16, usize) {
+    let dw = area.width.saturating_sub(4).clamp(20, 80);
+    (dw, dw.saturating_sub(2) as usize)
+}
+
+fn skip(app: &App, step: &str, reason: &str, area: Rect, buf: &mut Buffer) {
+    let t = app.theme;
+    let (dw, w) = small(area);
+    let mut lines = step_head(app, step, w);
+    lines.push(Line::default());
+    lines.extend(wrapped(
+        "The reason is journaled with the skip; steps that depend on this one go on.",
+        w,
+        t.dim(),
+        "",
+    ));
+    lines.push(input("reason: ", reason, w, t));
+    lines.push(plain("Enter skip · Esc cancel", w, t.dim()));
+    popup(area, buf, format!(" Skip `{step}` "), t.warn(), lines, dw);
+}
+
+fn rollback(app: &App, step: &str, area: Rect, buf: &mut Buffer) {
+    let t = app.theme;
+    let (dw, w) = small(area);
+    let mut lines = step_head(app, step, w);
+    lines.push(Line::default());
+    lines.push(Line::styled("rolling back runs:", t.dim()));
+    let what = app
+        .step_def(step)
+        .and_then(describe::rollback)
+        .unwrap_or_default();
+    for l in what.iter().take(8) {
+        lines.extend(wrapped(&app.redactor.redact(l), w, t.text(), "  "));
+    }
+    lines.push(Line::default());
+    lines.push(plain("y roll back · n / Esc cancel", w, t.bold()));
+    popup(
+        area,
+        buf,
+        format!(" Roll back `{step}` "),
+        t.warn(),
+        lines,
+        dw,
+    );
+}
+
+fn override_point_of_no_return(
+    app: &App,
+    step: &str,
+    refusal: &str,
+    typed: &str,
+    area: Rect,
+    buf: &mut Buffer,
+) {
+    let t = app.theme;
+    let (dw, w) = small(area);
+    let mut lines = vec![Line::styled("the engine refused:", t.dim())];
+    lines.extend(wrapped(refusal, w, t.bad(), "  "));
+    lines.push(Line::default());
+    lines.push(plain(
+        &format!("To roll back `{step}` anyway, type its id:"),
+        w,
+        t.bold(),
+    ));
+    lines.push(input("", typed, w, t));
+    lines.push(plain("Enter roll back anyway · Esc cancel", w, t.dim()));
+    popup(area, buf, " Point of no return ".into(), t.bad(), lines, dw);
+}
+
+fn leave(app: &App, area: Rect, buf: &mut Buffer) {
+    let t = app.theme;
+    let (dw, w) = small(area);
+    let mut lines = wrapped(
+        &format!(
+            "The run goes on in {}'s console: leaving this one stops nothing. Attach again any time.",
+            app.snap.operator
+        ),
+        w,
+        t.text(),
+        "",
+    );
+    lines.push(Line::default());
+    lines.push(plain("y leave · n / Esc stay", w, t.bold()));
+    popup(
+        area,
+        buf,
+        " Leave this attached console? ".into(),
+        t.active(),
+        lines,
+        dw,
+    );
+}
+
+fn quit(app: &App, running: &[String], area: Rect, buf: &mut Buffer) {
+    let t = app.theme;
+    let (dw, w) = small(area);
+    let mut lines = quit_running(running, w, t);
+    if !app.snap.attached.is_empty() {
+        let who: Vec<&str> = app
+            .snap
+            .attached
+            .iter()
+            .map(|a| a.operator.as_str())
+            .collect();
+        lines.extend(wrapped(
+            &format!(
+                "Attached: {}. Quitting this console stops the run for them too.",
+                who.join(", ")
+            ),
+            w,
+            t.warn(),
+            "",
+        ));
+    }
+    match &app.resume {
+        Some(Err(why)) => lines.extend(wrapped(why, w, t.dim(), "")),
+        other => {
+            let cmd = match other {
+                Some(Ok(c)) => c.clone(),
+                _ => format!("ferry run {} --resume", app.rb.path.display()),
             };
-            if !app.snap.attached.is_empty() {
-                let who: Vec<&str> = app
-                    .snap
-                    .attached
-                    .iter()
-                    .map(|a| a.operator.as_str())
-                    .collect();
-                lines.extend(wrapped(
-                    &format!(
-                        "Attached: {}. Quitting this console stops the run for them too.",
-                        who.join(", ")
-                    ),
-                    w,
-                    t.warn(),
-                    "",
-                ));
-            }
-            match &app.resume {
-                Some(Err(why)) => lines.extend(wrapped(why, w, t.dim(), "")),
-                other => {
-                    let cmd = match other {
-                        Some(Ok(c)) => c.clone(),
-                        _ => format!("ferry run {} --resume", app.rb.path.display()),
-                    };
-                    lines.push(Line::styled("Resume later with:", t.dim()));
-                    lines.extend(wrapped(&cmd, w, t.bold(), "  "));
-                }
-            }
-            lines.push(Line::default());
-            lines.push(plain("y quit · n / Esc stay", w, t.bold()));
-            popup(
-                area,
-                buf,
-                if running.is_empty() {
-                    " Quit the run? ".into()
-                } else {
-                    " Quit while steps run? ".into()
-                },
-                t.warn(),
-                lines,
-                dw,
-            );
+            lines.push(Line::styled("Resume later with:", t.dim()));
+            lines.extend(wrapped(&cmd, w, t.bold(), "  "));
         }
     }
+    lines.push(Line::default());
+    lines.push(plain("y quit · n / Esc stay", w, t.bold()));
+    popup(
+        area,
+        buf,
+        if running.is_empty() {
+            " Quit the run? ".into()
+        } else {
+            " Quit while steps run? ".into()
+        },
+        t.warn(),
+        lines,
+        dw,
+    );
+}
+
+/// What quitting does to the running steps (nothing when none runs).
+fn quit_running(running: &[String], w: usize, t: Theme) -> Vec<Line<'static>> {
+    if running.is_empty() {
+        return Vec::new();
+    }
+    let list = running
+        .iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (are, them) = if running.len() == 1 {
+        ("1 step is".to_string(), "it")
+    } else {
+        (format!("{} steps are", running.len()), "them")
+    };
+    wrapped(
+        &format!(
+            "{are} running: {list}. Quitting stops {them} and journals {them} as interrupted."
+        ),
+        w,
+        t.text(),
+        "",
+    )
 }

@@ -1,19 +1,20 @@
-//! The help overlay: every key and what it does (from [`crate::tui::keys::HELP`]).
+//! The help overlay: every key and what it does (from [`crate::tui::keys::KEYS`]).
 
 use super::dialog::popup;
 use super::fmt;
 use crate::tui::app::{App, Role};
-use crate::tui::keys::HELP;
+use crate::tui::keys::KEYS;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let t = app.theme;
-    let key_w = HELP.iter().map(|(k, _)| fmt::width(k)).max().unwrap_or(0) + 2;
+    let labels: Vec<(String, &str)> = KEYS.iter().map(|b| (b.label(), b.what)).collect();
+    let key_w = labels.iter().map(|(k, _)| fmt::width(k)).max().unwrap_or(0) + 2;
     let dw = area.width.saturating_sub(4).clamp(20, 76);
     let w = dw.saturating_sub(2) as usize;
-    let mut lines: Vec<Line<'static>> = HELP
+    let mut lines: Vec<Line<'static>> = labels
         .iter()
         .map(|(k, what)| {
             Line::from(vec![

@@ -1,5 +1,6 @@
-//! The view: the screen layout and one widget per pane. Nothing here changes
-//! the [`App`]; each frame renders from the app's owned snapshot.
+//! The view: the screen layout and one widget per pane. Each frame renders
+//! from the app's owned snapshot; the only thing drawing writes is the scroll
+//! state of the lists, which the [`App`] owns and [`draw`] passes in.
 //!
 //! ```text
 //! Full (≥140×40)                         Medium (≥100×28): no metrics row
@@ -36,7 +37,7 @@ pub use lag::LagPane;
 pub use log::LogPane;
 pub use metrics::MetricsPane;
 pub use rowcounts::RowCountsPane;
-pub use runbook::RunbookPane;
+pub use runbook::{ListScroll, RunbookPane};
 pub use status::{MessageRow, StatusBar};
 
 use super::app::{App, Pane};
@@ -46,7 +47,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Widget};
+use ratatui::widgets::{Block, BorderType, Borders, StatefulWidget, Widget};
 use ratatui::Frame;
 
 /// How much of the screen there is room for.
@@ -265,12 +266,15 @@ pub fn put_lines(lines: &[Line<'_>], area: Rect, buf: &mut Buffer) {
     }
 }
 
-impl Widget for &App {
-    fn render(self, area: Rect, buf: &mut Buffer) {
+/// The whole console; its state is where the runbook list is scrolled to.
+impl StatefulWidget for &App {
+    type State = ListScroll;
+
+    fn render(self, area: Rect, buf: &mut Buffer, runbook_scroll: &mut ListScroll) {
         let a = layout(area, self.log_view, self.zoom, Configured::of(&self.rb));
         let focus = |p: Pane| self.focus == p;
         if let Some(r) = a.runbook {
-            RunbookPane::new(self, focus(Pane::Runbook)).render(r, buf);
+            RunbookPane::new(self, focus(Pane::Runbook)).render(r, buf, runbook_scroll);
         }
         if let Some(r) = a.detail {
             DetailPane::new(self, focus(Pane::Detail) || self.zoom).render(r, buf);
@@ -295,9 +299,12 @@ impl Widget for &App {
     }
 }
 
-/// Draw one frame of the whole console.
-pub fn draw(frame: &mut Frame<'_>, app: &App) {
-    frame.render_widget(app, frame.area());
+/// Draw one frame of the whole console. The app lends the scroll state to the
+/// frame and takes back where the lists ended up.
+pub fn draw(frame: &mut Frame<'_>, app: &mut App) {
+    let mut scroll = app.runbook_scroll;
+    frame.render_stateful_widget(&*app, frame.area(), &mut scroll);
+    app.runbook_scroll = scroll;
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The runbook pane: phases (folded or not) and their steps, each with its state
 //! glyph, who confirmed it and how long it took. Rollback-only steps sit in their
-//! phase, dimmed, marked with the step they undo.
+//! phase, dimmed, marked with the step they undo. The pane is a
+//! [`StatefulWidget`]: the first row shown lives in a [`ListScroll`] the
+//! [`App`] owns, and each frame moves it just enough to keep the selection in view.
 
 use super::{fmt, pane_block, two_sided};
 use crate::tui::app::{App, Row};
@@ -11,10 +13,31 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::Line;
-use ratatui::widgets::Widget;
+use ratatui::widgets::{StatefulWidget, Widget};
 
 /// Cells of a step row's left part kept readable before its annotation is cut.
 const KEEP_LEFT: usize = 18;
+
+/// Where a scrolling list is: the first row shown, kept from one frame to the next.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListScroll {
+    pub offset: usize,
+}
+
+impl ListScroll {
+    /// The first row to show of `len` rows in `h` rows of screen, `sel` in view:
+    /// the last offset, moved only as far as the selection needs.
+    fn follow(&mut self, sel: usize, len: usize, h: usize) -> usize {
+        let mut off = self.offset.min(len.saturating_sub(h));
+        if sel < off {
+            off = sel;
+        } else if sel >= off + h {
+            off = sel + 1 - h;
+        }
+        self.offset = off;
+        off
+    }
+}
 
 pub struct RunbookPane<'a> {
     app: &'a App,
@@ -158,8 +181,10 @@ fn row_line(app: &App, r: Row, w: usize) -> Line<'static> {
     }
 }
 
-impl Widget for &RunbookPane<'_> {
-    fn render(self, area: Rect, buf: &mut Buffer) {
+impl StatefulWidget for &RunbookPane<'_> {
+    type State = ListScroll;
+
+    fn render(self, area: Rect, buf: &mut Buffer, scroll: &mut ListScroll) {
         let app = self.app;
         let counted: Vec<&StepSnap> = app.snap.steps.iter().filter(|s| !s.rollback_only).collect();
         let done = counted.iter().filter(|s| s.state.is_done()).count();
@@ -173,13 +198,7 @@ impl Widget for &RunbookPane<'_> {
         let rows = app.rows();
         let h = inner.height as usize;
         let sel = rows.iter().position(|r| app.row_selected(*r)).unwrap_or(0);
-        let mut off = app.list_offset.get().min(rows.len().saturating_sub(h));
-        if sel < off {
-            off = sel;
-        } else if sel >= off + h {
-            off = sel + 1 - h;
-        }
-        app.list_offset.set(off);
+        let off = scroll.follow(sel, rows.len(), h);
         let w = inner.width as usize;
         for (n, r) in rows.iter().skip(off).take(h).enumerate() {
             let y = inner.y + n as u16;

@@ -36,7 +36,7 @@ fn with_guests(mut s: EngineSnapshot) -> EngineSnapshot {
     s
 }
 
-fn draw(app: &App, w: u16, h: u16) -> String {
+fn draw(app: &mut App, w: u16, h: u16) -> String {
     let mut term = match Terminal::new(TestBackend::new(w, h)) {
         Ok(t) => t,
         Err(e) => panic!("test backend: {e}"),
@@ -68,7 +68,7 @@ fn an_operating_console_confirms_as_its_operator() {
     app.update(Action::Resize(100, 30));
     app.update(Action::Key(key('c')));
     assert!(matches!(app.overlay(), Some(Overlay::Confirm { .. })));
-    let screen = draw(&app, 100, 30);
+    let screen = draw(&mut app, 100, 30);
     assert!(screen.contains("Confirm `copy` as bob"), "{screen}");
     let cmds = app.update(Action::Key(key('y')));
     assert!(
@@ -82,7 +82,7 @@ fn leaving_an_attached_console_never_stops_the_run() {
     let mut app = attached(true);
     assert!(app.update(Action::Key(key('q'))).is_empty());
     assert_eq!(app.overlay(), Some(&Overlay::Leave));
-    let screen = draw(&app, 100, 30);
+    let screen = draw(&mut app, 100, 30);
     assert!(
         screen.contains("leaving this one stops nothing"),
         "{screen}"
@@ -104,7 +104,7 @@ fn when_the_link_ends_the_console_says_how() {
     )));
     app.update(Action::EngineEnded);
     app.update(Action::Resize(100, 30));
-    let screen = draw(&app, 100, 30);
+    let screen = draw(&mut app, 100, 30);
     assert!(
         screen.contains("lost the run: the run's process went away · q leaves"),
         "{screen}"
@@ -117,7 +117,7 @@ fn when_the_link_ends_the_console_says_how() {
 fn both_status_bars_name_everyone_attached() {
     let mut own = app_for(with_guests(scenario("awaiting")), Theme::MONO);
     own.update(Action::Resize(120, 30));
-    let screen = draw(&own, 120, 30);
+    let screen = draw(&mut own, 120, 30);
     let bar = screen.lines().last().unwrap_or_default().to_string();
     assert!(
         bar.contains("alice (+bob operating, +carol observing)"),
@@ -132,7 +132,7 @@ fn both_status_bars_name_everyone_attached() {
             socket: "/tmp/s".into(),
         });
     bob.update(Action::Resize(120, 30));
-    let screen = draw(&bob, 120, 30);
+    let screen = draw(&mut bob, 120, 30);
     let bar = screen.lines().last().unwrap_or_default().to_string();
     assert!(bar.contains("attached read-only"), "{bar}");
     assert!(
@@ -154,7 +154,7 @@ fn quitting_the_runs_own_console_asks_first_while_others_are_attached() {
     assert!(app.update(Action::Key(key('q'))).is_empty(), "asks first");
     assert_eq!(app.overlay(), Some(&Overlay::Quit { running: vec![] }));
     app.update(Action::Resize(100, 30));
-    let screen = draw(&app, 100, 30);
+    let screen = draw(&mut app, 100, 30);
     assert!(screen.contains("Attached: bob, carol."), "{screen}");
     let cmds = app.update(Action::Key(key('y')));
     assert!(matches!(&cmds[..], [Command::Shutdown]), "{cmds:?}");
@@ -167,7 +167,7 @@ fn the_help_tells_how_to_attach() {
     });
     app.update(Action::Resize(120, 40));
     app.update(Action::Key(key('?')));
-    let screen = draw(&app, 120, 40);
+    let screen = draw(&mut app, 120, 40);
     assert!(
         screen.contains("ferry attach --socket /srv/runs/x.jsonl.sock"),
         "{screen}"
@@ -249,7 +249,7 @@ fn the_quit_dialog_says_how_the_run_resumes_or_why_it_cannot() {
         app.update(Action::Resize(120, 40));
         app.update(Action::Key(key('q')));
         assert!(matches!(app.overlay(), Some(Overlay::Quit { .. })));
-        draw(&app, 120, 40)
+        draw(&mut app, 120, 40)
     };
     let default = quit_screen(None);
     assert!(default.contains("Resume later with:"), "{default}");

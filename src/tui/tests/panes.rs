@@ -2,12 +2,13 @@
 //! for `NO_COLOR`, on its cells' colours).
 
 use super::*;
+use crate::tui::render::ListScroll;
 use crate::tui::render::{
     DetailPane, LagPane, MessageRow, MetricsPane, RowCountsPane, RunbookPane, StatusBar,
 };
 use ratatui::layout::Rect;
 use ratatui::style::Color;
-use ratatui::widgets::Widget;
+use ratatui::widgets::{StatefulWidget, Widget};
 
 fn render(w: u16, h: u16, f: impl FnOnce(Rect, &mut Buffer)) -> Vec<String> {
     let area = Rect::new(0, 0, w, h);
@@ -32,7 +33,9 @@ fn assert_has(lines: &[String], needle: &str) {
 #[test]
 fn runbook_pane_shows_glyphs_confirmers_durations_and_rollback_only_steps() {
     let app = app_for(scenario("awaiting"), Theme::MONO);
-    let out = render(44, 14, |a, b| RunbookPane::new(&app, true).render(a, b));
+    let out = render(44, 14, |a, b| {
+        RunbookPane::new(&app, true).render(a, b, &mut ListScroll::default())
+    });
     let expected = Buffer::with_lines([
         "┏ Runbook · 3/6 done ━━━━━━━━━━━━━━━━━━━━━━┓",
         "┃▾ ✔ precheck  Pre-cutover checks       2/2┃",
@@ -59,7 +62,9 @@ fn runbook_pane_folds_a_phase_and_marks_who_confirmed_and_automatic() {
     let mut app = app_for(snap, Theme::MONO);
     app.follow = false;
     app.folded.insert(0);
-    let out = render(44, 8, |a, b| RunbookPane::new(&app, false).render(a, b));
+    let out = render(44, 8, |a, b| {
+        RunbookPane::new(&app, false).render(a, b, &mut ListScroll::default())
+    });
     assert_has(&out, "▸ ✔ precheck");
     assert!(!has(&out, "snapshot-restored"), "{out:?}");
     assert_has(&out, "maintenance-on                 auto 3s");
@@ -69,14 +74,18 @@ fn runbook_pane_folds_a_phase_and_marks_who_confirmed_and_automatic() {
 #[test]
 fn runbook_pane_shows_running_progress_and_failure() {
     let app = app_for(scenario("failed"), Theme::MONO);
-    let out = render(44, 12, |a, b| RunbookPane::new(&app, false).render(a, b));
+    let out = render(44, 12, |a, b| {
+        RunbookPane::new(&app, false).render(a, b, &mut ListScroll::default())
+    });
     assert_has(&out, "✘ cutover");
     assert_has(&out, "✘ verify");
     assert_has(&out, "failed 17s");
     assert_has(&out, "✔ copy");
     assert_has(&out, "alice 1m03s");
     let app = app_for(scenario("running"), Theme::MONO);
-    let out = render(44, 12, |a, b| RunbookPane::new(&app, false).render(a, b));
+    let out = render(44, 12, |a, b| {
+        RunbookPane::new(&app, false).render(a, b, &mut ListScroll::default())
+    });
     assert_has(&out, "▶ copy");
     assert_has(&out, "62% alice 1m23s");
 }
@@ -369,7 +378,7 @@ fn no_color_uses_no_colour_anywhere_but_colour_mode_does() {
         app.update(crate::tui::Action::Resize(160, 48));
         let area = Rect::new(0, 0, 160, 48);
         let mut buf = Buffer::empty(area);
-        (&app).render(area, &mut buf);
+        (&app).render(area, &mut buf, &mut ListScroll::default());
         let coloured = buf
             .content()
             .iter()

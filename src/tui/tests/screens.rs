@@ -19,7 +19,7 @@ fn shot(scene: &str, w: u16, h: u16, keys: &[KeyEvent]) -> String {
         Ok(t) => t,
         Err(e) => panic!("test backend: {e}"),
     };
-    if let Err(e) = term.draw(|f| render::draw(f, &app)) {
+    if let Err(e) = term.draw(|f| render::draw(f, &mut app)) {
         panic!("draw: {e}");
     }
     screen(term.backend().buffer())
@@ -65,7 +65,7 @@ fn two_person_confirm_dialog_asks_for_the_typed_id() {
         Ok(t) => t,
         Err(e) => panic!("test backend: {e}"),
     };
-    if let Err(e) = term.draw(|f| render::draw(f, &app)) {
+    if let Err(e) = term.draw(|f| render::draw(f, &mut app)) {
         panic!("draw: {e}");
     }
     let text = screen(term.backend().buffer());
@@ -87,12 +87,13 @@ fn help_lists_every_key() {
         Ok(t) => t,
         Err(e) => panic!("test backend: {e}"),
     };
-    if let Err(e) = term.draw(|f| render::draw(f, &app)) {
+    if let Err(e) = term.draw(|f| render::draw(f, &mut app)) {
         panic!("draw: {e}");
     }
     let text = screen(term.backend().buffer());
-    for (k, what) in crate::tui::keys::HELP {
-        assert!(text.contains(k), "help lacks `{k}`:\n{text}");
+    for b in crate::tui::keys::KEYS {
+        let (k, what) = (b.label(), b.what);
+        assert!(text.contains(&k), "help lacks `{k}`:\n{text}");
         assert!(text.contains(what), "help lacks `{what}`:\n{text}");
     }
 }
