@@ -3,8 +3,9 @@
 
 use super::markdown::{down_note, interruption_text, lines, step_notes};
 use super::model::ReportModel;
+use super::results;
 use super::svg;
-use super::{fmt_duration, fmt_time, results};
+use crate::units::{report_duration, timestamp};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 const CSS: &str = r#"
@@ -32,7 +33,7 @@ svg .down{fill:#d0d7de;fill-opacity:.45}svg .rollback{fill:#bc4c00}svg .steplabe
 fn clock(m: &ReportModel, t: chrono::DateTime<chrono::Utc>) -> String {
     match m.run.started {
         Some(s) if s.date_naive() == t.date_naive() => t.format("%H:%M:%S").to_string(),
-        _ => fmt_time(t),
+        _ => timestamp(t),
     }
 }
 
@@ -65,14 +66,14 @@ pub fn render(m: &ReportModel) -> String {
                 table {
                     tr { th { "Runbook" } td { code { (m.runbook.name) } " (" (m.runbook.path) ")" } }
                     tr { th { "Outcome" } td { strong { (m.run.outcome) } } }
-                    tr { th { "Started" } td { (m.run.started.map(fmt_time).unwrap_or_default()) } }
-                    tr { th { "Ended" } td { (m.run.ended.map(fmt_time).unwrap_or_default()) } }
-                    tr { th { "Duration" } td { (m.run.duration_secs.map(fmt_duration).unwrap_or_default()) (down_note(m)) } }
+                    tr { th { "Started" } td { (m.run.started.map(timestamp).unwrap_or_default()) } }
+                    tr { th { "Ended" } td { (m.run.ended.map(timestamp).unwrap_or_default()) } }
+                    tr { th { "Duration" } td { (m.run.duration_secs.map(report_duration).unwrap_or_default()) (down_note(m)) } }
                     tr { th { "Window" } td {
                         @match &m.window {
                             Some(w) => {
-                                "planned " (fmt_time(w.planned_start)) " → " (fmt_time(w.planned_end)) " (" (fmt_duration(w.planned_secs as f64)) ")"
-                                @if let Some(s) = w.overrun_secs { @if s > 0 { "; " strong { "overran by " (fmt_duration(s as f64)) } } @else { "; ended " (fmt_duration(-s as f64)) " before it closed" } }
+                                "planned " (timestamp(w.planned_start)) " → " (timestamp(w.planned_end)) " (" (report_duration(w.planned_secs as f64)) ")"
+                                @if let Some(s) = w.overrun_secs { @if s > 0 { "; " strong { "overran by " (report_duration(s as f64)) } } @else { "; ended " (report_duration(-s as f64)) " before it closed" } }
                             }
                             None => { "none planned" }
                         }
@@ -92,7 +93,7 @@ pub fn render(m: &ReportModel) -> String {
                             td { code { (s.id) } br; (s.title) }
                             td { (s.kind) }
                             td { (s.started.map(|t| clock(m, t)).unwrap_or_default()) }
-                            td { (s.duration_secs.map(fmt_duration).unwrap_or_default()) }
+                            td { (s.duration_secs.map(report_duration).unwrap_or_default()) }
                             td class={ "state-" (s.state.split(' ').next().unwrap_or("")) } { (s.state) }
                             td { (s.confirmed_by.clone().unwrap_or_default()) }
                             td { (step_notes(s)) }
@@ -104,7 +105,7 @@ pub fn render(m: &ReportModel) -> String {
                 @for c in &m.confirmations {
                     p { code { (c.step) } " confirmed "
                         @if c.automatic { "automatically (rehearsal, for " (c.operator) ")" } @else { "by " (c.operator) "@" (c.host) }
-                        " at " (fmt_time(c.at)) }
+                        " at " (timestamp(c.at)) }
                     @if !c.evidence.is_empty() { ul { @for e in &c.evidence { li { (e.label) ": " (e.value) } } } }
                 }
                 @if !m.interruptions.is_empty() {
@@ -122,7 +123,7 @@ pub fn render(m: &ReportModel) -> String {
                         h2 { (heading) }
                         @for r in rs {
                             @let v = results::view(kind, &r.data);
-                            h3 { code { (r.step) } " " small { (fmt_time(r.at)) } }
+                            h3 { code { (r.step) } " " small { (timestamp(r.at)) } }
                             @if let Some((ok, why)) = &v.verdict {
                                 p class=(if *ok { "verdict ok" } else { "verdict bad" }) { strong { (if *ok { "PASSED" } else { "FAILED" }) } ": " (why) }
                             }
@@ -146,7 +147,7 @@ pub fn render(m: &ReportModel) -> String {
                 }
                 @if !m.notes.is_empty() {
                     h2 { "Notes and refusals" }
-                    ul { @for n in &m.notes { li { (fmt_time(n.at)) " " @if let Some(s) = &n.step { code { (s) } ": " } (n.text) } } }
+                    ul { @for n in &m.notes { li { (timestamp(n.at)) " " @if let Some(s) = &n.step { code { (s) } ": " } (n.text) } } }
                 }
                 hr;
                 p { small { "Generated by " (m.generated_by) " from the journal alone." } }

@@ -1,7 +1,8 @@
 //! The Markdown report: what the review meeting reads first.
 
 use super::model::{Interruption, ReportModel, StepReport};
-use super::{fmt_duration, fmt_time, results};
+use super::results;
+use crate::units::{report_duration, timestamp};
 use std::fmt::Write as _;
 
 /// Escape text for a Markdown table cell.
@@ -47,35 +48,38 @@ pub fn render(m: &ReportModel) -> String {
     let _ = writeln!(
         o,
         "| Started | {} |",
-        m.run.started.map(fmt_time).unwrap_or_else(|| "—".into())
+        m.run.started.map(timestamp).unwrap_or_else(|| "—".into())
     );
     let _ = writeln!(
         o,
         "| Ended | {} |",
-        m.run.ended.map(fmt_time).unwrap_or_else(|| "—".into())
+        m.run.ended.map(timestamp).unwrap_or_else(|| "—".into())
     );
     let _ = writeln!(
         o,
         "| Duration | {}{} |",
         m.run
             .duration_secs
-            .map(fmt_duration)
+            .map(report_duration)
             .unwrap_or_else(|| "—".into()),
         down_note(m)
     );
     match &m.window {
         Some(w) => {
             let verdict = match w.overrun_secs {
-                Some(s) if s > 0 => format!("**overran by {}**", fmt_duration(s as f64)),
-                Some(s) => format!("ended {} before the window closed", fmt_duration(-s as f64)),
+                Some(s) if s > 0 => format!("**overran by {}**", report_duration(s as f64)),
+                Some(s) => format!(
+                    "ended {} before the window closed",
+                    report_duration(-s as f64)
+                ),
                 None => "—".into(),
             };
             let _ = writeln!(
                 o,
                 "| Window | planned {} → {} ({}); {} |",
-                fmt_time(w.planned_start),
-                fmt_time(w.planned_end),
-                fmt_duration(w.planned_secs as f64),
+                timestamp(w.planned_start),
+                timestamp(w.planned_end),
+                report_duration(w.planned_secs as f64),
                 verdict
             );
         }
@@ -112,10 +116,10 @@ pub fn render(m: &ReportModel) -> String {
             s.id,
             cell(&s.title),
             s.kind,
-            s.started.map(fmt_time).unwrap_or_else(|| "—".into()),
-            s.ended.map(fmt_time).unwrap_or_else(|| "—".into()),
+            s.started.map(timestamp).unwrap_or_else(|| "—".into()),
+            s.ended.map(timestamp).unwrap_or_else(|| "—".into()),
             s.duration_secs
-                .map(fmt_duration)
+                .map(report_duration)
                 .unwrap_or_else(|| "—".into()),
             s.state,
             s.confirmed_by.as_deref().unwrap_or("—"),
@@ -135,7 +139,7 @@ pub fn render(m: &ReportModel) -> String {
                     o,
                     "- `{}` passed at {} (confirmed by {})",
                     p.step,
-                    fmt_time(t),
+                    timestamp(t),
                     p.confirmed_by.as_deref().unwrap_or("—")
                 );
             }
@@ -158,7 +162,7 @@ pub fn render(m: &ReportModel) -> String {
         } else {
             format!("by {}@{}", c.operator, c.host)
         };
-        let _ = writeln!(o, "- `{}` confirmed {} at {}", c.step, who, fmt_time(c.at));
+        let _ = writeln!(o, "- `{}` confirmed {} at {}", c.step, who, timestamp(c.at));
         if c.evidence.is_empty() {
             let _ = writeln!(o, "  - evidence: none shown");
         }
@@ -215,7 +219,7 @@ pub fn render(m: &ReportModel) -> String {
         }
         let _ = writeln!(o, "## {heading}\n");
         for r in rs {
-            let _ = writeln!(o, "### `{}` ({})\n", r.step, fmt_time(r.at));
+            let _ = writeln!(o, "### `{}` ({})\n", r.step, timestamp(r.at));
             let v = results::view(kind, &r.data);
             if let Some((ok, why)) = &v.verdict {
                 let _ = writeln!(
@@ -292,7 +296,7 @@ pub fn render(m: &ReportModel) -> String {
             let _ = writeln!(
                 o,
                 "- {} {}{}",
-                fmt_time(n.at),
+                timestamp(n.at),
                 n.step
                     .as_ref()
                     .map(|s| format!("`{s}`: "))
@@ -320,7 +324,7 @@ pub fn down_note(m: &ReportModel) -> String {
     if m.run.down_secs > 0.0 {
         format!(
             " ({} of it with no ferry running, between a stop and its resume)",
-            fmt_duration(m.run.down_secs)
+            report_duration(m.run.down_secs)
         )
     } else {
         String::new()
@@ -344,17 +348,17 @@ pub fn interruption_text(i: &Interruption, code: impl Fn(&str) -> String) -> Str
     let stopped = match i.stopped_at {
         Some(t) => format!(
             "the previous process stopped after {} while {running}",
-            fmt_time(t)
+            timestamp(t)
         ),
         None => format!("the previous process stopped while {running}"),
     };
     let down = i
         .down_secs
-        .map(|d| format!("; nothing ran for {}", fmt_duration(d)))
+        .map(|d| format!("; nothing ran for {}", report_duration(d)))
         .unwrap_or_default();
     format!(
         "{}: resumed by {}; {stopped}{down}",
-        fmt_time(i.at),
+        timestamp(i.at),
         i.resumed_by.as_deref().unwrap_or("—")
     )
 }

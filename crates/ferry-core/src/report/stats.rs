@@ -7,8 +7,8 @@
 //! total of every run that succeeded, both without the time no ferry was
 //! running (a crash before its resume is not part of the procedure).
 
-use super::fmt_duration;
 use super::model::{ReportModel, StepReport};
+use crate::units::report_duration;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -152,7 +152,7 @@ pub fn render(reports: &[ReportModel]) -> String {
         "step", "n", "median", "p90", "max", "95% next run"
     );
     let fmt_ci = |s: &Summary| match s.next95 {
-        Some((a, b)) => format!("{} – {}", fmt_duration(a), fmt_duration(b)),
+        Some((a, b)) => format!("{} – {}", report_duration(a), report_duration(b)),
         None => "— (one run)".to_string(),
     };
     let mut varying: Vec<(String, Summary)> = Vec::new();
@@ -163,9 +163,9 @@ pub fn render(reports: &[ReportModel]) -> String {
                 "{:<28} {:>3} {:>10} {:>10} {:>10} {:>23}",
                 id,
                 s.n,
-                fmt_duration(s.median),
-                fmt_duration(s.p90),
-                fmt_duration(s.max),
+                report_duration(s.median),
+                report_duration(s.p90),
+                report_duration(s.max),
                 fmt_ci(&s)
             );
             if s.n > 1 {
@@ -180,9 +180,9 @@ pub fn render(reports: &[ReportModel]) -> String {
             "{:<28} {:>3} {:>10} {:>10} {:>10} {:>23}",
             "TOTAL",
             s.n,
-            fmt_duration(s.median),
-            fmt_duration(s.p90),
-            fmt_duration(s.max),
+            report_duration(s.median),
+            report_duration(s.p90),
+            report_duration(s.max),
             fmt_ci(s)
         );
     }
@@ -215,7 +215,7 @@ pub fn render(reports: &[ReportModel]) -> String {
                 let _ = writeln!(
                     o,
                     "window {}: p90 uses {:.0}% of it, max {:.0}%{} — {verdict}",
-                    fmt_duration(w),
+                    report_duration(w),
                     s.p90 / w * 100.0,
                     s.max / w * 100.0,
                     upper
@@ -240,7 +240,7 @@ pub fn render(reports: &[ReportModel]) -> String {
         .iter()
         .filter(|(_, s)| s.sd >= floor)
         .take(3)
-        .map(|(id, s)| format!("{id} (sd {}, ±{:.0}%)", fmt_duration(s.sd), s.cv * 100.0))
+        .map(|(id, s)| format!("{id} (sd {}, ±{:.0}%)", report_duration(s.sd), s.cv * 100.0))
         .collect();
     if !top.is_empty() {
         let _ = writeln!(o, "varies most: {}", top.join(", "));
