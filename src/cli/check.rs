@@ -4,6 +4,7 @@
 
 use super::{EXIT_BAD_INPUT, EXIT_OK};
 use ferry_core::runbook::{self, expand, Condition, ConfirmMode, Runbook, Step, StepKind};
+use ferry_core::units::plan_duration as dur;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -164,27 +165,6 @@ fn condition(c: &Condition) -> String {
             format!("sql on {connection}: {}", one_line(query, 50))
         }
     }
-}
-
-/// A duration as an operator reads it: `90s` is `1m 30s`, `1320h` is `55d`
-/// (humantime would say `1month 25days 13h 26m 24s`).
-fn dur(d: std::time::Duration) -> String {
-    let mut secs = d.as_secs();
-    if secs == 0 {
-        return format!("{}ms", d.subsec_millis());
-    }
-    let mut parts = Vec::new();
-    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
-        if secs >= size {
-            parts.push(format!("{}{unit}", secs / size));
-            secs %= size;
-        }
-    }
-    let ms = d.subsec_millis();
-    if ms > 0 {
-        parts.push(format!("{ms}ms"));
-    }
-    parts.join(" ")
 }
 
 fn cmp(c: runbook::Compare) -> &'static str {

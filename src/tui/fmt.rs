@@ -128,57 +128,9 @@ fn split_keep_spaces(s: &str) -> Vec<&str> {
     parts
 }
 
-/// A duration as the runbook pane shows it: `45s`, `2m03s`, `1h18m`, `3d04h`.
-pub fn dur(secs: i64) -> String {
-    let s = secs.max(0);
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
-        3600..=86_399 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-        _ => format!("{}d{:02}h", s / 86_400, (s % 86_400) / 3600),
-    }
-}
-
-/// A clock-style duration for ETAs: `00:41`, `12:05`, `1:02:03`.
-pub fn clock(secs: u64) -> String {
-    if secs >= 3600 {
-        format!("{}:{:02}:{:02}", secs / 3600, (secs % 3600) / 60, secs % 60)
-    } else {
-        format!("{:02}:{:02}", secs / 60, secs % 60)
-    }
-}
-
-/// Seconds of lag: `0.4s`, `12.0s`, `2m05s`.
-pub fn lag(secs: f64) -> String {
-    if !secs.is_finite() {
-        return "?".into();
-    }
-    if secs < 60.0 {
-        format!("{secs:.1}s")
-    } else {
-        dur(secs.round() as i64)
-    }
-}
-
-/// A compact number: `950`, `48.0k`, `1.2M`, `3.4G`.
-pub fn si(x: f64) -> String {
-    let a = x.abs();
-    if !x.is_finite() {
-        "?".into()
-    } else if a >= 1e9 {
-        format!("{:.1}G", x / 1e9)
-    } else if a >= 1e6 {
-        format!("{:.1}M", x / 1e6)
-    } else if a >= 1e4 {
-        format!("{:.1}k", x / 1e3)
-    } else if a >= 100.0 || x.fract() == 0.0 {
-        format!("{x:.0}")
-    } else {
-        format!("{x:.1}")
-    }
-}
-
-pub use ferry_core::units::thousands;
+/// Durations and numbers have one home, `ferry_core::units`; the console's
+/// shapes under the short names its render code uses.
+pub use ferry_core::units::{clock, screen_duration as dur, screen_lag as lag, si, thousands};
 
 /// A sparkline of `values` scaled to `[0, top]`, the newest `n` values.
 pub fn sparkline(values: &[f64], n: usize, top: f64) -> String {

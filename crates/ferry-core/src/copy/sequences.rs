@@ -10,10 +10,10 @@
 
 use super::prepare::TableSpec;
 use super::sqltext::{error_text, ident, is_retryable};
-use super::throttle::secs;
 use super::worker::{backoff, MAX_ATTEMPTS};
 use super::{CopyError, InfoFn};
 use crate::db::Db;
+use crate::units::short_secs;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -267,7 +267,7 @@ pub(crate) async fn reset_all(
                 info(format!(
                     "resetting sequences: {}; retrying in {}",
                     error_text(&e),
-                    secs(wait)
+                    short_secs(wait)
                 ));
                 attempt += 1;
                 tokio::select! {

@@ -3,6 +3,7 @@
 //! how to read them). While it holds the workers pause; they resume when it clears.
 
 use crate::runbook::{Compare, Condition};
+use crate::units::{number, short_secs};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,25 +30,6 @@ pub enum Look {
     /// The monitor had values but its source stopped answering or its last
     /// value is too old: why. The copy pauses, as a gate would not pass.
     Stale(String),
-}
-
-/// A metric value as people read it: whole numbers stay whole, others get two decimals.
-fn number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
-/// Seconds, as short as is still exact enough: "42s", "1.5s".
-pub fn secs(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if d.subsec_millis() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{s:.1}s")
-    }
 }
 
 fn sign(c: Compare) -> &'static str {
@@ -93,7 +75,9 @@ where
                     *compare,
                     lag(monitor),
                     threshold.as_secs_f64(),
-                    |v| secs(Duration::try_from_secs_f64(v.max(0.0)).unwrap_or(Duration::MAX)),
+                    |v| {
+                        short_secs(Duration::try_from_secs_f64(v.max(0.0)).unwrap_or(Duration::MAX))
+                    },
                 ),
                 Condition::Metric {
                     monitor,
@@ -132,6 +116,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::units::short_secs as secs;
 
     #[test]
     fn lag_throttle() {

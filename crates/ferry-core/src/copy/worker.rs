@@ -240,7 +240,7 @@ async fn run_job(
                 (sh.info)(format!(
                     "{}: {msg}; rolled back, retrying in {} (attempt {} of {MAX_ATTEMPTS})",
                     what(),
-                    super::throttle::secs(wait),
+                    crate::units::short_secs(wait),
                     attempt + 1
                 ));
                 tokio::select! {

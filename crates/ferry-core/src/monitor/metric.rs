@@ -70,8 +70,8 @@ fn record(
             &m.name,
             &format!(
                 "the newest datapoint is {} old (more than {})",
-                super::age_text(age),
-                super::age_text(limit)
+                crate::units::age(age),
+                crate::units::age(limit)
             ),
         ),
         _ => hub.mark_fresh(Kind::Metric, &m.name, &format!("{} {}", m.name, newest)),

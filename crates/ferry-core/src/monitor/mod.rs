@@ -59,23 +59,11 @@ impl Reading {
             Reading::Stale { why, age } => Some(match age {
                 Some(a) => format!(
                     "monitor `{monitor}` is stale: {why} (last good value {} ago)",
-                    age_text(*a)
+                    crate::units::age(*a)
                 ),
                 None => format!("monitor `{monitor}` is stale: {why} (no good value yet)"),
             }),
         }
-    }
-}
-
-/// An age as people read it: "4s", "2m05s".
-pub fn age_text(d: Duration) -> String {
-    let s = d.as_secs();
-    if s < 60 {
-        format!("{s}s")
-    } else if s < 3600 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
     }
 }
 
@@ -304,7 +292,7 @@ impl Hub {
         let limit = self.limit(name);
         match age {
             Some(a) if a > limit => Reading::Stale {
-                why: format!("no new value for longer than {}", age_text(limit)),
+                why: format!("no new value for longer than {}", crate::units::age(limit)),
                 age: Some(a),
             },
             _ => Reading::Value(last.value),

@@ -235,7 +235,7 @@ pub async fn run(hub: Arc<Hub>, m: RowCountMonitor, db: DbGetter, cancel: Cancel
                 if let Some(last) = newly {
                     let age = last
                         .and_then(|t| (Utc::now() - t).to_std().ok())
-                        .map(|a| format!("last counted {} ago", super::age_text(a)))
+                        .map(|a| format!("last counted {} ago", crate::units::age(a)))
                         .unwrap_or_else(|| "never counted".into());
                     hub.note(format!("row counts are stale: {e} ({age})"));
                 }

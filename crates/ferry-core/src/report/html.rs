@@ -3,8 +3,9 @@
 
 use super::markdown::{down_note, interruption_text, lines, step_notes};
 use super::model::ReportModel;
+use super::results;
 use super::svg;
-use super::{fmt_duration, fmt_time, results};
+use crate::units::{report_duration, timestamp};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 const CSS: &str = r#"
@@ -32,7 +33,7 @@ svg .down{fill:#d0d7de;fill-opacity:.45}svg .rollback{fill:#bc4c00}svg .steplabe
 fn clock(m: &ReportModel, t: chrono::DateTime<chrono::Utc>) -> String {
     match m.run.started {
         Some(s) if s.date_naive() == t.date_naive() => t.format("%H:%M:%S").to_string(),
-        _ => fmt_time(t),
+        _ => timestamp(t),
     }
 }
 
@@ -53,105 +54,161 @@ pub fn render(m: &ReportModel) -> String {
             }
             body {
                 h1 { "Cutover report: " (title) }
-                @if m.journal.chain_ok {
-                    div class="banner ok" { "Journal integrity: verified — " (lines(m.journal.lines)) ", hash chain intact."
-                        @if let Some(l) = m.journal.torn_line { " Line " (l) " was cut short by a crash and is ignored." } }
-                } @else {
-                    div class="banner bad" id="chain-broken" {
-                        "⚠ JOURNAL CHAIN BROKEN AT LINE " (m.journal.broken_line.unwrap_or(0)) ": " (m.journal.problem.clone().unwrap_or_default())
-                        ". Everything from that line on is not verified: the journal was edited or corrupted after it was written."
-                    }
-                }
-                table {
-                    tr { th { "Runbook" } td { code { (m.runbook.name) } " (" (m.runbook.path) ")" } }
-                    tr { th { "Outcome" } td { strong { (m.run.outcome) } } }
-                    tr { th { "Started" } td { (m.run.started.map(fmt_time).unwrap_or_default()) } }
-                    tr { th { "Ended" } td { (m.run.ended.map(fmt_time).unwrap_or_default()) } }
-                    tr { th { "Duration" } td { (m.run.duration_secs.map(fmt_duration).unwrap_or_default()) (down_note(m)) } }
-                    tr { th { "Window" } td {
-                        @match &m.window {
-                            Some(w) => {
-                                "planned " (fmt_time(w.planned_start)) " → " (fmt_time(w.planned_end)) " (" (fmt_duration(w.planned_secs as f64)) ")"
-                                @if let Some(s) = w.overrun_secs { @if s > 0 { "; " strong { "overran by " (fmt_duration(s as f64)) } } @else { "; ended " (fmt_duration(-s as f64)) " before it closed" } }
-                            }
-                            None => { "none planned" }
-                        }
-                    } }
-                    tr { th { "Operators" } td { (m.run.operators.join(", ")) } }
-                    tr { th { "Journal" } td { code { (m.journal.path) } } }
-                    @if let (Some(h), Some(l)) = (&m.journal.head, m.journal.head_line) {
-                        tr { th { "Journal head" } td { code { (h) } " (line " (l) "; keep it with the change ticket: any later edit of the journal changes it)" } }
-                    }
-                }
-                h2 { "Timeline" }
-                @if let Some(g) = svg::gantt(m) { (PreEscaped(g)) }
-                table {
-                    tr { th { "Step" } th { "Kind" } th { "Start (UTC)" } th { "Duration" } th { "State" } th { "Confirmed by" } th { "Notes" } }
-                    @for s in m.steps.iter().filter(|s| !(s.rollback_only && s.state == "not run")) {
-                        tr {
-                            td { code { (s.id) } br; (s.title) }
-                            td { (s.kind) }
-                            td { (s.started.map(|t| clock(m, t)).unwrap_or_default()) }
-                            td { (s.duration_secs.map(fmt_duration).unwrap_or_default()) }
-                            td class={ "state-" (s.state.split(' ').next().unwrap_or("")) } { (s.state) }
-                            td { (s.confirmed_by.clone().unwrap_or_default()) }
-                            td { (step_notes(s)) }
-                        }
-                    }
-                }
-                h2 { "Confirmations and their evidence" }
-                @if m.confirmations.is_empty() { p { "No confirmations were journaled." } }
-                @for c in &m.confirmations {
-                    p { code { (c.step) } " confirmed "
-                        @if c.automatic { "automatically (rehearsal, for " (c.operator) ")" } @else { "by " (c.operator) "@" (c.host) }
-                        " at " (fmt_time(c.at)) }
-                    @if !c.evidence.is_empty() { ul { @for e in &c.evidence { li { (e.label) ": " (e.value) } } } }
-                }
-                @if !m.interruptions.is_empty() {
-                    h2 { "Interruptions and resumes" }
-                    ul { @for i in &m.interruptions { li { (interruption_text(i, |s| s.to_string())) } } }
-                }
-                @for s in m.steps.iter().filter(|s| s.state == "failed" || s.state == "interrupted") {
-                    h2 { "Failed: " code { (s.id) } }
-                    p { (s.outcome.clone().unwrap_or_default()) }
-                    @if !s.last_output.is_empty() { pre { (s.last_output.join("\n")) } }
-                }
-                @for (heading, kind) in [("Copy results", "copy"), ("Verification results", "verify"), ("AWS actions", "rds")] {
-                    @let rs: Vec<_> = m.results.iter().filter(|r| r.kind == kind).collect();
-                    @if !rs.is_empty() {
-                        h2 { (heading) }
-                        @for r in rs {
-                            @let v = results::view(kind, &r.data);
-                            h3 { code { (r.step) } " " small { (fmt_time(r.at)) } }
-                            @if let Some((ok, why)) = &v.verdict {
-                                p class=(if *ok { "verdict ok" } else { "verdict bad" }) { strong { (if *ok { "PASSED" } else { "FAILED" }) } ": " (why) }
-                            }
-                            @if !v.lines.is_empty() { ul { @for l in &v.lines { li { (l) } } } }
-                            @if let Some(t) = &v.table {
-                                table {
-                                    tr { @for h in &t.head { th { (h) } } }
-                                    @for row in &t.rows { tr { @for (i, c) in row.iter().enumerate() { td class=[t.right.get(i).copied().unwrap_or(false).then_some("num")] { (c) } } } }
-                                }
-                            }
-                            @for (title, items) in &v.lists { p { strong { (title) } } ul { @for it in items { li { (it) } } } }
-                        }
-                    }
-                }
-                @if !m.series.is_empty() {
-                    h2 { "Monitors" }
-                    @for s in &m.series {
-                        h3 { (s.monitor) " (" (s.series) @if let Some(u) = &s.unit { ", " (u) } ")" }
-                        @if let Some(c) = svg::line_chart(m, s) { (PreEscaped(c)) }
-                    }
-                }
-                @if !m.notes.is_empty() {
-                    h2 { "Notes and refusals" }
-                    ul { @for n in &m.notes { li { (fmt_time(n.at)) " " @if let Some(s) = &n.step { code { (s) } ": " } (n.text) } } }
-                }
+                (integrity(m))
+                (summary(m))
+                (timeline(m))
+                (confirmations(m))
+                (failures(m))
+                (step_results(m))
+                (monitors(m))
+                (notes(m))
                 hr;
                 p { small { "Generated by " (m.generated_by) " from the journal alone." } }
             }
         }
     };
     page.into_string()
+}
+
+/// The banner: whether the journal's hash chain held.
+fn integrity(m: &ReportModel) -> Markup {
+    html! {
+        @if m.journal.chain_ok {
+            div class="banner ok" { "Journal integrity: verified — " (lines(m.journal.lines)) ", hash chain intact."
+                @if let Some(l) = m.journal.torn_line { " Line " (l) " was cut short by a crash and is ignored." } }
+        } @else {
+            div class="banner bad" id="chain-broken" {
+                "⚠ JOURNAL CHAIN BROKEN AT LINE " (m.journal.broken_line.unwrap_or(0)) ": " (m.journal.problem.clone().unwrap_or_default())
+                ". Everything from that line on is not verified: the journal was edited or corrupted after it was written."
+            }
+        }
+    }
+}
+
+/// The run at a glance: runbook, outcome, times, window, operators, the journal's head.
+fn summary(m: &ReportModel) -> Markup {
+    html! {
+        table {
+            tr { th { "Runbook" } td { code { (m.runbook.name) } " (" (m.runbook.path) ")" } }
+            tr { th { "Outcome" } td { strong { (m.run.outcome) } } }
+            tr { th { "Started" } td { (m.run.started.map(timestamp).unwrap_or_default()) } }
+            tr { th { "Ended" } td { (m.run.ended.map(timestamp).unwrap_or_default()) } }
+            tr { th { "Duration" } td { (m.run.duration_secs.map(report_duration).unwrap_or_default()) (down_note(m)) } }
+            tr { th { "Window" } td {
+                @match &m.window {
+                    Some(w) => {
+                        "planned " (timestamp(w.planned_start)) " → " (timestamp(w.planned_end)) " (" (report_duration(w.planned_secs as f64)) ")"
+                        @if let Some(s) = w.overrun_secs { @if s > 0 { "; " strong { "overran by " (report_duration(s as f64)) } } @else { "; ended " (report_duration(-s as f64)) " before it closed" } }
+                    }
+                    None => { "none planned" }
+                }
+            } }
+            tr { th { "Operators" } td { (m.run.operators.join(", ")) } }
+            tr { th { "Journal" } td { code { (m.journal.path) } } }
+            @if let (Some(h), Some(l)) = (&m.journal.head, m.journal.head_line) {
+                tr { th { "Journal head" } td { code { (h) } " (line " (l) "; keep it with the change ticket: any later edit of the journal changes it)" } }
+            }
+        }
+    }
+}
+
+/// The Gantt chart and the step table (rollback-only steps only when they ran).
+fn timeline(m: &ReportModel) -> Markup {
+    html! {
+        h2 { "Timeline" }
+        @if let Some(g) = svg::gantt(m) { (PreEscaped(g)) }
+        table {
+            tr { th { "Step" } th { "Kind" } th { "Start (UTC)" } th { "Duration" } th { "State" } th { "Confirmed by" } th { "Notes" } }
+            @for s in m.steps.iter().filter(|s| !(s.rollback_only && s.state == "not run")) {
+                tr {
+                    td { code { (s.id) } br; (s.title) }
+                    td { (s.kind) }
+                    td { (s.started.map(|t| clock(m, t)).unwrap_or_default()) }
+                    td { (s.duration_secs.map(report_duration).unwrap_or_default()) }
+                    td class={ "state-" (s.state.split(' ').next().unwrap_or("")) } { (s.state) }
+                    td { (s.confirmed_by.clone().unwrap_or_default()) }
+                    td { (step_notes(s)) }
+                }
+            }
+        }
+    }
+}
+
+/// Every confirmation with the evidence the operator saw.
+fn confirmations(m: &ReportModel) -> Markup {
+    html! {
+        h2 { "Confirmations and their evidence" }
+        @if m.confirmations.is_empty() { p { "No confirmations were journaled." } }
+        @for c in &m.confirmations {
+            p { code { (c.step) } " confirmed "
+                @if c.automatic { "automatically (rehearsal, for " (c.operator) ")" } @else { "by " (c.operator) "@" (c.host) }
+                " at " (timestamp(c.at)) }
+            @if !c.evidence.is_empty() { ul { @for e in &c.evidence { li { (e.label) ": " (e.value) } } } }
+        }
+    }
+}
+
+/// Crashes and resumes, and the last output of each step that failed or was interrupted.
+fn failures(m: &ReportModel) -> Markup {
+    html! {
+        @if !m.interruptions.is_empty() {
+            h2 { "Interruptions and resumes" }
+            ul { @for i in &m.interruptions { li { (interruption_text(i, |s| s.to_string())) } } }
+        }
+        @for s in m.steps.iter().filter(|s| s.state == "failed" || s.state == "interrupted") {
+            h2 { "Failed: " code { (s.id) } }
+            p { (s.outcome.clone().unwrap_or_default()) }
+            @if !s.last_output.is_empty() { pre { (s.last_output.join("\n")) } }
+        }
+    }
+}
+
+/// The copy, verify and AWS results, one section per kind.
+fn step_results(m: &ReportModel) -> Markup {
+    html! {
+        @for (heading, kind) in [("Copy results", "copy"), ("Verification results", "verify"), ("AWS actions", "rds")] {
+            @let rs: Vec<_> = m.results.iter().filter(|r| r.kind == kind).collect();
+            @if !rs.is_empty() {
+                h2 { (heading) }
+                @for r in rs {
+                    @let v = results::view(kind, &r.data);
+                    h3 { code { (r.step) } " " small { (timestamp(r.at)) } }
+                    @if let Some((ok, why)) = &v.verdict {
+                        p class=(if *ok { "verdict ok" } else { "verdict bad" }) { strong { (if *ok { "PASSED" } else { "FAILED" }) } ": " (why) }
+                    }
+                    @if !v.lines.is_empty() { ul { @for l in &v.lines { li { (l) } } } }
+                    @if let Some(t) = &v.table {
+                        table {
+                            tr { @for h in &t.head { th { (h) } } }
+                            @for row in &t.rows { tr { @for (i, c) in row.iter().enumerate() { td class=[t.right.get(i).copied().unwrap_or(false).then_some("num")] { (c) } } } }
+                        }
+                    }
+                    @for (title, items) in &v.lists { p { strong { (title) } } ul { @for it in items { li { (it) } } } }
+                }
+            }
+        }
+    }
+}
+
+/// A chart per monitor series.
+fn monitors(m: &ReportModel) -> Markup {
+    html! {
+        @if !m.series.is_empty() {
+            h2 { "Monitors" }
+            @for s in &m.series {
+                h3 { (s.monitor) " (" (s.series) @if let Some(u) = &s.unit { ", " (u) } ")" }
+                @if let Some(c) = svg::line_chart(m, s) { (PreEscaped(c)) }
+            }
+        }
+    }
+}
+
+/// Notes and refusals, as journaled.
+fn notes(m: &ReportModel) -> Markup {
+    html! {
+        @if !m.notes.is_empty() {
+            h2 { "Notes and refusals" }
+            ul { @for n in &m.notes { li { (timestamp(n.at)) " " @if let Some(s) = &n.step { code { (s) } ": " } (n.text) } } }
+        }
+    }
 }

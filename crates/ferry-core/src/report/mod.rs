@@ -13,7 +13,6 @@ pub mod svg;
 pub(crate) mod testkit;
 
 use crate::journal::{read_lenient, JournalError};
-use chrono::{DateTime, Utc};
 use std::path::Path;
 
 /// The largest journal a report reads whole (a long run's journal is a few MB).
@@ -89,24 +88,6 @@ pub fn render(m: &model::ReportModel, format: Format) -> String {
     }
 }
 
-pub fn fmt_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-}
-
-/// "1h 02m 03s", "4m 05s", "12.3s".
-pub fn fmt_duration(secs: f64) -> String {
-    if secs < 60.0 {
-        return format!("{secs:.1}s");
-    }
-    let s = secs.round() as u64;
-    let (h, m, s) = (s / 3600, (s % 3600) / 60, s % 60);
-    if h > 0 {
-        format!("{h}h {m:02}m {s:02}s")
-    } else {
-        format!("{m}m {s:02}s")
-    }
-}
-
 fn scalar(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
@@ -175,6 +156,7 @@ pub fn result_rows(data: &serde_json::Value) -> ResultTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::units::report_duration as fmt_duration;
 
     #[test]
     fn durations_read_well() {

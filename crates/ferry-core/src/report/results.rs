@@ -107,7 +107,7 @@ fn generic(data: &serde_json::Value) -> ResultView {
 // ---- copy ------------------------------------------------------------------
 
 fn secs(ms: u64) -> String {
-    super::fmt_duration(ms as f64 / 1000.0)
+    crate::units::report_duration(ms as f64 / 1000.0)
 }
 
 fn rate(r: f64) -> String {
@@ -236,7 +236,7 @@ fn verify_view(v: VerifyReport) -> ResultView {
         v.target,
         v.checks.join(", "),
         count(v.rows_compared),
-        super::fmt_duration(v.elapsed_secs)
+        crate::units::report_duration(v.elapsed_secs)
     )];
     if !v.coverage.is_empty() {
         lines.push(format!("coverage: {}", v.coverage));

@@ -7,8 +7,8 @@
 //! total of every run that succeeded, both without the time no ferry was
 //! running (a crash before its resume is not part of the procedure).
 
-use super::fmt_duration;
 use super::model::{ReportModel, StepReport};
+use crate::units::report_duration;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -105,38 +105,84 @@ fn active_secs(r: &ReportModel, s: &StepReport) -> Option<f64> {
 /// The timing table over several reports of the same runbook.
 pub fn render(reports: &[ReportModel]) -> String {
     let mut o = String::new();
-    let mut per_step: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let mut order: Vec<String> = Vec::new();
-    let mut totals = Vec::new();
-    let mut left_out: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut resumed = 0;
-    let mut window: Option<u64> = None;
-    let names: std::collections::BTreeSet<&str> =
-        reports.iter().map(|r| r.runbook.name.as_str()).collect();
-    for r in reports {
-        if r.run.down_secs > 0.0 {
-            resumed += 1;
-        }
-        match r.run.duration_secs {
-            Some(d) if r.run.outcome == "succeeded" => totals.push((d - r.run.down_secs).max(0.0)),
-            _ => *left_out.entry(r.run.outcome.as_str()).or_default() += 1,
-        }
-        if let Some(w) = &r.window {
-            window = Some(w.planned_secs);
-        }
-        for s in r.steps.iter().filter(|s| s.state == "succeeded") {
-            if let Some(d) = active_secs(r, s) {
-                if !order.contains(&s.id) {
-                    order.push(s.id.clone());
+    let t = Timings::gather(reports);
+    heading(&mut o, reports.len(), &t.names);
+    let varying = step_rows(&mut o, &t);
+    let total = summarize(&t.totals);
+    if let Some(s) = &total {
+        row(&mut o, "TOTAL", s);
+    }
+    counted(&mut o, &t);
+    if let Some(s) = &total {
+        window_fit(&mut o, s, t.window);
+    }
+    varies_most(&mut o, varying, total.as_ref());
+    let _ = writeln!(
+        o,
+        "95% next run: mean ± t(n-1)·sd·√(1+1/n), where one more rehearsal should end if runs are alike"
+    );
+    o
+}
+
+/// What the reports hold for the table: each succeeded step's times in plan
+/// order, the totals of the runs that succeeded, and what was left out.
+struct Timings<'a> {
+    per_step: BTreeMap<String, Vec<f64>>,
+    /// Step ids in the order they first succeeded.
+    order: Vec<String>,
+    totals: Vec<f64>,
+    /// Runs not counted in the total, by outcome.
+    left_out: BTreeMap<&'a str, usize>,
+    /// Runs that were stopped and resumed.
+    resumed: usize,
+    /// The planned window, in seconds (the last report that has one).
+    window: Option<u64>,
+    names: std::collections::BTreeSet<&'a str>,
+}
+
+impl<'a> Timings<'a> {
+    fn gather(reports: &'a [ReportModel]) -> Timings<'a> {
+        let mut t = Timings {
+            per_step: BTreeMap::new(),
+            order: Vec::new(),
+            totals: Vec::new(),
+            left_out: BTreeMap::new(),
+            resumed: 0,
+            window: None,
+            names: reports.iter().map(|r| r.runbook.name.as_str()).collect(),
+        };
+        for r in reports {
+            if r.run.down_secs > 0.0 {
+                t.resumed += 1;
+            }
+            match r.run.duration_secs {
+                Some(d) if r.run.outcome == "succeeded" => {
+                    t.totals.push((d - r.run.down_secs).max(0.0))
                 }
-                per_step.entry(s.id.clone()).or_default().push(d);
+                _ => *t.left_out.entry(r.run.outcome.as_str()).or_default() += 1,
+            }
+            if let Some(w) = &r.window {
+                t.window = Some(w.planned_secs);
+            }
+            for s in r.steps.iter().filter(|s| s.state == "succeeded") {
+                if let Some(d) = active_secs(r, s) {
+                    if !t.order.contains(&s.id) {
+                        t.order.push(s.id.clone());
+                    }
+                    t.per_step.entry(s.id.clone()).or_default().push(d);
+                }
             }
         }
+        t
     }
+}
+
+/// What was read, and the table's column heads.
+fn heading(o: &mut String, journals: usize, names: &std::collections::BTreeSet<&str>) {
     let _ = writeln!(
         o,
         "rehearsal timing over {} journal(s) of {}",
-        reports.len(),
+        journals,
         names.iter().copied().collect::<Vec<_>>().join(", ")
     );
     if names.len() > 1 {
@@ -151,105 +197,102 @@ pub fn render(reports: &[ReportModel]) -> String {
         "{:<28} {:>3} {:>10} {:>10} {:>10} {:>23}",
         "step", "n", "median", "p90", "max", "95% next run"
     );
-    let fmt_ci = |s: &Summary| match s.next95 {
-        Some((a, b)) => format!("{} – {}", fmt_duration(a), fmt_duration(b)),
+}
+
+/// One line of the table: a step's (or the total's) n, median, p90, max and interval.
+fn row(o: &mut String, label: &str, s: &Summary) {
+    let ci = match s.next95 {
+        Some((a, b)) => format!("{} – {}", report_duration(a), report_duration(b)),
         None => "— (one run)".to_string(),
     };
-    let mut varying: Vec<(String, Summary)> = Vec::new();
-    for id in &order {
-        if let Some(s) = per_step.get(id).and_then(|v| summarize(v)) {
-            let _ = writeln!(
-                o,
-                "{:<28} {:>3} {:>10} {:>10} {:>10} {:>23}",
-                id,
-                s.n,
-                fmt_duration(s.median),
-                fmt_duration(s.p90),
-                fmt_duration(s.max),
-                fmt_ci(&s)
-            );
+    let _ = writeln!(
+        o,
+        "{:<28} {:>3} {:>10} {:>10} {:>10} {:>23}",
+        label,
+        s.n,
+        report_duration(s.median),
+        report_duration(s.p90),
+        report_duration(s.max),
+        ci
+    );
+}
+
+/// A row per step in plan order; returns the steps seen more than once, for
+/// [`varies_most`].
+fn step_rows(o: &mut String, t: &Timings) -> Vec<(String, Summary)> {
+    let mut varying = Vec::new();
+    for id in &t.order {
+        if let Some(s) = t.per_step.get(id).and_then(|v| summarize(v)) {
+            row(o, id, &s);
             if s.n > 1 {
                 varying.push((id.clone(), s));
             }
         }
     }
-    let total = summarize(&totals);
-    if let Some(s) = &total {
-        let _ = writeln!(
-            o,
-            "{:<28} {:>3} {:>10} {:>10} {:>10} {:>23}",
-            "TOTAL",
-            s.n,
-            fmt_duration(s.median),
-            fmt_duration(s.p90),
-            fmt_duration(s.max),
-            fmt_ci(s)
-        );
-    }
-    let mut counted = format!("TOTAL counts the {} run(s) that succeeded", totals.len());
-    if !left_out.is_empty() {
-        let why: Vec<String> = left_out.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    varying
+}
+
+/// Which runs the total counts, and what it leaves out.
+fn counted(o: &mut String, t: &Timings) {
+    let mut counted = format!("TOTAL counts the {} run(s) that succeeded", t.totals.len());
+    if !t.left_out.is_empty() {
+        let why: Vec<String> = t.left_out.iter().map(|(k, n)| format!("{n} {k}")).collect();
         let _ = write!(counted, "; left out: {}", why.join(", "));
     }
-    if resumed > 0 {
+    if t.resumed > 0 {
         let _ = write!(
             counted,
-            "; {resumed} run(s) were stopped and resumed: the time no ferry ran is not counted"
+            "; {} run(s) were stopped and resumed: the time no ferry ran is not counted",
+            t.resumed
         );
     }
     let _ = writeln!(o, "{counted}");
-    if let Some(s) = &total {
-        match window {
-            Some(w) => {
-                let w = w as f64;
-                let upper = s.next95.map(|(_, hi)| hi);
-                let verdict = if s.max > w {
-                    "the slowest rehearsal did NOT fit"
-                } else if upper.is_some_and(|u| u > w) {
-                    "every rehearsal fit, but the next run may not (95% interval)"
-                } else if s.p90 > w * 0.8 {
-                    "fits, but with less than 20% to spare at p90"
-                } else {
-                    "fits"
-                };
-                let _ = writeln!(
-                    o,
-                    "window {}: p90 uses {:.0}% of it, max {:.0}%{} — {verdict}",
-                    fmt_duration(w),
-                    s.p90 / w * 100.0,
-                    s.max / w * 100.0,
-                    upper
-                        .map(|u| format!(", 95% next-run bound {:.0}%", u / w * 100.0))
-                        .unwrap_or_default()
-                );
-            }
-            None => {
-                let _ = writeln!(o, "window: none planned in the runbook");
-            }
-        }
-    }
+}
+
+/// The total set against the planned window, with a verdict.
+fn window_fit(o: &mut String, s: &Summary, window: Option<u64>) {
+    let Some(w) = window else {
+        let _ = writeln!(o, "window: none planned in the runbook");
+        return;
+    };
+    let w = w as f64;
+    let upper = s.next95.map(|(_, hi)| hi);
+    let verdict = if s.max > w {
+        "the slowest rehearsal did NOT fit"
+    } else if upper.is_some_and(|u| u > w) {
+        "every rehearsal fit, but the next run may not (95% interval)"
+    } else if s.p90 > w * 0.8 {
+        "fits, but with less than 20% to spare at p90"
+    } else {
+        "fits"
+    };
+    let _ = writeln!(
+        o,
+        "window {}: p90 uses {:.0}% of it, max {:.0}%{} — {verdict}",
+        report_duration(w),
+        s.p90 / w * 100.0,
+        s.max / w * 100.0,
+        upper
+            .map(|u| format!(", 95% next-run bound {:.0}%", u / w * 100.0))
+            .unwrap_or_default()
+    );
+}
+
+/// The (up to) three steps whose spread costs the most time.
+fn varies_most(o: &mut String, mut varying: Vec<(String, Summary)>, total: Option<&Summary>) {
     // what makes the total uncertain is spread in seconds, not in percent:
     // a 0.01 s step that varies 80% does not matter
-    let floor = total
-        .as_ref()
-        .map(|t| t.median * 0.01)
-        .unwrap_or(0.0)
-        .max(0.05);
+    let floor = total.map(|t| t.median * 0.01).unwrap_or(0.0).max(0.05);
     varying.sort_by(|a, b| b.1.sd.total_cmp(&a.1.sd));
     let top: Vec<String> = varying
         .iter()
         .filter(|(_, s)| s.sd >= floor)
         .take(3)
-        .map(|(id, s)| format!("{id} (sd {}, ±{:.0}%)", fmt_duration(s.sd), s.cv * 100.0))
+        .map(|(id, s)| format!("{id} (sd {}, ±{:.0}%)", report_duration(s.sd), s.cv * 100.0))
         .collect();
     if !top.is_empty() {
         let _ = writeln!(o, "varies most: {}", top.join(", "));
     }
-    let _ = writeln!(
-        o,
-        "95% next run: mean ± t(n-1)·sd·√(1+1/n), where one more rehearsal should end if runs are alike"
-    );
-    o
 }
 
 #[cfg(test)]

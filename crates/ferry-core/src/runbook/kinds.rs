@@ -17,184 +17,218 @@ pub fn parse_kind(
     refs: &mut Vec<Ref>,
 ) -> Option<StepKind> {
     let c = format!("{ctx} (kind `{kind}`)");
-    Some(match kind {
-        "confirm" => StepKind::Confirm,
-        "shell" => {
-            let run = r.text_req(t, "run", &c, "\"./scripts/maintenance.sh on\"");
-            let env = r.str_map_opt(t, "env", &c);
-            let cwd = r.string(t, "cwd", &c);
-            StepKind::Shell(ShellStep {
-                run: run?,
-                env,
-                cwd,
-            })
-        }
-        "sql" => {
-            let connection = conn_ref(r, t, "connection", &c, refs, ctx);
-            let sql = r.text_req(t, "sql", &c, "\"select 1\"");
-            let expect = t.get("expect").and_then(|(_, item)| match item.as_value() {
-                Some(Value::String(s)) => Some(Expect::Text(s.value().clone())),
-                Some(Value::Integer(i)) => Some(Expect::Integer(*i.value())),
-                Some(Value::Float(f)) => Some(Expect::Float(*f.value())),
-                Some(Value::Boolean(b)) => Some(Expect::Bool(*b.value())),
-                _ => {
-                    r.error(
-                        Diagnostic::new(
-                            item_span(item),
-                            format!("wrong type for `expect` in {c}: found {}", type_name(item)),
-                        )
-                        .expected("a string, number or boolean"),
-                    );
-                    None
-                }
-            });
-            StepKind::Sql(SqlStep {
-                connection: connection?,
-                sql: sql?,
-                expect,
-            })
-        }
-        "wait" => {
-            let every = r
-                .duration_opt(t, "every", &c)
-                .unwrap_or(Duration::from_secs(2));
-            if t.get("until").is_none() {
-                r.missing(t, "until", &c, "{ lag = \"replica\", below = \"10s\" }");
-                return None;
-            }
-            let u = r.table_opt(t, "until", &c)?;
-            let uc = format!("`until` of {ctx}");
-            let cond = parse_condition(r, u, &uc, refs, true)?;
-            StepKind::Wait(WaitStep {
-                until: cond.0,
-                hold: cond.1,
-                every,
-            })
-        }
-        "copy" => {
-            let from = conn_ref(r, t, "from", &c, refs, ctx);
-            let to = conn_ref(r, t, "to", &c, refs, ctx);
-            let throttle = match r.table_opt(t, "throttle", &c) {
-                Some(th) => parse_condition(r, th, &format!("`throttle` of {ctx}"), refs, false)
-                    .map(|x| x.0),
-                None => None,
-            };
-            let filters = r.str_map_opt(t, "where", &c);
-            same_connection(
-                r,
-                t,
-                ("from", "to"),
-                (&from, &to),
-                &c,
-                "copy a database onto itself",
+    match kind {
+        "confirm" => Some(StepKind::Confirm),
+        "shell" => parse_shell(r, t, &c),
+        "sql" => parse_sql(r, t, &c, ctx, refs),
+        "wait" => parse_wait(r, t, &c, ctx, refs),
+        "copy" => parse_copy(r, t, &c, ctx, refs),
+        "verify" => parse_verify(r, t, &c, ctx, refs),
+        "rds" => parse_rds(r, t, &c),
+        _ => None,
+    }
+}
+
+/// `kind = "shell"`: the command, its environment and working directory.
+fn parse_shell(r: &mut Reader<'_>, t: Node<'_>, c: &str) -> Option<StepKind> {
+    let run = r.text_req(t, "run", c, "\"./scripts/maintenance.sh on\"");
+    let env = r.str_map_opt(t, "env", c);
+    let cwd = r.string(t, "cwd", c);
+    Some(StepKind::Shell(ShellStep {
+        run: run?,
+        env,
+        cwd,
+    }))
+}
+
+/// `kind = "sql"`: the statement, its connection and what it must return.
+fn parse_sql(
+    r: &mut Reader<'_>,
+    t: Node<'_>,
+    c: &str,
+    ctx: &str,
+    refs: &mut Vec<Ref>,
+) -> Option<StepKind> {
+    let connection = conn_ref(r, t, "connection", c, refs, ctx);
+    let sql = r.text_req(t, "sql", c, "\"select 1\"");
+    let expect = t.get("expect").and_then(|(_, item)| match item.as_value() {
+        Some(Value::String(s)) => Some(Expect::Text(s.value().clone())),
+        Some(Value::Integer(i)) => Some(Expect::Integer(*i.value())),
+        Some(Value::Float(f)) => Some(Expect::Float(*f.value())),
+        Some(Value::Boolean(b)) => Some(Expect::Bool(*b.value())),
+        _ => {
+            r.error(
+                Diagnostic::new(
+                    item_span(item),
+                    format!("wrong type for `expect` in {c}: found {}", type_name(item)),
+                )
+                .expected("a string, number or boolean"),
             );
-            let (tables, exclude) = table_globs(r, t, &c);
-            let where_node = match t.get("where").map(|(_, i)| i) {
-                Some(Item::Table(w)) => Some(Node::Table(w)),
-                Some(Item::Value(Value::InlineTable(w))) => Some(Node::Inline(w)),
-                _ => None,
-            };
-            for (key, span) in where_node.map(|w| w.keys()).unwrap_or_default() {
-                let ok = key
-                    .split_once('.')
-                    .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty())
-                    && !key.contains('*');
-                if !ok {
-                    r.error(
-                        Diagnostic::new(
-                            span,
-                            format!("`where` of {c} names `{key}`, not one table"),
-                        )
-                        .expected("a table as `schema.table`, like \"public.users\" (no `*`)"),
-                    );
-                }
-            }
-            StepKind::Copy(CopyStep {
-                tables,
-                exclude,
-                chunk_rows: r
-                    .uint_opt(t, "chunk_rows", &c, 1, 100_000_000)
-                    .unwrap_or(50_000),
-                parallel: r.uint_opt(t, "parallel", &c, 1, 64).unwrap_or(2) as u32,
-                truncate: r.bool_opt(t, "truncate", &c).unwrap_or(false),
-                throttle,
-                filters,
-                from: from?,
-                to: to?,
-            })
+            None
         }
-        "verify" => {
-            let source = conn_ref(r, t, "source", &c, refs, ctx);
-            let target = conn_ref(r, t, "target", &c, refs, ctx);
-            same_connection(
-                r,
-                t,
-                ("source", "target"),
-                (&source, &target),
-                &c,
-                "compare a database with itself",
+    });
+    Some(StepKind::Sql(SqlStep {
+        connection: connection?,
+        sql: sql?,
+        expect,
+    }))
+}
+
+/// `kind = "wait"`: the condition to wait for, how long it must hold, how often to look.
+fn parse_wait(
+    r: &mut Reader<'_>,
+    t: Node<'_>,
+    c: &str,
+    ctx: &str,
+    refs: &mut Vec<Ref>,
+) -> Option<StepKind> {
+    let every = r
+        .duration_opt(t, "every", c)
+        .unwrap_or(Duration::from_secs(2));
+    if t.get("until").is_none() {
+        r.missing(t, "until", c, "{ lag = \"replica\", below = \"10s\" }");
+        return None;
+    }
+    let u = r.table_opt(t, "until", c)?;
+    let uc = format!("`until` of {ctx}");
+    let cond = parse_condition(r, u, &uc, refs, true)?;
+    Some(StepKind::Wait(WaitStep {
+        until: cond.0,
+        hold: cond.1,
+        every,
+    }))
+}
+
+/// `kind = "copy"`: from, to, which tables, how (chunks, workers, throttle, filters).
+fn parse_copy(
+    r: &mut Reader<'_>,
+    t: Node<'_>,
+    c: &str,
+    ctx: &str,
+    refs: &mut Vec<Ref>,
+) -> Option<StepKind> {
+    let from = conn_ref(r, t, "from", c, refs, ctx);
+    let to = conn_ref(r, t, "to", c, refs, ctx);
+    let throttle = match r.table_opt(t, "throttle", c) {
+        Some(th) => {
+            parse_condition(r, th, &format!("`throttle` of {ctx}"), refs, false).map(|x| x.0)
+        }
+        None => None,
+    };
+    let filters = r.str_map_opt(t, "where", c);
+    same_connection(
+        r,
+        t,
+        ("from", "to"),
+        (&from, &to),
+        c,
+        "copy a database onto itself",
+    );
+    let (tables, exclude) = table_globs(r, t, c);
+    let where_node = match t.get("where").map(|(_, i)| i) {
+        Some(Item::Table(w)) => Some(Node::Table(w)),
+        Some(Item::Value(Value::InlineTable(w))) => Some(Node::Inline(w)),
+        _ => None,
+    };
+    for (key, span) in where_node.map(|w| w.keys()).unwrap_or_default() {
+        let ok = key
+            .split_once('.')
+            .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty())
+            && !key.contains('*');
+        if !ok {
+            r.error(
+                Diagnostic::new(span, format!("`where` of {c} names `{key}`, not one table"))
+                    .expected("a table as `schema.table`, like \"public.users\" (no `*`)"),
             );
-            let checks = match r.str_list_opt(t, "checks", &c) {
-                None => vec![
-                    Check::Schema,
-                    Check::Counts,
-                    Check::Checksums,
-                    Check::Sample,
-                ],
-                Some(list) if list.is_empty() => {
-                    r.error(
-                        Diagnostic::new(
-                            t.get("checks").and_then(|(_, i)| item_span(i)),
-                            format!("`checks` of {c} is empty: the step would verify nothing"),
-                        )
-                        .expected("one or more of: schema, counts, checksums, sample")
-                        .help("remove `checks` to run all four"),
-                    );
-                    Vec::new()
-                }
-                Some(list) => {
-                    let names = ["schema", "counts", "checksums", "sample"];
-                    let mut out = Vec::new();
-                    for (s, span) in list {
-                        let check = match s.as_str() {
-                            "schema" => Check::Schema,
-                            "counts" => Check::Counts,
-                            "checksums" => Check::Checksums,
-                            "sample" => Check::Sample,
-                            _ => {
-                                r.error(
-                                    Diagnostic::new(
-                                        Some(span),
-                                        format!("unknown check `{s}` in {c}"),
-                                    )
-                                    .expected("one of: schema, counts, checksums, sample")
-                                    .help_opt(did_you_mean(&s, names)),
-                                );
-                                continue;
-                            }
-                        };
-                        if !out.contains(&check) {
-                            out.push(check);
-                        }
+        }
+    }
+    Some(StepKind::Copy(CopyStep {
+        tables,
+        exclude,
+        chunk_rows: r
+            .uint_opt(t, "chunk_rows", c, 1, 100_000_000)
+            .unwrap_or(50_000),
+        parallel: r.uint_opt(t, "parallel", c, 1, 64).unwrap_or(2) as u32,
+        truncate: r.bool_opt(t, "truncate", c).unwrap_or(false),
+        throttle,
+        filters,
+        from: from?,
+        to: to?,
+    }))
+}
+
+/// `kind = "verify"`: source, target, which tables and which checks.
+fn parse_verify(
+    r: &mut Reader<'_>,
+    t: Node<'_>,
+    c: &str,
+    ctx: &str,
+    refs: &mut Vec<Ref>,
+) -> Option<StepKind> {
+    let source = conn_ref(r, t, "source", c, refs, ctx);
+    let target = conn_ref(r, t, "target", c, refs, ctx);
+    same_connection(
+        r,
+        t,
+        ("source", "target"),
+        (&source, &target),
+        c,
+        "compare a database with itself",
+    );
+    let checks = match r.str_list_opt(t, "checks", c) {
+        None => vec![
+            Check::Schema,
+            Check::Counts,
+            Check::Checksums,
+            Check::Sample,
+        ],
+        Some(list) if list.is_empty() => {
+            r.error(
+                Diagnostic::new(
+                    t.get("checks").and_then(|(_, i)| item_span(i)),
+                    format!("`checks` of {c} is empty: the step would verify nothing"),
+                )
+                .expected("one or more of: schema, counts, checksums, sample")
+                .help("remove `checks` to run all four"),
+            );
+            Vec::new()
+        }
+        Some(list) => {
+            let names = ["schema", "counts", "checksums", "sample"];
+            let mut out = Vec::new();
+            for (s, span) in list {
+                let check = match s.as_str() {
+                    "schema" => Check::Schema,
+                    "counts" => Check::Counts,
+                    "checksums" => Check::Checksums,
+                    "sample" => Check::Sample,
+                    _ => {
+                        r.error(
+                            Diagnostic::new(Some(span), format!("unknown check `{s}` in {c}"))
+                                .expected("one of: schema, counts, checksums, sample")
+                                .help_opt(did_you_mean(&s, names)),
+                        );
+                        continue;
                     }
-                    out
+                };
+                if !out.contains(&check) {
+                    out.push(check);
                 }
-            };
-            let (tables, exclude) = table_globs(r, t, &c);
-            StepKind::Verify(VerifyStep {
-                tables,
-                exclude,
-                sample: r.uint_opt(t, "sample", &c, 0, 10_000_000).unwrap_or(1000),
-                max_diffs: r.uint_opt(t, "max_diffs", &c, 1, 1_000_000).unwrap_or(100),
-                time_limit: r.duration_opt(t, "time_limit", &c),
-                checks,
-                source: source?,
-                target: target?,
-            })
+            }
+            out
         }
-        "rds" => parse_rds(r, t, &c)?,
-        _ => return None,
-    })
+    };
+    let (tables, exclude) = table_globs(r, t, c);
+    Some(StepKind::Verify(VerifyStep {
+        tables,
+        exclude,
+        sample: r.uint_opt(t, "sample", c, 0, 10_000_000).unwrap_or(1000),
+        max_diffs: r.uint_opt(t, "max_diffs", c, 1, 1_000_000).unwrap_or(100),
+        time_limit: r.duration_opt(t, "time_limit", c),
+        checks,
+        source: source?,
+        target: target?,
+    }))
 }
 
 /// `from`/`to` (or `source`/`target`) naming one connection is a typo that
@@ -425,71 +459,11 @@ fn parse_condition(
     refs: &mut Vec<Ref>,
     allow_sql: bool,
 ) -> Option<(Condition, Option<Duration>)> {
-    // a throttle pauses *while* its condition holds: only `above` makes sense,
-    // and it has no `for` (the engine would ignore it)
-    let keys: &[&str] = if allow_sql {
-        &[
-            "lag",
-            "metric",
-            "below",
-            "above",
-            "for",
-            "sql",
-            "connection",
-        ]
-    } else {
-        &["lag", "metric", "above"]
-    };
-    for (key, span) in u.keys() {
-        if keys.contains(&key.as_str()) {
-            continue;
-        }
-        let mut d = Diagnostic::new(span, format!("unknown key `{key}` in {c}"))
-            .expected(format!("one of: {}", keys.join(", ")));
-        d = match key.as_str() {
-            "below" if !allow_sql => d.help(
-                "a throttle pauses the copy while the value is *above* the limit: write `above = ...`",
-            ),
-            "for" if !allow_sql => d.help("a throttle pauses at once and resumes as soon as the value is back under the limit; `for` is for `wait` steps"),
-            "sql" | "connection" if !allow_sql => d.help(
-                "a throttle reads a monitor: sample the query with a [[monitor.metric]] `sql = { ... }` and throttle on that metric",
-            ),
-            _ => d.help_opt(did_you_mean(&key, keys.iter().copied())),
-        };
-        r.error(d);
-    }
+    check_condition_keys(r, u, c, allow_sql);
     let hold = if allow_sql {
         r.duration_opt(u, "for", c)
     } else {
         None
-    };
-    let compare = |r: &mut Reader<'_>| -> Option<(Compare, &'static str)> {
-        match (
-            u.get("below").is_some() && allow_sql,
-            u.get("above").is_some(),
-        ) {
-            (true, false) => Some((Compare::Below, "below")),
-            (false, true) => Some((Compare::Above, "above")),
-            (false, false) if !allow_sql => {
-                if u.get("below").is_none() {
-                    r.error(
-                        Diagnostic::new(u.span(), format!("{c} needs `above`"))
-                            .expected("`above = ...`: the copy pauses while the value is above it"),
-                    );
-                }
-                None
-            }
-            _ => {
-                r.error(
-                    Diagnostic::new(
-                        u.span(),
-                        format!("{c} needs exactly one of `below` or `above`"),
-                    )
-                    .expected("`below = ...` or `above = ...`"),
-                );
-                None
-            }
-        }
     };
     let which = ["lag", "metric", "sql"]
         .into_iter()
@@ -497,14 +471,8 @@ fn parse_condition(
         .collect::<Vec<_>>();
     match which.as_slice() {
         ["lag"] => {
-            let (name, span) = r.str_opt(u, "lag", c)?;
-            refs.push(Ref {
-                kind: RefKind::LagMonitor,
-                name: name.clone(),
-                span,
-                from: c.to_string(),
-            });
-            let (cmp, key) = compare(r)?;
+            let name = monitor_ref(r, u, "lag", RefKind::LagMonitor, c, refs)?;
+            let (cmp, key) = condition_compare(r, u, c, allow_sql)?;
             let threshold = r.duration_opt(u, key, c)?;
             Some((
                 Condition::Lag {
@@ -516,14 +484,8 @@ fn parse_condition(
             ))
         }
         ["metric"] => {
-            let (name, span) = r.str_opt(u, "metric", c)?;
-            refs.push(Ref {
-                kind: RefKind::MetricMonitor,
-                name: name.clone(),
-                span,
-                from: c.to_string(),
-            });
-            let (cmp, key) = compare(r)?;
+            let name = monitor_ref(r, u, "metric", RefKind::MetricMonitor, c, refs)?;
+            let (cmp, key) = condition_compare(r, u, c, allow_sql)?;
             let threshold = r.number_opt(u, key, c)?;
             Some((
                 Condition::Metric {
@@ -557,4 +519,97 @@ fn parse_condition(
             None
         }
     }
+}
+
+/// Keys a condition does not take; a throttle's own mistakes (`below`, `for`,
+/// `sql`) get a help line saying why.
+fn check_condition_keys(r: &mut Reader<'_>, u: Node<'_>, c: &str, allow_sql: bool) {
+    // a throttle pauses *while* its condition holds: only `above` makes sense,
+    // and it has no `for` (the engine would ignore it)
+    let keys: &[&str] = if allow_sql {
+        &[
+            "lag",
+            "metric",
+            "below",
+            "above",
+            "for",
+            "sql",
+            "connection",
+        ]
+    } else {
+        &["lag", "metric", "above"]
+    };
+    for (key, span) in u.keys() {
+        if keys.contains(&key.as_str()) {
+            continue;
+        }
+        let mut d = Diagnostic::new(span, format!("unknown key `{key}` in {c}"))
+            .expected(format!("one of: {}", keys.join(", ")));
+        d = match key.as_str() {
+            "below" if !allow_sql => d.help(
+                "a throttle pauses the copy while the value is *above* the limit: write `above = ...`",
+            ),
+            "for" if !allow_sql => d.help("a throttle pauses at once and resumes as soon as the value is back under the limit; `for` is for `wait` steps"),
+            "sql" | "connection" if !allow_sql => d.help(
+                "a throttle reads a monitor: sample the query with a [[monitor.metric]] `sql = { ... }` and throttle on that metric",
+            ),
+            _ => d.help_opt(did_you_mean(&key, keys.iter().copied())),
+        };
+        r.error(d);
+    }
+}
+
+/// `below` or `above`, exactly one (a throttle: `above` only), and the key it used.
+fn condition_compare(
+    r: &mut Reader<'_>,
+    u: Node<'_>,
+    c: &str,
+    allow_sql: bool,
+) -> Option<(Compare, &'static str)> {
+    match (
+        u.get("below").is_some() && allow_sql,
+        u.get("above").is_some(),
+    ) {
+        (true, false) => Some((Compare::Below, "below")),
+        (false, true) => Some((Compare::Above, "above")),
+        (false, false) if !allow_sql => {
+            if u.get("below").is_none() {
+                r.error(
+                    Diagnostic::new(u.span(), format!("{c} needs `above`"))
+                        .expected("`above = ...`: the copy pauses while the value is above it"),
+                );
+            }
+            None
+        }
+        _ => {
+            r.error(
+                Diagnostic::new(
+                    u.span(),
+                    format!("{c} needs exactly one of `below` or `above`"),
+                )
+                .expected("`below = ...` or `above = ...`"),
+            );
+            None
+        }
+    }
+}
+
+/// The monitor a condition reads (`lag = NAME`, `metric = NAME`), recorded as a
+/// reference to check once every monitor is known.
+fn monitor_ref(
+    r: &mut Reader<'_>,
+    u: Node<'_>,
+    key: &str,
+    kind: RefKind,
+    c: &str,
+    refs: &mut Vec<Ref>,
+) -> Option<String> {
+    let (name, span) = r.str_opt(u, key, c)?;
+    refs.push(Ref {
+        kind,
+        name: name.clone(),
+        span,
+        from: c.to_string(),
+    });
+    Some(name)
 }

@@ -202,82 +202,8 @@ fn parse_metric(r: &mut Reader<'_>, t: Node<'_>, refs: &mut Vec<Ref>) -> Option<
     let (name, _) = named(r, t, ctx0)?;
     let ctx = format!("metric monitor `{name}`");
     let source = match (t.get("cloudwatch").is_some(), t.get("sql").is_some()) {
-        (true, false) => {
-            let cw = r.table_opt(t, "cloudwatch", &ctx)?;
-            let c = format!("`cloudwatch` of {ctx}");
-            r.check_keys(
-                cw,
-                &c,
-                &[
-                    "namespace",
-                    "metric",
-                    "dimensions",
-                    "stat",
-                    "period",
-                    "missing",
-                ],
-            );
-            let missing_zero = match r.str_opt(cw, "missing", &c) {
-                None => false,
-                Some((m, _)) if m == "zero" => true,
-                Some((m, _)) if m == "stale" => false,
-                Some((m, span)) => {
-                    r.error(
-                        Diagnostic::new(Some(span), format!("unknown `missing = \"{m}\"` in {c}"))
-                            .expected("\"zero\" (a period without datapoints counts as 0) or \"stale\" (the default)"),
-                    );
-                    false
-                }
-            };
-            let stat = match r.str_opt(cw, "stat", &c) {
-                None => "Average".to_string(),
-                Some((s, span)) => {
-                    let ok = STATS.contains(&s.as_str())
-                        || (s.starts_with('p')
-                            && s[1..]
-                                .parse::<f64>()
-                                .is_ok_and(|p| (0.0..=100.0).contains(&p)));
-                    if !ok {
-                        r.error(
-                            Diagnostic::new(Some(span), format!("unknown statistic `{s}` in {c}"))
-                                .expected(format!(
-                                    "one of: {}, or a percentile like p99",
-                                    STATS.join(", ")
-                                ))
-                                .help_opt(did_you_mean(&s, STATS.iter().copied())),
-                        );
-                    }
-                    s
-                }
-            };
-            MetricSource::Cloudwatch(CloudwatchMetric {
-                namespace: r
-                    .str_req(cw, "namespace", &c, "\"AWS/RDS\"")
-                    .map(|x| x.0)
-                    .unwrap_or_default(),
-                metric: r
-                    .str_req(cw, "metric", &c, "\"CPUUtilization\"")
-                    .map(|x| x.0)
-                    .unwrap_or_default(),
-                dimensions: r.str_map_opt(cw, "dimensions", &c),
-                stat,
-                period: cloudwatch_period(r, cw, &c),
-                missing_zero,
-            })
-        }
-        (false, true) => {
-            let s = r.table_opt(t, "sql", &ctx)?;
-            let c = format!("`sql` of {ctx}");
-            r.check_keys(s, &c, &["connection", "query", "rate", "every"]);
-            MetricSource::Sql(SqlMetric {
-                connection: conn_ref(r, s, "connection", &c, refs, &ctx).unwrap_or_default(),
-                query: r
-                    .text_req(s, "query", &c, "\"select count(*) from orders\"")
-                    .unwrap_or_default(),
-                rate: r.bool_opt(s, "rate", &c).unwrap_or(false),
-                every: every_opt(r, s, &c, Duration::from_secs(5)),
-            })
-        }
+        (true, false) => cloudwatch_source(r, t, &ctx)?,
+        (false, true) => sql_source(r, t, &ctx, refs)?,
         (has_cw, _) => {
             r.error(
                 Diagnostic::new(
@@ -315,4 +241,102 @@ fn parse_metric(r: &mut Reader<'_>, t: Node<'_>, refs: &mut Vec<Ref>) -> Option<
         name,
         source,
     })
+}
+
+/// `cloudwatch = { namespace, metric, dimensions, stat, period, missing }`.
+fn cloudwatch_source(r: &mut Reader<'_>, t: Node<'_>, ctx: &str) -> Option<MetricSource> {
+    let cw = r.table_opt(t, "cloudwatch", ctx)?;
+    let c = format!("`cloudwatch` of {ctx}");
+    r.check_keys(
+        cw,
+        &c,
+        &[
+            "namespace",
+            "metric",
+            "dimensions",
+            "stat",
+            "period",
+            "missing",
+        ],
+    );
+    let missing_zero = missing_zero(r, cw, &c);
+    let stat = statistic(r, cw, &c);
+    Some(MetricSource::Cloudwatch(CloudwatchMetric {
+        namespace: r
+            .str_req(cw, "namespace", &c, "\"AWS/RDS\"")
+            .map(|x| x.0)
+            .unwrap_or_default(),
+        metric: r
+            .str_req(cw, "metric", &c, "\"CPUUtilization\"")
+            .map(|x| x.0)
+            .unwrap_or_default(),
+        dimensions: r.str_map_opt(cw, "dimensions", &c),
+        stat,
+        period: cloudwatch_period(r, cw, &c),
+        missing_zero,
+    }))
+}
+
+/// `missing`: whether a period without datapoints counts as 0 (`"zero"`) or
+/// leaves the monitor stale (`"stale"`, the default).
+fn missing_zero(r: &mut Reader<'_>, cw: Node<'_>, c: &str) -> bool {
+    match r.str_opt(cw, "missing", c) {
+        None => false,
+        Some((m, _)) if m == "zero" => true,
+        Some((m, _)) if m == "stale" => false,
+        Some((m, span)) => {
+            r.error(
+                Diagnostic::new(Some(span), format!("unknown `missing = \"{m}\"` in {c}"))
+                    .expected(
+                    "\"zero\" (a period without datapoints counts as 0) or \"stale\" (the default)",
+                ),
+            );
+            false
+        }
+    }
+}
+
+/// `stat`: a CloudWatch statistic or a percentile like `p99` (Average by default).
+fn statistic(r: &mut Reader<'_>, cw: Node<'_>, c: &str) -> String {
+    match r.str_opt(cw, "stat", c) {
+        None => "Average".to_string(),
+        Some((s, span)) => {
+            let ok = STATS.contains(&s.as_str())
+                || (s.starts_with('p')
+                    && s[1..]
+                        .parse::<f64>()
+                        .is_ok_and(|p| (0.0..=100.0).contains(&p)));
+            if !ok {
+                r.error(
+                    Diagnostic::new(Some(span), format!("unknown statistic `{s}` in {c}"))
+                        .expected(format!(
+                            "one of: {}, or a percentile like p99",
+                            STATS.join(", ")
+                        ))
+                        .help_opt(did_you_mean(&s, STATS.iter().copied())),
+                );
+            }
+            s
+        }
+    }
+}
+
+/// `sql = { connection, query, rate, every }`: a query sampled on a timer.
+fn sql_source(
+    r: &mut Reader<'_>,
+    t: Node<'_>,
+    ctx: &str,
+    refs: &mut Vec<Ref>,
+) -> Option<MetricSource> {
+    let s = r.table_opt(t, "sql", ctx)?;
+    let c = format!("`sql` of {ctx}");
+    r.check_keys(s, &c, &["connection", "query", "rate", "every"]);
+    Some(MetricSource::Sql(SqlMetric {
+        connection: conn_ref(r, s, "connection", &c, refs, ctx).unwrap_or_default(),
+        query: r
+            .text_req(s, "query", &c, "\"select count(*) from orders\"")
+            .unwrap_or_default(),
+        rate: r.bool_opt(s, "rate", &c).unwrap_or(false),
+        every: every_opt(r, s, &c, Duration::from_secs(5)),
+    }))
 }

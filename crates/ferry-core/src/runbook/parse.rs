@@ -55,6 +55,49 @@ pub fn parse(
 ) -> Parsed {
     let root = Node::Table(doc);
     r.check_keys(root, "the runbook file (top level)", TOP_KEYS);
+    explain_misplaced_keys(r, root);
+    let mut refs = Vec::new();
+
+    // [vars] first, so every later string can be expanded.
+    let vars = parse_vars(r, root);
+    r.vars = vars.clone();
+
+    let file_span = 0..r.src.len().min(1);
+    let (name, title, notes, window) = parse_runbook_table(r, root, &file_span);
+    let aws = parse_aws(r, root);
+    let connections = parse_connections(r, root);
+    let monitors = parse_monitors(r, root, &mut refs);
+    let mut step_ids = Vec::new();
+    let mut dep_spans = super::steps::StepSpans::default();
+    let (phases, phases_span) =
+        super::steps::parse_phases(r, root, &mut refs, &mut step_ids, &mut dep_spans);
+
+    Parsed {
+        runbook: Runbook {
+            path: path.to_path_buf(),
+            name,
+            title,
+            format: SUPPORTED_FORMAT as u32,
+            notes,
+            window,
+            vars,
+            aws,
+            connections,
+            monitors,
+            phases,
+            source_sha256: sha,
+        },
+        refs,
+        step_ids,
+        dep_spans,
+        phases_span,
+        file_span,
+    }
+}
+
+/// A top-level key that is misplaced rather than misspelt: the unknown-key
+/// error says where it belongs.
+fn explain_misplaced_keys(r: &mut Reader<'_>, root: Node<'_>) {
     // misplaced rather than misspelt: say where the key belongs
     for (key, span) in root.keys() {
         let home = match key.as_str() {
@@ -77,9 +120,10 @@ pub fn parse(
             d.help = Some(home);
         }
     }
-    let mut refs = Vec::new();
+}
 
-    // [vars] first, so every later string can be expanded.
+/// `[vars]`: plain strings (with `${env:NAME}`, checked now), integers or booleans.
+fn parse_vars(r: &mut Reader<'_>, root: Node<'_>) -> BTreeMap<String, String> {
     let mut vars = BTreeMap::new();
     if let Some(t) = r.table_opt(root, "vars", "the top level") {
         for (k, span) in t.keys() {
@@ -124,11 +168,16 @@ pub fn parse(
             }
         }
     }
-    r.vars = vars.clone();
+    vars
+}
 
-    // [runbook]
-    let file_span = 0..r.src.len().min(1);
-    let (name, title, notes, window) = match r.table_opt(root, "runbook", "the top level") {
+/// `[runbook]`: name, title, format, notes and window.
+fn parse_runbook_table(
+    r: &mut Reader<'_>,
+    root: Node<'_>,
+    file_span: &Span,
+) -> (String, String, Option<String>, Option<Window>) {
+    match r.table_opt(root, "runbook", "the top level") {
         None => {
             if root.get("runbook").is_none() {
                 r.error(
@@ -150,63 +199,53 @@ pub fn parse(
             let title = r
                 .string(t, "title", "[runbook]")
                 .unwrap_or_else(|| name.clone());
-            match t.get("format") {
-                None => r.missing(t, "format", "[runbook]", "1"),
-                Some((_, item)) => match item.as_value() {
-                    Some(Value::Integer(i)) if *i.value() == SUPPORTED_FORMAT => {}
-                    Some(Value::Integer(i)) => r.error(
-                        Diagnostic::new(i.span(), format!("unsupported runbook format version {}", i.value()))
-                            .expected(format!("`format = {SUPPORTED_FORMAT}` (this ferry reads format {SUPPORTED_FORMAT})")),
-                    ),
-                    _ => r.error(
-                        Diagnostic::new(item_span(item), format!("wrong type for `format` in [runbook]: found {}", type_name(item)))
-                            .expected(format!("the integer {SUPPORTED_FORMAT}")),
-                    ),
-                },
-            }
+            check_format(r, t);
             let notes = r.string(t, "notes", "[runbook]");
             let window = parse_window(r, t);
             (name, title, notes, window)
         }
-    };
+    }
+}
 
-    let aws = r.table_opt(root, "aws", "the top level").map(|t| {
+/// `format` must be the one this ferry reads.
+fn check_format(r: &mut Reader<'_>, t: Node<'_>) {
+    match t.get("format") {
+        None => r.missing(t, "format", "[runbook]", "1"),
+        Some((_, item)) => match item.as_value() {
+            Some(Value::Integer(i)) if *i.value() == SUPPORTED_FORMAT => {}
+            Some(Value::Integer(i)) => r.error(
+                Diagnostic::new(
+                    i.span(),
+                    format!("unsupported runbook format version {}", i.value()),
+                )
+                .expected(format!(
+                    "`format = {SUPPORTED_FORMAT}` (this ferry reads format {SUPPORTED_FORMAT})"
+                )),
+            ),
+            _ => r.error(
+                Diagnostic::new(
+                    item_span(item),
+                    format!(
+                        "wrong type for `format` in [runbook]: found {}",
+                        type_name(item)
+                    ),
+                )
+                .expected(format!("the integer {SUPPORTED_FORMAT}")),
+            ),
+        },
+    }
+}
+
+/// `[aws]`: region, profile and endpoint for the AWS steps.
+fn parse_aws(r: &mut Reader<'_>, root: Node<'_>) -> Option<AwsSettings> {
+    r.table_opt(root, "aws", "the top level").map(|t| {
         r.check_keys(t, "[aws]", &["region", "profile", "endpoint_url"]);
         AwsSettings {
             region: r.string(t, "region", "[aws]"),
             profile: r.string(t, "profile", "[aws]"),
             endpoint_url: r.string(t, "endpoint_url", "[aws]"),
         }
-    });
-
-    let connections = parse_connections(r, root);
-    let monitors = parse_monitors(r, root, &mut refs);
-    let mut step_ids = Vec::new();
-    let mut dep_spans = super::steps::StepSpans::default();
-    let (phases, phases_span) =
-        super::steps::parse_phases(r, root, &mut refs, &mut step_ids, &mut dep_spans);
-
-    Parsed {
-        runbook: Runbook {
-            path: path.to_path_buf(),
-            name,
-            title,
-            format: SUPPORTED_FORMAT as u32,
-            notes,
-            window,
-            vars,
-            aws,
-            connections,
-            monitors,
-            phases,
-            source_sha256: sha,
-        },
-        refs,
-        step_ids,
-        dep_spans,
-        phases_span,
-        file_span,
-    }
+    })
 }
 
 fn is_slug_var(s: &str) -> bool {

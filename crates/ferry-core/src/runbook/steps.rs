@@ -189,171 +189,12 @@ fn parse_step(
     }
 
     // kind decides which keys are allowed
-    let kind_name = match t.get("kind") {
-        None => {
-            r.error(
-                Diagnostic::new(t.span(), format!("missing required key `kind` in {ctx}"))
-                    .expected(format!("`kind = \"...\"`, one of: {}", KINDS.join(", "))),
-            );
-            None
-        }
-        Some((_, item)) => match item.as_value() {
-            Some(Value::String(s)) if KINDS.contains(&s.value().as_str()) => {
-                Some(s.value().clone())
-            }
-            Some(Value::String(s)) => {
-                r.error(
-                    Diagnostic::new(
-                        s.span(),
-                        format!("unknown step kind `{}` in {ctx}", s.value()),
-                    )
-                    .expected(format!("one of: {}", KINDS.join(", ")))
-                    .help_opt(did_you_mean(s.value(), KINDS.iter().copied())),
-                );
-                None
-            }
-            _ => {
-                r.error(
-                    Diagnostic::new(
-                        item_span(item),
-                        format!("wrong type for `kind` in {ctx}: found {}", type_name(item)),
-                    )
-                    .expected(format!("a string, one of: {}", KINDS.join(", "))),
-                );
-                None
-            }
-        },
-    };
-
-    // unknown keys, with a kind-aware message
-    let allowed: Vec<&str> = COMMON
-        .iter()
-        .chain(kind_name.as_deref().map(kind_keys).unwrap_or(&[]).iter())
-        .copied()
-        .collect();
-    if kind_name.is_none() {
-        // still name keys that no kind takes, so one run reports everything
-        let any: Vec<&str> = COMMON
-            .iter()
-            .chain(KINDS.iter().flat_map(|k| kind_keys(k).iter()))
-            .copied()
-            .collect();
-        for (key, span) in t.keys() {
-            if !any.contains(&key.as_str()) {
-                r.error(
-                    Diagnostic::new(span, format!("unknown key `{key}` in {ctx}"))
-                        .expected("a key of a step (see docs/runbook-format.md)")
-                        .help_opt(did_you_mean(&key, any.iter().copied())),
-                );
-            }
-        }
-    }
-    if kind_name.is_some() {
-        for (key, span) in t.keys() {
-            if allowed.contains(&key.as_str()) {
-                continue;
-            }
-            let owner = KINDS.iter().find(|k| kind_keys(k).contains(&key.as_str()));
-            let kind = kind_name.as_deref().unwrap_or("");
-            let mut d = Diagnostic::new(
-                span,
-                format!("unknown key `{key}` in {ctx} (kind `{kind}`)"),
-            )
-            .expected(format!("one of: {}", allowed.join(", ")));
-            d = match (did_you_mean(&key, allowed.iter().copied()), owner) {
-                (Some(h), _) => d.help(h),
-                (None, Some(o)) => d.help(format!("`{key}` belongs to {o} steps")),
-                _ => d,
-            };
-            r.error(d);
-        }
-    }
-
-    let confirm = match r.str_opt(t, "confirm", &ctx) {
-        None => ConfirmMode::Operator,
-        Some((s, span)) => match s.as_str() {
-            "operator" => ConfirmMode::Operator,
-            "two-person" => ConfirmMode::TwoPerson,
-            "none" => ConfirmMode::None,
-            _ => {
-                let opts = ["operator", "two-person", "none"];
-                r.error(
-                    Diagnostic::new(
-                        Some(span),
-                        format!("bad value `{s}` for `confirm` in {ctx}"),
-                    )
-                    .expected("one of: operator, two-person, none")
-                    .help_opt(did_you_mean(&s, opts)),
-                );
-                ConfirmMode::Operator
-            }
-        },
-    };
-    let on_failure = match r.str_opt(t, "on_failure", &ctx) {
-        None => OnFailure::Halt,
-        Some((s, span)) => match s.as_str() {
-            "halt" => OnFailure::Halt,
-            "continue" => OnFailure::Continue,
-            "rollback" => OnFailure::Rollback,
-            _ => {
-                r.error(
-                    Diagnostic::new(
-                        Some(span),
-                        format!("bad value `{s}` for `on_failure` in {ctx}"),
-                    )
-                    .expected("one of: halt, continue, rollback")
-                    .help_opt(did_you_mean(&s, ["halt", "continue", "rollback"])),
-                );
-                OnFailure::Halt
-            }
-        },
-    };
-
-    let depends_on_list = r.str_list_opt(t, "depends_on", &ctx);
-    let depends_on_explicit = depends_on_list.is_some();
-    let depends_on = match depends_on_list {
-        Some(list) => {
-            for (i, (dep, span)) in list.iter().enumerate() {
-                if list[..i].iter().any(|(d, _)| d == dep) {
-                    r.error(
-                        Diagnostic::new(
-                            Some(span.clone()),
-                            format!("`{dep}` is listed twice in `depends_on` of {ctx}"),
-                        )
-                        .expected("each step id once")
-                        .help("was another step meant here?"),
-                    );
-                    continue;
-                }
-                refs.push(Ref {
-                    kind: RefKind::Step,
-                    name: dep.clone(),
-                    span: span.clone(),
-                    from: ctx.clone(),
-                });
-            }
-            dep_spans.deps.insert(id.clone(), list.clone());
-            strip_spans(list)
-        }
-        None => previous.iter().cloned().collect(),
-    };
-
-    let retries = match r.table_opt(t, "retries", &ctx) {
-        None => Retries::default(),
-        Some(rt) => {
-            let c = format!("`retries` of {ctx}");
-            r.check_keys(rt, &c, &["max", "backoff"]);
-            if rt.get("max").is_none() {
-                r.missing(rt, "max", &c, "3");
-            }
-            Retries {
-                max: r.uint_opt(rt, "max", &c, 0, 100).unwrap_or(0) as u32,
-                backoff: r
-                    .duration_opt(rt, "backoff", &c)
-                    .unwrap_or(Duration::from_secs(5)),
-            }
-        }
-    };
+    let kind_name = step_kind(r, t, &ctx);
+    check_step_keys(r, t, &ctx, kind_name.as_deref());
+    let confirm = confirm_mode(r, t, &ctx);
+    let on_failure = on_failure(r, t, &ctx);
+    let (depends_on, depends_on_explicit) = depends_on(r, t, &ctx, &id, previous, refs, dep_spans);
+    let retries = retries(r, t, &ctx);
     let (rollback, rb_list) = parse_rollback(r, t, &ctx, refs);
     if !rb_list.is_empty() {
         dep_spans.rollbacks.insert(id.clone(), rb_list);
@@ -391,6 +232,201 @@ fn parse_step(
         kind,
         span: header,
     })
+}
+
+/// The step's `kind`, if it names one ferry knows.
+fn step_kind(r: &mut Reader<'_>, t: Node<'_>, ctx: &str) -> Option<String> {
+    match t.get("kind") {
+        None => {
+            r.error(
+                Diagnostic::new(t.span(), format!("missing required key `kind` in {ctx}"))
+                    .expected(format!("`kind = \"...\"`, one of: {}", KINDS.join(", "))),
+            );
+            None
+        }
+        Some((_, item)) => match item.as_value() {
+            Some(Value::String(s)) if KINDS.contains(&s.value().as_str()) => {
+                Some(s.value().clone())
+            }
+            Some(Value::String(s)) => {
+                r.error(
+                    Diagnostic::new(
+                        s.span(),
+                        format!("unknown step kind `{}` in {ctx}", s.value()),
+                    )
+                    .expected(format!("one of: {}", KINDS.join(", ")))
+                    .help_opt(did_you_mean(s.value(), KINDS.iter().copied())),
+                );
+                None
+            }
+            _ => {
+                r.error(
+                    Diagnostic::new(
+                        item_span(item),
+                        format!("wrong type for `kind` in {ctx}: found {}", type_name(item)),
+                    )
+                    .expected(format!("a string, one of: {}", KINDS.join(", "))),
+                );
+                None
+            }
+        },
+    }
+}
+
+/// Unknown keys, with a kind-aware message. Without a kind, still name the
+/// keys that no kind takes, so one run reports everything.
+fn check_step_keys(r: &mut Reader<'_>, t: Node<'_>, ctx: &str, kind_name: Option<&str>) {
+    let allowed: Vec<&str> = COMMON
+        .iter()
+        .chain(kind_name.map(kind_keys).unwrap_or(&[]).iter())
+        .copied()
+        .collect();
+    if kind_name.is_none() {
+        // still name keys that no kind takes, so one run reports everything
+        let any: Vec<&str> = COMMON
+            .iter()
+            .chain(KINDS.iter().flat_map(|k| kind_keys(k).iter()))
+            .copied()
+            .collect();
+        for (key, span) in t.keys() {
+            if !any.contains(&key.as_str()) {
+                r.error(
+                    Diagnostic::new(span, format!("unknown key `{key}` in {ctx}"))
+                        .expected("a key of a step (see docs/runbook-format.md)")
+                        .help_opt(did_you_mean(&key, any.iter().copied())),
+                );
+            }
+        }
+    }
+    if kind_name.is_some() {
+        for (key, span) in t.keys() {
+            if allowed.contains(&key.as_str()) {
+                continue;
+            }
+            let owner = KINDS.iter().find(|k| kind_keys(k).contains(&key.as_str()));
+            let kind = kind_name.unwrap_or("");
+            let mut d = Diagnostic::new(
+                span,
+                format!("unknown key `{key}` in {ctx} (kind `{kind}`)"),
+            )
+            .expected(format!("one of: {}", allowed.join(", ")));
+            d = match (did_you_mean(&key, allowed.iter().copied()), owner) {
+                (Some(h), _) => d.help(h),
+                (None, Some(o)) => d.help(format!("`{key}` belongs to {o} steps")),
+                _ => d,
+            };
+            r.error(d);
+        }
+    }
+}
+
+/// `confirm`: who confirms the step before it runs (operator by default).
+fn confirm_mode(r: &mut Reader<'_>, t: Node<'_>, ctx: &str) -> ConfirmMode {
+    match r.str_opt(t, "confirm", ctx) {
+        None => ConfirmMode::Operator,
+        Some((s, span)) => match s.as_str() {
+            "operator" => ConfirmMode::Operator,
+            "two-person" => ConfirmMode::TwoPerson,
+            "none" => ConfirmMode::None,
+            _ => {
+                let opts = ["operator", "two-person", "none"];
+                r.error(
+                    Diagnostic::new(
+                        Some(span),
+                        format!("bad value `{s}` for `confirm` in {ctx}"),
+                    )
+                    .expected("one of: operator, two-person, none")
+                    .help_opt(did_you_mean(&s, opts)),
+                );
+                ConfirmMode::Operator
+            }
+        },
+    }
+}
+
+/// `on_failure`: halt (the default), continue or roll back.
+fn on_failure(r: &mut Reader<'_>, t: Node<'_>, ctx: &str) -> OnFailure {
+    match r.str_opt(t, "on_failure", ctx) {
+        None => OnFailure::Halt,
+        Some((s, span)) => match s.as_str() {
+            "halt" => OnFailure::Halt,
+            "continue" => OnFailure::Continue,
+            "rollback" => OnFailure::Rollback,
+            _ => {
+                r.error(
+                    Diagnostic::new(
+                        Some(span),
+                        format!("bad value `{s}` for `on_failure` in {ctx}"),
+                    )
+                    .expected("one of: halt, continue, rollback")
+                    .help_opt(did_you_mean(&s, ["halt", "continue", "rollback"])),
+                );
+                OnFailure::Halt
+            }
+        },
+    }
+}
+
+/// `depends_on`, each id once and recorded as a reference to check later; without
+/// it, the step before. Returns the list and whether the runbook wrote it.
+fn depends_on(
+    r: &mut Reader<'_>,
+    t: Node<'_>,
+    ctx: &str,
+    id: &str,
+    previous: &Option<String>,
+    refs: &mut Vec<Ref>,
+    dep_spans: &mut StepSpans,
+) -> (Vec<String>, bool) {
+    let depends_on_list = r.str_list_opt(t, "depends_on", ctx);
+    let depends_on_explicit = depends_on_list.is_some();
+    let depends_on = match depends_on_list {
+        Some(list) => {
+            for (i, (dep, span)) in list.iter().enumerate() {
+                if list[..i].iter().any(|(d, _)| d == dep) {
+                    r.error(
+                        Diagnostic::new(
+                            Some(span.clone()),
+                            format!("`{dep}` is listed twice in `depends_on` of {ctx}"),
+                        )
+                        .expected("each step id once")
+                        .help("was another step meant here?"),
+                    );
+                    continue;
+                }
+                refs.push(Ref {
+                    kind: RefKind::Step,
+                    name: dep.clone(),
+                    span: span.clone(),
+                    from: ctx.to_string(),
+                });
+            }
+            dep_spans.deps.insert(id.to_string(), list.clone());
+            strip_spans(list)
+        }
+        None => previous.iter().cloned().collect(),
+    };
+    (depends_on, depends_on_explicit)
+}
+
+/// `retries`: how often and how far apart a failed step is tried again.
+fn retries(r: &mut Reader<'_>, t: Node<'_>, ctx: &str) -> Retries {
+    match r.table_opt(t, "retries", ctx) {
+        None => Retries::default(),
+        Some(rt) => {
+            let c = format!("`retries` of {ctx}");
+            r.check_keys(rt, &c, &["max", "backoff"]);
+            if rt.get("max").is_none() {
+                r.missing(rt, "max", &c, "3");
+            }
+            Retries {
+                max: r.uint_opt(rt, "max", &c, 0, 100).unwrap_or(0) as u32,
+                backoff: r
+                    .duration_opt(rt, "backoff", &c)
+                    .unwrap_or(Duration::from_secs(5)),
+            }
+        }
+    }
 }
 
 fn parse_rollback(

@@ -4,14 +4,24 @@
 
 use super::diag::{did_you_mean, line_col, list_names, Diagnostic};
 use super::model::*;
-use super::parse::{Parsed, RefKind};
+use super::parse::{Parsed, Ref, RefKind};
 use super::reader::Reader;
 use std::collections::BTreeMap;
 
 pub fn validate(r: &mut Reader<'_>, p: &Parsed) {
-    let rb = &p.runbook;
+    let duplicates = duplicate_ids(r, p);
+    check_refs(r, p);
+    // with duplicate ids the graph is ambiguous; the duplicate is the error to fix first
+    if !duplicates {
+        rollback_only_checks(r, p);
+        check_cycles(r, p);
+    }
+    check_has_steps(r, p);
+    check_points_of_no_return(r, &p.runbook);
+}
 
-    // duplicate step ids
+/// Step ids used twice, each pointing at its first use. True if there are any.
+fn duplicate_ids(r: &mut Reader<'_>, p: &Parsed) -> bool {
     let mut first: BTreeMap<&str, &Span> = BTreeMap::new();
     let mut duplicates = false;
     for (id, span) in &p.step_ids {
@@ -31,8 +41,13 @@ pub fn validate(r: &mut Reader<'_>, p: &Parsed) {
             first.insert(id, span);
         }
     }
+    duplicates
+}
 
-    // references
+/// Every reference (to a connection, monitor or step) names something the
+/// runbook defines; if not, say what it could have meant.
+fn check_refs(r: &mut Reader<'_>, p: &Parsed) {
+    let rb = &p.runbook;
     let step_names: Vec<&str> = p.step_ids.iter().map(|(s, _)| s.as_str()).collect();
     let step_set: std::collections::BTreeSet<&str> = step_names.iter().copied().collect();
     let conn_names: Vec<&str> = rb.connections.keys().map(|s| s.as_str()).collect();
@@ -65,35 +80,7 @@ pub fn validate(r: &mut Reader<'_>, p: &Parsed) {
             r.dropped += 1;
             continue;
         }
-        let mut help = did_you_mean(&rf.name, pool.iter().copied());
-        if help.is_none() && rf.kind == RefKind::Connection {
-            let var = format!(
-                "{}_DATABASE_URL",
-                rf.name.to_ascii_uppercase().replace('-', "_")
-            );
-            help = Some(format!(
-                "if it is a new database, add `[connections.{}]` with `url = \"${{env:{var}}}\"`",
-                rf.name
-            ));
-        }
-        if help.is_none()
-            && rf.kind == RefKind::LagMonitor
-            && metric_names.contains(&rf.name.as_str())
-        {
-            help = Some(format!(
-                "`{}` is a metric monitor: write `metric = \"{}\"`",
-                rf.name, rf.name
-            ));
-        }
-        if help.is_none()
-            && rf.kind == RefKind::MetricMonitor
-            && lag_names.contains(&rf.name.as_str())
-        {
-            help = Some(format!(
-                "`{}` is a lag monitor: write `lag = \"{}\"`",
-                rf.name, rf.name
-            ));
-        }
+        let help = ref_help(rf, pool, &lag_names, &metric_names);
         let expected = if pool.is_empty() {
             format!("{define} (none is defined)")
         } else {
@@ -108,12 +95,42 @@ pub fn validate(r: &mut Reader<'_>, p: &Parsed) {
             .help_opt(help),
         );
     }
+}
 
-    if !duplicates {
-        rollback_only_checks(r, p);
+/// The help line for an unknown reference: a near name, a connection to add,
+/// or a monitor of the other kind.
+fn ref_help(rf: &Ref, pool: &[&str], lag_names: &[&str], metric_names: &[&str]) -> Option<String> {
+    let mut help = did_you_mean(&rf.name, pool.iter().copied());
+    if help.is_none() && rf.kind == RefKind::Connection {
+        let var = format!(
+            "{}_DATABASE_URL",
+            rf.name.to_ascii_uppercase().replace('-', "_")
+        );
+        help = Some(format!(
+            "if it is a new database, add `[connections.{}]` with `url = \"${{env:{var}}}\"`",
+            rf.name
+        ));
     }
+    if help.is_none() && rf.kind == RefKind::LagMonitor && metric_names.contains(&rf.name.as_str())
+    {
+        help = Some(format!(
+            "`{}` is a metric monitor: write `metric = \"{}\"`",
+            rf.name, rf.name
+        ));
+    }
+    if help.is_none() && rf.kind == RefKind::MetricMonitor && lag_names.contains(&rf.name.as_str())
+    {
+        help = Some(format!(
+            "`{}` is a lag monitor: write `lag = \"{}\"`",
+            rf.name, rf.name
+        ));
+    }
+    help
+}
 
-    // self-dependency and cycles
+/// A step that depends on itself, or dependencies that loop, named as a path.
+fn check_cycles(r: &mut Reader<'_>, p: &Parsed) {
+    let rb = &p.runbook;
     let deps: BTreeMap<&str, Vec<&str>> = rb
         .steps()
         .map(|s| {
@@ -123,13 +140,7 @@ pub fn validate(r: &mut Reader<'_>, p: &Parsed) {
             )
         })
         .collect();
-    // with duplicate ids the graph is ambiguous; the duplicate is the error to fix first
-    let cycles = if duplicates {
-        Vec::new()
-    } else {
-        find_cycles(&deps)
-    };
-    for cycle in cycles {
+    for cycle in find_cycles(&deps) {
         let head = cycle[0];
         let span = p
             .dep_spans
@@ -158,7 +169,11 @@ pub fn validate(r: &mut Reader<'_>, p: &Parsed) {
                 .help("each arrow reads \"depends on\"; remove one of these `depends_on` entries"),
         );
     }
+}
 
+/// At least one step (said only when nothing else is wrong).
+fn check_has_steps(r: &mut Reader<'_>, p: &Parsed) {
+    let rb = &p.runbook;
     if rb.steps().next().is_none() && r.errors.is_empty() {
         r.error(
             Diagnostic::new(
@@ -168,8 +183,10 @@ pub fn validate(r: &mut Reader<'_>, p: &Parsed) {
             .expected("at least one `[[phase]]` with a `[[phase.step]]`"),
         );
     }
+}
 
-    // point_of_no_return with on_failure = rollback is a contradiction worth stopping
+/// A point of no return must be confirmed by someone.
+fn check_points_of_no_return(r: &mut Reader<'_>, rb: &Runbook) {
     for s in rb.steps() {
         if s.point_of_no_return && s.confirm == ConfirmMode::None {
             r.error(

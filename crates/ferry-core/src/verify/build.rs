@@ -1,10 +1,11 @@
 //! The final [`VerifyReport`], from what the workers found: per-table results, the
 //! coverage, and a one-line summary that says plainly whether the data is verified.
 
-use super::report::{fmt_rows, table_result, Findings, VerifyReport};
+use super::report::{table_result, Findings, VerifyReport};
 use super::tables::TableJob;
 use crate::db::Db;
 use crate::runbook::VerifyStep;
+use crate::units::count;
 use std::time::Instant;
 
 /// Longest first difference quoted in the summary.
@@ -47,7 +48,7 @@ pub fn report(
         if tables_done == n && !stopped {
             format!(
                 "checksums covered all {} rows of {n} tables",
-                fmt_rows(checksummed)
+                count(checksummed)
             )
         } else {
             let pct = if total_rows > 0 {
@@ -57,15 +58,15 @@ pub fn report(
             };
             format!(
                 "checksums covered {} of about {} source rows ({pct:.1}%), {tables_done} of {n} tables complete",
-                fmt_rows(checksummed),
-                fmt_rows(total_rows)
+                count(checksummed),
+                count(total_rows)
             )
         }
     } else if checks.contains(&"counts") {
         let counted = f.tables.iter().filter(|t| t.counts.is_some()).count();
         format!(
             "{counted} of {n} tables counted ({} source rows); rows were not compared",
-            fmt_rows(total_rows)
+            count(total_rows)
         )
     } else {
         format!("{n} tables; rows were not compared")
@@ -80,7 +81,7 @@ pub fn report(
     let summary = if ok {
         format!(
             "no differences: {n} tables, {} rows ({})",
-            fmt_rows(if checks.contains(&"checksums") {
+            count(if checks.contains(&"checksums") {
                 checksummed
             } else {
                 total_rows

@@ -335,7 +335,3 @@ pub fn table_result(t: &TableState, checks: &[&str]) -> TableResult {
         summary,
     }
 }
-
-pub fn fmt_rows(n: u64) -> String {
-    count(n)
-}

@@ -8,6 +8,7 @@
 use super::{conn_outcome, sql, ExecCtx};
 use crate::monitor::{Kind, Reading};
 use crate::runbook::{Compare, Condition, WaitStep};
+use crate::units;
 use crate::vocab::Outcome;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -94,7 +95,7 @@ pub(super) async fn run(ctx: &ExecCtx, step: &WaitStep) -> Outcome {
                 if !held.is_zero() && status_due {
                     ctx.info(format!(
                         "holding: {what}, {} of {}",
-                        secs(held),
+                        units::seconds(held.as_secs_f64()),
                         humantime::format_duration(hold)
                     ));
                     last_status = Some(now);
@@ -155,7 +156,7 @@ async fn evaluate(ctx: &ExecCtx, cond: &Condition) -> Eval {
                 let lag = Duration::try_from_secs_f64(v.max(0.0)).unwrap_or(Duration::MAX);
                 Eval::Seen {
                     ok: compares(*compare, lag.as_secs_f64(), threshold.as_secs_f64()),
-                    what: format!("lag {monitor} {}", secs(lag)),
+                    what: format!("lag {monitor} {}", units::seconds(lag.as_secs_f64())),
                 }
             }
             other => no_value(monitor, &other),
@@ -167,7 +168,7 @@ async fn evaluate(ctx: &ExecCtx, cond: &Condition) -> Eval {
         } => match ctx.monitors.reading(Kind::Metric, monitor) {
             Reading::Value(v) => Eval::Seen {
                 ok: compares(*compare, v, *threshold),
-                what: format!("metric {monitor} {}", number(v)),
+                what: format!("metric {monitor} {}", units::number(v)),
             },
             other => no_value(monitor, &other),
         },
@@ -247,28 +248,5 @@ fn need_text(cond: &Condition) -> String {
             compare, threshold, ..
         } => format!("{} {threshold}", op(*compare)),
         Condition::Sql { .. } => "true or non-zero".to_string(),
-    }
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.1}s", d.as_secs_f64())
-}
-
-/// A metric value as people read it: whole numbers stay whole, others get two decimals.
-fn number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
-#[cfg(test)]
-mod number_tests {
-    #[test]
-    fn metric_values_read_well() {
-        assert_eq!(super::number(15.962611859698635), "15.96");
-        assert_eq!(super::number(95.0), "95");
-        assert_eq!(super::number(0.0), "0");
     }
 }
