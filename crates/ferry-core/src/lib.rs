@@ -4,7 +4,7 @@
 //! front-ends (the `ferry` crate) on one side of the line. Inside it, layers depend only on
 //! those listed before them (see ARCHITECTURE.md):
 //! - [`units`]: numbers as people read them; [`runbook`]: the format, parsing, validation;
-//! - [`db`]: open pools;
+//! - [`db`]: the shared database layer (pools, connections, catalogs, chunk plans, SQL text);
 //! - [`aws`], [`copy`], [`verify`], [`monitor`]: the background workers;
 //! - [`engine`], [`journal`]: the pure state machine, its driver and the append-only journal;
 //! - [`report`]: post-run reports from a journal.

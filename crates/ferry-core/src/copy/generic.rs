@@ -7,13 +7,14 @@
 
 use super::checkpoint;
 use super::conn::Conn;
-use super::plan::{Chunk, KeyVal};
 use super::prepare::{Clear, TableSpec};
 use super::progress::Meter;
-use super::range::{pg_predicate, sqlite_predicate};
-use super::sqltext::ident;
-use super::values::{check_for_sqlite, pg_text, pg_val, sqlite_val, unhex, PgRead, Val};
+use super::values::{check_for_sqlite, pg_text, pg_val, sqlite_val, PgRead, Val};
 use super::worker::{ChunkDone, ChunkError};
+use crate::db::plan::{Chunk, KeyVal};
+use crate::db::range::{pg_predicate, sqlite_predicate};
+use crate::db::sqltext::ident;
+use crate::db::sqltext::unhex;
 use futures::StreamExt;
 use sqlx::{Connection, Postgres, Sqlite, Transaction};
 
@@ -320,7 +321,7 @@ pub(crate) async fn copy_chunk(
                 let n = cols.len();
                 let mut next = Vec::with_capacity(key.len());
                 for i in 0..key.len() {
-                    next.push(super::plan::sqlite_key(tail, n + i)?);
+                    next.push(crate::db::plan::sqlite_key(tail, n + i)?);
                 }
                 let mut batch = Vec::with_capacity(page.len());
                 let mut bytes = 0u64;

@@ -21,32 +21,28 @@
 //!    checkpoint, commit. A kill at any moment loses or doubles nothing.
 //! 4. [`sequences`] are reset; the [`CopyReport`] is returned.
 
-pub mod catalog;
-mod catalog_sqlite;
 pub mod checkpoint;
 mod conn;
 mod generic;
 pub mod owner;
 mod pg;
-pub mod plan;
 pub mod prepare;
 pub mod progress;
 mod queue;
-pub mod range;
 mod report;
 pub mod sequences;
-pub mod sqltext;
 pub mod throttle;
 mod values;
 mod worker;
 
-pub use plan::{plan, Chunk, KeyVal, Method, TablePlan};
+pub use crate::db::plan::Method;
 pub use progress::{CopyProgress, ProgressFn, TableProgress};
 pub use report::{CopyReport, TableReport};
 pub use sequences::SequenceReset;
 pub use throttle::{Throttle, ThrottleFn};
 
-use crate::db::Db;
+use crate::db::plan::{self, TablePlan};
+use crate::db::{catalog, sqltext, Db};
 use crate::runbook::CopyStep;
 use serde::Serialize;
 use std::sync::atomic::Ordering::Relaxed;

@@ -2,10 +2,10 @@
 //! sequences reset, and how the load ran (replica role, truncation). Serialised into
 //! the journal as the step's result.
 
-use super::plan::Method;
 use super::prepare::{Clear, TableSpec};
 use super::progress::Stats;
 use super::sequences::SequenceReset;
+use crate::db::plan::Method;
 use crate::db::Db;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering::Relaxed;

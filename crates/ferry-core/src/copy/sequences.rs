@@ -9,10 +9,10 @@
 //! largest key by itself).
 
 use super::prepare::TableSpec;
-use super::sqltext::{error_text, ident, is_retryable};
 use super::throttle::secs;
 use super::worker::{backoff, MAX_ATTEMPTS};
 use super::{CopyError, InfoFn};
+use crate::db::sqltext::{error_text, ident, is_retryable};
 use crate::db::Db;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;

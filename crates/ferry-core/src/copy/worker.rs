@@ -9,9 +9,9 @@ use super::conn::{self, Conn, Role};
 use super::prepare::TableSpec;
 use super::progress::{Meter, Stats};
 use super::queue::{Queue, Take};
-use super::sqltext::{error_text, is_retryable};
 use super::throttle::{Throttle, ThrottleFn};
 use super::{generic, pg, CopyError, InfoFn};
+use crate::db::sqltext::{error_text, is_retryable};
 use crate::db::Db;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
@@ -291,7 +291,7 @@ fn rls_hint(msg: &str) -> &'static str {
 async fn attempt_chunk(
     sh: &Shared,
     spec: &TableSpec,
-    chunk: &super::plan::Chunk,
+    chunk: &crate::db::plan::Chunk,
     src: &mut Option<Conn>,
     tgt: &mut Option<Conn>,
     meter: &mut Meter<'_>,

@@ -6,7 +6,7 @@
 //! token, a progress callback, an info callback); it knows nothing of the engine.
 //!
 //! How a step runs:
-//! 1. Both catalogs are read ([`crate::copy::catalog`]); the step's `tables` globs
+//! 1. Both catalogs are read ([`crate::db::catalog`]); the step's `tables` globs
 //!    minus `exclude` select source tables, each paired with the target's table of the
 //!    same name ([`tables`]). A selected table the target lacks is a difference.
 //! 2. A few read-only connections are opened on each side, sharing one snapshot per
@@ -64,8 +64,8 @@ mod tests;
 
 pub use report::{TableResult, VerifyReport};
 
-use crate::copy::catalog;
-use crate::copy::sqltext::{error_text, is_retryable};
+use crate::db::catalog;
+use crate::db::sqltext::{error_text, is_retryable};
 use crate::db::Db;
 use crate::runbook::{Check, VerifyStep};
 use bisect::Worker;

@@ -20,7 +20,7 @@
 //! data is always a difference. SQLite check constraints are not read.
 
 use super::norm::{pg_class, sqlite_class, Class};
-use crate::copy::catalog::Engine;
+use crate::db::catalog::Engine;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ColInfo {

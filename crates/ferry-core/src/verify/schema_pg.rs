@@ -6,7 +6,7 @@
 //! partition key of a partitioned table, and the enum types the columns use (directly, as array elements or under a domain).
 
 use super::schema::{ColInfo, Def, EnumType, Seq, TableSchema};
-use crate::copy::sqltext::ident;
+use crate::db::sqltext::ident;
 use sqlx::postgres::PgConnection;
 use sqlx::Row;
 

@@ -6,7 +6,7 @@
 //! keeps them only inside the `CREATE TABLE` text).
 
 use super::schema::{ColInfo, Def, Seq, TableSchema};
-use crate::copy::sqltext::ident;
+use crate::db::sqltext::ident;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::Row;
 

@@ -397,7 +397,7 @@ pub(crate) fn sqlite_key(r: &sqlx::sqlite::SqliteRow, i: usize) -> Result<KeyVal
         "INTEGER" => KeyVal::Int(r.try_get_unchecked::<i64, _>(i)?),
         "REAL" => KeyVal::Real(r.try_get_unchecked::<f64, _>(i)?),
         "BLOB" => KeyVal::Blob {
-            blob: super::values::hex(&r.try_get_unchecked::<Vec<u8>, _>(i)?),
+            blob: super::sqltext::hex(&r.try_get_unchecked::<Vec<u8>, _>(i)?),
         },
         _ => KeyVal::Text(r.try_get_unchecked::<String, _>(i)?),
     })

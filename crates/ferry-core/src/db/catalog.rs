@@ -299,6 +299,14 @@ async fn read_pg(pool: &sqlx::PgPool) -> Result<Catalog, sqlx::Error> {
     })
 }
 
+/// The tables of `cat` that the globs `include` select and `exclude` do not, in catalog order.
+pub fn select<'a>(cat: &'a Catalog, include: &[String], exclude: &[String]) -> Vec<&'a Table> {
+    cat.tables
+        .iter()
+        .filter(|t| crate::runbook::globs::selected(include, exclude, &t.qualified_name()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
