@@ -4,37 +4,10 @@
 //! reached. The instance's state is captured before and after, for the journal.
 
 use super::{classify, AwsError};
+use crate::results::rds::{ActionReport, InstanceState};
 use crate::runbook::RdsAction;
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-/// What DescribeDBInstances says of an instance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InstanceState {
-    pub instance: String,
-    pub status: String,
-    pub engine: Option<String>,
-    pub class: Option<String>,
-    pub endpoint: Option<String>,
-    pub port: Option<i32>,
-    /// Set on a read replica: the instance it replicates from.
-    pub replica_of: Option<String>,
-    pub replicas: Vec<String>,
-}
-
-/// The structured result journaled for an `rds` step.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ActionReport {
-    pub action: String,
-    pub instance: String,
-    pub before: Option<InstanceState>,
-    pub after: Option<InstanceState>,
-    pub snapshot: Option<String>,
-    pub snapshot_status: Option<String>,
-    pub waited_for: Option<String>,
-    pub waited_secs: Option<u64>,
-}
 
 pub async fn describe(client: &aws_sdk_rds::Client, id: &str) -> Result<InstanceState, AwsError> {
     let out = client

@@ -9,8 +9,9 @@
 //! `ferry_copy_checkpoint` and `ferry_copy_plan` in the target file. Which run owns
 //! them is in [`super::owner`].
 
-use crate::db::plan::{Chunk, Method, TablePlan};
+use crate::db::plan::{Chunk, TablePlan};
 use crate::db::Db;
+use crate::results::copy::Method;
 use sqlx::postgres::PgConnection;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Executor, Row};

@@ -35,10 +35,8 @@ pub mod throttle;
 mod values;
 mod worker;
 
-pub use crate::db::plan::Method;
+pub use crate::results::copy::{CopyReport, Method, SequenceReset, TableReport};
 pub use progress::{CopyProgress, ProgressFn, TableProgress};
-pub use report::{CopyReport, TableReport};
-pub use sequences::SequenceReset;
 pub use throttle::{Throttle, ThrottleFn};
 
 use crate::db::plan::{self, TablePlan};

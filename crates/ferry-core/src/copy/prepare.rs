@@ -6,7 +6,8 @@
 use super::checkpoint::{Done, Stored};
 use super::CopyError;
 use crate::db::catalog::{select, Catalog, Column, Engine, OrderClass, Table};
-use crate::db::plan::{Method, TablePlan};
+use crate::db::plan::TablePlan;
+use crate::results::copy::Method;
 use crate::runbook::CopyStep;
 
 /// How a chunk makes room on the target before loading, in its own transaction.

@@ -18,6 +18,7 @@
 use super::catalog::Table;
 use super::sqltext::ident;
 use crate::db::Db;
+use crate::results::copy::Method;
 use serde::{Deserialize, Serialize};
 use sqlx::{Row, ValueRef};
 
@@ -95,14 +96,6 @@ impl Chunk {
         };
         format!("[{}, {})", show(&self.lo, "start"), show(&self.hi, "end"))
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Method {
-    IntRange,
-    Sampled,
-    Whole,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

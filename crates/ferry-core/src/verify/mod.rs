@@ -62,7 +62,7 @@ pub mod tables;
 #[cfg(test)]
 mod tests;
 
-pub use report::{TableResult, VerifyReport};
+pub use crate::results::verify::{TableResult, VerifyReport};
 
 use crate::db::catalog;
 use crate::db::sqltext::{error_text, is_retryable};
