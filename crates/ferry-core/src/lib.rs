@@ -11,6 +11,7 @@
 //! - [`report`]: post-run reports from a journal.
 
 pub mod aws;
+pub mod backoff;
 pub mod copy;
 pub mod db;
 pub mod engine;

@@ -26,8 +26,7 @@ pub const THROTTLE_POLL: Duration = Duration::from_millis(500);
 
 /// The wait after failed attempt `n` (1-based): 0.5s doubling, capped at 10s.
 pub fn backoff(n: u32) -> Duration {
-    let ms = 500u64.saturating_mul(1u64 << n.saturating_sub(1).min(16));
-    Duration::from_millis(ms.min(10_000))
+    crate::backoff::capped(Duration::from_millis(500), n, Duration::from_secs(10))
 }
 
 /// A chunk that committed (or had been committed by an attempt whose
