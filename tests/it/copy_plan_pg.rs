@@ -4,7 +4,9 @@
 //! plan compared by fingerprint. Tests fail, never skip, when the rig's variables
 //! are unset.
 
-use ferry_core::copy::{self, CopyFormat, Hooks, KeyVal};
+use ferry_core::copy::{self, CopyFormat, Hooks};
+use ferry_core::db::catalog;
+use ferry_core::db::plan::{self, KeyVal, TablePlan};
 use ferry_core::runbook::CopyStep;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use crate::support;
 use support::pg::{exec, fingerprint, scalar, DbPair};
 
 /// Rows of `items` in each chunk of `plan`, counted by the test's own query.
-async fn chunk_rows(url: &str, plan: &copy::TablePlan) -> Vec<i64> {
+async fn chunk_rows(url: &str, plan: &TablePlan) -> Vec<i64> {
     let cond = |b: &Option<Vec<KeyVal>>, op: &str| match b {
         None => "true".to_string(),
         Some(k) => {
@@ -64,9 +66,9 @@ async fn a_big_composite_key_table_is_cut_at_sampled_quantiles() {
     .await;
     exec(&pair.tgt_url, schema).await;
     let (s, t) = pair.pools().await;
-    let cat = copy::catalog::read(&s).await.expect("catalog");
+    let cat = catalog::read(&s).await.expect("catalog");
     let table = cat.find("public.items").expect("the table");
-    let plan = copy::plan(&s, table, 2_000).await.expect("plan");
+    let plan = plan::plan(&s, table, 2_000).await.expect("plan");
     assert_eq!(plan.method, copy::Method::Sampled);
     assert!(
         (25..=35).contains(&plan.chunks.len()),
@@ -142,14 +144,14 @@ async fn stale_statistics_do_not_make_huge_chunks() {
     )
     .await;
     let (s, _t) = pair.pools().await;
-    let cat = copy::catalog::read(&s).await.expect("catalog");
+    let cat = catalog::read(&s).await.expect("catalog");
     let table = cat.find("public.items").expect("the table");
     assert!(
         table.est_rows.is_some_and(|e| e <= 20_000),
         "the statistics are stale: {:?}",
         table.est_rows
     );
-    let plan = copy::plan(&s, table, 1_000).await.expect("plan");
+    let plan = plan::plan(&s, table, 1_000).await.expect("plan");
     let counts = chunk_rows(&pair.src_url, &plan).await;
     assert_eq!(
         counts.iter().sum::<i64>(),

@@ -6,10 +6,10 @@
 //! The JSON must validate against assets/report.schema.json.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use ferry_core::copy::{CopyReport, Method, SequenceReset, TableReport};
 use ferry_core::journal::{Entry, Header, StepMeta, Writer};
+use ferry_core::results::copy::{CopyReport, Method, SequenceReset, TableReport};
+use ferry_core::results::verify::{TableResult, VerifyReport};
 use ferry_core::runbook::ConfirmMode;
-use ferry_core::verify::{TableResult, VerifyReport};
 use ferry_core::vocab::{Actor, Decision, Event, EvidenceItem, Outcome, RunStatus};
 use ferry_core::vocab::{OutputLine, Stream};
 use std::path::{Path, PathBuf};

@@ -4,18 +4,21 @@
 //! front-ends (the `ferry` crate) on one side of the line. Inside it, layers depend only on
 //! those listed before them (see ARCHITECTURE.md):
 //! - [`units`]: numbers as people read them; [`runbook`]: the format, parsing, validation;
-//! - [`db`]: open pools;
+//! - [`results`]: step results as journaled and as reports read them (data only);
+//! - [`db`]: the shared database layer (pools, connections, catalogs, chunk plans, SQL text);
 //! - [`aws`], [`copy`], [`verify`], [`monitor`]: the background workers;
 //! - [`engine`], [`journal`]: the pure state machine, its driver and the append-only journal;
 //! - [`report`]: post-run reports from a journal.
 
 pub mod aws;
+pub mod backoff;
 pub mod copy;
 pub mod db;
 pub mod engine;
 pub mod journal;
 pub mod monitor;
 pub mod report;
+pub mod results;
 pub mod runbook;
 pub mod units;
 pub mod verify;

@@ -4,37 +4,11 @@
 //! reached. The instance's state is captured before and after, for the journal.
 
 use super::{classify, AwsError};
+use crate::backoff;
+use crate::results::rds::{ActionReport, InstanceState};
 use crate::runbook::RdsAction;
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-/// What DescribeDBInstances says of an instance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InstanceState {
-    pub instance: String,
-    pub status: String,
-    pub engine: Option<String>,
-    pub class: Option<String>,
-    pub endpoint: Option<String>,
-    pub port: Option<i32>,
-    /// Set on a read replica: the instance it replicates from.
-    pub replica_of: Option<String>,
-    pub replicas: Vec<String>,
-}
-
-/// The structured result journaled for an `rds` step.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ActionReport {
-    pub action: String,
-    pub instance: String,
-    pub before: Option<InstanceState>,
-    pub after: Option<InstanceState>,
-    pub snapshot: Option<String>,
-    pub snapshot_status: Option<String>,
-    pub waited_for: Option<String>,
-    pub waited_secs: Option<u64>,
-}
 
 pub async fn describe(client: &aws_sdk_rds::Client, id: &str) -> Result<InstanceState, AwsError> {
     let out = client
@@ -86,7 +60,43 @@ async fn snapshot_status(client: &aws_sdk_rds::Client, id: &str) -> Result<Strin
 /// Progress messages for the operator while an action runs or waits.
 pub type Note<'a> = &'a (dyn Fn(String) + Send + Sync);
 
-/// Poll every `every` until `probe` returns `want`, or cancel. Throttling and
+/// The longest wait after a throttled call or an unreachable endpoint.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
+
+/// How the calls of an `rds` step are spaced: a poll every `every`; after a throttled
+/// call or an unreachable endpoint, a wait doubling from `every` up to
+/// [`MAX_RETRY_WAIT`], with jitter (so that clients throttled together do not call
+/// again together) unless `exact`.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    every: Duration,
+    exact: bool,
+}
+
+impl Pace {
+    fn jittered(every: Duration) -> Pace {
+        Pace {
+            every,
+            exact: false,
+        }
+    }
+
+    #[cfg(test)]
+    fn exact(every: Duration) -> Pace {
+        Pace { every, exact: true }
+    }
+
+    /// The wait after `failures` (1-based) failed calls in a row.
+    fn retry_wait(&self, failures: u32) -> Duration {
+        if self.exact {
+            backoff::capped(self.every, failures, MAX_RETRY_WAIT)
+        } else {
+            backoff::jittered(self.every, failures, MAX_RETRY_WAIT)
+        }
+    }
+}
+
+/// Poll every `pace.every` until `probe` returns `want`, or cancel. Throttling and
 /// unreachable endpoints back off (capped) instead of failing at once.
 ///
 /// `reported` is the status the action's own response gave (`rebooting`,
@@ -100,7 +110,7 @@ async fn poll_until<F, Fut>(
     what: &str,
     want: &str,
     reported: Option<&str>,
-    every: Duration,
+    pace: Pace,
     cancel: &CancellationToken,
     note: Note<'_>,
     mut probe: F,
@@ -111,7 +121,9 @@ where
 {
     let started = tokio::time::Instant::now();
     let mut last = String::new();
-    let mut backoff = every;
+    // failed polls in a row: the wait grows with them and a good answer resets it
+    let mut failures = 0u32;
+    let mut retrying: Option<AwsError> = None;
     let mut settling = reported.filter(|r| *r != want).map(str::to_string);
     let mut polls = 0u32;
     loop {
@@ -121,7 +133,7 @@ where
         }
         match probe().await {
             Ok(status) => {
-                backoff = every;
+                failures = 0;
                 if status == want {
                     match &settling {
                         None => return Ok(started.elapsed().as_secs()),
@@ -147,17 +159,24 @@ where
                 }
             }
             Err(e) if e.is_retryable() => {
-                note(format!(
-                    "{e}; retrying in {}",
-                    humantime::format_duration(backoff)
-                ));
-                backoff = (backoff * 2).min(Duration::from_secs(60));
+                failures += 1;
+                retrying = Some(e);
             }
             Err(e) => return Err(e),
         }
+        let wait = match failures {
+            0 => pace.every,
+            n => pace.retry_wait(n + 1),
+        };
+        if let Some(e) = retrying.take() {
+            note(format!(
+                "{e}; retrying in {}",
+                humantime::format_duration(wait)
+            ));
+        }
         tokio::select! {
             _ = cancel.cancelled() => return Err(AwsError::Other("cancelled".into())),
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
     }
 }
@@ -169,7 +188,7 @@ pub const SETTLE_POLLS: u32 = 3;
 /// (a throttled call did nothing, so calling again is safe).
 async fn call<T, F, Fut>(
     what: &str,
-    every: Duration,
+    pace: Pace,
     cancel: &CancellationToken,
     note: Note<'_>,
     mut f: F,
@@ -178,22 +197,55 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, AwsError>>,
 {
-    let mut backoff = every;
+    let mut throttled = 0u32;
     loop {
         match f().await {
             Err(e @ AwsError::Throttled(_)) => {
+                throttled += 1;
+                let wait = pace.retry_wait(throttled);
                 note(format!(
                     "{what}: {e}; retrying in {}",
-                    humantime::format_duration(backoff)
+                    humantime::format_duration(wait)
                 ));
                 tokio::select! {
                     _ = cancel.cancelled() => return Err(AwsError::Other("cancelled".into())),
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(wait) => {}
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(60));
             }
             other => return other,
         }
+    }
+}
+
+/// What every call of one `rds` step shares: the client, the pace, the cancel
+/// token and where notes go.
+struct Session<'a> {
+    client: &'a aws_sdk_rds::Client,
+    pace: Pace,
+    cancel: &'a CancellationToken,
+    note: Note<'a>,
+}
+
+impl Session<'_> {
+    /// The instance's state, through a throttle.
+    async fn describe(&self, id: &str) -> Result<InstanceState, AwsError> {
+        call(
+            "DescribeDBInstances",
+            self.pace,
+            self.cancel,
+            self.note,
+            || describe(self.client, id),
+        )
+        .await
+    }
+
+    /// Call `f` through a throttle as `what`.
+    async fn call<T, F, Fut>(&self, what: &str, f: F) -> Result<T, AwsError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, AwsError>>,
+    {
+        call(what, self.pace, self.cancel, self.note, f).await
     }
 }
 
@@ -206,15 +258,16 @@ pub async fn perform(
     cancel: &CancellationToken,
     note: Note<'_>,
 ) -> Result<ActionReport, AwsError> {
+    let s = Session {
+        client,
+        pace: Pace::jittered(every),
+        cancel,
+        note,
+    };
     let instance = action.instance().to_string();
     let before = match action {
         RdsAction::CreateReadReplica { .. } => None,
-        _ => Some(
-            call("DescribeDBInstances", every, cancel, note, || {
-                describe(client, &instance)
-            })
-            .await?,
-        ),
+        _ => Some(s.describe(&instance).await?),
     };
     if let Some(b) = &before {
         note(format!("before: `{}` is `{}`", b.instance, b.status));
@@ -230,38 +283,30 @@ pub async fn perform(
         waited_secs: None,
     };
     // the status the action's response reports, to see through stale describes
-    let mut reported: Option<String> = None;
+    let reported = act(&s, action, &mut report).await?;
+    if let Some(want) = wait_target(action, wait) {
+        report.waited_secs =
+            Some(wait_for(&s, action, &want, reported.as_deref(), &mut report).await?);
+    }
+    let after = s.describe(&instance).await?;
+    note(format!("after: `{}` is `{}`", after.instance, after.status));
+    report.after = Some(after);
+    Ok(report)
+}
+
+/// Make the action's call; returns the status its answer reports.
+async fn act(
+    s: &Session<'_>,
+    action: &RdsAction,
+    report: &mut ActionReport,
+) -> Result<Option<String>, AwsError> {
+    let instance = action.instance();
     match action {
         RdsAction::CreateReadReplica {
             source_instance,
             instance_class,
             ..
-        } => {
-            let src = call("DescribeDBInstances", every, cancel, note, || {
-                describe(client, source_instance)
-            })
-            .await?;
-            note(format!("source `{}` is `{}`", src.instance, src.status));
-            let mut req = client
-                .create_db_instance_read_replica()
-                .db_instance_identifier(&instance)
-                .source_db_instance_identifier(source_instance);
-            if let Some(c) = instance_class {
-                req = req.db_instance_class(c);
-            }
-            let out = call(
-                "CreateDBInstanceReadReplica",
-                every,
-                cancel,
-                note,
-                || async { req.clone().send().await.map_err(|e| classify(&e)) },
-            )
-            .await?;
-            reported = status_of(out.db_instance());
-            note(format!(
-                "CreateDBInstanceReadReplica `{instance}` from `{source_instance}` accepted"
-            ));
-        }
+        } => create_read_replica(s, instance, source_instance, instance_class.as_deref()).await,
         RdsAction::PromoteReadReplica { .. } => {
             if report
                 .before
@@ -270,102 +315,133 @@ pub async fn perform(
             {
                 return Err(AwsError::Refused(format!("`{instance}` is not a read replica (it has no replication source); refusing to call PromoteReadReplica")));
             }
-            let out = call("PromoteReadReplica", every, cancel, note, || async {
-                client
-                    .promote_read_replica()
-                    .db_instance_identifier(&instance)
-                    .send()
-                    .await
-                    .map_err(|e| classify(&e))
-            })
-            .await?;
-            reported = status_of(out.db_instance());
-            note(format!("PromoteReadReplica `{instance}` accepted"));
+            let out = s
+                .call("PromoteReadReplica", || async {
+                    s.client
+                        .promote_read_replica()
+                        .db_instance_identifier(instance)
+                        .send()
+                        .await
+                        .map_err(|e| classify(&e))
+                })
+                .await?;
+            (s.note)(format!("PromoteReadReplica `{instance}` accepted"));
+            Ok(status_of(out.db_instance()))
         }
         RdsAction::CreateSnapshot { snapshot, .. } => {
-            let out = call("CreateDBSnapshot", every, cancel, note, || async {
-                client
-                    .create_db_snapshot()
-                    .db_instance_identifier(&instance)
-                    .db_snapshot_identifier(snapshot)
-                    .send()
-                    .await
-                    .map_err(|e| classify(&e))
-            })
-            .await?;
-            reported = out
-                .db_snapshot()
-                .and_then(|d| d.status())
-                .map(str::to_string);
-            note(format!(
+            let out = s
+                .call("CreateDBSnapshot", || async {
+                    s.client
+                        .create_db_snapshot()
+                        .db_instance_identifier(instance)
+                        .db_snapshot_identifier(snapshot)
+                        .send()
+                        .await
+                        .map_err(|e| classify(&e))
+                })
+                .await?;
+            (s.note)(format!(
                 "CreateDBSnapshot `{snapshot}` of `{instance}` accepted"
             ));
             report.snapshot = Some(snapshot.clone());
+            Ok(out
+                .db_snapshot()
+                .and_then(|d| d.status())
+                .map(str::to_string))
         }
         RdsAction::Reboot { .. } => {
-            let out = call("RebootDBInstance", every, cancel, note, || async {
-                client
-                    .reboot_db_instance()
-                    .db_instance_identifier(&instance)
-                    .send()
-                    .await
-                    .map_err(|e| classify(&e))
-            })
-            .await?;
-            reported = status_of(out.db_instance());
-            note(format!("RebootDBInstance `{instance}` accepted"));
+            let out = s
+                .call("RebootDBInstance", || async {
+                    s.client
+                        .reboot_db_instance()
+                        .db_instance_identifier(instance)
+                        .send()
+                        .await
+                        .map_err(|e| classify(&e))
+                })
+                .await?;
+            (s.note)(format!("RebootDBInstance `{instance}` accepted"));
+            Ok(status_of(out.db_instance()))
         }
-        RdsAction::WaitStatus { .. } => {}
+        RdsAction::WaitStatus { .. } => Ok(None),
     }
-    // what to wait for: `wait`, or the status a wait_status step names
-    let target = match (action, wait) {
+}
+
+/// Create read replica `instance` of `source`, after looking at the source.
+async fn create_read_replica(
+    s: &Session<'_>,
+    instance: &str,
+    source: &str,
+    class: Option<&str>,
+) -> Result<Option<String>, AwsError> {
+    let src = s.describe(source).await?;
+    (s.note)(format!("source `{}` is `{}`", src.instance, src.status));
+    let mut req = s
+        .client
+        .create_db_instance_read_replica()
+        .db_instance_identifier(instance)
+        .source_db_instance_identifier(source);
+    if let Some(c) = class {
+        req = req.db_instance_class(c);
+    }
+    let out = s
+        .call("CreateDBInstanceReadReplica", || async {
+            req.clone().send().await.map_err(|e| classify(&e))
+        })
+        .await?;
+    (s.note)(format!(
+        "CreateDBInstanceReadReplica `{instance}` from `{source}` accepted"
+    ));
+    Ok(status_of(out.db_instance()))
+}
+
+/// What to wait for: `wait`, or the status a `wait_status` step names.
+fn wait_target(action: &RdsAction, wait: Option<&str>) -> Option<String> {
+    match (action, wait) {
         (RdsAction::WaitStatus { status, .. }, _) => Some(status.clone()),
         (_, Some(w)) => Some(w.to_string()),
         _ => None,
-    };
-    if let Some(want) = target {
-        let secs = match action {
-            RdsAction::CreateSnapshot { snapshot, .. } => {
-                let s = snapshot.clone();
-                let secs = poll_until(
-                    &format!("snapshot `{s}`"),
-                    &want,
-                    reported.as_deref(),
-                    every,
-                    cancel,
-                    note,
-                    || snapshot_status(client, &s),
-                )
-                .await?;
-                report.snapshot_status = Some(want.clone());
-                secs
-            }
-            _ => {
-                let id = instance.clone();
-                poll_until(
-                    &format!("`{id}`"),
-                    &want,
-                    reported.as_deref(),
-                    every,
-                    cancel,
-                    note,
-                    || async { describe(client, &id).await.map(|s| s.status) },
-                )
-                .await?
-            }
-        };
-        report.waited_secs = Some(secs);
     }
-    report.after = Some(
-        call("DescribeDBInstances", every, cancel, note, || {
-            describe(client, &instance)
-        })
-        .await?,
-    );
-    if let Some(a) = &report.after {
-        note(format!("after: `{}` is `{}`", a.instance, a.status));
+}
+
+/// Poll the snapshot (for `create_snapshot`) or the instance until it shows `want`;
+/// returns the seconds waited.
+async fn wait_for(
+    s: &Session<'_>,
+    action: &RdsAction,
+    want: &str,
+    reported: Option<&str>,
+    report: &mut ActionReport,
+) -> Result<u64, AwsError> {
+    match action {
+        RdsAction::CreateSnapshot { snapshot, .. } => {
+            let secs = poll_until(
+                &format!("snapshot `{snapshot}`"),
+                want,
+                reported,
+                s.pace,
+                s.cancel,
+                s.note,
+                || snapshot_status(s.client, snapshot),
+            )
+            .await?;
+            report.snapshot_status = Some(want.to_string());
+            Ok(secs)
+        }
+        _ => {
+            let id = action.instance();
+            poll_until(
+                &format!("`{id}`"),
+                want,
+                reported,
+                s.pace,
+                s.cancel,
+                s.note,
+                || async { describe(s.client, id).await.map(|st| st.status) },
+            )
+            .await
+        }
     }
-    Ok(report)
 }
 
 /// The status an RDS call's answer reports for its instance.
@@ -394,7 +470,7 @@ mod tests {
             "`db`",
             "available",
             None,
-            Duration::from_secs(10),
+            Pace::exact(Duration::from_secs(10)),
             &cancel,
             &note,
             || {
@@ -427,7 +503,7 @@ mod tests {
             "`db`",
             "available",
             None,
-            Duration::from_secs(10),
+            Pace::exact(Duration::from_secs(10)),
             &cancel,
             &note,
             || async { Err::<String, _>(AwsError::Denied("no".into())) },
@@ -456,7 +532,7 @@ mod tests {
             "`db`",
             "available",
             reported,
-            Duration::from_secs(10),
+            Pace::exact(Duration::from_secs(10)),
             &cancel,
             &note,
             || {

@@ -9,8 +9,9 @@
 //! `ferry_copy_checkpoint` and `ferry_copy_plan` in the target file. Which run owns
 //! them is in [`super::owner`].
 
-use super::plan::{Chunk, Method, TablePlan};
+use crate::db::plan::{Chunk, TablePlan};
 use crate::db::Db;
+use crate::results::copy::Method;
 use sqlx::postgres::PgConnection;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Executor, Row};
@@ -92,7 +93,7 @@ pub async fn load(db: &Db, step: &str) -> Result<Stored, String> {
         "select tbl, chunk_lo, chunk_hi, coalesce(rows, 0), coalesce(bytes, 0) from {cp} where step = {}",
         placeholder(db, 1)
     );
-    let err = |e: sqlx::Error| super::sqltext::error_text(&e);
+    let err = |e: sqlx::Error| crate::db::sqltext::error_text(&e);
     let (plan_rows, done_rows): (Vec<Vec<String>>, Vec<Vec<String>>) = match db {
         Db::Pg(p) => {
             let a = sqlx::query(&plan_sql)
@@ -139,8 +140,10 @@ pub async fn load(db: &Db, step: &str) -> Result<Stored, String> {
                 chunks: Vec::new(),
             });
         entry.chunks.push(Chunk {
-            lo: super::plan::parse_bound(&lo).map_err(|e| format!("stored plan of {tbl}: {e}"))?,
-            hi: super::plan::parse_bound(&hi).map_err(|e| format!("stored plan of {tbl}: {e}"))?,
+            lo: crate::db::plan::parse_bound(&lo)
+                .map_err(|e| format!("stored plan of {tbl}: {e}"))?,
+            hi: crate::db::plan::parse_bound(&hi)
+                .map_err(|e| format!("stored plan of {tbl}: {e}"))?,
             est_rows: est.parse().unwrap_or(0),
         });
     }

@@ -9,14 +9,13 @@
 //! `session_replication_role = replica` when that is permitted and asked for, and on
 //! SQLite with foreign keys off.
 
+use crate::db::conn::{connect_pg, connect_sqlite};
 use crate::db::Db;
 use sqlx::postgres::PgConnection;
 use sqlx::sqlite::SqliteConnection;
-use sqlx::{ConnectOptions, Connection, Executor};
+use sqlx::{Connection, Executor};
 use std::time::Duration;
 
-/// How long one connection attempt may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a SQLite writer waits for a lock held by someone else.
 const SQLITE_BUSY: Duration = Duration::from_secs(30);
 
@@ -36,13 +35,6 @@ pub(crate) enum Role {
     Target { replica: bool },
 }
 
-fn timed_out() -> sqlx::Error {
-    sqlx::Error::Io(std::io::Error::new(
-        std::io::ErrorKind::TimedOut,
-        "connecting took longer than 10s",
-    ))
-}
-
 /// Open a dedicated connection to `db` for `role`.
 pub(crate) async fn open(db: &Db, role: Role) -> Result<Conn, sqlx::Error> {
     match db {
@@ -50,9 +42,7 @@ pub(crate) async fn open(db: &Db, role: Role) -> Result<Conn, sqlx::Error> {
             let opts = (*pool.connect_options())
                 .clone()
                 .application_name("ferry copy");
-            let mut c = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&opts))
-                .await
-                .map_err(|_| timed_out())??;
+            let mut c = connect_pg(&opts).await?;
             c.execute(sqlx::raw_sql(PG_FORMAT)).await?;
             match role {
                 Role::Source => {
@@ -76,9 +66,7 @@ pub(crate) async fn open(db: &Db, role: Role) -> Result<Conn, sqlx::Error> {
             if let Role::Target { .. } = role {
                 opts = opts.foreign_keys(false).busy_timeout(SQLITE_BUSY);
             }
-            let mut c = tokio::time::timeout(CONNECT_TIMEOUT, opts.connect())
-                .await
-                .map_err(|_| timed_out())??;
+            let mut c = connect_sqlite(&opts).await?;
             if role == Role::Source {
                 c.execute(sqlx::raw_sql("pragma query_only = on")).await?;
             }
@@ -94,9 +82,7 @@ pub(crate) async fn replica_permitted(db: &Db) -> Result<bool, sqlx::Error> {
         return Ok(true);
     };
     let opts = (*pool.connect_options()).clone();
-    let mut c = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&opts))
-        .await
-        .map_err(|_| timed_out())??;
+    let mut c = connect_pg(&opts).await?;
     let ok = match c
         .execute(sqlx::raw_sql("set session_replication_role = replica"))
         .await

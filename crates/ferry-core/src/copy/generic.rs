@@ -7,13 +7,14 @@
 
 use super::checkpoint;
 use super::conn::Conn;
-use super::plan::{Chunk, KeyVal};
 use super::prepare::{Clear, TableSpec};
 use super::progress::Meter;
-use super::range::{pg_predicate, sqlite_predicate};
-use super::sqltext::ident;
-use super::values::{check_for_sqlite, pg_text, pg_val, sqlite_val, unhex, PgRead, Val};
+use super::values::{check_for_sqlite, pg_text, pg_val, sqlite_val, PgRead, Val};
 use super::worker::{ChunkDone, ChunkError};
+use crate::db::plan::{Chunk, KeyVal};
+use crate::db::range::{pg_predicate, sqlite_predicate};
+use crate::db::sqltext::ident;
+use crate::db::sqltext::unhex;
 use futures::StreamExt;
 use sqlx::{Connection, Postgres, Sqlite, Transaction};
 
@@ -207,143 +208,10 @@ pub(crate) async fn copy_chunk(
         });
     }
     sink.clear(spec, chunk).await?;
-    let batch_rows = match sink {
-        Sink::Pg(_) => PG_INSERT_ROWS,
-        Sink::Sqlite(_) => PAGE_ROWS,
+    let rows = match src {
+        Conn::Pg(c) => from_pg(c, spec, chunk, &mut sink, meter).await?,
+        Conn::Sqlite(c) => from_sqlite(c, spec, chunk, &mut sink, meter).await?,
     };
-    let mut rows = 0u64;
-    match src {
-        Conn::Pg(c) => {
-            let reads: Vec<PgRead> = spec.cols.iter().map(PgRead::of).collect();
-            let exprs: Vec<String> = spec
-                .cols
-                .iter()
-                .zip(&reads)
-                .map(|(c, r)| r.expr(&c.name))
-                .collect();
-            let mut conds: Vec<String> = pg_predicate(&spec.src.key_columns(), chunk)
-                .into_iter()
-                .collect();
-            if let Some(f) = &spec.filter {
-                conds.push(format!("({f})"));
-            }
-            let wher = if conds.is_empty() {
-                String::new()
-            } else {
-                format!(" where {}", conds.join(" and "))
-            };
-            let sql = format!(
-                "select {} from {}{wher}",
-                exprs.join(", "),
-                spec.src.sql_name()
-            );
-            let mut stream = sqlx::query(&sql).persistent(false).fetch(&mut *c);
-            let mut batch = Vec::with_capacity(batch_rows);
-            let mut bytes = 0u64;
-            while let Some(row) = stream.next().await {
-                let row = row?;
-                let mut vals = Vec::with_capacity(reads.len());
-                for (i, how) in reads.iter().enumerate() {
-                    let v = pg_val(&row, i, *how)?;
-                    bytes += v.size() as u64;
-                    vals.push(v);
-                }
-                batch.push(vals);
-                if batch.len() >= batch_rows {
-                    let n = batch.len() as u64;
-                    sink.insert(spec, std::mem::take(&mut batch)).await?;
-                    rows += n;
-                    meter.add(n, std::mem::take(&mut bytes));
-                }
-            }
-            if !batch.is_empty() {
-                let n = batch.len() as u64;
-                sink.insert(spec, batch).await?;
-                rows += n;
-                meter.add(n, bytes);
-            }
-        }
-        Conn::Sqlite(c) => {
-            let key: Vec<String> = if spec.src.key.is_empty() {
-                vec!["rowid".to_string()]
-            } else {
-                spec.src
-                    .key_columns()
-                    .iter()
-                    .map(|c| c.name.clone())
-                    .collect()
-            };
-            let key_list = key.iter().map(|k| ident(k)).collect::<Vec<_>>().join(", ");
-            let key_tuple = if key.len() == 1 {
-                key_list.clone()
-            } else {
-                format!("({key_list})")
-            };
-            let marks = if key.len() == 1 {
-                "?".to_string()
-            } else {
-                format!("({})", vec!["?"; key.len()].join(", "))
-            };
-            let range = sqlite_predicate(&key, chunk).filter(|_| !spec.src.key.is_empty());
-            let cols: Vec<String> = spec.cols.iter().map(|c| ident(&c.name)).collect();
-            let mut last: Option<Vec<KeyVal>> = None;
-            loop {
-                let mut conds = Vec::new();
-                let mut binds: Vec<KeyVal> = Vec::new();
-                if let Some((p, b)) = &range {
-                    conds.push(p.clone());
-                    binds.extend(b.iter().cloned());
-                }
-                if let Some(l) = &last {
-                    conds.push(format!("{key_tuple} > {marks}"));
-                    binds.extend(l.iter().cloned());
-                }
-                if let Some(f) = &spec.filter {
-                    conds.push(format!("({f})"));
-                }
-                let wher = if conds.is_empty() {
-                    String::new()
-                } else {
-                    format!(" where {}", conds.join(" and "))
-                };
-                let sql = format!(
-                    "select {}, {key_list} from {}{wher} order by {key_list} limit {PAGE_ROWS}",
-                    cols.join(", "),
-                    spec.src.sql_name()
-                );
-                let mut q = sqlx::query(&sql);
-                for b in &binds {
-                    q = bind_key(q, b);
-                }
-                let page = q.fetch_all(&mut *c).await?;
-                let Some(tail) = page.last() else { break };
-                let n = cols.len();
-                let mut next = Vec::with_capacity(key.len());
-                for i in 0..key.len() {
-                    next.push(super::plan::sqlite_key(tail, n + i)?);
-                }
-                let mut batch = Vec::with_capacity(page.len());
-                let mut bytes = 0u64;
-                for row in &page {
-                    let mut vals = Vec::with_capacity(n);
-                    for i in 0..n {
-                        let v = sqlite_val(row, i)?;
-                        bytes += v.size() as u64;
-                        vals.push(v);
-                    }
-                    batch.push(vals);
-                }
-                let count = batch.len() as u64;
-                sink.insert(spec, batch).await?;
-                rows += count;
-                meter.add(count, bytes);
-                if page.len() < PAGE_ROWS {
-                    break;
-                }
-                last = Some(next);
-            }
-        }
-    }
     let bytes = meter.bytes;
     sink.mark(step, spec, chunk, rows, bytes).await?;
     sink.commit().await?;
@@ -352,4 +220,160 @@ pub(crate) async fn copy_chunk(
         bytes,
         resumed: false,
     })
+}
+
+/// Stream the chunk's rows from a PostgreSQL source into `sink` in batches; returns
+/// the rows loaded.
+async fn from_pg(
+    c: &mut sqlx::PgConnection,
+    spec: &TableSpec,
+    chunk: &Chunk,
+    sink: &mut Sink<'_>,
+    meter: &mut Meter<'_>,
+) -> Result<u64, ChunkError> {
+    let batch_rows = match sink {
+        Sink::Pg(_) => PG_INSERT_ROWS,
+        Sink::Sqlite(_) => PAGE_ROWS,
+    };
+    let mut rows = 0u64;
+    let reads: Vec<PgRead> = spec.cols.iter().map(PgRead::of).collect();
+    let exprs: Vec<String> = spec
+        .cols
+        .iter()
+        .zip(&reads)
+        .map(|(c, r)| r.expr(&c.name))
+        .collect();
+    let mut conds: Vec<String> = pg_predicate(&spec.src.key_columns(), chunk)
+        .into_iter()
+        .collect();
+    if let Some(f) = &spec.filter {
+        conds.push(format!("({f})"));
+    }
+    let wher = if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" where {}", conds.join(" and "))
+    };
+    let sql = format!(
+        "select {} from {}{wher}",
+        exprs.join(", "),
+        spec.src.sql_name()
+    );
+    let mut stream = sqlx::query(&sql).persistent(false).fetch(&mut *c);
+    let mut batch = Vec::with_capacity(batch_rows);
+    let mut bytes = 0u64;
+    while let Some(row) = stream.next().await {
+        let row = row?;
+        let mut vals = Vec::with_capacity(reads.len());
+        for (i, how) in reads.iter().enumerate() {
+            let v = pg_val(&row, i, *how)?;
+            bytes += v.size() as u64;
+            vals.push(v);
+        }
+        batch.push(vals);
+        if batch.len() >= batch_rows {
+            let n = batch.len() as u64;
+            sink.insert(spec, std::mem::take(&mut batch)).await?;
+            rows += n;
+            meter.add(n, std::mem::take(&mut bytes));
+        }
+    }
+    if !batch.is_empty() {
+        let n = batch.len() as u64;
+        sink.insert(spec, batch).await?;
+        rows += n;
+        meter.add(n, bytes);
+    }
+    Ok(rows)
+}
+
+/// Read the chunk's rows from a SQLite source page by page in key order (keyset
+/// pagination) into `sink`; returns the rows loaded.
+async fn from_sqlite(
+    c: &mut sqlx::SqliteConnection,
+    spec: &TableSpec,
+    chunk: &Chunk,
+    sink: &mut Sink<'_>,
+    meter: &mut Meter<'_>,
+) -> Result<u64, ChunkError> {
+    let mut rows = 0u64;
+    let key: Vec<String> = if spec.src.key.is_empty() {
+        vec!["rowid".to_string()]
+    } else {
+        spec.src
+            .key_columns()
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
+    };
+    let key_list = key.iter().map(|k| ident(k)).collect::<Vec<_>>().join(", ");
+    let key_tuple = if key.len() == 1 {
+        key_list.clone()
+    } else {
+        format!("({key_list})")
+    };
+    let marks = if key.len() == 1 {
+        "?".to_string()
+    } else {
+        format!("({})", vec!["?"; key.len()].join(", "))
+    };
+    let range = sqlite_predicate(&key, chunk).filter(|_| !spec.src.key.is_empty());
+    let cols: Vec<String> = spec.cols.iter().map(|c| ident(&c.name)).collect();
+    let mut last: Option<Vec<KeyVal>> = None;
+    loop {
+        let mut conds = Vec::new();
+        let mut binds: Vec<KeyVal> = Vec::new();
+        if let Some((p, b)) = &range {
+            conds.push(p.clone());
+            binds.extend(b.iter().cloned());
+        }
+        if let Some(l) = &last {
+            conds.push(format!("{key_tuple} > {marks}"));
+            binds.extend(l.iter().cloned());
+        }
+        if let Some(f) = &spec.filter {
+            conds.push(format!("({f})"));
+        }
+        let wher = if conds.is_empty() {
+            String::new()
+        } else {
+            format!(" where {}", conds.join(" and "))
+        };
+        let sql = format!(
+            "select {}, {key_list} from {}{wher} order by {key_list} limit {PAGE_ROWS}",
+            cols.join(", "),
+            spec.src.sql_name()
+        );
+        let mut q = sqlx::query(&sql);
+        for b in &binds {
+            q = bind_key(q, b);
+        }
+        let page = q.fetch_all(&mut *c).await?;
+        let Some(tail) = page.last() else { break };
+        let n = cols.len();
+        let mut next = Vec::with_capacity(key.len());
+        for i in 0..key.len() {
+            next.push(crate::db::plan::sqlite_key(tail, n + i)?);
+        }
+        let mut batch = Vec::with_capacity(page.len());
+        let mut bytes = 0u64;
+        for row in &page {
+            let mut vals = Vec::with_capacity(n);
+            for i in 0..n {
+                let v = sqlite_val(row, i)?;
+                bytes += v.size() as u64;
+                vals.push(v);
+            }
+            batch.push(vals);
+        }
+        let count = batch.len() as u64;
+        sink.insert(spec, batch).await?;
+        rows += count;
+        meter.add(count, bytes);
+        if page.len() < PAGE_ROWS {
+            break;
+        }
+        last = Some(next);
+    }
+    Ok(rows)
 }

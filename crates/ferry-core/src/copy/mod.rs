@@ -21,37 +21,31 @@
 //!    checkpoint, commit. A kill at any moment loses or doubles nothing.
 //! 4. [`sequences`] are reset; the [`CopyReport`] is returned.
 
-pub mod catalog;
-mod catalog_sqlite;
 pub mod checkpoint;
 mod conn;
 mod generic;
 pub mod owner;
 mod pg;
-pub mod plan;
 pub mod prepare;
 pub mod progress;
 mod queue;
-pub mod range;
 mod report;
 pub mod sequences;
-pub mod sqltext;
 pub mod throttle;
 mod values;
 mod worker;
 
-pub use plan::{plan, Chunk, KeyVal, Method, TablePlan};
+pub use crate::results::copy::{CopyReport, Method, SequenceReset, TableReport};
 pub use progress::{CopyProgress, ProgressFn, TableProgress};
-pub use report::{CopyReport, TableReport};
-pub use sequences::SequenceReset;
 pub use throttle::{Throttle, ThrottleFn};
 
-use crate::db::Db;
+use crate::db::plan::{self, TablePlan};
+use crate::db::{catalog, sqltext, Db};
 use crate::runbook::CopyStep;
 use serde::Serialize;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 pub type InfoFn = Arc<dyn Fn(String) + Send + Sync>;
@@ -162,6 +156,68 @@ async fn run_inner(
 ) -> Result<CopyReport, CopyError> {
     let started = Instant::now();
     let info = hooks.info.clone();
+    let mut specs = match_tables(step, source, target, format).await?;
+    let stored = load_checkpoints(step_id, step, target, &hooks).await?;
+    let truncated =
+        plan_and_begin(step_id, step, source, target, &mut specs, &stored, &info).await?;
+    let replica = conn::replica_permitted(target)
+        .await
+        .map_err(|e| CopyError::sql("connecting to the target", &e))?;
+    let notes = announce(&specs, replica, &info);
+    let mut workers = step.parallel.max(1) as usize;
+    if matches!(target, Db::Sqlite(_)) && workers > 1 {
+        info("SQLite target: one writer".into());
+        workers = 1;
+    }
+    let queue = queue::Queue::new(&specs, !replica);
+    let workers = workers.min(queue.pending()).max(1);
+    let stats = Arc::new(progress::Stats {
+        tables: table_stats(&specs),
+        busy: Default::default(),
+        workers,
+        paused: Mutex::new(None),
+        notes,
+    });
+    let shared = Arc::new(worker::Shared {
+        step: step_id.to_string(),
+        source: source.clone(),
+        target: target.clone(),
+        specs,
+        stats: stats.clone(),
+        queue: Mutex::new(queue),
+        notify: Default::default(),
+        stop: hooks.cancel.child_token(),
+        failure: Mutex::new(None),
+        replica,
+        info: info.clone(),
+        throttle: hooks.throttle.clone(),
+        throttle_said: Mutex::new(None),
+    });
+    let copy_time = run_workers(&shared, &hooks, workers).await?;
+    let sequences =
+        sequences::reset_all(source, target, &shared.specs, &info, &hooks.cancel).await?;
+    Ok(report::report(
+        step_id,
+        source,
+        target,
+        &shared.specs,
+        &stats,
+        sequences,
+        started,
+        copy_time,
+        replica,
+        truncated,
+    ))
+}
+
+/// Refuse a copy of a database onto itself, read both catalogs and match every
+/// selected source table with its target.
+async fn match_tables(
+    step: &CopyStep,
+    source: &Db,
+    target: &Db,
+    format: CopyFormat,
+) -> Result<Vec<prepare::TableSpec>, CopyError> {
     if conn::same_database(source, target)
         .await
         .map_err(|e| CopyError::sql("comparing source and target", &e))?
@@ -173,81 +229,71 @@ async fn run_inner(
     let (src_cat, tgt_cat) = tokio::join!(catalog::read(source), catalog::read(target));
     let src_cat = src_cat.map_err(|e| CopyError::sql("reading the source catalog", &e))?;
     let tgt_cat = tgt_cat.map_err(|e| CopyError::sql("reading the target catalog", &e))?;
-    let mut specs = prepare::match_tables(
+    prepare::match_tables(
         step,
         &src_cat,
         &tgt_cat,
         format == CopyFormat::BinaryWhereSafe,
-    )?;
+    )
+}
 
+/// The checkpoints this step stored on the target, or none when another run owns
+/// them (this run then starts the step over and claims it).
+async fn load_checkpoints(
+    step_id: &str,
+    step: &CopyStep,
+    target: &Db,
+    hooks: &Hooks,
+) -> Result<checkpoint::Stored, CopyError> {
     checkpoint::ensure(target)
         .await
         .map_err(|e| CopyError::sql("creating the checkpoint tables on the target", &e))?;
     let mut stored = checkpoint::load(target, step_id)
         .await
         .map_err(CopyError::Failed)?;
-    if let Some(run) = &hooks.run {
-        let owner = owner::get(target, step_id)
-            .await
-            .map_err(|e| CopyError::sql("reading which run owns the checkpoints", &e))?;
-        let other = owner.as_ref().is_some_and(|o| o != run);
-        if other && !stored.is_first_run() {
-            info(format!(
-                "step `{step_id}` was copied onto this target by another run before; this run starts it over{}",
-                if step.truncate {
-                    " (truncate = true empties the tables first)"
-                } else {
-                    ": every chunk replaces its key range, and target rows outside the source's keys stay (truncate = true removes them)"
-                }
-            ));
-            stored = checkpoint::Stored::default();
-        }
-        if owner.as_ref() != Some(run) {
-            owner::claim(target, step_id, run, other)
-                .await
-                .map_err(|e| CopyError::sql("recording this run as the copy's owner", &e))?;
-        }
-    }
-    let first_run = stored.is_first_run();
-    // Plan the tables the step has no stored plan for.
-    let planning = Instant::now();
-    let todo: Vec<&prepare::TableSpec> = specs
-        .iter()
-        .filter(|s| !stored.plans.contains_key(&s.name))
-        .collect();
-    let mut fresh: Vec<TablePlan> = Vec::with_capacity(todo.len());
-    // At most two at a time: planning runs on the engine's small shared pool.
-    for group in todo.chunks(step.parallel.clamp(1, 2) as usize) {
-        let planned =
-            futures::future::join_all(group.iter().map(|s| plan_table(source, s, step.chunk_rows)))
-                .await;
-        for p in planned {
-            fresh.push(p?);
-        }
-    }
-    if !fresh.is_empty() {
-        info(format!(
-            "planned {} chunks over {} tables in {:.1}s",
-            fresh.iter().map(|p| p.chunks.len()).sum::<usize>(),
-            fresh.len(),
-            planning.elapsed().as_secs_f64()
+    let Some(run) = &hooks.run else {
+        return Ok(stored);
+    };
+    let owner = owner::get(target, step_id)
+        .await
+        .map_err(|e| CopyError::sql("reading which run owns the checkpoints", &e))?;
+    let other = owner.as_ref().is_some_and(|o| o != run);
+    if other && !stored.is_first_run() {
+        (hooks.info)(format!(
+            "step `{step_id}` was copied onto this target by another run before; this run starts it over{}",
+            if step.truncate {
+                " (truncate = true empties the tables first)"
+            } else {
+                ": every chunk replaces its key range, and target rows outside the source's keys stay (truncate = true removes them)"
+            }
         ));
+        stored = checkpoint::Stored::default();
     }
-    for spec in &mut specs {
-        let plan = match stored.plans.get(&spec.name) {
-            Some(p) => p.clone(),
-            None => fresh
-                .iter()
-                .find(|p| p.table == spec.name)
-                .cloned()
-                .ok_or_else(|| CopyError::Failed(format!("table {}: no plan", spec.name)))?,
-        };
-        prepare::attach_plan(spec, plan, &stored)?;
+    if owner.as_ref() != Some(run) {
+        owner::claim(target, step_id, run, other)
+            .await
+            .map_err(|e| CopyError::sql("recording this run as the copy's owner", &e))?;
     }
-    let new_plans = fresh;
+    Ok(stored)
+}
+
+/// Give every table its plan (the stored one, or a new one), then store the new
+/// plans and, on a first run with `truncate = true`, empty the target tables in the
+/// same transaction. Returns whether tables were emptied.
+async fn plan_and_begin(
+    step_id: &str,
+    step: &CopyStep,
+    source: &Db,
+    target: &Db,
+    specs: &mut [prepare::TableSpec],
+    stored: &checkpoint::Stored,
+    info: &InfoFn,
+) -> Result<bool, CopyError> {
+    let first_run = stored.is_first_run();
+    let new_plans = plan_missing(step, source, specs, stored, info).await?;
     let mut truncate: Vec<String> = Vec::new();
     if step.truncate && first_run {
-        for s in &specs {
+        for s in specs.iter() {
             let n = s.tgt.sql_name();
             if !truncate.contains(&n) {
                 truncate.push(n);
@@ -272,10 +318,59 @@ async fn run_inner(
             truncate.len()
         ));
     }
+    Ok(!truncate.is_empty())
+}
 
-    let replica = conn::replica_permitted(target)
-        .await
-        .map_err(|e| CopyError::sql("connecting to the target", &e))?;
+/// Plan the tables the step has no stored plan for and attach every table's plan;
+/// returns the new plans.
+async fn plan_missing(
+    step: &CopyStep,
+    source: &Db,
+    specs: &mut [prepare::TableSpec],
+    stored: &checkpoint::Stored,
+    info: &InfoFn,
+) -> Result<Vec<TablePlan>, CopyError> {
+    let planning = Instant::now();
+    let todo: Vec<&prepare::TableSpec> = specs
+        .iter()
+        .filter(|s| !stored.plans.contains_key(&s.name))
+        .collect();
+    let mut fresh: Vec<TablePlan> = Vec::with_capacity(todo.len());
+    // At most two at a time: planning runs on the engine's small shared pool.
+    for group in todo.chunks(step.parallel.clamp(1, 2) as usize) {
+        let planned =
+            futures::future::join_all(group.iter().map(|s| plan_table(source, s, step.chunk_rows)))
+                .await;
+        for p in planned {
+            fresh.push(p?);
+        }
+    }
+    if !fresh.is_empty() {
+        info(format!(
+            "planned {} chunks over {} tables in {:.1}s",
+            fresh.iter().map(|p| p.chunks.len()).sum::<usize>(),
+            fresh.len(),
+            planning.elapsed().as_secs_f64()
+        ));
+    }
+    for spec in specs.iter_mut() {
+        let plan = match stored.plans.get(&spec.name) {
+            Some(p) => p.clone(),
+            None => fresh
+                .iter()
+                .find(|p| p.table == spec.name)
+                .cloned()
+                .ok_or_else(|| CopyError::Failed(format!("table {}: no plan", spec.name)))?,
+        };
+        prepare::attach_plan(spec, plan, stored)?;
+    }
+    Ok(fresh)
+}
+
+/// Say how the load will behave where it differs from a plain copy: no replica
+/// role, self-referencing tables, triggers, ranges not cleared, converted types.
+/// Returns the notes the progress keeps.
+fn announce(specs: &[prepare::TableSpec], replica: bool, info: &InfoFn) -> Vec<String> {
     let mut notes = Vec::new();
     if !replica {
         let note =
@@ -284,7 +379,7 @@ async fn run_inner(
                 .to_string();
         info(note.clone());
         notes.push(note);
-        for s in &specs {
+        for s in specs {
             if s.tgt.self_ref {
                 info(format!(
                     "table {}: it references itself, so its chunks load one at a time in key order \
@@ -300,7 +395,7 @@ async fn run_inner(
             }
         }
     }
-    for s in &specs {
+    for s in specs {
         if s.clear == prepare::Clear::Nothing && s.filter.is_none() && !s.src.key.is_empty() {
             info(format!(
                 "table {}: its key may sort differently on the target, so chunks do not clear their range first \
@@ -309,7 +404,7 @@ async fn run_inner(
             ));
         }
     }
-    for s in &specs {
+    for s in specs {
         let changes = s.type_changes();
         if !changes.is_empty() {
             info(format!(
@@ -319,13 +414,12 @@ async fn run_inner(
             ));
         }
     }
-    let mut workers = step.parallel.max(1) as usize;
-    if matches!(target, Db::Sqlite(_)) && workers > 1 {
-        info("SQLite target: one writer".into());
-        workers = 1;
-    }
+    notes
+}
 
-    let tables: Vec<progress::TableStats> = specs
+/// Progress counters per table, starting from the chunks an earlier run copied.
+fn table_stats(specs: &[prepare::TableSpec]) -> Vec<progress::TableStats> {
+    specs
         .iter()
         .map(|s| {
             let planned: u64 = s.plan.chunks.iter().map(|c| c.est_rows).sum();
@@ -339,31 +433,17 @@ async fn run_inner(
             }
             t
         })
-        .collect();
-    let queue = queue::Queue::new(&specs, !replica);
-    let workers = workers.min(queue.pending()).max(1);
-    let stats = Arc::new(progress::Stats {
-        tables,
-        busy: Default::default(),
-        workers,
-        paused: Mutex::new(None),
-        notes,
-    });
-    let shared = Arc::new(worker::Shared {
-        step: step_id.to_string(),
-        source: source.clone(),
-        target: target.clone(),
-        specs,
-        stats: stats.clone(),
-        queue: Mutex::new(queue),
-        notify: Default::default(),
-        stop: hooks.cancel.child_token(),
-        failure: Mutex::new(None),
-        replica,
-        info: info.clone(),
-        throttle: hooks.throttle.clone(),
-        throttle_said: Mutex::new(None),
-    });
+        .collect()
+}
+
+/// Run `workers` workers and the progress reporter until the queue is empty or the
+/// copy stops; returns the time the copying took. Never succeeds with a chunk missing.
+async fn run_workers(
+    shared: &Arc<worker::Shared>,
+    hooks: &Hooks,
+    workers: usize,
+) -> Result<Duration, CopyError> {
+    let stats = &shared.stats;
     let copy_started = Instant::now();
     let stop_reporting = CancellationToken::new();
     let reporter = tokio::spawn(progress::reporter(
@@ -400,22 +480,7 @@ async fn run_inner(
             "the workers stopped with chunks left to copy: {missing}"
         )));
     }
-    let copy_time = copy_started.elapsed();
-
-    let sequences =
-        sequences::reset_all(source, target, &shared.specs, &info, &hooks.cancel).await?;
-    Ok(report::report(
-        step_id,
-        source,
-        target,
-        &shared.specs,
-        &stats,
-        sequences,
-        started,
-        copy_time,
-        replica,
-        !truncate.is_empty(),
-    ))
+    Ok(copy_started.elapsed())
 }
 
 async fn plan_table(

@@ -10,12 +10,12 @@
 //! in text format, the target loaded exactly as many rows as the source sent.
 
 use super::checkpoint;
-use super::plan::Chunk;
 use super::prepare::{Clear, TableSpec};
 use super::progress::Meter;
-use super::range::pg_predicate;
-use super::sqltext::ident;
 use super::worker::{ChunkDone, ChunkError};
+use crate::db::plan::Chunk;
+use crate::db::range::pg_predicate;
+use crate::db::sqltext::ident;
 use futures::StreamExt;
 use sqlx::postgres::PgConnection;
 use sqlx::Connection;

@@ -3,10 +3,11 @@
 //! how a chunk clears its range on the target and which COPY format is safe, and
 //! plan the chunks (or take the plan an earlier run stored).
 
-use super::catalog::{Catalog, Column, Engine, OrderClass, Table};
 use super::checkpoint::{Done, Stored};
-use super::plan::{Method, TablePlan};
 use super::CopyError;
+use crate::db::catalog::{select, Catalog, Column, Engine, OrderClass, Table};
+use crate::db::plan::TablePlan;
+use crate::results::copy::Method;
 use crate::runbook::CopyStep;
 
 /// How a chunk makes room on the target before loading, in its own transaction.
@@ -56,14 +57,6 @@ impl TableSpec {
             .map(|(a, b)| format!("{} {} → {}", a.name, a.type_name, b.type_name))
             .collect()
     }
-}
-
-/// Source tables selected by the step's globs, in catalog order.
-pub fn select<'a>(cat: &'a Catalog, include: &[String], exclude: &[String]) -> Vec<&'a Table> {
-    cat.tables
-        .iter()
-        .filter(|t| crate::runbook::globs::selected(include, exclude, &t.qualified_name()))
-        .collect()
 }
 
 /// The target's table for source table `src`: the same `schema.table`, or, across

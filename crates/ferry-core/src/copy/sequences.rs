@@ -9,28 +9,15 @@
 //! largest key by itself).
 
 use super::prepare::TableSpec;
-use super::sqltext::{error_text, ident, is_retryable};
 use super::worker::{backoff, MAX_ATTEMPTS};
 use super::{CopyError, InfoFn};
+use crate::db::sqltext::{error_text, ident, is_retryable};
 use crate::db::Db;
+use crate::results::copy::SequenceReset;
 use crate::units::short_secs;
-use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use std::collections::HashMap;
 use tokio_util::sync::CancellationToken;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SequenceReset {
-    /// Target `schema.table` and column.
-    pub table: String,
-    pub column: String,
-    pub sequence: String,
-    /// What the sequence was set to (`setval(sequence, value, is_called)`).
-    pub value: Option<i64>,
-    pub is_called: bool,
-    /// Where the value came from.
-    pub from: String,
-}
 
 /// Sequences tied to columns of table `$1`: owned by the column (serial, identity,
 /// `OWNED BY`), or named by its default (`default nextval('shared_id')`: a sequence

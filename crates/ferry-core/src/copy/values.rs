@@ -11,8 +11,8 @@
 //!   become `Infinity`/`NaN`.
 //! - SQLite → SQLite: each value keeps its storage class.
 
-use super::catalog::Column;
-use super::sqltext::ident;
+use crate::db::catalog::Column;
+use crate::db::sqltext::{hex, ident};
 use sqlx::{Row, ValueRef};
 
 /// One value read from either engine.
@@ -197,30 +197,10 @@ pub(crate) fn pg_text(v: Val, col: &Column) -> Result<Option<String>, String> {
     })
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
-}
-
-pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::copy::catalog::OrderClass;
+    use crate::db::catalog::OrderClass;
 
     fn col(oid: u32, ty: &str) -> Column {
         Column {
@@ -264,6 +244,5 @@ mod tests {
         assert!(!ok("12345678901234567890"), "beyond 64-bit integers");
         assert!(check_for_sqlite(&Val::Text("0.14285714285714285714".into()), &t).is_ok());
         assert!(check_for_sqlite(&Val::Text("0.14285714285714285714".into()), &col(0, "")).is_ok());
-        assert_eq!(unhex(&hex(&[0, 1, 254, 255])), Some(vec![0, 1, 254, 255]));
     }
 }

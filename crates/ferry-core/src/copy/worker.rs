@@ -9,9 +9,9 @@ use super::conn::{self, Conn, Role};
 use super::prepare::TableSpec;
 use super::progress::{Meter, Stats};
 use super::queue::{Queue, Take};
-use super::sqltext::{error_text, is_retryable};
 use super::throttle::{Throttle, ThrottleFn};
 use super::{generic, pg, CopyError, InfoFn};
+use crate::db::sqltext::{error_text, is_retryable};
 use crate::db::Db;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
@@ -26,8 +26,7 @@ pub const THROTTLE_POLL: Duration = Duration::from_millis(500);
 
 /// The wait after failed attempt `n` (1-based): 0.5s doubling, capped at 10s.
 pub fn backoff(n: u32) -> Duration {
-    let ms = 500u64.saturating_mul(1u64 << n.saturating_sub(1).min(16));
-    Duration::from_millis(ms.min(10_000))
+    crate::backoff::capped(Duration::from_millis(500), n, Duration::from_secs(10))
 }
 
 /// A chunk that committed (or had been committed by an attempt whose
@@ -291,7 +290,7 @@ fn rls_hint(msg: &str) -> &'static str {
 async fn attempt_chunk(
     sh: &Shared,
     spec: &TableSpec,
-    chunk: &super::plan::Chunk,
+    chunk: &crate::db::plan::Chunk,
     src: &mut Option<Conn>,
     tgt: &mut Option<Conn>,
     meter: &mut Meter<'_>,

@@ -45,11 +45,7 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// The wait after failed attempt `n` (1-based).
     pub fn backoff(&self, n: u32) -> Duration {
-        let factor = 1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX);
-        self.first_backoff
-            .checked_mul(factor)
-            .unwrap_or(self.max_backoff)
-            .min(self.max_backoff)
+        crate::backoff::capped(self.first_backoff, n, self.max_backoff)
     }
 }
 

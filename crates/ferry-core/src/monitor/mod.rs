@@ -343,8 +343,7 @@ fn push(samples: &mut Vec<Sample>, at: DateTime<Utc>, value: f64) {
 
 /// Capped exponential backoff after `failures` consecutive failures.
 fn backoff(every: Duration, failures: u32) -> Duration {
-    let factor = 1u32.checked_shl(failures.min(16)).unwrap_or(u32::MAX);
-    every.saturating_mul(factor).min(MAX_BACKOFF.max(every))
+    crate::backoff::capped(every, failures.saturating_add(1), MAX_BACKOFF.max(every))
 }
 
 /// Start every monitor of the runbook. Tasks end when `cancel` fires.

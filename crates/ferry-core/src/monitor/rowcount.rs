@@ -12,6 +12,7 @@
 //! in the evidence.
 
 use super::{backoff, pause, DbGetter, Hub, RowCount, Stale};
+use crate::db::sqltext::ident;
 use crate::db::Db;
 use crate::runbook::RowCountMonitor;
 use chrono::Utc;
@@ -25,10 +26,6 @@ const EXACT_LIMIT: Duration = Duration::from_secs(600);
 
 fn wanted(m: &RowCountMonitor, table: &str) -> bool {
     crate::runbook::globs::selected(&m.tables, &m.exclude, table)
-}
-
-fn quote(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
 /// One side's reading of one table.
@@ -89,8 +86,8 @@ async fn counts(
                 if exact || est.is_none() {
                     let n: i64 = sqlx::query_scalar(&format!(
                         "select count(*) from {}.{}",
-                        quote(&schema),
-                        quote(&table)
+                        ident(&schema),
+                        ident(&table)
                     ))
                     .fetch_one(pool)
                     .await
@@ -125,7 +122,7 @@ async fn counts(
                 if !wanted(m, &name) {
                     continue;
                 }
-                let n: i64 = sqlx::query_scalar(&format!("select count(*) from {}", quote(&t)))
+                let n: i64 = sqlx::query_scalar(&format!("select count(*) from {}", ident(&t)))
                     .fetch_one(pool)
                     .await
                     .map_err(|e| format!("{name}: {e}"))?;

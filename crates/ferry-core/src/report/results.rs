@@ -7,10 +7,10 @@
 //! nothing journaled is ever hidden.
 
 use super::result_rows;
-use crate::aws::rds::{ActionReport, InstanceState};
-use crate::copy::{CopyReport, Method};
+use crate::results::copy::{CopyReport, Method};
+use crate::results::rds::{ActionReport, InstanceState};
+use crate::results::verify::{TableResult, VerifyReport};
 use crate::units::{bytes, count};
-use crate::verify::{TableResult, VerifyReport};
 
 /// What a renderer draws for one result: sentences, an optional table, and
 /// titled lists.

@@ -20,7 +20,7 @@ use super::rows::{self, key_text, RowDiff};
 use super::session::{Conn, Role, SideError};
 use super::sql::{SideSql, Values};
 use super::tables::TableJob;
-use crate::copy::plan::{Chunk, KeyVal};
+use crate::db::plan::{Chunk, KeyVal};
 use std::sync::Mutex;
 
 /// Ranges with at most this many rows on each side are compared row by row:

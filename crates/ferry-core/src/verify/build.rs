@@ -1,9 +1,10 @@
 //! The final [`VerifyReport`], from what the workers found: per-table results, the
 //! coverage, and a one-line summary that says plainly whether the data is verified.
 
-use super::report::{table_result, Findings, VerifyReport};
+use super::report::{table_result, Findings};
 use super::tables::TableJob;
 use crate::db::Db;
+use crate::results::verify::VerifyReport;
 use crate::runbook::VerifyStep;
 use crate::units::count;
 use std::time::Instant;

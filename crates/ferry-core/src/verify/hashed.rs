@@ -17,7 +17,7 @@ use super::rows::{compare, row_text, RowDiff};
 use super::session::{Role, SideError};
 use super::sql::{SideSql, Values};
 use super::tables::TableJob;
-use crate::copy::plan::Chunk;
+use crate::db::plan::Chunk;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 

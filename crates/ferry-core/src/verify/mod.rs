@@ -6,7 +6,7 @@
 //! token, a progress callback, an info callback); it knows nothing of the engine.
 //!
 //! How a step runs:
-//! 1. Both catalogs are read ([`crate::copy::catalog`]); the step's `tables` globs
+//! 1. Both catalogs are read ([`crate::db::catalog`]); the step's `tables` globs
 //!    minus `exclude` select source tables, each paired with the target's table of the
 //!    same name ([`tables`]). A selected table the target lacks is a difference.
 //! 2. A few read-only connections are opened on each side, sharing one snapshot per
@@ -62,10 +62,10 @@ pub mod tables;
 #[cfg(test)]
 mod tests;
 
-pub use report::{TableResult, VerifyReport};
+pub use crate::results::verify::{TableResult, VerifyReport};
 
-use crate::copy::catalog;
-use crate::copy::sqltext::{error_text, is_retryable};
+use crate::db::catalog;
+use crate::db::sqltext::{error_text, is_retryable};
 use crate::db::Db;
 use crate::runbook::{Check, VerifyStep};
 use bisect::Worker;
@@ -203,78 +203,11 @@ async fn run_inner(
     let (sc, tc) = tokio::join!(catalog::read(source), catalog::read(target));
     let sc = sc.map_err(|e| sql_error("reading the source catalog", &e))?;
     let tc = tc.map_err(|e| sql_error("reading the target catalog", &e))?;
-    let n = session::conn_budget(source).min(session::conn_budget(target));
-    let (a, b) = tokio::join!(
-        session::open(source, Role::Source, n),
-        session::open(target, Role::Target, n)
-    );
-    let (src_conns, note_a) = a?;
-    let (tgt_conns, note_b) = b?;
-    let mut notes: Vec<String> = [note_a, note_b].into_iter().flatten().collect();
-    let mut workers: Vec<Worker> = src_conns
-        .into_iter()
-        .zip(tgt_conns)
-        .map(|(src, tgt)| Worker { src, tgt })
-        .collect();
-    let mut nondet = HashSet::new();
-    if let Some(w) = workers.first_mut() {
-        for (role, conn, cat) in [
-            (Role::Source, &mut w.src, &sc),
-            (Role::Target, &mut w.tgt, &tc),
-        ] {
-            if let session::Conn::Pg(c) = conn {
-                let oids: Vec<u32> = cat.tables.iter().map(|t| t.oid).collect();
-                let cols = schema_pg::nondeterministic(c, &oids, cat.major)
-                    .await
-                    .map_err(|e| {
-                        sql_error(&format!("reading the {} collations", role.name()), &e)
-                    })?;
-                nondet.extend(cols.into_iter().map(|(o, n)| (role, o, n)));
-            }
-        }
-    }
+    let (mut workers, mut notes) = open_workers(source, target).await?;
+    let nondet = nondeterministic_columns(&mut workers, &sc, &tc).await?;
     let pairing = tables::pair(&step.tables, &step.exclude, &sc, &tc, &nondet);
+    let findings = Mutex::new(table_findings(step, &checks, &pairing));
     let jobs = pairing.jobs;
-    let names: Vec<String> = jobs.iter().map(|j| j.name.clone()).collect();
-    let findings = Mutex::new(Findings::new(step.max_diffs as usize, &names));
-    if let Ok(mut f) = findings.lock() {
-        if jobs.is_empty() && pairing.missing.is_empty() {
-            f.add(None, report::Kind::Other, format!("no tables to compare: `tables` {:?} (minus `exclude`) selects none on the source", step.tables), 1);
-        }
-        for m in &pairing.missing {
-            f.add(
-                None,
-                report::Kind::Other,
-                format!("{m}: table missing on target"),
-                1,
-            );
-        }
-        if checks.contains(&"schema") {
-            for x in &pairing.extra {
-                f.add(
-                    None,
-                    report::Kind::Other,
-                    format!("{x}: table extra on target"),
-                    1,
-                );
-            }
-        }
-        for (i, j) in jobs.iter().enumerate() {
-            if !checks.contains(&"schema") {
-                for c in &j.missing_cols {
-                    f.add(
-                        Some(i),
-                        report::Kind::Other,
-                        format!(
-                            "{}.{c}: column missing on target (its values were not compared)",
-                            j.name
-                        ),
-                        1,
-                    );
-                }
-            }
-        }
-    }
     (hooks.info)(format!(
         "comparing {} tables ({}) with {} connections per side",
         jobs.len(),
@@ -340,6 +273,104 @@ async fn run_inner(
         ));
     }
     Ok(report)
+}
+
+/// As many read-only session pairs as both sides allow, one per worker; and the
+/// notes of a side whose connections could not share one snapshot.
+async fn open_workers(source: &Db, target: &Db) -> Result<(Vec<Worker>, Vec<String>), VerifyError> {
+    let n = session::conn_budget(source).min(session::conn_budget(target));
+    let (a, b) = tokio::join!(
+        session::open(source, Role::Source, n),
+        session::open(target, Role::Target, n)
+    );
+    let (src_conns, note_a) = a?;
+    let (tgt_conns, note_b) = b?;
+    let notes: Vec<String> = [note_a, note_b].into_iter().flatten().collect();
+    let workers: Vec<Worker> = src_conns
+        .into_iter()
+        .zip(tgt_conns)
+        .map(|(src, tgt)| Worker { src, tgt })
+        .collect();
+    Ok((workers, notes))
+}
+
+/// Columns with a nondeterministic collation on a PostgreSQL side, as (side, table
+/// oid, column): their text cannot be compared by hash.
+async fn nondeterministic_columns(
+    workers: &mut [Worker],
+    sc: &catalog::Catalog,
+    tc: &catalog::Catalog,
+) -> Result<HashSet<(Role, u32, String)>, VerifyError> {
+    let mut nondet = HashSet::new();
+    let Some(w) = workers.first_mut() else {
+        return Ok(nondet);
+    };
+    for (role, conn, cat) in [
+        (Role::Source, &mut w.src, sc),
+        (Role::Target, &mut w.tgt, tc),
+    ] {
+        if let session::Conn::Pg(c) = conn {
+            let oids: Vec<u32> = cat.tables.iter().map(|t| t.oid).collect();
+            let cols = schema_pg::nondeterministic(c, &oids, cat.major)
+                .await
+                .map_err(|e| sql_error(&format!("reading the {} collations", role.name()), &e))?;
+            nondet.extend(cols.into_iter().map(|(o, n)| (role, o, n)));
+        }
+    }
+    Ok(nondet)
+}
+
+/// The findings known before any data is read: no table selected, tables missing
+/// or (with the schema check) extra on the target, and columns missing on the
+/// target when the schema check does not report them.
+fn table_findings(step: &VerifyStep, checks: &[&str], pairing: &tables::Pairing) -> Findings {
+    let names: Vec<String> = pairing.jobs.iter().map(|j| j.name.clone()).collect();
+    let mut f = Findings::new(step.max_diffs as usize, &names);
+    if pairing.jobs.is_empty() && pairing.missing.is_empty() {
+        f.add(
+            None,
+            report::Kind::Other,
+            format!(
+                "no tables to compare: `tables` {:?} (minus `exclude`) selects none on the source",
+                step.tables
+            ),
+            1,
+        );
+    }
+    for m in &pairing.missing {
+        f.add(
+            None,
+            report::Kind::Other,
+            format!("{m}: table missing on target"),
+            1,
+        );
+    }
+    if checks.contains(&"schema") {
+        for x in &pairing.extra {
+            f.add(
+                None,
+                report::Kind::Other,
+                format!("{x}: table extra on target"),
+                1,
+            );
+        }
+    }
+    for (i, j) in pairing.jobs.iter().enumerate() {
+        if !checks.contains(&"schema") {
+            for c in &j.missing_cols {
+                f.add(
+                    Some(i),
+                    report::Kind::Other,
+                    format!(
+                        "{}.{c}: column missing on target (its values were not compared)",
+                        j.name
+                    ),
+                    1,
+                );
+            }
+        }
+    }
+    f
 }
 
 /// Run the checks in order; `Ok(true)` when the time limit stopped them.

@@ -46,7 +46,7 @@
 //! - JSON: parsed and re-serialised with sorted keys and no spaces;
 //! - everything else: the text as stored.
 
-use crate::copy::catalog::{Column, Engine};
+use crate::db::catalog::{Column, Engine};
 
 /// How a column's values are canonicalised on the generic path, and shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

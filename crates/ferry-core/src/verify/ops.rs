@@ -7,7 +7,7 @@ use super::canon::row_hash;
 use super::session::Conn;
 use super::sql::{bind_all, sqlite_key, Cond, SideSql, Values};
 use super::tables::Mode;
-use crate::copy::plan::KeyVal;
+use crate::db::plan::KeyVal;
 use futures::TryStreamExt;
 use sqlx::{Executor, Row};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -108,7 +108,7 @@ pub async fn grouped_sums(
     let cols = s.job.key_cols(s.role);
     let lhs = super::sql::tuple(
         cols.iter()
-            .map(|c| crate::copy::sqltext::ident(&c.name))
+            .map(|c| crate::db::sqltext::ident(&c.name))
             .collect(),
     );
     let lits: Vec<String> = points

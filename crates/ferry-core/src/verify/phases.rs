@@ -14,7 +14,7 @@ use super::session::{Role, SideError};
 use super::sql::SideSql;
 use super::tables::{Strategy, TableJob};
 use super::{ops, Hooks, VerifyError, VerifyProgress, VerifyTableProgress};
-use crate::copy::plan::Chunk;
+use crate::db::plan::Chunk;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -233,7 +233,7 @@ async fn do_item(
             let chunks = if a == b {
                 Vec::new()
             } else {
-                crate::copy::plan(sh.source, &job.src, sh.tuning.chunk_rows)
+                crate::db::plan::plan(sh.source, &job.src, sh.tuning.chunk_rows)
                     .await
                     .map_err(|e| {
                         SideError::from_sql(
@@ -316,7 +316,7 @@ async fn do_item(
 /// the source pool, a few tables at a time), one item per row-hash table.
 pub async fn checksum_items(source: &crate::db::Db, sh: &Shared<'_>, parallel: usize) -> Vec<Item> {
     let mut items = Vec::new();
-    let mut ranged: Vec<(usize, &crate::copy::catalog::Table)> = Vec::new();
+    let mut ranged: Vec<(usize, &crate::db::catalog::Table)> = Vec::new();
     for (i, j) in sh
         .jobs
         .iter()
@@ -336,11 +336,16 @@ pub async fn checksum_items(source: &crate::db::Db, sh: &Shared<'_>, parallel: u
             items.push(Item::Root(i));
         }
     }
-    let mut plans: Vec<(usize, Result<crate::copy::TablePlan, sqlx::Error>)> = Vec::new();
+    let mut plans: Vec<(usize, Result<crate::db::plan::TablePlan, sqlx::Error>)> = Vec::new();
     for group in ranged.chunks(parallel.max(1)) {
         let mut futs = Vec::new();
         for &(i, t) in group {
-            futs.push(async move { (i, crate::copy::plan(source, t, sh.tuning.chunk_rows).await) });
+            futs.push(async move {
+                (
+                    i,
+                    crate::db::plan::plan(source, t, sh.tuning.chunk_rows).await,
+                )
+            });
         }
         plans.extend(futures::future::join_all(futs).await);
     }
@@ -357,7 +362,7 @@ pub async fn checksum_items(source: &crate::db::Db, sh: &Shared<'_>, parallel: u
             }
             Err(e) => f.error(
                 i,
-                format!("planning chunks: {}", crate::copy::sqltext::error_text(&e)),
+                format!("planning chunks: {}", crate::db::sqltext::error_text(&e)),
             ),
         }
     }

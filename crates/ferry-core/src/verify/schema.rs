@@ -20,7 +20,7 @@
 //! data is always a difference. SQLite check constraints are not read.
 
 use super::norm::{pg_class, sqlite_class, Class};
-use crate::copy::catalog::Engine;
+use crate::db::catalog::Engine;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ColInfo {
@@ -145,27 +145,95 @@ pub fn compare(
     se: Engine,
     te: Engine,
 ) -> Vec<String> {
-    let same = se == te;
-    let eq = |a: &str, b: &str| {
-        if same {
+    let mut c = Comparison {
+        table,
+        s,
+        t,
+        se,
+        te,
+        same: se == te,
+        out: Vec::new(),
+    };
+    c.columns();
+    c.partitioning();
+    c.primary_key();
+    c.constraints();
+    c.indexes();
+    c.sequences();
+    c.out
+}
+
+/// One table's schema comparison: both sides, their engines, and the differences
+/// found so far. Across engines names compare without case and only what both
+/// engines can express is compared.
+struct Comparison<'a> {
+    table: &'a str,
+    s: &'a TableSchema,
+    t: &'a TableSchema,
+    se: Engine,
+    te: Engine,
+    same: bool,
+    out: Vec<String>,
+}
+
+impl Comparison<'_> {
+    fn eq(&self, a: &str, b: &str) -> bool {
+        if self.same {
             a == b
         } else {
             a.eq_ignore_ascii_case(b)
         }
-    };
-    let mut out = Vec::new();
-    for sc in &s.columns {
-        let Some(tc) = t.columns.iter().find(|c| eq(&c.name, &sc.name)) else {
-            out.push(format!(
-                "{table}.{}: column missing on target ({})",
-                sc.name,
-                short_type(&sc.type_name)
-            ));
-            continue;
-        };
-        let col = format!("{table}.{}", sc.name);
+    }
+
+    fn key_eq(&self, a: &[String], b: &[String]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| self.eq(x, y))
+    }
+
+    /// The same constraint or index: the same definition, or across engines the
+    /// same columns, uniqueness and referenced table and columns.
+    fn same_def(&self, a: &Def, b: &Def) -> bool {
+        if self.same {
+            a.def == b.def
+        } else {
+            self.key_eq(&a.columns, &b.columns)
+                && a.unique == b.unique
+                && a.ref_table.as_deref().map(str::to_ascii_lowercase)
+                    == b.ref_table.as_deref().map(str::to_ascii_lowercase)
+                && self.key_eq(&a.ref_columns, &b.ref_columns)
+        }
+    }
+
+    /// Columns missing, extra or different on the target.
+    fn columns(&mut self) {
+        let (table, s, t) = (self.table, self.s, self.t);
+        for sc in &s.columns {
+            let Some(tc) = t.columns.iter().find(|c| self.eq(&c.name, &sc.name)) else {
+                self.out.push(format!(
+                    "{table}.{}: column missing on target ({})",
+                    sc.name,
+                    short_type(&sc.type_name)
+                ));
+                continue;
+            };
+            self.column(sc, tc);
+        }
+        for tc in &t.columns {
+            if !s.columns.iter().any(|c| self.eq(&c.name, &tc.name)) {
+                self.out.push(format!(
+                    "{table}.{}: column extra on target ({})",
+                    tc.name,
+                    short_type(&tc.type_name)
+                ));
+            }
+        }
+    }
+
+    /// How column `sc` of the source and `tc` of the target differ.
+    fn column(&mut self, sc: &ColInfo, tc: &ColInfo) {
+        let (same, se, te) = (self.same, self.se, self.te);
+        let col = format!("{}.{}", self.table, sc.name);
         if same && sc.type_name != tc.type_name {
-            out.push(format!(
+            self.out.push(format!(
                 "{col}: {} on source, {} on target",
                 short_type(&sc.type_name),
                 short_type(&tc.type_name)
@@ -176,7 +244,7 @@ pub fn compare(
                 Engine::Sqlite => (class_of(tc, te), class_of(sc, se)),
             };
             if !classes_fit(pg, lite) {
-                out.push(format!(
+                self.out.push(format!(
                     "{col}: {} on source, {} on target (types do not hold the same values)",
                     short_type(&sc.type_name),
                     short_type(&tc.type_name)
@@ -184,10 +252,11 @@ pub fn compare(
             }
         }
         // SQLite reports an INTEGER PRIMARY KEY as nullable; it never holds NULL
-        let key_col = s.pk.iter().any(|k| eq(k, &sc.name)) && t.pk.iter().any(|k| eq(k, &tc.name));
+        let key_col = self.s.pk.iter().any(|k| self.eq(k, &sc.name))
+            && self.t.pk.iter().any(|k| self.eq(k, &tc.name));
         if sc.notnull != tc.notnull && (same || !key_col) {
             let word = |n: bool| if n { "NOT NULL" } else { "nullable" };
-            out.push(format!(
+            self.out.push(format!(
                 "{col}: {} on source, {} on target",
                 word(sc.notnull),
                 word(tc.notnull)
@@ -201,7 +270,7 @@ pub fn compare(
                 ("collation", &sc.collation, &tc.collation),
             ] {
                 if a != b {
-                    out.push(format!(
+                    self.out.push(format!(
                         "{col}: {what} {} on source, {} on target",
                         opt(a),
                         opt(b)
@@ -210,129 +279,131 @@ pub fn compare(
             }
         }
     }
-    for tc in &t.columns {
-        if !s.columns.iter().any(|c| eq(&c.name, &tc.name)) {
-            out.push(format!(
-                "{table}.{}: column extra on target ({})",
-                tc.name,
-                short_type(&tc.type_name)
-            ));
-        }
-    }
-    if same && s.partition_key != t.partition_key {
-        let word = |k: &Option<String>| match k {
-            Some(k) => format!("partitioned by {k}"),
-            None => "not partitioned".to_string(),
-        };
-        out.push(format!(
-            "{table}: {} on source, {} on target",
-            word(&s.partition_key),
-            word(&t.partition_key)
-        ));
-    }
-    let key_eq =
-        |a: &[String], b: &[String]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| eq(x, y));
-    match (s.pk.is_empty(), t.pk.is_empty()) {
-        (false, true) => out.push(format!(
-            "{table}: primary key {} missing on target",
-            list(&s.pk)
-        )),
-        (true, false) => out.push(format!(
-            "{table}: primary key {} on target only",
-            list(&t.pk)
-        )),
-        _ if !key_eq(&s.pk, &t.pk) => out.push(format!(
-            "{table}: primary key {} on source, {} on target",
-            list(&s.pk),
-            list(&t.pk)
-        )),
-        _ => {}
-    }
-    let same_def = |a: &Def, b: &Def| {
-        if same {
-            a.def == b.def
-        } else {
-            key_eq(&a.columns, &b.columns)
-                && a.unique == b.unique
-                && a.ref_table.as_deref().map(str::to_ascii_lowercase)
-                    == b.ref_table.as_deref().map(str::to_ascii_lowercase)
-                && key_eq(&a.ref_columns, &b.ref_columns)
-        }
-    };
-    let shown = |d: &Def| {
-        if d.def.is_empty() {
-            list(&d.columns)
-        } else {
-            d.def.clone()
-        }
-    };
-    let mut defs = vec![
-        ("unique constraint", &s.uniques, &t.uniques),
-        ("foreign key", &s.fks, &t.fks),
-    ];
-    if same {
-        defs.push(("check constraint", &s.checks, &t.checks));
-    }
-    for (what, a, b) in defs {
-        for d in a.iter().filter(|d| !b.iter().any(|e| same_def(d, e))) {
-            out.push(format!(
-                "{table}: {what} {} {} missing on target",
-                d.name,
-                shown(d)
-            ));
-        }
-        for d in b.iter().filter(|d| !a.iter().any(|e| same_def(d, e))) {
-            out.push(format!(
-                "{table}: {what} {} {} extra on target",
-                d.name,
-                shown(d)
-            ));
-        }
-    }
-    for ix in &s.indexes {
-        match t.indexes.iter().find(|i| eq(&i.name, &ix.name)) {
-            None => out.push(format!(
-                "{table}: index {} missing on target ({})",
-                ix.name,
-                shown(ix)
-            )),
-            Some(ti) if !same_def(ix, ti) => out.push(format!(
-                "{table}: index {}: {} on source, {} on target",
-                ix.name,
-                shown(ix),
-                shown(ti)
-            )),
-            Some(_) => {}
-        }
-    }
-    for ix in &t.indexes {
-        if !s.indexes.iter().any(|i| eq(&i.name, &ix.name)) {
-            out.push(format!(
-                "{table}: index {} extra on target ({})",
-                ix.name,
-                shown(ix)
-            ));
-        }
-    }
-    for ts in &t.sequences {
-        if let (Some(next), Some(max)) = (ts.next, ts.max) {
-            let behind = if ts.increment >= 0 {
-                next <= max
-            } else {
-                false
+
+    /// A partitioning that differs (same engine only).
+    fn partitioning(&mut self) {
+        let (s, t) = (self.s, self.t);
+        if self.same && s.partition_key != t.partition_key {
+            let word = |k: &Option<String>| match k {
+                Some(k) => format!("partitioned by {k}"),
+                None => "not partitioned".to_string(),
             };
-            if behind {
-                out.push(format!(
-                    "{table}: sequence {} on target is behind the data: next value {next}, max({}) = {max}",
-                    ts.name, ts.column
+            self.out.push(format!(
+                "{}: {} on source, {} on target",
+                self.table,
+                word(&s.partition_key),
+                word(&t.partition_key)
+            ));
+        }
+    }
+
+    /// A primary key missing, extra or different on the target.
+    fn primary_key(&mut self) {
+        let (table, s, t) = (self.table, self.s, self.t);
+        match (s.pk.is_empty(), t.pk.is_empty()) {
+            (false, true) => self.out.push(format!(
+                "{table}: primary key {} missing on target",
+                list(&s.pk)
+            )),
+            (true, false) => self.out.push(format!(
+                "{table}: primary key {} on target only",
+                list(&t.pk)
+            )),
+            _ if !self.key_eq(&s.pk, &t.pk) => self.out.push(format!(
+                "{table}: primary key {} on source, {} on target",
+                list(&s.pk),
+                list(&t.pk)
+            )),
+            _ => {}
+        }
+    }
+
+    /// Unique constraints, foreign keys and (same engine) check constraints on one
+    /// side only.
+    fn constraints(&mut self) {
+        let (table, s, t) = (self.table, self.s, self.t);
+        let mut defs = vec![
+            ("unique constraint", &s.uniques, &t.uniques),
+            ("foreign key", &s.fks, &t.fks),
+        ];
+        if self.same {
+            defs.push(("check constraint", &s.checks, &t.checks));
+        }
+        let mut found = Vec::new();
+        for (what, a, b) in defs {
+            for d in a.iter().filter(|d| !b.iter().any(|e| self.same_def(d, e))) {
+                found.push(format!(
+                    "{table}: {what} {} {} missing on target",
+                    d.name,
+                    shown(d)
+                ));
+            }
+            for d in b.iter().filter(|d| !a.iter().any(|e| self.same_def(d, e))) {
+                found.push(format!(
+                    "{table}: {what} {} {} extra on target",
+                    d.name,
+                    shown(d)
+                ));
+            }
+        }
+        self.out.extend(found);
+    }
+
+    /// Indexes missing, extra or defined differently on the target.
+    fn indexes(&mut self) {
+        let (table, s, t) = (self.table, self.s, self.t);
+        for ix in &s.indexes {
+            match t.indexes.iter().find(|i| self.eq(&i.name, &ix.name)) {
+                None => self.out.push(format!(
+                    "{table}: index {} missing on target ({})",
+                    ix.name,
+                    shown(ix)
+                )),
+                Some(ti) if !self.same_def(ix, ti) => self.out.push(format!(
+                    "{table}: index {}: {} on source, {} on target",
+                    ix.name,
+                    shown(ix),
+                    shown(ti)
+                )),
+                Some(_) => {}
+            }
+        }
+        for ix in &t.indexes {
+            if !s.indexes.iter().any(|i| self.eq(&i.name, &ix.name)) {
+                self.out.push(format!(
+                    "{table}: index {} extra on target ({})",
+                    ix.name,
+                    shown(ix)
                 ));
             }
         }
     }
-    if same {
+
+    /// Target sequences behind the target's data, and (same engine) sequences
+    /// missing on the target or behind the source's.
+    fn sequences(&mut self) {
+        let (table, s, t) = (self.table, self.s, self.t);
+        for ts in &t.sequences {
+            if let (Some(next), Some(max)) = (ts.next, ts.max) {
+                let behind = if ts.increment >= 0 {
+                    next <= max
+                } else {
+                    false
+                };
+                if behind {
+                    self.out.push(format!(
+                        "{table}: sequence {} on target is behind the data: next value {next}, max({}) = {max}",
+                        ts.name, ts.column
+                    ));
+                }
+            }
+        }
+        if !self.same {
+            return;
+        }
         for ss in &s.sequences {
             match t.sequences.iter().find(|q| q.column == ss.column) {
-                None => out.push(format!(
+                None => self.out.push(format!(
                     "{table}: sequence {} (of column {}) missing on target",
                     ss.name, ss.column
                 )),
@@ -344,7 +415,7 @@ pub fn compare(
                             } else {
                                 String::new()
                             };
-                            out.push(format!(
+                            self.out.push(format!(
                                 "{table}: sequence {}: next value {a} on source, {b} on target (behind the source{read_ahead})",
                                 ts.name
                             ));
@@ -354,7 +425,15 @@ pub fn compare(
             }
         }
     }
-    out
+}
+
+/// A constraint or index as shown: its definition, or its columns.
+fn shown(d: &Def) -> String {
+    if d.def.is_empty() {
+        list(&d.columns)
+    } else {
+        d.def.clone()
+    }
 }
 
 /// Compare the enum types the compared columns use (same engine only).

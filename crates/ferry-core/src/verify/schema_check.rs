@@ -9,7 +9,7 @@ use super::schema::{compare, compare_enums, EnumType, TableSchema};
 use super::session::{Conn, Role, SideError};
 use super::tables::TableJob;
 use super::{schema_pg, schema_sqlite, VerifyError};
-use crate::copy::catalog::Engine;
+use crate::db::catalog::Engine;
 
 async fn read_side(
     conn: &mut Conn,

@@ -6,7 +6,7 @@
 //! partition key of a partitioned table, and the enum types the columns use (directly, as array elements or under a domain).
 
 use super::schema::{ColInfo, Def, EnumType, Seq, TableSchema};
-use crate::copy::sqltext::ident;
+use crate::db::sqltext::ident;
 use sqlx::postgres::PgConnection;
 use sqlx::Row;
 
@@ -28,6 +28,24 @@ pub async fn read(
 ) -> Result<Vec<TableSchema>, sqlx::Error> {
     let oids: Vec<i64> = tables.iter().map(|t| t.oid as i64).collect();
     let mut out = vec![TableSchema::default(); tables.len()];
+    read_columns(c, tables, &oids, major, &mut out).await?;
+    read_constraints(c, tables, &oids, &mut out).await?;
+    read_indexes(c, tables, &oids, &mut out).await?;
+    if major >= 10 {
+        read_partitioning(c, tables, &oids, &mut out).await?;
+    }
+    read_sequences(c, tables, &oids, major, &mut out).await?;
+    Ok(out)
+}
+
+/// Columns: type, nullability, default, identity, generated expression, collation.
+async fn read_columns(
+    c: &mut PgConnection,
+    tables: &[PgTable],
+    oids: &[i64],
+    major: u32,
+    out: &mut [TableSchema],
+) -> Result<(), sqlx::Error> {
     let identity = if major >= 10 {
         "a.attidentity::text"
     } else {
@@ -49,7 +67,7 @@ pub async fn read(
           where a.attrelid::int8 = any($1) and a.attnum > 0 and not a.attisdropped \
           order by 1, a.attnum"
     ))
-    .bind(&oids)
+    .bind(oids)
     .fetch_all(&mut *c)
     .await?;
     for r in &cols {
@@ -75,6 +93,16 @@ pub async fn read(
             collation: r.try_get(8)?,
         });
     }
+    Ok(())
+}
+
+/// Primary keys, unique and exclusion constraints, foreign keys and checks.
+async fn read_constraints(
+    c: &mut PgConnection,
+    tables: &[PgTable],
+    oids: &[i64],
+    out: &mut [TableSchema],
+) -> Result<(), sqlx::Error> {
     let names = "coalesce((select array_agg(a.attname::text order by k.ord) \
                    from unnest({keys}) with ordinality k(n, ord) \
                    join pg_attribute a on a.attrelid = {rel} and a.attnum = k.n), '{}')";
@@ -86,7 +114,7 @@ pub async fn read(
         names.replace("{keys}", "conkey").replace("{rel}", "conrelid"),
         names.replace("{keys}", "confkey").replace("{rel}", "confrelid"),
     ))
-    .bind(&oids)
+    .bind(oids)
     .fetch_all(&mut *c)
     .await?;
     for r in &cons {
@@ -109,6 +137,16 @@ pub async fn read(
             _ => out[i].checks.push(d),
         }
     }
+    Ok(())
+}
+
+/// Indexes that back no constraint.
+async fn read_indexes(
+    c: &mut PgConnection,
+    tables: &[PgTable],
+    oids: &[i64],
+    out: &mut [TableSchema],
+) -> Result<(), sqlx::Error> {
     let ixs = sqlx::query(&format!(
         "select i.indrelid::int8, c.relname::text, pg_get_indexdef(i.indexrelid), i.indisunique, {} \
            from pg_index i join pg_class c on c.oid = i.indexrelid \
@@ -120,7 +158,7 @@ pub async fn read(
            from unnest(i.indkey::int2[]) with ordinality k(n, ord) \
            left join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.n), '{}')"
     ))
-    .bind(&oids)
+    .bind(oids)
     .fetch_all(&mut *c)
     .await?;
     for r in &ixs {
@@ -135,20 +173,40 @@ pub async fn read(
             ..Default::default()
         });
     }
-    if major >= 10 {
-        let parts: Vec<(i64, String)> = sqlx::query_as(
-            "select c.oid::int8, pg_get_partkeydef(c.oid) from pg_class c \
-              where c.oid::int8 = any($1) and c.relkind = 'p'",
-        )
-        .bind(&oids)
-        .fetch_all(&mut *c)
-        .await?;
-        for (oid, key) in parts {
-            if let Some(i) = idx(tables, oid) {
-                out[i].partition_key = Some(key);
-            }
+    Ok(())
+}
+
+/// The partition key of partitioned tables (PostgreSQL 10 and later).
+async fn read_partitioning(
+    c: &mut PgConnection,
+    tables: &[PgTable],
+    oids: &[i64],
+    out: &mut [TableSchema],
+) -> Result<(), sqlx::Error> {
+    let parts: Vec<(i64, String)> = sqlx::query_as(
+        "select c.oid::int8, pg_get_partkeydef(c.oid) from pg_class c \
+          where c.oid::int8 = any($1) and c.relkind = 'p'",
+    )
+    .bind(oids)
+    .fetch_all(&mut *c)
+    .await?;
+    for (oid, key) in parts {
+        if let Some(i) = idx(tables, oid) {
+            out[i].partition_key = Some(key);
         }
     }
+    Ok(())
+}
+
+/// Sequences tied to integer columns, with their next value, increment and the
+/// column's maximum.
+async fn read_sequences(
+    c: &mut PgConnection,
+    tables: &[PgTable],
+    oids: &[i64],
+    major: u32,
+    out: &mut [TableSchema],
+) -> Result<(), sqlx::Error> {
     let standby: bool = sqlx::query_scalar("select pg_is_in_recovery()")
         .fetch_one(&mut *c)
         .await?;
@@ -176,7 +234,7 @@ pub async fn read(
           where ad.adrelid::int8 = any($1) and a.atttypid in (20, 21, 23) \
           order by 1, 2",
     )
-    .bind(&oids)
+    .bind(oids)
     .fetch_all(&mut *c)
     .await?;
     for r in &seqs {
@@ -224,7 +282,7 @@ pub async fn read(
             },
         });
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The enum types the columns of `tables` use.

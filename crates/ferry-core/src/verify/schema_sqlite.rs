@@ -6,12 +6,25 @@
 //! keeps them only inside the `CREATE TABLE` text).
 
 use super::schema::{ColInfo, Def, Seq, TableSchema};
-use crate::copy::sqltext::ident;
+use crate::db::sqltext::ident;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::Row;
 
 pub async fn read(c: &mut SqliteConnection, table: &str) -> Result<TableSchema, sqlx::Error> {
     let mut out = TableSchema::default();
+    read_columns(c, table, &mut out).await?;
+    read_indexes(c, table, &mut out).await?;
+    read_foreign_keys(c, table, &mut out).await?;
+    read_sequence(c, table, &mut out).await?;
+    Ok(out)
+}
+
+/// Columns (generated ones marked, hidden ones skipped) and the primary key.
+async fn read_columns(
+    c: &mut SqliteConnection,
+    table: &str,
+    out: &mut TableSchema,
+) -> Result<(), sqlx::Error> {
     let cols = sqlx::query(
         "select name, type, \"notnull\", dflt_value, pk, hidden from pragma_table_xinfo(?) order by cid",
     )
@@ -40,6 +53,15 @@ pub async fn read(c: &mut SqliteConnection, table: &str) -> Result<TableSchema, 
     }
     pk.sort();
     out.pk = pk.into_iter().map(|(_, n)| n).collect();
+    Ok(())
+}
+
+/// Indexes and unique constraints (the primary key's own index aside).
+async fn read_indexes(
+    c: &mut SqliteConnection,
+    table: &str,
+    out: &mut TableSchema,
+) -> Result<(), sqlx::Error> {
     let ixs =
         sqlx::query("select name, \"unique\", origin from pragma_index_list(?) order by name")
             .bind(table)
@@ -80,6 +102,15 @@ pub async fn read(c: &mut SqliteConnection, table: &str) -> Result<TableSchema, 
             out.indexes.push(d);
         }
     }
+    Ok(())
+}
+
+/// Foreign keys, one per constraint id, with their columns in order.
+async fn read_foreign_keys(
+    c: &mut SqliteConnection,
+    table: &str,
+    out: &mut TableSchema,
+) -> Result<(), sqlx::Error> {
     let fks = sqlx::query(
         "select id, \"table\", \"from\", \"to\" from pragma_foreign_key_list(?) order by id, seq",
     )
@@ -113,6 +144,15 @@ pub async fn read(c: &mut SqliteConnection, table: &str) -> Result<TableSchema, 
             d.ref_columns.join(", ")
         );
     }
+    Ok(())
+}
+
+/// The AUTOINCREMENT counter of a single-column key, with the largest rowid.
+async fn read_sequence(
+    c: &mut SqliteConnection,
+    table: &str,
+    out: &mut TableSchema,
+) -> Result<(), sqlx::Error> {
     let has_seq: Option<String> = sqlx::query_scalar(
         "select name from sqlite_master where type = 'table' and name = 'sqlite_sequence'",
     )
@@ -138,5 +178,5 @@ pub async fn read(c: &mut SqliteConnection, table: &str) -> Result<TableSchema, 
             });
         }
     }
-    Ok(out)
+    Ok(())
 }

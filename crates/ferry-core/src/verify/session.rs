@@ -18,18 +18,17 @@
 //! - SQLite: `pragma query_only = on` and one deferred read transaction per
 //!   connection (a WAL database gives each its snapshot at the first read).
 
-use crate::copy::sqltext::{error_text, is_retryable};
+use crate::db::conn::{connect_pg, connect_sqlite};
+use crate::db::sqltext::{error_text, is_retryable};
 use crate::db::Db;
 use sqlx::postgres::PgConnection;
 use sqlx::sqlite::SqliteConnection;
-use sqlx::{ConnectOptions, Connection, Executor};
-use std::time::Duration;
+use sqlx::{Connection, Executor};
 
 /// Connections per side at most (the engine's pools hold 4).
 pub const MAX_CONNS: u32 = 4;
 /// SQLite reads are decoded and hashed by ferry itself: two readers are plenty.
 const SQLITE_CONNS: u32 = 2;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 const PG_SETTINGS: &str = "set application_name = 'ferry verify'; set DateStyle = 'ISO, YMD'; \
      set IntervalStyle = 'postgres'; set TimeZone = 'UTC'; set extra_float_digits = 3; \
@@ -95,13 +94,6 @@ impl SideError {
     }
 }
 
-fn timed_out() -> sqlx::Error {
-    sqlx::Error::Io(std::io::Error::new(
-        std::io::ErrorKind::TimedOut,
-        "connecting took longer than 10s",
-    ))
-}
-
 /// How many connections to open on `db`.
 pub fn conn_budget(db: &Db) -> u32 {
     match db {
@@ -114,6 +106,8 @@ pub fn conn_budget(db: &Db) -> u32 {
 /// allows. Returns the connections and a note when the snapshot could not be shared.
 pub async fn open(db: &Db, role: Role, n: u32) -> Result<(Vec<Conn>, Option<String>), SideError> {
     let ctx = |e: sqlx::Error| SideError::from_sql(role, "opening a read-only session", &e);
+    let unreachable =
+        |e: sqlx::Error| SideError::Unreachable(format!("{}: {}", role.name(), error_text(&e)));
     let mut conns = Vec::new();
     let mut note = None;
     match db {
@@ -121,14 +115,7 @@ pub async fn open(db: &Db, role: Role, n: u32) -> Result<(Vec<Conn>, Option<Stri
             let opts = (*pool.connect_options()).clone();
             let mut snapshot: Option<String> = None;
             for i in 0..n.max(1) {
-                let mut c =
-                    tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&opts))
-                        .await
-                        .map_err(|_| timed_out())
-                        .and_then(|r| r)
-                        .map_err(|e| {
-                            SideError::Unreachable(format!("{}: {}", role.name(), error_text(&e)))
-                        })?;
+                let mut c = connect_pg(&opts).await.map_err(unreachable)?;
                 c.execute(sqlx::raw_sql(PG_SETTINGS)).await.map_err(ctx)?;
                 c.execute(sqlx::raw_sql(
                     "begin isolation level repeatable read read only",
@@ -164,13 +151,7 @@ pub async fn open(db: &Db, role: Role, n: u32) -> Result<(Vec<Conn>, Option<Stri
         Db::Sqlite(pool) => {
             let opts = (*pool.connect_options()).clone();
             for _ in 0..n.max(1) {
-                let mut c = tokio::time::timeout(CONNECT_TIMEOUT, opts.connect())
-                    .await
-                    .map_err(|_| timed_out())
-                    .and_then(|r| r)
-                    .map_err(|e| {
-                        SideError::Unreachable(format!("{}: {}", role.name(), error_text(&e)))
-                    })?;
+                let mut c = connect_sqlite(&opts).await.map_err(unreachable)?;
                 c.execute(sqlx::raw_sql("pragma query_only = on; begin"))
                     .await
                     .map_err(ctx)?;

@@ -13,9 +13,9 @@
 
 use super::norm::{pair_class, pg_expr, Class, PgExpr};
 use super::session::Role;
-use crate::copy::catalog::{Catalog, Column, Engine, OrderClass, Table};
-use crate::copy::prepare::select;
-use crate::copy::sqltext::ident;
+use crate::db::catalog::select;
+use crate::db::catalog::{Catalog, Column, Engine, OrderClass, Table};
+use crate::db::sqltext::ident;
 use std::collections::HashSet;
 
 /// How PostgreSQL servers hash a row (chosen by the older server's version).

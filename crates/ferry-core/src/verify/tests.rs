@@ -2,7 +2,7 @@
 
 use super::schema::*;
 use super::{run, Hooks};
-use crate::copy::catalog::Engine;
+use crate::db::catalog::Engine;
 use crate::db::Db;
 use crate::runbook::VerifyStep;
 

@@ -1,5 +1,6 @@
-//! SQL text helpers shared by the copy engine: identifier and literal quoting, and
-//! the error texts and error classes (retry or stop) of the servers it talks to.
+//! SQL text helpers for everything that writes SQL (copy, verify, monitors): identifier
+//! and literal quoting, and the error texts and error classes (retry or stop) of the
+//! servers ferry talks to.
 
 use sqlx::postgres::PgDatabaseError;
 
@@ -80,6 +81,28 @@ pub fn is_retryable(e: &sqlx::Error) -> bool {
     }
 }
 
+/// `bytes` as lower-case hex digits, without a prefix.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// Bytes from hex digits; `None` for an odd length or a non-hex digit.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +114,10 @@ mod tests {
         assert_eq!(qualified("s", "t"), "\"s\".\"t\"");
         assert_eq!(pg_literal("it's"), "'it''s'");
         assert_eq!(pg_literal("a\\b'c"), "E'a\\\\b''c'");
+    }
+
+    #[test]
+    fn hex_round_trips() {
+        assert_eq!(unhex(&hex(&[0, 1, 254, 255])), Some(vec![0, 1, 254, 255]));
     }
 }

@@ -63,7 +63,7 @@ pub fn sqlite_predicate(cols: &[String], chunk: &Chunk) -> Option<(String, Vec<K
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::copy::catalog::OrderClass;
+    use crate::db::catalog::OrderClass;
 
     fn col(name: &str, ty: &str) -> Column {
         Column {

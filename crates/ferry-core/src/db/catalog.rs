@@ -146,6 +146,26 @@ async fn read_pg(pool: &sqlx::PgPool) -> Result<Catalog, sqlx::Error> {
     let version: i32 = sqlx::query_scalar("select current_setting('server_version_num')::int4")
         .fetch_one(pool)
         .await?;
+    let (mut tables, by_oid) = pg_columns(pool, version).await?;
+    pg_keys(pool, &mut tables, &by_oid).await?;
+    pg_references(pool, &mut tables, &by_oid).await?;
+    pg_triggers(pool, &mut tables, &by_oid).await?;
+    for t in &mut tables {
+        t.int_key = t.key.len() == 1 && t.key_columns().iter().all(|c| c.order == OrderClass::Int);
+    }
+    Ok(Catalog {
+        engine: Engine::Postgres,
+        major: (version / 10000) as u32,
+        tables,
+    })
+}
+
+/// Index of each table in the catalog's list, by oid.
+type ByOid = HashMap<u32, usize>;
+
+/// The user tables (no partitions, no extension tables) with their columns and how
+/// each column orders; and where each table is in the list, by oid.
+async fn pg_columns(pool: &sqlx::PgPool, version: i32) -> Result<(Vec<Table>, ByOid), sqlx::Error> {
     let generated = if version >= 120000 {
         "a.attgenerated::text <> ''"
     } else {
@@ -189,7 +209,7 @@ async fn read_pg(pool: &sqlx::PgPool) -> Result<Catalog, sqlx::Error> {
     .fetch_all(pool)
     .await?;
     let mut tables: Vec<Table> = Vec::new();
-    let mut by_oid: HashMap<u32, usize> = HashMap::new();
+    let mut by_oid: ByOid = HashMap::new();
     for r in &cols {
         let oid = r.try_get::<i64, _>(2)? as u32;
         let idx = *by_oid.entry(oid).or_insert_with(|| {
@@ -230,6 +250,15 @@ async fn read_pg(pool: &sqlx::PgPool) -> Result<Catalog, sqlx::Error> {
             identity_always: r.try_get(9)?,
         });
     }
+    Ok((tables, by_oid))
+}
+
+/// Primary key columns, in key order.
+async fn pg_keys(
+    pool: &sqlx::PgPool,
+    tables: &mut [Table],
+    by_oid: &ByOid,
+) -> Result<(), sqlx::Error> {
     let keys = sqlx::query(
         "select con.conrelid::int8, a.attname::text \
            from pg_constraint con \
@@ -248,6 +277,16 @@ async fn read_pg(pool: &sqlx::PgPool) -> Result<Catalog, sqlx::Error> {
             }
         }
     }
+    Ok(())
+}
+
+/// Foreign keys: which tables are referenced, which reference themselves, and each
+/// table's parents.
+async fn pg_references(
+    pool: &sqlx::PgPool,
+    tables: &mut [Table],
+    by_oid: &ByOid,
+) -> Result<(), sqlx::Error> {
     let fks = sqlx::query(
         "select conrelid::int8, confrelid::int8 from pg_constraint where contype = 'f'",
     )
@@ -280,6 +319,15 @@ async fn read_pg(pool: &sqlx::PgPool) -> Result<Catalog, sqlx::Error> {
             }
         }
     }
+    Ok(())
+}
+
+/// Tables with user triggers (they fire for copied rows).
+async fn pg_triggers(
+    pool: &sqlx::PgPool,
+    tables: &mut [Table],
+    by_oid: &ByOid,
+) -> Result<(), sqlx::Error> {
     let triggers: Vec<i64> =
         sqlx::query_scalar("select distinct tgrelid::int8 from pg_trigger where not tgisinternal")
             .fetch_all(pool)
@@ -289,14 +337,15 @@ async fn read_pg(pool: &sqlx::PgPool) -> Result<Catalog, sqlx::Error> {
             t.has_triggers = true;
         }
     }
-    for t in &mut tables {
-        t.int_key = t.key.len() == 1 && t.key_columns().iter().all(|c| c.order == OrderClass::Int);
-    }
-    Ok(Catalog {
-        engine: Engine::Postgres,
-        major: (version / 10000) as u32,
-        tables,
-    })
+    Ok(())
+}
+
+/// The tables of `cat` that the globs `include` select and `exclude` do not, in catalog order.
+pub fn select<'a>(cat: &'a Catalog, include: &[String], exclude: &[String]) -> Vec<&'a Table> {
+    cat.tables
+        .iter()
+        .filter(|t| crate::runbook::globs::selected(include, exclude, &t.qualified_name()))
+        .collect()
 }
 
 #[cfg(test)]

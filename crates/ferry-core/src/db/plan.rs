@@ -18,6 +18,7 @@
 use super::catalog::Table;
 use super::sqltext::ident;
 use crate::db::Db;
+use crate::results::copy::Method;
 use serde::{Deserialize, Serialize};
 use sqlx::{Row, ValueRef};
 
@@ -95,14 +96,6 @@ impl Chunk {
         };
         format!("[{}, {})", show(&self.lo, "start"), show(&self.hi, "end"))
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Method {
-    IntRange,
-    Sampled,
-    Whole,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -397,7 +390,7 @@ pub(crate) fn sqlite_key(r: &sqlx::sqlite::SqliteRow, i: usize) -> Result<KeyVal
         "INTEGER" => KeyVal::Int(r.try_get_unchecked::<i64, _>(i)?),
         "REAL" => KeyVal::Real(r.try_get_unchecked::<f64, _>(i)?),
         "BLOB" => KeyVal::Blob {
-            blob: super::values::hex(&r.try_get_unchecked::<Vec<u8>, _>(i)?),
+            blob: super::sqltext::hex(&r.try_get_unchecked::<Vec<u8>, _>(i)?),
         },
         _ => KeyVal::Text(r.try_get_unchecked::<String, _>(i)?),
     })

@@ -1,0 +1,30 @@
+//! The database layer shared by every worker that talks to a database (engine
+//! executors, copy, verify, monitors): open pools ([`Db`]; the engine's `connections`
+//! module decides how and when they are opened), dedicated connections ([`conn`]),
+//! what a database holds ([`catalog`]), chunks of a table ([`plan`]) and their key
+//! ranges as SQL ([`range`]), and SQL text: quoting, error texts and classes
+//! ([`sqltext`]).
+
+pub mod catalog;
+mod catalog_sqlite;
+pub mod conn;
+pub mod plan;
+pub mod range;
+pub mod sqltext;
+
+/// An open connection pool.
+#[derive(Debug, Clone)]
+pub enum Db {
+    Pg(sqlx::PgPool),
+    Sqlite(sqlx::SqlitePool),
+}
+
+impl Db {
+    /// "postgres" or "sqlite", for messages.
+    pub fn engine(&self) -> &'static str {
+        match self {
+            Db::Pg(_) => "postgres",
+            Db::Sqlite(_) => "sqlite",
+        }
+    }
+}
