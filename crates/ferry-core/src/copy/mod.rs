@@ -113,7 +113,7 @@ impl CopyFormat {
     }
 }
 
-/// Binary where safe: exact on every type the tests try (tests/copy_pg.rs) and faster
+/// Binary where safe: exact on every type the tests try (tests/it/copy_pg.rs) and faster
 /// than text in 4 of 5 benchmark invocations (BENCHMARKS.md, "Copy").
 const DEFAULT_FORMAT: CopyFormat = CopyFormat::BinaryWhereSafe;
 

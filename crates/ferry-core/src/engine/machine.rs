@@ -62,11 +62,9 @@ pub struct Machine {
     rollback_queues: Vec<(usize, Vec<usize>)>,
 }
 
+/// The wait before automatic retry `attempt`: the step's `backoff`, doubling, capped.
 fn backoff(base: Duration, attempt: u32) -> Duration {
-    let factor = 1u32
-        .checked_shl(attempt.saturating_sub(1))
-        .unwrap_or(u32::MAX);
-    base.saturating_mul(factor).min(MAX_BACKOFF)
+    crate::backoff::capped(base, attempt, MAX_BACKOFF)
 }
 
 impl Machine {
