@@ -3,11 +3,14 @@
 //! The crate has no dependency on ratatui, crossterm or clap, so the compiler keeps the
 //! front-ends (the `ferry` crate) on one side of the line. Inside it, layers depend only on
 //! those listed before them (see ARCHITECTURE.md):
-//! - [`units`]: numbers as people read them; [`runbook`]: the format, parsing, validation;
-//! - [`results`]: step results as journaled and as reports read them (data only);
+//! - leaves: [`vocab`] (what the engine, the journal and the front-ends say to each other),
+//!   [`units`] (numbers as people read them), [`backoff`] (capped waits),
+//!   [`runbook`] (the format, parsing, validation), [`results`] (step results, data only);
 //! - [`db`]: the shared database layer (pools, connections, catalogs, chunk plans, SQL text);
 //! - [`aws`], [`copy`], [`verify`], [`monitor`]: the background workers;
-//! - [`engine`], [`journal`]: the pure state machine, its driver and the append-only journal;
+//! - [`journal`]: the append-only, hash-chained record (it imports only leaves);
+//! - [`engine`]: the pure state machine, its driver, the executors and `start`, the one
+//!   way a run begins;
 //! - [`report`]: post-run reports from a journal.
 
 pub mod aws;
