@@ -187,6 +187,8 @@ impl Driver {
             self.feed(ev);
         }
         let fx = self.machine.start();
+        // starting moves steps to ready or awaiting: the first publish must show it
+        self.dirty = true;
         self.apply(fx);
         let mut shutting_down = false;
         loop {
