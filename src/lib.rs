@@ -12,4 +12,5 @@ pub mod attach;
 pub mod cli;
 pub mod demo;
 pub mod headless;
+pub mod quote;
 pub mod tui;

@@ -55,7 +55,7 @@ fn newest_folder(root: &Path) -> Option<PathBuf> {
 
 /// The command that resumes the demo in `dir`.
 pub fn resume_cmd(dir: &Path) -> String {
-    format!("ferry demo --dir {} --resume", dir.display())
+    format!("ferry demo --dir {} --resume", crate::quote::path(dir))
 }
 
 /// Everything before the runtime starts: the folder and the environment.

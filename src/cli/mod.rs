@@ -12,6 +12,7 @@ pub mod logging;
 mod report;
 pub mod run;
 mod serve;
+mod whoami;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

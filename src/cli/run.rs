@@ -44,15 +44,7 @@ pub fn default_operator() -> String {
         .unwrap_or_else(|| {
             // SAFETY: getuid has no preconditions.
             let uid = unsafe { libc::getuid() };
-            std::fs::read_to_string("/etc/passwd")
-                .ok()
-                .and_then(|t| {
-                    t.lines().find_map(|l| {
-                        let f: Vec<&str> = l.split(':').collect();
-                        (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_string())
-                    })
-                })
-                .unwrap_or_else(|| format!("uid{uid}"))
+            super::whoami::login_name(uid).unwrap_or_else(|| format!("uid{uid}"))
         })
 }
 
@@ -99,7 +91,7 @@ pub async fn run(s: RunSettings) -> i32 {
     if let Some((file, _)) = &attach {
         say!(
             "attach from another terminal: ferry attach --socket {} [--operate]",
-            file.path.display()
+            crate::quote::path(&file.path)
         );
     }
     drive(s, started, attach).await
@@ -223,8 +215,8 @@ fn finish(
         (None, Some(c)) => format!("resume with: {c}"),
         (None, None) => format!(
             "resume with: ferry run {} --resume --journal {}",
-            rb.path.display(),
-            journal.display()
+            crate::quote::path(&rb.path),
+            crate::quote::path(journal)
         ),
     };
     match (status, outcome) {
@@ -234,7 +226,7 @@ fn finish(
                 "finished: every step succeeded · journal {}",
                 journal.display()
             );
-            say!("next: ferry report {}", journal.display());
+            say!("next: ferry report {}", crate::quote::path(journal));
             EXIT_OK
         }
         (RunStatus::Finished { ok: false }, _) => {

@@ -314,7 +314,7 @@ fn quit(app: &App, running: &[String], area: Rect, buf: &mut Buffer) {
         other => {
             let cmd = match other {
                 Some(Ok(c)) => c.clone(),
-                _ => format!("ferry run {} --resume", app.rb.path.display()),
+                _ => format!("ferry run {} --resume", crate::quote::path(&app.rb.path)),
             };
             lines.push(Line::styled("Resume later with:", t.dim()));
             lines.extend(wrapped(&cmd, w, t.bold(), "  "));

@@ -31,7 +31,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let attach = match app.role() {
         Role::Owner { socket: Some(p) } => Some(format!(
             "Join from another terminal: ferry attach --socket {} [--operate]",
-            p.display()
+            crate::quote::path(p)
         )),
         Role::Owner { socket: None } => None,
         Role::Attached {
