@@ -140,10 +140,10 @@ async fn drive(s: RunSettings, st: start::Started, attach: Attach) -> i32 {
         runbook: rb,
         redactor,
         journal: journal_path,
+        host,
         monitors,
         ..
     } = st;
-    let host = hostname();
     let (handles, server) = match attach {
         Some((file, listener)) => {
             let info = super::serve::run_info(&rb, &journal_path, &s.operator, &host);

@@ -162,8 +162,6 @@ impl Driver {
         )
     }
 
-    /// Run until the run is finished or aborted, or a shutdown was asked for and
-    /// every task has ended. Returns the final status.
     /// Feed live monitor values into the snapshot and their samples into the journal.
     pub fn with_monitors(
         &mut self,
@@ -182,6 +180,8 @@ impl Driver {
         self.initial.push(ev);
     }
 
+    /// Run until the run is finished or aborted, or a shutdown was asked for and
+    /// every task has ended. Returns the final status.
     pub async fn run(mut self) -> RunStatus {
         for ev in std::mem::take(&mut self.initial) {
             self.feed(ev);

@@ -196,6 +196,8 @@ pub struct Started {
     pub runbook: Arc<Runbook>,
     pub redactor: Arc<Redactor>,
     pub journal: PathBuf,
+    /// The host the run's session entry names.
+    pub host: String,
     pub monitors: CancellationToken,
     pub notes: Vec<StartNote>,
 }
@@ -208,11 +210,9 @@ pub async fn open(settings: Settings) -> Result<Opened, StartError> {
         .map(Arc::new)
         .map_err(|report| StartError::Runbook(report.render()))?;
     let mut redactor = redactor_for(&rb, &*settings.env, &settings.env_vars);
-    let env = settings.env.clone();
-    let lookup = move |k: &str| env(k);
-    let conns = Connections::new(&rb, &lookup, &mut redactor, RetryPolicy::default())
+    let conns = Connections::new(&rb, &*settings.env, &mut redactor, RetryPolicy::default())
         .map_err(StartError::Connections)?;
-    connect_aws(&rb, &conns, &lookup).await?;
+    connect_aws(&rb, &conns, &*settings.env).await?;
     let redactor = Arc::new(redactor);
     let redact_for_journal = {
         let r = redactor.clone();
@@ -430,6 +430,7 @@ impl Opened {
             runbook: rb,
             redactor,
             journal: journal_path,
+            host: s.host,
             monitors,
             notes,
         })
