@@ -212,8 +212,8 @@ pub async fn run(s: DemoSettings, dir: PathBuf) -> i32 {
         say!("");
         say!(
             "report:  ferry report {} --format html -o {}",
-            j.display(),
-            dir.join("report.html").display()
+            crate::quote::path(j),
+            crate::quote::path(&dir.join("report.html"))
         );
         if code != super::EXIT_OK && !closed(j) {
             say!("resume:  {}", resume_cmd(&dir));

@@ -272,8 +272,8 @@ fn summary(dir: &Path, code: i32) {
         say!("");
         say!(
             "report:  ferry report {} --format html -o {}",
-            j.display(),
-            dir.join("report.html").display()
+            crate::quote::path(j),
+            crate::quote::path(&dir.join("report.html"))
         );
     }
     if code != super::EXIT_OK {
