@@ -324,8 +324,42 @@ fn plan_connections(o: &mut String, rb: &Runbook) {
                 .as_ref()
                 .map(|a| format!(", RDS IAM auth for {}", a.instance))
                 .unwrap_or_default();
-            let _ = writeln!(o, "  {:<cw$} {}{}", c.name, scheme(&c.url), iam);
+            let _ = writeln!(
+                o,
+                "  {:<cw$} {}{}{}",
+                c.name,
+                scheme(&c.url),
+                iam,
+                tls_text(c)
+            );
         }
+        for w in rb
+            .connections
+            .values()
+            .flat_map(runbook::tls::check_warnings)
+        {
+            let _ = writeln!(o, "  warning: {w}");
+        }
+    }
+}
+
+/// `, tls verify-full (CA /path)` as far as the file says (the URL may add to it at run time).
+fn tls_text(c: &runbook::Connection) -> String {
+    if c.url.starts_with("sqlite:") {
+        return String::new();
+    }
+    let url = if runbook::tls::url_host(&c.url).is_some() {
+        c.url.as_str()
+    } else {
+        ""
+    };
+    match runbook::tls::resolve(c, url, &|_| None) {
+        Ok(r) => format!(
+            ", tls {}{}",
+            r.mode,
+            r.ca.map(|ca| format!(" (CA {ca})")).unwrap_or_default()
+        ),
+        Err(e) => format!(", tls: {e}"),
     }
 }
 

@@ -3,11 +3,20 @@
 //! [`Connections::new`] expands each URL's `${env:X}` once at the start of a run and
 //! registers every secret it sees with the [`Redactor`]; [`Connections::get`] opens a
 //! small pool on first use, retrying with capped exponential backoff, and caches it.
+//!
+//! TLS: each PostgreSQL connection runs with the mode [`runbook::tls::resolve`] gives
+//! (the runbook's `tls` and `ca`, the URL's `sslmode` and `sslrootcert`, IAM auth).
+//! A connection that asked to verify and cannot is refused before any password or
+//! token is sent (sqlx finishes the TLS handshake before the startup message). What
+//! each connection got, read back from the server's `pg_stat_ssl`, is kept as a
+//! [`ConnectionTls`] and handed to whoever listens ([`Connections::tls_evidence`]).
 
 use super::redact::Redactor;
 use crate::runbook::expand::{env_refs, expand_env, is_secret_name};
-use crate::runbook::{Rollback, Runbook, StepKind};
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use crate::runbook::tls::Resolved;
+use crate::runbook::{self, Rollback, Runbook, StepKind};
+use crate::vocab::{ConnectionTls, TlsMode};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgSslMode};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePoolOptions};
 use sqlx::Connection;
 use std::collections::BTreeMap;
@@ -74,6 +83,8 @@ struct Entry {
     url: String,
     /// RDS IAM auth: (instance, user) — the password is a token signed at connect time.
     iam_auth: Option<(String, Option<String>)>,
+    /// The TLS this connection runs with (PostgreSQL only).
+    tls: Option<Resolved>,
     db: OnceCell<Db>,
 }
 
@@ -84,6 +95,10 @@ pub struct Connections {
     policy: RetryPolicy,
     /// The run's AWS clients, when the runbook uses AWS (rds steps, IAM auth).
     aws: std::sync::OnceLock<crate::aws::Clients>,
+    /// What each opened PostgreSQL connection got, in the order they opened.
+    tls_seen: std::sync::Mutex<Vec<ConnectionTls>>,
+    /// Where new evidence is also sent (the driver journals it).
+    tls_tx: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<ConnectionTls>>>,
 }
 
 impl fmt::Debug for Connections {
@@ -115,12 +130,38 @@ impl Connections {
         redactor: &mut Redactor,
         policy: RetryPolicy,
     ) -> Result<Self, Vec<String>> {
+        install_crypto_provider();
         let mut entries = BTreeMap::new();
         let mut errors = Vec::new();
         for (name, conn) in &rb.connections {
             match expand_env(&conn.url, env) {
                 Ok(url) => {
                     redactor.add_url(&url);
+                    let is_pg = url.starts_with("postgres://") || url.starts_with("postgresql://");
+                    let mut c = conn.clone();
+                    if let Some(ca) = &conn.ca {
+                        match expand_env(ca, env) {
+                            Ok(ca) => c.ca = Some(ca),
+                            Err(missing) => {
+                                for var in missing {
+                                    errors.push(format!(
+                                        "connection `{name}`: {var} (in `ca`) is not set"
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                    let tls = if is_pg {
+                        match runbook::tls::resolve(&c, &url, env) {
+                            Ok(r) => Some(r),
+                            Err(e) => {
+                                errors.push(redactor.redact(&e));
+                                None
+                            }
+                        }
+                    } else {
+                        None
+                    };
                     entries.insert(
                         name.clone(),
                         Entry {
@@ -129,6 +170,7 @@ impl Connections {
                                 .iam_auth
                                 .as_ref()
                                 .map(|a| (a.instance.clone(), a.user.clone())),
+                            tls,
                             db: OnceCell::new(),
                         },
                     );
@@ -153,7 +195,52 @@ impl Connections {
             redactor: redactor.clone(),
             policy,
             aws: std::sync::OnceLock::new(),
+            tls_seen: std::sync::Mutex::new(Vec::new()),
+            tls_tx: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Evidence of every PostgreSQL connection opened so far, and a receiver for
+    /// those opened from now on (one listener: a second call replaces the first).
+    pub fn tls_evidence(
+        &self,
+    ) -> (
+        Vec<ConnectionTls>,
+        tokio::sync::mpsc::UnboundedReceiver<ConnectionTls>,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut slot = self.tls_tx.lock().unwrap_or_else(|p| p.into_inner());
+        *slot = Some(tx);
+        let seen = self
+            .tls_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        (seen, rx)
+    }
+
+    /// The TLS mode connection `name` runs with (None for SQLite or an unknown name).
+    pub fn tls_mode(&self, name: &str) -> Option<TlsMode> {
+        self.entries.get(name)?.tls.as_ref().map(|t| t.mode)
+    }
+
+    fn record_tls(&self, ev: ConnectionTls) {
+        tracing::info!(evidence = %ev.summary(), "connected");
+        if let Some(w) = &ev.warning {
+            tracing::warn!(connection = %ev.connection, "{w}");
+        }
+        self.tls_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(ev.clone());
+        if let Some(tx) = self
+            .tls_tx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            let _ = tx.send(ev);
+        }
     }
 
     /// The pool for connection `name`, connecting on first use.
@@ -167,13 +254,21 @@ impl Connections {
         if let Some((instance, user)) = &entry.iam_auth {
             return entry
                 .db
-                .get_or_try_init(|| self.connect_iam(name, &entry.url, instance, user.as_deref()))
+                .get_or_try_init(|| {
+                    self.connect_iam(
+                        name,
+                        &entry.url,
+                        entry.tls.as_ref(),
+                        instance,
+                        user.as_deref(),
+                    )
+                })
                 .await
                 .cloned();
         }
         entry
             .db
-            .get_or_try_init(|| self.connect(name, &entry.url))
+            .get_or_try_init(|| self.connect(name, &entry.url, entry.tls.as_ref()))
             .await
             .cloned()
     }
@@ -201,6 +296,7 @@ impl Connections {
         &self,
         name: &str,
         url: &str,
+        tls: Option<&Resolved>,
         instance: &str,
         user: Option<&str>,
     ) -> Result<Db, ConnError> {
@@ -229,15 +325,23 @@ impl Connections {
                     "connection `{name}`: IAM auth for `{instance}`: {other}"
                 )),
             })?;
-        let opts = base
-            .host(&tok.host)
-            .port(tok.port)
-            .username(&user)
-            .password(&tok.token)
-            .ssl_mode(sqlx::postgres::PgSslMode::Require);
+        // IAM auth implies verify-full (runbook::tls::resolve); never less than require
+        let tls = tls.cloned().unwrap_or(Resolved {
+            mode: TlsMode::VerifyFull,
+            ca: None,
+            warning: None,
+        });
+        let opts = with_tls(
+            name,
+            base.host(&tok.host)
+                .port(tok.port)
+                .username(&user)
+                .password(&tok.token),
+            &tls,
+        )?;
         let at = format!("{}:{}", tok.host, tok.port);
-        self.retry(name, &at, || probe::<PgConnection>(&opts))
-            .await?;
+        let got = self.retry(name, &at, &tls, || probe_pg(&opts)).await?;
+        self.record_tls(evidence(name, &at, &tls, got));
         let pool = pg_pool_options().connect_lazy_with(opts.clone());
         let refresh = pool.clone();
         let instance = instance.to_string();
@@ -258,21 +362,37 @@ impl Connections {
         Ok(Db::Pg(pool))
     }
 
-    async fn connect(&self, name: &str, url: &str) -> Result<Db, ConnError> {
+    async fn connect(
+        &self,
+        name: &str,
+        url: &str,
+        tls: Option<&Resolved>,
+    ) -> Result<Db, ConnError> {
         let redact = |s: String| self.redactor.redact(&s);
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let tls = tls.cloned().unwrap_or(Resolved {
+                mode: TlsMode::Prefer,
+                ca: None,
+                warning: None,
+            });
             let opts = PgConnectOptions::from_str(url).map_err(|e| {
                 ConnError::Config(redact(format!("connection `{name}`: bad URL `{url}`: {e}")))
             })?;
+            let opts = with_tls(name, opts, &tls)?;
             let at = format!("{}:{}", opts.get_host(), opts.get_port());
-            self.retry(name, &at, || probe::<PgConnection>(&opts))
-                .await?;
+            let got = self.retry(name, &at, &tls, || probe_pg(&opts)).await?;
+            self.record_tls(evidence(name, &at, &tls, got));
             Ok(Db::Pg(pg_pool_options().connect_lazy_with(opts)))
         } else if url.starts_with("sqlite:") {
             let opts = sqlite_options(url)
                 .map_err(|e| ConnError::Config(redact(format!("connection `{name}`: {e}"))))?;
             let at = opts.get_filename().display().to_string();
-            self.retry(name, &at, || probe::<SqliteConnection>(&opts))
+            let no_tls = Resolved {
+                mode: TlsMode::Disable,
+                ca: None,
+                warning: None,
+            };
+            self.retry(name, &at, &no_tls, || probe::<SqliteConnection>(&opts))
                 .await?;
             Ok(Db::Sqlite(
                 SqlitePoolOptions::new()
@@ -288,7 +408,13 @@ impl Connections {
     }
 
     /// Run `attempt` up to `policy.attempts` times with capped exponential backoff.
-    async fn retry<T, F, Fut>(&self, name: &str, at: &str, attempt: F) -> Result<T, ConnError>
+    async fn retry<T, F, Fut>(
+        &self,
+        name: &str,
+        at: &str,
+        tls: &Resolved,
+        attempt: F,
+    ) -> Result<T, ConnError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
@@ -299,6 +425,16 @@ impl Connections {
             match attempt().await {
                 Ok(v) => return Ok(v),
                 Err(e) => {
+                    if let Some(why) = tls_refusal(&e) {
+                        return Err(ConnError::Config(self.redactor.redact(&format!(
+                            "cannot connect to `{name}` at {at}: TLS verification failed ({}{}): {why}; nothing was sent to this server",
+                            tls.mode,
+                            tls.ca
+                                .as_deref()
+                                .map(|c| format!(" against CA {c}"))
+                                .unwrap_or_else(|| " against the bundled web roots (no `ca`)".into())
+                        ))));
+                    }
                     let msg = self.redactor.redact(&e.to_string());
                     if is_permanent(&e) {
                         return Err(ConnError::Config(format!(
@@ -362,6 +498,122 @@ async fn probe<C: Connection>(opts: &C::Options) -> Result<(), sqlx::Error> {
             ),
         ))),
     }
+}
+
+/// Install ring as the process's rustls crypto provider, once. sqlx's `verify-ca`
+/// builds a rustls verifier through the process default, and with both ring (sqlx)
+/// and aws-lc-rs (the AWS SDK) compiled in, rustls cannot pick one by itself and
+/// panics. Harmless when a provider is already installed.
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// The sqlx options for `tls`: the mode, and the CA file (which must be readable:
+/// sqlx would otherwise fail later with a less clear message).
+fn with_tls(
+    name: &str,
+    opts: PgConnectOptions,
+    tls: &Resolved,
+) -> Result<PgConnectOptions, ConnError> {
+    let mode = match tls.mode {
+        TlsMode::Disable => PgSslMode::Disable,
+        TlsMode::Prefer => PgSslMode::Prefer,
+        TlsMode::Require => PgSslMode::Require,
+        TlsMode::VerifyCa => PgSslMode::VerifyCa,
+        TlsMode::VerifyFull => PgSslMode::VerifyFull,
+    };
+    let opts = opts.ssl_mode(mode);
+    match &tls.ca {
+        Some(ca) if tls.mode.verifies() => {
+            let pem = std::fs::read(ca).map_err(|e| {
+                ConnError::Config(format!(
+                    "connection `{name}`: cannot read the CA file {ca} (`ca`/sslrootcert): {e}"
+                ))
+            })?;
+            if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                return Err(ConnError::Config(format!(
+                    "connection `{name}`: the CA file {ca} holds no PEM certificate"
+                )));
+            }
+            Ok(opts.ssl_root_cert_from_pem(pem))
+        }
+        _ => Ok(opts),
+    }
+}
+
+/// What the server says about this session's TLS: (encrypted, protocol, cipher).
+type Seen = (bool, Option<String>, Option<String>);
+
+/// One PostgreSQL connection attempt (see [`probe`]) that also reads the
+/// session's row of `pg_stat_ssl`.
+async fn probe_pg(opts: &PgConnectOptions) -> Result<Seen, sqlx::Error> {
+    let attempt = async {
+        let mut conn = PgConnection::connect_with(opts).await?;
+        let row: Option<Seen> = sqlx::query_as(
+            "select ssl, version, cipher from pg_stat_ssl where pid = pg_backend_pid()",
+        )
+        .fetch_optional(&mut conn)
+        .await?;
+        conn.close().await?;
+        Ok(row.unwrap_or((false, None, None)))
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+        Ok(r) => r,
+        Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "no answer within {}",
+                humantime::format_duration(CONNECT_TIMEOUT)
+            ),
+        ))),
+    }
+}
+
+fn evidence(
+    name: &str,
+    at: &str,
+    tls: &Resolved,
+    (encrypted, protocol, cipher): Seen,
+) -> ConnectionTls {
+    ConnectionTls {
+        connection: name.to_string(),
+        at: at.to_string(),
+        mode: tls.mode,
+        encrypted,
+        // sqlx refuses a verify-* connection whose certificate fails, so an
+        // encrypted session in a verify mode is a verified one
+        verified: encrypted && tls.mode.verifies(),
+        ca: tls.ca.clone().filter(|_| tls.mode.verifies()),
+        protocol,
+        cipher,
+        warning: tls.warning.clone(),
+    }
+}
+
+/// The reason when `e` is a refused server certificate (rustls' own error, which
+/// sqlx passes on inside an I/O or TLS error). Another attempt cannot fix it.
+fn tls_refusal(e: &sqlx::Error) -> Option<String> {
+    let inner: &(dyn std::error::Error + 'static) = match e {
+        sqlx::Error::Io(io) => io.get_ref()?,
+        sqlx::Error::Tls(t) => &**t,
+        _ => return None,
+    };
+    let mut cur = Some(inner);
+    while let Some(err) = cur {
+        if let Some(r) = err.downcast_ref::<rustls::Error>() {
+            return Some(match r {
+                rustls::Error::InvalidCertificate(c) => {
+                    format!("the server's certificate was refused: {c:?}")
+                }
+                other => other.to_string(),
+            });
+        }
+        cur = err.source();
+    }
+    None
 }
 
 /// Errors that another attempt cannot fix: bad configuration, bad credentials,

@@ -186,6 +186,11 @@ impl Driver {
         for ev in std::mem::take(&mut self.initial) {
             self.feed(ev);
         }
+        // what each database connection got (TLS verified or not) is evidence
+        let (seen, mut tls_rx) = self.env.conns.tls_evidence();
+        for ev in seen {
+            self.journal(Entry::Connection(ev));
+        }
         let fx = self.machine.start();
         // starting moves steps to ready or awaiting: the first publish must show it
         self.dirty = true;
@@ -205,6 +210,7 @@ impl Driver {
                     Internal::TaskDone => {}
                 },
                 Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {}
+                Some(ev) = tls_rx.recv() => self.journal(Entry::Connection(ev)),
                 Some(record) = async { match self.monitor_samples.as_mut() { Some(m) => m.recv().await, None => std::future::pending().await } } => {
                     self.journal(match record {
                         crate::monitor::Record::Sample(sample) => Entry::Sample {
@@ -246,6 +252,9 @@ impl Driver {
                     }
                 },
             }
+        }
+        while let Ok(ev) = tls_rx.try_recv() {
+            self.journal(Entry::Connection(ev));
         }
         // drain what the cancelled tasks reported
         while let Ok(msg) = self.internal_rx.try_recv() {

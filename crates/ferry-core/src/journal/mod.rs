@@ -113,6 +113,9 @@ pub enum Entry {
         warn: Option<f64>,
         max: Option<f64>,
     },
+    /// A database connection opened: its TLS mode, whether the session is
+    /// encrypted and whether the server's certificate was verified.
+    Connection(crate::vocab::ConnectionTls),
     /// A message for the record (retries scheduled, connection problems…).
     Note {
         step: Option<String>,

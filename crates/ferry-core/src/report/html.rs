@@ -58,6 +58,7 @@ pub fn render(m: &ReportModel) -> String {
                 (summary(m))
                 (timeline(m))
                 (confirmations(m))
+                (connections(m))
                 (failures(m))
                 (step_results(m))
                 (monitors(m))
@@ -144,6 +145,29 @@ fn confirmations(m: &ReportModel) -> Markup {
                 @if c.automatic { "automatically (rehearsal, for " (c.operator) ")" } @else { "by " (c.operator) "@" (c.host) }
                 " at " (timestamp(c.at)) }
             @if !c.evidence.is_empty() { ul { @for e in &c.evidence { li { (e.label) ": " (e.value) } } } }
+        }
+    }
+}
+
+/// Each database connection and whether its TLS was verified.
+fn connections(m: &ReportModel) -> Markup {
+    html! {
+        @if !m.connections.is_empty() {
+            h2 { "Connections and TLS" }
+            table {
+                tr { th { "connection" } th { "address" } th { "tls" } th { "TLS" } th { "protocol" } th { "CA" } }
+                @for c in &m.connections {
+                    tr {
+                        td { code { (c.connection) } }
+                        td { (c.address) }
+                        td { (c.mode) }
+                        td { strong { (c.state()) } }
+                        td { (c.protocol.as_deref().unwrap_or("-")) }
+                        td { (c.ca.as_deref().unwrap_or("-")) }
+                    }
+                }
+            }
+            @for w in m.connections.iter().filter_map(|c| c.warning.as_ref()) { p { "warning: " (w) } }
         }
     }
 }

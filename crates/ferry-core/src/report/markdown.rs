@@ -17,6 +17,7 @@ pub fn render(m: &ReportModel) -> String {
     timeline(&mut o, m);
     points_of_no_return(&mut o, m);
     confirmations(&mut o, m);
+    connections(&mut o, m);
     interruptions(&mut o, m);
     failed_steps(&mut o, m);
     step_results(&mut o, m);
@@ -206,6 +207,32 @@ fn confirmations(o: &mut String, m: &ReportModel) {
     if !m.confirmations.is_empty() {
         let _ = writeln!(o);
     }
+}
+
+/// Each database connection and whether its TLS was verified.
+fn connections(o: &mut String, m: &ReportModel) {
+    if m.connections.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "## Connections and TLS\n");
+    let _ = writeln!(o, "| connection | address | tls | TLS | protocol | CA |");
+    let _ = writeln!(o, "|---|---|---|---|---|---|");
+    for c in &m.connections {
+        let _ = writeln!(
+            o,
+            "| `{}` | {} | {} | **{}** | {} | {} |",
+            cell(&c.connection),
+            cell(&c.address),
+            c.mode,
+            c.state(),
+            cell(c.protocol.as_deref().unwrap_or("-")),
+            cell(c.ca.as_deref().unwrap_or("-"))
+        );
+    }
+    for c in m.connections.iter().filter_map(|c| c.warning.as_ref()) {
+        let _ = writeln!(o, "\n- warning: {}", cell(c));
+    }
+    let _ = writeln!(o);
 }
 
 /// Crashes and resumes, with the time nothing ran.

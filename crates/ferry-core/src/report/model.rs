@@ -29,6 +29,41 @@ pub struct ReportModel {
     pub results: Vec<StepResult>,
     pub series: Vec<Series>,
     pub notes: Vec<Note>,
+    /// Each database connection the run opened and its TLS: encrypted, verified.
+    /// Absent from journals written before ferry recorded it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub connections: Vec<ConnectionReport>,
+}
+
+/// One database connection as journaled when it opened (repeats with the same
+/// TLS, after a resume, are folded into the first).
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionReport {
+    /// When it first opened.
+    pub at: DateTime<Utc>,
+    pub connection: String,
+    /// `host:port`.
+    pub address: String,
+    /// The TLS mode in force (libpq's `sslmode` names).
+    pub mode: String,
+    pub encrypted: bool,
+    /// The server's certificate was verified against `ca` (and its host name, for verify-full).
+    pub verified: bool,
+    pub ca: Option<String>,
+    pub protocol: Option<String>,
+    pub cipher: Option<String>,
+    pub warning: Option<String>,
+}
+
+impl ConnectionReport {
+    /// "verified", "encrypted, NOT verified" or "NOT encrypted".
+    pub fn state(&self) -> &'static str {
+        match (self.encrypted, self.verified) {
+            (true, true) => "verified",
+            (true, false) => "encrypted, NOT verified",
+            (false, _) => "NOT encrypted",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

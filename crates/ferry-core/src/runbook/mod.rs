@@ -11,6 +11,7 @@ mod monitors;
 mod parse;
 mod reader;
 mod steps;
+pub mod tls;
 mod validate;
 
 pub use diag::{Diagnostic, Report};

@@ -50,6 +50,11 @@ pub struct Connection {
     /// The URL template as written: `${env:X}` is expanded at run time, `${vars.X}` already was.
     pub url: String,
     pub iam_auth: Option<IamAuth>,
+    /// `tls`: the TLS mode written in the runbook (None: from the URL's `sslmode`,
+    /// else `verify-full` with `ca` or IAM auth, else libpq's `prefer`).
+    pub tls: Option<crate::vocab::TlsMode>,
+    /// `ca`: the CA file a `verify-*` mode checks the server's certificate against.
+    pub ca: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

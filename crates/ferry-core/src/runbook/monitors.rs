@@ -175,7 +175,8 @@ fn cloudwatch_period(r: &mut Reader<'_>, cw: Node<'_>, c: &str) -> Duration {
         .duration_opt(cw, "period", c)
         .unwrap_or(Duration::from_secs(60));
     let secs = period.as_secs();
-    let ok = period.subsec_nanos() == 0 && ([1, 5, 10, 30].contains(&secs) || secs % 60 == 0);
+    let ok =
+        period.subsec_nanos() == 0 && ([1, 5, 10, 30].contains(&secs) || secs.is_multiple_of(60));
     if !ok {
         let up = secs.div_ceil(60).max(1) * 60;
         r.error(

@@ -335,7 +335,7 @@ fn parse_connections(r: &mut Reader<'_>, root: Node<'_>) -> BTreeMap<String, Con
         let Some(t) = r.table_opt(conns, &name, "[connections]") else {
             continue;
         };
-        r.check_keys(t, &ctx, &["url", "iam_auth", "title"]);
+        r.check_keys(t, &ctx, &["url", "iam_auth", "title", "tls", "ca"]);
         let url = r.str_req(t, "url", &ctx, "\"${env:SOURCE_DATABASE_URL}\"");
         if let Some((u, uspan)) = &url {
             check_url(r, &name, u, uspan);
@@ -362,6 +362,7 @@ fn parse_connections(r: &mut Reader<'_>, root: Node<'_>) -> BTreeMap<String, Con
                 user: r.string(a, "user", &actx),
             }
         });
+        let (tls, ca) = super::tls::parse_keys(r, t, &name, url.as_ref().map(|x| x.0.as_str()));
         out.insert(
             name.clone(),
             Connection {
@@ -369,6 +370,8 @@ fn parse_connections(r: &mut Reader<'_>, root: Node<'_>) -> BTreeMap<String, Con
                 title: r.string(t, "title", &ctx),
                 url: url.map(|x| x.0).unwrap_or_default(),
                 iam_auth,
+                tls,
+                ca,
             },
         );
     }

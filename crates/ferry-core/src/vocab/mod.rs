@@ -6,10 +6,12 @@
 
 mod decision;
 mod event;
+mod tls;
 mod wire;
 
 pub use decision::{Decision, Refusal, TypedReason};
 pub use event::Event;
+pub use tls::{ConnectionTls, TlsMode};
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

@@ -33,6 +33,7 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
         sessions,
         operators,
         closed,
+        connections,
         ..
     } = fold;
 
@@ -63,6 +64,7 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
         results,
         series: series.into_values().collect(),
         notes,
+        connections,
     }
 }
 
@@ -79,6 +81,7 @@ struct Fold {
     results: Vec<StepResult>,
     series: BTreeMap<(String, String), Series>,
     notes: Vec<Note>,
+    connections: Vec<ConnectionReport>,
     sessions: Vec<Session>,
     operators: BTreeSet<String>,
     closed: Option<RunStatus>,
@@ -106,6 +109,7 @@ impl Fold {
             results: Vec::new(),
             series: BTreeMap::new(),
             notes: Vec::new(),
+            connections: Vec::new(),
             sessions: Vec::new(),
             operators: BTreeSet::new(),
             closed: None,
@@ -189,6 +193,29 @@ impl Fold {
                 text: Entry::refused_text(refusal, asked_by.as_ref()),
             }),
             Entry::Closed { status } => self.closed = Some(status.clone()),
+            Entry::Connection(c) => {
+                let seen = self.connections.iter().any(|k| {
+                    k.connection == c.connection
+                        && k.address == c.at
+                        && k.mode == c.mode.as_str()
+                        && k.encrypted == c.encrypted
+                        && k.verified == c.verified
+                });
+                if !seen {
+                    self.connections.push(ConnectionReport {
+                        at: ts,
+                        connection: c.connection.clone(),
+                        address: c.at.clone(),
+                        mode: c.mode.to_string(),
+                        encrypted: c.encrypted,
+                        verified: c.verified,
+                        ca: c.ca.clone(),
+                        protocol: c.protocol.clone(),
+                        cipher: c.cipher.clone(),
+                        warning: c.warning.clone(),
+                    });
+                }
+            }
         }
     }
 
