@@ -95,6 +95,7 @@ rig_ensure_packages() {
     local pkgs=() installed_pg=0
     rig_pg_bin_dir >/dev/null || { pkgs+=(postgresql); installed_pg=1; }
     command -v tmux >/dev/null 2>&1 || pkgs+=(tmux)
+    command -v openssl >/dev/null 2>&1 || pkgs+=(openssl) # the TLS block below
     # the HTML report is rendered in headless Chromium by the report tests
     command -v chromium >/dev/null 2>&1 || pkgs+=(chromium)
     if ! rig_venv_python >/dev/null; then
@@ -344,11 +345,104 @@ rig_wait_streaming() {
 
 rig_start_target() {
     rig_initdb target
+    rig_tls_enable_target
     rig_pg_start target
     RIG_TARGET_PORT=$RIG_PORT
     rig_pg_create_role "$RIG_TARGET_PORT" target
     rig_log "target on 127.0.0.1:$RIG_TARGET_PORT (data $RIG_DIR/target)"
 }
+
+# ---------------------------------------------------------------------------------------------
+# ---- TLS (issue 19) --------------------------------------------------------------------------
+# A test CA made with openssl, and TLS on the TARGET cluster only (the other clusters stay
+# plain, so no other test changes). The target also listens on 127.0.0.2, a loopback address
+# its certificate does not name: verify-full must refuse it, verify-ca accept it.
+#   $RIG_DIR/tls/ca.crt              the good CA; target.crt (localhost, 127.0.0.1) is signed by it
+#   $RIG_DIR/tls/other-ca.crt        a CA that signed nothing the target serves
+#   $RIG_DIR/tls/other.{crt,key}     localhost/127.0.0.1, signed by the other CA
+#   $RIG_DIR/tls/wronghost.{crt,key} db.elsewhere.test, signed by the good CA
+# ---------------------------------------------------------------------------------------------
+
+# rig_tls_cert NAME CA SAN: an EC P-256 key and a server certificate NAME.crt signed by CA.
+rig_tls_cert() {
+    local d=$RIG_DIR/tls name=$1 ca=$2 san=$3
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$d/$name.key" -out "$d/$name.csr" -subj "/CN=ferry test $name" \
+        >>"$d/openssl.log" 2>&1 &&
+        printf 'subjectAltName=%s\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' \
+            "$san" >"$d/$name.ext" &&
+        openssl x509 -req -in "$d/$name.csr" -CA "$d/$ca.crt" -CAkey "$d/$ca.key" -CAcreateserial \
+            -days 3 -sha256 -extfile "$d/$name.ext" -out "$d/$name.crt" >>"$d/openssl.log" 2>&1 || {
+        rig_tail "$d/openssl.log"
+        rig_die "openssl could not make the test certificate $name"
+    }
+}
+
+# rig_tls_ca NAME: a self-signed test CA.
+rig_tls_ca() {
+    local d=$RIG_DIR/tls name=$1
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3 -sha256 \
+        -keyout "$d/$name.key" -out "$d/$name.crt" -subj "/CN=ferry test $name" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        >>"$d/openssl.log" 2>&1 || {
+        rig_tail "$d/openssl.log"
+        rig_die "openssl could not make the test CA $name"
+    }
+}
+
+rig_tls_make_certs() {
+    command -v openssl >/dev/null 2>&1 || rig_die "openssl is not on PATH (the TLS tests need a test CA)"
+    mkdir -p "$RIG_DIR/tls"
+    chmod 755 "$RIG_DIR/tls"
+    rig_tls_ca ca
+    rig_tls_ca other-ca
+    rig_tls_cert target ca "DNS:localhost,IP:127.0.0.1"
+    rig_tls_cert other other-ca "DNS:localhost,IP:127.0.0.1"
+    rig_tls_cert wronghost ca "DNS:db.elsewhere.test"
+    chmod 644 "$RIG_DIR/tls"/*.crt
+    chmod 600 "$RIG_DIR/tls"/*.key
+    rig_log "test CA and certificates in $RIG_DIR/tls"
+}
+
+# Before the target's first start: its key and certificate, ssl = on, and 127.0.0.2. The
+# settings go to postgresql.auto.conf, read after postgresql.conf, where the rig's own
+# settings (listen_addresses) are appended at each start.
+rig_tls_enable_target() {
+    local data=$RIG_DIR/target d=$RIG_DIR/tls
+    cp "$d/target.crt" "$data/server.crt"
+    cp "$d/target.key" "$data/server.key"
+    chmod 600 "$data/server.key"
+    if rig_is_root; then
+        chown postgres: "$data/server.crt" "$data/server.key"
+    fi
+    cat >>"$data/postgresql.auto.conf" <<'EOF'
+# ---- ferry test rig: TLS (target only) ----
+ssl = on
+ssl_cert_file = 'server.crt'
+ssl_key_file = 'server.key'
+listen_addresses = '127.0.0.1,127.0.0.2'
+EOF
+    cat >>"$data/pg_hba.conf" <<'EOF'
+host    all          postgres  127.0.0.2/32  trust
+host    all          all       127.0.0.2/32  scram-sha-256
+EOF
+}
+
+# Export lines for the tests (inside rig_write_env's block).
+rig_tls_env() {
+    local d=$RIG_DIR/tls
+    printf 'export %s=%q\n' \
+        FERRY_TEST_TLS_DIR "$d" \
+        FERRY_TEST_TLS_CA "$d/ca.crt" \
+        FERRY_TEST_TLS_OTHER_CA "$d/other-ca.crt" \
+        FERRY_TEST_TLS_OTHER_CERT "$d/other.crt" \
+        FERRY_TEST_TLS_OTHER_KEY "$d/other.key" \
+        FERRY_TEST_TLS_WRONG_HOST_CERT "$d/wronghost.crt" \
+        FERRY_TEST_TLS_WRONG_HOST_KEY "$d/wronghost.key" \
+        FERRY_TEST_PG_TARGET_ALT_HOST "$(printf 'postgres://%s:%s@127.0.0.2:%s/%s' \
+            "$RIG_PG_ROLE" "$RIG_PG_PASSWORD" "$RIG_TARGET_PORT" "$RIG_PG_DB")"
+}
+# ---- end of TLS (issue 19) -------------------------------------------------------------------
 
 # ---------------------------------------------------------------------------------------------
 # moto_server
@@ -424,6 +518,7 @@ rig_start() {
 
     # moto takes a few seconds to import; let it do that while the clusters come up.
     rig_spawn_moto
+    rig_tls_make_certs
 
     # The target is independent of the primary and standby: bring it up alongside them.
     (
@@ -468,6 +563,7 @@ rig_write_env() {
             AWS_DEFAULT_REGION us-east-1 \
             AWS_REGION us-east-1 \
             AWS_EC2_METADATA_DISABLED true
+        rig_tls_env
         # Real AWS settings must not leak into tests.
         printf 'unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL\n'
     } >"$RIG_DIR/env"

@@ -35,6 +35,7 @@ mod run_edge;
 mod run_headless;
 mod run_pg;
 mod run_resume;
+mod tls;
 mod tui_tmux;
 mod verify_edges;
 mod verify_pg;

@@ -425,7 +425,14 @@ impl Connections {
             match attempt().await {
                 Ok(v) => return Ok(v),
                 Err(e) => {
-                    if let Some(why) = tls_refusal(&e) {
+                    if let Some(mut why) = tls_refusal(&e) {
+                        if tls.mode == TlsMode::VerifyCa && why.contains("(NotValidForName)") {
+                            // sqlx 0.8's verify-ca misses rustls' newer error variant and
+                            // checks the name anyway (transact-rs/sqlx#3793, fixed in 0.9)
+                            why.push_str(
+                                "; with this sqlx, verify-ca checks the host name too (sqlx#3793): connect by a name the certificate lists",
+                            );
+                        }
                         return Err(ConnError::Config(self.redactor.redact(&format!(
                             "cannot connect to `{name}` at {at}: TLS verification failed ({}{}): {why}; nothing was sent to this server",
                             tls.mode,
@@ -605,15 +612,38 @@ fn tls_refusal(e: &sqlx::Error) -> Option<String> {
     while let Some(err) = cur {
         if let Some(r) = err.downcast_ref::<rustls::Error>() {
             return Some(match r {
-                rustls::Error::InvalidCertificate(c) => {
-                    format!("the server's certificate was refused: {c:?}")
-                }
+                rustls::Error::InvalidCertificate(c) => certificate_problem(c),
                 other => other.to_string(),
             });
         }
         cur = err.source();
     }
     None
+}
+
+/// A refused certificate in words, with rustls' name for the reason.
+fn certificate_problem(c: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as C;
+    match c {
+        C::UnknownIssuer => {
+            "the server's certificate is not signed by a trusted CA (UnknownIssuer)".into()
+        }
+        C::NotValidForName => {
+            "the server's certificate does not name the host connected to (NotValidForName)".into()
+        }
+        C::NotValidForNameContext { expected, presented } => format!(
+            "the server's certificate does not name the host connected to, {expected:?}; it names {} (NotValidForName)",
+            presented.join(", ")
+        ),
+        C::Expired | C::ExpiredContext { .. } => {
+            "the server's certificate has expired (Expired)".into()
+        }
+        C::NotValidYet | C::NotValidYetContext { .. } => {
+            "the server's certificate is not valid yet (NotValidYet)".into()
+        }
+        C::Revoked => "the server's certificate was revoked (Revoked)".into(),
+        other => format!("the server's certificate was refused ({other:?})"),
+    }
 }
 
 /// Errors that another attempt cannot fix: bad configuration, bad credentials,
