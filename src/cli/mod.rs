@@ -7,6 +7,7 @@ mod check;
 mod check_aws;
 mod demo;
 mod demo_pg;
+mod help;
 
 pub mod logging;
 mod report;
@@ -14,7 +15,7 @@ pub mod run;
 mod serve;
 mod whoami;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 
 pub const EXIT_OK: i32 = 0;
@@ -25,7 +26,7 @@ pub const EXIT_UNREACHABLE: i32 = 3;
 #[derive(Debug, Parser)]
 #[command(
     name = "ferry",
-    version,
+    version = help::VERSION,
     about = "A terminal console for database migration cutovers",
     long_about = None,
     after_help = "New here? `ferry demo` walks a whole cutover on SQLite, no server needed.\n\
@@ -97,6 +98,17 @@ pub enum Command {
         #[arg(required = true, value_name = "JOURNAL")]
         journals: Vec<PathBuf>,
     },
+    /// Print a shell completion script: `ferry completions bash > /etc/bash_completion.d/ferry`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page ferry(1), or write one page per command into --dir.
+    Man {
+        /// Write ferry.1, ferry-run.1, ... into DIR instead of printing ferry(1).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -156,7 +168,16 @@ pub struct AttachArgs {
 
 /// Parse arguments, run the command, return the process exit code.
 pub fn main() -> i32 {
-    let args = match Args::try_parse() {
+    // --help ends with the exit codes, the environment and where the log is
+    let cmd = Args::command().after_long_help(format!(
+        "New here? `ferry demo` walks a whole cutover on SQLite, no server needed.\n\
+         Then: `ferry check RUNBOOK`, `ferry run RUNBOOK`, `ferry report JOURNAL`.\n\n{}",
+        help::footer(&logging::state_dir())
+    ));
+    let parsed = cmd
+        .try_get_matches()
+        .and_then(|m| Args::from_arg_matches(&m));
+    let args = match parsed {
         Ok(a) => a,
         Err(e) => {
             let code = if e.use_stderr() {
@@ -182,6 +203,8 @@ pub fn main() -> i32 {
             output,
         } => report::report(&journal, format, output.as_ref()),
         Command::Stats { journals } => report::stats(&journals),
+        Command::Completions { shell } => help::completions(shell),
+        Command::Man { dir } => help::man(dir.as_deref()),
         Command::Attach(a) => attach::main(a),
         Command::Demo {
             rows,

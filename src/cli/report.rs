@@ -57,11 +57,34 @@ fn write_whole(p: &Path, text: &str) -> std::io::Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "report".into());
     let tmp = p.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let r = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, p));
+    let r = durable_write(&tmp, text.as_bytes()).and_then(|()| std::fs::rename(&tmp, p));
     if r.is_err() {
         let _ = std::fs::remove_file(&tmp);
+        return r;
     }
-    r
+    sync_dir(p)
+}
+
+/// Write `bytes` to a new file at `path` and fsync it before returning, so the
+/// rename that follows never publishes a file whose data is still only in memory.
+fn durable_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// fsync the directory holding `p`, so its new name survives a crash too.
+fn sync_dir(p: &Path) -> std::io::Result<()> {
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)?.sync_all()
 }
 
 pub fn report(journal: &Path, format: Format, out: Option<&PathBuf>) -> i32 {

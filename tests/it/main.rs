@@ -14,6 +14,7 @@ mod attach_tmux;
 mod aws_errors;
 mod aws_moto;
 mod cli_check;
+mod cli_conventions;
 mod cloudwatch_moto;
 mod copy_kill;
 mod copy_pg;
