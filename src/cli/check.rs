@@ -54,6 +54,7 @@ fn connections(step: &Step) -> Vec<&str> {
 fn aws_calls(step: &Step) -> Vec<&'static str> {
     match &step.kind {
         StepKind::Rds(r) => r.action.api_calls(r.wait.is_some()),
+        StepKind::Dms(d) => d.action.api_calls(),
         _ => vec![],
     }
 }
@@ -142,6 +143,35 @@ fn what(step: &Step) -> String {
                     .as_ref()
                     .map(|w| format!(", wait for `{w}`"))
                     .unwrap_or_default()
+            )
+        }
+        StepKind::Dms(d) => {
+            let extra = match &d.action {
+                runbook::DmsAction::Create(c) => format!(
+                    " ({}) tables {}{}",
+                    c.migration.api_name(),
+                    c.tables.join(", "),
+                    if c.exclude.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" except {}", c.exclude.join(", "))
+                    }
+                ),
+                other => other
+                    .cdc_stop_position()
+                    .map(|p| format!(" at {p}"))
+                    .unwrap_or_default(),
+            };
+            let wait = match &d.action {
+                runbook::DmsAction::Create(_) => "ready",
+                _ => ferry_core::aws::dms::wait_target(d)
+                    .map(|w| w.name())
+                    .unwrap_or("-"),
+            };
+            format!(
+                "dms {} {}{extra}, wait for `{wait}`; fails on any errored, suspended or validation-failing table",
+                d.action.name(),
+                d.task
             )
         }
     }

@@ -1,11 +1,13 @@
 //! `ferry check --aws`: before the window opens, ask AWS about every instance
 //! the runbook names (DescribeDBInstances) and report the missing ones and the
 //! missing permissions. Instances a step will create must not exist yet;
-//! snapshots a step will take must not exist yet either.
+//! snapshots a step will take must not exist yet either. Every DMS task the
+//! runbook names is described (DescribeReplicationTasks): a task a step creates
+//! must not exist yet, every other must.
 
 use super::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE};
 use ferry_core::aws::{self, rds, AwsError};
-use ferry_core::runbook::{LagSource, RdsAction, Runbook, StepKind};
+use ferry_core::runbook::{DmsAction, LagSource, RdsAction, Runbook, StepKind};
 use std::collections::BTreeMap;
 
 /// What the runbook expects of an instance before the run.
@@ -64,6 +66,69 @@ fn expectations(rb: &Runbook) -> BTreeMap<String, (Expect, String)> {
     out
 }
 
+/// The DMS tasks the runbook names, by the name it uses (ARN or identifier):
+/// whether each must exist before the run, and which step says so.
+fn dms_expectations(rb: &Runbook) -> BTreeMap<String, (Expect, String)> {
+    let mut out: BTreeMap<String, (Expect, String)> = BTreeMap::new();
+    for s in rb.steps() {
+        if let StepKind::Dms(d) = &s.kind {
+            let e = match d.action {
+                DmsAction::Create(_) => (Expect::Absent, format!("created by step `{}`", s.id)),
+                _ => (Expect::Exists, format!("step `{}`", s.id)),
+            };
+            out.entry(d.task.clone()).or_insert(e);
+        }
+    }
+    out
+}
+
+/// Describe each DMS task; returns the problems found and whether AWS was unreachable.
+async fn check_dms_tasks(
+    clients: &aws::Clients,
+    tasks: &BTreeMap<String, (Expect, String)>,
+) -> (usize, bool) {
+    let mut problems = 0;
+    for (task, (expect, why)) in tasks {
+        match (aws::dms::describe(&clients.dms, task).await, expect) {
+            (Ok(t), Expect::Exists) => say!(
+                "aws: ok       DMS task {task} is `{}` ({}{why})",
+                t.status,
+                t.migration_type
+                    .as_ref()
+                    .map(|m| format!("{m}, "))
+                    .unwrap_or_default()
+            ),
+            (Ok(t), Expect::Absent) => {
+                problems += 1;
+                say!(
+                    "aws: EXISTS   DMS task {task} already exists (status `{}`), but {why}",
+                    t.status
+                );
+            }
+            (Err(AwsError::NotFound(_)), Expect::Absent) => {
+                say!("aws: ok       DMS task {task} does not exist yet ({why})")
+            }
+            (Err(AwsError::NotFound(_)), Expect::Exists) => {
+                problems += 1;
+                say!("aws: MISSING  DMS task {task} does not exist ({why})");
+            }
+            (Err(AwsError::Denied(m)), _) => {
+                problems += 1;
+                say!("aws: DENIED   DMS task {task}: dms:DescribeReplicationTasks is not allowed ({m})");
+            }
+            (Err(e @ AwsError::Unreachable(_)), _) => {
+                say!("aws: UNREACHABLE DMS task {task}: {e}");
+                return (problems, true);
+            }
+            (Err(e), _) => {
+                problems += 1;
+                say!("aws: ERROR    DMS task {task}: {e}");
+            }
+        }
+    }
+    (problems, false)
+}
+
 pub async fn run(rb: &Runbook) -> i32 {
     if !ferry_core::engine::start::uses_aws(rb) {
         say!("aws: the runbook makes no AWS call; nothing to check");
@@ -78,7 +143,8 @@ pub async fn run(rb: &Runbook) -> i32 {
         }
     };
     let expected = expectations(rb);
-    if expected.is_empty() {
+    let tasks = dms_expectations(rb);
+    if expected.is_empty() && tasks.is_empty() {
         // CloudWatch only: at least know that the endpoint answers
         if let Err(e) = aws::preflight(&clients, false).await {
             say!("aws: UNREACHABLE {}: {e}", clients.endpoint());
@@ -143,6 +209,11 @@ pub async fn run(rb: &Runbook) -> i32 {
             }
         }
     }
+    if !unreachable {
+        let (p, u) = check_dms_tasks(&clients, &tasks).await;
+        problems += p;
+        unreachable = u;
+    }
     if unreachable {
         say!("aws: cannot reach AWS; nothing was verified");
         EXIT_UNREACHABLE
@@ -150,7 +221,7 @@ pub async fn run(rb: &Runbook) -> i32 {
         say!("aws: {problems} problem(s) to fix before the window");
         EXIT_FAILED
     } else {
-        say!("aws: every instance is as the runbook expects");
+        say!("aws: every instance and DMS task is as the runbook expects");
         EXIT_OK
     }
 }

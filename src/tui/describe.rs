@@ -4,8 +4,8 @@
 //! expanded here, so secrets from the environment cannot reach the screen.
 
 use ferry_core::runbook::{
-    Check, Compare, Condition, CopyStep, RdsAction, RdsStep, Rollback, ShellStep, Step, StepKind,
-    VerifyStep,
+    Check, Compare, Condition, CopyStep, DmsAction, DmsStep, RdsAction, RdsStep, Rollback,
+    ShellStep, Step, StepKind, VerifyStep,
 };
 use std::time::Duration;
 
@@ -81,7 +81,49 @@ pub fn runs(step: &Step) -> Vec<String> {
         StepKind::Copy(c) => copy_runs(c),
         StepKind::Verify(v) => verify_runs(v),
         StepKind::Rds(r) => vec![rds_runs(r)],
+        StepKind::Dms(d) => dms_runs(d),
     }
+}
+
+/// A DMS step: the action on its task, what it waits for, and for `create` the
+/// table mappings and every task setting it sends (the settings that make
+/// failures loud are what the operator confirms).
+fn dms_runs(d: &DmsStep) -> Vec<String> {
+    let mut out = vec![format!("dms {} task {}", d.action.name(), d.task)];
+    match &d.action {
+        DmsAction::Create(c) => {
+            out.push(format!(
+                "{} · instance {} · {} → {}",
+                c.migration.api_name(),
+                c.instance,
+                c.source_endpoint,
+                c.target_endpoint
+            ));
+            out.push(format!("tables {}", tables(&c.tables, &c.exclude)));
+            out.push("then waits until the task is `ready`".into());
+            out.push("task settings:".into());
+            let settings = ferry_core::aws::dms::task_settings(c);
+            if let Some(groups) = settings.as_object() {
+                for (group, v) in groups {
+                    let pairs: Vec<String> = v
+                        .as_object()
+                        .map(|o| o.iter().map(|(k, x)| format!("{k}={x}")).collect())
+                        .unwrap_or_default();
+                    out.push(format!("  {group}: {}", pairs.join(", ").replace('"', "")));
+                }
+            }
+        }
+        other => {
+            if let Some(p) = other.cdc_stop_position() {
+                out.push(format!("CDC stop position {p}"));
+            }
+            if let Some(w) = ferry_core::aws::dms::wait_target(d) {
+                out.push(format!("then waits for `{}`", w.name()));
+            }
+        }
+    }
+    out.push("fails on any errored, suspended or validation-failing table, or a task stopped by a failure".into());
+    out
 }
 
 /// A shell step: its command lines, its environment (secrets masked) and its directory.

@@ -1,11 +1,13 @@
 //! AWS: one shared SDK configuration built from the runbook's `[aws]` table
 //! (region, profile, endpoint_url) and the standard environment/credential
-//! chain, the RDS actions of `rds` steps ([`rds`]), CloudWatch series for the
+//! chain, the RDS actions of `rds` steps ([`rds`]), the DMS task actions of
+//! `dms` steps ([`dms`]), CloudWatch series for the
 //! monitors ([`cloudwatch`]) and RDS IAM auth tokens ([`iam`]). Errors are
 //! classified so throttling, expired credentials and an unreachable endpoint
 //! each get a clear message (and the right exit code upstream).
 
 pub mod cloudwatch;
+pub mod dms;
 pub mod iam;
 pub mod rds;
 
@@ -146,9 +148,10 @@ pub fn classify_code(code: &str, text: String) -> AwsError {
         | "UnrecognizedClientException"
         | "SignatureDoesNotMatch"
         | "InvalidSignatureException" => AwsError::Credentials(text),
-        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
-            AwsError::Denied(text)
-        }
+        "AccessDenied"
+        | "AccessDeniedException"
+        | "AccessDeniedFault"
+        | "UnauthorizedOperation" => AwsError::Denied(text),
         c if c.ends_with("NotFound") || c.ends_with("NotFoundFault") => AwsError::NotFound(text),
         _ => AwsError::Other(text),
     }
@@ -285,6 +288,7 @@ pub struct Clients {
     pub config: SdkConfig,
     pub rds: aws_sdk_rds::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub dms: aws_sdk_databasemigration::Client,
 }
 
 impl Clients {
@@ -292,6 +296,7 @@ impl Clients {
         Clients {
             rds: aws_sdk_rds::Client::new(&config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            dms: aws_sdk_databasemigration::Client::new(&config),
             config,
         }
     }

@@ -68,17 +68,22 @@ const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
 /// [`MAX_RETRY_WAIT`], with jitter (so that clients throttled together do not call
 /// again together) unless `exact`.
 #[derive(Debug, Clone, Copy)]
-struct Pace {
+pub(super) struct Pace {
     every: Duration,
     exact: bool,
 }
 
 impl Pace {
-    fn jittered(every: Duration) -> Pace {
+    pub(super) fn jittered(every: Duration) -> Pace {
         Pace {
             every,
             exact: false,
         }
+    }
+
+    /// The time between two polls.
+    pub(super) fn every(&self) -> Duration {
+        self.every
     }
 
     #[cfg(test)]
@@ -186,7 +191,7 @@ pub const SETTLE_POLLS: u32 = 3;
 
 /// Make one call, again after a capped, doubling backoff while AWS throttles it
 /// (a throttled call did nothing, so calling again is safe).
-async fn call<T, F, Fut>(
+pub(super) async fn call<T, F, Fut>(
     what: &str,
     pace: Pace,
     cancel: &CancellationToken,

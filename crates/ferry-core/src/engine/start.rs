@@ -457,15 +457,18 @@ fn header(rb: &Runbook, operator: &str, host: &str) -> Header {
     }
 }
 
-/// Whether the run needs AWS clients: rds steps, CloudWatch monitors, IAM auth.
+/// Whether the run needs AWS clients: rds and dms steps, CloudWatch monitors, IAM auth.
 pub fn uses_aws(rb: &Runbook) -> bool {
-    rb.steps()
-        .any(|s| matches!(s.kind, runbook::StepKind::Rds(_)))
-        || rb
-            .monitors
-            .lag
-            .iter()
-            .any(|l| matches!(l.source, runbook::LagSource::Cloudwatch { .. }))
+    rb.steps().any(|s| {
+        matches!(
+            s.kind,
+            runbook::StepKind::Rds(_) | runbook::StepKind::Dms(_)
+        )
+    }) || rb
+        .monitors
+        .lag
+        .iter()
+        .any(|l| matches!(l.source, runbook::LagSource::Cloudwatch { .. }))
         || rb
             .monitors
             .metric

@@ -190,7 +190,7 @@ fn failures(m: &ReportModel) -> Markup {
 /// The copy, verify and AWS results, one section per kind.
 fn step_results(m: &ReportModel) -> Markup {
     html! {
-        @for (heading, kind) in [("Copy results", "copy"), ("Verification results", "verify"), ("AWS actions", "rds")] {
+        @for (heading, kind) in [("Copy results", "copy"), ("Verification results", "verify"), ("AWS actions", "rds"), ("AWS DMS", "dms")] {
             @let rs: Vec<_> = m.results.iter().filter(|r| r.kind == kind).collect();
             @if !rs.is_empty() {
                 h2 { (heading) }

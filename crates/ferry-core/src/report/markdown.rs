@@ -281,6 +281,7 @@ fn step_results(o: &mut String, m: &ReportModel) {
         ("Copy results", "copy"),
         ("Verification results", "verify"),
         ("AWS actions", "rds"),
+        ("AWS DMS", "dms"),
     ] {
         let rs: Vec<_> = m.results.iter().filter(|r| r.kind == kind).collect();
         if rs.is_empty() {

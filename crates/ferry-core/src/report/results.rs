@@ -8,6 +8,7 @@
 
 use super::result_rows;
 use crate::results::copy::{CopyReport, Method};
+use crate::results::dms::{DmsReport, TaskState};
 use crate::results::rds::{ActionReport, InstanceState};
 use crate::results::verify::{TableResult, VerifyReport};
 use crate::units::{bytes, count};
@@ -77,6 +78,9 @@ pub fn view(kind: &str, data: &serde_json::Value) -> ResultView {
         "rds" => serde_json::from_value::<ActionReport>(data.clone())
             .ok()
             .map(rds_view),
+        "dms" => serde_json::from_value::<DmsReport>(data.clone())
+            .ok()
+            .map(dms_view),
         _ => None,
     };
     typed.unwrap_or_else(|| generic(data))
@@ -349,10 +353,182 @@ fn rds_view(r: ActionReport) -> ResultView {
     }
 }
 
+// ---- dms -------------------------------------------------------------------
+
+fn dms_view(r: DmsReport) -> ResultView {
+    let verdict = Some(if r.problems.is_empty() {
+        (
+            true,
+            format!(
+                "no table errored, suspended or failing validation ({} table{})",
+                r.tables.len(),
+                if r.tables.len() == 1 { "" } else { "s" }
+            ),
+        )
+    } else {
+        (false, r.problems.join("; "))
+    });
+    let mut lines = vec![format!("`{}` on task `{}`", r.action, r.task)];
+    if let Some(w) = &r.waited_for {
+        lines.push(format!(
+            "waited for `{w}`{}",
+            r.waited_secs
+                .map(|s| format!(" ({})", crate::units::report_duration(s as f64)))
+                .unwrap_or_default()
+        ));
+    }
+    type Field = (&'static str, fn(&TaskState) -> String);
+    let fields: [Field; 10] = [
+        ("status", |t| t.status.clone()),
+        ("arn", |t| t.arn.clone()),
+        ("migration", |t| {
+            t.migration_type.clone().unwrap_or_default()
+        }),
+        ("stop reason", |t| t.stop_reason.clone().unwrap_or_default()),
+        ("last failure", |t| {
+            t.last_failure_message.clone().unwrap_or_default()
+        }),
+        ("full load %", |t| {
+            t.full_load_percent
+                .map(|x| x.to_string())
+                .unwrap_or_default()
+        }),
+        ("tables loaded", |t| {
+            t.tables_loaded.map(|x| x.to_string()).unwrap_or_default()
+        }),
+        ("tables loading", |t| {
+            t.tables_loading.map(|x| x.to_string()).unwrap_or_default()
+        }),
+        ("tables errored", |t| {
+            t.tables_errored.map(|x| x.to_string()).unwrap_or_default()
+        }),
+        ("CDC stop position", |t| {
+            t.cdc_stop_position.clone().unwrap_or_default()
+        }),
+    ];
+    let mut task = Table::new(&[("task", false), ("before", false), ("after", false)]);
+    for (name, get) in fields {
+        let b = r.before.as_ref().map(get).unwrap_or_default();
+        let a = r.after.as_ref().map(get).unwrap_or_default();
+        if b.is_empty() && a.is_empty() {
+            continue;
+        }
+        let a = if a == b && !a.is_empty() {
+            "(same)".to_string()
+        } else {
+            a
+        };
+        task.rows.push(vec![name.to_string(), b, a]);
+    }
+    let mut lists = vec![(
+        "Task before and after".to_string(),
+        task.rows
+            .iter()
+            .map(|row| format!("{}: {} → {}", row[0], row[1], row[2]))
+            .collect(),
+    )];
+    let mut t = Table::new(&[
+        ("table", false),
+        ("state", false),
+        ("full-load rows", true),
+        ("inserts", true),
+        ("updates", true),
+        ("deletes", true),
+        ("validation", false),
+        ("failed records", true),
+    ]);
+    // the tables in trouble first: they are what the meeting asks about
+    let bad = |x: &crate::results::dms::TableStat| {
+        let s = x.state.to_lowercase();
+        !(s.contains("error")
+            || s.contains("suspend")
+            || x.validation_failed > 0
+            || x.validation_suspended > 0)
+    };
+    let mut tables = r.tables.clone();
+    tables.sort_by_key(|x| bad(x));
+    for x in &tables {
+        t.rows.push(vec![
+            x.name(),
+            x.state.clone(),
+            count(x.full_load_rows.max(0) as u64),
+            count(x.inserts.max(0) as u64),
+            count(x.updates.max(0) as u64),
+            count(x.deletes.max(0) as u64),
+            x.validation_state.clone().unwrap_or_default(),
+            count((x.validation_failed + x.validation_suspended).max(0) as u64),
+        ]);
+    }
+    if let Some(s) = &r.settings {
+        lists.push((
+            "Task settings sent".to_string(),
+            s.as_object()
+                .map(|o| {
+                    o.iter()
+                        .map(|(k, v)| format!("{k}: {v}"))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default(),
+        ));
+    }
+    if let Some(m) = &r.table_mappings {
+        lists.push((
+            "Table mappings sent".to_string(),
+            m["rules"]
+                .as_array()
+                .map(|rules| {
+                    rules
+                        .iter()
+                        .map(|x| {
+                            format!(
+                                "{} {}.{}",
+                                x["rule-action"].as_str().unwrap_or(""),
+                                x["object-locator"]["schema-name"].as_str().unwrap_or(""),
+                                x["object-locator"]["table-name"].as_str().unwrap_or("")
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        ));
+    }
+    if !r.problems.is_empty() {
+        lists.insert(0, ("Problems".to_string(), r.problems.clone()));
+    }
+    ResultView {
+        verdict,
+        lines,
+        table: (!t.rows.is_empty()).then(|| t.without_empty_columns()),
+        lists,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_dms_result_names_the_failing_table_first() {
+        let v = view(
+            "dms",
+            &json!({"action":"wait","task":"orders-sync","before":null,
+                "after":{"task":"orders-sync","arn":"arn:aws:dms:us-east-1:1:task:orders-sync","status":"running",
+                    "migration_type":"full-load-and-cdc","stop_reason":null,"last_failure_message":"duplicate key",
+                    "full_load_percent":50,"tables_loaded":1,"tables_loading":0,"tables_queued":0,"tables_errored":1,"cdc_stop_position":null},
+                "tables":[{"schema":"public","table":"a","state":"Table completed","full_load_rows":10,"inserts":0,"updates":0,"deletes":0,
+                           "validation_state":null,"validation_failed":0,"validation_suspended":0,"validation_pending":0},
+                          {"schema":"public","table":"orders","state":"Table error","full_load_rows":3,"inserts":0,"updates":0,"deletes":0,
+                           "validation_state":null,"validation_failed":0,"validation_suspended":0,"validation_pending":0}],
+                "settings":null,"table_mappings":null,"waited_for":"full_load_done","waited_secs":null,
+                "problems":["table public.orders is `Table error` (task's last failure: duplicate key)"]}),
+        );
+        let (ok, why) = v.verdict.expect("a verdict");
+        assert!(!ok && why.contains("public.orders"), "{why}");
+        let t = v.table.expect("a table");
+        assert_eq!(t.rows[0][0], "public.orders");
+        assert_eq!(v.lists[0].0, "Problems");
+    }
 
     #[test]
     fn a_copy_result_reads_as_figures_per_table() {

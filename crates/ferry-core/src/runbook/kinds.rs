@@ -1,5 +1,5 @@
 //! The keys of each step kind (`shell`, `sql`, `wait`, `copy`, `verify`,
-//! `rds`) and the conditions of `wait.until` and `copy.throttle`. The keys
+//! `rds`, `dms`) and the conditions of `wait.until` and `copy.throttle`. The keys
 //! common to every step, phases and rollbacks are in `steps.rs`.
 
 use super::diag::{did_you_mean, Diagnostic};
@@ -25,6 +25,7 @@ pub fn parse_kind(
         "copy" => parse_copy(r, t, &c, ctx, refs),
         "verify" => parse_verify(r, t, &c, ctx, refs),
         "rds" => parse_rds(r, t, &c),
+        "dms" => parse_dms(r, t, &c),
         _ => None,
     }
 }
@@ -448,6 +449,224 @@ fn parse_rds(r: &mut Reader<'_>, t: Node<'_>, c: &str) -> Option<StepKind> {
         check_status(r, t, "status", Some(status), c);
     }
     Some(StepKind::Rds(RdsStep { wait, action }))
+}
+
+const DMS_ACTIONS: &[&str] = &["create", "start", "resume", "reload", "stop", "wait"];
+
+/// A DMS task identifier: what `create` names (AWS assigns the ARN). The rules
+/// are RDS's: letters, digits and hyphens, starting with a letter, up to 255.
+fn check_dms_task_id(r: &mut Reader<'_>, t: Node<'_>, value: &str, c: &str) {
+    if value.starts_with("arn:") {
+        r.error(
+            Diagnostic::new(
+                t.get("task").and_then(|(_, i)| item_span(i)),
+                format!("`task` of {c} is an ARN, but `create` makes a new task"),
+            )
+            .expected("the new task's identifier, like \"orders-sync\" (AWS assigns the ARN)")
+            .help("later steps may name the task by this identifier or by its ARN"),
+        );
+        return;
+    }
+    check_rds_id(r, t, "task", value, 255, c);
+}
+
+/// An ARN key of a `create`: the replication instance and the endpoints exist
+/// before the window, so they are named by ARN.
+fn dms_arn(r: &mut Reader<'_>, t: Node<'_>, key: &str, kind: &str, c: &str) -> Option<String> {
+    let (v, span) = r.str_req(
+        t,
+        key,
+        c,
+        &format!("\"arn:aws:dms:eu-west-1:123456789012:{kind}:EXAMPLE\""),
+    )?;
+    let ok = v.contains("${")
+        || (v.starts_with("arn:") && v.contains(":dms:") && v.contains(&format!(":{kind}:")));
+    if !ok {
+        r.error(
+            Diagnostic::new(
+                Some(span),
+                format!("`{key}` of {c} is not a DMS {kind} ARN: `{v}`"),
+            )
+            .expected(format!(
+                "an ARN like \"arn:aws:dms:REGION:ACCOUNT:{kind}:ID\""
+            )),
+        );
+        return None;
+    }
+    Some(v)
+}
+
+/// `kind = "dms"`: an action on an AWS DMS replication task, and what to wait for.
+fn parse_dms(r: &mut Reader<'_>, t: Node<'_>, c: &str) -> Option<StepKind> {
+    // read every key before giving up on any, so one run reports them all
+    let action = r.str_req(t, "action", c, "\"start\"");
+    let task = r.str_req(t, "task", c, "\"${vars.dms_task_arn}\"");
+    if let Some((v, span)) = &task {
+        r.not_blank_value(v, span, "task", c, "the task's ARN or identifier");
+    }
+    let wait = match r.str_opt(t, "wait", c) {
+        Some((w, span)) => match w.as_str() {
+            "running" => Some(DmsWait::Running),
+            "full_load_done" => Some(DmsWait::FullLoadDone),
+            "stopped" => Some(DmsWait::Stopped),
+            other => {
+                r.error(
+                    Diagnostic::new(Some(span), format!("unknown DMS wait `{other}` in {c}"))
+                        .expected(format!("one of: {}", DmsWait::NAMES.join(", ")))
+                        .help_opt(did_you_mean(other, DmsWait::NAMES.iter().copied())),
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    let stop_at = r.string(t, "cdc_stop_position", c);
+    let (action, aspan) = action?;
+    let (task, _) = task?;
+    let action = match action.as_str() {
+        "create" => {
+            check_dms_task_id(r, t, &task, c);
+            let instance = dms_arn(r, t, "instance", "rep", c);
+            let source = dms_arn(r, t, "source_endpoint", "endpoint", c);
+            let target = dms_arn(r, t, "target_endpoint", "endpoint", c);
+            if t.get("tables").is_none() {
+                r.missing(t, "tables", c, "[\"public.*\"]");
+            }
+            let (tables, exclude) = table_globs(r, t, c);
+            for g in tables.iter().chain(&exclude) {
+                if g.contains('%') || g.contains('?') || g.contains('[') {
+                    r.error(
+                        Diagnostic::new(
+                            t.get("tables").and_then(|(_, i)| item_span(i)),
+                            format!("table glob `{g}` in {c} uses a wildcard DMS does not read the same way"),
+                        )
+                        .expected("`*` for any run of characters (ferry sends it to DMS as `%`)"),
+                    );
+                }
+            }
+            let migration = match r.str_req(t, "migration", c, "\"full-load-and-cdc\"") {
+                Some((m, span)) => match m.as_str() {
+                    "full-load" => Some(DmsMigration::FullLoad),
+                    "full-load-and-cdc" => Some(DmsMigration::FullLoadAndCdc),
+                    other => {
+                        let names = ["full-load", "full-load-and-cdc"];
+                        r.error(
+                            Diagnostic::new(Some(span), format!("unknown DMS migration `{other}` in {c}"))
+                                .expected("\"full-load\" or \"full-load-and-cdc\" (ferry does not create CDC-only tasks)")
+                                .help_opt(did_you_mean(other, names.iter().copied())),
+                        );
+                        None
+                    }
+                },
+                None => None,
+            };
+            if wait.is_some() {
+                r.error(
+                    Diagnostic::new(
+                        t.get("wait").and_then(|(_, i)| item_span(i)),
+                        format!("`wait` does not apply to dms action `create` in {c}"),
+                    )
+                    .expected("no `wait`: `create` always waits until the task is `ready`")
+                    .help("start the task in a later step with `action = \"start\"`"),
+                );
+            }
+            DmsAction::Create(DmsTaskSpec {
+                instance: instance?,
+                source_endpoint: source?,
+                target_endpoint: target?,
+                tables,
+                exclude,
+                migration: migration?,
+            })
+        }
+        "start" => DmsAction::Start {
+            cdc_stop_position: stop_at,
+        },
+        "resume" => DmsAction::Resume {
+            cdc_stop_position: stop_at,
+        },
+        "reload" => DmsAction::Reload {
+            cdc_stop_position: stop_at,
+        },
+        "stop" => DmsAction::Stop {
+            cdc_stop_position: stop_at,
+        },
+        "wait" => {
+            if wait.is_none() && t.get("wait").is_none() {
+                r.missing(t, "wait", c, "\"full_load_done\"");
+            }
+            DmsAction::Wait
+        }
+        other => {
+            r.error(
+                Diagnostic::new(Some(aspan), format!("unknown dms action `{other}` in {c}"))
+                    .expected(format!("one of: {}", DMS_ACTIONS.join(", ")))
+                    .help_opt(did_you_mean(other, DMS_ACTIONS.iter().copied())),
+            );
+            return None;
+        }
+    };
+    // keys that belong to another action are mistakes worth naming
+    let used: &[&str] = match &action {
+        DmsAction::Create(_) => &[
+            "instance",
+            "source_endpoint",
+            "target_endpoint",
+            "tables",
+            "exclude",
+            "migration",
+        ],
+        DmsAction::Start { .. }
+        | DmsAction::Resume { .. }
+        | DmsAction::Reload { .. }
+        | DmsAction::Stop { .. } => &["cdc_stop_position"],
+        DmsAction::Wait => &[],
+    };
+    for key in [
+        "instance",
+        "source_endpoint",
+        "target_endpoint",
+        "tables",
+        "exclude",
+        "migration",
+        "cdc_stop_position",
+    ] {
+        if !used.contains(&key) {
+            if let Some((span, _)) = t.get(key) {
+                r.error(
+                    Diagnostic::new(
+                        span,
+                        format!(
+                            "`{key}` does not apply to dms action `{}` in {c}",
+                            action.name()
+                        ),
+                    )
+                    .expected(if used.is_empty() {
+                        "no action-specific keys".to_string()
+                    } else {
+                        format!("one of: {}", used.join(", "))
+                    }),
+                );
+            }
+        }
+    }
+    if let Some((span, pos)) = t.get("cdc_stop_position").zip(action.cdc_stop_position()) {
+        let ok = pos.contains("${")
+            || pos.starts_with("server_time:")
+            || pos.starts_with("commit_time:");
+        if !ok {
+            r.error(
+                Diagnostic::new(
+                    span.0,
+                    format!("`cdc_stop_position` of {c} is not a DMS stop position: `{pos}`"),
+                )
+                .expected(
+                    "\"server_time:2026-11-22T02:00:00\" or \"commit_time:2026-11-22T02:00:00\"",
+                ),
+            );
+        }
+    }
+    Some(StepKind::Dms(DmsStep { task, action, wait }))
 }
 
 /// `{ lag = NAME, below|above = DURATION, for = DURATION }`,

@@ -238,6 +238,7 @@ pub enum StepKind {
     Copy(CopyStep),
     Verify(VerifyStep),
     Rds(RdsStep),
+    Dms(DmsStep),
 }
 
 impl StepKind {
@@ -250,6 +251,7 @@ impl StepKind {
             StepKind::Copy(_) => "copy",
             StepKind::Verify(_) => "verify",
             StepKind::Rds(_) => "rds",
+            StepKind::Dms(_) => "dms",
         }
     }
 }
@@ -429,6 +431,148 @@ pub struct RdsStep {
     #[serde(flatten)]
     pub action: RdsAction,
     pub wait: Option<String>,
+}
+
+/// What a `dms` step's `create` builds: a replication task from the runbook.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DmsTaskSpec {
+    /// The replication instance's ARN.
+    pub instance: String,
+    pub source_endpoint: String,
+    pub target_endpoint: String,
+    /// Table globs (`public.*`), sent as selection rules.
+    pub tables: Vec<String>,
+    pub exclude: Vec<String>,
+    pub migration: DmsMigration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DmsMigration {
+    FullLoad,
+    FullLoadAndCdc,
+}
+
+impl DmsMigration {
+    /// The MigrationType value of the DMS API.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            DmsMigration::FullLoad => "full-load",
+            DmsMigration::FullLoadAndCdc => "full-load-and-cdc",
+        }
+    }
+}
+
+/// What a `dms` step does to its task.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum DmsAction {
+    /// CreateReplicationTask, then wait until it is `ready`.
+    Create(DmsTaskSpec),
+    /// StartReplicationTask with start type start-replication, resume-processing or
+    /// reload-target; `cdc_stop_position` makes the task stop itself there.
+    Start {
+        cdc_stop_position: Option<String>,
+    },
+    Resume {
+        cdc_stop_position: Option<String>,
+    },
+    Reload {
+        cdc_stop_position: Option<String>,
+    },
+    /// StopReplicationTask now; with `cdc_stop_position`, no call: the task was
+    /// started with that stop position and ferry waits for it to stop there.
+    Stop {
+        cdc_stop_position: Option<String>,
+    },
+    /// Only watch the task until `wait` is reached.
+    Wait,
+}
+
+impl DmsAction {
+    pub fn name(&self) -> &'static str {
+        match self {
+            DmsAction::Create(_) => "create",
+            DmsAction::Start { .. } => "start",
+            DmsAction::Resume { .. } => "resume",
+            DmsAction::Reload { .. } => "reload",
+            DmsAction::Stop { .. } => "stop",
+            DmsAction::Wait => "wait",
+        }
+    }
+
+    /// The start type of StartReplicationTask, for start, resume and reload.
+    pub fn start_type(&self) -> Option<&'static str> {
+        match self {
+            DmsAction::Start { .. } => Some("start-replication"),
+            DmsAction::Resume { .. } => Some("resume-processing"),
+            DmsAction::Reload { .. } => Some("reload-target"),
+            _ => None,
+        }
+    }
+
+    pub fn cdc_stop_position(&self) -> Option<&str> {
+        match self {
+            DmsAction::Start { cdc_stop_position }
+            | DmsAction::Resume { cdc_stop_position }
+            | DmsAction::Reload { cdc_stop_position }
+            | DmsAction::Stop { cdc_stop_position } => cdc_stop_position.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The AWS API calls this action makes, for `ferry check`.
+    pub fn api_calls(&self) -> Vec<&'static str> {
+        let mut calls = vec![
+            "dms:DescribeReplicationTasks",
+            "dms:DescribeTableStatistics",
+        ];
+        match self {
+            DmsAction::Create(_) => calls.push("dms:CreateReplicationTask"),
+            DmsAction::Start { .. } | DmsAction::Resume { .. } | DmsAction::Reload { .. } => {
+                calls.push("dms:StartReplicationTask")
+            }
+            DmsAction::Stop {
+                cdc_stop_position: None,
+            } => calls.push("dms:StopReplicationTask"),
+            DmsAction::Stop { .. } | DmsAction::Wait => {}
+        }
+        calls
+    }
+}
+
+/// What a `dms` step waits for after its action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DmsWait {
+    /// Status `running`.
+    Running,
+    /// Every table loaded: a full-load task stopped with FULL_LOAD_ONLY_FINISHED, or a
+    /// full-load-and-cdc task running with every table `Table completed`.
+    FullLoadDone,
+    /// Status `stopped`.
+    Stopped,
+}
+
+impl DmsWait {
+    pub const NAMES: &'static [&'static str] = &["running", "full_load_done", "stopped"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DmsWait::Running => "running",
+            DmsWait::FullLoadDone => "full_load_done",
+            DmsWait::Stopped => "stopped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DmsStep {
+    /// The task: its ARN, or its identifier (which `create` must use).
+    pub task: String,
+    #[serde(flatten)]
+    pub action: DmsAction,
+    pub wait: Option<DmsWait>,
 }
 
 impl Runbook {

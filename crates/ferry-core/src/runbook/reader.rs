@@ -209,6 +209,23 @@ impl<'s> Reader<'s> {
         }
     }
 
+    /// Report a value of `key` that is empty or only blanks, saying what it should hold.
+    pub fn not_blank_value(
+        &mut self,
+        text: &str,
+        span: &Span,
+        key: &str,
+        context: &str,
+        want: &str,
+    ) {
+        if text.trim().is_empty() {
+            self.error(
+                Diagnostic::new(Some(span.clone()), format!("`{key}` of {context} is empty"))
+                    .expected(want.to_string()),
+            );
+        }
+    }
+
     /// A required string that must not be blank (a command, SQL).
     pub fn text_req(
         &mut self,

@@ -25,7 +25,9 @@ const COMMON: &[&str] = &[
     "rollback",
     "point_of_no_return",
 ];
-pub const KINDS: &[&str] = &["confirm", "shell", "sql", "wait", "copy", "verify", "rds"];
+pub const KINDS: &[&str] = &[
+    "confirm", "shell", "sql", "wait", "copy", "verify", "rds", "dms",
+];
 
 fn kind_keys(kind: &str) -> &'static [&'static str] {
     match kind {
@@ -61,6 +63,18 @@ fn kind_keys(kind: &str) -> &'static [&'static str] {
             "snapshot",
             "status",
             "wait",
+        ],
+        "dms" => &[
+            "action",
+            "task",
+            "wait",
+            "instance",
+            "source_endpoint",
+            "target_endpoint",
+            "tables",
+            "exclude",
+            "migration",
+            "cdc_stop_position",
         ],
         _ => &[],
     }

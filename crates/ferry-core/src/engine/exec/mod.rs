@@ -7,6 +7,7 @@
 //! that a database that cannot be reached is reported as [`Outcome::Unreachable`].
 
 mod copy;
+mod dms;
 mod rds;
 mod shell;
 mod sql;
@@ -180,6 +181,7 @@ pub async fn execute(step: &Step, ctx: &ExecCtx) -> Outcome {
         StepKind::Copy(c) => copy::run(ctx, c).await,
         StepKind::Verify(v) => verify::run(ctx, v).await,
         StepKind::Rds(r) => rds::run(ctx, r).await,
+        StepKind::Dms(d) => dms::run(ctx, d).await,
     }
 }
 
