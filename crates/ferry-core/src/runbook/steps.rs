@@ -25,7 +25,16 @@ const COMMON: &[&str] = &[
     "rollback",
     "point_of_no_return",
 ];
-pub const KINDS: &[&str] = &["confirm", "shell", "sql", "wait", "copy", "verify", "rds"];
+pub const KINDS: &[&str] = &[
+    "confirm",
+    "shell",
+    "sql",
+    "wait",
+    "copy",
+    "verify",
+    "rds",
+    "replicate",
+];
 
 fn kind_keys(kind: &str) -> &'static [&'static str] {
     match kind {
@@ -62,6 +71,7 @@ fn kind_keys(kind: &str) -> &'static [&'static str] {
             "status",
             "wait",
         ],
+        "replicate" => &["action", "from", "to", "tables", "exclude", "name"],
         _ => &[],
     }
 }
@@ -199,7 +209,16 @@ fn parse_step(
     if !rb_list.is_empty() {
         dep_spans.rollbacks.insert(id.clone(), rb_list);
     }
-    if on_failure == OnFailure::Rollback && rollback.is_none() && t.get("rollback").is_none() {
+    // a replication start rolls back by itself (see `StepKind::undoes_itself`)
+    let undoes_itself = kind_name.as_deref() == Some("replicate")
+        && t.get("action")
+            .and_then(|(_, i)| i.as_str())
+            .is_some_and(|a| a == "start");
+    if on_failure == OnFailure::Rollback
+        && rollback.is_none()
+        && t.get("rollback").is_none()
+        && !undoes_itself
+    {
         r.error(
             Diagnostic::new(t.get("on_failure").and_then(|(s, _)| s), format!("{ctx} has `on_failure = \"rollback\"` but no `rollback`"))
                 .expected("a `rollback = { run = \"...\" }`, `{ sql = \"...\", connection = \"...\" }` or `{ steps = [...] }`"),
