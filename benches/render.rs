@@ -129,6 +129,7 @@ fn fixture() -> (Arc<Runbook>, EngineSnapshot) {
             })
             .collect(),
         note: None,
+        catch_up: None,
     });
     let snap = EngineSnapshot {
         runbook_name: rb.name.clone(),

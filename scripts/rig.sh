@@ -230,9 +230,14 @@ rig_pg_settings() {
 listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$RIG_DIR'
-wal_level = replica
-max_wal_senders = 10
-max_replication_slots = 10
+# logical: the primary publishes for ferry's replicate steps and the caught-up proof on a
+# slot; every cluster gets it (a standby needs no less than its primary). Each subscription
+# takes a slot, a WAL sender and up to three workers, and tests run several at once.
+wal_level = logical
+max_wal_senders = 32
+max_replication_slots = 32
+max_worker_processes = 32
+max_logical_replication_workers = 24
 wal_keep_size = '256MB'
 hot_standby = on
 fsync = off

@@ -77,7 +77,21 @@ pub fn line(ts: chrono::DateTime<chrono::Utc>, entry: &Entry) -> Option<String> 
                 .as_ref()
                 .map(|n| format!(" · {n}"))
                 .unwrap_or_default();
-            format!("  {step} ▸ {} {}{pct}{rate}{eta}{note}", p.done, p.unit)
+            let positions = p
+                .catch_up
+                .as_ref()
+                .map(|c| {
+                    format!(
+                        " · primary {} applied {}",
+                        c.primary_lsn,
+                        c.applied_lsn.as_deref().unwrap_or("nothing yet")
+                    )
+                })
+                .unwrap_or_default();
+            format!(
+                "  {step} ▸ {} {}{pct}{rate}{eta}{note}{positions}",
+                p.done, p.unit
+            )
         }
         Entry::Result { step, .. } => format!("  {step} = result recorded in the journal"),
         Entry::Sample { .. } | Entry::Process { .. } => return None,

@@ -38,9 +38,14 @@ fn connections(step: &Step) -> Vec<&str> {
         StepKind::Sql(s) => vec![&s.connection],
         StepKind::Wait(w) => match &w.until {
             Condition::Sql { connection, .. } => vec![connection],
+            Condition::CaughtUp { primary, by } => match by {
+                runbook::CatchUpBy::Replica(r) => vec![primary, r],
+                runbook::CatchUpBy::Slot(_) => vec![primary],
+            },
             _ => vec![],
         },
         StepKind::Copy(c) => vec![&c.from, &c.to],
+        StepKind::Replicate(r) => vec![&r.from, &r.to],
         StepKind::Verify(v) => vec![&v.source, &v.target],
         _ => vec![],
     };
@@ -174,6 +179,20 @@ fn what(step: &Step) -> String {
                 d.task
             )
         }
+        StepKind::Replicate(r) => format!(
+            "{} {} -> {}  {} `{}`",
+            match r.action {
+                runbook::ReplicateAction::Start => "start replication",
+                runbook::ReplicateAction::Stop => "stop replication",
+            },
+            r.from,
+            r.to,
+            match r.action {
+                runbook::ReplicateAction::Start => format!("tables {}", r.tables.join(", ")),
+                runbook::ReplicateAction::Stop => "sequences copied, then drop".to_string(),
+            },
+            r.name
+        ),
     }
 }
 
@@ -194,6 +213,10 @@ fn condition(c: &Condition) -> String {
         Condition::Sql { connection, query } => {
             format!("sql on {connection}: {}", one_line(query, 50))
         }
+        Condition::CaughtUp { primary, by } => match by {
+            runbook::CatchUpBy::Replica(r) => format!("caught up: {r} replayed past {primary}"),
+            runbook::CatchUpBy::Slot(s) => format!("caught up: slot {s} on {primary}"),
+        },
     }
 }
 

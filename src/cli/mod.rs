@@ -5,6 +5,7 @@
 mod attach;
 mod check;
 mod check_aws;
+mod check_live;
 mod demo;
 mod demo_pg;
 mod help;
@@ -48,6 +49,10 @@ pub enum Command {
         /// Also ask AWS (DescribeDBInstances) about every instance the runbook names.
         #[arg(long)]
         aws: bool,
+        /// Also connect to the databases and run, read-only, the checks of every
+        /// `replicate` start and caught-up proof (changes nothing).
+        #[arg(long)]
+        live: bool,
     },
     /// The embedded demo: seed an SQLite dating app and run runbooks/demo.toml against it.
     Demo {
@@ -196,7 +201,7 @@ pub fn main() -> i32 {
         let _ = logging::init(&logging::state_dir());
     }
     match args.command {
-        Command::Check { runbook, aws } => check_command(&runbook, aws),
+        Command::Check { runbook, aws, live } => check_command(&runbook, aws, live),
         Command::Report {
             journal,
             format,
@@ -243,16 +248,27 @@ pub fn main() -> i32 {
     }
 }
 
-/// `ferry check RUNBOOK [--aws]`: the plan, then (with `--aws`) the AWS checks.
-fn check_command(runbook: &std::path::Path, aws: bool) -> i32 {
+/// `ferry check RUNBOOK [--aws] [--live]`: the plan, then (with `--aws`) the AWS
+/// checks and (with `--live`) the database checks of the online steps.
+fn check_command(runbook: &std::path::Path, aws: bool, live: bool) -> i32 {
     let code = check::run(runbook);
-    if code != EXIT_OK || !aws {
+    if code != EXIT_OK || !(aws || live) {
         return code;
     }
     let Ok(rb) = ferry_core::runbook::load(runbook) else {
         return EXIT_BAD_INPUT;
     };
-    block_on(false, check_aws::run(&rb))
+    let mut code = EXIT_OK;
+    if aws {
+        code = block_on(false, check_aws::run(&rb));
+    }
+    if live {
+        let live_code = block_on(false, check_live::run(&rb));
+        if code == EXIT_OK {
+            code = live_code;
+        }
+    }
+    code
 }
 
 /// `ferry demo`: the scripted run, or (`--postgres`) the one on real PostgreSQL.

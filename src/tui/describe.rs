@@ -34,6 +34,19 @@ pub fn condition(c: &Condition) -> String {
             threshold,
         } => format!("metric `{monitor}` {} {threshold}", cmp(*compare)),
         Condition::Sql { connection, query } => format!("sql on {connection}: {query}"),
+        Condition::CaughtUp { primary, by } => caught_up(primary, by),
+    }
+}
+
+/// A caught-up proof in words: "`replica` applied past `old`'s position at the start".
+pub fn caught_up(primary: &str, by: &ferry_core::runbook::CatchUpBy) -> String {
+    match by {
+        ferry_core::runbook::CatchUpBy::Replica(r) => format!(
+            "caught up: standby `{r}` replayed past `{primary}`'s WAL position at the start of the wait"
+        ),
+        ferry_core::runbook::CatchUpBy::Slot(s) => format!(
+            "caught up: slot `{s}` confirmed past `{primary}`'s WAL position at the start of the wait"
+        ),
     }
 }
 
@@ -82,6 +95,28 @@ pub fn runs(step: &Step) -> Vec<String> {
         StepKind::Verify(v) => verify_runs(v),
         StepKind::Rds(r) => vec![rds_runs(r)],
         StepKind::Dms(d) => dms_runs(d),
+        StepKind::Replicate(r) => replicate_runs(r),
+    }
+}
+
+/// A replicate step: what it creates or drops, and between which connections.
+fn replicate_runs(r: &ferry_core::runbook::ReplicateStep) -> Vec<String> {
+    use ferry_core::runbook::ReplicateAction;
+    let what = tables(&r.tables, &r.exclude);
+    match r.action {
+        ReplicateAction::Start => vec![
+            format!("logical replication {what}  {} → {}", r.from, r.to),
+            format!(
+                "checks first, then creates publication, slot and subscription `{}`; done when every table is ready",
+                r.name
+            ),
+            "rollback or abort drops them again".to_string(),
+        ],
+        ReplicateAction::Stop => vec![
+            format!("stop logical replication `{}`  {} → {}", r.name, r.from, r.to),
+            "copies the sequences, then drops the subscription, the slot and the publication"
+                .to_string(),
+        ],
     }
 }
 

@@ -5,7 +5,7 @@
 use super::fmt;
 use chrono::{DateTime, Utc};
 use ferry_core::engine::snapshot::{EngineSnapshot, LagSeries, RowCounts};
-use ferry_core::runbook::{Runbook, StepKind};
+use ferry_core::runbook::{Condition, Runbook, StepKind};
 use ferry_core::vocab::{EvidenceItem, StepState};
 
 /// Row-count tables named one by one at most (the rest are summed up).
@@ -170,6 +170,37 @@ fn verify_item(rb: &Runbook, snap: &EngineSnapshot) -> EvidenceItem {
     }
 }
 
+/// The caught-up proofs of the runbook (`wait` with `until = { caught_up = ... }`):
+/// each one's state with both WAL positions, from its last progress.
+fn caught_up_items(rb: &Runbook, snap: &EngineSnapshot) -> Vec<EvidenceItem> {
+    rb.steps()
+        .filter(|s| {
+            matches!(&s.kind, StepKind::Wait(w) if matches!(w.until, Condition::CaughtUp { .. }))
+        })
+        .map(|s| {
+            let snap_step = snap.step(&s.id);
+            let state = snap_step.map_or(StepState::Pending, |x| x.state);
+            let pos = snap_step
+                .and_then(|x| x.progress.as_ref())
+                .and_then(|p| p.catch_up.as_ref());
+            let value = match pos {
+                None => format!("{}: no position read yet", state.name()),
+                Some(c) => format!(
+                    "{}: primary at {} when the wait began · applied {} · {} behind{}",
+                    state.name(),
+                    c.primary_lsn,
+                    c.applied_lsn.as_deref().unwrap_or("nothing yet"),
+                    ferry_core::units::bytes(c.bytes_behind),
+                    c.seconds_behind
+                        .map(|s| format!(" ({})", fmt::lag(s)))
+                        .unwrap_or_default()
+                ),
+            };
+            item(format!("caught-up {}", s.id), value)
+        })
+        .collect()
+}
+
 /// Everything on screen that a confirmation records, in a stable order.
 pub fn gather(rb: &Runbook, snap: &EngineSnapshot, now: DateTime<Utc>) -> Vec<EvidenceItem> {
     let mut out = Vec::new();
@@ -186,6 +217,7 @@ pub fn gather(rb: &Runbook, snap: &EngineSnapshot, now: DateTime<Utc>) -> Vec<Ev
         out.push(item("row counts", "no row-count monitor in this runbook"));
     }
     out.push(verify_item(rb, snap));
+    out.extend(caught_up_items(rb, snap));
     out
 }
 

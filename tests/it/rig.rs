@@ -75,6 +75,26 @@ async fn the_primary_reports_a_streaming_standby() {
     );
 }
 
+/// The primary publishes: `replicate` steps and the caught-up proof on a slot need
+/// logical decoding, and room for several subscriptions at once.
+#[tokio::test]
+async fn the_primary_runs_logical_wal_with_room_for_slots() {
+    let mut primary = connect("FERRY_TEST_PG_PRIMARY").await;
+    let level: String = sqlx::query_scalar("select current_setting('wal_level')")
+        .fetch_one(&mut primary)
+        .await
+        .unwrap();
+    assert_eq!(level, "logical");
+    for setting in ["max_replication_slots", "max_wal_senders"] {
+        let n: String = sqlx::query_scalar(&format!("select current_setting('{setting}')"))
+            .fetch_one(&mut primary)
+            .await
+            .unwrap();
+        let n: u32 = n.parse().unwrap();
+        assert!(n >= 16, "{setting} = {n}");
+    }
+}
+
 #[tokio::test]
 async fn the_target_is_a_separate_writable_cluster() {
     let mut primary = connect("FERRY_TEST_PG_PRIMARY").await;

@@ -7,7 +7,7 @@
 //!   [`units`] (numbers as people read them), [`backoff`] (capped waits),
 //!   [`runbook`] (the format, parsing, validation), [`results`] (step results, data only);
 //! - [`db`]: the shared database layer (pools, connections, catalogs, chunk plans, SQL text);
-//! - [`aws`], [`copy`], [`verify`], [`monitor`]: the background workers;
+//! - [`aws`], [`copy`], [`verify`], [`monitor`], [`replicate`]: the background workers;
 //! - [`journal`]: the append-only, hash-chained record (it imports only leaves);
 //! - [`engine`]: the pure state machine, its driver, the executors and `start`, the one
 //!   way a run begins;
@@ -20,6 +20,7 @@ pub mod db;
 pub mod engine;
 pub mod journal;
 pub mod monitor;
+pub mod replicate;
 pub mod report;
 pub mod results;
 pub mod runbook;

@@ -67,6 +67,17 @@ pub fn progress_lines(p: &Progress, w: usize, t: Theme) -> Vec<Line<'static>> {
     if let Some(n) = &p.note {
         out.push(plain(n, w, t.warn()));
     }
+    if let Some(c) = &p.catch_up {
+        let applied = c.applied_lsn.as_deref().unwrap_or("nothing yet");
+        out.push(plain(
+            &format!(
+                "primary at {} when the wait began · applied {applied}",
+                c.primary_lsn
+            ),
+            w,
+            t.dim(),
+        ));
+    }
     if !p.items.is_empty() {
         let mut spans = Vec::new();
         for it in &p.items {

@@ -354,6 +354,7 @@ pub fn scenario(name: &str) -> EngineSnapshot {
                     },
                 ],
                 note: None,
+                catch_up: None,
             });
             Arc::make_mut(&mut c.output)
                 .extend((1..=30).map(|i| format!("chunk {i:03} committed")));

@@ -84,7 +84,7 @@ where
                     compare,
                     threshold,
                 } => (monitor, *compare, metric(monitor), *threshold, number),
-                Condition::Sql { .. } => return Throttle::Clear,
+                Condition::Sql { .. } | Condition::CaughtUp { .. } => return Throttle::Clear,
             };
         let what = match &cond {
             Condition::Lag { .. } => "lag".to_string(),

@@ -273,6 +273,16 @@ impl Connections {
             .cloned()
     }
 
+    /// The expanded URL of `name`, password included, for a subscription's
+    /// connection string (the target connects to the source itself); None for an
+    /// unknown name or an IAM-auth connection, whose tokens expire. Never show it.
+    pub fn url_with_secret(&self, name: &str) -> Option<&str> {
+        self.entries
+            .get(name)
+            .filter(|e| e.iam_auth.is_none())
+            .map(|e| e.url.as_str())
+    }
+
     /// The expanded URL of `name` with its password masked.
     pub fn url_for_display(&self, name: &str) -> Option<String> {
         self.entries.get(name).map(|e| self.redactor.redact(&e.url))

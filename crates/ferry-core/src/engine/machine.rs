@@ -92,10 +92,11 @@ impl Machine {
                 backoff: s.retries.backoff,
                 on_failure: s.on_failure,
                 timeout: s.timeout,
+                // a replication start without a rollback of its own undoes itself
                 rollback_action: matches!(
                     s.rollback,
                     Some(Rollback::Shell { .. }) | Some(Rollback::Sql { .. })
-                ),
+                ) || (s.rollback.is_none() && s.kind.undoes_itself()),
                 rollback_steps: match &s.rollback {
                     Some(Rollback::Steps(ids)) => {
                         ids.iter().filter_map(|d| index.get(d).copied()).collect()

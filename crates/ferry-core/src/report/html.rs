@@ -56,6 +56,9 @@ pub fn render(m: &ReportModel) -> String {
                 h1 { "Cutover report: " (title) }
                 (integrity(m))
                 (summary(m))
+                @for s in &m.slots_left {
+                    div class="banner bad" { strong { "REPLICATION SLOT " code { (s.slot) } " WAS LEFT ON THE SOURCE, HOLDING WAL" } " (step " code { (s.step) } "): drop it by hand with " code { "select pg_drop_replication_slot('" (s.slot) "')" } "." }
+                }
                 (timeline(m))
                 (confirmations(m))
                 (connections(m))
@@ -190,7 +193,7 @@ fn failures(m: &ReportModel) -> Markup {
 /// The copy, verify and AWS results, one section per kind.
 fn step_results(m: &ReportModel) -> Markup {
     html! {
-        @for (heading, kind) in [("Copy results", "copy"), ("Verification results", "verify"), ("AWS actions", "rds"), ("AWS DMS", "dms")] {
+        @for (heading, kind) in [("Copy results", "copy"), ("Verification results", "verify"), ("AWS actions", "rds"), ("AWS DMS", "dms"), ("Caught-up proofs", "wait"), ("Logical replication", "replicate")] {
             @let rs: Vec<_> = m.results.iter().filter(|r| r.kind == kind).collect();
             @if !rs.is_empty() {
                 h2 { (heading) }

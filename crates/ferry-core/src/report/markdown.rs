@@ -14,6 +14,16 @@ pub fn render(m: &ReportModel) -> String {
     let mut o = String::new();
     integrity(&mut o, m);
     summary(&mut o, m);
+    for s in &m.slots_left {
+        let _ = writeln!(
+            o,
+            "> **REPLICATION SLOT `{}` WAS LEFT ON THE SOURCE, HOLDING WAL** (step `{}`, {}): drop it by hand with `select pg_drop_replication_slot('{}')`.\n",
+            s.slot,
+            s.step,
+            timestamp(s.at),
+            s.slot
+        );
+    }
     timeline(&mut o, m);
     points_of_no_return(&mut o, m);
     confirmations(&mut o, m);
@@ -282,6 +292,8 @@ fn step_results(o: &mut String, m: &ReportModel) {
         ("Verification results", "verify"),
         ("AWS actions", "rds"),
         ("AWS DMS", "dms"),
+        ("Caught-up proofs", "wait"),
+        ("Logical replication", "replicate"),
     ] {
         let rs: Vec<_> = m.results.iter().filter(|r| r.kind == kind).collect();
         if rs.is_empty() {

@@ -27,6 +27,13 @@ pub struct ReportModel {
     pub points_of_no_return: Vec<PointOfNoReturn>,
     pub interruptions: Vec<Interruption>,
     pub results: Vec<StepResult>,
+    /// The caught-up proofs (absent when the run had none): both WAL positions each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub caught_up: Vec<CaughtUpProof>,
+    /// Replication slots a teardown could not drop (absent when none): each still
+    /// holds WAL on its source.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub slots_left: Vec<SlotLeft>,
     pub series: Vec<Series>,
     pub notes: Vec<Note>,
     /// Each database connection the run opened and its TLS: encrypted, verified.
@@ -64,6 +71,23 @@ impl ConnectionReport {
             (false, _) => "NOT encrypted",
         }
     }
+}
+
+/// A replication slot ferry could not drop, by the last teardown of its name.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlotLeft {
+    pub step: String,
+    pub slot: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A caught-up proof's journaled result, with its step and time.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaughtUpProof {
+    pub step: String,
+    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub proof: crate::results::caught_up::CaughtUpReport,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -7,9 +7,11 @@
 //! nothing journaled is ever hidden.
 
 use super::result_rows;
+use crate::results::caught_up::CaughtUpReport;
 use crate::results::copy::{CopyReport, Method};
 use crate::results::dms::{DmsReport, TaskState};
 use crate::results::rds::{ActionReport, InstanceState};
+use crate::results::replicate::ReplicateReport;
 use crate::results::verify::{TableResult, VerifyReport};
 use crate::units::{bytes, count};
 
@@ -81,9 +83,95 @@ pub fn view(kind: &str, data: &serde_json::Value) -> ResultView {
         "dms" => serde_json::from_value::<DmsReport>(data.clone())
             .ok()
             .map(dms_view),
+        "replicate" => serde_json::from_value::<ReplicateReport>(data.clone())
+            .ok()
+            .map(replicate_view),
+        "wait" => serde_json::from_value::<CaughtUpReport>(data.clone())
+            .ok()
+            .filter(|r| r.proof == CaughtUpReport::PROOF)
+            .map(caught_up_view),
         _ => None,
     };
     typed.unwrap_or_else(|| generic(data))
+}
+
+/// A replicate step: what it re-attached to and created, each table's state, the
+/// sequences it copied and what its teardown dropped. A slot left behind is the verdict.
+fn replicate_view(r: ReplicateReport) -> ResultView {
+    let mut v = ResultView::default();
+    if let Some(slot) = r.slot_left() {
+        v.verdict = Some((
+            false,
+            format!("REPLICATION SLOT {slot} WAS LEFT ON THE SOURCE, HOLDING WAL: drop it by hand"),
+        ));
+    }
+    v.lines.push(format!("{} `{}`", r.action, r.name));
+    if !r.reattached.is_empty() {
+        v.lines
+            .push(format!("re-attached to: {}", r.reattached.join(", ")));
+    }
+    if !r.created.is_empty() {
+        v.lines.push(format!("created: {}", r.created.join(", ")));
+    }
+    if !r.tables.is_empty() {
+        let mut t = Table::new(&[("table", false), ("state", false)]);
+        for s in &r.tables {
+            t.rows.push(vec![s.table.clone(), s.state.clone()]);
+        }
+        v.table = Some(t);
+    }
+    if !r.sequences.is_empty() {
+        v.lists.push((
+            "Sequences copied".into(),
+            r.sequences
+                .iter()
+                .map(|s| match (s.value, &s.note) {
+                    (Some(x), _) => format!("{} = {x}", s.sequence),
+                    (None, Some(n)) => format!("{}: {n}", s.sequence),
+                    (None, None) => s.sequence.clone(),
+                })
+                .collect(),
+        ));
+    }
+    if let Some(td) = &r.teardown {
+        if !td.dropped.is_empty() {
+            v.lists.push(("Dropped".into(), td.dropped.clone()));
+        }
+        if !td.errors.is_empty() {
+            v.lists.push(("Could not".into(), td.errors.clone()));
+        }
+    }
+    v
+}
+
+/// A caught-up proof: passed or not, and both WAL positions.
+fn caught_up_view(r: CaughtUpReport) -> ResultView {
+    let mut lines = vec![
+        format!(
+            "primary `{}` at {} when the wait began",
+            r.primary, r.primary_lsn
+        ),
+        format!(
+            "{} applied {}",
+            r.follower(),
+            r.applied_lsn.as_deref().unwrap_or("nothing")
+        ),
+    ];
+    if !r.caught_up {
+        lines.push(format!(
+            "{} behind when the wait ended",
+            bytes(r.bytes_behind)
+        ));
+    }
+    lines.push(format!("waited {:.1}s", r.waited_secs));
+    if let Some(id) = &r.system_identifier {
+        lines.push(format!("primary's system identifier {id}"));
+    }
+    ResultView {
+        verdict: Some((r.caught_up, r.sentence())),
+        lines,
+        ..ResultView::default()
+    }
 }
 
 fn generic(data: &serde_json::Value) -> ResultView {

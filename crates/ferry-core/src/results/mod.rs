@@ -3,7 +3,9 @@
 //! module sits below copy, verify, aws and report and imports nothing of ferry's but
 //! [`crate::units`], so a report never reaches into the code that produced a result.
 
+pub mod caught_up;
 pub mod copy;
 pub mod dms;
 pub mod rds;
+pub mod replicate;
 pub mod verify;

@@ -1,5 +1,6 @@
 //! The keys of each step kind (`shell`, `sql`, `wait`, `copy`, `verify`,
-//! `rds`, `dms`) and the conditions of `wait.until` and `copy.throttle`. The keys
+//! `rds`, `dms`; `replicate` and the caught-up proof are in `online.rs`) and the
+//! conditions of `wait.until` and `copy.throttle`. The keys
 //! common to every step, phases and rollbacks are in `steps.rs`.
 
 use super::diag::{did_you_mean, Diagnostic};
@@ -26,6 +27,7 @@ pub fn parse_kind(
         "verify" => parse_verify(r, t, &c, ctx, refs),
         "rds" => parse_rds(r, t, &c),
         "dms" => parse_dms(r, t, &c),
+        "replicate" => super::online::parse_replicate(r, t, &c, ctx, refs),
         _ => None,
     }
 }
@@ -678,6 +680,9 @@ fn parse_condition(
     refs: &mut Vec<Ref>,
     allow_sql: bool,
 ) -> Option<(Condition, Option<Duration>)> {
+    if allow_sql && u.get("caught_up").is_some() {
+        return super::online::parse_caught_up(r, u, c, refs).map(|cond| (cond, None));
+    }
     check_condition_keys(r, u, c, allow_sql);
     let hold = if allow_sql {
         r.duration_opt(u, "for", c)
@@ -754,6 +759,7 @@ fn check_condition_keys(r: &mut Reader<'_>, u: Node<'_>, c: &str, allow_sql: boo
             "for",
             "sql",
             "connection",
+            "caught_up",
         ]
     } else {
         &["lag", "metric", "above"]
@@ -769,6 +775,9 @@ fn check_condition_keys(r: &mut Reader<'_>, u: Node<'_>, c: &str, allow_sql: boo
                 "a throttle pauses the copy while the value is *above* the limit: write `above = ...`",
             ),
             "for" if !allow_sql => d.help("a throttle pauses at once and resumes as soon as the value is back under the limit; `for` is for `wait` steps"),
+            "caught_up" if !allow_sql => d.help(
+                "a caught-up proof is a `wait` step's `until`, not a throttle",
+            ),
             "sql" | "connection" if !allow_sql => d.help(
                 "a throttle reads a monitor: sample the query with a [[monitor.metric]] `sql = { ... }` and throttle on that metric",
             ),

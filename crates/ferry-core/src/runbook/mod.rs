@@ -8,6 +8,7 @@ pub mod globs;
 mod kinds;
 pub mod model;
 mod monitors;
+mod online;
 mod parse;
 mod reader;
 mod steps;
@@ -16,6 +17,7 @@ mod validate;
 
 pub use diag::{Diagnostic, Report};
 pub use model::*;
+pub use online::is_slot_name;
 pub use reader::{is_slug, parse_duration};
 pub use validate::execution_order;
 

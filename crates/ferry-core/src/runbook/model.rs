@@ -239,6 +239,7 @@ pub enum StepKind {
     Verify(VerifyStep),
     Rds(RdsStep),
     Dms(DmsStep),
+    Replicate(ReplicateStep),
 }
 
 impl StepKind {
@@ -252,7 +253,14 @@ impl StepKind {
             StepKind::Verify(_) => "verify",
             StepKind::Rds(_) => "rds",
             StepKind::Dms(_) => "dms",
+            StepKind::Replicate(_) => "replicate",
         }
+    }
+
+    /// A step whose rollback is built in (a `replicate` start drops its
+    /// subscription, slot and publication), used when it has no `rollback` of its own.
+    pub fn undoes_itself(&self) -> bool {
+        matches!(self, StepKind::Replicate(r) if r.action == ReplicateAction::Start)
     }
 }
 
@@ -316,6 +324,19 @@ pub enum Condition {
     },
     /// True when the first column of the first row is true or non-zero.
     Sql { connection: String, query: String },
+    /// The proof at the freeze: the replica (or the slot's subscriber) applied
+    /// everything `primary` had written when the wait began.
+    CaughtUp { primary: String, by: CatchUpBy },
+}
+
+/// What a caught-up proof reads to know how far the other side has applied.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CatchUpBy {
+    /// A physical standby (a connection): its replay position.
+    Replica(String),
+    /// A logical replication slot on the primary: its confirmed flush position.
+    Slot(String),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -573,6 +594,28 @@ pub struct DmsStep {
     #[serde(flatten)]
     pub action: DmsAction,
     pub wait: Option<DmsWait>,
+}
+
+/// `kind = "replicate"`: PostgreSQL logical replication from `from` to `to`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplicateStep {
+    pub action: ReplicateAction,
+    pub from: String,
+    pub to: String,
+    pub tables: Vec<String>,
+    pub exclude: Vec<String>,
+    /// The publication's, the slot's and the subscription's name.
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplicateAction {
+    /// Check, then create the publication, the slot and the subscription; done
+    /// when every table is ready.
+    Start,
+    /// Copy the sequences, then drop the subscription, the slot and the publication.
+    Stop,
 }
 
 impl Runbook {

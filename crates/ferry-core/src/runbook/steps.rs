@@ -26,7 +26,15 @@ const COMMON: &[&str] = &[
     "point_of_no_return",
 ];
 pub const KINDS: &[&str] = &[
-    "confirm", "shell", "sql", "wait", "copy", "verify", "rds", "dms",
+    "confirm",
+    "shell",
+    "sql",
+    "wait",
+    "copy",
+    "verify",
+    "rds",
+    "dms",
+    "replicate",
 ];
 
 fn kind_keys(kind: &str) -> &'static [&'static str] {
@@ -76,6 +84,7 @@ fn kind_keys(kind: &str) -> &'static [&'static str] {
             "migration",
             "cdc_stop_position",
         ],
+        "replicate" => &["action", "from", "to", "tables", "exclude", "name"],
         _ => &[],
     }
 }
@@ -213,7 +222,16 @@ fn parse_step(
     if !rb_list.is_empty() {
         dep_spans.rollbacks.insert(id.clone(), rb_list);
     }
-    if on_failure == OnFailure::Rollback && rollback.is_none() && t.get("rollback").is_none() {
+    // a replication start rolls back by itself (see `StepKind::undoes_itself`)
+    let undoes_itself = kind_name.as_deref() == Some("replicate")
+        && t.get("action")
+            .and_then(|(_, i)| i.as_str())
+            .is_some_and(|a| a == "start");
+    if on_failure == OnFailure::Rollback
+        && rollback.is_none()
+        && t.get("rollback").is_none()
+        && !undoes_itself
+    {
         r.error(
             Diagnostic::new(t.get("on_failure").and_then(|(s, _)| s), format!("{ctx} has `on_failure = \"rollback\"` but no `rollback`"))
                 .expected("a `rollback = { run = \"...\" }`, `{ sql = \"...\", connection = \"...\" }` or `{ steps = [...] }`"),

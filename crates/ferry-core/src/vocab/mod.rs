@@ -200,6 +200,23 @@ pub struct Progress {
     pub items: Vec<ProgressItem>,
     /// A state worth showing on its own: "paused: lag 42s > 30s", "2 of 4 workers busy".
     pub note: Option<String>,
+    /// A caught-up proof's positions while it waits (absent for other steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catch_up: Option<CatchUp>,
+}
+
+/// Where a caught-up proof stands: the primary's position when the wait began,
+/// what the replica (or the slot's subscriber) has applied, and how far behind it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatchUp {
+    /// The primary's WAL position recorded when the wait began (`0/3000148`).
+    pub primary_lsn: String,
+    /// The position applied so far (replay LSN, or the slot's confirmed flush LSN).
+    pub applied_lsn: Option<String>,
+    /// Bytes of WAL still to apply before the proof passes.
+    pub bytes_behind: u64,
+    /// Seconds behind, as the server measures it (none when it cannot tell).
+    pub seconds_behind: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -39,6 +39,7 @@ fn progress(p: CopyProgress) -> Progress {
             })
             .collect(),
         note: Some(note.join(" · ")),
+        catch_up: None,
     }
 }
 

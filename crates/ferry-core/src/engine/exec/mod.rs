@@ -6,9 +6,11 @@
 //! Timeouts are the driver's business: an executor never gives up on its own, except
 //! that a database that cannot be reached is reported as [`Outcome::Unreachable`].
 
+mod caught_up;
 mod copy;
 mod dms;
 mod rds;
+mod replicate;
 mod shell;
 mod sql;
 mod verify;
@@ -176,12 +178,16 @@ pub async fn execute(step: &Step, ctx: &ExecCtx) -> Outcome {
                 }
                 Err(o) => o,
             },
+            crate::runbook::Condition::CaughtUp { primary, by } => {
+                caught_up::run(ctx, primary, by, w.every).await
+            }
             _ => wait::run(ctx, w).await,
         },
         StepKind::Copy(c) => copy::run(ctx, c).await,
         StepKind::Verify(v) => verify::run(ctx, v).await,
         StepKind::Rds(r) => rds::run(ctx, r).await,
         StepKind::Dms(d) => dms::run(ctx, d).await,
+        StepKind::Replicate(r) => replicate::run(ctx, r).await,
     }
 }
 
@@ -207,8 +213,14 @@ pub async fn rollback(step: &Step, ctx: &ExecCtx) -> Outcome {
                     .join(", ")
             ),
         },
-        None => Outcome::Failed {
-            error: format!("step `{}` has no rollback", step.id),
+        // a replication start undoes itself: subscription, slot and publication dropped
+        None => match &step.kind {
+            StepKind::Replicate(r) if r.action == crate::runbook::ReplicateAction::Start => {
+                replicate::rollback(ctx, r).await
+            }
+            _ => Outcome::Failed {
+                error: format!("step `{}` has no rollback", step.id),
+            },
         },
     }
 }

@@ -31,6 +31,7 @@ fn progress(p: VerifyProgress) -> Progress {
             })
             .collect(),
         note: Some(format!("{} · {} differences", p.phase, p.differences)),
+        catch_up: None,
     }
 }
 

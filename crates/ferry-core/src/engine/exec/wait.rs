@@ -198,6 +198,10 @@ async fn evaluate(ctx: &ExecCtx, cond: &Condition) -> Eval {
                 Some(Err(e)) => Eval::QueryError(ctx.redactor.redact(&sql::error_text(&e))),
             }
         }
+        // `execute` hands a caught-up proof to its own executor
+        Condition::CaughtUp { .. } => Eval::Stop(Outcome::Failed {
+            error: "a caught-up proof is not a polled condition".to_string(),
+        }),
     }
 }
 
@@ -208,7 +212,7 @@ const PENDING: &str = "pending";
 fn monitor_of(cond: &Condition) -> &str {
     match cond {
         Condition::Lag { monitor, .. } | Condition::Metric { monitor, .. } => monitor,
-        Condition::Sql { .. } => "",
+        Condition::Sql { .. } | Condition::CaughtUp { .. } => "",
     }
 }
 
@@ -248,5 +252,6 @@ fn need_text(cond: &Condition) -> String {
             compare, threshold, ..
         } => format!("{} {threshold}", op(*compare)),
         Condition::Sql { .. } => "true or non-zero".to_string(),
+        Condition::CaughtUp { .. } => "the replica past the primary's position".to_string(),
     }
 }

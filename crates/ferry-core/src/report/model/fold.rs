@@ -39,7 +39,11 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
 
     let started = j.records.iter().map(|r| r.ts).min();
     let ended = j.records.iter().map(|r| r.ts).max();
+    let caught_up = caught_up_proofs(&results);
+    let slots_left = slots_left(&results);
     ReportModel {
+        caught_up,
+        slots_left,
         schema_version: SCHEMA_VERSION,
         generated_by: format!("ferry {}", env!("CARGO_PKG_VERSION")),
         journal: journal_info(path, j),
@@ -506,4 +510,51 @@ fn runbook_info(header: Option<&Header>) -> RunbookInfo {
         sha256: field(|h| &h.runbook_sha256),
         ferry_version: field(|h| &h.ferry_version),
     }
+}
+
+/// The results of `wait` steps that are caught-up proofs, typed.
+fn caught_up_proofs(results: &[StepResult]) -> Vec<super::CaughtUpProof> {
+    use crate::results::caught_up::CaughtUpReport;
+    results
+        .iter()
+        .filter(|r| r.kind == "wait")
+        .filter_map(|r| {
+            let proof = serde_json::from_value::<CaughtUpReport>(r.data.clone()).ok()?;
+            (proof.proof == CaughtUpReport::PROOF).then(|| super::CaughtUpProof {
+                step: r.step.clone(),
+                at: r.at,
+                proof,
+            })
+        })
+        .collect()
+}
+
+/// Slots whose last teardown left them on the source.
+fn slots_left(results: &[StepResult]) -> Vec<super::SlotLeft> {
+    use crate::results::replicate::ReplicateReport;
+    let mut last: BTreeMap<String, super::SlotLeft> = BTreeMap::new();
+    let mut left: BTreeSet<String> = BTreeSet::new();
+    for r in results.iter().filter(|r| r.kind == "replicate") {
+        let Ok(rep) = serde_json::from_value::<ReplicateReport>(r.data.clone()) else {
+            continue;
+        };
+        let Some(t) = &rep.teardown else { continue };
+        if t.slot_left {
+            left.insert(rep.name.clone());
+            last.insert(
+                rep.name.clone(),
+                super::SlotLeft {
+                    step: r.step.clone(),
+                    slot: rep.name.clone(),
+                    at: r.at,
+                },
+            );
+        } else {
+            left.remove(&rep.name);
+        }
+    }
+    last.into_iter()
+        .filter(|(n, _)| left.contains(n))
+        .map(|(_, s)| s)
+        .collect()
 }
