@@ -33,7 +33,7 @@ fn scheme(url: &str) -> &str {
 }
 
 /// The connections a step touches.
-fn connections(step: &Step) -> Vec<&str> {
+pub(super) fn connections(step: &Step) -> Vec<&str> {
     let mut out: Vec<&str> = match &step.kind {
         StepKind::Sql(s) => vec![&s.connection],
         StepKind::Wait(w) => match &w.until {
@@ -56,7 +56,7 @@ fn connections(step: &Step) -> Vec<&str> {
     out
 }
 
-fn aws_calls(step: &Step) -> Vec<&'static str> {
+pub(super) fn aws_calls(step: &Step) -> Vec<&'static str> {
     match &step.kind {
         StepKind::Rds(r) => r.action.api_calls(r.wait.is_some()),
         StepKind::Dms(d) => d.action.api_calls(),
@@ -64,7 +64,7 @@ fn aws_calls(step: &Step) -> Vec<&'static str> {
     }
 }
 
-fn what(step: &Step) -> String {
+pub(super) fn what(step: &Step) -> String {
     match &step.kind {
         StepKind::Confirm => "operator confirms".into(),
         StepKind::Shell(s) => format!("sh -c {}", one_line(&s.run, 60)),
@@ -397,7 +397,7 @@ fn plan_connections(o: &mut String, rb: &Runbook) {
 }
 
 /// `, tls verify-full (CA /path)` as far as the file says (the URL may add to it at run time).
-fn tls_text(c: &runbook::Connection) -> String {
+pub(super) fn tls_text(c: &runbook::Connection) -> String {
     if c.url.starts_with("sqlite:") {
         return String::new();
     }
@@ -537,7 +537,7 @@ fn plan_rollback_only(o: &mut String, rb: &Runbook, steps: &[&Step], width: usiz
 }
 
 /// Every AWS call ferry itself makes: the steps', the CloudWatch monitors', IAM auth's.
-fn plan_aws_calls<'a>(rb: &Runbook, steps: &[&'a Step]) -> BTreeSet<&'a str> {
+pub(super) fn plan_aws_calls<'a>(rb: &Runbook, steps: &[&'a Step]) -> BTreeSet<&'a str> {
     let m = &rb.monitors;
     let mut calls: BTreeSet<&str> = steps.iter().flat_map(|s| aws_calls(s)).collect();
     for l in &m.lag {
@@ -615,7 +615,7 @@ fn plan_summary(o: &mut String, rb: &Runbook, steps: &[&Step]) {
 
 /// The environment variables the run will need: those its connections, vars,
 /// AWS settings, step texts and rollbacks refer to.
-fn env_needed(rb: &Runbook, steps: &[&Step]) -> BTreeSet<String> {
+pub(super) fn env_needed(rb: &Runbook, steps: &[&Step]) -> BTreeSet<String> {
     let mut env: BTreeSet<String> = BTreeSet::new();
     for c in rb.connections.values() {
         env.extend(expand::env_refs(&c.url));

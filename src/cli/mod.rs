@@ -5,6 +5,7 @@
 mod attach;
 mod check;
 mod check_aws;
+mod check_json;
 mod check_live;
 mod demo;
 mod demo_pg;
@@ -47,12 +48,15 @@ pub enum Command {
         /// The runbook file (TOML).
         runbook: PathBuf,
         /// Also ask AWS (DescribeDBInstances) about every instance the runbook names.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "format")]
         aws: bool,
         /// Also connect to the databases and run, read-only, the checks of every
         /// `replicate` start and caught-up proof (changes nothing).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "format")]
         live: bool,
+        /// text, or json (assets/check.schema.json) for scripts.
+        #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+        format: Option<String>,
     },
     /// The embedded demo: seed an SQLite dating app and run runbooks/demo.toml against it.
     Demo {
@@ -102,6 +106,9 @@ pub enum Command {
     Stats {
         #[arg(required = true, value_name = "JOURNAL")]
         journals: Vec<PathBuf>,
+        /// text, or json (assets/stats.schema.json) for scripts.
+        #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+        format: String,
     },
     /// Print a shell completion script: `ferry completions bash > /etc/bash_completion.d/ferry`.
     Completions {
@@ -201,13 +208,20 @@ pub fn main() -> i32 {
         let _ = logging::init(&logging::state_dir());
     }
     match args.command {
-        Command::Check { runbook, aws, live } => check_command(&runbook, aws, live),
+        Command::Check {
+            runbook,
+            format: Some(f),
+            ..
+        } if f == "json" => check_json::run(&runbook),
+        Command::Check {
+            runbook, aws, live, ..
+        } => check_command(&runbook, aws, live),
         Command::Report {
             journal,
             format,
             output,
         } => report::report(&journal, format, output.as_ref()),
-        Command::Stats { journals } => report::stats(&journals),
+        Command::Stats { journals, format } => report::stats(&journals, format == "json"),
         Command::Completions { shell } => help::completions(shell),
         Command::Man { dir } => help::man(dir.as_deref()),
         Command::Attach(a) => attach::main(a),

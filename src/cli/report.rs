@@ -126,7 +126,7 @@ pub fn report(journal: &Path, format: Format, out: Option<&PathBuf>) -> i32 {
     }
 }
 
-pub fn stats(journals: &[PathBuf]) -> i32 {
+pub fn stats(journals: &[PathBuf], json: bool) -> i32 {
     use std::os::unix::fs::MetadataExt as _;
     let mut models = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -151,6 +151,14 @@ pub fn stats(journals: &[PathBuf]) -> i32 {
             }
         }
     }
-    say_raw!("{}", report::stats::render(&models));
+    if json {
+        let v = report::stats::json(&models);
+        say_raw!(
+            "{}",
+            serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".into())
+        );
+    } else {
+        say_raw!("{}", report::stats::render(&models));
+    }
     EXIT_OK
 }

@@ -295,6 +295,55 @@ fn varies_most(o: &mut String, mut varying: Vec<(String, Summary)>, total: Optio
     }
 }
 
+/// The same figures as [`render`], for scripts (`ferry stats --format json`,
+/// `assets/stats.schema.json`). Seconds throughout.
+pub fn json(reports: &[ReportModel]) -> serde_json::Value {
+    use serde_json::json;
+    let t = Timings::gather(reports);
+    let summary = |s: &Summary| {
+        json!({
+            "n": s.n,
+            "median_secs": s.median,
+            "p90_secs": s.p90,
+            "max_secs": s.max,
+            "mean_secs": s.mean,
+            "sd_secs": s.sd,
+            "next95_secs": s.next95.map(|(a, b)| vec![a, b]),
+        })
+    };
+    let steps: Vec<serde_json::Value> = t
+        .order
+        .iter()
+        .filter_map(|id| {
+            let s = t.per_step.get(id).and_then(|v| summarize(v))?;
+            let mut v = summary(&s);
+            v["step"] = json!(id);
+            Some(v)
+        })
+        .collect();
+    let total = summarize(&t.totals);
+    let window = t.window.map(|w| {
+        let w = w as f64;
+        json!({
+            "planned_secs": w,
+            "p90_share": total.as_ref().map(|s| s.p90 / w),
+            "max_share": total.as_ref().map(|s| s.max / w),
+            "next95_upper_share": total.as_ref().and_then(|s| s.next95.map(|(_, hi)| hi / w)),
+        })
+    });
+    json!({
+        "schema_version": 1,
+        "journals": reports.len(),
+        "runbooks": t.names.iter().collect::<Vec<_>>(),
+        "steps": steps,
+        "total": total.as_ref().map(summary),
+        "runs_counted": t.totals.len(),
+        "left_out": t.left_out,
+        "resumed": t.resumed,
+        "window": window,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
