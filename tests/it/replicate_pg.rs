@@ -441,6 +441,22 @@ id = "online"
         .find(|r| kind(r) == "result" && r["entry"]["step"] == "caught-up")
         .expect("the proof's result");
     assert_eq!(proof["entry"]["data"]["caught_up"], true);
+    // the stop's confirmation carries the proof's positions as evidence
+    let primary_lsn = proof["entry"]["data"]["primary_lsn"].as_str().expect("lsn");
+    let confirm = recs
+        .iter()
+        .find(|r| {
+            kind(r) == "event" && r["entry"]["type"] == "confirm" && r["entry"]["step"] == "stop"
+        })
+        .expect("the stop's confirmation");
+    let evidence = confirm["entry"]["evidence"].as_array().expect("evidence");
+    assert!(
+        evidence.iter().any(|e| e["label"] == "caught-up caught-up"
+            && e["value"].as_str().is_some_and(|v| v.starts_with(&format!(
+                "succeeded: primary at {primary_lsn} when the wait began"
+            )))),
+        "{evidence:?}"
+    );
     let stop_result = recs
         .iter()
         .find(|r| kind(r) == "result" && r["entry"]["step"] == "stop")

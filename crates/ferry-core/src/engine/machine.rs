@@ -29,6 +29,8 @@ struct Def {
     /// `rollback = [ids]`
     rollback_steps: Vec<usize>,
     rollback_only: bool,
+    /// A `replicate` step: its name, and whether it starts (true) or stops.
+    replication: Option<(String, bool)>,
 }
 
 /// What the machine knows of one step.
@@ -104,6 +106,13 @@ impl Machine {
                     _ => Vec::new(),
                 },
                 rollback_only: rollback_only.contains_key(s.id.as_str()),
+                replication: match &s.kind {
+                    crate::runbook::StepKind::Replicate(r) => Some((
+                        r.name.clone(),
+                        r.action == crate::runbook::ReplicateAction::Start,
+                    )),
+                    _ => None,
+                },
             })
             .collect::<Vec<_>>();
         let status = defs
@@ -281,7 +290,38 @@ impl Machine {
                         _ => {}
                     }
                 }
+                self.abort_replication(fx);
             }
+        }
+    }
+
+    /// An abort drops what replication left running: every `replicate` start
+    /// that ran (succeeded, failed or interrupted) and has no succeeded stop of
+    /// the same name is rolled back, so no slot keeps holding WAL. A start still
+    /// running drops its own when it is cancelled.
+    fn abort_replication(&mut self, fx: &mut Vec<Effect>) {
+        let stopped: Vec<&str> = self
+            .defs
+            .iter()
+            .zip(&self.status)
+            .filter_map(|(d, s)| match &d.replication {
+                Some((name, false)) if s.state == StepState::Succeeded => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        let undo: Vec<usize> = (0..self.defs.len())
+            .filter(|&i| {
+                let d = &self.defs[i];
+                matches!(&d.replication, Some((name, true)) if !stopped.contains(&name.as_str()))
+                    && d.rollback_action
+                    && matches!(
+                        self.status[i].state,
+                        StepState::Succeeded | StepState::Failed | StepState::Interrupted
+                    )
+            })
+            .collect();
+        for i in undo {
+            self.start_rollback(i, fx);
         }
     }
 

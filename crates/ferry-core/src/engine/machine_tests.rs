@@ -688,3 +688,91 @@ fn replaying_the_same_events_rebuilds_the_same_state() {
     assert_eq!(live.running(), vec!["b".to_string()]);
     assert_eq!(live.state("b"), Some(StepState::RetryWait));
 }
+
+/// start (replicate) -> wait (confirm) [-> stop (replicate), when `with_stop`].
+fn replication(with_stop: bool) -> Machine {
+    let stop = if with_stop {
+        "[[phase.step]]\nid = \"stop\"\nkind = \"replicate\"\naction = \"stop\"\nfrom = \"a\"\nto = \"b\"\nname = \"ferry_x\"\n"
+    } else {
+        ""
+    };
+    let text = format!(
+        "[runbook]\nname = \"t\"\nformat = 1\n[connections.a]\nurl = \"postgres://h/a\"\n[connections.b]\nurl = \"postgres://h/b\"\n[[phase]]\nid = \"p\"\n[[phase.step]]\nid = \"start\"\nkind = \"replicate\"\naction = \"start\"\nfrom = \"a\"\nto = \"b\"\nname = \"ferry_x\"\n[[phase.step]]\nid = \"wait\"\nkind = \"confirm\"\n{stop}"
+    );
+    let rb = crate::runbook::load_str("t.toml", &text, std::path::Path::new("t.toml"))
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    Machine::new(&rb)
+}
+
+fn abort() -> Event {
+    Event::Decided {
+        by: alice(),
+        decision: Decision::Abort {
+            reason: "no-go".into(),
+        },
+    }
+}
+
+#[test]
+fn abort_rolls_back_a_replication_start_so_no_slot_is_left() {
+    let mut m = replication(false);
+    m.start();
+    m.handle(&confirmation("start", true));
+    m.handle(&ok("start", 1));
+    let fx = m.handle(&abort());
+    assert!(
+        fx.contains(&Effect::RunRollback {
+            step: "start".into()
+        }),
+        "{fx:?}"
+    );
+    assert_eq!(
+        m.run_status(),
+        RunStatus::Active,
+        "busy until the teardown ends"
+    );
+    m.handle(&Event::RollbackFinished {
+        step: "start".into(),
+        outcome: Outcome::Succeeded {
+            summary: "dropped".into(),
+        },
+    });
+    assert_eq!(m.state("start"), Some(StepState::RolledBack));
+    assert_eq!(m.run_status(), RunStatus::Aborted);
+}
+
+#[test]
+fn abort_after_the_stop_leaves_the_start_alone() {
+    let mut m = replication(true);
+    m.start();
+    m.handle(&confirmation("start", true));
+    m.handle(&ok("start", 1));
+    m.handle(&confirmation("wait", true));
+    m.handle(&ok("wait", 1));
+    m.handle(&confirmation("stop", true));
+    m.handle(&ok("stop", 1));
+    assert_eq!(m.state("stop"), Some(StepState::Succeeded));
+    let fx = m.handle(&abort());
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::RunRollback { .. })),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn a_replication_start_rolls_back_without_a_rollback_key() {
+    let mut m = replication(false);
+    m.start();
+    m.handle(&confirmation("start", true));
+    m.handle(&ok("start", 1));
+    let fx = m.handle(&Event::Decided {
+        by: alice(),
+        decision: Decision::Rollback {
+            step: "start".into(),
+            override_point_of_no_return: false,
+        },
+    });
+    assert!(fx.contains(&Effect::RunRollback {
+        step: "start".into()
+    }));
+}

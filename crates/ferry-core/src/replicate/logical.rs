@@ -265,6 +265,19 @@ pub async fn copy_sequences(
     Ok(out)
 }
 
+/// Run one statement in a read-write transaction, even when the database's
+/// default is read-only; a failure rolls it back. The error as text.
+async fn read_write(pool: &PgPool, sql: &str) -> Result<(), String> {
+    let text = |e: sqlx::Error| error_text(&e);
+    let mut tx = pool.begin().await.map_err(text)?;
+    sqlx::query("set transaction read write")
+        .execute(&mut *tx)
+        .await
+        .map_err(text)?;
+    sqlx::query(sql).execute(&mut *tx).await.map_err(text)?;
+    tx.commit().await.map_err(text)
+}
+
 /// Run one statement on its own; the error as text.
 async fn run(pool: &PgPool, sql: &str) -> Result<(), String> {
     sqlx::raw_sql(sql)
@@ -347,15 +360,14 @@ pub async fn teardown(src: &PgPool, tgt: &PgPool, name: &str) -> Teardown {
         )),
     }
     if found.publication {
-        match sqlx::raw_sql(&format!("drop publication if exists {}", ident(name)))
-            .execute(src)
-            .await
-        {
-            Ok(_) => t.dropped.push(format!("publication {name} (source)")),
-            Err(e) => t.errors.push(format!(
-                "cannot drop publication {name} on the source: {}",
-                error_text(&e)
-            )),
+        // read write even when the source was made read-only for the freeze
+        // (`default_transaction_read_only`), which a cutover does before the stop
+        let sql = format!("drop publication if exists {}", ident(name));
+        match read_write(src, &sql).await {
+            Ok(()) => t.dropped.push(format!("publication {name} (source)")),
+            Err(e) => t
+                .errors
+                .push(format!("cannot drop publication {name} on the source: {e}")),
         }
     }
     // the proof: is the slot gone?

@@ -697,3 +697,74 @@ mod tests {
         assert_eq!(v.lines, ["x: true"]);
     }
 }
+
+#[cfg(test)]
+mod replication_tests {
+    use crate::journal::{Entry, StepMeta};
+    use crate::report::testkit::{header, model};
+    use crate::report::{markdown, Format};
+    use crate::results::replicate::{ReplicateReport, Teardown};
+
+    fn with_plan(kind: &str) -> Entry {
+        let Entry::Header(mut h) = header("r") else {
+            unreachable!("header() makes a header")
+        };
+        h.plan = vec![StepMeta {
+            id: "start".into(),
+            phase: "p".into(),
+            title: "start".into(),
+            kind: kind.into(),
+            confirm: crate::runbook::ConfirmMode::Operator,
+            point_of_no_return: false,
+            rollback_only: false,
+        }];
+        Entry::Header(h)
+    }
+
+    fn teardown(slot_left: bool) -> Entry {
+        let r = ReplicateReport {
+            action: "rollback".into(),
+            name: "ferry_cutover".into(),
+            teardown: Some(Teardown {
+                dropped: vec!["subscription ferry_cutover (target)".into()],
+                errors: if slot_left {
+                    vec!["REPLICATION SLOT ferry_cutover IS STILL ON THE SOURCE".into()]
+                } else {
+                    vec![]
+                },
+                slot_left,
+            }),
+            ..ReplicateReport::default()
+        };
+        Entry::Result {
+            step: "start".into(),
+            data: serde_json::to_value(r).unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn a_slot_left_behind_is_named_at_the_top_of_the_report() {
+        let m = model(vec![(0, with_plan("replicate")), (5, teardown(true))]);
+        assert_eq!(m.slots_left.len(), 1);
+        assert_eq!(m.slots_left[0].slot, "ferry_cutover");
+        let md = markdown::render(&m);
+        assert!(
+            md.contains("**REPLICATION SLOT `ferry_cutover` WAS LEFT ON THE SOURCE, HOLDING WAL**"),
+            "{md}"
+        );
+        let json = crate::report::render(&m, Format::Json);
+        assert!(json.contains("\"slots_left\""), "{json}");
+    }
+
+    #[test]
+    fn a_later_teardown_that_dropped_it_clears_the_slot() {
+        let m = model(vec![
+            (0, with_plan("replicate")),
+            (5, teardown(true)),
+            (9, teardown(false)),
+        ]);
+        assert!(m.slots_left.is_empty(), "{:?}", m.slots_left);
+        let json = crate::report::render(&m, Format::Json);
+        assert!(!json.contains("\"slots_left\""), "absent when none");
+    }
+}

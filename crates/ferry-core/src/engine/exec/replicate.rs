@@ -191,7 +191,6 @@ async fn start(ctx: &ExecCtx, step: &ReplicateStep, src: &PgPool, tgt: &PgPool) 
     } else if let Ok(true) = logical::enable(tgt, name).await {
         ctx.info(format!("enabled subscription {name}, found disabled"));
     }
-    journal(ctx, &report);
     wait_ready(ctx, src, tgt, &mut report).await
 }
 
