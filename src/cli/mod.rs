@@ -12,7 +12,6 @@ pub mod logging;
 mod report;
 pub mod run;
 mod serve;
-mod whoami;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

@@ -352,6 +352,23 @@ impl App {
             self.say("no step is awaiting confirmation", true);
             return;
         };
+        // a two-person step someone proposed: approve another's, withdraw one's own
+        if let Some(p) = self.step_snap(&step).and_then(|s| s.proposal.clone()) {
+            self.select(Sel::Step(step.clone()));
+            let evidence_sha256 = p.evidence_sha256;
+            self.overlay = Some(if self.is_me(&p.by) {
+                Overlay::Withdraw {
+                    step,
+                    evidence_sha256,
+                }
+            } else {
+                Overlay::Approve {
+                    step,
+                    evidence_sha256,
+                }
+            });
+            return;
+        }
         let needs_typed = self
             .step_def(&step)
             .is_some_and(|d| d.confirm == ConfirmMode::TwoPerson || d.point_of_no_return);
@@ -368,7 +385,17 @@ impl App {
             return Vec::new();
         }
         let evidence = evidence::gather(&self.rb, &self.snap, self.now);
-        self.say(format!("confirmed `{step}`"), false);
+        let two_person = self
+            .step_def(&step)
+            .is_some_and(|d| d.confirm == ConfirmMode::TwoPerson);
+        if two_person {
+            self.say(
+                format!("proposed `{step}`: a second operator (another OS user) approves it"),
+                false,
+            );
+        } else {
+            self.say(format!("confirmed `{step}`"), false);
+        }
         vec![Command::Decide(Decision::Confirm {
             step,
             typed,

@@ -27,6 +27,7 @@ mod exec_pg;
 mod exec_shell;
 mod monitor_pg;
 mod monitor_standby;
+mod operators_os;
 mod report_chromium;
 mod report_golden;
 mod report_inputs;

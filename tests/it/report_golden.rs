@@ -51,6 +51,8 @@ fn header() -> Header {
         steps: Default::default(),
         operator: "alice".into(),
         host: "bastion-1".into(),
+        uid: None,
+        login: None,
         window_start: Some(t0()),
         window_secs: Some(7200),
         plan: vec![
@@ -73,6 +75,7 @@ fn alice() -> Actor {
     Actor {
         operator: "alice".into(),
         host: "bastion-1".into(),
+        ..Default::default()
     }
 }
 
@@ -91,6 +94,8 @@ impl J {
             &Entry::Session {
                 operator: "alice".into(),
                 host: "bastion-1".into(),
+                uid: None,
+                login: None,
                 resumed: false,
                 pid: 4242,
                 socket: None,
@@ -421,6 +426,8 @@ fn resumed_run(j: &mut J) {
         Entry::Session {
             operator: "bob".into(),
             host: "bastion-2".into(),
+            uid: None,
+            login: None,
             resumed: true,
             pid: 5151,
             socket: None,
@@ -438,6 +445,7 @@ fn resumed_run(j: &mut J) {
             by: Actor {
                 operator: "bob".into(),
                 host: "bastion-2".into(),
+                ..Default::default()
             },
             decision: Decision::Retry {
                 step: "copy".into(),
@@ -467,6 +475,7 @@ fn resumed_run(j: &mut J) {
             by: Actor {
                 operator: "bob".into(),
                 host: "bastion-2".into(),
+                ..Default::default()
             },
             decision: Decision::Skip {
                 step: "verify".into(),
