@@ -712,7 +712,7 @@ async fn a_refusal_names_the_attached_operator_who_asked() {
                 // the name bob gave, and the uid the kernel gave for his socket
                 let me = crate::identity::euid();
                 assert!(text.contains("(asked by bob@h ("), "{text}");
-                assert!(text.ends_with(&format!("uid {me})")), "{text}");
+                assert!(text.ends_with(&format!("uid {me}))")), "{text}");
             }
             other => panic!("{other:?}"),
         },
