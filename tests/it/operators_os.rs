@@ -369,12 +369,24 @@ fn a_second_os_user_approves_what_the_first_proposed() {
         .unwrap_or_else(|| panic!("no proposal: {e:?}"));
     assert_eq!(propose["by"]["uid"], alice_uid);
     assert_eq!(propose["by"]["login"], alice);
-    let approve = e
+    // two approvals reached the run: alice's uid under bob's name (refused), then bob's
+    let approvals: Vec<&serde_json::Value> = e
         .iter()
-        .find(|v| v["type"] == "approve" && v["step"] == "switch")
-        .unwrap_or_else(|| panic!("no approval: {e:?}"));
-    assert_eq!(approve["by"]["uid"], bob_uid);
-    assert_eq!(approve["by"]["login"], bob);
+        .filter(|v| v["type"] == "approve" && v["step"] == "switch")
+        .collect();
+    assert_eq!(approvals.len(), 2, "{approvals:?}");
+    assert_eq!(approvals[0]["by"]["uid"], alice_uid);
+    assert_eq!(approvals[0]["by"]["operator"], bob);
+    assert_eq!(approvals[1]["by"]["uid"], bob_uid);
+    assert_eq!(approvals[1]["by"]["login"], bob);
+    // bob approved the hash of exactly the evidence alice's proposal journaled
+    let proposed: Vec<ferry_core::vocab::EvidenceItem> =
+        serde_json::from_value(propose["evidence"].clone()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!proposed.is_empty());
+    assert_eq!(
+        approvals[1]["evidence_sha256"].as_str(),
+        Some(ferry_core::vocab::evidence_sha256(&proposed).as_str())
+    );
     let refusals: Vec<&serde_json::Value> = e.iter().filter(|v| v["kind"] == "refused").collect();
     assert!(
         refusals
