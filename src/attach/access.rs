@@ -47,9 +47,11 @@ impl Access {
         let group = match &ops.group {
             Some(g) => match identity::group_gid(g) {
                 Some(gid) => Some((g.clone(), gid)),
-                None => return Err(format!(
+                None => {
+                    return Err(format!(
                     "[operators] group `{g}` does not exist on this host (see `getent group {g}`)"
-                )),
+                ))
+                }
             },
             None => None,
         };

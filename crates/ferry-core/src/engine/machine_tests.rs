@@ -537,7 +537,8 @@ fn two_person_and_point_of_no_return_need_the_typed_id() {
     // typed right, alice only proposes: bob's approval runs it
     let fx = m.handle(&right);
     assert!(
-        !fx.iter().any(|e| matches!(e, Effect::Execute { .. } | Effect::Rejected(_))),
+        !fx.iter()
+            .any(|e| matches!(e, Effect::Execute { .. } | Effect::Rejected(_))),
         "{fx:?}"
     );
     assert_eq!(m.state("promote"), Some(StepState::AwaitingConfirmation));
