@@ -138,6 +138,11 @@ pub struct App {
     /// This console's uid, as the kernel knows it (the run's and the attach
     /// socket's view are the same): whose proposal is "mine".
     pub(crate) me_uid: Option<u32>,
+    /// What the evidence materially said when the confirm dialog opened
+    /// ([`super::evidence::material`]): `y` is refused when it changed since.
+    pub(crate) confirm_seen: Vec<String>,
+    /// The operator acknowledged the stale evidence in the open confirm dialog (Tab).
+    pub(crate) confirm_ack: bool,
     /// An attached console's link ended, and how.
     pub(crate) detached: Option<String>,
 }
@@ -208,6 +213,8 @@ impl App {
             runbook_scroll: Default::default(),
             role: Role::Owner { socket: None },
             me_uid: Some(crate::identity::euid()),
+            confirm_seen: Vec::new(),
+            confirm_ack: false,
             resume: None,
             detached: None,
         };

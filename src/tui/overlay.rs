@@ -102,6 +102,12 @@ impl App {
         let Some(mut ov) = self.overlay.take() else {
             return Vec::new();
         };
+        // Tab acknowledges (or takes back) stale evidence in a confirm dialog
+        if matches!(ov, Overlay::Confirm { .. }) && k.code == KeyCode::Tab {
+            self.confirm_ack = !self.confirm_ack;
+            self.overlay = Some(ov);
+            return Vec::new();
+        }
         let mut out = Vec::new();
         let keep = match &mut ov {
             Overlay::Help => !matches!(

@@ -127,6 +127,7 @@ impl J {
                         evidence: vec![EvidenceItem {
                             label: "replica lag".into(),
                             value: "0.4s".into(),
+                            ..Default::default()
                         }],
                     },
                 },
@@ -293,6 +294,7 @@ fn promote_evidence() -> Vec<EvidenceItem> {
     vec![EvidenceItem {
         label: "replica lag".into(),
         value: "0.2s".into(),
+        ..Default::default()
     }]
 }
 

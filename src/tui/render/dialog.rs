@@ -138,8 +138,22 @@ fn confirm(app: &App, step: &str, typed: Option<&str>, area: Rect, buf: &mut Buf
     let items = evidence::gather(&app.rb, &app.snap, app.now);
     let mut ev: Vec<Line> = items
         .iter()
-        .flat_map(|e| wrapped(&format!("{}: {}", e.label, e.value), w, t.text(), "  "))
+        .flat_map(|e| {
+            // row counts say "counted 4s ago" themselves
+            let age = e
+                .age_secs
+                .filter(|_| !e.label.starts_with("row"))
+                .map(|a| format!(" · {} old", fmt::dur(i64::try_from(a).unwrap_or(i64::MAX))))
+                .unwrap_or_default();
+            let (mark, st) = if e.stale {
+                ("⚠ STALE ", t.bad())
+            } else {
+                ("", t.text())
+            };
+            wrapped(&format!("{mark}{}: {}{age}", e.label, e.value), w, st, "  ")
+        })
         .collect();
+    let stale = items.iter().filter(|e| e.stale).count();
     ev.push(plain(
         &format!(
             "  evidence sha256 {}",
@@ -148,7 +162,19 @@ fn confirm(app: &App, step: &str, typed: Option<&str>, area: Rect, buf: &mut Buf
         w,
         t.dim(),
     ));
-    let prompt = match typed {
+    let mut prompt = Vec::new();
+    if stale > 0 {
+        prompt.push(plain(
+            &if app.confirm_ack {
+                format!("[x] {stale} stale item(s) acknowledged: journaled with the confirmation · Tab undoes")
+            } else {
+                format!("[ ] {stale} stale item(s): Tab acknowledges confirming over them (journaled)")
+            },
+            w,
+            if app.confirm_ack { t.warn() } else { t.bad() },
+        ));
+    }
+    prompt.extend(match typed {
         None => vec![Line::from(vec![
             Span::styled("y", t.bold()),
             Span::raw(" confirm · "),
@@ -161,7 +187,7 @@ fn confirm(app: &App, step: &str, typed: Option<&str>, area: Rect, buf: &mut Buf
             input(&format!("type `{step}` to confirm: "), x, w, t),
             plain("Enter confirm · Esc cancel", w, t.dim()),
         ],
-    };
+    });
     let fixed = head.len() + prompt.len() + 4;
     let room = (area.height as usize).saturating_sub(fixed + 2);
     let runs_n = runs.len().min((room / 2).max(1));

@@ -75,6 +75,7 @@ fn an_operating_console_confirms_as_its_operator() {
     assert!(matches!(app.overlay(), Some(Overlay::Confirm { .. })));
     let screen = draw(&mut app, 100, 30);
     assert!(screen.contains("Confirm `copy` as bob"), "{screen}");
+    app.update(Action::Key(code(KeyCode::Tab)));
     let cmds = app.update(Action::Key(key('y')));
     assert!(
         matches!(&cmds[..], [Command::Decide(Decision::Confirm { step, automatic: false, .. })] if step == "copy"),
@@ -274,6 +275,7 @@ fn proposed() -> EngineSnapshot {
     let evidence = vec![ferry_core::vocab::EvidenceItem {
         label: "lag replica".into(),
         value: "0.4s (warn 5s, max 30s)".into(),
+        ..Default::default()
     }];
     let p = s
         .steps
@@ -309,6 +311,7 @@ fn another_uid_approves_the_proposal_it_was_shown() {
     let sha = ferry_core::vocab::evidence_sha256(&[ferry_core::vocab::EvidenceItem {
         label: "lag replica".into(),
         value: "0.4s (warn 5s, max 30s)".into(),
+        ..Default::default()
     }]);
     let screen = draw(&mut app, 110, 34);
     assert!(

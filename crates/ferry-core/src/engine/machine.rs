@@ -369,6 +369,20 @@ impl Machine {
                 },
             );
         }
+        let unacknowledged: Vec<String> = evidence
+            .iter()
+            .filter(|e| e.stale && !e.acknowledged)
+            .map(|e| e.label.clone())
+            .collect();
+        if !automatic && !unacknowledged.is_empty() {
+            return Self::reject(
+                fx,
+                Refusal::StaleEvidence {
+                    step: step.into(),
+                    items: unacknowledged,
+                },
+            );
+        }
         if d.confirm == ConfirmMode::TwoPerson && !automatic {
             // the first person only proposes; a second one approves
             if let Some(p) = &self.status[i].proposal {

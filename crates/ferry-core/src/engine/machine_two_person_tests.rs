@@ -24,6 +24,7 @@ fn evidence() -> Vec<EvidenceItem> {
     vec![EvidenceItem {
         label: "lag".into(),
         value: "0.4s (max 30s)".into(),
+        ..Default::default()
     }]
 }
 
@@ -213,4 +214,60 @@ fn a_skip_drops_the_proposal_and_a_replay_keeps_a_pending_one() {
         },
     ));
     assert!(m.step("switch").and_then(|s| s.proposal.as_ref()).is_none());
+}
+
+fn stale_lag(acknowledged: bool) -> Vec<EvidenceItem> {
+    vec![EvidenceItem {
+        label: "lag replica".into(),
+        value: "stale for 2m: connection refused".into(),
+        age_secs: Some(120),
+        stale: true,
+        acknowledged,
+    }]
+}
+
+/// Stale evidence needs its acknowledgement, which the journal keeps on the item.
+#[test]
+fn confirming_over_stale_evidence_needs_its_acknowledgement() {
+    let mut m = machine();
+    let over = |evidence| {
+        Event::decided(
+            alice(),
+            Decision::Confirm {
+                step: "switch".into(),
+                automatic: false,
+                typed: Some("switch".into()),
+                evidence,
+            },
+        )
+    };
+    let fx = m.handle(&over(stale_lag(false)));
+    assert_eq!(
+        refusal(&fx),
+        Some(&Refusal::StaleEvidence {
+            step: "switch".into(),
+            items: vec!["lag replica".into()],
+        })
+    );
+    assert!(m.step("switch").and_then(|s| s.proposal.as_ref()).is_none());
+    let fx = m.handle(&over(stale_lag(true)));
+    assert!(refusal(&fx).is_none(), "{fx:?}");
+    let p = m.step("switch").and_then(|s| s.proposal.clone());
+    assert!(p.is_some_and(|p| p.evidence[0].acknowledged));
+}
+
+/// A rehearsal's automatic confirmation records stale evidence as it was.
+#[test]
+fn a_rehearsal_confirms_over_stale_evidence_and_records_it() {
+    let mut m = machine();
+    let fx = m.handle(&Event::decided(
+        alice(),
+        Decision::Confirm {
+            step: "switch".into(),
+            automatic: true,
+            typed: None,
+            evidence: stale_lag(false),
+        },
+    ));
+    assert!(runs(&fx), "{fx:?}");
 }

@@ -167,6 +167,11 @@ pub enum Refusal {
         step: String,
         proposer: String,
     },
+    /// A confirmation over stale evidence that was not acknowledged.
+    StaleEvidence {
+        step: String,
+        items: Vec<String>,
+    },
     /// `[operators] operate` does not list this user: they may watch, not act.
     NotAnOperator {
         #[serde(default)]
@@ -196,7 +201,8 @@ impl Refusal {
             | Refusal::AlreadyProposed { step, .. }
             | Refusal::NothingProposed { step }
             | Refusal::EvidenceDiffers { step, .. }
-            | Refusal::NotTheProposer { step, .. } => Some(step),
+            | Refusal::NotTheProposer { step, .. }
+            | Refusal::StaleEvidence { step, .. } => Some(step),
         }
     }
 }
@@ -273,6 +279,11 @@ impl fmt::Display for Refusal {
             Refusal::NotTheProposer { step, proposer } => {
                 write!(f, "only {proposer}, who proposed `{step}`, can withdraw it")
             }
+            Refusal::StaleEvidence { step, items } => write!(
+                f,
+                "the evidence for `{step}` is stale ({}): acknowledge it to confirm over it",
+                items.join(", ")
+            ),
             Refusal::NotAnOperator { login, .. } => write!(
                 f,
                 "{login} observes this run: [operators] operate does not list them"

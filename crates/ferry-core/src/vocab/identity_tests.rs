@@ -39,6 +39,7 @@ fn the_evidence_hash_is_of_its_canonical_json() {
     let lag = [EvidenceItem {
         label: "lag".into(),
         value: "0.4s".into(),
+        ..Default::default()
     }];
     assert_eq!(
         evidence_sha256(&lag),

@@ -89,11 +89,25 @@ impl Actor {
     }
 }
 
-/// One item of evidence shown to the operator when confirming: a label and its value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One item of evidence shown to the operator when confirming: a label and its
+/// value, how old the value was, and whether it was stale (older than twice its
+/// source's interval, or its source failing). Confirming over a stale item needs
+/// an explicit acknowledgement, journaled on the item. Older journals have none
+/// of the three, and read and write back as they were.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EvidenceItem {
     pub label: String,
     pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_secs: Option<u64>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub stale: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub acknowledged: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// The SHA-256 (hex) of a confirmation's evidence: of its canonical JSON, the
