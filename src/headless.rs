@@ -155,7 +155,7 @@ fn decision_line(by: &Actor, decision: &Decision) -> String {
                     by.operator
                 )
             } else {
-                format!("✔ {step}: confirmed by {}@{}", by.operator, by.host)
+                format!("✔ {step}: confirmed by {}", by.at())
             }
         }
         Decision::Skip { step, reason } => {
@@ -175,6 +175,15 @@ fn decision_line(by: &Actor, decision: &Decision) -> String {
             }
         ),
         Decision::Abort { reason } => format!("■ run aborted by {}: {reason}", by.operator),
+        Decision::Approve {
+            step,
+            evidence_sha256,
+        } => format!(
+            "✔ {step}: approved by {} (evidence sha256 {})",
+            by.at(),
+            ferry_core::vocab::short(evidence_sha256)
+        ),
+        Decision::Withdraw { step } => format!("✘ {step}: proposal withdrawn by {}", by.at()),
     }
 }
 
@@ -277,6 +286,11 @@ pub async fn drive(
                                 StepState::AwaitingConfirmation if !yes => {
                                     if announced.insert((s.id.clone(), s.attempt)) {
                                         say!("? {}: awaits confirmation ({})", s.id, s.title);
+                                    }
+                                    if let Some(p) = &s.proposal {
+                                        if announced.insert((format!("proposal:{}:{}", s.id, p.evidence_sha256), s.attempt)) {
+                                            say!("? {}: proposed by {} (evidence sha256 {}); awaits a second operator's approval from `ferry attach --operate` as another OS user", s.id, p.by.at(), ferry_core::vocab::short(&p.evidence_sha256));
+                                        }
                                     }
                                     needs_person.push(format!("step `{}` needs an operator's confirmation (run it in the console; or headless with --wait, confirmed from `ferry attach --operate`; or --yes for a rehearsal)", s.id));
                                 }

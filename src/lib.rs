@@ -12,5 +12,6 @@ pub mod attach;
 pub mod cli;
 pub mod demo;
 pub mod headless;
+pub mod identity;
 pub mod quote;
 pub mod tui;

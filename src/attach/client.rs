@@ -60,9 +60,34 @@ pub fn why(e: &std::io::Error) -> String {
             "nothing answers there (the run that made it has ended)".into()
         }
         std::io::ErrorKind::PermissionDenied => {
-            "permission denied (a run's socket is for its own user only)".into()
+            "permission denied: a run's socket is for its own user, and for the OS group its runbook's [operators] names".into()
         }
         _ => e.to_string(),
+    }
+}
+
+/// [`why`], naming who the socket at `path` is for when permission was denied:
+/// its owner and group, and the user asking.
+pub fn why_at(path: &Path, e: &std::io::Error) -> String {
+    use std::os::unix::fs::MetadataExt;
+    if e.kind() != std::io::ErrorKind::PermissionDenied {
+        return why(e);
+    }
+    let me = crate::identity::my_login();
+    match std::fs::metadata(path) {
+        Ok(m) => {
+            let owner =
+                crate::identity::login_name(m.uid()).unwrap_or_else(|| format!("uid {}", m.uid()));
+            let group =
+                crate::identity::group_name(m.gid()).unwrap_or_else(|| format!("gid {}", m.gid()));
+            if m.mode() & 0o070 == 0 {
+                format!("permission denied: this run is {owner}'s alone (its runbook has no [operators] group), and you are {me}")
+            } else {
+                format!("permission denied: this run is open to {owner} and the members of the OS group `{group}`, and you ({me}) are not one of them")
+            }
+        }
+        // the directory itself is closed to us
+        Err(_) => format!("permission denied: {me} cannot reach the socket's directory"),
     }
 }
 
@@ -72,9 +97,12 @@ pub async fn connect(path: &Path, operator: &str, operate: bool) -> Result<Link,
         path: path.display().to_string(),
         why,
     };
-    let (short, _dir) = socket::reachable(path).map_err(|e| unreachable(why(&e)))?;
+    let (short, _dir) = socket::reachable(path).map_err(|e| unreachable(why_at(path, &e)))?;
     let stream = match tokio::time::timeout(ANSWER_TIMEOUT, UnixStream::connect(&short)).await {
         Ok(Ok(s)) => s,
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(AttachError::Refused(why_at(path, &e)))
+        }
         Ok(Err(e)) => return Err(unreachable(why(&e))),
         Err(_) => return Err(unreachable("no answer".into())),
     };

@@ -6,6 +6,7 @@
 //! [`proto`]. This module knows the engine's handles and the journal, never the
 //! screen: the console (`tui`) and the command line (`cli`) sit on top of it.
 
+pub mod access;
 pub mod client;
 pub mod proto;
 pub mod server;

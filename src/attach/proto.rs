@@ -22,7 +22,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 /// Bumped whenever a message changes shape: both sides must speak the same one.
-pub const PROTOCOL: u32 = 2;
+pub const PROTOCOL: u32 = 3;
 /// The longest line a client may send (a confirmation with its evidence fits many times).
 pub const MAX_CLIENT_LINE: usize = 64 * 1024;
 /// The longest line a server may send (a snapshot holds every step's output tail).
@@ -85,6 +85,7 @@ impl ClientMsg {
             Command::Decide(_)
             | Command::Shutdown
             | Command::As { .. }
+            | Command::Refuse { .. }
             | Command::Presence { .. } => None,
         }
     }

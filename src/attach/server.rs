@@ -9,15 +9,20 @@
 //! that falls [`LAG_LIMIT`] lines behind, or whose socket does not take a line
 //! within [`WRITE_TIMEOUT`], is dropped, and the run goes on.
 //!
-//! Commands from a client become `Command::As { actor, … }` so the journal
-//! names the attached operator; a read-only client's are denied here.
+//! Who a client is comes from the kernel: the peer's uid on the socket
+//! (`SO_PEERCRED`), resolved to a login with `getpwuid_r`; the name in its hello
+//! is only shown. [`Access`] decides whether it may connect and act. Commands
+//! from a client become `Command::As { actor, … }` so the journal names the
+//! attached operator and its uid; a read-only client's are denied here, and an
+//! observer's (`[operators] operate` does not list it) refused and journaled.
 
+use super::access::{Access, Admission};
 use super::proto::{self, ClientMsg, ServerMsg, Welcome};
-use super::socket::{peer_allowed, SocketFile};
+use super::socket::SocketFile;
 use ferry_core::engine::driver::{Command, Handles, Notice};
 use ferry_core::engine::redact::Redactor;
 use ferry_core::engine::snapshot::{Attendee, EngineSnapshot};
-use ferry_core::vocab::Actor;
+use ferry_core::vocab::{Actor, Refusal};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -47,6 +52,8 @@ pub struct RunInfo {
     pub welcome: Welcome,
     /// Attached operators act from this host (a Unix socket is local).
     pub host: String,
+    /// Who may connect and who may act.
+    pub access: Access,
 }
 
 struct Lines {
@@ -317,20 +324,30 @@ async fn write<W: AsyncWrite + Unpin>(w: &mut W, line: &str) -> Result<(), Strin
 
 /// One client: hello, welcome, then journal lines, snapshots and its commands.
 async fn client(stream: UnixStream, hub: Arc<Hub>) {
-    let peer = stream.peer_cred().ok();
+    let peer = stream.peer_cred();
     let (rd, mut wr) = stream.into_split();
     let mut rd = proto::LineReader::new(BufReader::new(rd), proto::MAX_CLIENT_LINE);
     let refuse = |reason: String| ServerMsg::Refused { reason };
-    if let Some(c) = &peer {
-        if !peer_allowed(c.uid()) {
+    // the kernel says who this is; without its word nobody comes in
+    let (uid, pid) = match &peer {
+        Ok(c) => (c.uid(), c.pid()),
+        Err(e) => {
             if let Ok(l) = proto::to_line(&refuse(format!(
-                "user id {} may not attach to this run (only its own user and root)",
-                c.uid()
+                "the run cannot tell who you are (SO_PEERCRED: {e})"
             ))) {
                 let _ = write(&mut wr, &l).await;
             }
             return;
         }
+    };
+    let login = crate::identity::login_name(uid);
+    let admission = hub.info.access.admit(uid, login.as_deref());
+    if let Admission::Refused(reason) = &admission {
+        tracing::info!(uid, ?login, "attach refused: {reason}");
+        if let Ok(l) = proto::to_line(&refuse(reason.clone())) {
+            let _ = write(&mut wr, &l).await;
+        }
+        return;
     }
     let hello = match tokio::time::timeout(HELLO_TIMEOUT, rd.next()).await {
         Ok(Ok(Some(l))) => serde_json::from_str::<ClientMsg>(&l)
@@ -373,33 +390,56 @@ async fn client(stream: UnixStream, hub: Arc<Hub>) {
         return;
     }
     let id = hub.next_id();
-    let actor = Actor {
-        operator: operator.clone(),
-        host: hub.info.host.clone(),
+    // the hello's name is shown; the uid is what counts
+    let actor = Actor::named(operator, hub.info.host.clone()).with_uid(uid, login.clone());
+    let role = match (operate, &admission) {
+        (false, _) => Role::ReadOnly,
+        (true, Admission::Observer) => Role::Observer,
+        (true, _) => Role::Operator,
     };
-    let how = if operate { "operating" } else { "read-only" };
-    let whence = peer
-        .map(|c| match c.pid() {
-            Some(pid) => format!("uid {}, pid {pid}", c.uid()),
-            None => format!("uid {}", c.uid()),
-        })
-        .unwrap_or_default();
+    let how = match role {
+        Role::Operator => "operating",
+        Role::ReadOnly => "read-only",
+        Role::Observer => "observing: [operators] operate does not list them",
+    };
+    let login_text = login.as_deref().unwrap_or("no login name");
+    let whence = match pid {
+        Some(pid) => format!("{login_text}, uid {uid}, pid {pid}"),
+        None => format!("{login_text}, uid {uid}"),
+    };
     hub.presence(
         id,
         Some(Attendee {
-            operator: operator.clone(),
+            operator: actor.operator.clone(),
             host: actor.host.clone(),
-            operate,
+            uid: Some(uid),
+            login: login.clone(),
+            operate: role == Role::Operator,
         }),
-        format!("{operator}@{} attached ({how}; {whence})", actor.host),
+        format!(
+            "{}@{} attached ({how}; {whence})",
+            actor.operator, actor.host
+        ),
     );
-    let why = session(&mut rd, &mut wr, &hub, &actor, operate).await;
+    let why = session(&mut rd, &mut wr, &hub, &actor, role).await;
     hub.presence(
         id,
         None,
-        format!("{operator}@{} detached: {why}", actor.host),
+        format!("{}@{} detached: {why}", actor.operator, actor.host),
     );
     let _ = wr.shutdown().await;
+}
+
+/// What an attached client may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Attached with `--operate`, and allowed to act.
+    Operator,
+    /// Attached without `--operate`: its commands are denied before the run sees them.
+    ReadOnly,
+    /// Asked to operate, but `[operators] operate` does not list it: its
+    /// decisions are refused, and the refusals journaled.
+    Observer,
 }
 
 /// The attached part of a client's life; returns why it ended.
@@ -408,7 +448,7 @@ async fn session<R, W>(
     wr: &mut W,
     hub: &Hub,
     actor: &Actor,
-    operate: bool,
+    role: Role,
 ) -> String
 where
     R: tokio::io::AsyncBufRead + Unpin,
@@ -464,7 +504,7 @@ where
             }
             l = rd.next() => match l {
                 Ok(Some(l)) => {
-                    if let Some(reason) = command(&l, hub, actor, operate) {
+                    if let Some(reason) = command(&l, hub, actor, role) {
                         if let Ok(l) = proto::to_line(&ServerMsg::Denied { reason }) {
                             if let Err(e) = write(wr, &l).await { return e }
                         }
@@ -478,7 +518,7 @@ where
 }
 
 /// Pass a client's command on as done by `actor`; `Some(why)` when it is denied.
-fn command(line: &str, hub: &Hub, actor: &Actor, operate: bool) -> Option<String> {
+fn command(line: &str, hub: &Hub, actor: &Actor, role: Role) -> Option<String> {
     let msg = match serde_json::from_str::<ClientMsg>(line) {
         Ok(m) => m,
         Err(e) => return Some(format!("not a ferry attach message ({e})")),
@@ -486,8 +526,24 @@ fn command(line: &str, hub: &Hub, actor: &Actor, operate: bool) -> Option<String
     let Some(decision) = msg.decision() else {
         return Some("already attached: a second hello is ignored".into());
     };
-    if !operate {
-        return Some("read-only: attach with --operate to act".into());
+    match role {
+        Role::ReadOnly => return Some("read-only: attach with --operate to act".into()),
+        Role::Observer => {
+            // journaled as the run's refusal: who tried to act, and why not
+            let refusal = Refusal::NotAnOperator {
+                step: decision.step().map(str::to_string),
+                login: actor
+                    .login
+                    .clone()
+                    .unwrap_or_else(|| actor.operator.clone()),
+            };
+            let _ = hub.commands.send(Command::Refuse {
+                actor: actor.clone(),
+                refusal,
+            });
+            return None;
+        }
+        Role::Operator => {}
     }
     if !decision.open_to_attached() {
         return Some("an attached console cannot stop the run".into());

@@ -1,6 +1,7 @@
-//! The socket file: where it lives, how it is bound (mode 0600, a stale one
-//! from a crashed run replaced, a live one or a non-socket file never touched),
-//! who may connect (the same user, or root), and its removal when the run ends.
+//! The socket file: where it lives, how it is bound (mode 0600, or 0660 with the
+//! `[operators]` group after its directory was checked; a stale one from a
+//! crashed run replaced, a live one or a non-socket file never touched), and its
+//! removal when the run ends. Who may connect is [`super::access`]'s business.
 //!
 //! A Unix socket path holds at most 107 bytes. A longer one (a journal deep in a
 //! tree) is reached through `/proc/self/fd/N/NAME`, N being its opened directory.
@@ -74,12 +75,71 @@ pub enum BindError {
     NotSocket { path: String },
     #[error("cannot serve {path}: {source}")]
     Io { path: String, source: io::Error },
+    #[error("cannot serve {path} to the group `{group}`: {why}")]
+    Directory {
+        path: String,
+        group: String,
+        why: String,
+    },
 }
 
-/// Bind `path` with mode 0600. A socket nobody answers at (a crashed run's) is
-/// replaced; a live one, or any other kind of file, is an error.
-pub fn bind(path: &Path) -> Result<(SocketFile, std::os::unix::net::UnixListener), BindError> {
+/// Who the socket is for: its owner only (mode 0600), or also an OS group
+/// (name, gid: mode 0660, the file's group set to it).
+#[derive(Debug, Clone, Default)]
+pub struct Audience {
+    pub group: Option<(String, u32)>,
+}
+
+/// Whether the members of group `gid` can reach a socket in `dir`, and nobody
+/// else can replace it there: every directory up to `/` must be searchable by
+/// them, and `dir` writable by nobody but its owner (or sticky, like /tmp),
+/// since whoever can write `dir` could put a socket of their own in its place.
+pub fn check_dir(dir: &Path, gid: u32) -> Result<(), String> {
+    let dir = std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let m = std::fs::metadata(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mode = m.mode();
+    if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+        return Err(format!(
+            "{} is writable by others than its owner (mode {:o}), who could replace the socket: make it writable by its owner only (chmod go-w), or choose another --socket",
+            dir.display(),
+            mode & 0o7777
+        ));
+    }
+    for d in dir.ancestors() {
+        let m = std::fs::metadata(d).map_err(|e| format!("{}: {e}", d.display()))?;
+        let mode = m.mode();
+        let searchable = mode & 0o001 != 0 || (m.gid() == gid && mode & 0o010 != 0);
+        if !searchable {
+            return Err(format!(
+                "its members cannot reach {} (mode {:o}, group {}): give the group search rights there (chgrp and chmod g+x), or choose another --socket",
+                d.display(),
+                mode & 0o7777,
+                m.gid()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Bind `path` with mode 0600, or 0660 with the audience's group. A socket
+/// nobody answers at (a crashed run's) is replaced; a live one, or any other
+/// kind of file, is an error.
+pub fn bind(
+    path: &Path,
+    audience: &Audience,
+) -> Result<(SocketFile, std::os::unix::net::UnixListener), BindError> {
     let shown = path.display().to_string();
+    if let Some((group, gid)) = &audience.group {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        check_dir(dir, *gid).map_err(|why| BindError::Directory {
+            path: shown.clone(),
+            group: group.clone(),
+            why,
+        })?;
+    }
     let io_err = |source: io::Error| BindError::Io {
         path: shown.clone(),
         source,
@@ -94,8 +154,8 @@ pub fn bind(path: &Path) -> Result<(SocketFile, std::os::unix::net::UnixListener
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(io_err(e)),
     }
-    // bound under a temporary name, made 0600, then renamed into place: the
-    // socket is never reachable at `path` with looser permissions
+    // bound under a temporary name, given its group and mode, then renamed into
+    // place: the socket is never reachable at `path` with looser permissions
     let mut tmp_name = path
         .file_name()
         .map(|n| n.to_os_string())
@@ -105,9 +165,19 @@ pub fn bind(path: &Path) -> Result<(SocketFile, std::os::unix::net::UnixListener
     let _ = std::fs::remove_file(&tmp);
     let (short_tmp, _dir) = reachable(&tmp).map_err(io_err)?;
     let listener = std::os::unix::net::UnixListener::bind(&short_tmp).map_err(io_err)?;
+    let mode = if audience.group.is_some() {
+        0o660
+    } else {
+        0o600
+    };
     let placed = listener
         .set_nonblocking(true)
         .and_then(|()| std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)))
+        .and_then(|()| match &audience.group {
+            Some((_, gid)) => std::os::unix::fs::chown(&tmp, None, Some(*gid)),
+            None => Ok(()),
+        })
+        .and_then(|()| std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)))
         .and_then(|()| std::fs::rename(&tmp, path))
         .and_then(|()| std::fs::symlink_metadata(path));
     match placed {
@@ -137,11 +207,4 @@ impl Drop for SocketFile {
             }
         }
     }
-}
-
-/// Whether a peer with user id `uid` may attach: the run's own user, or root.
-pub fn peer_allowed(uid: u32) -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
-    uid == me || uid == 0
 }

@@ -80,13 +80,13 @@ fn only_operator_decisions_travel_from_a_console() {
 fn the_socket_is_private_and_removed_when_done() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let path = dir.path().join("run.jsonl.sock");
-    let (file, _l) = socket::bind(&path).unwrap_or_else(|e| panic!("{e}"));
+    let (file, _l) = socket::bind(&path, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     let mode = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o777);
     assert_eq!(mode.ok(), Some(0o600));
     assert!(socket::is_live(&path));
     // a second run may not take it over while it is live
     assert!(matches!(
-        socket::bind(&path),
+        socket::bind(&path, &Default::default()),
         Err(socket::BindError::Live { .. })
     ));
     drop(file);
@@ -101,14 +101,14 @@ fn a_stale_socket_is_replaced_and_other_files_are_never_touched() {
     let stale = std::os::unix::net::UnixListener::bind(&path).unwrap_or_else(|e| panic!("{e}"));
     drop(stale);
     assert!(path.exists() && !socket::is_live(&path));
-    let (file, _l) = socket::bind(&path).unwrap_or_else(|e| panic!("{e}"));
+    let (file, _l) = socket::bind(&path, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     assert!(socket::is_live(&path));
     drop(file);
 
     let notes = dir.path().join("notes.txt");
     std::fs::write(&notes, "keep me").unwrap_or_else(|e| panic!("{e}"));
     assert!(matches!(
-        socket::bind(&notes),
+        socket::bind(&notes, &Default::default()),
         Err(socket::BindError::NotSocket { .. })
     ));
     assert_eq!(
@@ -121,10 +121,10 @@ fn a_stale_socket_is_replaced_and_other_files_are_never_touched() {
 fn a_socket_that_replaced_ours_is_left_alone() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let path = dir.path().join("r.sock");
-    let (file, l) = socket::bind(&path).unwrap_or_else(|e| panic!("{e}"));
+    let (file, l) = socket::bind(&path, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     drop(l);
     std::fs::remove_file(&path).unwrap_or_else(|e| panic!("{e}"));
-    let (other, _l2) = socket::bind(&path).unwrap_or_else(|e| panic!("{e}"));
+    let (other, _l2) = socket::bind(&path, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     drop(file);
     assert!(socket::is_live(&path), "another run's socket survives");
     drop(other);
@@ -137,7 +137,7 @@ fn a_path_longer_than_a_unix_socket_holds_still_works() {
     std::fs::create_dir_all(&deep).unwrap_or_else(|e| panic!("{e}"));
     let path = socket::default_for(&deep.join("20261122T020000Z.jsonl"));
     assert!(path.as_os_str().len() > 108);
-    let (file, _l) = socket::bind(&path).unwrap_or_else(|e| panic!("{e}"));
+    let (file, _l) = socket::bind(&path, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     assert!(path.exists());
     assert!(socket::is_live(&path));
     drop(file);

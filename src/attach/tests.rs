@@ -91,14 +91,16 @@ fn served(redactor: Redactor) -> Served {
     let actor = Actor {
         operator: "alice".into(),
         host: "h".into(),
+        ..Default::default()
     };
     let (driver, handles) = Driver::new(rb, machine, journal, env, actor, snap);
     let path = dir.path().join("j.jsonl.sock");
-    let (file, l) = socket::bind(&path).unwrap_or_else(|e| panic!("{e}"));
+    let (file, l) = socket::bind(&path, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     let l = tokio::net::UnixListener::from_std(l).unwrap_or_else(|e| panic!("{e}"));
     let info = RunInfo {
         welcome: welcome(),
         host: "h".into(),
+        access: super::access::Access::for_run(None).unwrap_or_else(|e| panic!("{e}")),
     };
     let (local, server) = server::serve(file, l, handles, info, redactor);
     let driver = tokio::spawn(driver.run());
@@ -273,12 +275,11 @@ async fn an_attached_operator_confirms_and_the_journal_names_him() {
             _ => None,
         })
         .collect();
+    // the name bob gave, and the uid the kernel gave for his socket
+    let me = crate::identity::euid();
     assert_eq!(
         confirms,
-        [&Actor {
-            operator: "bob".into(),
-            host: "h".into()
-        }]
+        [&Actor::named("bob", "h").with_uid(me, crate::identity::login_name(me))]
     );
     let notes: Vec<&str> = replay
         .records
@@ -397,7 +398,7 @@ struct StandIn {
 fn stand_in() -> StandIn {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let path = dir.path().join("s.sock");
-    let (file, l) = socket::bind(&path).unwrap_or_else(|e| panic!("{e}"));
+    let (file, l) = socket::bind(&path, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     let l = tokio::net::UnixListener::from_std(l).unwrap_or_else(|e| panic!("{e}"));
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let rb = load_str("attach.toml", RB, Path::new("attach.toml"))
@@ -413,6 +414,7 @@ fn stand_in() -> StandIn {
     let info = RunInfo {
         welcome: welcome(),
         host: "h".into(),
+        access: super::access::Access::for_run(None).unwrap_or_else(|e| panic!("{e}")),
     };
     let (local, server) = server::serve(file, l, handles, info, Arc::new(Redactor::new()));
     StandIn {
@@ -604,6 +606,7 @@ async fn a_wrapped_shutdown_is_ignored_and_a_wrapped_decision_names_its_actor() 
     let bob = Actor {
         operator: "bob".into(),
         host: "elsewhere".into(),
+        ..Default::default()
     };
     // a wrapped shutdown cannot be written: `Command::As` carries a decision
     let wrap = |decision: Decision| Command::As {
@@ -706,7 +709,10 @@ async fn a_refusal_names_the_attached_operator_who_asked() {
         Some(ServerMsg::Notice { entry, .. }) => match &**entry {
             Entry::Refused { refusal, asked_by } => {
                 let text = Entry::refused_text(refusal, asked_by.as_ref());
-                assert!(text.ends_with("(asked by bob@h)"), "{text}")
+                // the name bob gave, and the uid the kernel gave for his socket
+                let me = crate::identity::euid();
+                assert!(text.contains("(asked by bob@h ("), "{text}");
+                assert!(text.ends_with(&format!("uid {me}))")), "{text}");
             }
             other => panic!("{other:?}"),
         },

@@ -63,6 +63,13 @@ pub fn main(a: AttachArgs) -> i32 {
         let probe = crate::attach::socket::reachable(&socket)
             .and_then(|(p, _dir)| std::os::unix::net::UnixStream::connect(p).map(|_| ()))
             .err();
+        if let Some(e) = probe
+            .as_ref()
+            .filter(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
+        {
+            // the socket is there, but not for this user: a refusal, not a missing run
+            return fail(&AttachError::Refused(client::why_at(&socket, e)));
+        }
         return fail(&AttachError::Unreachable {
             path: socket.display().to_string(),
             why: probe

@@ -15,7 +15,6 @@ pub mod logging;
 mod report;
 pub mod run;
 mod serve;
-mod whoami;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;

@@ -36,16 +36,10 @@ pub struct RunSettings {
     pub no_resume: Option<String>,
 }
 
+/// The name shown for this process's operator when `--operator` gives none:
+/// the login name of its effective uid (never `$USER`, which anyone can set).
 pub fn default_operator() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| {
-            // SAFETY: getuid has no preconditions.
-            let uid = unsafe { libc::getuid() };
-            super::whoami::login_name(uid).unwrap_or_else(|| format!("uid{uid}"))
-        })
+    crate::identity::my_login()
 }
 
 pub fn hostname() -> String {
@@ -67,7 +61,16 @@ pub async fn run(s: RunSettings) -> i32 {
     super::logging::set_redactor(opened.redactor.clone());
     tracing::info!(runbook = %opened.runbook.name, path = %s.runbook.display(), operator = %s.operator, "run starting");
     // the attach socket, before the session entry that records it
-    let attach = match super::serve::open(s.socket.as_deref(), opened.journal_path()) {
+    // who may attach and act: the kernel's uid against the runbook's [operators]
+    let access = match crate::attach::access::Access::for_run(opened.runbook.operators.as_ref()) {
+        Ok(a) => a,
+        Err(e) => {
+            complain!("error: {e}");
+            opened.abandon();
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let attach = match super::serve::open(s.socket.as_deref(), opened.journal_path(), &access) {
         Ok(a) => a,
         Err(e) => {
             complain!("error: {e}");
@@ -94,7 +97,7 @@ pub async fn run(s: RunSettings) -> i32 {
             crate::quote::path(&file.path)
         );
     }
-    drive(s, started, attach).await
+    drive(s, started, attach.map(|a| (a, access))).await
 }
 
 /// The engine's settings for this command line.
@@ -106,6 +109,8 @@ fn engine_settings(s: &RunSettings) -> start::Settings {
         accept_changes: s.accept_changes,
         operator: s.operator.clone(),
         host: hostname(),
+        uid: Some(crate::identity::euid()),
+        login: crate::identity::login_name(crate::identity::euid()),
         runs_dir: s.runs_dir.clone(),
         env: Arc::new(|k: &str| std::env::var(k).ok()),
         env_vars: std::env::vars().collect(),
@@ -127,8 +132,11 @@ fn refuse(e: &start::StartError) -> i32 {
 
 /// The socket `ferry attach` reaches a run at, bound before the run begins.
 type Attach = Option<(
-    crate::attach::socket::SocketFile,
-    std::os::unix::net::UnixListener,
+    (
+        crate::attach::socket::SocketFile,
+        std::os::unix::net::UnixListener,
+    ),
+    crate::attach::access::Access,
 )>;
 
 /// Serve the attach socket, run the driver, hand its handles to the console or to
@@ -145,8 +153,8 @@ async fn drive(s: RunSettings, st: start::Started, attach: Attach) -> i32 {
         ..
     } = st;
     let (handles, server) = match attach {
-        Some((file, listener)) => {
-            let info = super::serve::run_info(&rb, &journal_path, &s.operator, &host);
+        Some(((file, listener), access)) => {
+            let info = super::serve::run_info(&rb, &journal_path, &s.operator, &host, access);
             match tokio::net::UnixListener::from_std(listener) {
                 Ok(l) => {
                     let (h, srv) =

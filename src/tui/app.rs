@@ -135,6 +135,14 @@ pub struct App {
     /// frames and passed to it by [`super::render::draw`].
     pub(crate) runbook_scroll: super::render::ListScroll,
     pub(crate) role: Role,
+    /// This console's uid, as the kernel knows it (the run's and the attach
+    /// socket's view are the same): whose proposal is "mine".
+    pub(crate) me_uid: Option<u32>,
+    /// What the evidence materially said when the confirm dialog opened
+    /// ([`super::evidence::material`]): `y` is refused when it changed since.
+    pub(crate) confirm_seen: Vec<String>,
+    /// The operator acknowledged the stale evidence in the open confirm dialog (Tab).
+    pub(crate) confirm_ack: bool,
     /// An attached console's link ended, and how.
     pub(crate) detached: Option<String>,
 }
@@ -153,6 +161,8 @@ fn by_another(ev: &Event, me: &str) -> Option<String> {
         Decision::Skip { step, .. } => ("skipped", step),
         Decision::Retry { step } => ("asked to retry", step),
         Decision::Rollback { step, .. } => ("asked to roll back", step),
+        Decision::Approve { step, .. } => ("approved", step),
+        Decision::Withdraw { step } => ("withdrew the proposal of", step),
         _ => return None,
     };
     (by.operator != me).then(|| format!("{} {what} `{step}`", by.operator))
@@ -202,6 +212,9 @@ impl App {
             step_index: HashMap::new(),
             runbook_scroll: Default::default(),
             role: Role::Owner { socket: None },
+            me_uid: Some(crate::identity::euid()),
+            confirm_seen: Vec::new(),
+            confirm_ack: false,
             resume: None,
             detached: None,
         };
@@ -245,6 +258,21 @@ impl App {
             Role::Attached { operator, .. } => operator,
             Role::Owner { .. } => &self.snap.operator,
         }
+    }
+
+    /// Whether `a` is the person at this console: the same uid, or (no uid
+    /// known) the same name.
+    pub fn is_me(&self, a: &Actor) -> bool {
+        match (a.uid, self.me_uid) {
+            (Some(x), Some(y)) => x == y,
+            _ => a.operator == self.me(),
+        }
+    }
+
+    /// This console as another uid (tests play two people in one process).
+    pub fn with_uid(mut self, uid: Option<u32>) -> Self {
+        self.me_uid = uid;
+        self
     }
 
     fn reindex(&mut self) {
@@ -306,6 +334,31 @@ impl App {
                 self.say(format!("`{step}` is no longer awaiting confirmation"), true);
             }
         }
+        // an approval is of one proposal: withdrawn or replaced, the dialog goes
+        if let Some(
+            Overlay::Approve {
+                step,
+                evidence_sha256,
+            }
+            | Overlay::Withdraw {
+                step,
+                evidence_sha256,
+            },
+        ) = &self.overlay
+        {
+            let now = self
+                .step_snap(step)
+                .and_then(|s| s.proposal.as_ref())
+                .map(|p| p.evidence_sha256.clone());
+            if now.as_ref() != Some(evidence_sha256) {
+                let step = step.clone();
+                self.overlay = None;
+                self.say(
+                    format!("the proposal of `{step}` is gone or changed: look again"),
+                    true,
+                );
+            }
+        }
     }
 
     fn on_notice(&mut self, n: Notice) {
@@ -357,7 +410,7 @@ impl App {
 
     fn on_refusal(&mut self, refusal: &Refusal, asked_by: Option<&Actor>) {
         // another console's refusal is that console's business (the log has it)
-        if asked_by.is_some_and(|a| a.operator != self.me()) {
+        if asked_by.is_some_and(|a| !self.is_me(a)) {
             return;
         }
         let reason = self.redactor.redact(&refusal.to_string());

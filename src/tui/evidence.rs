@@ -1,6 +1,9 @@
 //! The evidence journaled with a confirmation: what the monitors show at that
 //! moment (lag per monitor, row-count differences) and the last verify result,
-//! or a plain statement that the runbook has no such monitor.
+//! or a plain statement that the runbook has no such monitor. Each item carries
+//! its age, and is stale when older than twice its monitor's interval or when its
+//! monitor is failing. [`material`] is what must not change between opening a
+//! confirm dialog and pressing `y`.
 
 use super::fmt;
 use chrono::{DateTime, Utc};
@@ -15,7 +18,27 @@ fn item(label: impl Into<String>, value: impl Into<String>) -> EvidenceItem {
     EvidenceItem {
         label: label.into(),
         value: value.into(),
+        ..Default::default()
     }
+}
+
+/// `it` measured at `at`: its age, and stale when its source is failing or the
+/// value is older than twice the source's interval `every`.
+fn aged(
+    mut it: EvidenceItem,
+    at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    every: Option<std::time::Duration>,
+    failing: bool,
+) -> EvidenceItem {
+    let age = at.map(|t| u64::try_from((now - t).num_seconds()).unwrap_or(0));
+    it.age_secs = age;
+    let too_old = match (age, every) {
+        (Some(a), Some(e)) => a as f64 > 2.0 * e.as_secs_f64().max(1.0),
+        _ => false,
+    };
+    it.stale = failing || too_old;
+    it
 }
 
 /// A lag series in words: `1.4s (warn 5s, max 30s)`, `stale 42s: …`, the note, or "no value yet".
@@ -140,7 +163,7 @@ fn rowcount_items(rc: Option<&RowCounts>, now: DateTime<Utc>) -> Vec<EvidenceIte
     out
 }
 
-fn verify_item(rb: &Runbook, snap: &EngineSnapshot) -> EvidenceItem {
+fn verify_item(rb: &Runbook, snap: &EngineSnapshot, now: DateTime<Utc>) -> EvidenceItem {
     let verify_ids: Vec<&str> = rb
         .steps()
         .filter(|s| matches!(s.kind, StepKind::Verify(_)))
@@ -157,16 +180,20 @@ fn verify_item(rb: &Runbook, snap: &EngineSnapshot) -> EvidenceItem {
         .max_by_key(|s| s.finished);
     match last {
         None => item("verify", "no verify step has finished yet"),
-        Some(s) => item(
-            format!("verify {}", s.id),
-            format!(
-                "{}{}",
-                s.state.name(),
-                s.outcome_text()
-                    .map(|o| format!(": {o}"))
-                    .unwrap_or_default()
-            ),
-        ),
+        Some(s) => {
+            let it = item(
+                format!("verify {}", s.id),
+                format!(
+                    "{}{}",
+                    s.state.name(),
+                    s.outcome_text()
+                        .map(|o| format!(": {o}"))
+                        .unwrap_or_default()
+                ),
+            );
+            // a verify result has an age, but no interval to go stale against
+            aged(it, s.finished, now, None, false)
+        }
     }
 }
 
@@ -209,15 +236,65 @@ pub fn gather(rb: &Runbook, snap: &EngineSnapshot, now: DateTime<Utc>) -> Vec<Ev
     }
     for m in &rb.monitors.lag {
         let series = snap.monitors.lag.iter().find(|s| s.name == m.name);
-        out.push(item(format!("lag {}", m.name), lag_value(series, now)));
+        let it = item(format!("lag {}", m.name), lag_value(series, now));
+        let at = series.and_then(|s| s.samples.last()).map(|x| x.at);
+        let failing = series.is_some_and(|s| s.stale.is_some());
+        out.push(aged(it, at, now, Some(m.every), failing));
+    }
+    match &rb.monitors.rowcounts {
+        Some(m) => {
+            let rc = snap.monitors.rowcounts.as_ref();
+            let at = rc.and_then(|r| r.updated);
+            let failing = rc.is_some_and(|r| r.stale.is_some());
+            out.extend(
+                rowcount_items(rc, now)
+                    .into_iter()
+                    .map(|it| aged(it, at, now, Some(m.every), failing)),
+            );
+        }
+        None => out.push(item("row counts", "no row-count monitor in this runbook")),
+    }
+    out.push(verify_item(rb, snap, now));
+    out.extend(caught_up_items(rb, snap));
+    out
+}
+
+/// What a confirmation must not see change between its dialog opening and `y`:
+/// each lag monitor's side of its `max` (or that it is stale), how many tables'
+/// row counts differ, and the last verify result.
+pub fn material(rb: &Runbook, snap: &EngineSnapshot, now: DateTime<Utc>) -> Vec<String> {
+    let mut out = Vec::new();
+    for m in &rb.monitors.lag {
+        let series = snap.monitors.lag.iter().find(|s| s.name == m.name);
+        let class = match series {
+            Some(s) if s.stale.is_some() => "stale".to_string(),
+            Some(s) => match (s.samples.last(), s.max_secs) {
+                (None, _) => "no value".into(),
+                (Some(x), Some(max)) if x.value > max => format!("over its max {}", fmt::lag(max)),
+                (Some(_), _) => "within its max".into(),
+            },
+            None => "no value".into(),
+        };
+        out.push(format!("lag {}: {class}", m.name));
     }
     if rb.monitors.rowcounts.is_some() {
-        out.extend(rowcount_items(snap.monitors.rowcounts.as_ref(), now));
-    } else {
-        out.push(item("row counts", "no row-count monitor in this runbook"));
+        let rc = snap.monitors.rowcounts.as_ref();
+        let differ = rc.map_or(0, |rc| {
+            rc.tables.iter().filter(|t| t.source != t.target).count()
+        });
+        let stale = rc.is_some_and(|r| r.stale.is_some());
+        out.push(format!(
+            "row counts: {differ} tables differ{}",
+            if stale { ", stale" } else { "" }
+        ));
     }
-    out.push(verify_item(rb, snap));
-    out.extend(caught_up_items(rb, snap));
+    let v = verify_item(rb, snap, now);
+    out.push(format!("{}: {}", v.label, v.value));
+    // a proof's state, not its moving byte count
+    for it in caught_up_items(rb, snap) {
+        let state = it.value.split(':').next().unwrap_or_default().to_string();
+        out.push(format!("{}: {state}", it.label));
+    }
     out
 }
 

@@ -352,10 +352,29 @@ impl App {
             self.say("no step is awaiting confirmation", true);
             return;
         };
+        // a two-person step someone proposed: approve another's, withdraw one's own
+        if let Some(p) = self.step_snap(&step).and_then(|s| s.proposal.clone()) {
+            self.select(Sel::Step(step.clone()));
+            let evidence_sha256 = p.evidence_sha256;
+            self.overlay = Some(if self.is_me(&p.by) {
+                Overlay::Withdraw {
+                    step,
+                    evidence_sha256,
+                }
+            } else {
+                Overlay::Approve {
+                    step,
+                    evidence_sha256,
+                }
+            });
+            return;
+        }
         let needs_typed = self
             .step_def(&step)
             .is_some_and(|d| d.confirm == ConfirmMode::TwoPerson || d.point_of_no_return);
         self.select(Sel::Step(step.clone()));
+        self.confirm_seen = evidence::material(&self.rb, &self.snap, self.now);
+        self.confirm_ack = false;
         self.overlay = Some(Overlay::Confirm {
             step,
             typed: needs_typed.then(String::new),
@@ -367,8 +386,51 @@ impl App {
             self.say(format!("`{step}` is no longer awaiting confirmation"), true);
             return Vec::new();
         }
-        let evidence = evidence::gather(&self.rb, &self.snap, self.now);
-        self.say(format!("confirmed `{step}`"), false);
+        // the evidence must still say what it said when the dialog opened
+        let now = evidence::material(&self.rb, &self.snap, self.now);
+        if now != self.confirm_seen {
+            let changed: Vec<&str> = now
+                .iter()
+                .filter(|f| !self.confirm_seen.contains(f))
+                .map(String::as_str)
+                .collect();
+            self.say(
+                format!(
+                    "not confirmed: the evidence changed since the dialog opened ({}); check the new values, then confirm again",
+                    changed.join("; ")
+                ),
+                true,
+            );
+            self.confirm_seen = now;
+            self.confirm_ack = false;
+            self.overlay = Some(Overlay::Confirm { step, typed });
+            return Vec::new();
+        }
+        let mut evidence = evidence::gather(&self.rb, &self.snap, self.now);
+        if evidence.iter().any(|e| e.stale) {
+            if !self.confirm_ack {
+                self.say(
+                    "not confirmed: some evidence is stale; Tab acknowledges it (journaled), then confirm",
+                    true,
+                );
+                self.overlay = Some(Overlay::Confirm { step, typed });
+                return Vec::new();
+            }
+            for e in evidence.iter_mut().filter(|e| e.stale) {
+                e.acknowledged = true;
+            }
+        }
+        let two_person = self
+            .step_def(&step)
+            .is_some_and(|d| d.confirm == ConfirmMode::TwoPerson);
+        if two_person {
+            self.say(
+                format!("proposed `{step}`: a second operator (another OS user) approves it"),
+                false,
+            );
+        } else {
+            self.say(format!("confirmed `{step}`"), false);
+        }
         vec![Command::Decide(Decision::Confirm {
             step,
             typed,

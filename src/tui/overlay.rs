@@ -1,5 +1,5 @@
 //! Dialogs and prompts that sit over the panes and take every key while open:
-//! confirmation, skip reason, rollback (and its point-of-no-return override),
+//! confirmation, a two-person step's approval or withdrawal, skip reason, rollback (and its point-of-no-return override),
 //! quit, jump to step, help. Esc closes any of them.
 
 use super::app::App;
@@ -17,6 +17,17 @@ pub enum Overlay {
     Confirm {
         step: String,
         typed: Option<String>,
+    },
+    /// Approve another operator's proposal of a two-person step: its evidence
+    /// and hash are shown; `y` approves exactly that hash.
+    Approve {
+        step: String,
+        evidence_sha256: String,
+    },
+    /// Take back this console's own proposal of a two-person step.
+    Withdraw {
+        step: String,
+        evidence_sha256: String,
     },
     Skip {
         step: String,
@@ -91,6 +102,12 @@ impl App {
         let Some(mut ov) = self.overlay.take() else {
             return Vec::new();
         };
+        // Tab acknowledges (or takes back) stale evidence in a confirm dialog
+        if matches!(ov, Overlay::Confirm { .. }) && k.code == KeyCode::Tab {
+            self.confirm_ack = !self.confirm_ack;
+            self.overlay = Some(ov);
+            return Vec::new();
+        }
         let mut out = Vec::new();
         let keep = match &mut ov {
             Overlay::Help => !matches!(
@@ -125,6 +142,30 @@ impl App {
                 step,
                 typed: Some(t),
             } => self.typed_confirm_key(step, t, &k, &mut out),
+            Overlay::Approve {
+                step,
+                evidence_sha256,
+            } => match answer(&k) {
+                Some(true) => {
+                    self.say(format!("approval of `{step}` sent"), false);
+                    out.push(Command::Decide(Decision::Approve {
+                        step: step.clone(),
+                        evidence_sha256: evidence_sha256.clone(),
+                    }));
+                    false
+                }
+                Some(false) => false,
+                None => true,
+            },
+            Overlay::Withdraw { step, .. } => match answer(&k) {
+                Some(true) => {
+                    self.say(format!("proposal of `{step}` withdrawn"), false);
+                    out.push(Command::Decide(Decision::Withdraw { step: step.clone() }));
+                    false
+                }
+                Some(false) => false,
+                None => true,
+            },
             Overlay::Skip { step, reason } => self.skip_key(step, reason, &k, &mut out),
             Overlay::Rollback { step } => match answer(&k) {
                 Some(true) => {

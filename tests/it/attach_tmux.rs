@@ -88,7 +88,8 @@ fn a_second_operator_attaches_and_confirms_while_a_third_watches() {
         &format!("{ferry} attach --operate --operator bob; echo BOB-EXIT=$?"),
     );
     t.wait_for("alice", "alice's status bar naming both", |s| {
-        s.contains("alice (+carol observing, +bob operating)")
+        // everyone here is root: the name each gave, and the login the kernel vouches for
+        s.contains("alice (+carol (root) observing, +bob (root) operating)")
     });
     t.keys("bob", &["c"]);
     t.wait_for("bob", "bob's confirm dialog", |s| {
@@ -116,7 +117,7 @@ fn a_second_operator_attaches_and_confirms_while_a_third_watches() {
         "{bob_out}"
     );
     t.wait_for("alice", "alice's bar without bob", |s| {
-        s.contains("alice (+carol observing)")
+        s.contains("alice (+carol (root) observing)")
     });
 
     // alice quits with carol attached: asked first, then the run stops for carol too

@@ -30,6 +30,7 @@ mod exec_pg;
 mod exec_shell;
 mod monitor_pg;
 mod monitor_standby;
+mod operators_os;
 mod replicate_pg;
 mod report_chromium;
 mod report_golden;

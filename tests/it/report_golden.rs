@@ -51,6 +51,8 @@ fn header() -> Header {
         steps: Default::default(),
         operator: "alice".into(),
         host: "bastion-1".into(),
+        uid: None,
+        login: None,
         window_start: Some(t0()),
         window_secs: Some(7200),
         plan: vec![
@@ -73,6 +75,7 @@ fn alice() -> Actor {
     Actor {
         operator: "alice".into(),
         host: "bastion-1".into(),
+        ..Default::default()
     }
 }
 
@@ -91,6 +94,8 @@ impl J {
             &Entry::Session {
                 operator: "alice".into(),
                 host: "bastion-1".into(),
+                uid: None,
+                login: None,
                 resumed: false,
                 pid: 4242,
                 socket: None,
@@ -122,6 +127,7 @@ impl J {
                         evidence: vec![EvidenceItem {
                             label: "replica lag".into(),
                             value: "0.4s".into(),
+                            ..Default::default()
                         }],
                     },
                 },
@@ -283,8 +289,17 @@ fn build(name: &str) -> PathBuf {
     path
 }
 
+/// What alice saw when she proposed the promote.
+fn promote_evidence() -> Vec<EvidenceItem> {
+    vec![EvidenceItem {
+        label: "replica lag".into(),
+        value: "0.2s".into(),
+        ..Default::default()
+    }]
+}
+
 /// A run that went through every step: confirmations, copy and verify results, the
-/// typed promote, closed ok.
+/// typed promote proposed by alice and approved by bob, closed ok.
 fn clean_run(j: &mut J) {
     j.run_step(10, 30, "snapshot-ok", true, true)
         .run_step(60, 5, "freeze", true, true)
@@ -304,15 +319,26 @@ fn clean_run(j: &mut J) {
                 data: verify_result(true),
             },
         )
+        // the two-person promote: alice (uid 1001) proposes, bob (uid 1002) approves
         .ev(
-            1300,
+            1290,
             Event::Decided {
-                by: alice(),
+                by: alice().with_uid(1001, Some("alice".into())),
                 decision: Decision::Confirm {
                     step: "promote".into(),
                     automatic: false,
                     typed: Some("promote".into()),
-                    evidence: vec![],
+                    evidence: promote_evidence(),
+                },
+            },
+        )
+        .ev(
+            1300,
+            Event::Decided {
+                by: Actor::named("bob", "bastion-2").with_uid(1002, Some("bob".into())),
+                decision: Decision::Approve {
+                    step: "promote".into(),
+                    evidence_sha256: ferry_core::vocab::evidence_sha256(&promote_evidence()),
                 },
             },
         )
@@ -421,6 +447,8 @@ fn resumed_run(j: &mut J) {
         Entry::Session {
             operator: "bob".into(),
             host: "bastion-2".into(),
+            uid: None,
+            login: None,
             resumed: true,
             pid: 5151,
             socket: None,
@@ -438,6 +466,7 @@ fn resumed_run(j: &mut J) {
             by: Actor {
                 operator: "bob".into(),
                 host: "bastion-2".into(),
+                ..Default::default()
             },
             decision: Decision::Retry {
                 step: "copy".into(),
@@ -467,6 +496,7 @@ fn resumed_run(j: &mut J) {
             by: Actor {
                 operator: "bob".into(),
                 host: "bastion-2".into(),
+                ..Default::default()
             },
             decision: Decision::Skip {
                 step: "verify".into(),
@@ -566,8 +596,11 @@ fn the_reports_say_what_happened() {
     for needle in [
         "Journal integrity: verified",
         "**succeeded**",
-        "| Operators | alice |",
-        "`promote` passed at 2026-11-22 02:23:40 UTC (confirmed by alice)",
+        "| Operators | alice, bob |",
+        "`promote` passed at 2026-11-22 02:23:40 UTC (confirmed by alice (uid 1001))",
+        "`promote` proposed by alice@bastion-1 (uid 1001) at 2026-11-22 02:21:30 UTC",
+        "`promote` approved by bob@bastion-2 (uid 1002) at 2026-11-22 02:21:40 UTC",
+        "| alice (uid 1001), approved by bob (uid 1002) |",
         "replica lag: 0.4s",
         "| public.messages | 2,400,000 | 384.0 MiB | 31.0s | 77,419 | 48 | copy binary, integer key ranges |",
         "public.users.id: `public.users_id_seq` → 120000 (source)",

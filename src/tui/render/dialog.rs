@@ -123,7 +123,7 @@ fn confirm(app: &App, step: &str, typed: Option<&str>, area: Rect, buf: &mut Buf
         .is_some_and(|d| d.confirm == ferry_core::runbook::ConfirmMode::TwoPerson)
     {
         head.push(plain(
-            "two-person step: a second operator checks this with you",
+            "two-person step: you propose it; a second operator, another OS user, approves it from `ferry attach --operate` before it runs",
             w,
             t.warn(),
         ));
@@ -135,11 +135,46 @@ fn confirm(app: &App, step: &str, typed: Option<&str>, area: Rect, buf: &mut Buf
         .iter()
         .flat_map(|l| wrapped(&app.redactor.redact(l), w, t.text(), "  "))
         .collect();
-    let ev: Vec<Line> = evidence::gather(&app.rb, &app.snap, app.now)
+    let items = evidence::gather(&app.rb, &app.snap, app.now);
+    let mut ev: Vec<Line> = items
         .iter()
-        .flat_map(|e| wrapped(&format!("{}: {}", e.label, e.value), w, t.text(), "  "))
+        .flat_map(|e| {
+            // row counts say "counted 4s ago" themselves
+            let age = e
+                .age_secs
+                .filter(|_| !e.label.starts_with("row"))
+                .map(|a| format!(" · {} old", fmt::dur(i64::try_from(a).unwrap_or(i64::MAX))))
+                .unwrap_or_default();
+            let (mark, st) = if e.stale {
+                ("⚠ STALE ", t.bad())
+            } else {
+                ("", t.text())
+            };
+            wrapped(&format!("{mark}{}: {}{age}", e.label, e.value), w, st, "  ")
+        })
         .collect();
-    let prompt = match typed {
+    let stale = items.iter().filter(|e| e.stale).count();
+    ev.push(plain(
+        &format!(
+            "  evidence sha256 {}",
+            ferry_core::vocab::evidence_sha256(&items)
+        ),
+        w,
+        t.dim(),
+    ));
+    let mut prompt = Vec::new();
+    if stale > 0 {
+        prompt.push(plain(
+            &if app.confirm_ack {
+                format!("[x] {stale} stale item(s) acknowledged: journaled with the confirmation · Tab undoes")
+            } else {
+                format!("[ ] {stale} stale item(s): Tab acknowledges confirming over them (journaled)")
+            },
+            w,
+            if app.confirm_ack { t.warn() } else { t.bad() },
+        ));
+    }
+    prompt.extend(match typed {
         None => vec![Line::from(vec![
             Span::styled("y", t.bold()),
             Span::raw(" confirm · "),
@@ -152,7 +187,7 @@ fn confirm(app: &App, step: &str, typed: Option<&str>, area: Rect, buf: &mut Buf
             input(&format!("type `{step}` to confirm: "), x, w, t),
             plain("Enter confirm · Esc cancel", w, t.dim()),
         ],
-    };
+    });
     let fixed = head.len() + prompt.len() + 4;
     let room = (area.height as usize).saturating_sub(fixed + 2);
     let runs_n = runs.len().min((room / 2).max(1));
@@ -176,12 +211,65 @@ fn confirm(app: &App, step: &str, typed: Option<&str>, area: Rect, buf: &mut Buf
     popup(area, buf, title, t.awaiting(), lines, dw);
 }
 
+/// A two-person step's proposal: who proposed it, the evidence on their screen
+/// and its hash; `y` approves it (or, for one's own, withdraws it).
+fn approve(app: &App, step: &str, own: bool, area: Rect, buf: &mut Buffer) {
+    let t = app.theme;
+    let dw = area.width.saturating_sub(4).clamp(20, 96);
+    let w = dw.saturating_sub(2) as usize;
+    let Some(p) = app.step_snap(step).and_then(|s| s.proposal.as_ref()) else {
+        return;
+    };
+    let mut lines = step_head(app, step, w);
+    lines.push(plain(&format!("proposed by {}", p.by.at()), w, t.warn()));
+    lines.push(Line::default());
+    lines.push(Line::styled(
+        "the evidence on the proposer's screen:",
+        t.dim(),
+    ));
+    let ev: Vec<Line> = p
+        .evidence
+        .iter()
+        .flat_map(|e| wrapped(&format!("{}: {}", e.label, e.value), w, t.text(), "  "))
+        .collect();
+    let room = (area.height as usize).saturating_sub(lines.len() + 7);
+    lines.extend(cap(ev, room.max(1), t));
+    lines.push(plain(
+        &format!("  evidence sha256 {}", p.evidence_sha256),
+        w,
+        t.bold(),
+    ));
+    lines.push(Line::default());
+    let (what, title) = if own {
+        (
+            " withdraw your proposal · ",
+            format!(" Withdraw your proposal of `{step}` "),
+        )
+    } else {
+        (
+            " approve: it runs now · ",
+            format!(" Approve `{step}` as {} ", app.me()),
+        )
+    };
+    lines.push(Line::from(vec![
+        Span::styled("y", t.bold()),
+        Span::raw(what),
+        Span::styled("n", t.bold()),
+        Span::raw(" / "),
+        Span::styled("Esc", t.bold()),
+        Span::raw(" cancel"),
+    ]));
+    popup(area, buf, title, t.awaiting(), lines, dw);
+}
+
 /// Draw the open dialog `ov` over `area`.
 pub fn render(app: &App, ov: &Overlay, area: Rect, buf: &mut Buffer) {
     match ov {
         Overlay::Jump { .. } => {}
         Overlay::Help => help::render(app, area, buf),
         Overlay::Confirm { step, typed } => confirm(app, step, typed.as_deref(), area, buf),
+        Overlay::Approve { step, .. } => approve(app, step, false, area, buf),
+        Overlay::Withdraw { step, .. } => approve(app, step, true, area, buf),
         Overlay::Skip { step, reason } => skip(app, step, reason, area, buf),
         Overlay::Rollback { step } => rollback(app, step, area, buf),
         Overlay::Override {

@@ -85,6 +85,13 @@ pub fn annotation(app: &App, s: &StepSnap) -> Vec<(String, Style)> {
         out.push((text, st));
     };
     match s.state {
+        StepState::AwaitingConfirmation if s.proposal.is_some() => {
+            let by = s.proposal.as_ref().map(|p| p.by.operator.as_str());
+            push(
+                format!("approve? by {}", by.unwrap_or_default()),
+                t.awaiting(),
+            );
+        }
         StepState::AwaitingConfirmation => {
             let extra = if s.point_of_no_return {
                 " ⚠ no return"

@@ -86,7 +86,24 @@ pub fn run_state(app: &App) -> (String, Style) {
         RunStatus::Waiting { .. } => {
             let awaiting = of(StepState::AwaitingConfirmation);
             let interrupted = of(StepState::Interrupted);
-            if !awaiting.is_empty() {
+            let proposed: Vec<_> = app
+                .snap
+                .steps
+                .iter()
+                .filter_map(|s| Some((s.id.as_str(), s.proposal.as_ref()?)))
+                .collect();
+            if let Some((id, p)) = proposed.first() {
+                let text = if app.is_me(&p.by) {
+                    format!("? `{id}` proposed by you: awaiting a second operator's approval · c withdraws")
+                } else {
+                    format!(
+                        "? `{id}` proposed by {}: awaiting approval (evidence {}) · c approve",
+                        p.by.who(),
+                        ferry_core::vocab::short(&p.evidence_sha256)
+                    )
+                };
+                (text, t.awaiting())
+            } else if !awaiting.is_empty() {
                 (
                     format!("? awaiting you: {} · c confirm · s skip", ids(&awaiting)),
                     t.awaiting(),
@@ -153,7 +170,11 @@ pub fn people(app: &App) -> String {
         .iter()
         .map(|a| {
             let how = if a.operate { "operating" } else { "observing" };
-            format!("+{} {how}", a.operator)
+            // the login the kernel vouches for, when the shown name is another
+            match a.login.as_deref() {
+                Some(l) if l != a.operator => format!("+{} ({l}) {how}", a.operator),
+                _ => format!("+{} {how}", a.operator),
+            }
         })
         .collect();
     format!("{} ({})", s.operator, others.join(", "))

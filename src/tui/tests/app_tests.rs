@@ -50,7 +50,13 @@ fn c_then_y_confirms_with_the_evidence_on_screen() {
             typed: None
         })
     );
-    let cmds = press(&mut app, [key('y')]);
+    // the rds-replica lag is stale: `y` alone confirms nothing and says why
+    assert!(press(&mut app, [key('y')]).is_empty());
+    assert!(app.message().is_some_and(|m| m.error
+        && m.text
+            .contains("some evidence is stale; Tab acknowledges it")));
+    assert!(matches!(app.overlay(), Some(Overlay::Confirm { .. })));
+    let cmds = press(&mut app, [code(KeyCode::Tab), key('y')]);
     assert_eq!(cmds.len(), 1, "{cmds:?}");
     let Command::Decide(Decision::Confirm {
         step,
@@ -91,6 +97,14 @@ fn c_then_y_confirms_with_the_evidence_on_screen() {
             ("verify".into(), "no verify step has finished yet".into()),
         ]
     );
+    // each item's age; the stale one marked and acknowledged, the fresh ones not
+    let flags: Vec<(Option<u64>, bool, bool)> = evidence
+        .iter()
+        .map(|e| (e.age_secs, e.stale, e.acknowledged))
+        .collect();
+    assert_eq!(flags[0], (Some(0), false, false), "{evidence:?}");
+    assert_eq!(flags[1], (Some(0), true, true), "{evidence:?}");
+    assert_eq!(flags[2], (Some(4), false, false), "{evidence:?}");
     assert_eq!(app.overlay(), None);
 }
 
@@ -116,7 +130,7 @@ fn evidence_says_when_there_is_no_monitor_and_names_the_last_verify() {
     let mut app = app_for(awaiting("promote"), Theme::MONO);
     let cmds = press(
         &mut app,
-        [key('c')]
+        [key('c'), code(KeyCode::Tab)]
             .into_iter()
             .chain(typed("promote"))
             .chain([code(KeyCode::Enter)]),
@@ -152,7 +166,10 @@ fn two_person_and_point_of_no_return_steps_need_the_typed_id() {
     assert!(matches!(app.overlay(), Some(Overlay::Confirm { typed: Some(t), .. }) if t.is_empty()));
     let cmds = press(
         &mut app,
-        typed("promote").into_iter().chain([code(KeyCode::Enter)]),
+        [code(KeyCode::Tab)]
+            .into_iter()
+            .chain(typed("promote"))
+            .chain([code(KeyCode::Enter)]),
     );
     assert!(
         matches!(&cmds[..], [Command::Decide(Decision::Confirm { step, typed: Some(t), automatic: false, .. })] if step == "promote" && t == "promote"),
@@ -486,4 +503,34 @@ fn help_and_log_view_toggle_and_esc_closes() {
     assert!(app.log_view);
     press(&mut app, [code(KeyCode::Esc)]);
     assert!(!app.log_view);
+}
+
+/// The replica's lag crosses its max while the dialog is open: `y` confirms
+/// nothing, says what changed, and the dialog stays on the new values.
+#[test]
+fn evidence_that_changed_since_the_dialog_opened_is_not_confirmed() {
+    let mut app = app_for(scenario("awaiting"), Theme::MONO);
+    press(&mut app, [key('c'), code(KeyCode::Tab)]);
+    let mut s = scenario("awaiting");
+    let mut m = monitors();
+    if let Some(last) = m.lag[0].samples.last_mut() {
+        last.value = 42.0;
+    }
+    s.monitors = Arc::new(m);
+    app.update(Action::Snapshot(Arc::new(s)));
+    assert!(press(&mut app, [key('y')]).is_empty());
+    let msg = app.message().map(|m| m.text.clone()).unwrap_or_default();
+    assert!(
+        msg.contains(
+            "the evidence changed since the dialog opened (lag replica: over its max 30.0s)"
+        ),
+        "{msg}"
+    );
+    assert!(matches!(app.overlay(), Some(Overlay::Confirm { step, .. }) if step == "copy"));
+    // looked at again (and the stale item acknowledged again): now it goes
+    let cmds = press(&mut app, [code(KeyCode::Tab), key('y')]);
+    assert!(
+        matches!(&cmds[..], [Command::Decide(Decision::Confirm { evidence, .. })] if evidence[0].value.starts_with("42")),
+        "{cmds:?}"
+    );
 }

@@ -3,6 +3,7 @@
 //! shutdown, the status bar names everyone, the dialogs say who acts.
 
 use super::*;
+use crate::tui::app::Sel;
 use crate::tui::overlay::Overlay;
 use crate::tui::render;
 use crate::tui::{Action, Role};
@@ -25,11 +26,15 @@ fn with_guests(mut s: EngineSnapshot) -> EngineSnapshot {
         Attendee {
             operator: "bob".into(),
             host: "bastion".into(),
+            uid: Some(1002),
+            login: Some("bob".into()),
             operate: true,
         },
         Attendee {
             operator: "carol".into(),
             host: "bastion".into(),
+            uid: None,
+            login: None,
             operate: false,
         },
     ];
@@ -70,6 +75,7 @@ fn an_operating_console_confirms_as_its_operator() {
     assert!(matches!(app.overlay(), Some(Overlay::Confirm { .. })));
     let screen = draw(&mut app, 100, 30);
     assert!(screen.contains("Confirm `copy` as bob"), "{screen}");
+    app.update(Action::Key(code(KeyCode::Tab)));
     let cmds = app.update(Action::Key(key('y')));
     assert!(
         matches!(&cmds[..], [Command::Decide(Decision::Confirm { step, automatic: false, .. })] if step == "copy"),
@@ -187,6 +193,7 @@ fn another_consoles_refusal_is_not_this_ones_business() {
                 asked_by: asked_by.map(|who| ferry_core::vocab::Actor {
                     operator: who.into(),
                     host: "bastion".into(),
+                    ..Default::default()
                 }),
             }),
         })
@@ -218,6 +225,7 @@ fn what_another_operator_decides_is_said_on_every_console() {
                     by: ferry_core::vocab::Actor {
                         operator: who.into(),
                         host: "bastion".into(),
+                        ..Default::default()
                     },
                     decision: Decision::Confirm {
                         step: "copy".into(),
@@ -259,4 +267,111 @@ fn the_quit_dialog_says_how_the_run_resumes_or_why_it_cannot() {
     let never = quit_screen(Some(Err("this demo cannot be resumed".into())));
     assert!(never.contains("this demo cannot be resumed"), "{never}");
     assert!(!never.contains("Resume later with:"), "{never}");
+}
+
+/// `promote` (two-person) proposed by alice, uid 1001, with one evidence item.
+fn proposed() -> EngineSnapshot {
+    let mut s = scenario("awaiting");
+    let evidence = vec![ferry_core::vocab::EvidenceItem {
+        label: "lag replica".into(),
+        value: "0.4s (warn 5s, max 30s)".into(),
+        ..Default::default()
+    }];
+    let p = s
+        .steps
+        .iter_mut()
+        .find(|x| x.id == "promote")
+        .unwrap_or_else(|| panic!("no promote"));
+    p.state = StepState::AwaitingConfirmation;
+    p.proposal = Some(ferry_core::vocab::Proposal {
+        by: ferry_core::vocab::Actor::named("alice", "bastion")
+            .with_uid(1001, Some("alice".into())),
+        evidence_sha256: ferry_core::vocab::evidence_sha256(&evidence),
+        evidence,
+    });
+    s
+}
+
+fn attached_as(uid: u32) -> App {
+    app_for(proposed(), Theme::MONO)
+        .with_role(Role::Attached {
+            operator: "bob".into(),
+            operate: true,
+            socket: "/tmp/run.jsonl.sock".into(),
+        })
+        .with_uid(Some(uid))
+}
+
+/// bob (another uid) sees alice's evidence and its hash, and approves that hash.
+#[test]
+fn another_uid_approves_the_proposal_it_was_shown() {
+    let mut app = attached_as(1002);
+    app.update(Action::Resize(110, 34));
+    app.select(Sel::Step("promote".into()));
+    let sha = ferry_core::vocab::evidence_sha256(&[ferry_core::vocab::EvidenceItem {
+        label: "lag replica".into(),
+        value: "0.4s (warn 5s, max 30s)".into(),
+        ..Default::default()
+    }]);
+    let screen = draw(&mut app, 110, 34);
+    assert!(
+        screen.contains("proposed by alice (uid 1001): awaiting approval"),
+        "{screen}"
+    );
+    app.update(Action::Key(key('c')));
+    assert!(matches!(app.overlay(), Some(Overlay::Approve { step, .. }) if step == "promote"));
+    let screen = draw(&mut app, 110, 34);
+    assert!(screen.contains("Approve `promote` as bob"), "{screen}");
+    assert!(
+        screen.contains("proposed by alice@bastion (uid 1001)"),
+        "{screen}"
+    );
+    assert!(screen.contains("lag replica: 0.4s"), "{screen}");
+    assert!(
+        screen.contains(&format!("evidence sha256 {sha}")),
+        "{screen}"
+    );
+    let cmds = app.update(Action::Key(key('y')));
+    assert!(
+        matches!(&cmds[..], [Command::Decide(Decision::Approve { step, evidence_sha256 })] if step == "promote" && *evidence_sha256 == sha),
+        "{cmds:?}"
+    );
+}
+
+/// The proposer's own uid is offered to withdraw, never to approve.
+#[test]
+fn the_proposers_uid_withdraws_instead() {
+    let mut app = attached_as(1001);
+    app.select(Sel::Step("promote".into()));
+    app.update(Action::Key(key('c')));
+    assert!(matches!(app.overlay(), Some(Overlay::Withdraw { .. })));
+    let screen = draw(&mut app, 110, 34);
+    assert!(
+        screen.contains("Withdraw your proposal of `promote`"),
+        "{screen}"
+    );
+    let cmds = app.update(Action::Key(key('y')));
+    assert!(
+        matches!(&cmds[..], [Command::Decide(Decision::Withdraw { step })] if step == "promote"),
+        "{cmds:?}"
+    );
+}
+
+/// A proposal withdrawn while the approve dialog is open closes it.
+#[test]
+fn an_approve_dialog_closes_when_its_proposal_goes() {
+    let mut app = attached_as(1002);
+    app.select(Sel::Step("promote".into()));
+    app.update(Action::Key(key('c')));
+    let mut s = proposed();
+    if let Some(p) = s.steps.iter_mut().find(|x| x.id == "promote") {
+        p.proposal = None;
+    }
+    app.update(Action::Snapshot(Arc::new(s)));
+    assert_eq!(app.overlay(), None);
+    let msg = app.message().map(|m| m.text.clone()).unwrap_or_default();
+    assert!(
+        msg.contains("the proposal of `promote` is gone or changed"),
+        "{msg}"
+    );
 }

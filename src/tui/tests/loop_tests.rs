@@ -83,7 +83,8 @@ async fn a_confirmation_goes_to_the_engine_and_quitting_while_running_asks_first
         event_loop::run(&mut term, events, stream::pending(), &mut app, handles, now).await;
         (term, app)
     });
-    for k in [key('c'), key('y')] {
+    // the fixture's rds-replica lag is stale: Tab acknowledges it
+    for k in [key('c'), code(KeyCode::Tab), key('y')] {
         let _ = keys.send(k);
     }
     let first = tokio::time::timeout(Duration::from_secs(5), eng.commands.recv()).await;

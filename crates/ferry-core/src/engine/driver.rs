@@ -28,6 +28,13 @@ pub enum Command {
     /// as who did it. Only decisions about a step pass ([`Decision::open_to_attached`]);
     /// an abort inside is ignored, so an attached console can never stop the run.
     As { actor: Actor, decision: Decision },
+    /// An attached operator's decision refused before the machine saw it (an
+    /// observer's: `[operators] operate` does not list them): journaled as the
+    /// refusal it is, asked by `actor`.
+    Refuse {
+        actor: Actor,
+        refusal: crate::vocab::Refusal,
+    },
     /// Stop now: cancel running steps (they become `interrupted`), keep the run resumable.
     Shutdown,
     /// The operators attached from other terminals changed: `attendees` goes
@@ -239,6 +246,9 @@ impl Driver {
                         self.snap.attached = attendees;
                         self.dirty = true;
                         self.journal(Entry::Note { step: None, text: note });
+                    }
+                    Some(Command::Refuse { actor, refusal }) => {
+                        self.journal(Entry::Refused { refusal, asked_by: Some(actor) });
                     }
                     Some(Command::Decide(decision)) => {
                         self.feed(Event::decided(self.actor.clone(), decision));

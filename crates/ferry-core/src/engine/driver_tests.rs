@@ -43,6 +43,8 @@ async fn a_wait_times_out_in_virtual_time_and_halts_the_run() {
         accept_changes: false,
         operator: "alice".into(),
         host: "h".into(),
+        uid: None,
+        login: None,
         runs_dir: dir.path().join("runs"),
         env: Arc::new(|_: &str| None),
         env_vars: Vec::new(),

@@ -4,7 +4,10 @@
 
 use super::effect::Effect;
 use crate::runbook::{ConfirmMode, OnFailure, Rollback, Runbook};
-use crate::vocab::{Actor, Decision, Event, Outcome, Refusal, RunStatus, StepState, TypedReason};
+use crate::vocab::{
+    evidence_sha256, Actor, Decision, Event, EvidenceItem, Outcome, Proposal, Refusal, RunStatus,
+    StepState, TypedReason,
+};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -38,7 +41,12 @@ struct Def {
 pub struct StepStatus {
     pub state: StepState,
     pub attempt: u32,
+    /// Who confirmed it (for a two-person step: who proposed it).
     pub confirmed_by: Option<Actor>,
+    /// A two-person step's second operator, who approved the proposal.
+    pub approved_by: Option<Actor>,
+    /// A two-person step's proposal awaiting approval.
+    pub proposal: Option<Proposal>,
     pub automatic: bool,
     pub last_outcome: Option<Outcome>,
     /// How the step's own shell or sql rollback ended, when it ran.
@@ -121,6 +129,8 @@ impl Machine {
                 state: StepState::Pending,
                 attempt: 0,
                 confirmed_by: None,
+                approved_by: None,
+                proposal: None,
                 automatic: false,
                 last_outcome: None,
                 rollback_outcome: None,
@@ -271,8 +281,13 @@ impl Machine {
                 step,
                 automatic,
                 typed,
-                ..
-            } => self.on_confirm(step, by, *automatic, typed.as_deref(), fx),
+                evidence,
+            } => self.on_confirm(step, by, *automatic, typed.as_deref(), evidence, fx),
+            Decision::Approve {
+                step,
+                evidence_sha256,
+            } => self.on_approve(step, by, evidence_sha256, fx),
+            Decision::Withdraw { step } => self.on_withdraw(step, by, fx),
             Decision::Skip { step, reason } => self.on_skip(step, reason, fx),
             Decision::Retry { step } => self.on_retry(step, fx),
             Decision::Rollback {
@@ -348,6 +363,7 @@ impl Machine {
         by: &Actor,
         automatic: bool,
         typed: Option<&str>,
+        evidence: &[EvidenceItem],
         fx: &mut Vec<Effect>,
     ) {
         let Some(i) = self.idx(step) else {
@@ -394,9 +410,110 @@ impl Machine {
                 },
             );
         }
+        let unacknowledged: Vec<String> = evidence
+            .iter()
+            .filter(|e| e.stale && !e.acknowledged)
+            .map(|e| e.label.clone())
+            .collect();
+        if !automatic && !unacknowledged.is_empty() {
+            return Self::reject(
+                fx,
+                Refusal::StaleEvidence {
+                    step: step.into(),
+                    items: unacknowledged,
+                },
+            );
+        }
+        if d.confirm == ConfirmMode::TwoPerson && !automatic {
+            // the first person only proposes; a second one approves
+            if let Some(p) = &self.status[i].proposal {
+                return Self::reject(
+                    fx,
+                    Refusal::AlreadyProposed {
+                        step: step.into(),
+                        proposer: p.by.who(),
+                    },
+                );
+            }
+            self.status[i].proposal = Some(Proposal {
+                by: by.clone(),
+                evidence: evidence.to_vec(),
+                evidence_sha256: evidence_sha256(evidence),
+            });
+            return;
+        }
         self.status[i].confirmed_by = Some(by.clone());
+        self.status[i].approved_by = None;
         self.status[i].automatic = automatic;
         self.execute(i, fx);
+    }
+
+    /// The pending proposal of step `step` awaiting confirmation, or the refusal.
+    fn proposal_of(&self, step: &str) -> Result<(usize, &Proposal), Refusal> {
+        let i = self
+            .idx(step)
+            .ok_or_else(|| Refusal::NoSuchStep { step: step.into() })?;
+        if self.aborted {
+            return Err(Refusal::RunAborted);
+        }
+        let state = self.status[i].state;
+        if state != StepState::AwaitingConfirmation {
+            return Err(Refusal::NotAwaitingConfirmation {
+                step: step.into(),
+                state,
+            });
+        }
+        match &self.status[i].proposal {
+            Some(p) => Ok((i, p)),
+            None => Err(Refusal::NothingProposed { step: step.into() }),
+        }
+    }
+
+    /// The two-person rule: a different uid than the proposer's, who saw the
+    /// proposal's evidence, lets the step run.
+    fn on_approve(&mut self, step: &str, by: &Actor, seen: &str, fx: &mut Vec<Effect>) {
+        let (i, p) = match self.proposal_of(step) {
+            Ok(x) => x,
+            Err(r) => return Self::reject(fx, r),
+        };
+        if p.by.same_person(by) {
+            let refusal = Refusal::SamePerson {
+                step: step.into(),
+                proposer: p.by.operator.clone(),
+                uid: p.by.uid,
+            };
+            return Self::reject(fx, refusal);
+        }
+        if p.evidence_sha256 != seen {
+            let refusal = Refusal::EvidenceDiffers {
+                step: step.into(),
+                proposed: p.evidence_sha256.clone(),
+                seen: seen.into(),
+            };
+            return Self::reject(fx, refusal);
+        }
+        let s = &mut self.status[i];
+        if let Some(p) = s.proposal.take() {
+            s.confirmed_by = Some(p.by);
+        }
+        s.approved_by = Some(by.clone());
+        s.automatic = false;
+        self.execute(i, fx);
+    }
+
+    fn on_withdraw(&mut self, step: &str, by: &Actor, fx: &mut Vec<Effect>) {
+        let (i, p) = match self.proposal_of(step) {
+            Ok(x) => x,
+            Err(r) => return Self::reject(fx, r),
+        };
+        if !p.by.same_person(by) {
+            let refusal = Refusal::NotTheProposer {
+                step: step.into(),
+                proposer: p.by.who(),
+            };
+            return Self::reject(fx, refusal);
+        }
+        self.status[i].proposal = None;
     }
 
     fn on_skip(&mut self, step: &str, reason: &str, fx: &mut Vec<Effect>) {
@@ -415,6 +532,7 @@ impl Machine {
             | StepState::RetryWait
             | StepState::RolledBack => {
                 self.status[i].state = StepState::Skipped;
+                self.status[i].proposal = None;
                 self.status[i].rollback_interrupted = false;
                 self.status[i].skip_reason = Some(reason.to_string());
                 if self.halted_on == Some(i) {
@@ -646,6 +764,7 @@ impl Machine {
             self.execute(i, fx);
         } else {
             self.status[i].state = StepState::AwaitingConfirmation;
+            self.status[i].proposal = None;
         }
     }
 
@@ -754,3 +873,7 @@ mod tests;
 #[cfg(test)]
 #[path = "machine_replay_tests.rs"]
 mod replay_tests;
+
+#[cfg(test)]
+#[path = "machine_two_person_tests.rs"]
+mod two_person_tests;

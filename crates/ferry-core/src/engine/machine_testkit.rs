@@ -14,11 +14,14 @@ pub fn rb(steps: &str) -> Runbook {
     load_str("t.toml", &text, Path::new("t.toml")).unwrap_or_else(|e| panic!("{}", e.render()))
 }
 
+/// alice, uid 1001 on the bastion.
 pub fn alice() -> Actor {
-    Actor {
-        operator: "alice".into(),
-        host: "bastion".into(),
-    }
+    Actor::named("alice", "bastion").with_uid(1001, Some("alice".into()))
+}
+
+/// bob, uid 1002 on the same bastion.
+pub fn bob() -> Actor {
+    Actor::named("bob", "bastion").with_uid(1002, Some("bob".into()))
 }
 
 /// alice confirms `step` (by hand, or as `--yes` does).

@@ -534,7 +534,22 @@ fn two_person_and_point_of_no_return_need_the_typed_id() {
             evidence: vec![],
         },
     };
-    assert_eq!(m.handle(&right).first(), Some(&exec("promote", 1)));
+    // typed right, alice only proposes: bob's approval runs it
+    let fx = m.handle(&right);
+    assert!(
+        !fx.iter()
+            .any(|e| matches!(e, Effect::Execute { .. } | Effect::Rejected(_))),
+        "{fx:?}"
+    );
+    assert_eq!(m.state("promote"), Some(StepState::AwaitingConfirmation));
+    let approve = Event::Decided {
+        by: bob(),
+        decision: Decision::Approve {
+            step: "promote".into(),
+            evidence_sha256: crate::vocab::evidence_sha256(&[]),
+        },
+    };
+    assert_eq!(m.handle(&approve).first(), Some(&exec("promote", 1)));
 }
 
 #[test]

@@ -27,6 +27,12 @@ pub struct StepSnap {
     pub state: StepState,
     pub attempt: u32,
     pub confirmed_by: Option<String>,
+    /// A two-person step's approver, as [`crate::vocab::Actor::who`] reads.
+    #[serde(default)]
+    pub approved_by: Option<String>,
+    /// A two-person step's proposal awaiting a second operator's approval.
+    #[serde(default)]
+    pub proposal: Option<crate::vocab::Proposal>,
     pub automatic: bool,
     pub started: Option<DateTime<Utc>>,
     pub finished: Option<DateTime<Utc>>,
@@ -66,6 +72,8 @@ impl StepSnap {
             state: StepState::Pending,
             attempt: 0,
             confirmed_by: None,
+            approved_by: None,
+            proposal: None,
             automatic: false,
             started: None,
             finished: None,
@@ -84,6 +92,11 @@ impl StepSnap {
 pub struct Attendee {
     pub operator: String,
     pub host: String,
+    /// The kernel's view: the peer's uid on the socket, and its login name.
+    #[serde(default)]
+    pub uid: Option<u32>,
+    #[serde(default)]
+    pub login: Option<String>,
     /// Attached with `--operate`: may confirm, skip, retry and roll back.
     pub operate: bool,
 }
@@ -126,6 +139,8 @@ impl EngineSnapshot {
                 s.attempt = st.attempt;
                 s.automatic = st.automatic;
                 s.confirmed_by = st.confirmed_by.as_ref().map(|a| a.operator.clone());
+                s.approved_by = st.approved_by.as_ref().map(|a| a.who());
+                s.proposal = st.proposal.clone();
                 s.skip_reason = st.skip_reason.clone();
                 s.rollback_interrupted = st.rollback_interrupted;
                 s.outcome = st.last_outcome.clone();

@@ -38,8 +38,13 @@ pub struct Settings {
     pub resume: bool,
     /// Continue a journal whose runbook changed since it began.
     pub accept_changes: bool,
+    /// The name shown for the run's own operator (`--operator`, else the login).
     pub operator: String,
     pub host: String,
+    /// The kernel's view of the run's own operator: the process's effective uid
+    /// and its login name (journaled with every decision of the run's console).
+    pub uid: Option<u32>,
+    pub login: Option<String>,
     pub runs_dir: PathBuf,
     /// Where `${env:X}` and secrets are looked up (the process environment in production).
     pub env: EnvLookup,
@@ -371,7 +376,9 @@ impl Opened {
         };
         let now = Utc::now();
         if !s.resume {
-            let h = header(&rb, &s.operator, &s.host);
+            let mut h = header(&rb, &s.operator, &s.host);
+            h.uid = s.uid;
+            h.login = s.login.clone();
             journal
                 .append(&Entry::Header(h), now)
                 .map_err(|e| write_err(&journal, e))?;
@@ -379,6 +386,8 @@ impl Opened {
         let session = Entry::Session {
             operator: s.operator.clone(),
             host: s.host.clone(),
+            uid: s.uid,
+            login: s.login.clone(),
             resumed: s.resume,
             pid: std::process::id(),
             socket: socket.map(|p| p.display().to_string()),
@@ -417,6 +426,8 @@ impl Opened {
         let actor = Actor {
             operator: s.operator.clone(),
             host: s.host.clone(),
+            uid: s.uid,
+            login: s.login.clone(),
         };
         let (mut driver, handles) = Driver::new(rb.clone(), machine, journal, env, actor, snap);
         driver.with_monitors(hub, samples);
@@ -451,6 +462,8 @@ fn header(rb: &Runbook, operator: &str, host: &str) -> Header {
             .collect(),
         operator: operator.to_string(),
         host: host.to_string(),
+        uid: None,
+        login: None,
         window_start: rb.window.as_ref().map(|w| w.start),
         window_secs: rb.window.as_ref().map(|w| w.duration.as_secs()),
         plan: journal::StepMeta::plan(rb),

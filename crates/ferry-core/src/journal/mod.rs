@@ -32,6 +32,11 @@ pub struct Header {
     pub steps: BTreeMap<String, String>,
     pub operator: String,
     pub host: String,
+    /// The kernel's view of who started the run (absent in older journals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
     pub window_start: Option<DateTime<Utc>>,
     pub window_secs: Option<u64>,
     /// The steps as planned, so a report needs nothing but the journal.
@@ -78,6 +83,11 @@ pub enum Entry {
     Session {
         operator: String,
         host: String,
+        /// The kernel's view of who runs this session (absent in older journals).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        uid: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        login: Option<String>,
         resumed: bool,
         pid: u32,
         /// The socket `ferry attach` reaches this session at (absent when none was served).
@@ -139,7 +149,7 @@ impl Entry {
     /// `refused: WHY`, with `(asked by OPERATOR@HOST)` for an attached operator's.
     pub fn refused_text(refusal: &Refusal, asked_by: Option<&Actor>) -> String {
         match asked_by {
-            Some(a) => format!("refused: {refusal} (asked by {}@{})", a.operator, a.host),
+            Some(a) => format!("refused: {refusal} (asked by {})", a.at()),
             None => format!("refused: {refusal}"),
         }
     }

@@ -14,6 +14,8 @@ fn header() -> Entry {
         steps: BTreeMap::new(),
         operator: "alice".into(),
         host: "bastion".into(),
+        uid: None,
+        login: None,
         window_start: None,
         window_secs: None,
         plan: Vec::new(),
@@ -29,6 +31,7 @@ fn write_sample(path: &Path) {
             by: Actor {
                 operator: "alice".into(),
                 host: "h".into(),
+                ..Default::default()
             },
             decision: Decision::Confirm {
                 step: "a".into(),
@@ -267,6 +270,7 @@ fn a_secret_that_is_also_json_syntax_leaves_the_journal_readable() {
             by: Actor {
                 operator: "alice".into(),
                 host: "h".into(),
+                ..Default::default()
             },
             decision: Decision::Confirm {
                 step: "a".into(),

@@ -130,7 +130,7 @@ fn timeline(m: &ReportModel) -> Markup {
                     td { (s.started.map(|t| clock(m, t)).unwrap_or_default()) }
                     td { (s.duration_secs.map(report_duration).unwrap_or_default()) }
                     td class={ "state-" (s.state.split(' ').next().unwrap_or("")) } { (s.state) }
-                    td { (s.confirmed_by.clone().unwrap_or_default()) }
+                    td { (s.confirmed_by.as_ref().map(|_| super::markdown::confirmed_by(s)).unwrap_or_default()) }
                     td { (step_notes(s)) }
                 }
             }
@@ -144,10 +144,11 @@ fn confirmations(m: &ReportModel) -> Markup {
         h2 { "Confirmations and their evidence" }
         @if m.confirmations.is_empty() { p { "No confirmations were journaled." } }
         @for c in &m.confirmations {
-            p { code { (c.step) } " confirmed "
-                @if c.automatic { "automatically (rehearsal, for " (c.operator) ")" } @else { "by " (c.operator) "@" (c.host) }
+            p { code { (c.step) } " " (c.action) " "
+                @if c.automatic { "automatically (rehearsal, for " (c.operator) ")" } @else { "by " (c.who()) }
                 " at " (timestamp(c.at)) }
             @if !c.evidence.is_empty() { ul { @for e in &c.evidence { li { (e.label) ": " (e.value) } } } }
+            @if c.two_person() { p class="sha" { "evidence sha256 " code { (c.evidence_sha256) } } }
         }
     }
 }

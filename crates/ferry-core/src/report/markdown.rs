@@ -160,11 +160,20 @@ fn timeline(o: &mut String, m: &ReportModel) {
                 .map(report_duration)
                 .unwrap_or_else(|| "—".into()),
             s.state,
-            s.confirmed_by.as_deref().unwrap_or("—"),
+            cell(&confirmed_by(s)),
             cell(&step_notes(s))
         );
     }
     let _ = writeln!(o);
+}
+
+/// Who confirmed a step, and for a two-person step who approved it.
+pub fn confirmed_by(s: &super::model::StepReport) -> String {
+    let by = s.confirmed_by.as_deref().unwrap_or("—");
+    match &s.approved_by {
+        Some(a) => format!("{by}, approved by {a}"),
+        None => by.to_string(),
+    }
 }
 
 /// The points of no return: passed when, on whose word.
@@ -204,14 +213,24 @@ fn confirmations(o: &mut String, m: &ReportModel) {
         let who = if c.automatic {
             format!("automatically (rehearsal, for {})", c.operator)
         } else {
-            format!("by {}@{}", c.operator, c.host)
+            format!("by {}", c.who())
         };
-        let _ = writeln!(o, "- `{}` confirmed {} at {}", c.step, who, timestamp(c.at));
+        let _ = writeln!(
+            o,
+            "- `{}` {} {} at {}",
+            c.step,
+            c.action,
+            who,
+            timestamp(c.at)
+        );
         if c.evidence.is_empty() {
             let _ = writeln!(o, "  - evidence: none shown");
         }
         for e in &c.evidence {
             let _ = writeln!(o, "  - {}: {}", e.label, e.value);
+        }
+        if c.two_person() {
+            let _ = writeln!(o, "  - evidence sha256: `{}`", c.evidence_sha256);
         }
     }
     if !m.confirmations.is_empty() {

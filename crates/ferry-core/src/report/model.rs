@@ -163,9 +163,12 @@ pub struct StepReport {
     pub started: Option<DateTime<Utc>>,
     pub ended: Option<DateTime<Utc>>,
     pub duration_secs: Option<f64>,
-    /// Who confirmed it; "automatic (--yes)" for a rehearsal's confirmation, "none
-    /// needed" for a step with `confirm = "none"`.
+    /// Who confirmed it (a two-person step: who proposed it), with the uid when
+    /// the journal has it: `alice (uid 1001)`; "automatic (--yes)" for a
+    /// rehearsal's confirmation, "none needed" for a step with `confirm = "none"`.
     pub confirmed_by: Option<String>,
+    /// A two-person step's second operator, who approved the proposal.
+    pub approved_by: Option<String>,
     pub attempts: u32,
     pub skip_reason: Option<String>,
     pub skipped_at: Option<DateTime<Utc>>,
@@ -195,6 +198,7 @@ impl StepReport {
             ended: None,
             duration_secs: None,
             confirmed_by: None,
+            approved_by: None,
             attempts: 0,
             skip_reason: None,
             skipped_at: None,
@@ -225,11 +229,37 @@ impl StepReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct Confirmation {
     pub step: String,
+    /// "confirmed"; for a two-person step "proposed", "approved" or "withdrawn".
+    pub action: String,
     pub at: DateTime<Utc>,
     pub operator: String,
     pub host: String,
+    /// The kernel's view of who it was (absent in journals from before uids).
+    pub uid: Option<u32>,
+    pub login: Option<String>,
     pub automatic: bool,
+    /// What was on screen: for an approval, the proposal's evidence it approved.
     pub evidence: Vec<EvidenceItem>,
+    /// SHA-256 of the evidence's canonical JSON (what proposer and approver compare).
+    pub evidence_sha256: String,
+}
+
+impl Confirmation {
+    /// `alice@bastion (uid 1001)`, or `alice@bastion` without a uid.
+    pub fn who(&self) -> String {
+        crate::vocab::Actor {
+            operator: self.operator.clone(),
+            host: self.host.clone(),
+            uid: self.uid,
+            login: self.login.clone(),
+        }
+        .at()
+    }
+
+    /// Whether it belongs to a two-person step's proposal and approval.
+    pub fn two_person(&self) -> bool {
+        self.action != "confirmed"
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

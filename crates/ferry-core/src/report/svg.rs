@@ -388,6 +388,7 @@ mod tests {
         let bob = Actor {
             operator: "bob".into(),
             host: "h".into(),
+            ..Default::default()
         };
         let ok = Outcome::Succeeded {
             summary: "ok".into(),
@@ -395,6 +396,8 @@ mod tests {
         let session = |resumed| Entry::Session {
             operator: "bob".into(),
             host: "h".into(),
+            uid: None,
+            login: None,
             resumed,
             pid: 1,
             socket: None,

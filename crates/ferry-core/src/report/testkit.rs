@@ -39,6 +39,7 @@ pub fn bob() -> Actor {
     Actor {
         operator: "bob".into(),
         host: "h".into(),
+        ..Default::default()
     }
 }
 
@@ -52,6 +53,8 @@ pub fn header(name: &str) -> Entry {
         steps: Default::default(),
         operator: "bob".into(),
         host: "h".into(),
+        uid: None,
+        login: None,
         window_start: None,
         window_secs: None,
         plan: Vec::new(),
@@ -62,6 +65,8 @@ pub fn session(resumed: bool) -> Entry {
     Entry::Session {
         operator: "bob".into(),
         host: "h".into(),
+        uid: None,
+        login: None,
         resumed,
         pid: 1,
         socket: None,

@@ -22,6 +22,8 @@ pub struct Runbook {
     pub window: Option<Window>,
     pub vars: BTreeMap<String, String>,
     pub aws: Option<AwsSettings>,
+    /// `[operators]`: who may join the run with `ferry attach`, and who may act.
+    pub operators: Option<Operators>,
     pub connections: BTreeMap<String, Connection>,
     pub monitors: Monitors,
     pub phases: Vec<Phase>,
@@ -34,6 +36,17 @@ pub struct Window {
     pub start: chrono::DateTime<chrono::Utc>,
     #[serde(with = "duration_text")]
     pub duration: Duration,
+}
+
+/// `[operators]`: the OS group whose members may attach (the socket is made
+/// mode 0660 with that group), and the OS users who may act; other members of
+/// the group observe. Identified by the kernel (the socket peer's uid), never
+/// by a name a client gives.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Operators {
+    pub group: Option<String>,
+    /// Login names; `None` when `operate` is not given (then every member may act).
+    pub operate: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -43,7 +43,15 @@ pub struct Parsed {
     pub file_span: Span,
 }
 
-const TOP_KEYS: &[&str] = &["runbook", "vars", "aws", "connections", "monitor", "phase"];
+const TOP_KEYS: &[&str] = &[
+    "runbook",
+    "vars",
+    "aws",
+    "operators",
+    "connections",
+    "monitor",
+    "phase",
+];
 const RUNBOOK_KEYS: &[&str] = &["name", "title", "format", "window", "notes"];
 const SUPPORTED_FORMAT: i64 = 1;
 
@@ -65,6 +73,7 @@ pub fn parse(
     let file_span = 0..r.src.len().min(1);
     let (name, title, notes, window) = parse_runbook_table(r, root, &file_span);
     let aws = parse_aws(r, root);
+    let operators = parse_operators(r, root);
     let connections = parse_connections(r, root);
     let monitors = parse_monitors(r, root, &mut refs);
     let mut step_ids = Vec::new();
@@ -82,6 +91,7 @@ pub fn parse(
             window,
             vars,
             aws,
+            operators,
             connections,
             monitors,
             phases,
@@ -246,6 +256,44 @@ fn parse_aws(r: &mut Reader<'_>, root: Node<'_>) -> Option<AwsSettings> {
             endpoint_url: r.string(t, "endpoint_url", "[aws]"),
         }
     })
+}
+
+/// `[operators]`: `group` (an OS group name) and `operate` (OS login names).
+/// Whether the group exists is asked when the run serves its socket, on the
+/// host it runs on, not here.
+fn parse_operators(r: &mut Reader<'_>, root: Node<'_>) -> Option<Operators> {
+    let t = r.table_opt(root, "operators", "the top level")?;
+    r.check_keys(t, "[operators]", &["group", "operate"]);
+    let group = r.str_opt(t, "group", "[operators]").map(|(g, span)| {
+        if !is_os_name(&g) {
+            r.error(
+                Diagnostic::new(Some(span), format!("`{g}` is not an OS group name"))
+                    .expected("a group name like \"dba\" (letters, digits, `_`, `-`, `.`)"),
+            );
+        }
+        g
+    });
+    let operate = r.str_list_opt(t, "operate", "[operators]").map(|users| {
+        for (u, span) in &users {
+            if !is_os_name(u) {
+                r.error(
+                    Diagnostic::new(Some(span.clone()), format!("`{u}` is not an OS user name"))
+                        .expected("a login name like \"alice\""),
+                );
+            }
+        }
+        strip_spans(users)
+    });
+    Some(Operators { group, operate })
+}
+
+/// A user or group name as the system's tools accept it.
+fn is_os_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 32
+        && !s.starts_with('-')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '$'))
 }
 
 fn is_slug_var(s: &str) -> bool {

@@ -44,6 +44,17 @@ pub enum Decision {
     Abort {
         reason: String,
     },
+    /// Approve the pending proposal of a two-person step: a second operator (another
+    /// uid than the proposer's) who saw the proposal's evidence, whose SHA-256
+    /// ([`super::evidence_sha256`]) is `evidence_sha256`.
+    Approve {
+        step: String,
+        evidence_sha256: String,
+    },
+    /// The proposer of a two-person step takes the proposal back.
+    Withdraw {
+        step: String,
+    },
 }
 
 impl Decision {
@@ -53,7 +64,9 @@ impl Decision {
             Decision::Confirm { step, .. }
             | Decision::Skip { step, .. }
             | Decision::Retry { step }
-            | Decision::Rollback { step, .. } => Some(step),
+            | Decision::Rollback { step, .. }
+            | Decision::Approve { step, .. }
+            | Decision::Withdraw { step } => Some(step),
             Decision::Abort { .. } => None,
         }
     }
@@ -124,6 +137,47 @@ pub enum Refusal {
         step: String,
         point: String,
     },
+    /// A two-person step's approval by the proposer's own uid (a second terminal
+    /// of the same person): a second, different OS user must approve.
+    SamePerson {
+        step: String,
+        proposer: String,
+        #[serde(default)]
+        uid: Option<u32>,
+    },
+    /// A second confirmation of a two-person step that already has a proposal:
+    /// the second operator approves it instead.
+    AlreadyProposed {
+        step: String,
+        proposer: String,
+    },
+    /// An approval or withdrawal of a step nobody proposed.
+    NothingProposed {
+        step: String,
+    },
+    /// The approver saw other evidence than the proposal's (it was withdrawn and
+    /// proposed again meanwhile).
+    EvidenceDiffers {
+        step: String,
+        proposed: String,
+        seen: String,
+    },
+    /// A withdrawal by someone other than the proposer.
+    NotTheProposer {
+        step: String,
+        proposer: String,
+    },
+    /// A confirmation over stale evidence that was not acknowledged.
+    StaleEvidence {
+        step: String,
+        items: Vec<String>,
+    },
+    /// `[operators] operate` does not list this user: they may watch, not act.
+    NotAnOperator {
+        #[serde(default)]
+        step: Option<String>,
+        login: String,
+    },
 }
 
 impl Refusal {
@@ -131,6 +185,7 @@ impl Refusal {
     pub fn step(&self) -> Option<&str> {
         match self {
             Refusal::RunAborted => None,
+            Refusal::NotAnOperator { step, .. } => step.as_deref(),
             Refusal::NoSuchStep { step }
             | Refusal::NotAwaitingConfirmation { step, .. }
             | Refusal::HaltedNoAutomatic { step, .. }
@@ -141,7 +196,13 @@ impl Refusal {
             | Refusal::NoRollback { step }
             | Refusal::CannotRollBack { step, .. }
             | Refusal::PastPointOfNoReturn { step, .. }
-            | Refusal::NoAutomaticRollbackPastPointOfNoReturn { step, .. } => Some(step),
+            | Refusal::NoAutomaticRollbackPastPointOfNoReturn { step, .. }
+            | Refusal::SamePerson { step, .. }
+            | Refusal::AlreadyProposed { step, .. }
+            | Refusal::NothingProposed { step }
+            | Refusal::EvidenceDiffers { step, .. }
+            | Refusal::NotTheProposer { step, .. }
+            | Refusal::StaleEvidence { step, .. } => Some(step),
         }
     }
 }
@@ -187,8 +248,53 @@ impl fmt::Display for Refusal {
                 f,
                 "not rolling `{step}` back automatically: `{point}` is a point of no return and has succeeded, so undoing `{step}` now may leave the systems split. The run halts here; roll back with the override only if you are sure"
             ),
+            Refusal::SamePerson {
+                step,
+                proposer,
+                uid,
+            } => {
+                let uid = uid.map(|u| format!(" (uid {u})")).unwrap_or_default();
+                write!(
+                    f,
+                    "`{step}` is a two-person step proposed by {proposer}{uid}: a second, different OS user must approve it"
+                )
+            }
+            Refusal::AlreadyProposed { step, proposer } => write!(
+                f,
+                "`{step}` is already proposed by {proposer}: a second operator approves it (or {proposer} withdraws it)"
+            ),
+            Refusal::NothingProposed { step } => {
+                write!(f, "nobody proposed `{step}`: there is nothing to approve or withdraw")
+            }
+            Refusal::EvidenceDiffers {
+                step,
+                proposed,
+                seen,
+            } => write!(
+                f,
+                "the evidence you approved for `{step}` (sha256 {}) is not the proposal's (sha256 {}): look again",
+                short(seen),
+                short(proposed)
+            ),
+            Refusal::NotTheProposer { step, proposer } => {
+                write!(f, "only {proposer}, who proposed `{step}`, can withdraw it")
+            }
+            Refusal::StaleEvidence { step, items } => write!(
+                f,
+                "the evidence for `{step}` is stale ({}): acknowledge it to confirm over it",
+                items.join(", ")
+            ),
+            Refusal::NotAnOperator { login, .. } => write!(
+                f,
+                "{login} observes this run: [operators] operate does not list them"
+            ),
         }
     }
+}
+
+/// The first 12 hex digits of a hash, as the console shows it.
+pub fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
 }
 
 #[cfg(test)]

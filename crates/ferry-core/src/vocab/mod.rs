@@ -9,7 +9,10 @@ mod event;
 mod tls;
 mod wire;
 
-pub use decision::{Decision, Refusal, TypedReason};
+pub use decision::{short, Decision, Refusal, TypedReason};
+
+#[cfg(test)]
+mod identity_tests;
 pub use event::Event;
 pub use tls::{ConnectionTls, TlsMode};
 
@@ -17,17 +20,122 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Who did something: an operator at a host, or ferry itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// `uid` and `login` are the kernel's view: the effective uid of the process that
+/// runs the console (the run's own console), or the peer's uid read from the attach
+/// socket (`SO_PEERCRED`), with its login name from the user database. `operator`
+/// is the name shown, which `--operator` may set; it never replaces the uid. Both
+/// are absent in journals written before ferry recorded them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
     pub operator: String,
     pub host: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
 }
 
-/// One item of evidence shown to the operator when confirming: a label and its value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+impl Actor {
+    /// An operator known only by name (an old journal's, or a test's).
+    pub fn named(operator: impl Into<String>, host: impl Into<String>) -> Actor {
+        Actor {
+            operator: operator.into(),
+            host: host.into(),
+            uid: None,
+            login: None,
+        }
+    }
+
+    /// The same actor, identified by the kernel as `uid` (login `login`).
+    pub fn with_uid(mut self, uid: u32, login: Option<String>) -> Actor {
+        self.uid = Some(uid);
+        self.login = login;
+        self
+    }
+
+    /// Whether `self` and `other` are the same person for the two-person rule:
+    /// the same uid when both have one (the kernel's view, whatever names they
+    /// gave); otherwise (journals from before uids) the same operator name.
+    pub fn same_person(&self, other: &Actor) -> bool {
+        match (self.uid, other.uid) {
+            (Some(a), Some(b)) => a == b,
+            _ => self.operator == other.operator,
+        }
+    }
+
+    /// `alice@bastion (uid 1001)`, `Alice Smith@bastion (alice, uid 1001)`, or
+    /// `alice@bastion` when no uid is known: the name and host lead, as lines
+    /// written before uids read.
+    pub fn at(&self) -> String {
+        match (self.uid, self.login.as_deref()) {
+            (Some(uid), Some(login)) if login != self.operator => {
+                format!("{}@{} ({login}, uid {uid})", self.operator, self.host)
+            }
+            (Some(uid), _) => format!("{}@{} (uid {uid})", self.operator, self.host),
+            (None, _) => format!("{}@{}", self.operator, self.host),
+        }
+    }
+
+    /// `alice (uid 1001)`, `Alice Smith (alice, uid 1001)`, or the bare name
+    /// when no uid is known.
+    pub fn who(&self) -> String {
+        match (self.uid, self.login.as_deref()) {
+            (Some(uid), Some(login)) if login == self.operator => {
+                format!("{} (uid {uid})", self.operator)
+            }
+            (Some(uid), Some(login)) => format!("{} ({login}, uid {uid})", self.operator),
+            (Some(uid), None) => format!("{} (uid {uid})", self.operator),
+            (None, _) => self.operator.clone(),
+        }
+    }
+}
+
+/// One item of evidence shown to the operator when confirming: a label and its
+/// value, how old the value was, and whether it was stale (older than twice its
+/// source's interval, or its source failing). Confirming over a stale item needs
+/// an explicit acknowledgement, journaled on the item. Older journals have none
+/// of the three, and read and write back as they were.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EvidenceItem {
     pub label: String,
     pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_secs: Option<u64>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub stale: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub acknowledged: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The SHA-256 (hex) of a confirmation's evidence: of its canonical JSON, the
+/// items in order as `[{"label":…,"value":…},…]` with no spaces. A proposer and
+/// an approver of a two-person step compare it to know they saw the same thing.
+pub fn evidence_sha256(evidence: &[EvidenceItem]) -> String {
+    use sha2::{Digest, Sha256};
+    let canonical: Vec<serde_json::Value> = evidence
+        .iter()
+        .map(|e| serde_json::json!({ "label": e.label, "value": e.value }))
+        .collect();
+    let text = serde_json::to_string(&canonical).unwrap_or_default();
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A two-person step's pending proposal: who confirmed it first, with which
+/// evidence on screen and that evidence's hash. It waits for a second operator's
+/// approval, or for its proposer to withdraw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Proposal {
+    pub by: Actor,
+    pub evidence: Vec<EvidenceItem>,
+    pub evidence_sha256: String,
 }
 
 /// The state of one step (DESIGN.md: pending → ready → awaiting confirmation →

@@ -34,6 +34,15 @@ pub(super) enum EventWire {
         by: Actor,
         reason: String,
     },
+    Approve {
+        step: String,
+        by: Actor,
+        evidence_sha256: String,
+    },
+    Withdraw {
+        step: String,
+        by: Actor,
+    },
     Started {
         step: String,
         attempt: u32,
@@ -89,6 +98,18 @@ impl From<EventWire> for Event {
                 },
             ),
             EventWire::Abort { by, reason } => Event::decided(by, Decision::Abort { reason }),
+            EventWire::Approve {
+                step,
+                by,
+                evidence_sha256,
+            } => Event::decided(
+                by,
+                Decision::Approve {
+                    step,
+                    evidence_sha256,
+                },
+            ),
+            EventWire::Withdraw { step, by } => Event::decided(by, Decision::Withdraw { step }),
             EventWire::Started { step, attempt } => Event::Started { step, attempt },
             EventWire::Finished {
                 step,
@@ -135,6 +156,15 @@ impl From<Event> for EventWire {
                     override_point_of_no_return,
                 },
                 Decision::Abort { reason } => EventWire::Abort { by, reason },
+                Decision::Approve {
+                    step,
+                    evidence_sha256,
+                } => EventWire::Approve {
+                    step,
+                    by,
+                    evidence_sha256,
+                },
+                Decision::Withdraw { step } => EventWire::Withdraw { step, by },
             },
             Event::Started { step, attempt } => EventWire::Started { step, attempt },
             Event::Finished {
@@ -169,6 +199,9 @@ mod tests {
             r#"{"type":"retry","step":"a","by":{"operator":"bob","host":"h"}}"#,
             r#"{"type":"rollback","step":"a","by":{"operator":"bob","host":"h"},"override_point_of_no_return":true}"#,
             r#"{"type":"abort","by":{"operator":"bob","host":"h"},"reason":"no"}"#,
+            r#"{"type":"confirm","step":"go","by":{"operator":"Alice","host":"h","uid":1001,"login":"alice"},"automatic":false,"typed":"go","evidence":[]}"#,
+            r#"{"type":"approve","step":"go","by":{"operator":"bob","host":"h","uid":1002,"login":"bob"},"evidence_sha256":"4f53"}"#,
+            r#"{"type":"withdraw","step":"go","by":{"operator":"alice","host":"h","uid":1001,"login":"alice"}}"#,
             r#"{"type":"started","step":"a","attempt":2}"#,
             r#"{"type":"finished","step":"a","attempt":2,"outcome":{"outcome":"timed_out","after_secs":0,"after_ms":500}}"#,
             r#"{"type":"retry_due","step":"a"}"#,

@@ -81,6 +81,8 @@ struct Fold {
     /// The last output lines of each step.
     output: BTreeMap<String, Vec<String>>,
     confirmations: Vec<Confirmation>,
+    /// Two-person steps' pending proposals: their evidence, for the approval.
+    proposals: std::collections::HashMap<String, Vec<EvidenceItem>>,
     interruptions: Vec<Interruption>,
     results: Vec<StepResult>,
     series: BTreeMap<(String, String), Series>,
@@ -109,6 +111,7 @@ impl Fold {
             index,
             output: BTreeMap::new(),
             confirmations: Vec::new(),
+            proposals: Default::default(),
             interruptions: Vec::new(),
             results: Vec::new(),
             series: BTreeMap::new(),
@@ -264,6 +267,25 @@ impl Fold {
                         ..
                     },
             } => self.confirm(ts, step, by, *automatic, evidence),
+            Event::Decided {
+                by,
+                decision:
+                    Decision::Approve {
+                        step,
+                        evidence_sha256,
+                    },
+            } => self.second_person(ts, step, by, "approved", evidence_sha256),
+            Event::Decided {
+                by,
+                decision: Decision::Withdraw { step },
+            } => {
+                let sha = self
+                    .proposals
+                    .get(step)
+                    .map(|e| crate::vocab::evidence_sha256(e))
+                    .unwrap_or_default();
+                self.second_person(ts, step, by, "withdrawn", &sha)
+            }
             Event::Started { step, attempt } => {
                 let s = self.step(step);
                 if s.started.is_none() {
@@ -368,19 +390,60 @@ impl Fold {
         let who = if automatic {
             "automatic (--yes)".to_string()
         } else {
-            by.operator.clone()
+            by.who()
         };
         if !automatic {
             self.operators.insert(by.operator.clone());
         }
-        self.step(step).confirmed_by = Some(who);
+        let s = self.step(step);
+        s.confirmed_by = Some(who);
+        s.approved_by = None;
+        let two_person = s.confirm == "two-person" && !automatic;
+        if two_person {
+            self.proposals.insert(step.to_string(), evidence.to_vec());
+        }
         self.confirmations.push(Confirmation {
             step: step.to_string(),
+            action: if two_person { "proposed" } else { "confirmed" }.into(),
             at: ts,
             operator: by.operator.clone(),
             host: by.host.clone(),
+            uid: by.uid,
+            login: by.login.clone(),
             automatic,
             evidence: evidence.to_vec(),
+            evidence_sha256: crate::vocab::evidence_sha256(evidence),
+        });
+    }
+
+    /// A two-person step's approval or withdrawal of the pending proposal.
+    fn second_person(
+        &mut self,
+        ts: DateTime<Utc>,
+        step: &str,
+        by: &Actor,
+        action: &str,
+        evidence_sha256: &str,
+    ) {
+        self.operators.insert(by.operator.clone());
+        let evidence = self.proposals.remove(step).unwrap_or_default();
+        let s = self.step(step);
+        if action == "approved" {
+            s.approved_by = Some(by.who());
+        } else {
+            s.confirmed_by = None;
+        }
+        self.confirmations.push(Confirmation {
+            step: step.to_string(),
+            action: action.to_string(),
+            at: ts,
+            operator: by.operator.clone(),
+            host: by.host.clone(),
+            uid: by.uid,
+            login: by.login.clone(),
+            automatic: false,
+            evidence,
+            evidence_sha256: evidence_sha256.to_string(),
         });
     }
 
