@@ -39,7 +39,13 @@ pub fn open(
 }
 
 /// What an attaching console is told: the runbook (path, hash, text), the journal, who runs it.
-pub fn run_info(rb: &Runbook, journal: &Path, operator: &str, host: &str) -> RunInfo {
+pub fn run_info(
+    rb: &Runbook,
+    journal: &Path,
+    operator: &str,
+    host: &str,
+    vars: &ferry_core::runbook::vars::Overrides,
+) -> RunInfo {
     let path = absolute(&rb.path);
     // the text as loaded, if the file still holds it (its hash says so)
     let source = std::fs::read_to_string(&path)
@@ -52,6 +58,11 @@ pub fn run_info(rb: &Runbook, journal: &Path, operator: &str, host: &str) -> Run
             runbook_path: path.display().to_string(),
             runbook_sha256: rb.source_sha256.clone(),
             runbook_source: source,
+            vars: vars
+                .values()
+                .into_iter()
+                .filter(|(k, _)| !ferry_core::runbook::vars::is_masked(k))
+                .collect(),
             journal: absolute(journal).display().to_string(),
             operator: operator.to_string(),
             host: host.to_string(),

@@ -6,6 +6,7 @@
 
 mod decision;
 mod event;
+pub mod rehearsal;
 mod wire;
 
 pub use decision::{Decision, Refusal, TypedReason};
