@@ -16,7 +16,14 @@ pub fn run(path: &Path, vars: &runbook::vars::Overrides) -> i32 {
                 complain_raw!("{e}");
                 return EXIT_BAD_INPUT;
             }
-            say_raw!("{}", plan(&rb, &vars.used(&rb.vars)));
+            // a secret-named var's value is masked wherever the plan echoes it
+            let mut secrets = ferry_core::engine::redact::Redactor::new();
+            for (k, v) in &rb.vars {
+                if runbook::vars::is_masked(k) && expand::env_refs(v).is_empty() {
+                    secrets.add(v);
+                }
+            }
+            say_raw!("{}", secrets.redact(&plan(&rb, &vars.used(&rb.vars))));
             EXIT_OK
         }
         Err(report) => {

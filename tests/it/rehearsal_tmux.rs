@@ -74,11 +74,11 @@ fn the_console_shows_eta_overrun_and_the_budget_running_out() {
     t.keys(ONE, &["Escape"]);
     t.keys(ONE, &["q"]);
     if t.wait_for_secs(ONE, "the quit question or the shell", 10, |s| {
-        s.contains("Quit") || s.contains("resume with")
+        s.contains("Quit") || s.contains("stopped:")
     })
     .contains("Quit")
     {
         t.keys(ONE, &["y"]);
     }
-    t.wait_for_secs(ONE, "ferry to exit", 15, |s| s.contains("resume with"));
+    t.wait_for_secs(ONE, "ferry to exit", 15, |s| s.contains("stopped:"));
 }

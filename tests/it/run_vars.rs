@@ -82,7 +82,9 @@ fn check_shows_the_values_in_force_and_where_they_came_from() {
         "{}",
         out.show()
     );
+    // nor in the commands the plan prints
     assert!(!out.stdout.contains("s3cr3t-rig-token"), "{}", out.show());
+    assert!(out.stdout.contains("echo token=••••••"), "{}", out.show());
     // the runbook's own value without overrides
     let plain = check(&dir, &[]);
     plain.assert_code(0, "check without overrides");
@@ -196,7 +198,15 @@ fn a_run_journals_the_values_masks_secrets_and_a_resume_reuses_them() {
 
     // a changed value is refused on resume, and nothing is appended
     let lines_before = text.lines().count();
-    let changed = dir.run(&["--resume", "--yes", "--var", "target=other-db"]);
+    std::fs::write(dir.file("secret.toml"), "api_token = \"s3cr3t-rig-token\"\n").unwrap();
+    let changed = dir.run(&[
+        "--resume",
+        "--yes",
+        "--vars",
+        "secret.toml",
+        "--var",
+        "target=other-db",
+    ]);
     changed.assert_code(2, "resume with a changed --var");
     assert!(
         changed.stderr.contains("this run began with `cli-db`"),
@@ -226,11 +236,6 @@ fn a_run_journals_the_values_masks_secrets_and_a_resume_reuses_them() {
         file_again.show()
     );
     // with the secret alone, the journaled value of `target` is used
-    std::fs::write(
-        dir.file("secret.toml"),
-        "api_token = \"s3cr3t-rig-token\"\n",
-    )
-    .unwrap();
     let resumed = dir.run(&["--resume", "--yes", "--vars", "secret.toml"]);
     resumed.assert_code(0, "resume reusing the journaled values");
     assert_eq!(
