@@ -138,6 +138,7 @@ fn fixture() -> (Arc<Runbook>, EngineSnapshot) {
         operator: "alice".into(),
         status: RunStatus::Active,
         steps,
+        rehearsal: None,
         window: rb.window.clone(),
         monitors: Arc::new(MonitorsSnapshot {
             lag: (0..3)

@@ -12,6 +12,8 @@ use ferry_core::vocab::{Actor, Decision, Event, Outcome as StepOutcome, RunStatu
 use std::collections::HashSet;
 use tokio::signal::unix::{signal, SignalKind};
 
+mod timeline;
+
 /// Why headless driving ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -218,6 +220,11 @@ pub async fn drive(
     let mut confirmed: HashSet<String> = HashSet::new();
     let mut retried: HashSet<String> = HashSet::new();
     let mut announced: HashSet<(String, u32)> = HashSet::new();
+    // rehearsal figures: said as steps finish, and checked each second for a
+    // step running past its p90 or the rollback budget running out
+    let mut watch = timeline::Watch::default();
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let stop = |h: &Handles, stopping: &mut bool| {
         if !*stopping {
             *stopping = true;
@@ -238,6 +245,12 @@ pub async fn drive(
             _ = async { match sighup.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending::<()>().await } }, if !stopping => {
                 result = Outcome::Interrupted;
                 stop(&h, &mut stopping);
+            }
+            _ = tick.tick(), if !stopping => {
+                let snap = h.snapshot.borrow().clone();
+                for l in watch.observe(&snap, chrono::Utc::now()) {
+                    say!("{l}");
+                }
             }
             n = h.notices.recv() => match n {
                 Some(Notice::Journaled { ts, entry }) => {
@@ -261,6 +274,9 @@ pub async fn drive(
                     continue;
                 }
                 let snap = h.snapshot.borrow_and_update().clone();
+                for l in watch.observe(&snap, chrono::Utc::now()) {
+                    say!("{l}");
+                }
                 // a rehearsal acts as soon as it can, whatever else is running, so
                 // independent branches really run side by side. A command is sent
                 // once per visit of the state (the next snapshots may predate it).
@@ -331,6 +347,11 @@ pub async fn drive(
                 }
             }
         }
+    }
+    // the engine's last state (the loop can end before its snapshot was read)
+    let last = h.snapshot.borrow().clone();
+    for l in watch.observe(&last, chrono::Utc::now()) {
+        say!("{l}");
     }
     result
 }

@@ -143,8 +143,8 @@ pub async fn connect(path: &Path, operator: &str, operate: bool) -> Result<Link,
 pub fn runbook(w: &Welcome) -> Result<Runbook, AttachError> {
     let path = Path::new(&w.runbook_path);
     let loaded = match &w.runbook_source {
-        Some(src) => ferry_core::runbook::load_str(&w.runbook_path, src, path),
-        None => ferry_core::runbook::load(path),
+        Some(src) => ferry_core::runbook::load_str_with(&w.runbook_path, src, path, &w.vars),
+        None => ferry_core::runbook::load_with(path, &w.vars),
     };
     let rb = loaded.map_err(|r| {
         AttachError::Runbook(format!(

@@ -101,6 +101,10 @@ pub struct Welcome {
     pub runbook_path: String,
     pub runbook_sha256: String,
     pub runbook_source: Option<String>,
+    /// The `[vars]` values the run loaded the runbook with (`--var`, `--vars`);
+    /// secret-named ones are not sent (the console shows the runbook's own).
+    #[serde(default)]
+    pub vars: std::collections::BTreeMap<String, String>,
     pub journal: String,
     /// The operator who started the run, on which host, in which process.
     pub operator: String,

@@ -49,6 +49,7 @@ fn welcome() -> Welcome {
         runbook_path: "/nowhere/attach.toml".into(),
         runbook_sha256: String::new(),
         runbook_source: Some(RB.into()),
+        vars: Default::default(),
         journal: "/nowhere/j.jsonl".into(),
         operator: "alice".into(),
         host: "h".into(),

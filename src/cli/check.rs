@@ -9,10 +9,21 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
 
-pub fn run(path: &Path) -> i32 {
-    match runbook::load(path) {
+pub fn run(path: &Path, vars: &runbook::vars::Overrides) -> i32 {
+    match runbook::load_with(path, &vars.values()) {
         Ok(rb) => {
-            say_raw!("{}", plan(&rb));
+            if let Err(e) = vars.check_declared(&rb.vars) {
+                complain_raw!("{e}");
+                return EXIT_BAD_INPUT;
+            }
+            // a secret-named var's value is masked wherever the plan echoes it
+            let mut secrets = ferry_core::engine::redact::Redactor::new();
+            for (k, v) in &rb.vars {
+                if runbook::vars::is_masked(k) && expand::env_refs(v).is_empty() {
+                    secrets.add(v);
+                }
+            }
+            say_raw!("{}", secrets.redact(&plan(&rb, &vars.used(&rb.vars))));
             EXIT_OK
         }
         Err(report) => {
@@ -315,10 +326,11 @@ fn step_lines(o: &mut String, s: &Step, number: &str, width: usize, deps: Option
 
 /// The plan text printed by `ferry check`: the header, connections, monitors,
 /// the steps in order, the rollback-only steps, the summary and the environment.
-pub fn plan(rb: &Runbook) -> String {
+pub fn plan(rb: &Runbook, vars: &[runbook::vars::VarUsed]) -> String {
     let mut o = String::new();
     let steps: Vec<&Step> = rb.steps().collect();
     plan_header(&mut o, rb);
+    plan_vars(&mut o, vars);
     plan_connections(&mut o, rb);
     plan_monitors(&mut o, rb);
     let width = steps.iter().map(|s| s.id.len()).max().unwrap_or(4).min(28);
@@ -357,6 +369,19 @@ fn plan_header(o: &mut String, rb: &Runbook) {
         None => {
             let _ = writeln!(o, "window  none set");
         }
+    }
+}
+
+/// The `[vars]` values in force, where each came from; secret-named ones masked
+/// (the same values a run journals).
+fn plan_vars(o: &mut String, vars: &[runbook::vars::VarUsed]) {
+    if vars.is_empty() {
+        return;
+    }
+    let w = vars.iter().map(|v| v.name.len()).max().unwrap_or(0).max(14);
+    let _ = writeln!(o, "\nvars");
+    for v in vars {
+        let _ = writeln!(o, "  {:<w$} = {}   ({})", v.name, v.shown(), v.source);
     }
 }
 

@@ -188,6 +188,8 @@ pub async fn run(s: DemoSettings, dir: PathBuf) -> i32 {
         wait: false,
         resume_cmd: Some(resume_cmd(&dir)),
         no_resume: None,
+        vars: Default::default(),
+        rehearsals: None,
     };
     let code = run::run(settings).await;
     cancel.cancel();

@@ -236,6 +236,8 @@ async fn run_with_traffic(s: &DemoSettings, dir: &Path, source: &str, target: &s
         wait: false,
         resume_cmd: None,
         no_resume: Some(NO_RESUME.to_string()),
+        vars: Default::default(),
+        rehearsals: None,
     };
     let code = run::run(settings).await;
     cancel.cancel();

@@ -56,6 +56,8 @@ pub enum Command {
         /// text, or json (assets/check.schema.json) for scripts.
         #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
         format: Option<String>,
+        #[command(flatten)]
+        vars: VarArgs,
     },
     /// The embedded demo: seed an SQLite dating app and run runbooks/demo.toml against it.
     Demo {
@@ -154,6 +156,35 @@ pub struct RunArgs {
     /// (`ferry attach --operate`) instead of stopping.
     #[arg(long, conflicts_with = "yes")]
     pub wait: bool,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// Journals of earlier runs of this runbook (a glob, e.g. 'runs/cutover/*.jsonl'):
+    /// per-step ETAs, the projected end and the rollback budget. Wins over
+    /// `rehearsals` in [runbook].
+    #[arg(long, value_name = "GLOB")]
+    pub rehearsals: Option<String>,
+}
+
+/// `--var KEY=VALUE` and `--vars FILE`: values overriding the runbook's `[vars]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct VarArgs {
+    /// Override one of the runbook's [vars] (repeatable; wins over --vars).
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub var: Vec<String>,
+    /// A TOML file of `name = "value"` lines overriding the runbook's [vars].
+    #[arg(long = "vars", value_name = "FILE.toml")]
+    pub vars_file: Option<PathBuf>,
+}
+
+impl VarArgs {
+    /// The validated overrides, or the exit code after saying what is wrong.
+    fn overrides(&self) -> Result<ferry_core::runbook::vars::Overrides, i32> {
+        ferry_core::runbook::vars::Overrides::from_args(self.vars_file.as_deref(), &self.var)
+            .map_err(|e| {
+                complain_raw!("{e}");
+                EXIT_BAD_INPUT
+            })
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -213,8 +244,15 @@ pub fn main() -> i32 {
             ..
         } if f == "json" => check_json::run(&runbook),
         Command::Check {
-            runbook, aws, live, ..
-        } => check_command(&runbook, aws, live),
+            runbook,
+            aws,
+            live,
+            vars,
+            ..
+        } => match vars.overrides() {
+            Ok(v) => check_command(&runbook, aws, live, &v),
+            Err(code) => code,
+        },
         Command::Report {
             journal,
             format,
@@ -263,12 +301,17 @@ pub fn main() -> i32 {
 
 /// `ferry check RUNBOOK [--aws] [--live]`: the plan, then (with `--aws`) the AWS
 /// checks and (with `--live`) the database checks of the online steps.
-fn check_command(runbook: &std::path::Path, aws: bool, live: bool) -> i32 {
-    let code = check::run(runbook);
+fn check_command(
+    runbook: &std::path::Path,
+    aws: bool,
+    live: bool,
+    vars: &ferry_core::runbook::vars::Overrides,
+) -> i32 {
+    let code = check::run(runbook, vars);
     if code != EXIT_OK || !(aws || live) {
         return code;
     }
-    let Ok(rb) = ferry_core::runbook::load(runbook) else {
+    let Ok(rb) = ferry_core::runbook::load_with(runbook, &vars.values()) else {
         return EXIT_BAD_INPUT;
     };
     let mut code = EXIT_OK;
@@ -312,7 +355,13 @@ fn run_command(a: RunArgs) -> i32 {
         Ok(o) => o,
         Err(code) => return code,
     };
+    let vars = match a.vars.overrides() {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
     let settings = run::RunSettings {
+        vars,
+        rehearsals: a.rehearsals,
         runbook: a.runbook,
         journal: a.journal,
         resume: a.resume,

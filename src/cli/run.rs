@@ -34,6 +34,10 @@ pub struct RunSettings {
     /// Why this run can never be resumed (`ferry demo --postgres`: its clusters
     /// are gone when it ends); said instead of a resume command.
     pub no_resume: Option<String>,
+    /// `--var` / `--vars` values overriding the runbook's `[vars]`.
+    pub vars: ferry_core::runbook::vars::Overrides,
+    /// `--rehearsals GLOB` (wins over the runbook's `rehearsals`).
+    pub rehearsals: Option<String>,
 }
 
 /// The name shown for this process's operator when `--operator` gives none:
@@ -54,10 +58,29 @@ pub fn hostname() -> String {
 /// `ferry run`: start (or resume) the run through the engine's front door, serve
 /// the attach socket, drive it from the console or headless, and say how it ended.
 pub async fn run(s: RunSettings) -> i32 {
-    let opened = match start::open(engine_settings(&s)).await {
+    let mut opened = match start::open(engine_settings(&s)).await {
         Ok(o) => o,
         Err(e) => return refuse(&e),
     };
+    match rehearsals(&s, &opened) {
+        Ok(Some(loaded)) => {
+            for w in &loaded.warnings {
+                say!("warning: {w}");
+            }
+            say!(
+                "rehearsals: {} journal(s) give the ETAs and the rollback budget",
+                loaded.journals.len()
+            );
+            opened.set_rehearsal(loaded.rehearsal);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            complain!("error: {e}");
+            complain!("  = help: fix `rehearsals` in [runbook] or --rehearsals GLOB (journals of earlier runs of this runbook)");
+            opened.abandon();
+            return EXIT_BAD_INPUT;
+        }
+    }
     super::logging::set_redactor(opened.redactor.clone());
     tracing::info!(runbook = %opened.runbook.name, path = %s.runbook.display(), operator = %s.operator, "run starting");
     // the attach socket, before the session entry that records it
@@ -100,6 +123,39 @@ pub async fn run(s: RunSettings) -> i32 {
     drive(s, started, attach.map(|a| (a, access))).await
 }
 
+/// The rehearsals of this run: `--rehearsals` (relative to the current folder)
+/// or the runbook's `rehearsals` (relative to its folder); the run's own journal
+/// is never one of them.
+fn rehearsals(
+    s: &RunSettings,
+    opened: &start::Opened,
+) -> Result<
+    Option<ferry_core::report::rehearsal::Loaded>,
+    ferry_core::report::rehearsal::RehearsalError,
+> {
+    let rb = &opened.runbook;
+    let (pattern, base) = match (&s.rehearsals, &rb.rehearsals) {
+        (Some(p), _) => (p.clone(), PathBuf::from(".")),
+        (None, Some(p)) => (
+            p.clone(),
+            rb.path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from(".")),
+        ),
+        (None, None) => return Ok(None),
+    };
+    ferry_core::report::rehearsal::load(
+        &pattern,
+        &base,
+        &rb.name,
+        &rb.source_sha256,
+        Some(opened.journal_path()),
+    )
+    .map(Some)
+}
+
 /// The engine's settings for this command line.
 fn engine_settings(s: &RunSettings) -> start::Settings {
     start::Settings {
@@ -114,6 +170,7 @@ fn engine_settings(s: &RunSettings) -> start::Settings {
         runs_dir: s.runs_dir.clone(),
         env: Arc::new(|k: &str| std::env::var(k).ok()),
         env_vars: std::env::vars().collect(),
+        vars: s.vars.clone(),
     }
 }
 
@@ -150,11 +207,13 @@ async fn drive(s: RunSettings, st: start::Started, attach: Attach) -> i32 {
         journal: journal_path,
         host,
         monitors,
+        vars,
         ..
     } = st;
     let (handles, server) = match attach {
         Some(((file, listener), access)) => {
-            let info = super::serve::run_info(&rb, &journal_path, &s.operator, &host, access);
+            let info =
+                super::serve::run_info(&rb, &journal_path, &s.operator, &host, access, &vars);
             match tokio::net::UnixListener::from_std(listener) {
                 Ok(l) => {
                     let (h, srv) =

@@ -53,6 +53,7 @@ pub fn run_info(
     operator: &str,
     host: &str,
     access: Access,
+    vars: &ferry_core::runbook::vars::Overrides,
 ) -> RunInfo {
     let path = absolute(&rb.path);
     // the text as loaded, if the file still holds it (its hash says so)
@@ -66,6 +67,11 @@ pub fn run_info(
             runbook_path: path.display().to_string(),
             runbook_sha256: rb.source_sha256.clone(),
             runbook_source: source,
+            vars: vars
+                .values()
+                .into_iter()
+                .filter(|(k, _)| !ferry_core::runbook::vars::is_masked(k))
+                .collect(),
             journal: absolute(journal).display().to_string(),
             operator: operator.to_string(),
             host: host.to_string(),

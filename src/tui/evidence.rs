@@ -256,6 +256,12 @@ pub fn gather(rb: &Runbook, snap: &EngineSnapshot, now: DateTime<Utc>) -> Vec<Ev
     }
     out.push(verify_item(rb, snap, now));
     out.extend(caught_up_items(rb, snap));
+    // with rehearsals: where the run is heading, and whether a rollback still fits
+    // (a point of no return is confirmed knowing what turning back would cost)
+    if let Some(p) = ferry_core::engine::timeline::project(snap, now) {
+        out.push(item("projected", super::timeline::end_text(&p).0));
+        out.push(item("window", super::timeline::budget_text(&p.budget).0));
+    }
     out
 }
 

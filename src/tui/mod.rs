@@ -20,6 +20,7 @@ pub mod overlay;
 pub mod render;
 pub mod term;
 pub mod theme;
+pub mod timeline;
 
 #[cfg(test)]
 mod tests;

@@ -64,7 +64,7 @@ impl App {
     /// The panes shown at the current size (see `render::layout`).
     pub fn visible_panes(&self) -> Vec<Pane> {
         let area = ratatui::layout::Rect::new(0, 0, self.size.0, self.size.1);
-        let a = super::render::layout(area, false, false, super::render::Configured::of(&self.rb));
+        let a = super::render::layout(area, false, false, super::render::Configured::of_app(self));
         [
             (a.runbook, Pane::Runbook),
             (a.detail, Pane::Detail),

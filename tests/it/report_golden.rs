@@ -68,6 +68,7 @@ fn header() -> Header {
             meta("verify", "cutover", "verify", ConfirmMode::None, false),
             meta("promote", "cutover", "shell", ConfirmMode::TwoPerson, true),
         ],
+        vars: Vec::new(),
     }
 }
 

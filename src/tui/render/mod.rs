@@ -14,6 +14,7 @@
 //! │                │├ Metrics ──────────┴┴────────────────────┤
 //! │                ││ ⣀⣠⣤⣶⣿ Braille charts with axes           │
 //! └────────────────┘└────────────────────────────────────────┘
+//!  timeline row (with rehearsals): projected end vs the window, rollback budget
 //!  message row: run state, refusals, the `/` prompt
 //!  status bar: UTC clock · window · operator · journal · key hints
 //! ```
@@ -31,6 +32,7 @@ mod metrics;
 mod rowcounts;
 mod runbook;
 mod status;
+mod timeline;
 
 pub use detail::DetailPane;
 pub use lag::LagPane;
@@ -39,6 +41,7 @@ pub use metrics::MetricsPane;
 pub use rowcounts::RowCountsPane;
 pub use runbook::{ListScroll, RunbookPane};
 pub use status::{MessageRow, StatusBar};
+pub use timeline::TimelineRow;
 
 use super::app::{App, Pane};
 use super::fmt;
@@ -79,6 +82,8 @@ pub struct Areas {
     pub rowcounts: Option<Rect>,
     pub metrics: Option<Rect>,
     pub log: Option<Rect>,
+    /// The rehearsal timeline, when the run has rehearsals.
+    pub timeline: Option<Rect>,
     pub message: Rect,
     pub status: Rect,
 }
@@ -90,6 +95,8 @@ pub struct Configured {
     pub lag: usize,
     pub rowcounts: bool,
     pub metrics: usize,
+    /// The run has rehearsals: a timeline row above the message row.
+    pub timeline: bool,
 }
 
 impl Configured {
@@ -98,14 +105,25 @@ impl Configured {
             lag: rb.monitors.lag.len(),
             rowcounts: rb.monitors.rowcounts.is_some(),
             metrics: rb.monitors.metric.len(),
+            timeline: false,
+        }
+    }
+
+    /// What the console shows: the runbook's monitors, and the timeline row
+    /// when the run has rehearsals.
+    pub fn of_app(app: &App) -> Self {
+        Configured {
+            timeline: app.snap.rehearsal.is_some(),
+            ..Configured::of(&app.rb)
         }
     }
 }
 
 /// The layout of a screen of `area`, in log view or with the detail zoomed or not.
 pub fn layout(area: Rect, log_view: bool, zoom: bool, mon: Configured) -> Areas {
-    let [main, message, status] = Layout::vertical([
+    let [main, timeline, message, status] = Layout::vertical([
         Constraint::Min(1),
+        Constraint::Length(u16::from(mon.timeline)),
         Constraint::Length(1),
         Constraint::Length(1),
     ])
@@ -113,6 +131,7 @@ pub fn layout(area: Rect, log_view: bool, zoom: bool, mon: Configured) -> Areas 
     let mut a = Areas {
         message,
         status,
+        timeline: mon.timeline.then_some(timeline),
         ..Areas::default()
     };
     if log_view {
@@ -271,7 +290,7 @@ impl StatefulWidget for &App {
     type State = ListScroll;
 
     fn render(self, area: Rect, buf: &mut Buffer, runbook_scroll: &mut ListScroll) {
-        let a = layout(area, self.log_view, self.zoom, Configured::of(&self.rb));
+        let a = layout(area, self.log_view, self.zoom, Configured::of_app(self));
         let focus = |p: Pane| self.focus == p;
         if let Some(r) = a.runbook {
             RunbookPane::new(self, focus(Pane::Runbook)).render(r, buf, runbook_scroll);
@@ -290,6 +309,9 @@ impl StatefulWidget for &App {
         }
         if let Some(r) = a.log {
             LogPane::new(self).render(r, buf);
+        }
+        if let Some(r) = a.timeline {
+            TimelineRow::new(self).render(r, buf);
         }
         MessageRow::new(self).render(a.message, buf);
         StatusBar::new(self).render(a.status, buf);
@@ -315,6 +337,7 @@ mod tests {
         lag: 2,
         rowcounts: true,
         metrics: 2,
+        timeline: true,
     };
 
     #[test]
@@ -334,6 +357,7 @@ mod tests {
             let rects: Vec<Rect> = [a.runbook, a.detail, a.lag, a.rowcounts, a.metrics]
                 .into_iter()
                 .flatten()
+                .chain(a.timeline)
                 .chain([a.message, a.status])
                 .collect();
             for (i, x) in rects.iter().enumerate() {

@@ -138,6 +138,15 @@ pub fn annotation(app: &App, s: &StepSnap) -> Vec<(String, Style)> {
             push(fmt::dur((end - start).num_seconds()), t.dim());
         }
     }
+    // beside the live duration: what the rehearsals took, and an overrun mark
+    if let Some(r) = app.snap.rehearsal.as_deref() {
+        if !s.rollback_only && s.state != StepState::Skipped {
+            let eta = ferry_core::engine::timeline::step_eta(s, r, app.now);
+            if let Some((text, level)) = crate::tui::timeline::step_text(&eta) {
+                push(text, super::timeline::style(t, level));
+            }
+        }
+    }
     out
 }
 

@@ -7,6 +7,7 @@ mod attached;
 mod help_keys;
 mod loop_tests;
 mod panes;
+mod rehearsal;
 mod screens;
 
 use crate::tui::{App, Theme};
@@ -197,6 +198,7 @@ pub fn fresh(rb: &Runbook) -> EngineSnapshot {
         window: rb.window.clone(),
         monitors: Arc::default(),
         attached: Vec::new(),
+        rehearsal: None,
     }
 }
 

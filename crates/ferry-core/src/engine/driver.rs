@@ -557,6 +557,7 @@ pub fn initial_snapshot(
         window: rb.window.clone(),
         monitors: Default::default(),
         attached: Vec::new(),
+        rehearsal: None,
     };
     s.sync(machine);
     s

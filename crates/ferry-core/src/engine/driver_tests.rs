@@ -48,6 +48,7 @@ async fn a_wait_times_out_in_virtual_time_and_halts_the_run() {
         runs_dir: dir.path().join("runs"),
         env: Arc::new(|_: &str| None),
         env_vars: Vec::new(),
+        vars: Default::default(),
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"));

@@ -13,3 +13,4 @@ pub mod redact;
 pub mod resume;
 pub mod snapshot;
 pub mod start;
+pub mod timeline;

@@ -24,6 +24,9 @@ pub struct StepSnap {
     pub confirm: ConfirmMode,
     pub point_of_no_return: bool,
     pub rollback_only: bool,
+    /// It has a `rollback`: a rollback from after it must undo it.
+    #[serde(default)]
+    pub has_rollback: bool,
     pub state: StepState,
     pub attempt: u32,
     pub confirmed_by: Option<String>,
@@ -69,6 +72,7 @@ impl StepSnap {
             confirm: s.confirm,
             point_of_no_return: s.point_of_no_return,
             rollback_only,
+            has_rollback: s.rollback.is_some(),
             state: StepState::Pending,
             attempt: 0,
             confirmed_by: None,
@@ -120,6 +124,11 @@ pub struct EngineSnapshot {
     /// Operators attached from other terminals, in the order they came.
     #[serde(default)]
     pub attached: Vec<Attendee>,
+    /// Timings of earlier runs of this runbook (`rehearsals`), when given: the
+    /// front-ends project the run's end and the rollback budget from them
+    /// (`engine::timeline`).
+    #[serde(default)]
+    pub rehearsal: Option<Arc<crate::vocab::rehearsal::Rehearsal>>,
 }
 
 impl EngineSnapshot {

@@ -50,6 +50,8 @@ pub struct Settings {
     pub env: EnvLookup,
     /// Every secret-looking variable of this environment is masked, referenced or not.
     pub env_vars: Vec<(String, String)>,
+    /// `--var` / `--vars` values overriding the runbook's `[vars]`.
+    pub vars: runbook::vars::Overrides,
 }
 
 /// Why a run could not start. `Display` is the message for the operator; the
@@ -79,6 +81,9 @@ pub enum StartError {
         path: PathBuf,
         changes: Vec<String>,
     },
+    /// `--var` / `--vars` values that cannot be used (unknown names, a bad
+    /// file, a value changed on resume): the message, rendered.
+    Vars(String),
     JournalWrite {
         path: PathBuf,
         error: String,
@@ -95,6 +100,7 @@ impl StartError {
     pub fn diagnostics(&self) -> Option<&str> {
         match self {
             StartError::Runbook(d) => Some(d),
+            StartError::Vars(d) => Some(d),
             _ => None,
         }
     }
@@ -103,7 +109,7 @@ impl StartError {
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StartError::Runbook(d) => f.write_str(d),
+            StartError::Runbook(d) | StartError::Vars(d) => f.write_str(d),
             StartError::Connections(missing) => {
                 writeln!(f, "cannot resolve the runbook's connections:")?;
                 for m in missing {
@@ -159,6 +165,9 @@ pub enum StartNote {
     TornLine { path: PathBuf, line: usize },
     /// A process group a crashed step left running, and what was done about it.
     Leftover(String),
+    /// Vars masked in the journal (named like a secret): their values come
+    /// from this command line or the runbook, and could not be compared.
+    MaskedVars(Vec<String>),
 }
 
 impl fmt::Display for StartNote {
@@ -175,6 +184,11 @@ impl fmt::Display for StartNote {
                 path.display()
             ),
             StartNote::Leftover(l) => f.write_str(l),
+            StartNote::MaskedVars(v) => write!(
+                f,
+                "{} masked in the journal (named like a secret): taken from this command line or the runbook, not compared with the first session's",
+                v.join(", ")
+            ),
         }
     }
 }
@@ -184,6 +198,8 @@ pub struct Opened {
     pub runbook: Arc<Runbook>,
     pub redactor: Arc<Redactor>,
     pub notes: Vec<StartNote>,
+    /// The var values in force, with where each came from.
+    pub vars: runbook::vars::Overrides,
     settings: Settings,
     conns: Connections,
     journal: Writer,
@@ -203,6 +219,8 @@ pub struct Started {
     pub journal: PathBuf,
     /// The host the run's session entry names.
     pub host: String,
+    /// The var values in force, with where each came from.
+    pub vars: runbook::vars::Overrides,
     pub monitors: CancellationToken,
     pub notes: Vec<StartNote>,
 }
@@ -211,9 +229,24 @@ pub struct Started {
 /// journal: a new one, or the one to resume, verified, checked against the
 /// runbook and replayed into the machine.
 pub async fn open(settings: Settings) -> Result<Opened, StartError> {
-    let rb = runbook::load(&settings.runbook)
-        .map(Arc::new)
-        .map_err(|report| StartError::Runbook(report.render()))?;
+    let mut notes = Vec::new();
+    let first = load_runbook(&settings.runbook, &settings.vars)?;
+    let (rb, vars, resume_from) = if settings.resume {
+        let (path, replay) = resume_journal(&first, &settings)?;
+        let journaled = replay.header().map(|h| h.vars.clone()).unwrap_or_default();
+        let (merged, masked) = settings
+            .vars
+            .for_resume(&journaled, &first.vars)
+            .map_err(|e| StartError::Vars(e.to_string()))?;
+        if !masked.is_empty() {
+            notes.push(StartNote::MaskedVars(masked));
+        }
+        let rb = load_runbook(&settings.runbook, &merged)?;
+        (rb, merged, Some((path, replay)))
+    } else {
+        (first, settings.vars.clone(), None)
+    };
+    let rb = Arc::new(rb);
     let mut redactor = redactor_for(&rb, &*settings.env, &settings.env_vars);
     let conns = Connections::new(&rb, &*settings.env, &mut redactor, RetryPolicy::default())
         .map_err(StartError::Connections)?;
@@ -223,9 +256,9 @@ pub async fn open(settings: Settings) -> Result<Opened, StartError> {
         let r = redactor.clone();
         Box::new(move |t: &str| r.redact(t)) as Box<dyn Fn(&str) -> String + Send>
     };
-    let mut notes = Vec::new();
-    let (journal, machine, snap, interrupted, leftovers) = if settings.resume {
-        resumed(&rb, &settings, redact_for_journal, &mut notes)?
+    let (journal, machine, snap, interrupted, leftovers) = if let Some((path, replay)) = resume_from
+    {
+        resumed(&rb, &settings, path, replay, redact_for_journal, &mut notes)?
     } else {
         let path = settings
             .journal
@@ -242,6 +275,7 @@ pub async fn open(settings: Settings) -> Result<Opened, StartError> {
         runbook: rb,
         redactor,
         notes,
+        vars,
         settings,
         conns,
         journal,
@@ -287,14 +321,17 @@ type Resumed = (
     Vec<(String, i32, Option<u64>)>,
 );
 
-/// The journal to resume: found, verified, of this runbook (unchanged unless
-/// accepted), reopened for appending and replayed.
-fn resumed(
-    rb: &Runbook,
-    s: &Settings,
-    redact: Box<dyn Fn(&str) -> String + Send>,
-    notes: &mut Vec<StartNote>,
-) -> Result<Resumed, StartError> {
+/// The runbook with the given var values; every given name must be declared.
+fn load_runbook(path: &Path, vars: &runbook::vars::Overrides) -> Result<Runbook, StartError> {
+    let rb = runbook::load_with(path, &vars.values())
+        .map_err(|report| StartError::Runbook(report.render()))?;
+    vars.check_declared(&rb.vars)
+        .map_err(|e| StartError::Vars(e.to_string()))?;
+    Ok(rb)
+}
+
+/// The journal to resume, found and verified, and not closed.
+fn resume_journal(rb: &Runbook, s: &Settings) -> Result<(PathBuf, journal::Replay), StartError> {
     let path = s
         .journal
         .clone()
@@ -307,6 +344,19 @@ fn resumed(
     if replay.closed() {
         return Err(StartError::AlreadyEnded(path));
     }
+    Ok((path, replay))
+}
+
+/// The journal to resume: of this runbook (unchanged unless accepted),
+/// reopened for appending and replayed.
+fn resumed(
+    rb: &Runbook,
+    s: &Settings,
+    path: PathBuf,
+    replay: journal::Replay,
+    redact: Box<dyn Fn(&str) -> String + Send>,
+    notes: &mut Vec<StartNote>,
+) -> Result<Resumed, StartError> {
     if let Some(h) = replay.header() {
         if h.runbook_name != rb.name {
             return Err(StartError::OtherRunbook {
@@ -346,6 +396,12 @@ impl Opened {
         self.journal.path()
     }
 
+    /// Rehearsal timings for the front-ends (computed by `report::rehearsal`
+    /// from earlier journals): carried in every snapshot from the first.
+    pub fn set_rehearsal(&mut self, r: crate::vocab::rehearsal::Rehearsal) {
+        self.snap.rehearsal = Some(Arc::new(r));
+    }
+
     /// Drop a new run's journal file that nothing was written to yet (a front-end
     /// that cannot go on after `open`); a resumed journal is never touched.
     pub fn abandon(self) {
@@ -362,6 +418,7 @@ impl Opened {
             runbook: rb,
             redactor,
             mut notes,
+            vars,
             settings: s,
             conns,
             mut journal,
@@ -379,6 +436,7 @@ impl Opened {
             let mut h = header(&rb, &s.operator, &s.host);
             h.uid = s.uid;
             h.login = s.login.clone();
+            h.vars = vars.used(&rb.vars);
             journal
                 .append(&Entry::Header(h), now)
                 .map_err(|e| write_err(&journal, e))?;
@@ -442,6 +500,7 @@ impl Opened {
             redactor,
             journal: journal_path,
             host: s.host,
+            vars,
             monitors,
             notes,
         })
@@ -467,6 +526,7 @@ fn header(rb: &Runbook, operator: &str, host: &str) -> Header {
         window_start: rb.window.as_ref().map(|w| w.start),
         window_secs: rb.window.as_ref().map(|w| w.duration.as_secs()),
         plan: journal::StepMeta::plan(rb),
+        vars: Vec::new(),
     }
 }
 
@@ -502,8 +562,12 @@ pub fn redactor_for(
     for c in rb.connections.values() {
         names.extend(runbook::expand::env_refs(&c.url));
     }
-    for v in rb.vars.values() {
+    for (k, v) in &rb.vars {
         names.extend(runbook::expand::env_refs(v));
+        // a secret-named var given as a literal (in the runbook, a vars file or --var)
+        if runbook::vars::is_masked(k) && runbook::expand::env_refs(v).is_empty() {
+            r.add(v);
+        }
     }
     for st in rb.steps() {
         if let runbook::StepKind::Shell(sh) = &st.kind {

@@ -42,6 +42,10 @@ pub struct Header {
     /// The steps as planned, so a report needs nothing but the journal.
     #[serde(default)]
     pub plan: Vec<StepMeta>,
+    /// The `[vars]` values the run used and where each came from (`--var`,
+    /// `--vars`, the runbook); secret-named ones masked. A resume reuses them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vars: Vec<crate::runbook::vars::VarUsed>,
 }
 
 /// What the journal records of each step's definition.

@@ -19,6 +19,7 @@ fn header() -> Entry {
         window_start: None,
         window_secs: None,
         plan: Vec::new(),
+        vars: Vec::new(),
     })
 }
 

@@ -6,6 +6,7 @@
 pub mod html;
 pub mod markdown;
 pub mod model;
+pub mod rehearsal;
 pub mod results;
 pub mod stats;
 pub mod svg;

@@ -102,6 +102,17 @@ fn active_secs(r: &ReportModel, s: &StepReport) -> Option<f64> {
     Some(d.max(0.0))
 }
 
+/// How long a step's rollback took, when it finished well: from the operator's
+/// `b` (or the step's failure, for `on_failure = "rollback"`) to its end.
+fn rollback_secs(s: &StepReport) -> Option<f64> {
+    if s.state != "rolled back" {
+        return None;
+    }
+    let end = s.rollback_ended?;
+    let start = s.rollback_started.or(s.ended)?;
+    (end >= start).then(|| (end - start).num_milliseconds() as f64 / 1000.0)
+}
+
 /// The timing table over several reports of the same runbook.
 pub fn render(reports: &[ReportModel]) -> String {
     let mut o = String::new();
@@ -112,9 +123,11 @@ pub fn render(reports: &[ReportModel]) -> String {
     if let Some(s) = &total {
         row(&mut o, "TOTAL", s);
     }
+    let rollback_p90 = rollback_rows(&mut o, &t);
     counted(&mut o, &t);
     if let Some(s) = &total {
         window_fit(&mut o, s, t.window);
+        buffer(&mut o, s, rollback_p90, t.window);
     }
     varies_most(&mut o, varying, total.as_ref());
     let _ = writeln!(
@@ -126,11 +139,14 @@ pub fn render(reports: &[ReportModel]) -> String {
 
 /// What the reports hold for the table: each succeeded step's times in plan
 /// order, the totals of the runs that succeeded, and what was left out.
-struct Timings<'a> {
-    per_step: BTreeMap<String, Vec<f64>>,
+/// `report::rehearsal` reads the same figures for the console.
+pub(super) struct Timings<'a> {
+    pub(super) per_step: BTreeMap<String, Vec<f64>>,
+    /// Each step's rollback times, where a rehearsal rolled it back.
+    pub(super) rollbacks: BTreeMap<String, Vec<f64>>,
     /// Step ids in the order they first succeeded.
-    order: Vec<String>,
-    totals: Vec<f64>,
+    pub(super) order: Vec<String>,
+    pub(super) totals: Vec<f64>,
     /// Runs not counted in the total, by outcome.
     left_out: BTreeMap<&'a str, usize>,
     /// Runs that were stopped and resumed.
@@ -141,9 +157,10 @@ struct Timings<'a> {
 }
 
 impl<'a> Timings<'a> {
-    fn gather(reports: &'a [ReportModel]) -> Timings<'a> {
+    pub(super) fn gather(reports: &'a [ReportModel]) -> Timings<'a> {
         let mut t = Timings {
             per_step: BTreeMap::new(),
+            rollbacks: BTreeMap::new(),
             order: Vec::new(),
             totals: Vec::new(),
             left_out: BTreeMap::new(),
@@ -170,6 +187,11 @@ impl<'a> Timings<'a> {
                         t.order.push(s.id.clone());
                     }
                     t.per_step.entry(s.id.clone()).or_default().push(d);
+                }
+            }
+            for s in &r.steps {
+                if let Some(d) = rollback_secs(s) {
+                    t.rollbacks.entry(s.id.clone()).or_default().push(d);
                 }
             }
         }
@@ -230,6 +252,75 @@ fn step_rows(o: &mut String, t: &Timings) -> Vec<(String, Summary)> {
         }
     }
     varying
+}
+
+/// A row per rehearsed rollback (`↶ step`); returns the rollback path's p90:
+/// the sum of every rehearsed rollback's p90, what turning back from the last
+/// step that can be undone costs (`None` when no rehearsal rolled back).
+fn rollback_rows(o: &mut String, t: &Timings) -> Option<f64> {
+    if t.rollbacks.is_empty() {
+        let _ = writeln!(
+            o,
+            "rollbacks: none rehearsed (roll back in a rehearsal to time the way back)"
+        );
+        return None;
+    }
+    let mut path = 0.0;
+    for (id, v) in &t.rollbacks {
+        if let Some(s) = summarize(v) {
+            row(o, &format!("↶ {id}"), &s);
+            path += s.p90;
+        }
+    }
+    let _ = writeln!(
+        o,
+        "rollback path (sum of the rehearsed rollbacks' p90): {}",
+        report_duration(path)
+    );
+    Some(path)
+}
+
+/// The window the rehearsals call for: the median run, plus a buffer for a
+/// slow night (the 95% next-run bound above the median, or p90 with one run)
+/// and for turning back at the end (the rollback path's p90).
+fn buffer(o: &mut String, s: &Summary, rollback_p90: Option<f64>, window: Option<u64>) {
+    let slow = s.next95.map(|(_, hi)| hi).unwrap_or(s.p90) - s.median;
+    let slow = slow.max(0.0);
+    let back = rollback_p90.unwrap_or(0.0);
+    let recommended = s.median + slow + back;
+    let _ = write!(
+        o,
+        "buffer: {} recommended over the median {} ({} for a slow run{}) → a window of at least {}",
+        report_duration(slow + back),
+        report_duration(s.median),
+        report_duration(slow),
+        match rollback_p90 {
+            Some(b) => format!(", {} to roll back", report_duration(b)),
+            None => ", rollback not rehearsed: not counted".to_string(),
+        },
+        report_duration(recommended)
+    );
+    match window {
+        Some(w) if (w as f64) < recommended => {
+            let _ = writeln!(
+                o,
+                "; the planned {} is SHORT by {}",
+                report_duration(w as f64),
+                report_duration(recommended - w as f64)
+            );
+        }
+        Some(w) => {
+            let _ = writeln!(
+                o,
+                "; the planned {} leaves {} more",
+                report_duration(w as f64),
+                report_duration(w as f64 - recommended)
+            );
+        }
+        None => {
+            let _ = writeln!(o);
+        }
+    }
 }
 
 /// Which runs the total counts, and what it leaves out.

@@ -58,6 +58,7 @@ pub fn header(name: &str) -> Entry {
         window_start: None,
         window_secs: None,
         plan: Vec::new(),
+        vars: Vec::new(),
     })
 }
 

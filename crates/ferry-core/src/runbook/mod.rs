@@ -14,6 +14,7 @@ mod reader;
 mod steps;
 pub mod tls;
 mod validate;
+pub mod vars;
 
 pub use diag::{Diagnostic, Report};
 pub use model::*;
@@ -21,10 +22,17 @@ pub use online::is_slot_name;
 pub use reader::{is_slug, parse_duration};
 pub use validate::execution_order;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Load and validate a runbook. On failure, every problem found is in the report.
 pub fn load(path: &Path) -> Result<Runbook, Report> {
+    load_with(path, &BTreeMap::new())
+}
+
+/// [`load`] with `[vars]` values overridden (`--var`, `--vars`); names the
+/// runbook does not declare are ignored here (see [`vars::Overrides::check_declared`]).
+pub fn load_with(path: &Path, vars: &BTreeMap<String, String>) -> Result<Runbook, Report> {
     let file = path.display().to_string();
     let cannot = |what: String, expected: &str| Report {
         file: file.clone(),
@@ -80,7 +88,7 @@ pub fn load(path: &Path) -> Result<Runbook, Report> {
             });
         }
     };
-    load_str(&file, &source, path)
+    load_str_with(&file, &source, path, vars)
 }
 
 /// A runbook is text a person wrote; anything bigger is the wrong file.
@@ -160,6 +168,16 @@ fn syntax_error(e: &toml_edit::TomlError) -> Diagnostic {
 
 /// Parse runbook text; `file` names it in diagnostics.
 pub fn load_str(file: &str, source: &str, path: &Path) -> Result<Runbook, Report> {
+    load_str_with(file, source, path, &BTreeMap::new())
+}
+
+/// [`load_str`] with `[vars]` values overridden.
+pub fn load_str_with(
+    file: &str,
+    source: &str,
+    path: &Path,
+    vars: &BTreeMap<String, String>,
+) -> Result<Runbook, Report> {
     use sha2::{Digest, Sha256};
     let sha: String = Sha256::digest(source.as_bytes())
         .iter()
@@ -179,7 +197,7 @@ pub fn load_str(file: &str, source: &str, path: &Path) -> Result<Runbook, Report
         Err(e) => return Err(report(vec![syntax_error(&e)])),
     };
     let mut r = reader::Reader::new(source);
-    let parsed = parse::parse(&mut r, doc.as_table(), path, sha);
+    let parsed = parse::parse(&mut r, doc.as_table(), path, sha, vars);
     validate::validate(&mut r, &parsed);
     if r.errors.is_empty() {
         Ok(parsed.runbook)

@@ -20,6 +20,8 @@ pub struct Runbook {
     pub format: u32,
     pub notes: Option<String>,
     pub window: Option<Window>,
+    /// `rehearsals = GLOB`: journals of earlier runs, relative to the runbook's folder.
+    pub rehearsals: Option<String>,
     pub vars: BTreeMap<String, String>,
     pub aws: Option<AwsSettings>,
     /// `[operators]`: who may join the run with `ferry attach`, and who may act.

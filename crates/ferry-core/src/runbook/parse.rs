@@ -52,7 +52,7 @@ const TOP_KEYS: &[&str] = &[
     "monitor",
     "phase",
 ];
-const RUNBOOK_KEYS: &[&str] = &["name", "title", "format", "window", "notes"];
+const RUNBOOK_KEYS: &[&str] = &["name", "title", "format", "window", "notes", "rehearsals"];
 const SUPPORTED_FORMAT: i64 = 1;
 
 pub fn parse(
@@ -60,6 +60,7 @@ pub fn parse(
     doc: &toml_edit::Table,
     path: &std::path::Path,
     sha: String,
+    overrides: &BTreeMap<String, String>,
 ) -> Parsed {
     let root = Node::Table(doc);
     r.check_keys(root, "the runbook file (top level)", TOP_KEYS);
@@ -67,11 +68,17 @@ pub fn parse(
     let mut refs = Vec::new();
 
     // [vars] first, so every later string can be expanded.
-    let vars = parse_vars(r, root);
+    let mut vars = parse_vars(r, root);
+    for (k, v) in overrides {
+        // unknown names are the caller's to refuse, with the vars file's position
+        if let Some(slot) = vars.get_mut(k) {
+            slot.clone_from(v);
+        }
+    }
     r.vars = vars.clone();
 
     let file_span = 0..r.src.len().min(1);
-    let (name, title, notes, window) = parse_runbook_table(r, root, &file_span);
+    let (name, title, notes, window, rehearsals) = parse_runbook_table(r, root, &file_span);
     let aws = parse_aws(r, root);
     let operators = parse_operators(r, root);
     let connections = parse_connections(r, root);
@@ -89,6 +96,7 @@ pub fn parse(
             format: SUPPORTED_FORMAT as u32,
             notes,
             window,
+            rehearsals,
             vars,
             aws,
             operators,
@@ -181,12 +189,17 @@ fn parse_vars(r: &mut Reader<'_>, root: Node<'_>) -> BTreeMap<String, String> {
     vars
 }
 
-/// `[runbook]`: name, title, format, notes and window.
-fn parse_runbook_table(
-    r: &mut Reader<'_>,
-    root: Node<'_>,
-    file_span: &Span,
-) -> (String, String, Option<String>, Option<Window>) {
+/// name, title, notes, window, rehearsals.
+type RunbookTable = (
+    String,
+    String,
+    Option<String>,
+    Option<Window>,
+    Option<String>,
+);
+
+/// `[runbook]`: name, title, format, notes, window and rehearsals.
+fn parse_runbook_table(r: &mut Reader<'_>, root: Node<'_>, file_span: &Span) -> RunbookTable {
     match r.table_opt(root, "runbook", "the top level") {
         None => {
             if root.get("runbook").is_none() {
@@ -195,7 +208,7 @@ fn parse_runbook_table(
                         .expected("a `[runbook]` table with `name`, `title` and `format = 1`"),
                 );
             }
-            (String::new(), String::new(), None, None)
+            (String::new(), String::new(), None, None, None)
         }
         Some(t) => {
             r.check_keys(t, "[runbook]", RUNBOOK_KEYS);
@@ -212,7 +225,9 @@ fn parse_runbook_table(
             check_format(r, t);
             let notes = r.string(t, "notes", "[runbook]");
             let window = parse_window(r, t);
-            (name, title, notes, window)
+            // a glob of journals; relative to the runbook's folder
+            let rehearsals = r.string(t, "rehearsals", "[runbook]");
+            (name, title, notes, window, rehearsals)
         }
     }
 }

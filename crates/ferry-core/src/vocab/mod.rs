@@ -6,6 +6,7 @@
 
 mod decision;
 mod event;
+pub mod rehearsal;
 mod tls;
 mod wire;
 
