@@ -27,6 +27,8 @@ mod exec_pg;
 mod exec_shell;
 mod monitor_pg;
 mod monitor_standby;
+mod mysql_copy;
+mod mysql_exec;
 mod report_chromium;
 mod report_golden;
 mod report_inputs;
