@@ -2,7 +2,7 @@
 # Helper functions for ferry's test rig. Sourced by scripts/test; not run on its own.
 #
 # The rig is: a PostgreSQL primary, a streaming standby made with pg_basebackup, an independent
-# target cluster, and moto_server (AWS RDS and CloudWatch), all on loopback on free ports, in one
+# target cluster, moto_server (AWS RDS and CloudWatch) and a MariaDB server, all on loopback on free ports, in one
 # temporary directory. See the "Test rig" section of DESIGN.md.
 #
 # Everything prints progress to stderr; stdout is left alone (scripts/test --shell prints export
@@ -101,6 +101,7 @@ rig_ensure_packages() {
     if ! rig_venv_python >/dev/null; then
         pkgs+=(python3 python3-venv)
     fi
+    rig_my_want_packages
     if [ ${#pkgs[@]} -gt 0 ]; then
         rig_apt_install "${pkgs[@]}"
         if [ $installed_pg = 1 ]; then
@@ -524,6 +525,7 @@ rig_start() {
     # moto takes a few seconds to import; let it do that while the clusters come up.
     rig_spawn_moto
     rig_tls_make_certs
+    rig_my_spawn
 
     # The target is independent of the primary and standby: bring it up alongside them.
     (
@@ -539,8 +541,10 @@ rig_start() {
     RIG_TARGET_PORT=$(cat "$RIG_DIR/target.port")
     rig_wait_streaming
     rig_wait_moto
+    rig_my_wait
 
     rig_write_env
+    rig_my_write_env
     # shellcheck disable=SC1091
     . "$RIG_DIR/env"
     rig_log "up in $((SECONDS - t0))s; stop with: scripts/test --stop $RIG_DIR"
@@ -600,6 +604,8 @@ rig_stop() {
         RIG_BG_PID=""
     fi
 
+    rig_my_stop "$dir"
+
     # Every cluster under the rig directory, including any a test made there.
     for pidfile in "$dir"/*/postmaster.pid; do
         [ -e "$pidfile" ] || continue
@@ -635,4 +641,164 @@ rig_stop() {
 
     rm -rf "$dir" 2>/dev/null || rm -rf "$dir" || true
     rig_log "stopped and removed $dir"
+}
+
+# ---------------------------------------------------------------------------------------------
+# MariaDB (issue 16: the mysql:// source). Everything MariaDB is in this block; the rest of the
+# rig calls rig_my_want_packages, rig_my_spawn, rig_my_wait, rig_my_write_env and rig_my_stop.
+#
+# One server, Debian's mariadb-server, in $RIG_DIR/mariadb: its own datadir made by
+# mariadb-install-db, on a free loopback port, its socket in that directory, running as the
+# `mysql` OS user when the caller is root. A database `ferry` and a user `ferry` that must give a
+# password (tests prove it is needed and never leaks); root logs in over the socket without one.
+# $RIG_DIR/mariadb/ctl start|stop|restart|kill lets a test restart the server mid-copy.
+# ---------------------------------------------------------------------------------------------
+
+RIG_MY_USER=ferry
+RIG_MY_PASSWORD=ferry-mysql-secret-pw
+RIG_MY_DB=ferry
+
+# Adds the MariaDB server and pgloader (the copy benchmark's reference) to the caller's `pkgs`.
+rig_my_want_packages() {
+    command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || pkgs+=(mariadb-server)
+    command -v pgloader >/dev/null 2>&1 || pkgs+=(pgloader)
+}
+
+rig_my_bin() {
+    local b
+    for b in mariadbd /usr/sbin/mariadbd mysqld /usr/sbin/mysqld; do
+        if command -v "$b" >/dev/null 2>&1; then
+            command -v "$b"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# Write $RIG_DIR/mariadb/ctl: start (waits until the server answers), stop, restart, kill (-9).
+rig_my_write_ctl() {
+    local dir=$1 port=$2 bin=$3 as_user=""
+    rig_is_root && as_user="--user=mysql"
+    cat >"$dir/ctl" <<CTL
+#!/usr/bin/env bash
+# Start or stop the rig's MariaDB server (written by scripts/rig.sh).
+set -u
+dir=$dir
+pidfile=\$dir/mariadbd.pid
+running() { [ -s "\$pidfile" ] && kill -0 "\$(cat "\$pidfile")" 2>/dev/null; }
+start() {
+    running && return 0
+    setsid $bin --no-defaults $as_user --datadir="\$dir/data" --socket="\$dir/mysqld.sock" \\
+        --port=$port --bind-address=127.0.0.1 --pid-file="\$pidfile" --log-error="\$dir/mariadb.err" \\
+        --skip-name-resolve --skip-log-bin --innodb-buffer-pool-size=128M \\
+        --innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0 --max-connections=300 \\
+        --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \\
+        --default-time-zone=SYSTEM </dev/null >>"\$dir/mariadb.out" 2>&1 &
+    for _ in \$(seq 1 ${RIG_START_TIMEOUT}0); do
+        if mariadb-admin --no-defaults --socket="\$dir/mysqld.sock" -uroot ping >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    tail -n 30 "\$dir/mariadb.err" >&2
+    echo "mariadb did not start" >&2
+    return 1
+}
+stop() {
+    running || return 0
+    local pid
+    pid=\$(cat "\$pidfile")
+    kill -TERM "\$pid" 2>/dev/null
+    for _ in \$(seq 1 300); do kill -0 "\$pid" 2>/dev/null || return 0; sleep 0.1; done
+    kill -KILL "\$pid" 2>/dev/null
+}
+case \${1:-} in
+start) start ;;
+stop) stop ;;
+restart) stop && start ;;
+kill) running && kill -KILL "\$(cat "\$pidfile")"; for _ in \$(seq 1 100); do running || exit 0; sleep 0.1; done ;;
+*) echo "usage: \$0 start|stop|restart|kill" >&2; exit 2 ;;
+esac
+CTL
+    chmod 755 "$dir/ctl"
+}
+
+# Initialise the datadir, start the server on a free port, create the database and user.
+# Runs in the background (rig_my_spawn); writes $RIG_DIR/mariadb/port when ready.
+rig_my_start() {
+    local dir=$RIG_DIR/mariadb bin port attempt
+    bin=$(rig_my_bin) || rig_die "no mariadbd found (install mariadb-server)"
+    mkdir -p "$dir"
+    rig_is_root && chown mysql: "$dir"
+    local install=(mariadb-install-db --no-defaults --datadir="$dir/data" --skip-test-db
+        --auth-root-authentication-method=normal)
+    rig_is_root && install+=(--user=mysql)
+    if ! "${install[@]}" >"$dir/install.log" 2>&1; then
+        rig_tail "$dir/install.log"
+        rig_die "mariadb-install-db failed"
+    fi
+    for attempt in 1 2 3; do
+        port=$(rig_free_ports 1)
+        rig_my_write_ctl "$dir" "$port" "$bin"
+        if "$dir/ctl" start 2>>"$dir/ctl.log"; then
+            break
+        fi
+        if grep -q 'Address already in use\|Can.t start server: Bind' "$dir/mariadb.err" 2>/dev/null && [ $attempt -lt 3 ]; then
+            rig_log "mariadb: port $port was taken, trying another"
+            "$dir/ctl" stop || true
+            continue
+        fi
+        rig_tail "$dir/mariadb.err"
+        rig_die "MariaDB did not start (data $dir/data)"
+    done
+    if ! mariadb --no-defaults --socket="$dir/mysqld.sock" -uroot >"$dir/setup.log" 2>&1 <<SQL; then
+CREATE DATABASE $RIG_MY_DB CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;
+CREATE USER '$RIG_MY_USER'@'127.0.0.1' IDENTIFIED BY '$RIG_MY_PASSWORD';
+CREATE USER '$RIG_MY_USER'@'localhost' IDENTIFIED BY '$RIG_MY_PASSWORD';
+GRANT ALL ON *.* TO '$RIG_MY_USER'@'127.0.0.1';
+GRANT ALL ON *.* TO '$RIG_MY_USER'@'localhost';
+SQL
+        rig_tail "$dir/setup.log"
+        rig_die "could not create the MariaDB database and user"
+    fi
+    # Prove the password works over TCP, the way the tests connect.
+    mariadb --no-defaults -h 127.0.0.1 -P "$port" -u "$RIG_MY_USER" -p"$RIG_MY_PASSWORD" \
+        -e 'select 1' "$RIG_MY_DB" >/dev/null 2>"$dir/setup.log" || {
+        rig_tail "$dir/setup.log"
+        rig_die "cannot log in to MariaDB as $RIG_MY_USER over TCP"
+    }
+    echo "$port" >"$dir/port"
+}
+
+rig_my_spawn() {
+    (rig_my_start) &
+    RIG_MY_BG_PID=$!
+}
+
+rig_my_wait() {
+    local pid=${RIG_MY_BG_PID:-}
+    RIG_MY_BG_PID=""
+    [ -n "$pid" ] && { wait "$pid" || rig_die "MariaDB did not come up (see above)"; }
+    RIG_MY_PORT=$(cat "$RIG_DIR/mariadb/port")
+    rig_log "mariadb on 127.0.0.1:$RIG_MY_PORT (data $RIG_DIR/mariadb/data)"
+}
+
+rig_my_write_env() {
+    printf 'export %s=%q\n' \
+        FERRY_TEST_MYSQL_URL "mysql://$RIG_MY_USER@127.0.0.1:$RIG_MY_PORT/$RIG_MY_DB" \
+        FERRY_TEST_MYSQL_PASSWORD "$RIG_MY_PASSWORD" \
+        FERRY_TEST_MYSQL_PORT "$RIG_MY_PORT" \
+        FERRY_TEST_MYSQL_SOCKET "$RIG_DIR/mariadb/mysqld.sock" \
+        FERRY_TEST_MYSQL_DATA "$RIG_DIR/mariadb/data" \
+        FERRY_TEST_MYSQL_CTL "$RIG_DIR/mariadb/ctl" >>"$RIG_DIR/env"
+}
+
+rig_my_stop() {
+    local dir=$1
+    if [ -n "${RIG_MY_BG_PID:-}" ]; then
+        wait "$RIG_MY_BG_PID" 2>/dev/null || true
+        RIG_MY_BG_PID=""
+    fi
+    [ -x "$dir/mariadb/ctl" ] && "$dir/mariadb/ctl" stop >/dev/null 2>&1
+    return 0
 }

@@ -27,6 +27,7 @@ fn step(tables: &[&str], chunk_rows: u64, parallel: u32) -> CopyStep {
         parallel,
         throttle: None,
         truncate: false,
+        zero_dates: Default::default(),
         filters: BTreeMap::new(),
     }
 }

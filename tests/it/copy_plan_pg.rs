@@ -103,6 +103,7 @@ async fn a_big_composite_key_table_is_cut_at_sampled_quantiles() {
         parallel: 2,
         throttle: None,
         truncate: false,
+        zero_dates: Default::default(),
         filters: BTreeMap::new(),
     };
     let hooks = Hooks {

@@ -43,6 +43,7 @@ impl Pair {
             parallel,
             throttle: None,
             truncate: false,
+            zero_dates: Default::default(),
             filters: BTreeMap::new(),
         };
         let lines = Arc::new(Mutex::new(Vec::new()));
@@ -284,6 +285,7 @@ async fn a_row_security_policy_that_hides_rows_is_an_error_not_a_partial_copy() 
         parallel: 1,
         throttle: None,
         truncate: false,
+        zero_dates: Default::default(),
         filters: BTreeMap::new(),
     };
     let hooks = Hooks {

@@ -30,6 +30,8 @@ mod exec_pg;
 mod exec_shell;
 mod monitor_pg;
 mod monitor_standby;
+mod mysql_copy;
+mod mysql_exec;
 mod operators_os;
 mod rehearsal;
 mod rehearsal_tmux;

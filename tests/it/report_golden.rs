@@ -202,6 +202,7 @@ fn copy_result() -> serde_json::Value {
         workers: 2,
         replica_role: true,
         truncated: false,
+        mapped: Vec::new(),
     };
     serde_json::to_value(r).expect("a copy report serialises")
 }

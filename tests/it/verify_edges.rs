@@ -77,6 +77,7 @@ impl Pair {
             parallel: 2,
             throttle: None,
             truncate: false,
+            zero_dates: Default::default(),
             filters: BTreeMap::new(),
         };
         let hooks = copy::Hooks {

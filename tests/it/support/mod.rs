@@ -2,5 +2,6 @@
 
 pub mod dms_standin;
 pub mod headless;
+pub mod mysql;
 pub mod pg;
 pub mod tmux;

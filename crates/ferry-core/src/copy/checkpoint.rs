@@ -25,7 +25,10 @@ const PG_SETUP: &str = "create schema if not exists ferry; \
       chunk_lo text not null, chunk_hi text not null, est_rows bigint, method text not null, \
       key_cols text not null, primary key (step, tbl, ord)); \
     create table if not exists ferry.copy_run (step text primary key, run text not null, \
-      claimed_at timestamptz)";
+      claimed_at timestamptz); \
+    create table if not exists ferry.copy_mapped (step text not null, tbl text not null, \
+      chunk_lo text not null, col text not null, what text not null, n bigint not null, \
+      primary key (step, tbl, chunk_lo, col, what))";
 
 const SQLITE_SETUP: &str = "create table if not exists ferry_copy_checkpoint (step text not null, \
       tbl text not null, chunk_lo text not null, chunk_hi text not null, rows integer, bytes integer, \
@@ -71,13 +74,14 @@ pub async fn ensure(db: &Db) -> Result<(), sqlx::Error> {
     match db {
         Db::Pg(p) => p.execute(sqlx::raw_sql(PG_SETUP)).await.map(|_| ()),
         Db::Sqlite(p) => p.execute(sqlx::raw_sql(SQLITE_SETUP)).await.map(|_| ()),
+        Db::MySql(_) => Err(super::not_a_target()),
     }
 }
 
 fn names(db: &Db) -> (&'static str, &'static str) {
     match db {
         Db::Pg(_) => ("ferry.copy_checkpoint", "ferry.copy_plan"),
-        Db::Sqlite(_) => ("ferry_copy_checkpoint", "ferry_copy_plan"),
+        Db::Sqlite(_) | Db::MySql(_) => ("ferry_copy_checkpoint", "ferry_copy_plan"),
     }
 }
 
@@ -121,6 +125,7 @@ pub async fn load(db: &Db, step: &str) -> Result<Stored, String> {
                 .map_err(err)?;
             (texts(&a, 6)?, texts(&b, 5)?)
         }
+        Db::MySql(_) => return Err(super::not_a_target().to_string()),
     };
     let mut stored = Stored::default();
     for r in plan_rows {
@@ -165,7 +170,7 @@ pub async fn load(db: &Db, step: &str) -> Result<Stored, String> {
 pub(super) fn placeholder(db: &Db, n: usize) -> String {
     match db {
         Db::Pg(_) => format!("${n}"),
-        Db::Sqlite(_) => "?".into(),
+        Db::Sqlite(_) | Db::MySql(_) => "?".into(),
     }
 }
 
@@ -241,7 +246,7 @@ pub async fn begin_step(
                 sqlx::query(&format!("truncate {}", truncate.join(", ")))
                     .execute(&mut *tx)
                     .await?;
-                for t in ["ferry.copy_checkpoint", "ferry.copy_plan"] {
+                for t in ["ferry.copy_checkpoint", "ferry.copy_plan", "ferry.copy_mapped"] {
                     sqlx::query(&format!("delete from {t} where step = $1"))
                         .bind(step)
                         .execute(&mut *tx)
@@ -307,7 +312,53 @@ pub async fn begin_step(
             }
             tx.commit().await
         }
+        Db::MySql(_) => Err(super::not_a_target()),
     }
+}
+
+/// Record, inside the chunk's transaction, how many values of column `col` the
+/// runbook's mapping changed (`what`: e.g. `zero date → NULL`), so that the report
+/// counts them exactly once whatever restarts happen.
+pub async fn pg_mapped(
+    c: &mut PgConnection,
+    step: &str,
+    tbl: &str,
+    chunk: &Chunk,
+    col: &str,
+    what: &str,
+    n: u64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into ferry.copy_mapped (step, tbl, chunk_lo, col, what, n) values ($1, $2, $3, $4, $5, $6) \
+         on conflict (step, tbl, chunk_lo, col, what) do update set n = excluded.n",
+    )
+    .bind(step)
+    .bind(tbl)
+    .bind(chunk.lo_text())
+    .bind(col)
+    .bind(what)
+    .bind(n.min(i64::MAX as u64) as i64)
+    .execute(c)
+    .await
+    .map(|_| ())
+}
+
+/// Every mapped-value count of `step`, summed per (table, column, what).
+pub async fn pg_mapped_totals(
+    pool: &sqlx::PgPool,
+    step: &str,
+) -> Result<Vec<(String, String, String, u64)>, sqlx::Error> {
+    let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+        "select tbl, col, what, sum(n)::int8 from ferry.copy_mapped where step = $1 \
+          group by tbl, col, what order by tbl, col, what",
+    )
+    .bind(step)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(t, c, w, n)| (t, c, w, n.max(0) as u64))
+        .collect())
 }
 
 /// Rows and bytes of this chunk's checkpoint, read inside the chunk's transaction.

@@ -27,6 +27,8 @@ const PG_FORMAT: &str = "set DateStyle = 'ISO, YMD'; set IntervalStyle = 'postgr
 pub(crate) enum Conn {
     Pg(PgConnection),
     Sqlite(SqliteConnection),
+    /// A MySQL source session ([`crate::db::mysql::COPY_SESSION`]).
+    MySql(sqlx::mysql::MySqlConnection),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +74,12 @@ pub(crate) async fn open(db: &Db, role: Role) -> Result<Conn, sqlx::Error> {
             }
             Ok(Conn::Sqlite(c))
         }
+        Db::MySql(pool) => match role {
+            Role::Source => Ok(Conn::MySql(
+                crate::db::mysql::copy_session(&pool.connect_options()).await?,
+            )),
+            Role::Target { .. } => Err(super::not_a_target()),
+        },
     }
 }
 

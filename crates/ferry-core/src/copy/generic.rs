@@ -199,6 +199,7 @@ pub(crate) async fn copy_chunk(
     let mut sink = match tgt {
         Conn::Pg(c) => Sink::Pg(c.begin().await?),
         Conn::Sqlite(c) => Sink::Sqlite(c.begin_with("BEGIN IMMEDIATE").await?),
+        Conn::MySql(_) => return Err(ChunkError::Fatal(super::not_a_target().to_string())),
     };
     if let Some((rows, bytes)) = sink.done(step, spec, chunk).await? {
         return Ok(ChunkDone {
@@ -211,6 +212,12 @@ pub(crate) async fn copy_chunk(
     let rows = match src {
         Conn::Pg(c) => from_pg(c, spec, chunk, &mut sink, meter).await?,
         Conn::Sqlite(c) => from_sqlite(c, spec, chunk, &mut sink, meter).await?,
+        // MySQL sources go through `super::mysql`
+        Conn::MySql(_) => {
+            return Err(ChunkError::Fatal(
+                "a MySQL source copies into PostgreSQL only".into(),
+            ))
+        }
     };
     let bytes = meter.bytes;
     sink.mark(step, spec, chunk, rows, bytes).await?;

@@ -20,10 +20,16 @@
 //!    streams COPY; [`generic`] moves rows when SQLite is involved), write its
 //!    checkpoint, commit. A kill at any moment loses or doubles nothing.
 //! 4. [`sequences`] are reset; the [`CopyReport`] is returned.
+//!
+//! From MySQL (into PostgreSQL only), [`mysql`] reads each chunk in a consistent
+//! snapshot of its own and [`mysql_values`] carries every value exactly or fails
+//! the step; the checkpoints are the same.
 
 pub mod checkpoint;
 mod conn;
 mod generic;
+mod mysql;
+mod mysql_values;
 pub mod owner;
 mod pg;
 pub mod prepare;
@@ -35,7 +41,7 @@ pub mod throttle;
 mod values;
 mod worker;
 
-pub use crate::results::copy::{CopyReport, Method, SequenceReset, TableReport};
+pub use crate::results::copy::{CopyReport, MappedValues, Method, SequenceReset, TableReport};
 pub use progress::{CopyProgress, ProgressFn, TableProgress};
 pub use throttle::{Throttle, ThrottleFn};
 
@@ -77,6 +83,13 @@ pub enum CopyError {
     Unreachable(String),
     #[error("cancelled")]
     Cancelled,
+}
+
+/// The error of a copy asked to write into MySQL (refused before any work starts).
+pub(crate) fn not_a_target() -> sqlx::Error {
+    sqlx::Error::Configuration(
+        "ferry copies from MySQL into PostgreSQL, never into MySQL".into(),
+    )
 }
 
 impl CopyError {
@@ -156,7 +169,31 @@ async fn run_inner(
 ) -> Result<CopyReport, CopyError> {
     let started = Instant::now();
     let info = hooks.info.clone();
+    match (source, target) {
+        (_, Db::MySql(_)) => {
+            return Err(CopyError::Failed(
+                "the target is MySQL: ferry copies from MySQL into PostgreSQL, not into MySQL"
+                    .into(),
+            ))
+        }
+        (Db::MySql(_), Db::Sqlite(_)) => {
+            return Err(CopyError::Failed(
+                "a MySQL source copies into PostgreSQL only, not into SQLite".into(),
+            ))
+        }
+        _ => {}
+    }
     let mut specs = match_tables(step, source, target, format).await?;
+    if let Db::MySql(_) = source {
+        let problems: Vec<String> = specs
+            .iter()
+            .filter_map(|s| mysql::plans(s, step.zero_dates).err())
+            .collect();
+        if !problems.is_empty() {
+            return Err(CopyError::Failed(problems.join("; ")));
+        }
+        info("reading MySQL: each chunk in a consistent snapshot of its own (START TRANSACTION WITH CONSISTENT SNAPSHOT); the step as a whole is consistent only while writes to these tables are stopped".into());
+    }
     let stored = load_checkpoints(step_id, step, target, &hooks).await?;
     let truncated =
         plan_and_begin(step_id, step, source, target, &mut specs, &stored, &info).await?;
@@ -192,11 +229,31 @@ async fn run_inner(
         info: info.clone(),
         throttle: hooks.throttle.clone(),
         throttle_said: Mutex::new(None),
+        zero_dates: step.zero_dates,
     });
     let copy_time = run_workers(&shared, &hooks, workers).await?;
     let sequences =
         sequences::reset_all(source, target, &shared.specs, &info, &hooks.cancel).await?;
-    Ok(report::report(
+    let mapped = match (source, target) {
+        (Db::MySql(_), Db::Pg(tp)) => checkpoint::pg_mapped_totals(tp, step_id)
+            .await
+            .map_err(|e| CopyError::sql("reading the mapped-value counts", &e))?
+            .into_iter()
+            .map(|(table, column, mapping, count)| {
+                info(format!(
+                    "table {table} column {column}: {count} values mapped ({mapping})"
+                ));
+                MappedValues {
+                    table,
+                    column,
+                    mapping,
+                    count,
+                }
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut report = report::report(
         step_id,
         source,
         target,
@@ -207,7 +264,9 @@ async fn run_inner(
         copy_time,
         replica,
         truncated,
-    ))
+    );
+    report.mapped = mapped;
+    Ok(report)
 }
 
 /// Refuse a copy of a database onto itself, read both catalogs and match every

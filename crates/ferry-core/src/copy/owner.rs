@@ -15,6 +15,7 @@ fn table(db: &Db) -> &'static str {
     match db {
         Db::Pg(_) => "ferry.copy_run",
         Db::Sqlite(_) => "ferry_copy_run",
+        Db::MySql(_) => "",
     }
 }
 
@@ -36,6 +37,7 @@ pub async fn get(db: &Db, step: &str) -> Result<Option<String>, sqlx::Error> {
             .fetch_optional(p)
             .await?
             .map(|r| r.try_get::<String, _>(0)),
+        Db::MySql(_) => return Err(super::not_a_target()),
     };
     row.transpose()
 }
@@ -47,7 +49,7 @@ pub async fn claim(db: &Db, step: &str, run: &str, forget: bool) -> Result<(), s
         Db::Pg(p) => {
             let mut tx = p.begin().await?;
             if forget {
-                for t in ["ferry.copy_checkpoint", "ferry.copy_plan"] {
+                for t in ["ferry.copy_checkpoint", "ferry.copy_plan", "ferry.copy_mapped"] {
                     sqlx::query(&format!("delete from {t} where step = $1"))
                         .bind(step)
                         .execute(&mut *tx)
@@ -84,5 +86,6 @@ pub async fn claim(db: &Db, step: &str, run: &str, forget: bool) -> Result<(), s
             .await?;
             tx.commit().await
         }
+        Db::MySql(_) => Err(super::not_a_target()),
     }
 }

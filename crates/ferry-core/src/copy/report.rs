@@ -51,6 +51,7 @@ pub(crate) fn report(
             format: match (source, target) {
                 (Db::Pg(_), Db::Pg(_)) if spec.binary => "copy binary".into(),
                 (Db::Pg(_), Db::Pg(_)) => "copy text".into(),
+                (Db::MySql(_), Db::Pg(_)) => "mysql → copy text".into(),
                 _ => "rows".into(),
             },
             clears: match spec.clear {
@@ -77,5 +78,6 @@ pub(crate) fn report(
         workers: stats.workers,
         replica_role: replica,
         truncated,
+        mapped: Vec::new(),
     }
 }

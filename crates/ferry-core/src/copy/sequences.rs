@@ -4,6 +4,9 @@
 //! `is_called`), or, when the source has no sequence for that column (SQLite, a plain
 //! column), to `max(column)` so that the next value is `max + 1` — never lower than
 //! another copied table's maximum already set on the same (shared) sequence.
+//! From a MySQL source, a table's `AUTO_INCREMENT` counter (the next value MySQL
+//! would give) sets the sequence of its AUTO_INCREMENT column, so that the first
+//! row inserted into PostgreSQL gets that same value (never less than max + 1).
 //! On a SQLite target, an AUTOINCREMENT table's `sqlite_sequence` entry follows the
 //! source's entry when the source is SQLite too (SQLite keeps it at least at the
 //! largest key by itself).
@@ -56,10 +59,15 @@ pub(crate) async fn reset(
 ) -> Result<Vec<SequenceReset>, sqlx::Error> {
     let mut out = Vec::new();
     let mut from_max: HashMap<i64, i64> = HashMap::new();
+    let autos = match source {
+        Db::MySql(p) => crate::db::catalog_mysql::auto_increments(p).await?,
+        _ => HashMap::new(),
+    };
     for spec in specs {
         match target {
-            Db::Pg(tp) => reset_pg(source, tp, spec, &mut out, &mut from_max).await?,
+            Db::Pg(tp) => reset_pg(source, tp, spec, &mut out, &mut from_max, &autos).await?,
             Db::Sqlite(tp) => reset_sqlite(source, tp, spec, &mut out).await?,
+            Db::MySql(_) => return Err(super::not_a_target()),
         }
     }
     Ok(out)
@@ -71,6 +79,7 @@ async fn reset_pg(
     spec: &TableSpec,
     out: &mut Vec<SequenceReset>,
     from_max: &mut HashMap<i64, i64>,
+    autos: &HashMap<String, (String, u64)>,
 ) -> Result<(), sqlx::Error> {
     let tseqs = owned(tp, spec.tgt.oid).await?;
     if tseqs.is_empty() {
@@ -78,7 +87,7 @@ async fn reset_pg(
     }
     let sseqs = match source {
         Db::Pg(sp) => owned(sp, spec.src.oid).await?,
-        Db::Sqlite(_) => HashMap::new(),
+        Db::Sqlite(_) | Db::MySql(_) => HashMap::new(),
     };
     for (i, tc) in spec.tgt_cols.iter().enumerate() {
         let Some((seq_oid, seq_name)) = tseqs.get(&tc.name) else {
@@ -93,6 +102,21 @@ async fn reset_pg(
                         .await?;
                 Some((state, format!("source sequence {sname}")))
             }
+            (Db::MySql(_), _) => match autos.get(&spec.src.name) {
+                Some((col, next)) if col == src_col => {
+                    let max: Option<i64> = sqlx::query_scalar(&format!(
+                        "select max({})::int8 from {}",
+                        ident(&tc.name),
+                        spec.tgt.sql_name()
+                    ))
+                    .fetch_one(tp)
+                    .await?;
+                    let last = ((*next).min(i64::MAX as u64) as i64 - 1).max(max.unwrap_or(0));
+                    let state = if last >= 1 { (last, true) } else { (1, false) };
+                    Some((state, format!("source AUTO_INCREMENT {next}")))
+                }
+                _ => None,
+            },
             _ => None,
         };
         let (value, is_called, from) = match from_source {

@@ -10,7 +10,7 @@ use super::prepare::TableSpec;
 use super::progress::{Meter, Stats};
 use super::queue::{Queue, Take};
 use super::throttle::{Throttle, ThrottleFn};
-use super::{generic, pg, CopyError, InfoFn};
+use super::{generic, mysql, pg, CopyError, InfoFn};
 use crate::db::sqltext::{error_text, is_retryable};
 use crate::db::Db;
 use std::sync::atomic::Ordering::Relaxed;
@@ -73,6 +73,8 @@ pub(crate) struct Shared {
     pub throttle: Option<ThrottleFn>,
     /// The last throttle state announced, so each change is said once.
     pub throttle_said: Mutex<Option<String>>,
+    /// What a MySQL zero date becomes.
+    pub zero_dates: crate::runbook::ZeroDates,
 }
 
 impl Shared {
@@ -313,6 +315,12 @@ async fn attempt_chunk(
         (Some(Conn::Pg(s)), Some(Conn::Pg(t))) => {
             pg::copy_chunk(s, t, &sh.step, spec, chunk, meter).await
         }
+        (Some(Conn::MySql(s)), Some(Conn::Pg(t))) => {
+            mysql::copy_chunk(s, t, &sh.step, spec, chunk, meter, sh.zero_dates).await
+        }
+        (Some(Conn::MySql(_)), _) | (_, Some(Conn::MySql(_))) => Err(ChunkError::Fatal(
+            "ferry copies MySQL into PostgreSQL only".into(),
+        )),
         (Some(s), Some(t)) => generic::copy_chunk(s, t, &sh.step, spec, chunk, meter).await,
         _ => Err(ChunkError::Retry("no connection".into())),
     }

@@ -94,12 +94,14 @@ impl Table {
 pub enum Engine {
     Postgres,
     Sqlite,
+    /// MySQL or MariaDB.
+    MySql,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Catalog {
     pub engine: Engine,
-    /// PostgreSQL major version (e.g. 16); 0 for SQLite.
+    /// PostgreSQL major version (e.g. 16), MySQL's or MariaDB's (8, 10, 11); 0 for SQLite.
     pub major: u32,
     pub tables: Vec<Table>,
 }
@@ -120,6 +122,7 @@ pub async fn read(db: &Db) -> Result<Catalog, sqlx::Error> {
             let mut conn = pool.acquire().await?;
             super::catalog_sqlite::read(&mut conn).await
         }
+        Db::MySql(pool) => super::catalog_mysql::read(pool).await,
     }
 }
 

@@ -26,6 +26,15 @@ pub async fn connect_pg(opts: &PgConnectOptions) -> Result<PgConnection, sqlx::E
         .map_err(|_| timed_out())?
 }
 
+/// A new MySQL connection with `opts`, within [`CONNECT_TIMEOUT`].
+pub async fn connect_mysql(
+    opts: &sqlx::mysql::MySqlConnectOptions,
+) -> Result<sqlx::mysql::MySqlConnection, sqlx::Error> {
+    tokio::time::timeout(CONNECT_TIMEOUT, opts.connect())
+        .await
+        .map_err(|_| timed_out())?
+}
+
 /// A new SQLite connection with `opts`, within [`CONNECT_TIMEOUT`].
 pub async fn connect_sqlite(opts: &SqliteConnectOptions) -> Result<SqliteConnection, sqlx::Error> {
     tokio::time::timeout(CONNECT_TIMEOUT, opts.connect())

@@ -6,8 +6,10 @@
 //! ([`sqltext`]).
 
 pub mod catalog;
+pub mod catalog_mysql;
 mod catalog_sqlite;
 pub mod conn;
+pub mod mysql;
 pub mod plan;
 pub mod range;
 pub mod sqltext;
@@ -17,14 +19,17 @@ pub mod sqltext;
 pub enum Db {
     Pg(sqlx::PgPool),
     Sqlite(sqlx::SqlitePool),
+    /// MySQL 8 or MariaDB (`mysql://`, `mariadb://`).
+    MySql(sqlx::MySqlPool),
 }
 
 impl Db {
-    /// "postgres" or "sqlite", for messages.
+    /// "postgres", "sqlite" or "mysql", for messages.
     pub fn engine(&self) -> &'static str {
         match self {
             Db::Pg(_) => "postgres",
             Db::Sqlite(_) => "sqlite",
+            Db::MySql(_) => "mysql",
         }
     }
 }

@@ -157,28 +157,40 @@ async fn int_bounds(
     table: &Table,
     chunk_rows: u64,
 ) -> Result<Vec<(Vec<KeyVal>, u64)>, sqlx::Error> {
-    let k = table
+    let key = table
         .key_columns()
         .first()
-        .map(|c| ident(&c.name))
+        .map(|c| c.name.clone())
         .unwrap_or_default();
-    let t = table.sql_name();
-    let (cast, p1, p2, p3) = match db {
-        Db::Pg(_) => ("::int8", "$1", "$2", "$3"),
-        Db::Sqlite(_) => ("", "?", "?", "?"),
+    let (min_max, probe_sql, count_sql) = if let Db::MySql(_) = db {
+        let k = super::mysql::ident(&key);
+        let t = super::mysql::qualified(&table.schema, &table.name);
+        (
+            format!("select cast(min({k}) as signed), cast(max({k}) as signed) from {t}"),
+            format!("select cast(min({k}) as signed) from {t} where {k} >= ?"),
+            format!(
+                "select cast(count(*) as signed) from (select 1 from {t} where {k} >= ? and {k} < ? limit ?) s"
+            ),
+        )
+    } else {
+        let k = ident(&key);
+        let t = table.sql_name();
+        let (cast, p1, p2, p3) = match db {
+            Db::Pg(_) => ("::int8", "$1", "$2", "$3"),
+            _ => ("", "?", "?", "?"),
+        };
+        (
+            format!("select min({k}){cast}, max({k}){cast} from {t}"),
+            format!("select min({k}){cast} from {t} where {k} >= {p1}"),
+            format!(
+                "select count(*){cast} from (select 1 from {t} where {k} >= {p1} and {k} < {p2} limit {p3}) s"
+            ),
+        )
     };
-    let (min, max): (Option<i64>, Option<i64>) = fetch_pair(
-        db,
-        &format!("select min({k}){cast}, max({k}){cast} from {t}"),
-    )
-    .await?;
+    let (min, max): (Option<i64>, Option<i64>) = fetch_pair(db, &min_max).await?;
     let (Some(min), Some(max)) = (min, max) else {
         return Ok(Vec::new());
     };
-    let probe_sql = format!("select min({k}){cast} from {t} where {k} >= {p1}");
-    let count_sql = format!(
-        "select count(*){cast} from (select 1 from {t} where {k} >= {p1} and {k} < {p2} limit {p3}) s"
-    );
     let span = (max as i128) - (min as i128) + 1;
     let factor = match table.est_rows {
         Some(e) if e > 0 => (span / e as i128).max(1),
@@ -223,6 +235,7 @@ async fn fetch_pair(db: &Db, sql: &str) -> Result<(Option<i64>, Option<i64>), sq
     match db {
         Db::Pg(p) => sqlx::query_as(sql).fetch_one(p).await,
         Db::Sqlite(p) => sqlx::query_as(sql).fetch_one(p).await,
+        Db::MySql(p) => sqlx::query_as(sql).fetch_one(p).await,
     }
 }
 
@@ -230,6 +243,7 @@ async fn fetch_opt_i64(db: &Db, sql: &str, a: i64) -> Result<Option<i64>, sqlx::
     match db {
         Db::Pg(p) => sqlx::query_scalar(sql).bind(a).fetch_one(p).await,
         Db::Sqlite(p) => sqlx::query_scalar(sql).bind(a).fetch_one(p).await,
+        Db::MySql(p) => sqlx::query_scalar(sql).bind(a).fetch_one(p).await,
     }
 }
 
@@ -244,6 +258,14 @@ async fn fetch_i64_3(db: &Db, sql: &str, a: i64, b: i64, c: i64) -> Result<i64, 
                 .await
         }
         Db::Sqlite(p) => {
+            sqlx::query_scalar(sql)
+                .bind(a)
+                .bind(b)
+                .bind(c)
+                .fetch_one(p)
+                .await
+        }
+        Db::MySql(p) => {
             sqlx::query_scalar(sql)
                 .bind(a)
                 .bind(b)
@@ -287,6 +309,33 @@ async fn sampled_bounds(
                 let mut key = Vec::with_capacity(cols.len());
                 for i in 0..cols.len() {
                     key.push(KeyVal::Text(r.try_get::<String, _>(i)?));
+                }
+                out.push((key, chunk_rows));
+            }
+        }
+        Db::MySql(pool) => {
+            let cols: Vec<String> = table
+                .key_columns()
+                .iter()
+                .map(|c| super::mysql::ident(&c.name))
+                .collect();
+            let list = cols.join(", ");
+            let texts: Vec<String> = cols.iter().map(|c| format!("cast({c} as char)")).collect();
+            let sql = format!(
+                "select {} from (select {list}, row_number() over (order by {list}) as rn from {}) s \
+                  where (rn - 1) % ? = 0 and rn > 1 order by rn",
+                texts.join(", "),
+                super::mysql::qualified(&table.schema, &table.name)
+            );
+            let rows = sqlx::query(&sql).bind(every).fetch_all(pool).await?;
+            for r in rows {
+                let mut key = Vec::with_capacity(cols.len());
+                for (i, c) in table.key_columns().iter().enumerate() {
+                    let text: String = r.try_get(i)?;
+                    key.push(match text.parse::<i64>() {
+                        Ok(n) if super::catalog_mysql::is_int(&c.cast_type) => KeyVal::Int(n),
+                        _ => KeyVal::Text(text),
+                    });
                 }
                 out.push((key, chunk_rows));
             }

@@ -72,6 +72,12 @@ pub fn is_retryable(e: &sqlx::Error) -> bool {
                         code.as_str(),
                         "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "53300"
                     )
+            } else if let Some(m) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+                // 1040 too many connections, 1053 server shutdown in progress, 1205 lock
+                // wait timeout, 1213 deadlock, 1927 connection killed, 2006/2013
+                // server gone away / lost connection; SQLSTATE 08: connection exception.
+                code.starts_with("08")
+                    || matches!(m.number(), 1040 | 1053 | 1205 | 1213 | 1927 | 2006 | 2013)
             } else {
                 // SQLite: SQLITE_BUSY (5) and SQLITE_LOCKED (6), with extended codes.
                 code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))

@@ -16,6 +16,7 @@ use crate::runbook::expand::{env_refs, expand_env, is_secret_name};
 use crate::runbook::tls::Resolved;
 use crate::runbook::{self, Rollback, Runbook, StepKind};
 use crate::vocab::{ConnectionTls, TlsMode};
+use sqlx::mysql::{MySqlConnection, MySqlPoolOptions};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgSslMode};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePoolOptions};
 use sqlx::Connection;
@@ -294,6 +295,7 @@ impl Connections {
             match entry.db.get() {
                 Some(Db::Pg(pool)) => pool.close().await,
                 Some(Db::Sqlite(pool)) => pool.close().await,
+                Some(Db::MySql(pool)) => pool.close().await,
                 None => {}
             }
         }
@@ -410,9 +412,25 @@ impl Connections {
                     .acquire_timeout(CONNECT_TIMEOUT)
                     .connect_lazy_with(opts),
             ))
+        } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+            let opts = crate::db::mysql::options(url).map_err(|e| {
+                ConnError::Config(redact(format!("connection `{name}`: bad URL `{url}`: {e}")))
+            })?;
+            let at = match opts.get_socket() {
+                Some(s) => s.display().to_string(),
+                None => format!("{}:{}", opts.get_host(), opts.get_port()),
+            };
+            self.retry(name, &at, || probe::<MySqlConnection>(&opts))
+                .await?;
+            Ok(Db::MySql(
+                MySqlPoolOptions::new()
+                    .max_connections(MAX_POOL_CONNECTIONS)
+                    .acquire_timeout(CONNECT_TIMEOUT)
+                    .connect_lazy_with(opts),
+            ))
         } else {
             Err(ConnError::Config(redact(format!(
-                "connection `{name}`: unsupported URL `{url}` (expected postgres://, postgresql:// or sqlite:)"
+                "connection `{name}`: unsupported URL `{url}` (expected postgres://, postgresql://, mysql://, mariadb:// or sqlite:)"
             ))))
         }
     }
@@ -657,13 +675,20 @@ fn certificate_problem(c: &rustls::CertificateError) -> String {
 }
 
 /// Errors that another attempt cannot fix: bad configuration, bad credentials,
-/// a database that does not exist.
+/// a database that does not exist. (MySQL reports access denied as SQLSTATE 28000
+/// and an unknown database as 42000 with error 1049.)
 fn is_permanent(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Configuration(_) => true,
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|c| c.starts_with("28") || c.starts_with("3D")),
+        sqlx::Error::Database(db) => {
+            let mysql_unknown_db = db
+                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                .is_some_and(|m| m.number() == 1049 || m.number() == 1045);
+            mysql_unknown_db
+                || db
+                    .code()
+                    .is_some_and(|c| c.starts_with("28") || c.starts_with("3D"))
+        }
         _ => false,
     }
 }

@@ -97,7 +97,7 @@ async fn read(
     match &m.source {
         LagSource::Connection(c) => match db(c.clone()).await? {
             Db::Pg(pool) => read_pg(&pool).await.map(Some),
-            Db::Sqlite(_) => Ok(None),
+            Db::Sqlite(_) | Db::MySql(_) => Ok(None),
         },
         LagSource::Cloudwatch { instance } => {
             let Some(aws) = aws else {

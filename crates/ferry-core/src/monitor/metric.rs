@@ -143,6 +143,25 @@ async fn sample_sql(db: &DbGetter, q: &SqlMetric) -> Result<f64, String> {
                 .map(|t: String| parse_number(&t))
                 .transpose()?
         }
+        Db::MySql(pool) => {
+            // the text protocol: every value arrives as text, whatever its type
+            let row = {
+                use futures::StreamExt;
+                let mut rows = sqlx::raw_sql(&q.query).fetch(&pool);
+                rows.next()
+                    .await
+                    .transpose()
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| "the query returned no rows".to_string())?
+            };
+            if row.columns().is_empty() {
+                return Err("the query returned no columns".into());
+            }
+            row.try_get_unchecked::<Option<String>, _>(0)
+                .map_err(|e| format!("cannot read the first column: {e}"))?
+                .map(|t: String| parse_number(&t))
+                .transpose()?
+        }
         Db::Sqlite(pool) => {
             let row = sqlx::query(&q.query)
                 .fetch_optional(&pool)

@@ -58,6 +58,12 @@ async fn connect_error(db: &DbGetter, conn: &str) -> Option<String> {
                     .close()
                     .await
             }
+            Db::MySql(p) => {
+                sqlx::MySqlConnection::connect_with(&p.connect_options())
+                    .await?
+                    .close()
+                    .await
+            }
         }
     };
     match tokio::time::timeout(PROBE_LIMIT, attempt).await {
@@ -80,6 +86,7 @@ mod tests {
                 match &*db {
                     Ok(Db::Pg(p)) => Ok(Db::Pg(p.clone())),
                     Ok(Db::Sqlite(p)) => Ok(Db::Sqlite(p.clone())),
+                    Ok(Db::MySql(p)) => Ok(Db::MySql(p.clone())),
                     Err(e) => Err(e.clone()),
                 }
             })

@@ -112,6 +112,51 @@ async fn counts(
                 }
             }
         }
+        Db::MySql(pool) => {
+            // InnoDB's TABLE_ROWS is a rough estimate (often off by tens of percent):
+            // shown as an estimate between exact counts, never as one.
+            let rows: Vec<(String, String, Option<u64>)> = sqlx::query_as(
+                "select cast(table_schema as char), cast(table_name as char), cast(table_rows as unsigned) \
+                   from information_schema.tables \
+                  where table_schema = database() and table_type = 'BASE TABLE'",
+            )
+            .fetch_all(pool)
+            .await
+            .map_err(|e| e.to_string())?;
+            for (schema, table, est) in rows {
+                let name = format!("{schema}.{table}");
+                if !wanted(m, &name) {
+                    continue;
+                }
+                let est = est.map(|e| e.min(i64::MAX as u64) as i64);
+                if exact || est.is_none() {
+                    let n: i64 = sqlx::query_scalar(&format!(
+                        "select cast(count(*) as signed) from {}",
+                        crate::db::mysql::qualified(&schema, &table)
+                    ))
+                    .fetch_one(pool)
+                    .await
+                    .map_err(|e| format!("{name}: {e}"))?;
+                    out.insert(
+                        name,
+                        Count {
+                            value: n,
+                            exact: true,
+                            est,
+                        },
+                    );
+                } else {
+                    out.insert(
+                        name,
+                        Count {
+                            value: est.unwrap_or_default(),
+                            exact: false,
+                            est,
+                        },
+                    );
+                }
+            }
+        }
         Db::Sqlite(pool) => {
             let tables: Vec<String> = sqlx::query_scalar("select name from sqlite_master where type = 'table' and name not like 'sqlite_%' and name not like 'ferry_%'")
                 .fetch_all(pool)
@@ -166,6 +211,27 @@ fn keep_exact(
     out
 }
 
+/// MySQL names a table `database.table`, PostgreSQL `schema.table`: across the two,
+/// a source table is shown under the name of the one target table with the same
+/// name (case aside), so that the pane pairs them. A name with no such single
+/// match keeps its own.
+fn pair_across_engines(
+    src: BTreeMap<String, Count>,
+    tgt: &BTreeMap<String, Count>,
+) -> BTreeMap<String, Count> {
+    let bare = |n: &str| n.split_once('.').map_or(n, |(_, t)| t).to_lowercase();
+    src.into_iter()
+        .map(|(name, c)| {
+            let b = bare(&name);
+            let mut same = tgt.keys().filter(|t| bare(t) == b);
+            match (same.next(), same.next()) {
+                (Some(t), None) => (t.clone(), c),
+                _ => (name, c),
+            }
+        })
+        .collect()
+}
+
 pub async fn run(hub: Arc<Hub>, m: RowCountMonitor, db: DbGetter, cancel: CancellationToken) {
     let mut failures = 0u32;
     let mut exact = true; // the first reading is exact: it is the baseline people compare with
@@ -175,7 +241,11 @@ pub async fn run(hub: Arc<Hub>, m: RowCountMonitor, db: DbGetter, cancel: Cancel
             let src = db(m.source.clone()).await?;
             let tgt = db(m.target.clone()).await?;
             let (a, b) = tokio::join!(counts(&src, &m, exact), counts(&tgt, &m, exact));
-            Ok::<_, String>((a?, b?))
+            let (mut a, b) = (a?, b?);
+            if matches!(src, Db::MySql(_)) != matches!(tgt, Db::MySql(_)) {
+                a = pair_across_engines(a, &b);
+            }
+            Ok::<_, String>((a, b))
         };
         // exact counts of big tables take a while: a generous bound, but a bound
         let limit = if exact {

@@ -242,6 +242,16 @@ fn copy_view(c: CopyReport) -> ResultView {
     if c.truncated {
         lines.push("the target tables were emptied first (`truncate = true`)".into());
     }
+    for m in &c.mapped {
+        lines.push(format!(
+            "mapped as the runbook says: {} value{} of {}.{}: {}",
+            count(m.count),
+            if m.count == 1 { "" } else { "s" },
+            m.table,
+            m.column,
+            m.mapping
+        ));
+    }
     lines.push(if c.replica_role {
         "loaded with triggers and foreign-key checks off on the target".into()
     } else {

@@ -28,6 +28,18 @@ pub struct SequenceReset {
     pub from: String,
 }
 
+/// Values the runbook told the copy to change (a MySQL zero date carried as NULL),
+/// counted per column: nothing is changed without being counted here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MappedValues {
+    /// Source `schema.table` and column.
+    pub table: String,
+    pub column: String,
+    /// What was done, e.g. `zero date → NULL`.
+    pub mapping: String,
+    pub count: u64,
+}
+
 /// Figures of one table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableReport {
@@ -68,6 +80,9 @@ pub struct CopyReport {
     pub replica_role: bool,
     /// The target tables were emptied first (a first run with `truncate = true`).
     pub truncated: bool,
+    /// Values changed as the runbook's mappings say (MySQL sources).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mapped: Vec<MappedValues>,
 }
 
 impl CopyReport {

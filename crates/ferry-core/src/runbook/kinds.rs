@@ -153,6 +153,21 @@ fn parse_copy(
             .unwrap_or(50_000),
         parallel: r.uint_opt(t, "parallel", c, 1, 64).unwrap_or(2) as u32,
         truncate: r.bool_opt(t, "truncate", c).unwrap_or(false),
+        zero_dates: match r.str_opt(t, "zero_dates", c) {
+            None => ZeroDates::Fail,
+            Some((v, _)) if v == "fail" => ZeroDates::Fail,
+            Some((v, _)) if v == "null" => ZeroDates::Null,
+            Some((v, span)) => {
+                r.error(
+                    Diagnostic::new(
+                        Some(span),
+                        format!("`zero_dates` of {c} is {v:?}"),
+                    )
+                    .expected("\"fail\" (the default) or \"null\""),
+                );
+                ZeroDates::Fail
+            }
+        },
         throttle,
         filters,
         from: from?,

@@ -374,6 +374,19 @@ pub struct CopyStep {
     pub throttle: Option<Condition>,
     pub truncate: bool,
     pub filters: BTreeMap<String, String>,
+    /// What a MySQL zero date (`0000-00-00`, or a zero month or day) becomes.
+    pub zero_dates: ZeroDates,
+}
+
+/// `zero_dates` of a copy from MySQL: PostgreSQL has no zero date.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ZeroDates {
+    /// The step fails, naming the table, the key and the column.
+    #[default]
+    Fail,
+    /// NULL, counted per column in the copy's report.
+    Null,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -383,7 +383,10 @@ fn parse_window(r: &mut Reader<'_>, t: Node<'_>) -> Option<Window> {
     })
 }
 
-const SCHEMES: &[&str] = &["postgres", "postgresql", "sqlite"];
+const SCHEMES: &[&str] = &["postgres", "postgresql", "sqlite", "mysql", "mariadb"];
+
+/// What `check_url` says it expected of a URL.
+const EXPECTED_SCHEMES: &str = "postgres://, postgresql://, mysql://, mariadb:// or sqlite://";
 
 fn parse_connections(r: &mut Reader<'_>, root: Node<'_>) -> BTreeMap<String, Connection> {
     let mut out = BTreeMap::new();
@@ -404,11 +407,18 @@ fn parse_connections(r: &mut Reader<'_>, root: Node<'_>) -> BTreeMap<String, Con
             check_url(r, &name, u, uspan);
         }
         if let (Some((u, _)), Some((kspan, _))) = (&url, t.get("iam_auth")) {
-            if u.starts_with("sqlite:") {
+            let engine = if u.starts_with("sqlite:") {
+                Some("SQLite")
+            } else if u.starts_with("mysql:") || u.starts_with("mariadb:") {
+                Some("MySQL")
+            } else {
+                None
+            };
+            if let Some(engine) = engine {
                 r.error(
                     Diagnostic::new(
                         kspan,
-                        format!("`iam_auth` on connection `{name}`, which is SQLite"),
+                        format!("`iam_auth` on connection `{name}`, which is {engine}"),
                     )
                     .expected("`iam_auth` only on a postgres:// connection to RDS"),
                 );
@@ -447,8 +457,7 @@ fn check_url(r: &mut Reader<'_>, name: &str, url: &str, span: &Span) {
     }
     // `sqlite:path` works without `//`; anything else needs `scheme://`
     let split = url.split_once("://").or_else(|| {
-        url.split_once(':')
-            .filter(|(s, _)| SCHEMES.contains(s) || *s == "mysql")
+        url.split_once(':').filter(|(s, _)| SCHEMES.contains(s))
     });
     let Some((scheme, rest)) = split else {
         r.error(
@@ -456,29 +465,29 @@ fn check_url(r: &mut Reader<'_>, name: &str, url: &str, span: &Span) {
                 Some(span.clone()),
                 format!("the URL of connection `{name}` has no scheme"),
             )
-            .expected("postgres://, postgresql:// or sqlite://"),
+            .expected(EXPECTED_SCHEMES),
         );
         return;
     };
     if !SCHEMES.contains(&scheme) {
-        let help = if scheme == "mysql" {
-            Some(
-                "mysql:// is planned, but format 1 supports PostgreSQL and SQLite only".to_string(),
-            )
-        } else {
-            did_you_mean(scheme, SCHEMES.iter().copied())
-        };
+        let help = did_you_mean(scheme, SCHEMES.iter().copied());
         r.error(
             Diagnostic::new(
                 Some(span.clone()),
                 format!("unsupported URL scheme `{scheme}` for connection `{name}`"),
             )
-            .expected("postgres://, postgresql:// or sqlite://")
+            .expected(EXPECTED_SCHEMES)
             .help_opt(help),
         );
         return;
     }
-    if scheme.starts_with("postgres") {
+    let mysql = scheme == "mysql" || scheme == "mariadb";
+    let help = if mysql {
+        "take the password from the environment (`url = \"mysql://app:${env:MYSQL_PASSWORD}@host/db\"`), or the whole URL (`url = \"${env:SOURCE_DATABASE_URL}\"`)"
+    } else {
+        "take the whole URL from the environment (`url = \"${env:SOURCE_DATABASE_URL}\"`), or use ~/.pgpass or `iam_auth`"
+    };
+    if scheme.starts_with("postgres") || mysql {
         // ?password=... works in libpq and sqlx URLs too
         let query = rest.split_once('?').map(|(_, q)| q).unwrap_or("");
         let in_query = query.split('&').any(|kv| {
@@ -490,7 +499,7 @@ fn check_url(r: &mut Reader<'_>, name: &str, url: &str, span: &Span) {
             r.error(
                 Diagnostic::new(Some(span.clone()), format!("the URL of connection `{name}` has a password written in the runbook"))
                     .expected("a URL without `password=`")
-                    .help("take the whole URL from the environment (`url = \"${env:SOURCE_DATABASE_URL}\"`), or use ~/.pgpass or `iam_auth`"),
+                    .help(help),
             );
             return;
         }
@@ -502,7 +511,7 @@ fn check_url(r: &mut Reader<'_>, name: &str, url: &str, span: &Span) {
                     r.error(
                         Diagnostic::new(Some(span.clone()), format!("the URL of connection `{name}` has a password written in the runbook"))
                             .expected("a URL without a password")
-                            .help("take the whole URL from the environment (`url = \"${env:SOURCE_DATABASE_URL}\"`), or use ~/.pgpass or `iam_auth`"),
+                            .help(help),
                     );
                 }
             }

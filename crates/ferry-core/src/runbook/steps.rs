@@ -52,6 +52,7 @@ fn kind_keys(kind: &str) -> &'static [&'static str] {
             "throttle",
             "truncate",
             "where",
+            "zero_dates",
         ],
         "verify" => &[
             "source",

@@ -105,7 +105,7 @@ pub fn short_type(t: &str) -> String {
 fn class_of(c: &ColInfo, e: Engine) -> Class {
     match e {
         Engine::Postgres => pg_class(c.type_oid),
-        Engine::Sqlite => sqlite_class(&c.type_name),
+        Engine::Sqlite | Engine::MySql => sqlite_class(&c.type_name),
     }
 }
 
@@ -241,7 +241,7 @@ impl Comparison<'_> {
         } else if !same {
             let (pg, lite) = match se {
                 Engine::Postgres => (class_of(sc, se), class_of(tc, te)),
-                Engine::Sqlite => (class_of(tc, te), class_of(sc, se)),
+                Engine::Sqlite | Engine::MySql => (class_of(tc, te), class_of(sc, se)),
             };
             if !classes_fit(pg, lite) {
                 self.out.push(format!(

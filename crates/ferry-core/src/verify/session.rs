@@ -99,6 +99,7 @@ pub fn conn_budget(db: &Db) -> u32 {
     match db {
         Db::Pg(p) => p.options().get_max_connections().clamp(1, MAX_CONNS),
         Db::Sqlite(p) => p.options().get_max_connections().clamp(1, SQLITE_CONNS),
+        Db::MySql(_) => 1,
     }
 }
 
@@ -157,6 +158,13 @@ pub async fn open(db: &Db, role: Role, n: u32) -> Result<(Vec<Conn>, Option<Stri
                     .map_err(ctx)?;
                 conns.push(Conn::Sqlite(c));
             }
+        }
+        Db::MySql(_) => {
+            // refused by `verify::run` before any session opens
+            return Err(SideError::Query(format!(
+                "{}: verify does not read MySQL yet",
+                role.name()
+            )));
         }
     }
     Ok((conns, note))

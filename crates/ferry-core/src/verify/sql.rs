@@ -96,7 +96,7 @@ impl<'a> SideSql<'a> {
                     .map(|e| e.text.clone())
                     .unwrap_or_else(|| format!("{q}::text")),
                     (Mode::Generic, Engine::Postgres) => PgRead::of(self.col(i).type_oid).expr(&q),
-                    (Mode::Generic, Engine::Sqlite) => q,
+                    (Mode::Generic, Engine::Sqlite | Engine::MySql) => q,
                 }
             })
             .collect();
@@ -115,7 +115,7 @@ impl<'a> SideSql<'a> {
             .iter()
             .map(|c| match self.engine() {
                 Engine::Postgres => format!("{}::text", ident(&c.name)),
-                Engine::Sqlite => ident(&c.name),
+                Engine::Sqlite | Engine::MySql => ident(&c.name),
             })
             .collect();
         k.join(", ")
@@ -129,7 +129,7 @@ impl<'a> SideSql<'a> {
                 sql: pg_predicate(&cols, chunk),
                 binds: Vec::new(),
             },
-            Engine::Sqlite => {
+            Engine::Sqlite | Engine::MySql => {
                 let names: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
                 match sqlite_predicate(&names, chunk) {
                     Some((sql, binds)) => Cond {
@@ -157,7 +157,7 @@ impl<'a> SideSql<'a> {
                     binds: Vec::new(),
                 }
             }
-            Engine::Sqlite => {
+            Engine::Sqlite | Engine::MySql => {
                 let one = tuple(vec!["?".to_string(); cols.len()]);
                 let list = if cols.len() == 1 {
                     vec![one; keys.len()].join(", ")

@@ -6,8 +6,9 @@
 //! decoding robust for types ferry has no Rust type for (numeric, uuid, ...).
 //!
 //! A PostgreSQL statement that is stopped (timeout, abort, Ctrl-C) is cancelled on
-//! the server with `pg_cancel_backend`: dropping the client's future alone would
-//! leave it running there — holding its locks, and beside any retry.
+//! the server with `pg_cancel_backend`, a MySQL one with `KILL QUERY`: dropping the
+//! client's future alone would leave it running there — holding its locks, and
+//! beside any retry. MySQL's text protocol also returns every value as text.
 
 use super::{conn_outcome, ExecCtx};
 use crate::engine::connections::Db;
@@ -168,6 +169,43 @@ pub(super) async fn query(
             }
             done
         }
+        Db::MySql(pool) => {
+            let conn = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return None,
+                c = pool.acquire() => c,
+            };
+            let mut conn = match conn {
+                Ok(c) => c,
+                Err(e) => return Some(Err(e)),
+            };
+            let id: u64 = match sqlx::query_scalar("select connection_id()")
+                .fetch_one(&mut *conn)
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => return Some(Err(e)),
+            };
+            let done = {
+                let work = drain(
+                    sqlx::raw_sql(sql).fetch_many(&mut *conn),
+                    |r| r.rows_affected(),
+                    decode_mysql,
+                );
+                tokio::pin!(work);
+                tokio::select! {
+                    biased;
+                    r = &mut work => Some(r),
+                    _ = cancel.cancelled() => None,
+                }
+            };
+            if done.is_none() {
+                crate::db::mysql::kill_query(&pool.connect_options(), id).await;
+                // mid-statement: never hand this connection to anyone again
+                let _ = tokio::time::timeout(CANCEL_WAIT, conn.close()).await;
+            }
+            done
+        }
         Db::Sqlite(pool) => {
             let stream = sqlx::raw_sql(sql).fetch_many(pool);
             tokio::select! {
@@ -240,6 +278,33 @@ fn decode_pg(row: &sqlx::postgres::PgRow) -> Value {
     // Anything else (numeric, text, uuid, timestamps...) arrives as text.
     typed
         .or_else(|| row.try_get_unchecked::<String, _>(0).ok().map(Value::Text))
+        .unwrap_or_else(|| Value::Text(format!("<{ty} value>")))
+}
+
+fn decode_mysql(row: &sqlx::mysql::MySqlRow) -> Value {
+    if row.columns().is_empty() || row.try_get_raw(0).map_or(true, |v| v.is_null()) {
+        return Value::Null;
+    }
+    let ty = row.columns()[0].type_info().name().to_string();
+    let typed = match ty.as_str() {
+        "BOOLEAN" => row.try_get::<bool, _>(0).ok().map(Value::Bool),
+        "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" => {
+            row.try_get_unchecked::<i64, _>(0).ok().map(Value::Int)
+        }
+        "FLOAT" | "DOUBLE" => row.try_get_unchecked::<f64, _>(0).ok().map(Value::Float),
+        // unsigned beyond i64, DECIMAL, dates, text...: as text, exactly as sent
+        _ => None,
+    };
+    typed
+        .or_else(|| row.try_get_unchecked::<String, _>(0).ok().map(Value::Text))
+        .or_else(|| {
+            row.try_get_unchecked::<Vec<u8>, _>(0)
+                .ok()
+                .map(|b| match String::from_utf8(b) {
+                    Ok(s) => Value::Text(s),
+                    Err(e) => Value::Text(format!("<{} bytes>", e.as_bytes().len())),
+                })
+        })
         .unwrap_or_else(|| Value::Text(format!("<{ty} value>")))
 }
 
