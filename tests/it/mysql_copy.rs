@@ -152,7 +152,10 @@ async fn my_canon(db: &str) -> Canon {
         .execute(&mut c)
         .await
         .expect("utc");
-    let rows = sqlx::query(MY_CANON).fetch_all(&mut c).await.expect("mysql canon");
+    let rows = sqlx::query(MY_CANON)
+        .fetch_all(&mut c)
+        .await
+        .expect("mysql canon");
     rows.iter()
         .map(|r| {
             (
@@ -167,7 +170,10 @@ async fn my_canon(db: &str) -> Canon {
 
 async fn pg_canon(url: &str) -> Canon {
     let mut c = PgConnection::connect(url).await.expect("pg");
-    let rows = sqlx::query(PG_CANON).fetch_all(&mut c).await.expect("pg canon");
+    let rows = sqlx::query(PG_CANON)
+        .fetch_all(&mut c)
+        .await
+        .expect("pg canon");
     rows.iter()
         .map(|r| {
             (
@@ -234,11 +240,18 @@ async fn awkward_values_arrive_exactly_and_auto_increment_carries_over() {
     );
     // AUTO_INCREMENT = 5000 on MySQL: the next row PostgreSQL numbers is 5000.
     assert_eq!(
-        pg_scalar(&pg.url, "select nextval(pg_get_serial_sequence('awkward', 'id'))::text").await,
+        pg_scalar(
+            &pg.url,
+            "select nextval(pg_get_serial_sequence('awkward', 'id'))::text"
+        )
+        .await,
         "5000"
     );
     assert!(
-        report.sequences.iter().any(|s| s.from.contains("AUTO_INCREMENT 5000")),
+        report
+            .sequences
+            .iter()
+            .any(|s| s.from.contains("AUTO_INCREMENT 5000")),
         "{:?}",
         report.sequences
     );
@@ -268,7 +281,10 @@ async fn zero_dates_fail_naming_table_key_and_column_unless_mapped_and_counted()
         Err(CopyError::Failed(e)) => e,
         other => panic!("a zero date must fail the step, got {other:?}"),
     };
-    assert!(err.contains(&format!("{}.zeros", my.name)), "names the table: {err}");
+    assert!(
+        err.contains(&format!("{}.zeros", my.name)),
+        "names the table: {err}"
+    );
     assert!(err.contains("(id=2)"), "names the key: {err}");
     assert!(err.contains("\"d\""), "names the column: {err}");
     assert!(err.contains("zero_dates"), "says how to map it: {err}");
@@ -312,10 +328,15 @@ async fn values_that_do_not_fit_fail_and_impossible_pairs_are_refused_up_front()
     let tables = [format!("{}.big", my.name)];
     let tables: Vec<&str> = tables.iter().map(String::as_str).collect();
     let (r, _) = run_copy(&my.name, &pg.url, &step(&tables, 1000, 1, ZeroDates::Fail)).await;
-    let err = r.expect_err("an unsigned BIGINT max does not fit bigint").to_string();
+    let err = r
+        .expect_err("an unsigned BIGINT max does not fit bigint")
+        .to_string();
     assert!(err.contains("(id=7)") && err.contains("\"u\""), "{err}");
     assert!(err.contains("18446744073709551615"), "{err}");
-    assert!(err.contains("numeric(20)"), "says what would hold it: {err}");
+    assert!(
+        err.contains("numeric(20)"),
+        "says what would hold it: {err}"
+    );
 
     // A DATETIME into timestamptz: refused before any row moves.
     pg.exec("drop table big; create table big (id int primary key, u numeric(20), flag boolean, dt timestamptz)")
@@ -476,7 +497,8 @@ async fn kill_9_mid_copy_then_resume_is_identical_and_the_password_never_shows()
     let pg = TestDb::new("FERRY_TEST_PG_TARGET", "my_kill").await;
     pg.exec(PG_BULK).await;
     // A stale row that the first run's truncate must remove.
-    pg.exec("insert into items values (999999, 1, 'stale')").await;
+    pg.exec("insert into items values (999999, 1, 'stale')")
+        .await;
     let journal = dir.path().join("journal.jsonl");
     let log = dir.path().join("ferry.log");
 
@@ -493,22 +515,36 @@ async fn kill_9_mid_copy_then_resume_is_identical_and_the_password_never_shows()
             "ferry finished before it could be killed:\n{}",
             std::fs::read_to_string(&log).unwrap_or_default()
         );
-        assert!(Instant::now() < deadline, "no checkpoint within {WATCHDOG:?}");
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint within {WATCHDOG:?}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     child.kill().expect("kill -9");
     let _ = child.wait();
     let at_kill = checkpoints(&pg.url).await;
-    assert!(at_kill < 46, "killed mid-copy, not after it ({at_kill} chunks)");
+    assert!(
+        at_kill < 46,
+        "killed mid-copy, not after it ({at_kill} chunks)"
+    );
 
     let mut child = start(&rb, &journal, true, &pg.url, &log);
     let st = wait(&mut child, &log).await;
     let out = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(st.success(), "the resumed run failed ({st}):\n{out}");
     assert!(out.contains("resuming step `backfill`"), "{out}");
-    assert_eq!(bulk_pg(&pg.url).await, want, "after kill -9 and resume:\n{out}");
     assert_eq!(
-        pg_scalar(&pg.url, "select nextval(pg_get_serial_sequence('accounts', 'id'))::text").await,
+        bulk_pg(&pg.url).await,
+        want,
+        "after kill -9 and resume:\n{out}"
+    );
+    assert_eq!(
+        pg_scalar(
+            &pg.url,
+            "select nextval(pg_get_serial_sequence('accounts', 'id'))::text"
+        )
+        .await,
         "60001"
     );
     // The password never reaches the log or the journal.
@@ -538,7 +574,10 @@ async fn a_mariadb_restart_mid_copy_is_retried_and_completes_exactly() {
             "ferry finished before the restart:\n{}",
             std::fs::read_to_string(&log).unwrap_or_default()
         );
-        assert!(Instant::now() < deadline, "no checkpoint within {WATCHDOG:?}");
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint within {WATCHDOG:?}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // A hard stop (kill -9 of mariadbd) and a start: every source connection breaks.
@@ -551,7 +590,14 @@ async fn a_mariadb_restart_mid_copy_is_retried_and_completes_exactly() {
     .expect("restart");
     let st = wait(&mut child, &log).await;
     let out = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(st.success(), "the copy did not survive the restart ({st}):\n{out}");
+    assert!(
+        st.success(),
+        "the copy did not survive the restart ({st}):\n{out}"
+    );
     assert!(out.contains("retrying in"), "it retried: {out}");
-    assert_eq!(bulk_pg(&pg.url).await, want, "after a MariaDB restart:\n{out}");
+    assert_eq!(
+        bulk_pg(&pg.url).await,
+        want,
+        "after a MariaDB restart:\n{out}"
+    );
 }

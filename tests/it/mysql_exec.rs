@@ -137,19 +137,28 @@ async fn a_server_error_is_the_servers_message() {
         "kind = \"sql\"\nconnection = \"db\"\nsql = \"select * from ferry_no_such_table\"",
     );
     let error = failure(run.execute().await);
-    assert!(error.contains("ferry_no_such_table' doesn't exist"), "{error}");
+    assert!(
+        error.contains("ferry_no_such_table' doesn't exist"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
 async fn the_password_comes_from_the_environment_and_never_shows() {
     let password = mysql::password();
-    assert!(password.len() >= 8, "the rig's password is too short to test redaction");
+    assert!(
+        password.len() >= 8,
+        "the rig's password is too short to test redaction"
+    );
     let mut seen = Vec::new();
     for sql in [
         format!("select 'pw is {password}'"),
         format!("select * from `{password}`"),
     ] {
-        let mut run = Run::on("ferry", &format!("kind = \"sql\"\nconnection = \"db\"\nsql = \"{sql}\""));
+        let mut run = Run::on(
+            "ferry",
+            &format!("kind = \"sql\"\nconnection = \"db\"\nsql = \"{sql}\""),
+        );
         seen.push(run.execute().await.describe());
         seen.extend(run.lines());
         seen.extend(run.ctx.conns.url_for_display("db"));
@@ -170,10 +179,7 @@ async fn the_password_comes_from_the_environment_and_never_shows() {
     let conns = conns.unwrap_or_else(|e| panic!("{e:?}"));
     let started = std::time::Instant::now();
     let err = conns.get("db").await.expect_err("no password, no login");
-    assert!(
-        err.to_string().contains("Access denied"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("Access denied"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(5), "not retried");
 }
 
@@ -204,7 +210,11 @@ async fn a_stopped_statement_is_killed_on_the_server() {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert_eq!(running(&marker).await, "1", "the statement should be running");
+        assert_eq!(
+            running(&marker).await,
+            "1",
+            "the statement should be running"
+        );
         cancel.cancel();
     };
     let (outcome, ()) = tokio::time::timeout(Duration::from_secs(20), async {
@@ -255,5 +265,8 @@ async fn verify_with_a_mysql_side_refuses_clearly() {
         "kind = \"verify\"\nsource = \"db\"\ntarget = \"pg\"",
     );
     let error = failure(run.execute().await);
-    assert!(error.contains("verify with a MySQL side is not built yet"), "{error}");
+    assert!(
+        error.contains("verify with a MySQL side is not built yet"),
+        "{error}"
+    );
 }

@@ -198,7 +198,11 @@ fn a_run_journals_the_values_masks_secrets_and_a_resume_reuses_them() {
 
     // a changed value is refused on resume, and nothing is appended
     let lines_before = text.lines().count();
-    std::fs::write(dir.file("secret.toml"), "api_token = \"s3cr3t-rig-token\"\n").unwrap();
+    std::fs::write(
+        dir.file("secret.toml"),
+        "api_token = \"s3cr3t-rig-token\"\n",
+    )
+    .unwrap();
     let changed = dir.run(&[
         "--resume",
         "--yes",

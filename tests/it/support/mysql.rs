@@ -44,7 +44,11 @@ pub async fn connect(db: &str) -> MySqlConnection {
 /// A new empty database, dropped by the returned guard.
 pub async fn database(prefix: &str) -> Database {
     let name = unique(prefix);
-    exec("ferry", &format!("create database `{name}` character set utf8mb4")).await;
+    exec(
+        "ferry",
+        &format!("create database `{name}` character set utf8mb4"),
+    )
+    .await;
     Database { name }
 }
 

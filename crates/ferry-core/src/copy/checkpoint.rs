@@ -246,7 +246,11 @@ pub async fn begin_step(
                 sqlx::query(&format!("truncate {}", truncate.join(", ")))
                     .execute(&mut *tx)
                     .await?;
-                for t in ["ferry.copy_checkpoint", "ferry.copy_plan", "ferry.copy_mapped"] {
+                for t in [
+                    "ferry.copy_checkpoint",
+                    "ferry.copy_plan",
+                    "ferry.copy_mapped",
+                ] {
                     sqlx::query(&format!("delete from {t} where step = $1"))
                         .bind(step)
                         .execute(&mut *tx)

@@ -87,9 +87,7 @@ pub enum CopyError {
 
 /// The error of a copy asked to write into MySQL (refused before any work starts).
 pub(crate) fn not_a_target() -> sqlx::Error {
-    sqlx::Error::Configuration(
-        "ferry copies from MySQL into PostgreSQL, never into MySQL".into(),
-    )
+    sqlx::Error::Configuration("ferry copies from MySQL into PostgreSQL, never into MySQL".into())
 }
 
 impl CopyError {

@@ -52,7 +52,10 @@ enum Src {
 /// What the PostgreSQL column takes.
 #[derive(Debug, Clone, PartialEq)]
 enum Tgt {
-    Int { min: i128, max: i128 },
+    Int {
+        min: i128,
+        max: i128,
+    },
     Bool,
     /// `numeric(p, s)`: digits before the point and after; `None`: unconstrained.
     Numeric(Option<(u32, u32)>),
@@ -318,7 +321,9 @@ impl ColPlan {
     /// Text that PostgreSQL stores as it is: no NUL, not longer than the column.
     fn check_text(&self, text: &str) -> Result<(), String> {
         if text.contains('\0') {
-            return Err("the text holds a NUL character, which PostgreSQL text cannot store".into());
+            return Err(
+                "the text holds a NUL character, which PostgreSQL text cannot store".into(),
+            );
         }
         if let Tgt::Text(Some(max)) = self.tgt {
             let n = text.chars().count();
@@ -423,9 +428,13 @@ impl ColPlan {
             }
             Tgt::Real | Tgt::Double if matches!(self.src, Src::Decimal) => {
                 let exact = if self.tgt == Tgt::Real {
-                    v.parse::<f32>().ok().map(|x| same_decimal(&format!("{x}"), v))
+                    v.parse::<f32>()
+                        .ok()
+                        .map(|x| same_decimal(&format!("{x}"), v))
                 } else {
-                    v.parse::<f64>().ok().map(|x| same_decimal(&format!("{x}"), v))
+                    v.parse::<f64>()
+                        .ok()
+                        .map(|x| same_decimal(&format!("{x}"), v))
                 };
                 if exact != Some(true) {
                     return Err(format!(
@@ -436,16 +445,24 @@ impl ColPlan {
                 out.extend_from_slice(v.as_bytes());
             }
             Tgt::Real if matches!(self.src, Src::Int | Src::Tiny1) => {
-                let exact = v.parse::<f32>().ok().map(|x| same_decimal(&format!("{x}"), v));
+                let exact = v
+                    .parse::<f32>()
+                    .ok()
+                    .map(|x| same_decimal(&format!("{x}"), v));
                 if exact != Some(true) {
                     return Err(format!("{v} is not exactly a PostgreSQL real value"));
                 }
                 out.extend_from_slice(v.as_bytes());
             }
             Tgt::Double if matches!(self.src, Src::Int | Src::Tiny1) => {
-                let exact = v.parse::<f64>().ok().map(|x| same_decimal(&format!("{x}"), v));
+                let exact = v
+                    .parse::<f64>()
+                    .ok()
+                    .map(|x| same_decimal(&format!("{x}"), v));
                 if exact != Some(true) {
-                    return Err(format!("{v} is not exactly a PostgreSQL double precision value"));
+                    return Err(format!(
+                        "{v} is not exactly a PostgreSQL double precision value"
+                    ));
                 }
                 out.extend_from_slice(v.as_bytes());
             }
@@ -562,7 +579,10 @@ mod tests {
         let ubig = ("bigint(20) unsigned", "bigint");
         let max = "18446744073709551615";
         assert!(carry(ubig, ("bigint", "bigint"), t(max)).is_err());
-        assert_eq!(carry(ubig, ("numeric(20,0)", "numeric"), t(max)).unwrap(), max);
+        assert_eq!(
+            carry(ubig, ("numeric(20,0)", "numeric"), t(max)).unwrap(),
+            max
+        );
         assert_eq!(carry(ubig, ("bigint", "bigint"), t("42")).unwrap(), "42");
         let b = ("tinyint(1)", "tinyint");
         assert_eq!(carry(b, ("boolean", "boolean"), t("1")).unwrap(), "t");
@@ -575,9 +595,17 @@ mod tests {
         let v = "12345678901234567890123456789012345.123456789012345678901234567890";
         assert_eq!(carry(d, ("numeric(65,30)", "numeric"), t(v)).unwrap(), v);
         assert!(carry(d, ("numeric(10,2)", "numeric"), t("1.005")).is_err());
-        assert_eq!(carry(d, ("numeric(10,2)", "numeric"), t("1.500")).unwrap(), "1.500");
+        assert_eq!(
+            carry(d, ("numeric(10,2)", "numeric"), t("1.500")).unwrap(),
+            "1.500"
+        );
         assert!(carry(d, ("double precision", "double precision"), t("0.1")).is_ok());
-        assert!(carry(d, ("double precision", "double precision"), t("0.10000000000000000001")).is_err());
+        assert!(carry(
+            d,
+            ("double precision", "double precision"),
+            t("0.10000000000000000001")
+        )
+        .is_err());
     }
 
     #[test]
@@ -590,7 +618,12 @@ mod tests {
         );
         let d = ("double", "double");
         assert_eq!(
-            carry(d, ("double precision", "double precision"), Raw::F64(f64::MAX)).unwrap(),
+            carry(
+                d,
+                ("double precision", "double precision"),
+                Raw::F64(f64::MAX)
+            )
+            .unwrap(),
             "1.7976931348623157e308"
         );
         assert!(carry(d, ("real", "real"), Raw::F64(0.1)).is_err());
@@ -602,8 +635,14 @@ mod tests {
         let ts = ("timestamp", "timestamp");
         let tstz = ("timestamp with time zone", "timestamp with time zone");
         let tsz = ("timestamp without time zone", "timestamp without time zone");
-        assert_eq!(carry(ts, tstz, t("2024-03-01 10:00:00")).unwrap(), "2024-03-01 10:00:00+00");
-        assert_eq!(carry(dt, tsz, t("2024-03-01 10:00:00.5")).unwrap(), "2024-03-01 10:00:00.5");
+        assert_eq!(
+            carry(ts, tstz, t("2024-03-01 10:00:00")).unwrap(),
+            "2024-03-01 10:00:00+00"
+        );
+        assert_eq!(
+            carry(dt, tsz, t("2024-03-01 10:00:00.5")).unwrap(),
+            "2024-03-01 10:00:00.5"
+        );
         assert!(carry(dt, tstz, t("2024-03-01 10:00:00")).is_err());
         let e = carry(("date", "date"), ("date", "date"), t("0000-00-00")).unwrap_err();
         assert!(e.contains("zero date") && e.contains("zero_dates"), "{e}");
@@ -614,8 +653,16 @@ mod tests {
         assert_eq!(p.write(t("0000-00-00"), &mut out), Ok(Carried::MappedNull));
         assert_eq!(out, b"\\N");
         let time = ("time", "time");
-        assert!(carry(time, ("time without time zone", "time without time zone"), t("838:59:59")).is_err());
-        assert_eq!(carry(time, ("interval", "interval"), t("-838:59:59")).unwrap(), "-838:59:59");
+        assert!(carry(
+            time,
+            ("time without time zone", "time without time zone"),
+            t("838:59:59")
+        )
+        .is_err());
+        assert_eq!(
+            carry(time, ("interval", "interval"), t("-838:59:59")).unwrap(),
+            "-838:59:59"
+        );
     }
 
     #[test]
@@ -627,10 +674,19 @@ mod tests {
         );
         assert!(carry(v, ("text", "text"), t("a\0b")).is_err());
         assert!(carry(v, ("character varying(3)", "character varying"), t("ab  ")).is_err());
-        assert_eq!(carry(("set('a','b')", "set"), ("text[]", "text[]"), t("a,b")).unwrap(), "{\"a\",\"b\"}");
+        assert_eq!(
+            carry(("set('a','b')", "set"), ("text[]", "text[]"), t("a,b")).unwrap(),
+            "{\"a\",\"b\"}"
+        );
         let blob = ("blob", "blob");
-        assert_eq!(carry(blob, ("bytea", "bytea"), Raw::Bytes(vec![0, 255])).unwrap(), "\\\\x00ff");
+        assert_eq!(
+            carry(blob, ("bytea", "bytea"), Raw::Bytes(vec![0, 255])).unwrap(),
+            "\\\\x00ff"
+        );
         assert!(carry(blob, ("integer", "integer"), Raw::Bytes(vec![1])).is_err());
-        assert_eq!(carry(("bit(4)", "bit"), ("bit(4)", "bit"), t("5")).unwrap(), "0101");
+        assert_eq!(
+            carry(("bit(4)", "bit"), ("bit(4)", "bit"), t("5")).unwrap(),
+            "0101"
+        );
     }
 }

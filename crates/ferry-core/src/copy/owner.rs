@@ -49,7 +49,11 @@ pub async fn claim(db: &Db, step: &str, run: &str, forget: bool) -> Result<(), s
         Db::Pg(p) => {
             let mut tx = p.begin().await?;
             if forget {
-                for t in ["ferry.copy_checkpoint", "ferry.copy_plan", "ferry.copy_mapped"] {
+                for t in [
+                    "ferry.copy_checkpoint",
+                    "ferry.copy_plan",
+                    "ferry.copy_mapped",
+                ] {
                     sqlx::query(&format!("delete from {t} where step = $1"))
                         .bind(step)
                         .execute(&mut *tx)

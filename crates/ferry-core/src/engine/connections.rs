@@ -420,8 +420,13 @@ impl Connections {
                 Some(s) => s.display().to_string(),
                 None => format!("{}:{}", opts.get_host(), opts.get_port()),
             };
-            self.retry(name, &at, || probe::<MySqlConnection>(&opts))
-                .await?;
+            let tls = Resolved {
+                mode: mysql_tls_mode(url),
+                ca: None,
+                warning: None,
+            };
+            let got = self.retry(name, &at, &tls, || probe_mysql(&opts)).await?;
+            self.record_tls(evidence(name, &at, &tls, got));
             Ok(Db::MySql(
                 MySqlPoolOptions::new()
                     .max_connections(MAX_POOL_CONNECTIONS)
@@ -581,6 +586,55 @@ fn with_tls(
 
 /// What the server says about this session's TLS: (encrypted, protocol, cipher).
 type Seen = (bool, Option<String>, Option<String>);
+
+/// The TLS mode a `mysql://` URL asks sqlx for (`ssl-mode`, as the `mysql` client
+/// spells it); sqlx's default is `PREFERRED`.
+fn mysql_tls_mode(url: &str) -> TlsMode {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let asked = query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        matches!(k, "ssl-mode" | "ssl_mode" | "sslmode").then(|| v.to_ascii_uppercase())
+    });
+    match asked.as_deref() {
+        Some("DISABLED") => TlsMode::Disable,
+        Some("REQUIRED") => TlsMode::Require,
+        Some("VERIFY_CA") => TlsMode::VerifyCa,
+        Some("VERIFY_IDENTITY") => TlsMode::VerifyFull,
+        _ => TlsMode::Prefer,
+    }
+}
+
+/// Connect once to MySQL/MariaDB and read the session's TLS (`Ssl_version`,
+/// `Ssl_cipher`: empty when the session is not encrypted).
+async fn probe_mysql(opts: &sqlx::mysql::MySqlConnectOptions) -> Result<Seen, sqlx::Error> {
+    let attempt = async {
+        let mut conn = MySqlConnection::connect_with(opts).await?;
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SHOW SESSION STATUS WHERE Variable_name IN ('Ssl_version', 'Ssl_cipher')",
+        )
+        .fetch_all(&mut conn)
+        .await?;
+        conn.close().await?;
+        let get = |n: &str| {
+            rows.iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.clone())
+                .filter(|v| !v.is_empty())
+        };
+        let cipher = get("Ssl_cipher");
+        Ok((cipher.is_some(), get("Ssl_version"), cipher))
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+        Ok(r) => r,
+        Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "no answer within {}",
+                humantime::format_duration(CONNECT_TIMEOUT)
+            ),
+        ))),
+    }
+}
 
 /// One PostgreSQL connection attempt (see [`probe`]) that also reads the
 /// session's row of `pg_stat_ssl`.

@@ -159,11 +159,8 @@ fn parse_copy(
             Some((v, _)) if v == "null" => ZeroDates::Null,
             Some((v, span)) => {
                 r.error(
-                    Diagnostic::new(
-                        Some(span),
-                        format!("`zero_dates` of {c} is {v:?}"),
-                    )
-                    .expected("\"fail\" (the default) or \"null\""),
+                    Diagnostic::new(Some(span), format!("`zero_dates` of {c} is {v:?}"))
+                        .expected("\"fail\" (the default) or \"null\""),
                 );
                 ZeroDates::Fail
             }

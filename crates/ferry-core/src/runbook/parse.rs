@@ -456,9 +456,9 @@ fn check_url(r: &mut Reader<'_>, name: &str, url: &str, span: &Span) {
         return; // known only at run time
     }
     // `sqlite:path` works without `//`; anything else needs `scheme://`
-    let split = url.split_once("://").or_else(|| {
-        url.split_once(':').filter(|(s, _)| SCHEMES.contains(s))
-    });
+    let split = url
+        .split_once("://")
+        .or_else(|| url.split_once(':').filter(|(s, _)| SCHEMES.contains(s)));
     let Some((scheme, rest)) = split else {
         r.error(
             Diagnostic::new(
@@ -497,9 +497,12 @@ fn check_url(r: &mut Reader<'_>, name: &str, url: &str, span: &Span) {
         });
         if in_query {
             r.error(
-                Diagnostic::new(Some(span.clone()), format!("the URL of connection `{name}` has a password written in the runbook"))
-                    .expected("a URL without `password=`")
-                    .help(help),
+                Diagnostic::new(
+                    Some(span.clone()),
+                    format!("the URL of connection `{name}` has a password written in the runbook"),
+                )
+                .expected("a URL without `password=`")
+                .help(help),
             );
             return;
         }
