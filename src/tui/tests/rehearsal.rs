@@ -98,7 +98,10 @@ fn a_step_past_its_p90_and_the_budget_warning() {
     for (w, h) in [(80u16, 24u16), (160, 48)] {
         let text = draw(rb.clone(), running(&rb, &r), at(31), w, h, &[]);
         assert!(text.contains("⚠>p90"), "{text}");
-        assert!(text.contains("rehearsed ×5"), "{text}");
+        // the row puts the budget first; at 80 columns the rehearsal count is cut
+        if w >= 160 {
+            assert!(text.contains("rehearsed ×5"), "{text}");
+        }
         assert!(text.contains("⚠ rollback budget"), "{text}");
         insta::assert_snapshot!(format!("overrun_{w}x{h}"), text);
     }

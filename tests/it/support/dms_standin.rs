@@ -16,7 +16,9 @@
 //!   minute, and (b) once the task was started, the script's status, stop reason, last
 //!   failure message and statistics replace moto's. The task itself (identifier, ARN,
 //!   settings, table mappings, migration type) is moto's.
-//! - every other call (CreateReplicationInstance, CreateEndpoint,
+//! - a call to another service (the run's CloudWatch or RDS pre-flight): passed to
+//!   moto and its answer back, byte for byte.
+//! - every other DMS call (CreateReplicationInstance, CreateEndpoint,
 //!   CreateReplicationTask, StartReplicationTask, StopReplicationTask, …):
 //!   **forwarded to moto unchanged**, except that timestamps are rewritten.
 //! - **timestamps, in every forwarded answer**: moto 5.2.x writes DMS dates as ISO
@@ -129,6 +131,40 @@ impl DmsStandin {
             return;
         };
         let target = header(&head, "x-amz-target").unwrap_or_default();
+        if !target.starts_with("AmazonDMSv20160101.") {
+            // another service (the run's CloudWatch pre-flight, RDS): moto's answer, byte for byte
+            let reply = match forward_raw(moto, &head, &body) {
+                Ok((rhead, rbody)) => {
+                    let mut out = Vec::new();
+                    for l in rhead.lines() {
+                        let lower = l.to_ascii_lowercase();
+                        if lower.starts_with("content-length:")
+                            || lower.starts_with("connection:")
+                            || lower.starts_with("transfer-encoding:")
+                            || l.is_empty()
+                        {
+                            continue;
+                        }
+                        out.extend_from_slice(l.as_bytes());
+                        out.extend_from_slice(b"\r\n");
+                    }
+                    out.extend_from_slice(
+                        format!("content-length: {}\r\nconnection: close\r\n\r\n", rbody.len())
+                            .as_bytes(),
+                    );
+                    out.extend_from_slice(&rbody);
+                    out
+                }
+                Err(msg) => format!(
+                    "HTTP/1.1 502 Bad Gateway\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{msg}",
+                    msg.len()
+                )
+                .into_bytes(),
+            };
+            self.log(format!("{} (passed through)", header(&head, "host").unwrap_or_default()));
+            let _ = s.write_all(&reply);
+            return;
+        }
         let op = target.rsplit('.').next().unwrap_or("").to_string();
         let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let (status, answer) = if op == "DescribeTableStatistics" {
@@ -317,6 +353,37 @@ fn dechunk(raw: &[u8]) -> Option<Vec<u8>> {
         out.extend_from_slice(&raw[start..start + size]);
         i = start + size + 2;
     }
+}
+
+/// Send the request to moto unchanged (a fresh connection each time) and return
+/// its answer's head and body as they came.
+fn forward_raw(moto: &str, head: &str, body: &[u8]) -> Result<(String, Vec<u8>), String> {
+    let mut m = TcpStream::connect(moto)
+        .map_err(|_| "the DMS stand-in cannot reach moto_server".to_string())?;
+    let mut lines = head.lines();
+    let request_line = lines.next().unwrap_or("POST / HTTP/1.1").to_string();
+    let mut out = format!("{request_line}\r\n");
+    for l in lines {
+        let lower = l.to_ascii_lowercase();
+        if l.is_empty()
+            || lower.starts_with("connection:")
+            || lower.starts_with("content-length:")
+            || lower.starts_with("transfer-encoding:")
+        {
+            continue;
+        }
+        out.push_str(l);
+        out.push_str("\r\n");
+    }
+    out.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    ));
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(body);
+    m.write_all(&bytes)
+        .map_err(|_| "moto_server closed the connection".to_string())?;
+    read_message(&mut m).ok_or_else(|| "no answer from moto_server".to_string())
 }
 
 /// Send the request to moto unchanged (a fresh connection each time) and return
