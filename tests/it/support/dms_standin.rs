@@ -161,7 +161,10 @@ impl DmsStandin {
                 )
                 .into_bytes(),
             };
-            self.log(format!("{} (passed through)", header(&head, "host").unwrap_or_default()));
+            self.log(format!(
+                "{} (passed through)",
+                header(&head, "host").unwrap_or_default()
+            ));
             let _ = s.write_all(&reply);
             return;
         }
