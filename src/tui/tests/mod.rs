@@ -235,6 +235,7 @@ pub fn monitors() -> MonitorsSnapshot {
             .collect()
     };
     MonitorsSnapshot {
+        replication: Vec::new(),
         lag: vec![
             LagSeries {
                 name: "replica".into(),
