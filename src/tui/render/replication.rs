@@ -17,6 +17,8 @@ use ratatui::widgets::Widget;
 
 /// Table rows shown per subscription before "… N more".
 const MAX_TABLES: usize = 6;
+/// Rows the error of a subscription may wrap over.
+const ERROR_ROWS: usize = 3;
 
 pub struct ReplicationPane<'a> {
     app: &'a App,
@@ -36,7 +38,8 @@ fn shown(app: &App) -> impl Iterator<Item = &ReplicationWatch> {
 /// Rows one subscription wants inside the frame.
 fn rows_of(w: &ReplicationWatch, several: bool) -> u16 {
     let tables = w.tables.len().min(MAX_TABLES + 1);
-    (1 + usize::from(several) + usize::from(w.error.is_some()) + tables.max(1)) as u16
+    let error = if w.error.is_some() { ERROR_ROWS } else { 0 };
+    (2 + usize::from(several) + error + tables.max(1)) as u16
 }
 
 /// How tall the pane wants to be (frame included); 0 when no subscription exists.
@@ -84,8 +87,9 @@ fn state_style(app: &App, s: TableState) -> Style {
     }
 }
 
-/// `lag 1.2 MiB · 0.4s   WAL headroom 3.0 GiB   errors apply 0 · sync 0`.
-fn summary(app: &App, w: &ReplicationWatch, width: usize) -> Line<'static> {
+/// Two lines: `lag 1.2 MiB · 0.4s   WAL headroom 3.0 GiB`, then
+/// `errors apply 0 · sync 0` with `streaming` or `DISABLED` on the right.
+fn summary(app: &App, w: &ReplicationWatch, width: usize) -> [Line<'static>; 2] {
     let t = app.theme;
     let lag = match (w.lag_bytes, w.lag_secs) {
         (Some(b), Some(s)) => format!("lag {} · {}", units::bytes(b), fmt::lag(s)),
@@ -118,24 +122,39 @@ fn summary(app: &App, w: &ReplicationWatch, width: usize) -> Line<'static> {
         count(w.sync_errors)
     );
     let err_style = if w.in_error() { t.bad() } else { t.dim() };
-    let mut left = vec![(lag, t.text()), ("  ".into(), Style::new()), (room, room_style)];
-    if !w.enabled {
-        left.insert(0, ("DISABLED ".into(), t.bad()));
-    }
-    two_sided(left, vec![(errors, err_style)], width, width / 2)
+    let state = if w.enabled {
+        ("streaming".to_string(), t.ok())
+    } else {
+        ("DISABLED".to_string(), t.bad())
+    };
+    [
+        two_sided(
+            vec![(lag, t.text())],
+            vec![(room, room_style)],
+            width,
+            width / 2,
+        ),
+        two_sided(vec![(errors, err_style)], vec![state], width, width),
+    ]
 }
 
-fn table_line(app: &App, tw: &ferry_core::monitor::subscription::TableWatch, width: usize) -> Line<'static> {
+fn table_line(
+    app: &App,
+    tw: &ferry_core::monitor::subscription::TableWatch,
+    name_w: usize,
+) -> Line<'static> {
     let rows = tw
         .rows
         .map(|n| format!("{} rows", fmt::thousands(n)))
         .unwrap_or_default();
     let state_w = 12;
-    let name_w = width.saturating_sub(state_w + fmt::width(&rows) + 2).max(4);
     Line::from(vec![
         Span::raw(fmt::pad(&fmt::truncate(&tw.table, name_w), name_w)),
         Span::raw(" "),
-        Span::styled(fmt::pad(tw.state.word(), state_w), state_style(app, tw.state)),
+        Span::styled(
+            fmt::pad(tw.state.word(), state_w),
+            state_style(app, tw.state),
+        ),
         Span::raw(" "),
         Span::styled(rows, app.theme.dim()),
     ])
@@ -148,9 +167,17 @@ fn lines(app: &App, w: &ReplicationWatch, several: bool, width: usize) -> Vec<Li
     if several {
         out.push(plain(&w.name, width, t.bold()));
     }
-    out.push(summary(app, w, width));
+    out.extend(summary(app, w, width));
     if let Some(e) = &w.error {
-        out.push(plain(e, width, if w.in_error() { t.bad() } else { t.warn() }));
+        let st = if w.in_error() { t.bad() } else { t.warn() };
+        let mut wrapped = fmt::wrap(e, width);
+        if wrapped.len() > ERROR_ROWS {
+            wrapped.truncate(ERROR_ROWS);
+            if let Some(last) = wrapped.last_mut() {
+                *last = fmt::truncate(&format!("{last} …"), width);
+            }
+        }
+        out.extend(wrapped.iter().map(|l| plain(l, width, st)));
     }
     if w.tables.is_empty() {
         out.push(plain("no table in the subscription yet", width, t.dim()));
@@ -160,7 +187,15 @@ fn lines(app: &App, w: &ReplicationWatch, several: bool, width: usize) -> Vec<Li
     tables.sort_by_key(|x| (x.state == TableState::Ready, x.table.clone()));
     let more = tables.len().saturating_sub(MAX_TABLES);
     let keep = if more > 1 { MAX_TABLES } else { tables.len() };
-    out.extend(tables.iter().take(keep).map(|x| table_line(app, x, width)));
+    // names as wide as the longest, leaving room for the state and the rows
+    let name_w = tables
+        .iter()
+        .map(|x| fmt::width(&x.table))
+        .max()
+        .unwrap_or(0)
+        .min(width.saturating_sub(28))
+        .max(4);
+    out.extend(tables.iter().take(keep).map(|x| table_line(app, x, name_w)));
     if tables.len() > keep {
         let ready = tables[keep..]
             .iter()
@@ -185,22 +220,30 @@ impl Widget for &ReplicationPane<'_> {
             [w] => {
                 let ready = w.count(TableState::Ready);
                 format!(
-                    " Replication {} {} → {} · {ready} of {} ready{} ",
+                    " Replication{} · {} · {ready}/{} ready · {} → {} ",
+                    if red { " ERROR" } else { "" },
                     w.name,
+                    w.tables.len(),
                     w.source,
                     w.target,
-                    w.tables.len(),
-                    if red { " · ERROR" } else { "" }
                 )
             }
             many => format!(
-                " Replication · {} subscriptions{} ",
+                " Replication{} · {} subscriptions ",
+                if red { " ERROR" } else { "" },
                 many.len(),
-                if red { " · ERROR" } else { "" }
             ),
         };
-        let block = pane_block(Line::from(Span::styled(title, if red { t.bad() } else { t.text() })), false, t);
-        let block = if red { block.border_style(t.bad()) } else { block };
+        let block = pane_block(
+            Line::from(Span::styled(title, if red { t.bad() } else { t.text() })),
+            false,
+            t,
+        );
+        let block = if red {
+            block.border_style(t.bad())
+        } else {
+            block
+        };
         let inner = block.inner(area);
         block.render(area, buf);
         let width = inner.width as usize;
@@ -213,7 +256,9 @@ impl Widget for &ReplicationPane<'_> {
             all.extend(lines(app, w, several, width));
         }
         // a stale watch says so on its last row
-        let stale = watches.iter().find_map(|w| w.stale.as_ref().map(|s| (w, s)));
+        let stale = watches
+            .iter()
+            .find_map(|w| w.stale.as_ref().map(|s| (w, s)));
         if let Some((w, s)) = stale {
             let age = s
                 .last_good

@@ -8,6 +8,7 @@ mod help_keys;
 mod loop_tests;
 mod panes;
 mod rehearsal;
+mod replication;
 mod screens;
 
 use crate::tui::{App, Theme};

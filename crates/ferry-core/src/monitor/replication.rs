@@ -192,9 +192,9 @@ async fn describe(
         now.sync_errors.map_or("?".into(), |n| n.to_string())
     );
     let how = if now.enabled {
-        "reports an error".to_string()
+        "keeps retrying"
     } else {
-        "disabled itself after an error".to_string()
+        "disabled itself"
     };
     if sync_rose {
         let copying: Vec<&str> = now
@@ -216,7 +216,7 @@ async fn describe(
         } else {
             "a table sync failed".into()
         };
-        return format!("subscription `{name}` {how} ({counts}): {which}");
+        return format!("subscription `{name}`: {which}; it {how} ({counts})");
     }
     // an apply error: the slot still holds the change the target could not apply
     let applied = pending::applied(tgt, now.oid).await;
@@ -228,9 +228,10 @@ async fn describe(
         match pending::peek(src, name, name, applied).await {
             Ok(Some(p)) => {
                 return format!(
-                    "subscription `{name}` {how} ({counts}): the change it could not apply is in {} (the transaction committing at {} on the source); fix the target, then `alter subscription {name} enable` (or retry)",
+                    "subscription `{name}` could not apply a change to {} (the transaction committing at {:X}/{:X} on the source) and {how} ({counts}); fix the target, then `alter subscription {name} enable`",
                     p.tables.join(", "),
-                    crate::replicate::Lsn(p.commit_lsn)
+                    p.commit_lsn >> 32,
+                    p.commit_lsn & 0xffff_ffff
                 );
             }
             Ok(None) => {
@@ -241,7 +242,7 @@ async fn describe(
         }
     }
     format!(
-        "subscription `{name}` {how} ({counts}); PostgreSQL names the table of an apply error only in the target's server log, and the slot could not be read ({last})"
+        "subscription `{name}` could not apply a change and {how} ({counts}); PostgreSQL names its table only in the target's server log, and the slot could not be read ({last})"
     )
 }
 
