@@ -213,13 +213,19 @@ id = "online"
         .await;
         std::fs::write(dir.file("go"), "").expect("go");
 
-        let snap = until(&mut rx, 50, "the caught-up step failed", |s| {
+        // the step fails on the hub's reading; the snapshot's copy of it follows
+        let snap = until(&mut rx, 50, "the caught-up step failed, the pane red", |s| {
             s.step("caught-up")
                 .is_some_and(|c| c.state == StepState::Failed)
+                && s.monitors.replication.iter().any(|w| w.in_error())
         })
         .await;
         let w = &snap.monitors.replication[0];
-        assert!(w.in_error() && !w.enabled, "the pane goes red: {w:#?}");
+        assert!(
+            w.in_error() && !w.enabled,
+            "the pane goes red: {w:#?}\nthe step: {:?}",
+            snap.step("caught-up").and_then(|c| c.outcome_text())
+        );
         assert!(w.apply_errors.unwrap_or(0) >= 1, "{w:#?}");
         let said = w.error.clone().unwrap_or_default();
         assert!(
@@ -259,7 +265,7 @@ id = "online"
         assert!(
             notes
                 .iter()
-                .any(|n| n.contains("could not apply is in public.items")),
+                .any(|n| n.contains("could not apply a change to public.items")),
             "{notes:#?}"
         );
         assert!(

@@ -1,7 +1,7 @@
 //! The background watch of a subscription of the run, from the start of its
 //! `replicate` step until its stop: each table's state (`pg_subscription_rel`)
 //! with the rows its initial copy has reached (`pg_stat_progress_copy` of the
-//! sync worker), the slot's lag in bytes (`pg_current_wal_lsn() -
+//! sync worker), the slot's lag in bytes (`pg_current_wal_insert_lsn() -
 //! confirmed_flush_lsn`) and seconds, its WAL headroom (`safe_wal_size`,
 //! `wal_status`) and the error counts (`pg_stat_subscription_stats`). Like the
 //! other monitors: a poll that fails marks the watch stale (journaled once),
@@ -124,7 +124,7 @@ async fn read_target(tgt: &PgPool, name: &str, r: &mut Reading) -> Result<Option
 async fn read_source(src: &PgPool, name: &str, r: &mut Reading) -> Result<Option<f64>, String> {
     let text = |e: sqlx::Error| error_text(&e);
     let slot: Option<(Option<f64>, Option<String>, Option<i64>)> = sqlx::query_as(
-        "select pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::float8,
+        "select pg_wal_lsn_diff(pg_current_wal_insert_lsn(), confirmed_flush_lsn)::float8,
                 wal_status, safe_wal_size
            from pg_replication_slots where slot_name = $1",
     )

@@ -91,7 +91,7 @@ pub struct ReplicationWatch {
     /// `subenabled`: false after `disable_on_error` stopped it.
     pub enabled: bool,
     pub tables: Vec<TableWatch>,
-    /// `pg_current_wal_lsn() - confirmed_flush_lsn` on the source.
+    /// `pg_current_wal_insert_lsn() - confirmed_flush_lsn` on the source.
     pub lag_bytes: Option<u64>,
     /// Seconds behind (0 when no byte is behind); see docs/replication-watch.md.
     pub lag_secs: Option<f64>,
