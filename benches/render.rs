@@ -141,6 +141,7 @@ fn fixture() -> (Arc<Runbook>, EngineSnapshot) {
         rehearsal: None,
         window: rb.window.clone(),
         monitors: Arc::new(MonitorsSnapshot {
+            replication: Vec::new(),
             lag: (0..3)
                 .map(|i| LagSeries {
                     name: format!("lag-{i}"),

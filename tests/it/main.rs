@@ -36,6 +36,7 @@ mod operators_os;
 mod rehearsal;
 mod rehearsal_tmux;
 mod replicate_pg;
+mod replication_watch;
 mod report_chromium;
 mod report_golden;
 mod report_inputs;

@@ -29,6 +29,7 @@ mod help;
 mod lag;
 mod log;
 mod metrics;
+mod replication;
 mod rowcounts;
 mod runbook;
 mod status;
@@ -38,6 +39,7 @@ pub use detail::DetailPane;
 pub use lag::LagPane;
 pub use log::LogPane;
 pub use metrics::MetricsPane;
+pub use replication::ReplicationPane;
 pub use rowcounts::RowCountsPane;
 pub use runbook::{ListScroll, RunbookPane};
 pub use status::{MessageRow, StatusBar};
@@ -81,6 +83,8 @@ pub struct Areas {
     pub lag: Option<Rect>,
     pub rowcounts: Option<Rect>,
     pub metrics: Option<Rect>,
+    /// The run's subscriptions, while one exists (the bottom of the detail).
+    pub replication: Option<Rect>,
     pub log: Option<Rect>,
     /// The rehearsal timeline, when the run has rehearsals.
     pub timeline: Option<Rect>,
@@ -97,6 +101,8 @@ pub struct Configured {
     pub metrics: usize,
     /// The run has rehearsals: a timeline row above the message row.
     pub timeline: bool,
+    /// Rows the replication pane wants (0: no subscription of the run exists).
+    pub replication: u16,
 }
 
 impl Configured {
@@ -106,6 +112,7 @@ impl Configured {
             rowcounts: rb.monitors.rowcounts.is_some(),
             metrics: rb.monitors.metric.len(),
             timeline: false,
+            replication: 0,
         }
     }
 
@@ -114,6 +121,7 @@ impl Configured {
     pub fn of_app(app: &App) -> Self {
         Configured {
             timeline: app.snap.rehearsal.is_some(),
+            replication: replication::wanted(app),
             ..Configured::of(&app.rb)
         }
     }
@@ -201,6 +209,7 @@ pub fn layout(area: Rect, log_view: bool, zoom: bool, mon: Configured) -> Areas 
             }
         }
     }
+    replication::place(&mut a, mon.replication);
     a
 }
 
@@ -307,6 +316,9 @@ impl StatefulWidget for &App {
         if let Some(r) = a.metrics {
             MetricsPane::new(self, focus(Pane::Metrics)).render(r, buf);
         }
+        if let Some(r) = a.replication {
+            ReplicationPane::new(self).render(r, buf);
+        }
         if let Some(r) = a.log {
             LogPane::new(self).render(r, buf);
         }
@@ -338,6 +350,7 @@ mod tests {
         rowcounts: true,
         metrics: 2,
         timeline: true,
+        replication: 0,
     };
 
     #[test]

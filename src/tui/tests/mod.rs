@@ -8,6 +8,7 @@ mod help_keys;
 mod loop_tests;
 mod panes;
 mod rehearsal;
+mod replication;
 mod screens;
 
 use crate::tui::{App, Theme};
@@ -235,6 +236,7 @@ pub fn monitors() -> MonitorsSnapshot {
             .collect()
     };
     MonitorsSnapshot {
+        replication: Vec::new(),
         lag: vec![
             LagSeries {
                 name: "replica".into(),

@@ -198,6 +198,7 @@ impl Driver {
         for ev in seen {
             self.journal(Entry::Connection(ev));
         }
+        self.rewatch_replication();
         let fx = self.machine.start();
         // starting moves steps to ready or awaiting: the first publish must show it
         self.dirty = true;
@@ -361,6 +362,7 @@ impl Driver {
         if self.journal_failed {
             return;
         }
+        self.follow_replication(&ev);
         let fx = self.machine.handle(&ev);
         self.snap.sync(&self.machine);
         self.dirty = true;
@@ -471,6 +473,7 @@ impl Driver {
         let (ctx, forward) = self.ctx(&step, token.clone());
         let rb = self.runbook.clone();
         let tx = self.internal_tx.clone();
+        let watch = self.replication_guard(&step);
         self.tasks.spawn(async move {
             let outcome = match rb.step(&step) {
                 None => Outcome::Failed {
@@ -479,10 +482,24 @@ impl Driver {
                 Some(def) => {
                     let fut = exec::execute(def, &ctx);
                     tokio::pin!(fut);
+                    let broke = replication_broke(watch);
+                    tokio::pin!(broke);
                     match timeout {
-                        None => fut.await,
+                        None => tokio::select! {
+                            o = &mut fut => o,
+                            error = &mut broke => {
+                                token.cancel();
+                                let _ = fut.await;
+                                Outcome::Failed { error: ctx.redactor.redact(&error) }
+                            }
+                        },
                         Some(t) => tokio::select! {
                             o = &mut fut => o,
+                            error = &mut broke => {
+                                token.cancel();
+                                let _ = fut.await;
+                                Outcome::Failed { error: ctx.redactor.redact(&error) }
+                            }
                             _ = tokio::time::sleep(t) => {
                                 token.cancel();
                                 let _ = fut.await;
@@ -534,6 +551,130 @@ impl Driver {
         self.dirty = false;
         self.snap.sync(&self.machine);
         self.snapshot_tx.send_replace(Arc::new(self.snap.clone()));
+    }
+}
+
+/// What a waiting step needs to notice that the run's replication broke.
+type Guard = Option<(Arc<crate::monitor::Hub>, crate::monitor::ErrorBaseline)>;
+
+/// Resolves with the reason once a watched subscription faults (disabled, or
+/// its errors rose since the step began); never without a guard.
+async fn replication_broke(guard: Guard) -> String {
+    let Some((hub, base)) = guard else {
+        return std::future::pending().await;
+    };
+    let mut version = hub.subscribe();
+    loop {
+        if let Some(f) = hub.replication_fault(&base) {
+            return f;
+        }
+        if version.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
+}
+
+impl Driver {
+    /// The replicate step `id` and its definition, when it is one.
+    fn replicate_step(&self, id: &str) -> Option<&crate::runbook::ReplicateStep> {
+        match &self.runbook.step(id)?.kind {
+            crate::runbook::StepKind::Replicate(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    fn watch(&self, step: &str, r: &crate::runbook::ReplicateStep) {
+        if let Some(h) = &self.monitor_hub {
+            h.watch_replication(crate::monitor::WatchSpec {
+                name: r.name.clone(),
+                step: step.to_string(),
+                source: r.from.clone(),
+                target: r.to.clone(),
+            });
+        }
+    }
+
+    /// A replication start begins its subscription's watch; a stop that
+    /// succeeded, or a start rolled back, ends it.
+    fn follow_replication(&mut self, ev: &Event) {
+        use crate::runbook::ReplicateAction;
+        let (step, ended) = match ev {
+            Event::Started { step, .. } => (step, false),
+            Event::Finished {
+                step,
+                outcome: Outcome::Succeeded { .. },
+                ..
+            }
+            | Event::RollbackFinished {
+                step,
+                outcome: Outcome::Succeeded { .. },
+            } => (step, true),
+            _ => return,
+        };
+        let Some(r) = self.replicate_step(step) else {
+            return;
+        };
+        let rolled_back = matches!(ev, Event::RollbackFinished { .. });
+        let stop_watch = match r.action {
+            ReplicateAction::Start if !ended => {
+                self.watch(step, r);
+                false
+            }
+            ReplicateAction::Start => rolled_back,
+            ReplicateAction::Stop => ended && !rolled_back,
+        };
+        if stop_watch {
+            if let Some(h) = &self.monitor_hub {
+                h.unwatch_replication(&r.name);
+            }
+        }
+    }
+
+    /// A resumed run watches again what its starts began and no stop ended.
+    fn rewatch_replication(&mut self) {
+        use crate::runbook::ReplicateAction;
+        use crate::vocab::StepState as S;
+        let steps: Vec<String> = self.runbook.steps().map(|s| s.id.clone()).collect();
+        for id in &steps {
+            let Some(r) = self.replicate_step(id) else {
+                continue;
+            };
+            let state = self.machine.step(id).map(|s| s.state);
+            let begun = matches!(
+                state,
+                Some(
+                    S::Running
+                        | S::RetryWait
+                        | S::Succeeded
+                        | S::Failed
+                        | S::Interrupted
+                        | S::RollingBack
+                )
+            );
+            let stopped = steps.iter().any(|o| {
+                self.replicate_step(o)
+                    .is_some_and(|x| x.action == ReplicateAction::Stop && x.name == r.name)
+                    && self
+                        .machine
+                        .step(o)
+                        .is_some_and(|s| s.state == S::Succeeded)
+            });
+            if r.action == ReplicateAction::Start && begun && !stopped {
+                self.watch(id, r);
+            }
+        }
+    }
+
+    /// For a `wait` step: the hub and the error counts now, so that a
+    /// subscription breaking while it waits fails it.
+    fn replication_guard(&self, step: &str) -> Guard {
+        let def = self.runbook.step(step)?;
+        if !matches!(def.kind, crate::runbook::StepKind::Wait(_)) {
+            return None;
+        }
+        let hub = self.monitor_hub.clone()?;
+        let base = hub.replication_baseline();
+        Some((hub, base))
     }
 }
 

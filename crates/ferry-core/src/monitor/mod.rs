@@ -10,17 +10,22 @@
 
 mod lag;
 mod metric;
+mod pending;
 mod probe;
+pub mod replication;
 mod rowcount;
 pub mod series;
+pub mod subscription;
 
 use crate::db::Db;
 use crate::runbook::Runbook;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
+pub use replication::WatchSpec;
 pub use series::*;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+pub use subscription::{ErrorBaseline, ReplicationWatch};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -128,6 +133,15 @@ pub struct Hub {
     samples: mpsc::UnboundedSender<Record>,
     /// How old a value may be before it no longer counts (per monitor name).
     freshness: Mutex<std::collections::HashMap<String, Duration>>,
+    /// What starts replication watches after the monitors began, and the ones running.
+    watcher: Mutex<Option<Watcher>>,
+}
+
+/// The pools and the run's cancellation, kept to start replication watches later.
+struct Watcher {
+    db: DbGetter,
+    cancel: CancellationToken,
+    running: std::collections::HashMap<String, CancellationToken>,
 }
 
 impl Hub {
@@ -138,7 +152,55 @@ impl Hub {
             exact: Notify::new(),
             samples,
             freshness: Mutex::new(Default::default()),
+            watcher: Mutex::new(None),
         }
+    }
+
+    /// Start watching subscription `spec.name` (once: a watch already running
+    /// goes on). Does nothing before [`spawn`] gave the hub its pools.
+    pub fn watch_replication(self: &Arc<Self>, spec: WatchSpec) {
+        let Ok(mut w) = self.watcher.lock() else {
+            return;
+        };
+        let Some(w) = w.as_mut() else {
+            return;
+        };
+        if w.running.contains_key(&spec.name) {
+            return;
+        }
+        let token = w.cancel.child_token();
+        w.running.insert(spec.name.clone(), token.clone());
+        let db = w.db.clone();
+        self.update(|s| {
+            s.replication.retain(|r| r.name != spec.name);
+            s.replication.push(replication::empty(&spec));
+        });
+        tokio::spawn(replication::run(self.clone(), spec, db, token));
+    }
+
+    /// Stop watching subscription `name` and drop it from the snapshot.
+    pub fn unwatch_replication(&self, name: &str) {
+        if let Ok(mut w) = self.watcher.lock() {
+            if let Some(t) = w.as_mut().and_then(|w| w.running.remove(name)) {
+                t.cancel();
+            }
+        }
+        self.update(|s| s.replication.retain(|r| r.name != name));
+    }
+
+    /// The error counts of every watched subscription now.
+    pub fn replication_baseline(&self) -> ErrorBaseline {
+        self.state
+            .lock()
+            .map(|s| subscription::baseline(&s.replication))
+            .unwrap_or_default()
+    }
+
+    /// Why a step that began at `baseline` must fail: a watched subscription
+    /// disabled, or its errors rose since.
+    pub fn replication_fault(&self, baseline: &ErrorBaseline) -> Option<String> {
+        let s = self.state.lock().ok()?;
+        s.replication.iter().find_map(|w| w.fault_since(baseline))
     }
 
     /// A copy of everything, for a frame or a confirmation's evidence.
@@ -356,6 +418,13 @@ pub fn spawn(
 ) -> (Arc<Hub>, mpsc::UnboundedReceiver<Record>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let hub = Arc::new(Hub::new(tx));
+    if let Ok(mut w) = hub.watcher.lock() {
+        *w = Some(Watcher {
+            db: db.clone(),
+            cancel: cancel.clone(),
+            running: Default::default(),
+        });
+    }
     let m = &rb.monitors;
     hub.update(|s| {
         s.lag = m

@@ -79,4 +79,7 @@ pub struct MonitorsSnapshot {
     pub lag: Vec<LagSeries>,
     pub metrics: Vec<MetricSeries>,
     pub rowcounts: Option<RowCounts>,
+    /// The run's subscriptions, watched from their `replicate` start to their stop.
+    #[serde(default)]
+    pub replication: Vec<super::subscription::ReplicationWatch>,
 }

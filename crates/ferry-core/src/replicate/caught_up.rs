@@ -89,7 +89,10 @@ pub async fn begin(
             slot_row(primary, primary_name, name).await?;
         }
     }
-    let lsn: String = sqlx::query_scalar("select pg_current_wal_lsn()::text")
+    // the insert position, not the write position: with `synchronous_commit = off` a
+    // transaction acknowledged as committed may not be written yet, and the write
+    // position would leave it out of the proof
+    let lsn: String = sqlx::query_scalar("select pg_current_wal_insert_lsn()::text")
         .fetch_one(primary)
         .await
         .map_err(retry)?;
