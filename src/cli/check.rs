@@ -16,14 +16,10 @@ pub fn run(path: &Path, vars: &runbook::vars::Overrides) -> i32 {
                 complain_raw!("{e}");
                 return EXIT_BAD_INPUT;
             }
-            // a secret-named var's value is masked wherever the plan echoes it
-            let mut secrets = ferry_core::engine::redact::Redactor::new();
-            for (k, v) in &rb.vars {
-                if runbook::vars::is_masked(k) && expand::env_refs(v).is_empty() {
-                    secrets.add(v);
-                }
-            }
-            say_raw!("{}", secrets.redact(&plan(&rb, &vars.used(&rb.vars))));
+            say_raw!(
+                "{}",
+                secret_vars(&rb).redact(&plan(&rb, &vars.used(&rb.vars)))
+            );
             EXIT_OK
         }
         Err(report) => {
@@ -31,6 +27,17 @@ pub fn run(path: &Path, vars: &runbook::vars::Overrides) -> i32 {
             EXIT_BAD_INPUT
         }
     }
+}
+
+/// A redactor for the values of secret-named vars, masked wherever a plan echoes them.
+pub(super) fn secret_vars(rb: &Runbook) -> ferry_core::engine::redact::Redactor {
+    let mut secrets = ferry_core::engine::redact::Redactor::new();
+    for (k, v) in &rb.vars {
+        if runbook::vars::is_masked(k) && expand::env_refs(v).is_empty() {
+            secrets.add(v);
+        }
+    }
+    secrets
 }
 
 fn scheme(url: &str) -> &str {

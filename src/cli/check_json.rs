@@ -10,15 +10,24 @@ use std::path::Path;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
-pub fn run(path: &Path) -> i32 {
-    let (value, code) = match runbook::load(path) {
-        Ok(rb) => (plan(path, &rb), EXIT_OK),
-        Err(report) => (errors(path, &report), EXIT_BAD_INPUT),
+pub fn run(path: &Path, vars: &runbook::vars::Overrides) -> i32 {
+    let (text, code) = match runbook::load_with(path, &vars.values()) {
+        Ok(rb) => {
+            if let Err(e) = vars.check_declared(&rb.vars) {
+                complain_raw!("{e}");
+                return EXIT_BAD_INPUT;
+            }
+            // secret-named vars are masked wherever the plan echoes them
+            let text =
+                serde_json::to_string_pretty(&plan(path, &rb)).unwrap_or_else(|_| "{}".into());
+            (super::check::secret_vars(&rb).redact(&text), EXIT_OK)
+        }
+        Err(report) => (
+            serde_json::to_string_pretty(&errors(path, &report)).unwrap_or_else(|_| "{}".into()),
+            EXIT_BAD_INPUT,
+        ),
     };
-    say_raw!(
-        "{}",
-        serde_json::to_string_pretty(&value).unwrap_or_else(|_| "{}".into())
-    );
+    say_raw!("{text}");
     code
 }
 

@@ -241,8 +241,12 @@ pub fn main() -> i32 {
         Command::Check {
             runbook,
             format: Some(f),
+            vars,
             ..
-        } if f == "json" => check_json::run(&runbook),
+        } if f == "json" => match vars.overrides() {
+            Ok(v) => check_json::run(&runbook, &v),
+            Err(code) => code,
+        },
         Command::Check {
             runbook,
             aws,

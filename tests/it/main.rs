@@ -14,6 +14,7 @@ mod attach_tmux;
 mod aws_errors;
 mod aws_moto;
 mod caught_up;
+mod check_json;
 mod cli_check;
 mod cli_conventions;
 mod cloudwatch_moto;
