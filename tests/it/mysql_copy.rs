@@ -323,7 +323,7 @@ async fn values_that_do_not_fit_fail_and_impossible_pairs_are_refused_up_front()
     )
     .await;
     let pg = TestDb::new("FERRY_TEST_PG_TARGET", "my_fit").await;
-    pg.exec("create table big (id int primary key, u bigint, flag boolean, dt timestamp)")
+    pg.exec("create table public.big (id int primary key, u bigint, flag boolean, dt timestamp)")
         .await;
     let tables = [format!("{}.big", my.name)];
     let tables: Vec<&str> = tables.iter().map(String::as_str).collect();
@@ -339,14 +339,14 @@ async fn values_that_do_not_fit_fail_and_impossible_pairs_are_refused_up_front()
     );
 
     // A DATETIME into timestamptz: refused before any row moves.
-    pg.exec("drop table big; create table big (id int primary key, u numeric(20), flag boolean, dt timestamptz)")
+    pg.exec("drop table public.big; create table public.big (id int primary key, u numeric(20), flag boolean, dt timestamptz)")
         .await;
     let (r, _) = run_copy(&my.name, &pg.url, &step(&tables, 1000, 1, ZeroDates::Fail)).await;
     let err = r.expect_err("DATETIME has no time zone").to_string();
     assert!(err.contains("\"dt\"") && err.contains("time zone"), "{err}");
 
     // TINYINT(1) = 2 is not a boolean.
-    pg.exec("drop table big; create table big (id int primary key, u numeric(20), flag boolean, dt timestamp)")
+    pg.exec("drop table public.big; create table public.big (id int primary key, u numeric(20), flag boolean, dt timestamp)")
         .await;
     let (r, _) = run_copy(&my.name, &pg.url, &step(&tables, 1000, 1, ZeroDates::Fail)).await;
     let err = r.expect_err("2 is not a boolean").to_string();
@@ -492,6 +492,18 @@ async fn kill_9_mid_copy_then_resume_is_identical_and_the_password_never_shows()
     let my = mysql::database("ferry_kill").await;
     mysql::exec(&my.name, MY_BULK).await;
     let want = bulk_my(&my.name).await;
+    // InnoDB reserves AUTO_INCREMENT values in batches for INSERT ... SELECT, so the
+    // counter the target must continue from is the server's, not max(id) + 1
+    let next_id = mysql::scalar(
+        &my.name,
+        "select auto_increment from information_schema.tables \
+         where table_schema = database() and table_name = 'accounts'",
+    )
+    .await;
+    assert!(
+        next_id.parse::<u64>().is_ok_and(|n| n > 60000),
+        "AUTO_INCREMENT past the 60000 rows: {next_id}"
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let rb = runbook(dir.path(), &my.name);
     let pg = TestDb::new("FERRY_TEST_PG_TARGET", "my_kill").await;
@@ -545,7 +557,7 @@ async fn kill_9_mid_copy_then_resume_is_identical_and_the_password_never_shows()
             "select nextval(pg_get_serial_sequence('accounts', 'id'))::text"
         )
         .await,
-        "60001"
+        next_id
     );
     // The password never reaches the log or the journal.
     let pw = mysql::password();
