@@ -293,6 +293,7 @@ pub fn monitors() -> MonitorsSnapshot {
             updated: Some(ago(4)),
             stale: None,
         }),
+        dms: Vec::new(),
     }
 }
 
