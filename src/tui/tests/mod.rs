@@ -4,6 +4,7 @@
 
 mod app_tests;
 mod attached;
+mod dms;
 mod help_keys;
 mod loop_tests;
 mod panes;
