@@ -87,7 +87,12 @@ fn is_bad_validation(t: &TableStat) -> bool {
         || t.validation_state.as_deref().is_some_and(|v| {
             matches!(
                 v.to_lowercase().as_str(),
-                "mismatched records" | "suspended records" | "no primary key" | "table error" | "error" | "failed"
+                "mismatched records"
+                    | "suspended records"
+                    | "no primary key"
+                    | "table error"
+                    | "error"
+                    | "failed"
             )
         })
 }
@@ -171,7 +176,11 @@ fn header(t: Theme, c: [usize; 7]) -> Line<'static> {
 fn table_row(x: &TableStat, t: Theme, c: [usize; 7]) -> Line<'static> {
     let bad_state = is_bad_state(x);
     let bad_val = is_bad_validation(x);
-    let row = if bad_state || bad_val { t.bad() } else { t.text() };
+    let row = if bad_state || bad_val {
+        t.bad()
+    } else {
+        t.text()
+    };
     let state_st = if bad_state {
         t.bad()
     } else if x.state == "Table completed" {

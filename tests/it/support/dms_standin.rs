@@ -19,7 +19,10 @@
 //! - every other call (CreateReplicationInstance, CreateEndpoint,
 //!   CreateReplicationTask, StartReplicationTask, StopReplicationTask, …):
 //!   **forwarded to moto unchanged**, except that timestamps are rewritten.
-//! - **timestamps, in every forwarded answer**: moto 5.2.x writes DMS dates as ISO
+//! - **every call of another service** (CloudWatch's GetMetricData, which the DMS
+//!   monitor makes through the same `endpoint_url`): **passed to moto byte for
+//!   byte**, its answer returned unread.
+//! - **timestamps, in every forwarded DMS answer**: moto 5.2.x writes DMS dates as ISO
 //!   strings (`datetime.isoformat()`), but AWS JSON 1.1 and the SDK expect epoch seconds
 //!   (numbers) and the SDK refuses the answer otherwise. Each string value of a key
 //!   ending in `Date` or `Time` that parses as an ISO time becomes its epoch seconds.
@@ -129,6 +132,12 @@ impl DmsStandin {
             return;
         };
         let target = header(&head, "x-amz-target").unwrap_or_default();
+        if !target.starts_with("AmazonDMSv20160101.") {
+            // not DMS (CloudWatch): moto answers it as it is
+            self.log("(passed through)".to_string());
+            let _ = s.write_all(&pass_through(moto, &head, &body));
+            return;
+        }
         let op = target.rsplit('.').next().unwrap_or("").to_string();
         let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let (status, answer) = if op == "DescribeTableStatistics" {
@@ -319,15 +328,30 @@ fn dechunk(raw: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// Send the request to moto unchanged (a fresh connection each time) and return
-/// its status line's code and reason, and its JSON answer.
-fn forward(moto: &str, head: &str, body: &[u8]) -> (String, Value) {
-    let Ok(mut m) = TcpStream::connect(moto) else {
-        return (
-            "502 Bad Gateway".into(),
-            json!({"__type": "InternalFailure", "message": "the DMS stand-in cannot reach moto_server"}),
-        );
+/// The request sent to moto unchanged (a fresh connection), its whole answer returned.
+fn pass_through(moto: &str, head: &str, body: &[u8]) -> Vec<u8> {
+    let failed = |why: &str| {
+        format!(
+            "HTTP/1.1 502 Bad Gateway\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{why}",
+            why.len()
+        )
+        .into_bytes()
     };
+    let Ok(mut m) = TcpStream::connect(moto) else {
+        return failed("the DMS stand-in cannot reach moto_server");
+    };
+    if m.write_all(&request(head, body)).is_err() {
+        return failed("moto_server closed the connection");
+    }
+    let mut answer = Vec::new();
+    match m.read_to_end(&mut answer) {
+        Ok(_) if !answer.is_empty() => answer,
+        _ => failed("no answer from moto_server"),
+    }
+}
+
+/// The request again, for one connection that closes after the answer.
+fn request(head: &str, body: &[u8]) -> Vec<u8> {
     let mut lines = head.lines();
     let request_line = lines.next().unwrap_or("POST / HTTP/1.1").to_string();
     let mut out = format!("{request_line}\r\n");
@@ -349,6 +373,19 @@ fn forward(moto: &str, head: &str, body: &[u8]) -> (String, Value) {
     ));
     let mut bytes = out.into_bytes();
     bytes.extend_from_slice(body);
+    bytes
+}
+
+/// Send the request to moto unchanged (a fresh connection each time) and return
+/// its status line's code and reason, and its JSON answer.
+fn forward(moto: &str, head: &str, body: &[u8]) -> (String, Value) {
+    let Ok(mut m) = TcpStream::connect(moto) else {
+        return (
+            "502 Bad Gateway".into(),
+            json!({"__type": "InternalFailure", "message": "the DMS stand-in cannot reach moto_server"}),
+        );
+    };
+    let bytes = request(head, body);
     if m.write_all(&bytes).is_err() {
         return (
             "502 Bad Gateway".into(),

@@ -742,6 +742,7 @@ fn parse_condition(
             Some((Condition::Sql { connection, query }, hold))
         }
         [] if !allow_sql && u.get("sql").is_some() => None, // said above: a throttle has no `sql`
+        [] if !allow_sql && u.get("dms").is_some() => None, // said above: a DMS gate is no throttle
         _ => {
             let want = if allow_sql {
                 "`{ lag = \"NAME\", below = \"10s\" }`, `{ metric = \"NAME\", above = 80 }` or `{ sql = \"...\", connection = \"NAME\" }`"

@@ -53,7 +53,9 @@ fn check_refs(r: &mut Reader<'_>, p: &Parsed) {
     let conn_names: Vec<&str> = rb.connections.keys().map(|s| s.as_str()).collect();
     let lag_names: Vec<&str> = rb.monitors.lag.iter().map(|m| m.name.as_str()).collect();
     let metric_names: Vec<&str> = rb.monitors.metric.iter().map(|m| m.name.as_str()).collect();
-    let dms_names: Vec<&str> = rb.monitors.dms.iter().map(|m| m.name.as_str()).collect();
+    let mut dms_names: Vec<&str> = rb.monitors.dms.iter().map(|m| m.name.as_str()).collect();
+    dms_names.sort_unstable();
+    dms_names.dedup();
     for rf in &p.refs {
         let (pool, what, define): (&[&str], &str, &str) = match rf.kind {
             RefKind::Connection => (&conn_names, "connection", "a [connections.NAME] table"),
