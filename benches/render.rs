@@ -172,6 +172,7 @@ fn fixture() -> (Arc<Runbook>, EngineSnapshot) {
                 updated: Some(now()),
                 stale: None,
             }),
+            dms: Vec::new(),
         }),
         attached: Vec::new(),
     };

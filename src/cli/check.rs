@@ -235,6 +235,10 @@ fn condition(c: &Condition) -> String {
             runbook::CatchUpBy::Replica(r) => format!("caught up: {r} replayed past {primary}"),
             runbook::CatchUpBy::Slot(s) => format!("caught up: slot {s} on {primary}"),
         },
+        Condition::Dms { monitor, gate } => match gate {
+            runbook::DmsGate::FullLoadDone => format!("dms {monitor} full load done"),
+            runbook::DmsGate::LatencyBelow(d) => format!("dms {monitor} CDC latency < {}", dur(*d)),
+        },
     }
 }
 
@@ -456,10 +460,11 @@ fn plan_monitors(o: &mut String, rb: &Runbook) {
         .iter()
         .map(|l| l.name.len())
         .chain(m.metric.iter().map(|x| x.name.len()))
+        .chain(m.dms.iter().map(|x| x.name.len()))
         .max()
         .unwrap_or(0)
         .max(14);
-    if m.lag.is_empty() && m.metric.is_empty() && m.rowcounts.is_none() {
+    if m.lag.is_empty() && m.metric.is_empty() && m.rowcounts.is_none() && m.dms.is_empty() {
         return;
     }
     let _ = writeln!(o, "\nmonitors");
@@ -499,6 +504,15 @@ fn plan_monitors(o: &mut String, rb: &Runbook) {
             ),
         };
         let _ = writeln!(o, "  metric  {:<mw$} {src}", x.name);
+    }
+    for d in &m.dms {
+        let _ = writeln!(
+            o,
+            "  dms     {:<mw$} task {} every {}: status, tables, CDC latency; any errored, suspended or validation-failing table fails the running step",
+            d.name,
+            d.task,
+            dur(d.every)
+        );
     }
     if let Some(rc) = &m.rowcounts {
         let _ = writeln!(
@@ -581,6 +595,14 @@ pub(super) fn plan_aws_calls<'a>(rb: &Runbook, steps: &[&'a Step]) -> BTreeSet<&
         if matches!(x.source, runbook::MetricSource::Cloudwatch(_)) {
             calls.insert("cloudwatch:GetMetricData");
         }
+    }
+    if !m.dms.is_empty() {
+        calls.extend([
+            "dms:DescribeReplicationTasks",
+            "dms:DescribeTableStatistics",
+            "dms:DescribeReplicationInstances",
+            "cloudwatch:GetMetricData",
+        ]);
     }
     for c in rb.connections.values() {
         if c.iam_auth.is_some() {

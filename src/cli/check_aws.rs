@@ -79,6 +79,10 @@ fn dms_expectations(rb: &Runbook) -> BTreeMap<String, (Expect, String)> {
             out.entry(d.task.clone()).or_insert(e);
         }
     }
+    for m in &rb.monitors.dms {
+        out.entry(m.task.clone())
+            .or_insert((Expect::Exists, format!("dms monitor `{}`", m.name)));
+    }
     out
 }
 

@@ -35,6 +35,14 @@ pub fn condition(c: &Condition) -> String {
         } => format!("metric `{monitor}` {} {threshold}", cmp(*compare)),
         Condition::Sql { connection, query } => format!("sql on {connection}: {query}"),
         Condition::CaughtUp { primary, by } => caught_up(primary, by),
+        Condition::Dms { monitor, gate } => match gate {
+            ferry_core::runbook::DmsGate::FullLoadDone => {
+                format!("dms `{monitor}`: every table's full load done")
+            }
+            ferry_core::runbook::DmsGate::LatencyBelow(l) => {
+                format!("dms `{monitor}`: CDC latency below {}", d(*l))
+            }
+        },
     }
 }
 

@@ -13,19 +13,19 @@ use aws_sdk_databasemigration as dms;
 use serde_json::Value;
 use std::sync::OnceLock;
 
-fn moto() -> String {
+pub(crate) fn moto() -> String {
     std::env::var("FERRY_TEST_MOTO_URL").unwrap_or_else(|_| {
         panic!("FERRY_TEST_MOTO_URL is not set: run the tests through scripts/test, which starts moto_server")
     })
 }
 
 /// One stand-in for the whole test binary, in front of the rig's moto.
-fn standin() -> &'static DmsStandin {
+pub(crate) fn standin() -> &'static DmsStandin {
     static S: OnceLock<DmsStandin> = OnceLock::new();
     S.get_or_init(|| DmsStandin::start(&moto()))
 }
 
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     format!(
         "{prefix}-{}-{}",
         std::process::id(),
@@ -33,7 +33,7 @@ fn unique(prefix: &str) -> String {
     )
 }
 
-async fn client(endpoint: &str) -> dms::Client {
+pub(crate) async fn client(endpoint: &str) -> dms::Client {
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(endpoint)
@@ -46,7 +46,7 @@ async fn client(endpoint: &str) -> dms::Client {
 }
 
 /// A replication instance and two endpoints, made through the SDK: their ARNs.
-async fn infrastructure(c: &dms::Client, tag: &str) -> (String, String, String) {
+pub(crate) async fn infrastructure(c: &dms::Client, tag: &str) -> (String, String, String) {
     let inst = c
         .create_replication_instance()
         .replication_instance_identifier(format!("{tag}-ri"))
@@ -88,7 +88,7 @@ async fn infrastructure(c: &dms::Client, tag: &str) -> (String, String, String) 
     (inst, eps[0].clone(), eps[1].clone())
 }
 
-fn aws_env(dir: &mut Dir) {
+pub(crate) fn aws_env(dir: &mut Dir) {
     for (k, v) in [
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),
@@ -100,14 +100,14 @@ fn aws_env(dir: &mut Dir) {
     }
 }
 
-fn header(endpoint: &str) -> String {
+pub(crate) fn header(endpoint: &str) -> String {
     format!(
         "[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\n\n[[phase]]\nid = \"dms\"\n"
     )
 }
 
 /// The journaled results of the `dms` steps, by step id.
-fn results(recs: &[Value]) -> Vec<(String, Value)> {
+pub(crate) fn results(recs: &[Value]) -> Vec<(String, Value)> {
     recs.iter()
         .filter(|r| r["entry"]["kind"] == "result")
         .map(|r| {
@@ -119,7 +119,7 @@ fn results(recs: &[Value]) -> Vec<(String, Value)> {
         .collect()
 }
 
-fn result_of<'a>(rs: &'a [(String, Value)], step: &str) -> &'a Value {
+pub(crate) fn result_of<'a>(rs: &'a [(String, Value)], step: &str) -> &'a Value {
     &rs.iter()
         .find(|(s, _)| s == step)
         .unwrap_or_else(|| panic!("no result for step `{step}`: {rs:?}"))

@@ -26,6 +26,7 @@ mod copy_sqlite;
 mod copy_throttle_live;
 mod demo;
 mod demo_pg;
+mod dms_monitor;
 mod dms_moto;
 mod exec_pg;
 mod exec_shell;

@@ -284,6 +284,9 @@ async fn assert_stale_is_journaled(
         match samples.recv().await.expect("a record to journal") {
             monitor::Record::Sample(s) => break s,
             monitor::Record::Note(n) => notes.push(n),
+            monitor::Record::Alarm { monitor, problems } => {
+                panic!("no DMS monitor here, yet an alarm from `{monitor}`: {problems:?}")
+            }
         }
     };
     assert!(first.series == "metric" || first.series == "lag");

@@ -25,6 +25,7 @@
 
 mod detail;
 mod dialog;
+mod dms;
 mod help;
 mod lag;
 mod log;
@@ -36,6 +37,7 @@ mod status;
 mod timeline;
 
 pub use detail::DetailPane;
+pub use dms::DmsPane;
 pub use lag::LagPane;
 pub use log::LogPane;
 pub use metrics::MetricsPane;
@@ -299,7 +301,10 @@ impl StatefulWidget for &App {
     type State = ListScroll;
 
     fn render(self, area: Rect, buf: &mut Buffer, runbook_scroll: &mut ListScroll) {
-        let a = layout(area, self.log_view, self.zoom, Configured::of_app(self));
+        let mut a = layout(area, self.log_view, self.zoom, Configured::of_app(self));
+        if let Some(r) = dms::carve(&mut a, area, self) {
+            DmsPane::new(self).render(r, buf);
+        }
         let focus = |p: Pane| self.focus == p;
         if let Some(r) = a.runbook {
             RunbookPane::new(self, focus(Pane::Runbook)).render(r, buf, runbook_scroll);

@@ -4,6 +4,7 @@
 
 mod app_tests;
 mod attached;
+mod dms;
 mod help_keys;
 mod loop_tests;
 mod panes;
@@ -295,6 +296,7 @@ pub fn monitors() -> MonitorsSnapshot {
             updated: Some(ago(4)),
             stale: None,
         }),
+        dms: Vec::new(),
     }
 }
 

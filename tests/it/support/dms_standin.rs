@@ -16,12 +16,13 @@
 //!   minute, and (b) once the task was started, the script's status, stop reason, last
 //!   failure message and statistics replace moto's. The task itself (identifier, ARN,
 //!   settings, table mappings, migration type) is moto's.
-//! - a call to another service (the run's CloudWatch or RDS pre-flight): passed to
-//!   moto and its answer back, byte for byte.
-//! - every other DMS call (CreateReplicationInstance, CreateEndpoint,
+//! - every other call (CreateReplicationInstance, CreateEndpoint,
 //!   CreateReplicationTask, StartReplicationTask, StopReplicationTask, …):
 //!   **forwarded to moto unchanged**, except that timestamps are rewritten.
-//! - **timestamps, in every forwarded answer**: moto 5.2.x writes DMS dates as ISO
+//! - **every call of another service** (CloudWatch's GetMetricData, which the DMS
+//!   monitor makes through the same `endpoint_url`): **passed to moto byte for
+//!   byte**, its answer returned unread.
+//! - **timestamps, in every forwarded DMS answer**: moto 5.2.x writes DMS dates as ISO
 //!   strings (`datetime.isoformat()`), but AWS JSON 1.1 and the SDK expect epoch seconds
 //!   (numbers) and the SDK refuses the answer otherwise. Each string value of a key
 //!   ending in `Date` or `Time` that parses as an ISO time becomes its epoch seconds.
@@ -132,40 +133,9 @@ impl DmsStandin {
         };
         let target = header(&head, "x-amz-target").unwrap_or_default();
         if !target.starts_with("AmazonDMSv20160101.") {
-            // another service (the run's CloudWatch pre-flight, RDS): moto's answer, byte for byte
-            let reply = match forward_raw(moto, &head, &body) {
-                Ok((rhead, rbody)) => {
-                    let mut out = Vec::new();
-                    for l in rhead.lines() {
-                        let lower = l.to_ascii_lowercase();
-                        if lower.starts_with("content-length:")
-                            || lower.starts_with("connection:")
-                            || lower.starts_with("transfer-encoding:")
-                            || l.is_empty()
-                        {
-                            continue;
-                        }
-                        out.extend_from_slice(l.as_bytes());
-                        out.extend_from_slice(b"\r\n");
-                    }
-                    out.extend_from_slice(
-                        format!("content-length: {}\r\nconnection: close\r\n\r\n", rbody.len())
-                            .as_bytes(),
-                    );
-                    out.extend_from_slice(&rbody);
-                    out
-                }
-                Err(msg) => format!(
-                    "HTTP/1.1 502 Bad Gateway\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{msg}",
-                    msg.len()
-                )
-                .into_bytes(),
-            };
-            self.log(format!(
-                "{} (passed through)",
-                header(&head, "host").unwrap_or_default()
-            ));
-            let _ = s.write_all(&reply);
+            // not DMS (CloudWatch): moto answers it as it is
+            self.log("(passed through)".to_string());
+            let _ = s.write_all(&pass_through(moto, &head, &body));
             return;
         }
         let op = target.rsplit('.').next().unwrap_or("").to_string();
@@ -358,11 +328,30 @@ fn dechunk(raw: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// Send the request to moto unchanged (a fresh connection each time) and return
-/// its answer's head and body as they came.
-fn forward_raw(moto: &str, head: &str, body: &[u8]) -> Result<(String, Vec<u8>), String> {
-    let mut m = TcpStream::connect(moto)
-        .map_err(|_| "the DMS stand-in cannot reach moto_server".to_string())?;
+/// The request sent to moto unchanged (a fresh connection), its whole answer returned.
+fn pass_through(moto: &str, head: &str, body: &[u8]) -> Vec<u8> {
+    let failed = |why: &str| {
+        format!(
+            "HTTP/1.1 502 Bad Gateway\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{why}",
+            why.len()
+        )
+        .into_bytes()
+    };
+    let Ok(mut m) = TcpStream::connect(moto) else {
+        return failed("the DMS stand-in cannot reach moto_server");
+    };
+    if m.write_all(&request(head, body)).is_err() {
+        return failed("moto_server closed the connection");
+    }
+    let mut answer = Vec::new();
+    match m.read_to_end(&mut answer) {
+        Ok(_) if !answer.is_empty() => answer,
+        _ => failed("no answer from moto_server"),
+    }
+}
+
+/// The request again, for one connection that closes after the answer.
+fn request(head: &str, body: &[u8]) -> Vec<u8> {
     let mut lines = head.lines();
     let request_line = lines.next().unwrap_or("POST / HTTP/1.1").to_string();
     let mut out = format!("{request_line}\r\n");
@@ -384,9 +373,7 @@ fn forward_raw(moto: &str, head: &str, body: &[u8]) -> Result<(String, Vec<u8>),
     ));
     let mut bytes = out.into_bytes();
     bytes.extend_from_slice(body);
-    m.write_all(&bytes)
-        .map_err(|_| "moto_server closed the connection".to_string())?;
-    read_message(&mut m).ok_or_else(|| "no answer from moto_server".to_string())
+    bytes
 }
 
 /// Send the request to moto unchanged (a fresh connection each time) and return
@@ -398,27 +385,7 @@ fn forward(moto: &str, head: &str, body: &[u8]) -> (String, Value) {
             json!({"__type": "InternalFailure", "message": "the DMS stand-in cannot reach moto_server"}),
         );
     };
-    let mut lines = head.lines();
-    let request_line = lines.next().unwrap_or("POST / HTTP/1.1").to_string();
-    let mut out = format!("{request_line}\r\n");
-    for l in lines {
-        let lower = l.to_ascii_lowercase();
-        if l.is_empty()
-            || lower.starts_with("connection:")
-            || lower.starts_with("content-length:")
-            || lower.starts_with("transfer-encoding:")
-        {
-            continue;
-        }
-        out.push_str(l);
-        out.push_str("\r\n");
-    }
-    out.push_str(&format!(
-        "content-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    ));
-    let mut bytes = out.into_bytes();
-    bytes.extend_from_slice(body);
+    let bytes = request(head, body);
     if m.write_all(&bytes).is_err() {
         return (
             "502 Bad Gateway".into(),

@@ -135,7 +135,32 @@ fn task_state(t: &sdk::types::ReplicationTask) -> TaskState {
         tables_queued: stats.map(|s| s.tables_queued()),
         tables_errored: stats.map(|s| s.tables_errored()),
         cdc_stop_position: text(t.cdc_stop_position()),
+        instance_arn: text(t.replication_instance_arn()),
+        recovery_checkpoint: text(t.recovery_checkpoint()),
     }
+}
+
+/// The identifier of the replication instance `arn` (CloudWatch's
+/// `ReplicationInstanceIdentifier` dimension).
+pub async fn instance_identifier(client: &sdk::Client, arn: &str) -> Result<String, AwsError> {
+    let filter = sdk::types::Filter::builder()
+        .name("replication-instance-arn")
+        .values(arn)
+        .build()
+        .map_err(|e| AwsError::Other(e.to_string()))?;
+    let out = client
+        .describe_replication_instances()
+        .filters(filter)
+        .send()
+        .await
+        .map_err(|e| classify(&e))?;
+    out.replication_instances()
+        .first()
+        .and_then(|i| i.replication_instance_identifier())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            AwsError::NotFound(format!("DMS replication instance `{arn}` does not exist"))
+        })
 }
 
 /// Every table of the task (all pages). A task that never ran has no statistics:

@@ -84,7 +84,9 @@ where
                     compare,
                     threshold,
                 } => (monitor, *compare, metric(monitor), *threshold, number),
-                Condition::Sql { .. } | Condition::CaughtUp { .. } => return Throttle::Clear,
+                Condition::Sql { .. } | Condition::CaughtUp { .. } | Condition::Dms { .. } => {
+                    return Throttle::Clear
+                }
             };
         let what = match &cond {
             Condition::Lag { .. } => "lag".to_string(),

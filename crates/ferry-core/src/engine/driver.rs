@@ -104,6 +104,8 @@ pub struct Driver {
     internal_tx: mpsc::UnboundedSender<Internal>,
     internal_rx: mpsc::UnboundedReceiver<Internal>,
     tokens: HashMap<String, CancellationToken>,
+    /// Per running step: why a monitor's alarm failed it (its outcome becomes that failure).
+    alarms: HashMap<String, Arc<std::sync::Mutex<Option<String>>>>,
     root: CancellationToken,
     tasks: JoinSet<()>,
     closed: bool,
@@ -148,6 +150,7 @@ impl Driver {
             internal_tx,
             internal_rx,
             tokens: HashMap::new(),
+            alarms: HashMap::new(),
             root: CancellationToken::new(),
             tasks: JoinSet::new(),
             closed: false,
@@ -219,19 +222,18 @@ impl Driver {
                 },
                 Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {}
                 Some(ev) = tls_rx.recv() => self.journal(Entry::Connection(ev)),
-                Some(record) = async { match self.monitor_samples.as_mut() { Some(m) => m.recv().await, None => std::future::pending().await } } => {
-                    self.journal(match record {
-                        crate::monitor::Record::Sample(sample) => Entry::Sample {
-                            monitor: sample.monitor,
-                            series: sample.series,
-                            value: sample.value,
-                            unit: sample.unit,
-                            warn: sample.warn,
-                            max: sample.max,
-                        },
-                        crate::monitor::Record::Note(text) => Entry::Note { step: None, text },
-                    });
-                }
+                Some(record) = async { match self.monitor_samples.as_mut() { Some(m) => m.recv().await, None => std::future::pending().await } } => match record {
+                    crate::monitor::Record::Sample(sample) => self.journal(Entry::Sample {
+                        monitor: sample.monitor,
+                        series: sample.series,
+                        value: sample.value,
+                        unit: sample.unit,
+                        warn: sample.warn,
+                        max: sample.max,
+                    }),
+                    crate::monitor::Record::Note(text) => self.journal(Entry::Note { step: None, text }),
+                    crate::monitor::Record::Alarm { monitor, problems } => self.alarm(&monitor, &problems),
+                },
                 Ok(()) = async { match self.monitor_version.as_mut() { Some(v) => v.changed().await, None => std::future::pending().await } } => {
                     if let Some(h) = &self.monitor_hub {
                         self.snap.monitors = Arc::new(h.snapshot());
@@ -373,6 +375,39 @@ impl Driver {
         self.asked_by = outer;
     }
 
+    /// A DMS monitor found new trouble: journal it, then fail every running step
+    /// with it (cancelled now, its outcome the failure naming the table and message).
+    fn alarm(&mut self, monitor: &str, problems: &[String]) {
+        let text = self
+            .env
+            .redactor
+            .redact(&format!("dms monitor `{monitor}`: {}", problems.join("; ")));
+        self.journal(Entry::Note {
+            step: None,
+            text: format!("PROBLEM: {text}"),
+        });
+        let running: Vec<String> = self
+            .snap
+            .steps
+            .iter()
+            .filter(|s| s.state == crate::vocab::StepState::Running)
+            .map(|s| s.id.clone())
+            .collect();
+        for id in running {
+            let (Some(slot), Some(token)) = (self.alarms.get(&id), self.tokens.get(&id)) else {
+                continue;
+            };
+            if let Ok(mut why) = slot.lock() {
+                why.get_or_insert_with(|| text.clone());
+            }
+            token.cancel();
+            self.journal(Entry::Note {
+                step: Some(id.clone()),
+                text: format!("failing `{id}`: {text}"),
+            });
+        }
+    }
+
     fn output(&mut self, line: OutputLine) {
         self.journal(Entry::Output(line));
     }
@@ -470,6 +505,8 @@ impl Driver {
     fn spawn_step(&mut self, step: String, attempt: u32, timeout: Option<Duration>) {
         let token = self.root.child_token();
         self.tokens.insert(step.clone(), token.clone());
+        let alarm = Arc::new(std::sync::Mutex::new(None::<String>));
+        self.alarms.insert(step.clone(), alarm.clone());
         let (ctx, forward) = self.ctx(&step, token.clone());
         let rb = self.runbook.clone();
         let tx = self.internal_tx.clone();
@@ -512,6 +549,11 @@ impl Driver {
                         },
                     }
                 }
+            };
+            // a monitor's alarm wins over whatever the cancelled step said
+            let outcome = match alarm.lock().ok().and_then(|mut a| a.take()) {
+                Some(error) => Outcome::Failed { error },
+                None => outcome,
             };
             drop(ctx);
             let _ = tokio::time::timeout(Duration::from_secs(2), forward).await;

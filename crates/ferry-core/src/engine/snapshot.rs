@@ -106,7 +106,7 @@ pub struct Attendee {
 }
 
 pub use crate::monitor::series::{
-    LagSeries, MetricSeries, MonitorsSnapshot, RowCount, RowCounts, Sample, Stale,
+    DmsTaskView, LagSeries, MetricSeries, MonitorsSnapshot, RowCount, RowCounts, Sample, Stale,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

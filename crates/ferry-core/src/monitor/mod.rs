@@ -1,4 +1,4 @@
-//! Live monitors: each lag, metric and row-count source is polled on its own
+//! Live monitors: each lag, metric, row-count and DMS source is polled on its own
 //! schedule in a background task, into bounded series (ring buffers). A source
 //! that stops answering marks its series stale (with the error and the age of
 //! the last good value) and is retried with a capped backoff. Samples are
@@ -8,6 +8,7 @@
 //! (a stale or too-old value counts as no value: a gate never passes on a
 //! number that is no longer true), and copied into the engine snapshot.
 
+mod dms;
 mod lag;
 mod metric;
 mod pending;
@@ -78,6 +79,12 @@ pub trait MonitorView: Send + Sync {
     fn lag(&self, monitor: &str) -> Option<Duration>;
     /// Latest value of metric monitor `monitor`, if fresh.
     fn metric(&self, monitor: &str) -> Option<f64>;
+    /// The latest look at DMS monitor `monitor`, or why there is none (a look
+    /// older than its freshness counts as stale).
+    fn dms(&self, monitor: &str) -> Result<DmsTaskView, Reading> {
+        let _ = monitor;
+        Err(Reading::Pending)
+    }
     /// The latest value, or why there is none (stale: the error and the age).
     fn reading(&self, kind: Kind, monitor: &str) -> Reading {
         let v = match kind {
@@ -123,6 +130,13 @@ pub struct SampleRecord {
 pub enum Record {
     Sample(SampleRecord),
     Note(String),
+    /// A DMS monitor found new trouble (a table errored, suspended or failing
+    /// validation, a task stopped by a failure): the run's running steps fail
+    /// with these lines, each naming the table and the message.
+    Alarm {
+        monitor: String,
+        problems: Vec<String>,
+    },
 }
 
 /// The shared state of every monitor of a run.
@@ -393,6 +407,33 @@ impl MonitorView for Hub {
     fn reading(&self, kind: Kind, monitor: &str) -> Reading {
         self.read(kind, monitor)
     }
+
+    fn dms(&self, monitor: &str) -> Result<DmsTaskView, Reading> {
+        let view = self
+            .state
+            .lock()
+            .ok()
+            .and_then(|s| s.dms.iter().find(|d| d.name == monitor).cloned())
+            .ok_or(Reading::Pending)?;
+        let age = view.updated.and_then(|t| (Utc::now() - t).to_std().ok());
+        if let Some(st) = &view.stale {
+            return Err(Reading::Stale {
+                why: st.error.clone(),
+                age,
+            });
+        }
+        match age {
+            None if view.updated.is_none() => Err(Reading::Pending),
+            Some(a) if a > self.limit(monitor) => Err(Reading::Stale {
+                why: format!(
+                    "no answer from DMS for longer than {}",
+                    crate::units::age(self.limit(monitor))
+                ),
+                age: Some(a),
+            }),
+            _ => Ok(view),
+        }
+    }
 }
 
 /// Push a sample into a bounded series.
@@ -450,6 +491,15 @@ pub fn spawn(
                 ..Default::default()
             })
             .collect();
+        s.dms = m
+            .dms
+            .iter()
+            .map(|d| DmsTaskView {
+                name: d.name.clone(),
+                task: d.task.clone(),
+                ..Default::default()
+            })
+            .collect();
         s.rowcounts = m.rowcounts.as_ref().map(|r| RowCounts {
             source: r.source.clone(),
             target: r.target.clone(),
@@ -469,6 +519,7 @@ pub fn spawn(
         ));
     }
     metric::spawn_all(&hub, &m.metric, db.clone(), aws.clone(), &cancel);
+    dms::spawn_all(&hub, &m.dms, aws, &cancel);
     if let Some(r) = &m.rowcounts {
         tokio::spawn(rowcount::run(hub.clone(), r.clone(), db, cancel));
     }

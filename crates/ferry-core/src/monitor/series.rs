@@ -72,6 +72,36 @@ pub struct RowCounts {
     pub stale: Option<Stale>,
 }
 
+/// An AWS DMS task as its `[[monitor.dms]]` last saw it: the task, its tables,
+/// what is wrong with them, and the CDC latency.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct DmsTaskView {
+    /// The monitor's name.
+    pub name: String,
+    /// The task as the runbook names it (ARN or identifier).
+    pub task: String,
+    pub state: Option<crate::results::dms::TaskState>,
+    pub tables: Vec<crate::results::dms::TableStat>,
+    /// Every errored, suspended or validation-failing table and every failed
+    /// stop, one line each naming the table (or the task) and the message.
+    pub problems: Vec<String>,
+    /// CDC latency in seconds (the larger of CloudWatch's CDCLatencySource and
+    /// CDCLatencyTarget), at the datapoint's time.
+    pub latency: Option<Sample>,
+    /// Why there is no latency (no datapoints yet, a full-load-only task).
+    pub latency_note: Option<String>,
+    /// When DMS last answered.
+    pub updated: Option<DateTime<Utc>>,
+    pub stale: Option<Stale>,
+}
+
+impl DmsTaskView {
+    /// Whether the task or a table is in trouble (the pane turns red).
+    pub fn failing(&self) -> bool {
+        !self.problems.is_empty()
+    }
+}
+
 /// What the monitors see, for the panes, confirmations' evidence and gates.
 /// Empty lists with `configured_*` false mean the runbook has no such monitor.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -82,4 +112,7 @@ pub struct MonitorsSnapshot {
     /// The run's subscriptions, watched from their `replicate` start to their stop.
     #[serde(default)]
     pub replication: Vec<super::subscription::ReplicationWatch>,
+    /// One per `[[monitor.dms]]`.
+    #[serde(default)]
+    pub dms: Vec<DmsTaskView>,
 }

@@ -476,7 +476,7 @@ fn dms_view(r: DmsReport) -> ResultView {
         ));
     }
     type Field = (&'static str, fn(&TaskState) -> String);
-    let fields: [Field; 10] = [
+    let fields: [Field; 11] = [
         ("status", |t| t.status.clone()),
         ("arn", |t| t.arn.clone()),
         ("migration", |t| {
@@ -502,6 +502,9 @@ fn dms_view(r: DmsReport) -> ResultView {
         }),
         ("CDC stop position", |t| {
             t.cdc_stop_position.clone().unwrap_or_default()
+        }),
+        ("recovery checkpoint", |t| {
+            t.recovery_checkpoint.clone().unwrap_or_default()
         }),
     ];
     let mut task = Table::new(&[("task", false), ("before", false), ("after", false)]);

@@ -21,6 +21,20 @@ pub struct TaskState {
     pub tables_queued: Option<i32>,
     pub tables_errored: Option<i32>,
     pub cdc_stop_position: Option<String>,
+    /// The replication instance the task runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_arn: Option<String>,
+    /// Where DMS would resume CDC from (the runbook's checkpoint log kept this).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_checkpoint: Option<String>,
+}
+
+impl TaskState {
+    /// The task's resource id, the end of its ARN: CloudWatch's
+    /// `ReplicationTaskIdentifier` dimension.
+    pub fn resource_id(&self) -> &str {
+        self.arn.rsplit(':').next().unwrap_or(&self.arn)
+    }
 }
 
 /// What DescribeTableStatistics says of one table of a task.

@@ -695,6 +695,9 @@ fn parse_condition(
     if allow_sql && u.get("caught_up").is_some() {
         return super::online::parse_caught_up(r, u, c, refs).map(|cond| (cond, None));
     }
+    if allow_sql && u.get("dms").is_some() {
+        return super::dms::parse_gate(r, u, c, refs);
+    }
     check_condition_keys(r, u, c, allow_sql);
     let hold = if allow_sql {
         r.duration_opt(u, "for", c)
@@ -739,6 +742,7 @@ fn parse_condition(
             Some((Condition::Sql { connection, query }, hold))
         }
         [] if !allow_sql && u.get("sql").is_some() => None, // said above: a throttle has no `sql`
+        [] if !allow_sql && u.get("dms").is_some() => None, // said above: a DMS gate is no throttle
         _ => {
             let want = if allow_sql {
                 "`{ lag = \"NAME\", below = \"10s\" }`, `{ metric = \"NAME\", above = 80 }` or `{ sql = \"...\", connection = \"NAME\" }`"
@@ -772,6 +776,7 @@ fn check_condition_keys(r: &mut Reader<'_>, u: Node<'_>, c: &str, allow_sql: boo
             "sql",
             "connection",
             "caught_up",
+            "dms",
         ]
     } else {
         &["lag", "metric", "above"]
@@ -789,6 +794,9 @@ fn check_condition_keys(r: &mut Reader<'_>, u: Node<'_>, c: &str, allow_sql: boo
             "for" if !allow_sql => d.help("a throttle pauses at once and resumes as soon as the value is back under the limit; `for` is for `wait` steps"),
             "caught_up" if !allow_sql => d.help(
                 "a caught-up proof is a `wait` step's `until`, not a throttle",
+            ),
+            "dms" if !allow_sql => d.help(
+                "a DMS gate is a `wait` step's `until`, not a throttle",
             ),
             "sql" | "connection" if !allow_sql => d.help(
                 "a throttle reads a monitor: sample the query with a [[monitor.metric]] `sql = { ... }` and throttle on that metric",

@@ -3,6 +3,7 @@
 //! what was expected and suggest the near match. See docs/runbook-format.md.
 
 pub mod diag;
+mod dms;
 pub mod expand;
 pub mod globs;
 mod kinds;

@@ -83,6 +83,19 @@ pub struct Monitors {
     pub lag: Vec<LagMonitor>,
     pub metric: Vec<MetricMonitor>,
     pub rowcounts: Option<RowCountMonitor>,
+    /// `[[monitor.dms]]`: AWS DMS replication tasks watched for the whole run.
+    pub dms: Vec<DmsMonitor>,
+}
+
+/// `[[monitor.dms]]`: a replication task polled for its status, its tables'
+/// statistics and its CDC latency (CloudWatch `AWS/DMS`).
+#[derive(Debug, Clone, Serialize)]
+pub struct DmsMonitor {
+    pub name: String,
+    /// The task's ARN or identifier.
+    pub task: String,
+    #[serde(with = "duration_text")]
+    pub every: Duration,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -342,6 +355,21 @@ pub enum Condition {
     /// The proof at the freeze: the replica (or the slot's subscriber) applied
     /// everything `primary` had written when the wait began.
     CaughtUp { primary: String, by: CatchUpBy },
+    /// A gate on a `[[monitor.dms]]` task: its full load done, or its CDC latency
+    /// below a duration. Any errored, suspended or validation-failing table fails it.
+    Dms { monitor: String, gate: DmsGate },
+}
+
+/// What a `{ dms = NAME, ... }` condition waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DmsGate {
+    /// `full_load = "done"`: every table `Table completed` (or a full-load-only task
+    /// stopped with FULL_LOAD_ONLY_FINISHED).
+    FullLoadDone,
+    /// `latency_below = DURATION`: the CDC latency (the larger of CloudWatch's
+    /// CDCLatencySource and CDCLatencyTarget) below it.
+    LatencyBelow(#[serde(with = "duration_text")] Duration),
 }
 
 /// What a caught-up proof reads to know how far the other side has applied.

@@ -1,5 +1,5 @@
 //! The `[[monitor.lag]]`, `[[monitor.metric]]` and `[monitor.rowcounts]` tables of a
-//! runbook: names, sources (SQL on a connection, or CloudWatch), thresholds and
+//! runbook (`[[monitor.dms]]` is read by `dms.rs`): names, sources (SQL on a connection, or CloudWatch), thresholds and
 //! polling intervals. References to connections are recorded for `validate.rs`.
 
 use super::diag::{did_you_mean, Diagnostic};
@@ -16,7 +16,7 @@ pub(super) fn parse_monitors(r: &mut Reader<'_>, root: Node<'_>, refs: &mut Vec<
     let Some(mon) = r.table_opt(root, "monitor", "the top level") else {
         return m;
     };
-    r.check_keys(mon, "[monitor]", &["lag", "metric", "rowcounts"]);
+    r.check_keys(mon, "[monitor]", &["lag", "metric", "rowcounts", "dms"]);
     // lag and metric monitors share one set of names (they share the screen)
     let mut seen: BTreeMap<String, Span> = BTreeMap::new();
     let mut unique = |r: &mut Reader<'_>, t: Node<'_>| {
@@ -32,7 +32,7 @@ pub(super) fn parse_monitors(r: &mut Reader<'_>, root: Node<'_>, refs: &mut Vec<
                 r.error(
                     Diagnostic::new(Some(span), format!("duplicate monitor name `{name}`"))
                         .expected(format!(
-                            "a monitor name not used before (first used on line {line}; lag and metric monitors share names)"
+                            "a monitor name not used before (first used on line {line}; lag, metric and dms monitors share names)"
                         )),
                 );
             }
@@ -51,6 +51,12 @@ pub(super) fn parse_monitors(r: &mut Reader<'_>, root: Node<'_>, refs: &mut Vec<
         unique(r, t);
         if let Some(x) = parse_metric(r, t, refs) {
             m.metric.push(x);
+        }
+    }
+    for t in array_of_tables(r, mon, "dms", "[[monitor.dms]]") {
+        unique(r, t);
+        if let Some(x) = super::dms::parse_monitor(r, t) {
+            m.dms.push(x);
         }
     }
     if let Some(t) = r.table_opt(mon, "rowcounts", "[monitor]") {

@@ -17,6 +17,7 @@ pub enum RefKind {
     Connection,
     LagMonitor,
     MetricMonitor,
+    DmsMonitor,
     Step,
 }
 

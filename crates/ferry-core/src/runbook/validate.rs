@@ -53,6 +53,9 @@ fn check_refs(r: &mut Reader<'_>, p: &Parsed) {
     let conn_names: Vec<&str> = rb.connections.keys().map(|s| s.as_str()).collect();
     let lag_names: Vec<&str> = rb.monitors.lag.iter().map(|m| m.name.as_str()).collect();
     let metric_names: Vec<&str> = rb.monitors.metric.iter().map(|m| m.name.as_str()).collect();
+    let mut dms_names: Vec<&str> = rb.monitors.dms.iter().map(|m| m.name.as_str()).collect();
+    dms_names.sort_unstable();
+    dms_names.dedup();
     for rf in &p.refs {
         let (pool, what, define): (&[&str], &str, &str) = match rf.kind {
             RefKind::Connection => (&conn_names, "connection", "a [connections.NAME] table"),
@@ -65,6 +68,11 @@ fn check_refs(r: &mut Reader<'_>, p: &Parsed) {
                 &metric_names,
                 "metric monitor",
                 "a [[monitor.metric]] with this name",
+            ),
+            RefKind::DmsMonitor => (
+                &dms_names,
+                "dms monitor",
+                "a [[monitor.dms]] with this name",
             ),
             RefKind::Step => (&step_names, "step", "the id of a step in this runbook"),
         };

@@ -6,8 +6,8 @@
 //! can run it under `tokio::time::pause()`.
 
 use super::{conn_outcome, sql, ExecCtx};
-use crate::monitor::{Kind, Reading};
-use crate::runbook::{Compare, Condition, WaitStep};
+use crate::monitor::{DmsTaskView, Kind, Reading};
+use crate::runbook::{Compare, Condition, DmsGate, DmsWait, WaitStep};
 use crate::units;
 use crate::vocab::Outcome;
 use std::time::Duration;
@@ -198,10 +198,69 @@ async fn evaluate(ctx: &ExecCtx, cond: &Condition) -> Eval {
                 Some(Err(e)) => Eval::QueryError(ctx.redactor.redact(&sql::error_text(&e))),
             }
         }
+        Condition::Dms { monitor, gate } => match ctx.monitors.dms(monitor) {
+            Ok(view) => dms_gate(ctx, monitor, *gate, &view),
+            Err(other) => no_value(monitor, &other),
+        },
         // `execute` hands a caught-up proof to its own executor
         Condition::CaughtUp { .. } => Eval::Stop(Outcome::Failed {
             error: "a caught-up proof is not a polled condition".to_string(),
         }),
+    }
+}
+
+/// A DMS gate: any problem of the task or a table fails the step (a gate never
+/// passes over an errored, suspended or validation-failing table); otherwise the
+/// full load is done, or the CDC latency is below the threshold.
+fn dms_gate(ctx: &ExecCtx, monitor: &str, gate: DmsGate, v: &DmsTaskView) -> Eval {
+    if v.failing() {
+        return Eval::Stop(ctx.failed(format!(
+            "dms monitor `{monitor}`: {}",
+            v.problems.join("; ")
+        )));
+    }
+    let Some(task) = &v.state else {
+        return no_value(monitor, &Reading::Pending);
+    };
+    match gate {
+        DmsGate::FullLoadDone => {
+            let done = v
+                .tables
+                .iter()
+                .filter(|t| t.state == "Table completed")
+                .count();
+            Eval::Seen {
+                ok: crate::aws::dms::reached(DmsWait::FullLoadDone, task, &v.tables),
+                what: format!(
+                    "dms {monitor}: task `{}` `{}`, full load {}, {done} of {} table(s) completed",
+                    task.task,
+                    task.status,
+                    task.full_load_percent
+                        .map(|p| format!("{p}%"))
+                        .unwrap_or_else(|| "?%".into()),
+                    v.tables.len()
+                ),
+            }
+        }
+        DmsGate::LatencyBelow(limit) => match &v.latency {
+            Some(l) => Eval::Seen {
+                ok: l.value < limit.as_secs_f64(),
+                what: format!(
+                    "dms {monitor} CDC latency {}",
+                    units::seconds(l.value.max(0.0))
+                ),
+            },
+            None => {
+                let why = v
+                    .latency_note
+                    .clone()
+                    .unwrap_or_else(|| "no datapoints".into());
+                Eval::NoValue {
+                    key: format!("latency: {why}"),
+                    text: format!("monitor `{monitor}` has no CDC latency: {why}"),
+                }
+            }
+        },
     }
 }
 
@@ -211,7 +270,9 @@ const PENDING: &str = "pending";
 /// The monitor a lag or metric condition reads.
 fn monitor_of(cond: &Condition) -> &str {
     match cond {
-        Condition::Lag { monitor, .. } | Condition::Metric { monitor, .. } => monitor,
+        Condition::Lag { monitor, .. }
+        | Condition::Metric { monitor, .. }
+        | Condition::Dms { monitor, .. } => monitor,
         Condition::Sql { .. } | Condition::CaughtUp { .. } => "",
     }
 }
@@ -253,5 +314,13 @@ fn need_text(cond: &Condition) -> String {
         } => format!("{} {threshold}", op(*compare)),
         Condition::Sql { .. } => "true or non-zero".to_string(),
         Condition::CaughtUp { .. } => "the replica past the primary's position".to_string(),
+        Condition::Dms {
+            gate: DmsGate::FullLoadDone,
+            ..
+        } => "every table of the task loaded".to_string(),
+        Condition::Dms {
+            gate: DmsGate::LatencyBelow(d),
+            ..
+        } => format!("CDC latency < {}", humantime::format_duration(*d)),
     }
 }
