@@ -4,6 +4,9 @@
 //! `<expression>`), foreign keys with the referenced table and columns, and the
 //! `AUTO_INCREMENT` counter as the source's "sequence" of its column (MySQL 8 is
 //! asked for current statistics, not its day-old cache).
+//!
+//! Values are decoded unchecked: the session's `utf8mb4_bin` collation makes the
+//! driver call every text column `VARBINARY`.
 
 use super::schema::{ColInfo, Def, Seq, TableSchema};
 use sqlx::mysql::MySqlConnection;
@@ -46,17 +49,17 @@ async fn read_columns(
     .fetch_all(&mut *c)
     .await?;
     for r in &rows {
-        let extra: Option<String> = r.try_get(4)?;
+        let extra: Option<String> = r.try_get_unchecked(4)?;
         let generated = extra
             .as_deref()
             .is_some_and(|e| e.to_ascii_uppercase().contains("GENERATED"))
-            .then(|| r.try_get::<Option<String>, _>(5).ok().flatten())
+            .then(|| r.try_get_unchecked::<Option<String>, _>(5).ok().flatten())
             .map(Option::unwrap_or_default);
         out.columns.push(ColInfo {
-            name: r.try_get(0)?,
-            type_name: r.try_get(1)?,
-            notnull: r.try_get::<String, _>(2)? == "NO",
-            default: r.try_get(3)?,
+            name: r.try_get_unchecked(0)?,
+            type_name: r.try_get_unchecked(1)?,
+            notnull: r.try_get_unchecked::<String, _>(2)? == "NO",
+            default: r.try_get_unchecked(3)?,
             generated,
             ..Default::default()
         });
@@ -82,9 +85,9 @@ async fn read_indexes(
     .await?;
     let mut defs: Vec<Def> = Vec::new();
     for r in &rows {
-        let name: String = r.try_get(0)?;
-        let non_unique: i64 = r.try_get(1)?;
-        let col: String = r.try_get(2)?;
+        let name: String = r.try_get_unchecked(0)?;
+        let non_unique: i64 = r.try_get_unchecked(1)?;
+        let col: String = r.try_get_unchecked(2)?;
         if name == "PRIMARY" {
             out.pk.push(col);
             continue;
@@ -126,10 +129,10 @@ async fn read_foreign_keys(
     .fetch_all(&mut *c)
     .await?;
     for r in &rows {
-        let name: String = r.try_get(0)?;
-        let col: String = r.try_get(1)?;
-        let parent: String = r.try_get(2)?;
-        let ref_col: String = r.try_get(3)?;
+        let name: String = r.try_get_unchecked(0)?;
+        let col: String = r.try_get_unchecked(1)?;
+        let parent: String = r.try_get_unchecked(2)?;
+        let ref_col: String = r.try_get_unchecked(3)?;
         match out.fks.last_mut() {
             Some(d) if d.name == name => {
                 d.columns.push(col);
@@ -153,7 +156,7 @@ async fn read_auto_increment(
     table: &str,
     out: &mut TableSchema,
 ) -> Result<(), sqlx::Error> {
-    let row: Option<(String, Option<i64>)> = sqlx::query_as(
+    let row = sqlx::query(
         "select cast(c.column_name as char), cast(t.auto_increment as signed) \
            from information_schema.tables t \
            join information_schema.columns c \
@@ -164,7 +167,9 @@ async fn read_auto_increment(
     .bind(table)
     .fetch_optional(&mut *c)
     .await?;
-    if let Some((column, next)) = row {
+    if let Some(r) = row {
+        let column: String = r.try_get_unchecked(0)?;
+        let next: Option<i64> = r.try_get_unchecked(1)?;
         out.sequences.push(Seq {
             name: format!("AUTO_INCREMENT of {table}"),
             column,
