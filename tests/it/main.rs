@@ -34,6 +34,7 @@ mod monitor_pg;
 mod monitor_standby;
 mod mysql_copy;
 mod mysql_exec;
+mod mysql_verify;
 mod operators_os;
 mod rehearsal;
 mod rehearsal_tmux;

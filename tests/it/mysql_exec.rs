@@ -1,7 +1,8 @@
 //! `mysql://` connections against the rig's real MariaDB: `sql` steps (expectations,
 //! multi-statement scripts, server errors), the password taken from the environment
 //! and never shown, a stopped statement killed on the server (`KILL QUERY`), `wait`
-//! on a MySQL query, and the clear refusal of a verify with a MySQL side.
+//! on a MySQL query. Verify with a MySQL source is in `mysql_verify`, which reuses
+//! [`Run`].
 
 use crate::support::mysql;
 use ferry_core::engine::connections::{Connections, RetryPolicy};
@@ -29,7 +30,7 @@ fn runbook(url: &str, step_toml: &str) -> Runbook {
         .unwrap_or_else(|r| panic!("test runbook does not load: {r:?}\n{text}"))
 }
 
-struct Run {
+pub(crate) struct Run {
     step: Step,
     ctx: ExecCtx,
     rx: UnboundedReceiver<OutputLine>,
@@ -39,15 +40,21 @@ impl Run {
     /// Step `s` on the rig's MariaDB database `db`: the URL in the runbook has no
     /// password; `${env:MYSQL_PASSWORD}` brings it.
     fn on(db: &str, step_toml: &str) -> Self {
+        Self::on_pg(
+            db,
+            &crate::support::pg::rig_var("FERRY_TEST_PG_TARGET"),
+            step_toml,
+        )
+    }
+
+    /// [`Run::on`] with connection `pg` at `pg_url`.
+    pub(crate) fn on_pg(db: &str, pg_url: &str, step_toml: &str) -> Self {
         let base = mysql::url_without_password(db);
         let url = base.replacen("@", ":${env:MYSQL_PASSWORD}@", 1);
         let rb = runbook(&url, step_toml);
         let env: HashMap<String, String> = [
             ("MYSQL_PASSWORD".to_string(), mysql::password()),
-            (
-                "PG_URL".to_string(),
-                crate::support::pg::rig_var("FERRY_TEST_PG_TARGET"),
-            ),
+            ("PG_URL".to_string(), pg_url.to_string()),
         ]
         .into();
         let lookup = move |name: &str| env.get(name).cloned();
@@ -70,11 +77,11 @@ impl Run {
         Run { step, ctx, rx }
     }
 
-    async fn execute(&self) -> Outcome {
+    pub(crate) async fn execute(&self) -> Outcome {
         exec::execute(&self.step, &self.ctx).await
     }
 
-    fn lines(&mut self) -> Vec<String> {
+    pub(crate) fn lines(&mut self) -> Vec<String> {
         let mut out = Vec::new();
         while let Ok(l) = self.rx.try_recv() {
             out.push(l.line);
@@ -256,17 +263,4 @@ async fn wait_on_a_mysql_query_until_a_row_appears() {
     .expect("the wait finishes within 15s");
     assert!(outcome.is_success(), "{outcome:?}");
     assert!(started.elapsed() >= Duration::from_millis(900));
-}
-
-#[tokio::test]
-async fn verify_with_a_mysql_side_refuses_clearly() {
-    let run = Run::on(
-        "ferry",
-        "kind = \"verify\"\nsource = \"db\"\ntarget = \"pg\"",
-    );
-    let error = failure(run.execute().await);
-    assert!(
-        error.contains("verify with a MySQL side is not built yet"),
-        "{error}"
-    );
 }

@@ -103,6 +103,7 @@ impl Pair {
             sample: 100,
             max_diffs: 100,
             time_limit: None,
+            zero_dates: Default::default(),
         };
         let hooks = Hooks {
             cancel: CancellationToken::new(),
@@ -278,6 +279,7 @@ async fn a_row_security_policy_that_hides_rows_fails_the_verification() {
         sample: 10,
         max_diffs: 10,
         time_limit: None,
+        zero_dates: Default::default(),
     };
     let hooks = Hooks {
         cancel: CancellationToken::new(),

@@ -65,6 +65,7 @@ impl Pair {
             sample: 300,
             max_diffs: 100,
             time_limit: None,
+            zero_dates: Default::default(),
         }
     }
 }

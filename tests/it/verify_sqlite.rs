@@ -46,6 +46,7 @@ fn step(tables: &str, checks: &[Check]) -> VerifyStep {
         sample: 200,
         max_diffs: 100,
         time_limit: None,
+        zero_dates: Default::default(),
     }
 }
 

@@ -22,14 +22,13 @@
 //! 4. [`sequences`] are reset; the [`CopyReport`] is returned.
 //!
 //! From MySQL (into PostgreSQL only), [`mysql`] reads each chunk in a consistent
-//! snapshot of its own and [`mysql_values`] carries every value exactly or fails
+//! snapshot of its own and [`crate::db::mysql_values`] carries every value exactly or fails
 //! the step; the checkpoints are the same.
 
 pub mod checkpoint;
 mod conn;
 mod generic;
 mod mysql;
-mod mysql_values;
 pub mod owner;
 mod pg;
 pub mod prepare;

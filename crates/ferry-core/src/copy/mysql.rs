@@ -1,6 +1,6 @@
 //! MySQL → PostgreSQL: one chunk read from MySQL in a consistent snapshot of its own
 //! (`START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY`), each row turned into
-//! PostgreSQL `COPY` text by [`super::mysql_values`] and streamed into
+//! PostgreSQL `COPY` text by [`crate::db::mysql_values`] and streamed into
 //! `COPY … FROM STDIN`, inside the target transaction that also clears the chunk's
 //! range, records the values the runbook mapped and writes the chunk's checkpoint.
 //!
@@ -10,19 +10,19 @@
 //! loaded exactly as many rows as were read.
 
 use super::checkpoint;
-use super::mysql_values::{Carried, ColPlan, Raw, Read};
 use super::pg::{statements, BUFFER_BYTES};
 use super::prepare::TableSpec;
 use super::progress::Meter;
 use super::worker::{ChunkDone, ChunkError};
 use crate::db::mysql::{ident, qualified};
+use crate::db::mysql_values::{read, Carried, ColPlan};
 use crate::db::plan::{Chunk, KeyVal};
 use crate::db::sqltext::ident as pg_ident;
 use crate::runbook::ZeroDates;
 use futures::StreamExt;
 use sqlx::mysql::{MySql, MySqlArguments, MySqlConnection, MySqlRow};
 use sqlx::postgres::PgConnection;
-use sqlx::{Connection, Executor, Row, ValueRef};
+use sqlx::{Connection, Executor, Row};
 
 /// The conversion plan of every copied column of `spec`, or every reason it cannot work.
 pub(crate) fn plans(spec: &TableSpec, zero_dates: ZeroDates) -> Result<Vec<ColPlan>, String> {
@@ -99,18 +99,6 @@ fn select(spec: &TableSpec, plans: &[ColPlan], chunk: &Chunk) -> (String, Vec<Ke
         ),
         binds,
     )
-}
-
-fn read(row: &MySqlRow, i: usize, how: Read) -> Result<Raw, sqlx::Error> {
-    if row.try_get_raw(i)?.is_null() {
-        return Ok(Raw::Null);
-    }
-    Ok(match how {
-        Read::Text | Read::BitInt => Raw::Text(row.try_get_unchecked::<String, _>(i)?),
-        Read::F32 => Raw::F32(row.try_get_unchecked::<f32, _>(i)?),
-        Read::F64 => Raw::F64(row.try_get_unchecked::<f64, _>(i)?),
-        Read::Bytes => Raw::Bytes(row.try_get_unchecked::<Vec<u8>, _>(i)?),
-    })
 }
 
 /// `(id=7)` or `(a=1, b="x")`: the row's key, for messages.

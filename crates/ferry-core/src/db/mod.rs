@@ -2,7 +2,8 @@
 //! executors, copy, verify, monitors): open pools ([`Db`]; the engine's `connections`
 //! module decides how and when they are opened), dedicated connections ([`conn`]),
 //! what a database holds ([`catalog`]), chunks of a table ([`plan`]) and their key
-//! ranges as SQL ([`range`]), and SQL text: quoting, error texts and classes
+//! ranges as SQL ([`range`]), MySQL values as PostgreSQL text ([`mysql_values`], shared by
+//! the copy and verify), and SQL text: quoting, error texts and classes
 //! ([`sqltext`]).
 
 pub mod catalog;
@@ -10,6 +11,7 @@ pub mod catalog_mysql;
 mod catalog_sqlite;
 pub mod conn;
 pub mod mysql;
+pub(crate) mod mysql_values;
 pub mod plan;
 pub mod range;
 pub mod sqltext;

@@ -153,23 +153,28 @@ fn parse_copy(
             .unwrap_or(50_000),
         parallel: r.uint_opt(t, "parallel", c, 1, 64).unwrap_or(2) as u32,
         truncate: r.bool_opt(t, "truncate", c).unwrap_or(false),
-        zero_dates: match r.str_opt(t, "zero_dates", c) {
-            None => ZeroDates::Fail,
-            Some((v, _)) if v == "fail" => ZeroDates::Fail,
-            Some((v, _)) if v == "null" => ZeroDates::Null,
-            Some((v, span)) => {
-                r.error(
-                    Diagnostic::new(Some(span), format!("`zero_dates` of {c} is {v:?}"))
-                        .expected("\"fail\" (the default) or \"null\""),
-                );
-                ZeroDates::Fail
-            }
-        },
+        zero_dates: zero_dates(r, t, c),
         throttle,
         filters,
         from: from?,
         to: to?,
     }))
+}
+
+/// `zero_dates` of a copy or a verify (MySQL sources): `"fail"` or `"null"`.
+fn zero_dates(r: &mut Reader<'_>, t: Node<'_>, c: &str) -> ZeroDates {
+    match r.str_opt(t, "zero_dates", c) {
+        None => ZeroDates::Fail,
+        Some((v, _)) if v == "fail" => ZeroDates::Fail,
+        Some((v, _)) if v == "null" => ZeroDates::Null,
+        Some((v, span)) => {
+            r.error(
+                Diagnostic::new(Some(span), format!("`zero_dates` of {c} is {v:?}"))
+                    .expected("\"fail\" (the default) or \"null\""),
+            );
+            ZeroDates::Fail
+        }
+    }
 }
 
 /// `kind = "verify"`: source, target, which tables and which checks.
@@ -240,6 +245,7 @@ fn parse_verify(
         sample: r.uint_opt(t, "sample", c, 0, 10_000_000).unwrap_or(1000),
         max_diffs: r.uint_opt(t, "max_diffs", c, 1, 1_000_000).unwrap_or(100),
         time_limit: r.duration_opt(t, "time_limit", c),
+        zero_dates: zero_dates(r, t, c),
         checks,
         source: source?,
         target: target?,

@@ -437,6 +437,9 @@ pub struct VerifyStep {
     pub max_diffs: u64,
     #[serde(with = "opt_duration_text")]
     pub time_limit: Option<Duration>,
+    /// A MySQL source: how the copy carried zero dates (`"null"`: a zero date on the
+    /// source and NULL on the target are the same data).
+    pub zero_dates: ZeroDates,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -63,6 +63,7 @@ fn kind_keys(kind: &str) -> &'static [&'static str] {
             "sample",
             "max_diffs",
             "time_limit",
+            "zero_dates",
         ],
         "rds" => &[
             "action",

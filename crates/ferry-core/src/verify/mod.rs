@@ -44,6 +44,7 @@
 mod bisect;
 mod build;
 pub mod canon;
+pub mod canon_mysql;
 mod hashed;
 pub mod norm;
 mod ops;
@@ -54,6 +55,7 @@ pub mod rows;
 mod sample;
 pub mod schema;
 mod schema_check;
+mod schema_mysql;
 mod schema_pg;
 mod schema_sqlite;
 pub mod session;
@@ -177,13 +179,15 @@ pub async fn run_with(
     hooks: Hooks,
     tuning: Tuning,
 ) -> Result<VerifyReport, VerifyError> {
-    if matches!(source, Db::MySql(_)) || matches!(target, Db::MySql(_)) {
-        return Err(VerifyError::Failed(
-            "verify with a MySQL side is not built yet: ferry cannot yet compare MySQL and \
-             PostgreSQL values in one canonical form (use `sql` steps with `expect`, and the \
-             row-count monitor, meanwhile)"
-                .into(),
-        ));
+    if matches!(target, Db::MySql(_))
+        || (matches!(source, Db::MySql(_)) && !matches!(target, Db::Pg(_)))
+    {
+        return Err(VerifyError::Failed(format!(
+            "verify compares a MySQL source with a PostgreSQL target (what the copy carries); \
+             a {} source with a {} target is not supported",
+            source.engine(),
+            target.engine()
+        )));
     }
     let cancel = hooks.cancel.clone();
     tokio::select! {
@@ -213,7 +217,14 @@ async fn run_inner(
     let tc = tc.map_err(|e| sql_error("reading the target catalog", &e))?;
     let (mut workers, mut notes) = open_workers(source, target).await?;
     let nondet = nondeterministic_columns(&mut workers, &sc, &tc).await?;
-    let pairing = tables::pair(&step.tables, &step.exclude, &sc, &tc, &nondet);
+    let pairing = tables::pair(
+        &step.tables,
+        &step.exclude,
+        &sc,
+        &tc,
+        &nondet,
+        step.zero_dates,
+    );
     let findings = Mutex::new(table_findings(step, &checks, &pairing));
     let jobs = pairing.jobs;
     (hooks.info)(format!(
@@ -364,6 +375,14 @@ fn table_findings(step: &VerifyStep, checks: &[&str], pairing: &tables::Pairing)
         }
     }
     for (i, j) in pairing.jobs.iter().enumerate() {
+        for why in &j.uncarried {
+            f.add(
+                Some(i),
+                report::Kind::Other,
+                format!("{}: {why} (its values were not compared)", j.name),
+                1,
+            );
+        }
         if !checks.contains(&"schema") {
             for c in &j.missing_cols {
                 f.add(

@@ -5,7 +5,7 @@
 
 use super::canon::row_hash;
 use super::session::Conn;
-use super::sql::{bind_all, sqlite_key, Cond, SideSql, Values};
+use super::sql::{bind_all, bind_mysql, sqlite_key, Cond, SideSql, Values};
 use super::tables::Mode;
 use crate::db::plan::KeyVal;
 use futures::TryStreamExt;
@@ -83,6 +83,12 @@ async fn each_row(
                 f(s.sqlite_values(&r)?);
             }
         }
+        Conn::MySql(c) => {
+            let mut rows = bind_mysql(sqlx::query(&sql), &cond.binds).fetch(&mut *c);
+            while let Some(r) = rows.try_next().await? {
+                f(s.mysql_values(&r)?);
+            }
+        }
     }
     Ok(())
 }
@@ -93,6 +99,7 @@ pub async fn count(conn: &mut Conn, s: SideSql<'_>) -> Result<i64, sqlx::Error> 
     match conn {
         Conn::Pg(c) => c.fetch_one(sqlx::raw_sql(&sql)).await?.try_get(0),
         Conn::Sqlite(c) => sqlx::query_scalar::<_, i64>(&sql).fetch_one(&mut *c).await,
+        Conn::MySql(c) => sqlx::query_scalar::<_, i64>(&sql).fetch_one(&mut *c).await,
     }
 }
 
@@ -240,6 +247,23 @@ pub async fn split(
                 out.push(k);
             }
         }
+        Conn::MySql(c) => {
+            let sql = format!(
+                "select {} from ({inner}) s where (ferry_rn - 1) % {every} = 0 and ferry_rn > 1 \
+                 order by ferry_rn",
+                s.key_list()
+            );
+            for r in bind_mysql(sqlx::query(&sql), &cond.binds)
+                .fetch_all(&mut *c)
+                .await?
+            {
+                let mut k = Vec::with_capacity(n);
+                for i in 0..n {
+                    k.push(s.mysql_key(&r, i)?);
+                }
+                out.push(k);
+            }
+        }
     }
     Ok(out)
 }
@@ -284,6 +308,20 @@ pub async fn sample_keys(
                 let mut key = Vec::with_capacity(k);
                 for i in 0..k {
                     key.push(sqlite_key(&r, i)?);
+                }
+                out.push(key);
+            }
+        }
+        Conn::MySql(c) => {
+            let sql = format!(
+                "select {} from {} order by rand() limit {n}",
+                s.key_list(),
+                s.table()
+            );
+            for r in sqlx::query(&sql).fetch_all(&mut *c).await? {
+                let mut key = Vec::with_capacity(k);
+                for i in 0..k {
+                    key.push(s.mysql_key(&r, i)?);
                 }
                 out.push(key);
             }

@@ -18,6 +18,14 @@
 //! referenced table; defaults, check constraints and sequence values are not (SQLite
 //! spells them differently or has none), except that a target sequence behind its
 //! data is always a difference. SQLite check constraints are not read.
+//!
+//! From a MySQL source: column names, nullability, the primary key; unique keys and
+//! plain indexes by their column lists (names differ between engines; a MySQL unique
+//! index and a PostgreSQL unique constraint or unique index are the same key), the
+//! index MySQL makes for a foreign key's columns aside; foreign keys; and a target
+//! sequence behind the source's `AUTO_INCREMENT` counter. Whether the types hold the
+//! same values is the copy's mapping (docs/mysql.md): a column pair the copy cannot
+//! carry is reported when the tables are paired, whatever the checks.
 
 use super::norm::{pg_class, sqlite_class, Class};
 use crate::db::catalog::Engine;
@@ -157,8 +165,12 @@ pub fn compare(
     c.columns();
     c.partitioning();
     c.primary_key();
-    c.constraints();
-    c.indexes();
+    if se == Engine::MySql {
+        c.mysql_keys();
+    } else {
+        c.constraints();
+        c.indexes();
+    }
     c.sequences();
     c.out
 }
@@ -238,7 +250,7 @@ impl Comparison<'_> {
                 short_type(&sc.type_name),
                 short_type(&tc.type_name)
             ));
-        } else if !same {
+        } else if !same && se != Engine::MySql {
             let (pg, lite) = match se {
                 Engine::Postgres => (class_of(sc, se), class_of(tc, te)),
                 Engine::Sqlite | Engine::MySql => (class_of(tc, te), class_of(sc, se)),
@@ -398,6 +410,9 @@ impl Comparison<'_> {
                 }
             }
         }
+        if self.se == Engine::MySql {
+            self.behind_auto_increment();
+        }
         if !self.same {
             return;
         }
@@ -421,6 +436,99 @@ impl Comparison<'_> {
                             ));
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+impl Comparison<'_> {
+    /// A MySQL source: unique keys, foreign keys and plain indexes by their columns.
+    fn mysql_keys(&mut self) {
+        let (table, s, t) = (self.table, self.s, self.t);
+        let fk_cols: Vec<&Vec<String>> = s.fks.iter().map(|f| &f.columns).collect();
+        let src_uniq: Vec<&Def> = s.uniques.iter().collect();
+        let tgt_uniq: Vec<&Def> = t
+            .uniques
+            .iter()
+            .chain(t.indexes.iter().filter(|i| i.unique))
+            .collect();
+        let src_plain: Vec<&Def> = s
+            .indexes
+            .iter()
+            .filter(|i| {
+                // MySQL's own index for a foreign key's columns
+                !s.fks.iter().any(|f| f.name == i.name) && !fk_cols.contains(&&i.columns)
+            })
+            .collect();
+        let tgt_plain: Vec<&Def> = t.indexes.iter().filter(|i| !i.unique).collect();
+        let mut found = Vec::new();
+        for (what, a, b) in [
+            ("unique key", &src_uniq, &tgt_uniq),
+            ("index", &src_plain, &tgt_plain),
+        ] {
+            for d in a
+                .iter()
+                .filter(|d| !b.iter().any(|e| self.key_eq(&d.columns, &e.columns)))
+            {
+                found.push(format!(
+                    "{table}: {what} {} {} missing on target",
+                    d.name,
+                    list(&d.columns)
+                ));
+            }
+            for d in b
+                .iter()
+                .filter(|d| !a.iter().any(|e| self.key_eq(&d.columns, &e.columns)))
+            {
+                found.push(format!(
+                    "{table}: {what} {} {} extra on target",
+                    d.name,
+                    list(&d.columns)
+                ));
+            }
+        }
+        for d in s
+            .fks
+            .iter()
+            .filter(|d| !t.fks.iter().any(|e| self.same_def(d, e)))
+        {
+            found.push(format!(
+                "{table}: foreign key {} {} missing on target",
+                d.name,
+                shown(d)
+            ));
+        }
+        for d in t
+            .fks
+            .iter()
+            .filter(|d| !s.fks.iter().any(|e| self.same_def(d, e)))
+        {
+            found.push(format!(
+                "{table}: foreign key {} {} extra on target",
+                d.name,
+                shown(d)
+            ));
+        }
+        self.out.extend(found);
+    }
+
+    /// A target sequence whose next value is below the MySQL `AUTO_INCREMENT`
+    /// counter of its column: once writes go to the target, it hands out keys the
+    /// source already gave.
+    fn behind_auto_increment(&mut self) {
+        let (table, s, t) = (self.table, self.s, self.t);
+        for ss in &s.sequences {
+            let Some(ts) = t.sequences.iter().find(|q| self.eq(&q.column, &ss.column)) else {
+                continue;
+            };
+            if let (Some(a), Some(b)) = (ss.next, ts.next) {
+                if ts.increment > 0 && b < a {
+                    self.out.push(format!(
+                        "{table}: sequence {} on target is behind the source: next value {b}, \
+                         AUTO_INCREMENT {a} on source",
+                        ts.name
+                    ));
                 }
             }
         }

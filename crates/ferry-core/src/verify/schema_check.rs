@@ -8,7 +8,7 @@ use super::report::Kind;
 use super::schema::{compare, compare_enums, EnumType, TableSchema};
 use super::session::{Conn, Role, SideError};
 use super::tables::TableJob;
-use super::{schema_pg, schema_sqlite, VerifyError};
+use super::{schema_mysql, schema_pg, schema_sqlite, VerifyError};
 use crate::db::catalog::Engine;
 
 async fn read_side(
@@ -36,6 +36,10 @@ async fn read_side(
                 out.push(schema_sqlite::read(c, &j.table(role).name).await?);
             }
             Ok((out, Vec::new()))
+        }
+        Conn::MySql(c) => {
+            let names: Vec<String> = jobs.iter().map(|j| j.table(role).name.clone()).collect();
+            Ok((schema_mysql::read(c, &names).await?, Vec::new()))
         }
     }
 }

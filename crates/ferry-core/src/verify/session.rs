@@ -17,10 +17,17 @@
 //!   savepoint so the transaction (and its snapshot) lives on.
 //! - SQLite: `pragma query_only = on` and one deferred read transaction per
 //!   connection (a WAL database gives each its snapshot at the first read).
+//! - MySQL/MariaDB: one connection (MySQL cannot share a snapshot between
+//!   sessions, and one snapshot for the whole side matters more than speed), set up
+//!   as the copy's sessions are (`time_zone = '+00:00'`, `utf8mb4`, a plain
+//!   `sql_mode`: the values read are the values the copy carries) and inside one
+//!   `REPEATABLE READ` transaction started `WITH CONSISTENT SNAPSHOT, READ ONLY`. A
+//!   failed query does not end a MySQL transaction, so no savepoint is needed.
 
-use crate::db::conn::{connect_pg, connect_sqlite};
+use crate::db::conn::{connect_mysql, connect_pg, connect_sqlite};
 use crate::db::sqltext::{error_text, is_retryable};
 use crate::db::Db;
+use sqlx::mysql::MySqlConnection;
 use sqlx::postgres::PgConnection;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection, Executor};
@@ -39,6 +46,7 @@ const PG_SETTINGS: &str = "set application_name = 'ferry verify'; set DateStyle 
 pub enum Conn {
     Pg(PgConnection),
     Sqlite(SqliteConnection),
+    MySql(MySqlConnection),
 }
 
 /// Which side a session reads, for messages.
@@ -159,12 +167,21 @@ pub async fn open(db: &Db, role: Role, n: u32) -> Result<(Vec<Conn>, Option<Stri
                 conns.push(Conn::Sqlite(c));
             }
         }
-        Db::MySql(_) => {
-            // refused by `verify::run` before any session opens
-            return Err(SideError::Query(format!(
-                "{}: verify does not read MySQL yet",
-                role.name()
-            )));
+        Db::MySql(pool) => {
+            let opts = (*pool.connect_options()).clone();
+            for _ in 0..n.max(1) {
+                let mut c = connect_mysql(&opts).await.map_err(unreachable)?;
+                c.execute(crate::db::mysql::COPY_SESSION)
+                    .await
+                    .map_err(ctx)?;
+                c.execute("set session transaction isolation level repeatable read")
+                    .await
+                    .map_err(ctx)?;
+                c.execute("start transaction with consistent snapshot, read only")
+                    .await
+                    .map_err(ctx)?;
+                conns.push(Conn::MySql(c));
+            }
         }
     }
     Ok((conns, note))
@@ -205,6 +222,10 @@ impl Conn {
             }
             Conn::Sqlite(mut c) => {
                 let _ = c.execute(sqlx::raw_sql("commit")).await;
+                let _ = c.close().await;
+            }
+            Conn::MySql(mut c) => {
+                let _ = c.execute("commit").await;
                 let _ = c.close().await;
             }
         }

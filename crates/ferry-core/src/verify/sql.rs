@@ -1,16 +1,19 @@
 //! SQL text for one side of a table: the row hash, the compared values, key ranges
 //! and key lists as conditions (PostgreSQL literals cast to the side's own column
-//! types; SQLite placeholders with their values), and decoding rows into canonical
-//! texts. Every query here is a plain `select`.
+//! types; SQLite and MySQL placeholders with their values, an integer MySQL key's
+//! cast to `signed` or `unsigned` so that a key read as text compares as the
+//! number), and decoding rows into canonical texts. Every query here is a plain
+//! `select`.
 
 use super::canon::{canon, Val};
 use super::norm::{Class, PgRead};
 use super::session::Role;
-use super::tables::{HashFn, Mode, TableJob};
+use super::tables::{quote, HashFn, Mode, TableJob};
 use crate::db::catalog::{Column, Engine};
 use crate::db::plan::{Chunk, KeyVal};
 use crate::db::range::{pg_predicate, sqlite_predicate};
 use crate::db::sqltext::{ident, pg_literal};
+use sqlx::mysql::{MySql, MySqlArguments, MySqlRow};
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Row, Sqlite, ValueRef};
@@ -51,7 +54,17 @@ impl<'a> SideSql<'a> {
     }
 
     pub fn table(&self) -> String {
-        self.job.table(self.role).sql_name()
+        let t = self.job.table(self.role);
+        match self.engine() {
+            Engine::MySql => crate::db::mysql::qualified(&t.schema, &t.name),
+            Engine::Postgres | Engine::Sqlite => t.sql_name(),
+        }
+    }
+
+    /// The other side of a MySQL source is read as text and canonicalised by
+    /// [`super::canon_mysql`].
+    fn mysql_pair(&self) -> bool {
+        self.job.src_engine == Engine::MySql
     }
 
     fn col(&self, i: usize) -> &Column {
@@ -95,8 +108,16 @@ impl<'a> SideSql<'a> {
                     }
                     .map(|e| e.text.clone())
                     .unwrap_or_else(|| format!("{q}::text")),
+                    (Mode::Generic, Engine::Postgres) if self.mysql_pair() => format!("{q}::text"),
                     (Mode::Generic, Engine::Postgres) => PgRead::of(self.col(i).type_oid).expr(&q),
-                    (Mode::Generic, Engine::Sqlite | Engine::MySql) => q,
+                    (Mode::Generic, Engine::MySql) => {
+                        let q = quote(Engine::MySql, &self.col(i).name);
+                        match &c.my {
+                            Some(m) => m.plan.expr(&q),
+                            None => q,
+                        }
+                    }
+                    (Mode::Generic, Engine::Sqlite) => q,
                 }
             })
             .collect();
@@ -115,7 +136,9 @@ impl<'a> SideSql<'a> {
             .iter()
             .map(|c| match self.engine() {
                 Engine::Postgres => format!("{}::text", ident(&c.name)),
-                Engine::Sqlite | Engine::MySql => ident(&c.name),
+                Engine::MySql if mysql_binary(c) => quote(Engine::MySql, &c.name),
+                Engine::MySql => format!("cast({} as char)", quote(Engine::MySql, &c.name)),
+                Engine::Sqlite => ident(&c.name),
             })
             .collect();
         k.join(", ")
@@ -129,7 +152,23 @@ impl<'a> SideSql<'a> {
                 sql: pg_predicate(&cols, chunk),
                 binds: Vec::new(),
             },
-            Engine::Sqlite | Engine::MySql => {
+            Engine::MySql => {
+                let lhs = tuple(cols.iter().map(|c| quote(Engine::MySql, &c.name)).collect());
+                let rhs = tuple(cols.iter().map(|c| mysql_placeholder(c)).collect());
+                let mut parts = Vec::new();
+                let mut binds = Vec::new();
+                for (b, op) in [(&chunk.lo, ">="), (&chunk.hi, "<")] {
+                    if let Some(vals) = b {
+                        parts.push(format!("{lhs} {op} {rhs}"));
+                        binds.extend(vals.iter().cloned());
+                    }
+                }
+                Cond {
+                    sql: (!parts.is_empty()).then(|| parts.join(" and ")),
+                    binds,
+                }
+            }
+            Engine::Sqlite => {
                 let names: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
                 match sqlite_predicate(&names, chunk) {
                     Some((sql, binds)) => Cond {
@@ -157,7 +196,16 @@ impl<'a> SideSql<'a> {
                     binds: Vec::new(),
                 }
             }
-            Engine::Sqlite | Engine::MySql => {
+            Engine::MySql => {
+                let lhs = tuple(cols.iter().map(|c| quote(Engine::MySql, &c.name)).collect());
+                let one = tuple(cols.iter().map(|c| mysql_placeholder(c)).collect());
+                let list = vec![one; keys.len()].join(", ");
+                Cond {
+                    sql: Some(format!("{lhs} in ({list})")),
+                    binds: keys.iter().flatten().cloned().collect(),
+                }
+            }
+            Engine::Sqlite => {
                 let one = tuple(vec!["?".to_string(); cols.len()]);
                 let list = if cols.len() == 1 {
                     vec![one; keys.len()].join(", ")
@@ -200,10 +248,49 @@ impl<'a> SideSql<'a> {
         for (i, c) in self.job.cols.iter().enumerate() {
             out.push(match self.job.mode {
                 Mode::Server(_) => r.try_get::<Option<String>, _>(i)?,
+                Mode::Generic if self.mysql_pair() => {
+                    let text = r.try_get::<Option<String>, _>(i)?;
+                    match &c.my {
+                        Some(m) => m.target(text),
+                        None => text,
+                    }
+                }
                 Mode::Generic => canon(c.class, pg_val(r, i, PgRead::of(self.col(i).type_oid))?),
             });
         }
         Ok(out)
+    }
+
+    /// Decode a MySQL row read with [`Self::values_list`]: each value as the copy
+    /// writes it, canonical.
+    pub fn mysql_values(&self, r: &MySqlRow) -> Result<Values, sqlx::Error> {
+        let mut out = Vec::with_capacity(self.job.cols.len());
+        for (i, c) in self.job.cols.iter().enumerate() {
+            out.push(match &c.my {
+                Some(m) => m.source(crate::db::mysql_values::read(r, i, m.plan.read)?),
+                None => r.try_get_unchecked::<Option<String>, _>(i)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Column `i` of a MySQL row read with [`Self::key_list`], as a key value.
+    pub fn mysql_key(&self, r: &MySqlRow, i: usize) -> Result<KeyVal, sqlx::Error> {
+        let cols = self.job.key_cols(self.role);
+        let Some(c) = cols.get(i) else {
+            return Ok(KeyVal::Text(String::new()));
+        };
+        if mysql_binary(c) {
+            let b: Vec<u8> = r.try_get_unchecked(i)?;
+            return Ok(KeyVal::Blob {
+                blob: crate::db::sqltext::hex(&b),
+            });
+        }
+        let text: String = r.try_get_unchecked(i)?;
+        Ok(match text.parse::<i64>() {
+            Ok(n) if crate::db::catalog_mysql::is_int(&c.cast_type) => KeyVal::Int(n),
+            _ => KeyVal::Text(text),
+        })
     }
 
     pub fn sqlite_values(&self, r: &SqliteRow) -> Result<Values, sqlx::Error> {
@@ -232,6 +319,42 @@ pub fn lit(v: &KeyVal, col: &Column) -> String {
         KeyVal::Blob { blob } => format!("\\x{blob}"),
     };
     format!("{}::{}", pg_literal(&text), col.cast_type)
+}
+
+/// A MySQL key column's placeholder: integers cast, so that a key that travelled
+/// as text compares as the number (an unsigned BIGINT beyond `bigint` included).
+fn mysql_placeholder(c: &Column) -> String {
+    if crate::db::catalog_mysql::is_int(&c.cast_type) {
+        if c.type_name.contains("unsigned") {
+            "cast(? as unsigned)".into()
+        } else {
+            "cast(? as signed)".into()
+        }
+    } else {
+        "?".into()
+    }
+}
+
+/// A MySQL column of bytes (its keys travel as hex).
+fn mysql_binary(c: &Column) -> bool {
+    matches!(
+        c.cast_type.as_str(),
+        "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob"
+    )
+}
+
+pub type MySqlQuery<'q> = sqlx::query::Query<'q, MySql, MySqlArguments>;
+
+pub fn bind_mysql<'q>(mut q: MySqlQuery<'q>, binds: &[KeyVal]) -> MySqlQuery<'q> {
+    for k in binds {
+        q = match k {
+            KeyVal::Int(i) => q.bind(*i),
+            KeyVal::Real(r) => q.bind(*r),
+            KeyVal::Text(s) => q.bind(s.clone()),
+            KeyVal::Blob { blob } => q.bind(unhex(blob)),
+        };
+    }
+    q
 }
 
 pub type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;

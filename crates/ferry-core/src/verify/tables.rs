@@ -10,12 +10,21 @@
 //!   may differ, such as text under a locale collation): the multiset of row hashes
 //!   is compared, bucket by bucket, and the differing rows are fetched by hash; rows
 //!   are still named by the source's key when there is one.
+//!
+//! A MySQL source is read and hashed by ferry (generic mode): each column pair gets
+//! the copy's conversion ([`super::canon_mysql::MyCol`]); a pair the copy cannot
+//! carry is left out of the comparison and reported as a difference. Only integer
+//! keys (not `BIGINT UNSIGNED`) are ranged: a MySQL text key sorts by its collation
+//! (case-insensitive, `PAD SPACE`), so text-keyed tables go by row hashes and rows
+//! are paired by key values, never by position.
 
+use super::canon_mysql::MyCol;
 use super::norm::{pair_class, pg_expr, Class, PgExpr};
 use super::session::Role;
 use crate::db::catalog::select;
 use crate::db::catalog::{Catalog, Column, Engine, OrderClass, Table};
 use crate::db::sqltext::ident;
+use crate::runbook::ZeroDates;
 use std::collections::HashSet;
 
 /// How PostgreSQL servers hash a row (chosen by the older server's version).
@@ -56,6 +65,8 @@ pub struct ColPair {
     /// Server mode: the expression on each side.
     pub src_expr: Option<PgExpr>,
     pub tgt_expr: Option<PgExpr>,
+    /// A MySQL source: how the copy carries the column, and the target's form.
+    pub my: Option<MyCol>,
 }
 
 /// One table to compare.
@@ -75,6 +86,9 @@ pub struct TableJob {
     /// Source columns the target lacks, and target columns the source lacks.
     pub missing_cols: Vec<String>,
     pub extra_cols: Vec<String>,
+    /// A MySQL source: columns the copy cannot carry into the target's column, with
+    /// why; their values are not compared.
+    pub uncarried: Vec<String>,
     /// Why the table is compared by row hashes, when it is.
     pub why_hashed: Option<String>,
 }
@@ -108,12 +122,25 @@ impl TableJob {
 
     /// `order by` list of the key on `role`'s side (empty without a key).
     pub fn key_order(&self, role: Role) -> String {
-        let k: Vec<String> = self.key_cols(role).iter().map(|c| ident(&c.name)).collect();
+        let engine = self.engine(role);
+        let k: Vec<String> = self
+            .key_cols(role)
+            .iter()
+            .map(|c| quote(engine, &c.name))
+            .collect();
         k.join(", ")
     }
 
     pub fn est_rows(&self) -> u64 {
         self.src.est_rows.unwrap_or(0)
+    }
+}
+
+/// `name` quoted for `engine` (backticks on MySQL, double quotes elsewhere).
+pub fn quote(engine: Engine, name: &str) -> String {
+    match engine {
+        Engine::MySql => crate::db::mysql::ident(name),
+        Engine::Postgres | Engine::Sqlite => ident(name),
     }
 }
 
@@ -218,13 +245,15 @@ fn orders_match(a: &OrderClass, b: &OrderClass, same_engine: bool) -> bool {
 }
 
 /// Pair the selected tables. `nondet`: (side, table oid, column) with a
-/// non-deterministic collation (PostgreSQL 12+).
+/// non-deterministic collation (PostgreSQL 12+). `zero_dates`: how a MySQL
+/// source's zero dates were carried.
 pub fn pair(
     include: &[String],
     exclude: &[String],
     src: &Catalog,
     tgt: &Catalog,
     nondet: &HashSet<(Role, u32, String)>,
+    zero_dates: ZeroDates,
 ) -> Pairing {
     let cross = src.engine != tgt.engine;
     let mode = match (src.engine, tgt.engine) {
@@ -256,10 +285,22 @@ pub fn pair(
         };
         let mut cols = Vec::new();
         let mut missing_cols = Vec::new();
+        let mut uncarried = Vec::new();
         for sc in &s.columns {
             let Some(tc) = t.columns.iter().find(|c| same_name(&c.name, &sc.name)) else {
                 missing_cols.push(sc.name.clone());
                 continue;
+            };
+            let my = if src.engine == Engine::MySql {
+                match MyCol::new(sc, tc, zero_dates) {
+                    Ok(m) => Some(m),
+                    Err(why) => {
+                        uncarried.push(why);
+                        continue;
+                    }
+                }
+            } else {
+                None
             };
             let (src_expr, tgt_expr) = match mode {
                 Mode::Server(_) => {
@@ -280,6 +321,7 @@ pub fn pair(
                 tgt: tc.clone(),
                 src_expr,
                 tgt_expr,
+                my,
             });
         }
         let extra_cols: Vec<String> = t
@@ -332,6 +374,7 @@ pub fn pair(
             mode,
             missing_cols,
             extra_cols,
+            uncarried,
             why_hashed,
         });
     }

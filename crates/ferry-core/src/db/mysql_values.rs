@@ -11,9 +11,15 @@
 //! NUL character in text, more digits than the target's scale) fails the step,
 //! never gets rounded, cut or replaced, unless the runbook maps it
 //! (`zero_dates = "null"`), and then it is counted.
+//!
+//! It lives in `db` because two readers share it: the copy writes what
+//! [`ColPlan::write`] gives, and verify compares the same text with what PostgreSQL
+//! holds, so a MySQL value means one thing to both.
 
 use crate::db::catalog::Column;
 use crate::runbook::ZeroDates;
+use sqlx::mysql::MySqlRow;
+use sqlx::{Row, ValueRef};
 use std::fmt::Write;
 
 /// How a column is read from MySQL.
@@ -96,6 +102,19 @@ pub(crate) enum Raw {
     F32(f32),
     F64(f64),
     Bytes(Vec<u8>),
+}
+
+/// Column `i` of `row`, read as `how` says (the row was selected with [`ColPlan::expr`]).
+pub(crate) fn read(row: &MySqlRow, i: usize, how: Read) -> Result<Raw, sqlx::Error> {
+    if row.try_get_raw(i)?.is_null() {
+        return Ok(Raw::Null);
+    }
+    Ok(match how {
+        Read::Text | Read::BitInt => Raw::Text(row.try_get_unchecked::<String, _>(i)?),
+        Read::F32 => Raw::F32(row.try_get_unchecked::<f32, _>(i)?),
+        Read::F64 => Raw::F64(row.try_get_unchecked::<f64, _>(i)?),
+        Read::Bytes => Raw::Bytes(row.try_get_unchecked::<Vec<u8>, _>(i)?),
+    })
 }
 
 /// What became of one value.
