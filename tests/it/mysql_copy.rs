@@ -614,7 +614,11 @@ async fn a_mariadb_restart_mid_copy_is_retried_and_completes_exactly() {
     assert!(out.contains("retrying in"), "it retried: {out}");
     // the source itself kept every committed row through kill -9 (the rig's MariaDB
     // flushes its redo log at each commit), so what the target must hold is `want`
-    assert_eq!(bulk_my(&my.name).await, want, "the source lost rows in the kill");
+    assert_eq!(
+        bulk_my(&my.name).await,
+        want,
+        "the source lost rows in the kill"
+    );
     assert_eq!(
         bulk_pg(&pg.url).await,
         want,
