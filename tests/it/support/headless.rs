@@ -211,7 +211,18 @@ impl Dir {
                 );
             }
         }
-        out.sort();
+        // the order ferry names them in: "<stamp>.jsonl" before "<stamp>-2.jsonl"
+        // (a plain sort puts "-2" first, since '-' sorts before '.')
+        out.sort_by_key(|p| {
+            let stem = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            match stem.rsplit_once('-').map(|(s, n)| (s, n.parse::<u32>())) {
+                Some((stamp, Ok(n))) => (p.parent().map(|d| d.to_path_buf()), stamp.to_string(), n),
+                _ => (p.parent().map(|d| d.to_path_buf()), stem, 1),
+            }
+        });
         out
     }
 
