@@ -3,7 +3,9 @@
 //! every `replicate` start's pre-checks (wal_level, privileges, free slots and
 //! WAL senders, tables without a key or replica identity, tables missing on the
 //! target) and every caught-up proof's identity check (is the replica a standby
-//! of that primary, does the slot exist). Nothing is created or changed.
+//! of that primary, does the slot exist), and every copy from MySQL's pre-flight
+//! (tables without a primary key, values that will not fit, unique keys that would
+//! collide). Nothing is created or changed.
 
 use super::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE};
 use ferry_core::db::Db;
@@ -47,6 +49,10 @@ pub async fn run(rb: &Runbook) -> i32 {
                 tally.checked += 1;
                 replicate(&conns, &s.id, r, &mut tally).await;
             }
+            StepKind::Copy(c) if is_mysql(&conns, &c.from) => {
+                tally.checked += 1;
+                copy(&conns, &s.id, c, &mut tally).await;
+            }
             StepKind::Wait(w) => {
                 if let Condition::CaughtUp { primary, by } = &w.until {
                     tally.checked += 1;
@@ -71,7 +77,7 @@ pub async fn run(rb: &Runbook) -> i32 {
     }
     conns.close().await;
     if tally.checked == 0 {
-        say!("live: the runbook has no replicate start and no caught-up proof; nothing to check");
+        say!("live: the runbook has no replicate start, no caught-up proof and no copy from MySQL; nothing to check");
         return EXIT_OK;
     }
     if tally.unreachable {
@@ -155,6 +161,55 @@ async fn replicate(
             there.join(", "),
             r.name
         );
+    }
+}
+
+/// The connection is a MySQL or MariaDB one (by its URL's scheme).
+fn is_mysql(conns: &Connections, name: &str) -> bool {
+    conns
+        .url_for_display(name)
+        .is_some_and(|u| u.starts_with("mysql://") || u.starts_with("mariadb://"))
+}
+
+/// The pre-flight a copy from MySQL runs at its start.
+async fn copy(
+    conns: &Connections,
+    step: &str,
+    c: &ferry_core::runbook::CopyStep,
+    tally: &mut Tally,
+) {
+    let (Some(src), Some(tgt)) = (
+        pool(conns, &c.from, step, tally).await,
+        pool(conns, &c.to, step, tally).await,
+    ) else {
+        return;
+    };
+    match ferry_core::copy::preflight::check(c, &src, &tgt).await {
+        Ok(pre) => {
+            for w in &pre.warnings {
+                say!("live: warning  step `{step}`: {w}");
+            }
+            for p in &pre.problems {
+                tally.problems += 1;
+                say!("live: PROBLEM  step `{step}`: {p}");
+            }
+            if pre.problems.is_empty() {
+                say!(
+                    "live: ok       step `{step}`: {} table(s) pass the copy's pre-flight {} -> {}",
+                    pre.tables,
+                    c.from,
+                    c.to
+                );
+            }
+        }
+        Err(ferry_core::copy::CopyError::Unreachable(e)) => {
+            tally.unreachable = true;
+            say!("live: UNREACHABLE step `{step}`: {e}");
+        }
+        Err(e) => {
+            tally.problems += 1;
+            say!("live: PROBLEM  step `{step}`: {e}");
+        }
     }
 }
 

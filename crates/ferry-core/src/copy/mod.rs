@@ -31,6 +31,7 @@ mod generic;
 mod mysql;
 pub mod owner;
 mod pg;
+pub mod preflight;
 pub mod prepare;
 pub mod progress;
 mod queue;
@@ -182,12 +183,16 @@ async fn run_inner(
     }
     let mut specs = match_tables(step, source, target, format).await?;
     if let Db::MySql(_) = source {
-        let problems: Vec<String> = specs
-            .iter()
-            .filter_map(|s| mysql::plans(s, step.zero_dates).err())
-            .collect();
-        if !problems.is_empty() {
-            return Err(CopyError::Failed(problems.join("; ")));
+        let pre = preflight::run(&specs, step.zero_dates, source, target).await?;
+        for w in &pre.warnings {
+            info(format!("pre-flight: {w}"));
+        }
+        if !pre.problems.is_empty() {
+            return Err(CopyError::Failed(format!(
+                "pre-flight: {} problem(s), no row copied: {}",
+                pre.problems.len(),
+                pre.problems.join("; ")
+            )));
         }
         info("reading MySQL: each chunk in a consistent snapshot of its own (START TRANSACTION WITH CONSISTENT SNAPSHOT); the step as a whole is consistent only while writes to these tables are stopped".into());
     }

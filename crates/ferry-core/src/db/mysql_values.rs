@@ -36,7 +36,7 @@ pub(crate) enum Read {
 
 /// What the MySQL column holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Src {
+pub(crate) enum Src {
     Int,
     /// TINYINT(1), MySQL's BOOLEAN.
     Tiny1,
@@ -57,7 +57,7 @@ enum Src {
 
 /// What the PostgreSQL column takes.
 #[derive(Debug, Clone, PartialEq)]
-enum Tgt {
+pub(crate) enum Tgt {
     Int {
         min: i128,
         max: i128,
@@ -258,6 +258,12 @@ impl ColPlan {
             tgt_type: t.type_name.clone(),
             zero_dates,
         })
+    }
+
+    /// What the MySQL column holds and what the PostgreSQL column takes (the copy's
+    /// pre-flight asks the source about the values that would not fit).
+    pub(crate) fn kinds(&self) -> (Src, &Tgt) {
+        (self.src, &self.tgt)
     }
 
     /// The SELECT expression for column `quoted`.
