@@ -98,6 +98,8 @@ rig_ensure_packages() {
     command -v openssl >/dev/null 2>&1 || pkgs+=(openssl) # the TLS block below
     # the HTML report is rendered in headless Chromium by the report tests
     command -v chromium >/dev/null 2>&1 || pkgs+=(chromium)
+    # the seed rehearsals' rig commands call moto with the aws CLI (runbooks/rig/*.vars.toml)
+    command -v aws >/dev/null 2>&1 || pkgs+=(awscli)
     if ! rig_venv_python >/dev/null; then
         pkgs+=(python3 python3-venv)
     fi
@@ -758,8 +760,8 @@ rig_my_start() {
 CREATE DATABASE $RIG_MY_DB CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;
 CREATE USER '$RIG_MY_USER'@'127.0.0.1' IDENTIFIED BY '$RIG_MY_PASSWORD';
 CREATE USER '$RIG_MY_USER'@'localhost' IDENTIFIED BY '$RIG_MY_PASSWORD';
-GRANT ALL ON *.* TO '$RIG_MY_USER'@'127.0.0.1';
-GRANT ALL ON *.* TO '$RIG_MY_USER'@'localhost';
+GRANT ALL ON *.* TO '$RIG_MY_USER'@'127.0.0.1' WITH GRANT OPTION;
+GRANT ALL ON *.* TO '$RIG_MY_USER'@'localhost' WITH GRANT OPTION;
 SQL
         rig_tail "$dir/setup.log"
         rig_die "could not create the MariaDB database and user"

@@ -318,7 +318,10 @@ impl<'s> Reader<'s> {
         let (_, item) = node.get(key)?;
         match item.as_value() {
             Some(Value::String(s)) => {
-                let text = s.value().trim();
+                // `for = "${vars.lag_window}"`: rehearsals shorten the waits with --var
+                let span = s.span().unwrap_or(0..0);
+                let expanded = self.expand(s.value(), &span);
+                let text = expanded.trim();
                 let bad = |what: String| {
                     Diagnostic::new(s.span(), what)
                         .expected("a duration like \"90s\", \"5m\", \"2h\" or \"1h30m\"")
@@ -445,9 +448,11 @@ impl<'s> Reader<'s> {
         let mut out = BTreeMap::new();
         if let Some(t) = self.table_opt(node, key, context) {
             let ctx = format!("`{key}` of {context}");
-            for (k, _) in t.keys() {
+            for (k, span) in t.keys() {
                 if let Some(v) = self.string(t, &k, &ctx) {
-                    out.insert(k, v);
+                    // keys name tables (`"${vars.db}.users"`), so they expand like the values
+                    let key = self.expand(&k, &span.unwrap_or(0..0));
+                    out.insert(key, v);
                 }
             }
         }
@@ -590,6 +595,54 @@ mod tests {
     #[case("", false)]
     fn slugs(#[case] s: &str, #[case] ok: bool) {
         assert_eq!(is_slug(s), ok);
+    }
+
+    /// A soak and a copy's `where` keys taken from `[vars]`, as a rig's vars file sets them.
+    #[test]
+    fn durations_and_where_keys_expand_vars() {
+        use crate::runbook::{load_str_with, StepKind};
+        let src = r#"
+[runbook]
+name = "v"
+format = 1
+[vars]
+soak = "24h"
+db = "users"
+[connections.a]
+url = "postgres://a@h/a"
+[connections.b]
+url = "postgres://b@h/b"
+[[phase]]
+id = "p"
+  [[phase.step]]
+  id = "w"
+  kind = "wait"
+  until = { sql = "select true", connection = "a", for = "${vars.soak}" }
+  timeout = "${vars.soak}"
+  [[phase.step]]
+  id = "c"
+  kind = "copy"
+  from = "a"
+  to = "b"
+  tables = ["${vars.db}.t"]
+  where = { "${vars.db}.t" = "id < 10" }
+"#;
+        let over = [("soak".to_string(), "2s".to_string())].into();
+        let rb = load_str_with("v.toml", src, std::path::Path::new("v.toml"), &over)
+            .unwrap_or_else(|r| panic!("{r:?}"));
+        let steps = &rb.phases[0].steps;
+        let StepKind::Wait(w) = &steps[0].kind else {
+            panic!("{:?}", steps[0].kind)
+        };
+        assert_eq!(w.hold, Some(std::time::Duration::from_secs(2)));
+        assert_eq!(steps[0].timeout, Some(std::time::Duration::from_secs(2)));
+        let StepKind::Copy(c) = &steps[1].kind else {
+            panic!("{:?}", steps[1].kind)
+        };
+        assert_eq!(
+            c.filters.get("users.t").map(String::as_str),
+            Some("id < 10")
+        );
     }
 
     #[test]
