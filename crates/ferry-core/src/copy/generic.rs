@@ -250,17 +250,10 @@ async fn from_pg(
         .zip(&reads)
         .map(|(c, r)| r.expr(&c.name))
         .collect();
-    let mut conds: Vec<String> = pg_predicate(&spec.src.key_columns(), chunk)
+    let conds: Vec<String> = pg_predicate(&spec.src.key_columns(), chunk)
         .into_iter()
         .collect();
-    if let Some(f) = &spec.filter {
-        conds.push(format!("({f})"));
-    }
-    let wher = if conds.is_empty() {
-        String::new()
-    } else {
-        format!(" where {}", conds.join(" and "))
-    };
+    let wher = super::where_clause(conds, spec.filter.as_deref());
     let sql = format!(
         "select {} from {}{wher}",
         exprs.join(", "),
@@ -338,14 +331,7 @@ async fn from_sqlite(
             conds.push(format!("{key_tuple} > {marks}"));
             binds.extend(l.iter().cloned());
         }
-        if let Some(f) = &spec.filter {
-            conds.push(format!("({f})"));
-        }
-        let wher = if conds.is_empty() {
-            String::new()
-        } else {
-            format!(" where {}", conds.join(" and "))
-        };
+        let wher = super::where_clause(conds, spec.filter.as_deref());
         let sql = format!(
             "select {}, {key_list} from {}{wher} order by {key_list} limit {PAGE_ROWS}",
             cols.join(", "),

@@ -85,6 +85,19 @@ pub enum CopyError {
     Cancelled,
 }
 
+/// ` where c1 and c2 and (filter)`, or nothing: a query's own conditions and the step's
+/// `where` filter, which every read of a copy applies.
+pub(crate) fn where_clause(mut conds: Vec<String>, filter: Option<&str>) -> String {
+    if let Some(f) = filter {
+        conds.push(format!("({f})"));
+    }
+    if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" where {}", conds.join(" and "))
+    }
+}
+
 /// The error of a copy asked to write into MySQL (refused before any work starts).
 pub(crate) fn not_a_target() -> sqlx::Error {
     sqlx::Error::Configuration("ferry copies from MySQL into PostgreSQL, never into MySQL".into())

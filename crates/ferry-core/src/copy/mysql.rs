@@ -83,14 +83,7 @@ fn select(spec: &TableSpec, plans: &[ColPlan], chunk: &Chunk) -> (String, Vec<Ke
             }
         }
     }
-    if let Some(f) = &spec.filter {
-        conds.push(format!("({f})"));
-    }
-    let wher = if conds.is_empty() {
-        String::new()
-    } else {
-        format!(" where {}", conds.join(" and "))
-    };
+    let wher = super::where_clause(conds, spec.filter.as_deref());
     (
         format!(
             "select {} from {}{wher}",

@@ -45,16 +45,9 @@ pub(crate) fn statements(spec: &TableSpec, chunk: &Chunk) -> Statements {
     let src_cols: Vec<String> = spec.cols.iter().map(|c| ident(&c.name)).collect();
     let tgt_cols: Vec<String> = spec.tgt_cols.iter().map(|c| ident(&c.name)).collect();
     let src_key = spec.src.key_columns();
-    let mut conds: Vec<String> = pg_predicate(&src_key, chunk).into_iter().collect();
-    if let Some(f) = &spec.filter {
-        conds.push(format!("({f})"));
-    }
+    let conds: Vec<String> = pg_predicate(&src_key, chunk).into_iter().collect();
     // Always the query form: `COPY table TO` refuses partitioned tables.
-    let wher = if conds.is_empty() {
-        String::new()
-    } else {
-        format!(" where {}", conds.join(" and "))
-    };
+    let wher = super::where_clause(conds, spec.filter.as_deref());
     let copy_out = format!(
         "copy (select {} from {}{wher}) to stdout{format}",
         src_cols.join(", "),

@@ -570,14 +570,7 @@ async fn collisions(
     if !key.nulls_not_distinct {
         conds.extend(exprs.iter().map(|e| format!("({e}) is not null")));
     }
-    if let Some(f) = &spec.filter {
-        conds.push(format!("({f})"));
-    }
-    let wher = if conds.is_empty() {
-        String::new()
-    } else {
-        format!(" where {}", conds.join(" and "))
-    };
+    let wher = super::where_clause(conds, spec.filter.as_deref());
     let show = format!("concat_ws(', ', {})", shown.join(", "));
     let sql = format!(
         "select convert(min(cast({show} as binary)) using utf8mb4), \
