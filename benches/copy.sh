@@ -33,34 +33,22 @@ PAR=${BENCH_PARALLEL:-2}
 ROUNDS=${BENCH_ROUNDS:-5}
 CHUNK=${BENCH_CHUNK_ROWS:-50000}
 WORK=$(mktemp -d "${FERRY_TEST_RIG_DIR:-/tmp}/copy-bench.XXXXXX")
-TABLES=(customers products orders order_items events)
+# shellcheck source=benches/lib.sh
+. "$ROOT/benches/lib.sh"
+TABLES=("${PG_DATASET_TABLES[@]}")
 
-say() { printf 'bench: %s\n' "$*" >&2; }
-url_db() { printf '%s/%s' "${1%/*}" "$2"; }
 SRC_DB=bench_src_$$
 SRC=$(url_db "$FERRY_TEST_PG_PRIMARY" "$SRC_DB")
-psql_at() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
 
 TARGETS=()
 cleanup() {
-    for db in "${TARGETS[@]}"; do
-        psql_at "$FERRY_TEST_PG_TARGET" -c "drop database if exists $db with (force)" >/dev/null 2>&1 || true
-    done
+    drop_targets
     psql_at "$FERRY_TEST_PG_PRIMARY" -c "drop database if exists $SRC_DB with (force)" >/dev/null 2>&1 || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-# ---- ferry (release) -------------------------------------------------------------------------
-if [ -z "${FERRY_BIN:-}" ]; then
-    export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/ferry-target}
-    say "cargo build --release (a clean build takes ~15 min on a 2-core machine)"
-    (cd "$ROOT" && cargo build --release --bin ferry >&2)
-    FERRY_BIN=$CARGO_TARGET_DIR/release/ferry
-fi
-# A private copy: a concurrent build must not swap the binary under the benchmark.
-cp "$FERRY_BIN" "$WORK/ferry"
-FERRY_BIN=$WORK/ferry
+ferry_release
 
 # ---- pgcopydb (optional) ---------------------------------------------------------------------
 PGCOPYDB=""
@@ -77,83 +65,15 @@ fi
 # ---- the source --------------------------------------------------------------------------------
 say "seeding $SRC_DB on the primary (scale $SCALE)"
 psql_at "$FERRY_TEST_PG_PRIMARY" -c "create database $SRC_DB"
-psql_at "$SRC" <<SQL
-create table customers (id bigint primary key, name text not null, email text not null, created timestamptz,
-  balance numeric(12,2), country char(2));
-create table products (id int primary key, sku text unique not null, title text, price numeric(10,2), tags text[]);
-create table orders (id bigint primary key, customer_id bigint not null references customers(id), placed timestamptz,
-  status text, total numeric(12,2), note text);
-create table order_items (order_id bigint references orders(id), line int, product_id int references products(id),
-  qty int, price numeric(10,2), primary key (order_id, line));
-create table events (id bigint primary key, customer_id bigint references customers(id), kind text, payload jsonb,
-  at timestamptz);
-insert into customers select i, 'Customer ' || i, 'c' || i || '@example.com', timestamptz '2020-01-01' + i * interval '37 seconds',
-  (i % 100000) / 100.0, (array['FR','DE','US','JP','BR'])[1 + i % 5] from generate_series(1, 200000 * $SCALE) i;
-insert into products select i, 'SKU-' || lpad(i::text, 8, '0'), 'Product ' || i || ' – déjà vu', (i % 5000) / 10.0,
-  array['t' || (i % 7), 't' || (i % 11)] from generate_series(1, 20000 * $SCALE) i;
-insert into orders select i, 1 + (i * 7) % (200000 * $SCALE), timestamptz '2022-01-01' + i * interval '11 seconds',
-  (array['new','paid','shipped','done'])[1 + i % 4], (i % 99999) / 10.0, case when i % 5 = 0 then 'gift wrap, please' end
-  from generate_series(1, 600000 * $SCALE) i;
-insert into order_items select 1 + i / 2, i % 2, 1 + (i * 13) % (20000 * $SCALE), 1 + i % 5, (i % 5000) / 10.0
-  from generate_series(0, 1200000 * $SCALE - 1) i;
-insert into events select i, 1 + i % (200000 * $SCALE), (array['login','view','cart','buy'])[1 + i % 4],
-  jsonb_build_object('page', '/p/' || (i % 1000), 'ms', i % 917, 'ok', i % 3 <> 0), timestamptz '2023-01-01' + i * interval '3 seconds'
-  from generate_series(1, 400000 * $SCALE) i;
-vacuum analyze;
-SQL
+seed_pg_dataset "$SRC" "$SCALE"
 ROWS=$(psql_at "$SRC" -At -c "select (select count(*) from customers) + (select count(*) from products) + (select count(*) from orders) + (select count(*) from order_items) + (select count(*) from events)")
 SIZE=$(psql_at "$SRC" -At -c "select pg_size_pretty(pg_database_size(current_database()))")
 say "source: $ROWS rows, $SIZE"
 "$PGBIN/pg_dump" --schema-only --no-owner -d "$SRC" >"$WORK/schema.sql"
 
-fingerprint() { # URL -> one line per table: name count md5
-    local t
-    for t in "${TABLES[@]}"; do
-        psql_at "$1" -At -c "select '$t ' || count(*) || ' ' || coalesce(md5(string_agg(x::text, '|' order by x::text)), '-') from $t x"
-    done
-}
+fingerprint() { pg_fingerprint "$1" "${TABLES[@]}"; }
 say "fingerprinting the source"
 fingerprint "$SRC" >"$WORK/source.fp"
-
-drop_targets() {
-    for db in "${TARGETS[@]}"; do
-        psql_at "$FERRY_TEST_PG_TARGET" -c "drop database if exists $db with (force)" >/dev/null 2>&1 || true
-    done
-    TARGETS=()
-}
-
-# new_target NAME: a fresh target database with the source's schema; sets T to its URL.
-new_target() {
-    local db=bench_${1}_$$
-    TARGETS+=("$db")
-    T=$(url_db "$FERRY_TEST_PG_TARGET" "$db")
-    psql_at "$FERRY_TEST_PG_TARGET" -c "create database $db" >/dev/null
-    psql_at "$T" -f "$WORK/schema.sql" >/dev/null
-}
-
-declare -A SECS RSS
-# measure NAME CMD...: run CMD under /usr/bin/time -v; append its seconds to SECS[NAME] and keep
-# the highest peak RSS (MB).
-measure() {
-    local name=$1 s r
-    shift
-    say "running: $name"
-    /usr/bin/time -v -o "$WORK/$name.time" "$@" >"$WORK/$name.out" 2>&1 || {
-        tail -n 30 "$WORK/$name.out" >&2
-        say "$name FAILED"
-        exit 1
-    }
-    s=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$WORK/$name.time")
-    r=$(awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$WORK/$name.time")
-    SECS[$name]="${SECS[$name]:-} $s"
-    if [ -z "${RSS[$name]:-}" ] || [ "$(echo "$r > ${RSS[$name]}" | bc)" = 1 ]; then RSS[$name]=$r; fi
-    say "$name: ${s}s, peak RSS ${r} MB, load average $(cut -d' ' -f1 /proc/loadavg)"
-}
-median() { # "S1 S2 ..." -> the median
-    local -a v
-    read -ra v <<<"$1"
-    printf '%s\n' "${v[@]}" | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
 
 # check NAME URL: the target must equal the source; then it is dropped at once and both
 # clusters checkpoint, so that neither autovacuum on it nor dirty buffers slow the next run.
@@ -172,7 +92,7 @@ check() {
 # ---- psql pipe ---------------------------------------------------------------------------------
 N=0
 run_psql_pipe() {
-    new_target "psql$N"
+    new_target "psql$N" "$WORK/schema.sql"
     cat >"$WORK/psql-pipe.sh" <<EOF
 set -euo pipefail
 for t in ${TABLES[*]}; do
@@ -186,7 +106,7 @@ EOF
 
 # ---- pg_dump | pg_restore ----------------------------------------------------------------------
 run_pg_dump_restore() {
-    new_target "dump$N"
+    new_target "dump$N" "$WORK/schema.sql"
     rm -rf "$WORK/dump"
     cat >"$WORK/dump.sh" <<EOF
 set -euo pipefail
@@ -200,7 +120,7 @@ EOF
 # ---- pgcopydb ----------------------------------------------------------------------------------
 run_pgcopydb() {
     [ -n "$PGCOPYDB" ] || return 0
-    new_target "pgcopydb$N"
+    new_target "pgcopydb$N" "$WORK/schema.sql"
     rm -rf "$WORK/pgcopydb"
     measure pgcopydb env PGOPTIONS='-c session_replication_role=replica' "$PGCOPYDB" copy table-data \
         --source "$SRC" --target "$T" --table-jobs 2 --dir "$WORK/pgcopydb"
@@ -234,7 +154,7 @@ id = "p"
 EOF
 run_ferry() { # FORMAT
     local fmt=$1
-    new_target "ferry_$fmt$N"
+    new_target "ferry_$fmt$N" "$WORK/schema.sql"
     rm -f "$WORK/journal-$fmt.jsonl"
     measure "ferry_$fmt" env SRC="$SRC" DST="$T" FERRY_COPY_FORMAT="$fmt" "$FERRY_BIN" run "$WORK/copy.toml" \
         --headless --yes --journal "$WORK/journal-$fmt.jsonl"

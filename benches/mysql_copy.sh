@@ -35,18 +35,11 @@ MY_USER=${FERRY_TEST_MYSQL_URL#mysql://}
 MY_USER=${MY_USER%%@*}
 MY_DB=bench_my_$$
 
-say() { printf 'bench: %s\n' "$*" >&2; }
-url_db() { printf '%s/%s' "${1%/*}" "$2"; }
-psql_at() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
+# shellcheck source=benches/lib.sh
+. "$ROOT/benches/lib.sh"
 my() { MYSQL_PWD=$MY_PW mariadb --no-defaults -h 127.0.0.1 -P "$MY_PORT" -u "$MY_USER" "$@"; }
 
 TARGETS=()
-drop_targets() {
-    for db in "${TARGETS[@]}"; do
-        psql_at "$FERRY_TEST_PG_TARGET" -c "drop database if exists $db with (force)" >/dev/null 2>&1 || true
-    done
-    TARGETS=()
-}
 cleanup() {
     drop_targets
     my -e "drop database if exists $MY_DB" >/dev/null 2>&1 || true
@@ -54,15 +47,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# ---- ferry (release) -------------------------------------------------------------------------
-if [ -z "${FERRY_BIN:-}" ]; then
-    export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/ferry-target}
-    say "cargo build --release (a clean build takes ~15 min on a 2-core machine)"
-    (cd "$ROOT" && cargo build --release --bin ferry >&2)
-    FERRY_BIN=$CARGO_TARGET_DIR/release/ferry
-fi
-cp "$FERRY_BIN" "$WORK/ferry"
-FERRY_BIN=$WORK/ferry
+ferry_release
 command -v pgloader >/dev/null || { say "pgloader is not installed (apt-get install pgloader)"; exit 1; }
 
 # ---- the source --------------------------------------------------------------------------------
@@ -91,51 +76,18 @@ ROWS=$(my -N "$MY_DB" -e "select (select count(*) from customers) + (select coun
 SIZE=$(my -N "$MY_DB" -e "select concat(round(sum(data_length + index_length) / 1048576), ' MB') from information_schema.tables where table_schema = database()")
 say "source: $ROWS rows, $SIZE"
 
-SCHEMA="create table public.customers (id int primary key, name varchar(100) not null,
+cat >"$WORK/schema.sql" <<'EOF'
+create table public.customers (id int primary key, name varchar(100) not null,
   email varchar(200) not null, created timestamp not null, balance numeric(12,2), country char(2));
 create table public.orders (id bigint primary key, customer_id int not null, placed timestamptz,
   status text not null, total numeric(12,2), note varchar(100));
 create table public.events (id bigint primary key, customer_id int, kind varchar(20), payload jsonb,
-  at timestamp(6));"
+  at timestamp(6));
+EOF
 
-fingerprint() { # URL -> one line per table: name count md5
-    local t
-    for t in "${TABLES[@]}"; do
-        psql_at "$1" -At -c "set timezone = 'UTC'; select '$t ' || count(*) || ' ' || coalesce(md5(string_agg(x::text, '|' order by x::text)), '-') from public.$t x"
-    done
-}
+fingerprint() { pg_fingerprint "$1" "${TABLES[@]}"; }
 
 N=0
-new_target() { # NAME: a fresh target database with the schema; sets T to its URL
-    local db=bench_${1}_$$
-    TARGETS+=("$db")
-    T=$(url_db "$FERRY_TEST_PG_TARGET" "$db")
-    psql_at "$FERRY_TEST_PG_TARGET" -c "create database $db" >/dev/null
-    psql_at "$T" -c "$SCHEMA" >/dev/null
-}
-
-declare -A SECS RSS
-measure() { # NAME CMD...: wall seconds into SECS[NAME], highest peak RSS (MB) into RSS[NAME]
-    local name=$1 s r
-    shift
-    say "running: $name"
-    /usr/bin/time -v -o "$WORK/$name.time" "$@" >"$WORK/$name.out" 2>&1 || {
-        tail -n 30 "$WORK/$name.out" >&2
-        say "$name FAILED"
-        exit 1
-    }
-    s=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$WORK/$name.time")
-    r=$(awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$WORK/$name.time")
-    SECS[$name]="${SECS[$name]:-} $s"
-    if [ -z "${RSS[$name]:-}" ] || [ "$(echo "$r > ${RSS[$name]}" | bc)" = 1 ]; then RSS[$name]=$r; fi
-    say "$name: ${s}s, peak RSS ${r} MB, load average $(cut -d' ' -f1 /proc/loadavg)"
-}
-median() {
-    local -a v
-    read -ra v <<<"$1"
-    printf '%s\n' "${v[@]}" | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
-
 # check NAME URL: every table has the source's row count, and the same md5 as the other tool's
 check() {
     local t want got
@@ -159,7 +111,7 @@ check() {
 }
 
 run_pgloader() {
-    new_target "pgl$N"
+    new_target "pgl$N" "$WORK/schema.sql"
     cat >"$WORK/load.pgl" <<EOF
 LOAD DATABASE
   FROM mysql://$MY_USER:$MY_PW@127.0.0.1:$MY_PORT/$MY_DB
@@ -178,7 +130,7 @@ EOF
 }
 
 run_ferry() {
-    new_target "ferry$N"
+    new_target "ferry$N" "$WORK/schema.sql"
     cat >"$WORK/runbook.toml" <<EOF
 [runbook]
 name = "mysql-bench"
@@ -218,4 +170,4 @@ P=$(median "${SECS[pgloader]}")
 say "rows: $ROWS ($SIZE on MariaDB), rounds: $ROUNDS, parallel: $PAR"
 printf '| tool | median s | runs (s) | ratio to pgloader | peak RSS |\n|---|---:|---|---:|---:|\n'
 printf '| pgloader %s | %s | %s | 1.00 | %s MB |\n' "$(pgloader --version | head -1 | cut -d'"' -f2)" "$P" "${SECS[pgloader]# }" "${RSS[pgloader]}"
-printf '| ferry | %s | %s | %.2f | %s MB |\n' "$F" "${SECS[ferry]# }" "$(echo "$F / $P" | bc -l)" "${RSS[ferry]}"
+printf '| ferry | %s | %s | %s | %s MB |\n' "$F" "${SECS[ferry]# }" "$(ratio "$F" "$P")" "${RSS[ferry]}"
