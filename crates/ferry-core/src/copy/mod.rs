@@ -421,7 +421,7 @@ async fn plan_missing(
     }
     if !fresh.is_empty() {
         info(format!(
-            "planned {} chunks over {} tables in {:.1}s",
+            "planned {} chunks over {} tables in {:.2}s",
             fresh.iter().map(|p| p.chunks.len()).sum::<usize>(),
             fresh.len(),
             planning.elapsed().as_secs_f64()

@@ -3,10 +3,12 @@
 //! also clears the chunk's range and writes its checkpoint.
 //!
 //! The source sends one COPY message per row; a reader coalesces them into buffers of
-//! [`BUFFER_BYTES`] (a bigger row travels alone, uncopied) and hands them through a
-//! channel of at most [`IN_FLIGHT_BYTES`] to the writer, so memory per worker stays
-//! bounded by a few times the largest row whatever the table's size, and reading and
-//! writing overlap. When either side fails, the other stops too. Nothing commits unless the source stream ended cleanly and,
+//! [`BUFFER_BYTES`] and hands them through a channel of at most [`IN_FLIGHT_BYTES`] to
+//! the writer, so reading and writing overlap. A bigger row is never copied: it travels
+//! as `BUFFER_BYTES` slices of the message the source sent (the COPY stream need not be
+//! cut at row boundaries), so the target connection's write buffer never grows to the
+//! row's size. Memory per worker stays bounded by about two of the largest rows (the one
+//! being written, the next one being read) whatever the table's size. When either side fails, the other stops too. Nothing commits unless the source stream ended cleanly and,
 //! in text format, the target loaded exactly as many rows as the source sent.
 
 use super::checkpoint;
@@ -16,6 +18,7 @@ use super::worker::{ChunkDone, ChunkError};
 use crate::db::plan::Chunk;
 use crate::db::range::pg_predicate;
 use crate::db::sqltext::ident;
+use bytes::Bytes;
 use futures::StreamExt;
 use sqlx::postgres::PgConnection;
 use sqlx::Connection;
@@ -79,10 +82,10 @@ pub(crate) fn statements(spec: &TableSpec, chunk: &Chunk) -> Statements {
 
 /// Hand a buffer to the writer once the bytes in flight allow it. False when the
 /// writer has stopped.
-async fn hand_over<B: std::ops::Deref<Target = [u8]>>(
-    sender: &mpsc::Sender<(B, u64, u32)>,
+async fn hand_over(
+    sender: &mpsc::Sender<(Bytes, u64, u32)>,
     budget: &Semaphore,
-    data: B,
+    data: Bytes,
     rows: u64,
 ) -> bool {
     let permits = data.len().clamp(1, IN_FLIGHT_BYTES) as u32;
@@ -136,23 +139,30 @@ pub(crate) async fn copy_chunk(
             bytes += data.len() as u64;
             if !buf.is_empty() && buf.len() + data.len() > BUFFER_BYTES {
                 let full = std::mem::replace(&mut buf, Vec::with_capacity(BUFFER_BYTES));
-                if !hand_over(&sender, &budget, full, std::mem::take(&mut in_buf)).await {
+                let rows = std::mem::take(&mut in_buf);
+                if !hand_over(&sender, &budget, Bytes::from(full), rows).await {
                     return Ok::<_, sqlx::Error>(None);
                 }
             }
             if data.len() >= BUFFER_BYTES {
-                // A big row goes alone: appending it to a growing buffer would hold
-                // it twice or more. (It is copied out of the connection's read
-                // buffer so that the buffer's memory can be reused at once.)
-                if !hand_over(&sender, &budget, data.to_vec(), 1).await {
-                    return Ok(None);
+                // A big row goes alone, in slices of the message itself: appending it
+                // to a buffer, or handing it whole to the target connection, would
+                // hold it twice or more.
+                let mut at = 0;
+                while at < data.len() {
+                    let end = (at + BUFFER_BYTES).min(data.len());
+                    let rows = u64::from(at == 0);
+                    if !hand_over(&sender, &budget, data.slice(at..end), rows).await {
+                        return Ok(None);
+                    }
+                    at = end;
                 }
             } else {
                 buf.extend_from_slice(&data);
                 in_buf += 1;
             }
         }
-        if !buf.is_empty() && !hand_over(&sender, &budget, buf, in_buf).await {
+        if !buf.is_empty() && !hand_over(&sender, &budget, Bytes::from(buf), in_buf).await {
             return Ok(None);
         }
         Ok(Some((messages, bytes)))
