@@ -644,6 +644,27 @@ fn the_reports_say_what_happened() {
     ] {
         assert!(md.contains(needle), "clean report lacks `{needle}`:\n{md}");
     }
+    // the HTML marks the same stale evidence, and the JSON carries it beside who confirmed
+    let (html, _, _) = ferry_report(&fixture("clean"), "html");
+    for needle in [
+        "<span class=\"stale\"> · over stale evidence (acknowledged): row counts legacy → target</span>",
+        "<li class=\"stale\">row counts legacy → target: 3 tables · 0 differ · stale: connection refused (⚠ stale, acknowledged, 1m35s old)</li>",
+        "approved by bob (uid 1002) · over stale evidence (acknowledged): row counts legacy → target",
+    ] {
+        assert!(html.contains(needle), "clean html lacks `{needle}`:\n{html}");
+    }
+    let (json, _, _) = ferry_report(&fixture("clean"), "json");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let promote = v["steps"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["id"] == "promote"))
+        .expect("promote in the report");
+    assert_eq!(promote["approved_by"], "bob (uid 1002)");
+    assert_eq!(
+        promote["stale_evidence"],
+        serde_json::json!(["row counts legacy → target"])
+    );
+    assert_eq!(promote["stale_acknowledged"], true);
     let (md, _, _) = ferry_report(&fixture("failed"), "md");
     for needle in [
         "**aborted**",
