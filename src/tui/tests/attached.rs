@@ -411,3 +411,54 @@ fn an_observer_sees_the_proposal_and_is_offered_no_key() {
     let msg = app.message().map(|m| m.text.clone()).unwrap_or_default();
     assert_eq!(msg, crate::tui::app::OBSERVING);
 }
+
+/// The approver sees which of the proposal's items were stale, and that the
+/// proposer acknowledged confirming over them.
+#[test]
+fn the_approve_dialog_marks_the_proposals_stale_evidence() {
+    let mut s = proposed();
+    let evidence = vec![
+        ferry_core::vocab::EvidenceItem {
+            label: "lag replica".into(),
+            value: "0.4s (warn 5s, max 30s)".into(),
+            age_secs: Some(1),
+            ..Default::default()
+        },
+        ferry_core::vocab::EvidenceItem {
+            label: "row counts src → tgt".into(),
+            value: "1 tables · 0 differ · stale: connection refused".into(),
+            age_secs: Some(40),
+            stale: true,
+            acknowledged: true,
+        },
+    ];
+    if let Some(p) = s
+        .steps
+        .iter_mut()
+        .find(|x| x.id == "promote")
+        .and_then(|x| x.proposal.as_mut())
+    {
+        p.evidence_sha256 = ferry_core::vocab::evidence_sha256(&evidence);
+        p.evidence = evidence;
+    }
+    let mut app = app_for(s, Theme::MONO)
+        .with_role(Role::Attached {
+            operator: "bob".into(),
+            operate: true,
+            observer: false,
+            socket: "/tmp/run.jsonl.sock".into(),
+        })
+        .with_uid(Some(1002));
+    app.select(Sel::Step("promote".into()));
+    app.update(Action::Key(key('c')));
+    let screen = draw(&mut app, 120, 40);
+    assert!(
+        screen.contains("⚠ STALE (acknowledged by the proposer) row counts src → tgt"),
+        "{screen}"
+    );
+    assert!(screen.contains("  lag replica: 0.4s"), "{screen}");
+    assert!(
+        !screen.contains("⚠ STALE (acknowledged by the proposer) lag"),
+        "{screen}"
+    );
+}
