@@ -149,15 +149,19 @@ fn event_line(ev: &Event) -> String {
 fn decision_line(by: &Actor, decision: &Decision) -> String {
     match decision {
         Decision::Confirm {
-            step, automatic, ..
+            step,
+            automatic,
+            evidence,
+            ..
         } => {
+            let over = over_stale(evidence);
             if *automatic {
                 format!(
-                    "✔ {step}: confirmed automatically (--yes) for {}",
+                    "✔ {step}: confirmed automatically (--yes) for {}{over}",
                     by.operator
                 )
             } else {
-                format!("✔ {step}: confirmed by {}", by.at())
+                format!("✔ {step}: confirmed by {}{over}", by.at())
             }
         }
         Decision::Skip { step, reason } => {
@@ -187,6 +191,25 @@ fn decision_line(by: &Actor, decision: &Decision) -> String {
         ),
         Decision::Withdraw { step } => format!("✘ {step}: proposal withdrawn by {}", by.at()),
     }
+}
+
+/// ` — over stale evidence: a, b` (with `(acknowledged)` when the operator
+/// acknowledged every stale item), or nothing when no item was stale.
+fn over_stale(evidence: &[ferry_core::vocab::EvidenceItem]) -> String {
+    let stale: Vec<&str> = evidence
+        .iter()
+        .filter(|e| e.stale)
+        .map(|e| e.label.as_str())
+        .collect();
+    if stale.is_empty() {
+        return String::new();
+    }
+    let ack = if evidence.iter().filter(|e| e.stale).all(|e| e.acknowledged) {
+        " (acknowledged)"
+    } else {
+        ""
+    };
+    format!(" — over stale evidence{ack}: {}", stale.join(", "))
 }
 
 /// What headless driving does on the operator's behalf.

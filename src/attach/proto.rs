@@ -110,6 +110,10 @@ pub struct Welcome {
     pub operator: String,
     pub host: String,
     pub pid: u32,
+    /// This client observes: `[operators] operate` does not list its user, so
+    /// the run refuses whatever it decides (and the console offers no action).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub observer: bool,
 }
 
 /// What a server sends.

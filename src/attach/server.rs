@@ -383,7 +383,10 @@ async fn client(stream: UnixStream, hub: Arc<Hub>) {
             return;
         }
     };
-    let Ok(welcome) = proto::to_line(&ServerMsg::Welcome(hub.info.welcome.clone())) else {
+    // an observer learns it at once: its console offers no action
+    let mut welcome = hub.info.welcome.clone();
+    welcome.observer = matches!(admission, Admission::Observer);
+    let Ok(welcome) = proto::to_line(&ServerMsg::Welcome(welcome)) else {
         return;
     };
     if write(&mut wr, &welcome).await.is_err() {

@@ -54,6 +54,7 @@ fn welcome() -> Welcome {
         operator: "alice".into(),
         host: "h".into(),
         pid: 1,
+        observer: false,
     }
 }
 

@@ -117,6 +117,7 @@ async fn attach(socket: std::path::PathBuf, operator: String, operate: bool) -> 
         Err(e) => return fail(&e),
     };
     let journal = link.welcome.journal.clone();
+    let observer = link.welcome.observer;
     tracing::info!(socket = %socket.display(), %operator, operate, "attached");
     let (handles, task) = client::start(link, first, early);
     // the console masks what this environment knows to be secret too (the server already did)
@@ -129,6 +130,7 @@ async fn attach(socket: std::path::PathBuf, operator: String, operate: bool) -> 
     let role = crate::tui::Role::Attached {
         operator,
         operate,
+        observer,
         socket,
     };
     crate::tui::run(handles, rb, redactor, role, None).await;

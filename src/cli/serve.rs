@@ -76,6 +76,7 @@ pub fn run_info(
             operator: operator.to_string(),
             host: host.to_string(),
             pid: std::process::id(),
+            observer: false,
         },
         host: host.to_string(),
         access,

@@ -71,16 +71,22 @@ pub enum Role {
     /// terminals attach (`None` when the run serves none).
     Owner { socket: Option<std::path::PathBuf> },
     /// A console joined with `ferry attach`: leaving it never stops the run;
-    /// without `operate` it only watches.
+    /// without `operate` it only watches. `observer`: the run said its user is
+    /// not in `[operators] operate`, so it only watches whatever it asked for.
     Attached {
         operator: String,
         operate: bool,
+        observer: bool,
         socket: std::path::PathBuf,
     },
 }
 
 /// What a read-only attached console says to a key that would act.
 pub const READ_ONLY: &str = "read-only: attach with --operate to act";
+
+/// What an observer's console says to a key that would act.
+pub const OBSERVING: &str =
+    "you observe this run: [operators] operate does not list you, so you cannot act";
 
 /// A transient line on the message row.
 #[derive(Debug, Clone, PartialEq)]
@@ -247,9 +253,18 @@ impl App {
         matches!(self.role, Role::Attached { .. })
     }
 
-    /// Whether this console may act: false only for a read-only attached one.
+    /// Whether this console may act: false for a read-only attached one and
+    /// for an observer's.
     pub fn may_act(&self) -> bool {
-        !matches!(self.role, Role::Attached { operate: false, .. })
+        !matches!(
+            self.role,
+            Role::Attached { operate: false, .. } | Role::Attached { observer: true, .. }
+        )
+    }
+
+    /// An observer's console: `[operators] operate` does not list its user.
+    pub fn observer(&self) -> bool {
+        matches!(self.role, Role::Attached { observer: true, .. })
     }
 
     /// Who acts from this console: the run's operator, or the attached one.

@@ -261,7 +261,12 @@ impl App {
             KeyAction::Confirm | KeyAction::Skip | KeyAction::Retry | KeyAction::Rollback
                 if !self.may_act() =>
             {
-                self.say(super::app::READ_ONLY, true)
+                let why = if self.observer() {
+                    super::app::OBSERVING
+                } else {
+                    super::app::READ_ONLY
+                };
+                self.say(why, true)
             }
             KeyAction::Confirm => self.open_confirm(),
             KeyAction::Skip => self.open_skip(),

@@ -28,6 +28,7 @@ mod demo;
 mod demo_pg;
 mod dms_monitor;
 mod dms_moto;
+mod evidence_tmux;
 mod exec_pg;
 mod exec_shell;
 mod monitor_pg;

@@ -3,8 +3,9 @@
 //! switched to with `runuser`. alice's `ferry run` console (her uid) proposes a
 //! two-person step; a user outside the group cannot even connect; alice's own
 //! uid, claiming to be bob in its hello, is refused as the same person; carol, a
-//! member of the group not listed in `operate`, only observes and her approval
-//! is refused; bob's `ferry attach --operate` approves and the step runs. The
+//! member of the group not listed in `operate`, sees the pending proposal and
+//! that she observes, is offered no key, and an approval sent by hand from her
+//! uid is refused; bob's `ferry attach --operate` approves and the step runs. The
 //! journal names both uids. Every terminal is a real one of a tmux server.
 
 use crate::support;
@@ -325,14 +326,41 @@ fn a_second_os_user_approves_what_the_first_proposed() {
     t.wait_for("alice", "carol observing", |s| {
         s.contains(&format!("+{carol} observing"))
     });
+    // her console says she observes, shows the proposal as pending, offers no key
+    let alice_uid = w.uid(alice);
+    let s = t.wait_for("carol", "the pending proposal on carol's console", |s| {
+        s.contains(&format!(
+            "proposed by {alice} (uid {alice_uid}): awaiting a second operator's approval · you observe"
+        ))
+    });
+    assert!(s.contains("attached observing"), "{s}");
+    assert!(!s.contains("c approve"), "{s}");
     t.keys("carol", &["c"]);
-    t.wait_for("carol", "the approve dialog", |s| {
-        s.contains("Approve `switch`") && s.contains("evidence sha256")
+    let s = t.wait_for("carol", "the observer told she cannot act", |s| {
+        s.contains("you observe this run: [operators] operate does not list you")
     });
-    t.keys("carol", &["y"]);
-    t.wait_for("carol", "the observer's refusal", |s| {
-        s.contains(&format!("refused: {carol} observes this run"))
-    });
+    assert!(!s.contains("Approve `switch`"), "no approve dialog: {s}");
+    // an approval sent by hand from carol's uid is refused by the run, and journaled
+    let out = run(
+        "runuser",
+        &[
+            "-u",
+            carol,
+            "--",
+            "timeout",
+            "30",
+            "/usr/bin/python3",
+            &script.display().to_string(),
+            &w.socket().display().to_string(),
+            carol,
+        ],
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("REFUSED not_an_operator"),
+        "{said}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // bob approves what alice proposed, seeing her evidence and its hash: it runs
     t.line(
@@ -343,7 +371,9 @@ fn a_second_os_user_approves_what_the_first_proposed() {
         ),
     );
     t.wait_for("bob", "the proposal on bob's console", |s| {
-        s.contains(&format!("proposed by {alice}"))
+        s.contains(&format!(
+            "proposed by {alice} (uid {alice_uid}): awaiting a second operator's approval · c approve"
+        ))
     });
     t.keys("bob", &["c"]);
     let dialog = t.wait_for("bob", "bob's approve dialog", |s| {
@@ -361,7 +391,7 @@ fn a_second_os_user_approves_what_the_first_proposed() {
     t.wait_for("alice", "alice's shell", |s| s.contains("ALICE-EXIT="));
 
     // the journal names both uids: alice proposed, bob approved, then it ran
-    let (alice_uid, bob_uid) = (w.uid(alice), w.uid(bob));
+    let bob_uid = w.uid(bob);
     let e = entries(&w.journal());
     let propose = e
         .iter()

@@ -291,13 +291,24 @@ fn build(name: &str) -> PathBuf {
     path
 }
 
-/// What alice saw when she proposed the promote.
+/// What alice saw when she proposed the promote: a fresh lag, and row counts
+/// gone stale that she acknowledged confirming over.
 fn promote_evidence() -> Vec<EvidenceItem> {
-    vec![EvidenceItem {
-        label: "replica lag".into(),
-        value: "0.2s".into(),
-        ..Default::default()
-    }]
+    vec![
+        EvidenceItem {
+            label: "replica lag".into(),
+            value: "0.2s".into(),
+            age_secs: Some(2),
+            ..Default::default()
+        },
+        EvidenceItem {
+            label: "row counts legacy → target".into(),
+            value: "3 tables · 0 differ · stale: connection refused".into(),
+            age_secs: Some(95),
+            stale: true,
+            acknowledged: true,
+        },
+    ]
 }
 
 /// A run that went through every step: confirmations, copy and verify results, the
@@ -372,7 +383,26 @@ fn clean_run(j: &mut J) {
 /// A run whose copy failed with stderr output, a refused command noted, then aborted.
 fn failed_run(j: &mut J) {
     j.run_step(10, 30, "snapshot-ok", true, true)
-        .run_step(60, 5, "freeze", true, true);
+        // a rehearsal's `--yes` confirmed freeze over a stale lag: nobody acknowledged it
+        .ev(
+            60,
+            Event::Decided {
+                by: alice(),
+                decision: Decision::Confirm {
+                    step: "freeze".into(),
+                    automatic: true,
+                    typed: None,
+                    evidence: vec![EvidenceItem {
+                        label: "replica lag".into(),
+                        value: "stale for 2m10s: connection refused".into(),
+                        age_secs: Some(130),
+                        stale: true,
+                        acknowledged: false,
+                    }],
+                },
+            },
+        )
+        .run_step(60, 5, "freeze", false, true);
     j.ev(
         65,
         Event::Started {
@@ -602,7 +632,10 @@ fn the_reports_say_what_happened() {
         "`promote` passed at 2026-11-22 02:23:40 UTC (confirmed by alice (uid 1001))",
         "`promote` proposed by alice@bastion-1 (uid 1001) at 2026-11-22 02:21:30 UTC",
         "`promote` approved by bob@bastion-2 (uid 1002) at 2026-11-22 02:21:40 UTC",
-        "| alice (uid 1001), approved by bob (uid 1002) |",
+        "| alice (uid 1001), approved by bob (uid 1002) · over stale evidence (acknowledged): row counts legacy → target |",
+        "`promote` proposed by alice@bastion-1 (uid 1001) at 2026-11-22 02:21:30 UTC · over stale evidence (acknowledged): row counts legacy → target",
+        "row counts legacy → target: 3 tables · 0 differ · stale: connection refused (⚠ stale, acknowledged, 1m35s old)",
+        "replica lag: 0.2s (2s old)",
         "replica lag: 0.4s",
         "| public.messages | 2,400,000 | 384.0 MiB | 31.0s | 77,419 | 48 | copy binary, integer key ranges |",
         "public.users.id: `public.users_id_seq` → 120000 (source)",
@@ -611,11 +644,34 @@ fn the_reports_say_what_happened() {
     ] {
         assert!(md.contains(needle), "clean report lacks `{needle}`:\n{md}");
     }
+    // the HTML marks the same stale evidence, and the JSON carries it beside who confirmed
+    let (html, _, _) = ferry_report(&fixture("clean"), "html");
+    for needle in [
+        "<span class=\"stale\"> · over stale evidence (acknowledged): row counts legacy → target</span>",
+        "<li class=\"stale\">row counts legacy → target: 3 tables · 0 differ · stale: connection refused (⚠ stale, acknowledged, 1m35s old)</li>",
+        "approved by bob (uid 1002) · over stale evidence (acknowledged): row counts legacy → target",
+    ] {
+        assert!(html.contains(needle), "clean html lacks `{needle}`:\n{html}");
+    }
+    let (json, _, _) = ferry_report(&fixture("clean"), "json");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let promote = v["steps"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["id"] == "promote"))
+        .expect("promote in the report");
+    assert_eq!(promote["approved_by"], "bob (uid 1002)");
+    assert_eq!(
+        promote["stale_evidence"],
+        serde_json::json!(["row counts legacy → target"])
+    );
+    assert_eq!(promote["stale_acknowledged"], true);
     let (md, _, _) = ferry_report(&fixture("failed"), "md");
     for needle in [
         "**aborted**",
         "duplicate key value violates unique constraint",
         "run aborted by alice: no-go: copy failed",
+        "| automatic (--yes) · over stale evidence (not acknowledged): replica lag |",
+        "replica lag: stale for 2m10s: connection refused (⚠ stale, not acknowledged, 2m10s old)",
         "refused: `promote`",
     ] {
         assert!(md.contains(needle), "failed report lacks `{needle}`:\n{md}");

@@ -227,10 +227,18 @@ fn approve(app: &App, step: &str, own: bool, area: Rect, buf: &mut Buffer) {
         "the evidence on the proposer's screen:",
         t.dim(),
     ));
+    // marked as the proposer's dialog marked it: stale, and that they acknowledged it
     let ev: Vec<Line> = p
         .evidence
         .iter()
-        .flat_map(|e| wrapped(&format!("{}: {}", e.label, e.value), w, t.text(), "  "))
+        .flat_map(|e| {
+            let (mark, st) = match (e.stale, e.acknowledged) {
+                (true, true) => ("⚠ STALE (acknowledged by the proposer) ", t.bad()),
+                (true, false) => ("⚠ STALE ", t.bad()),
+                _ => ("", t.text()),
+            };
+            wrapped(&format!("{mark}{}: {}", e.label, e.value), w, st, "  ")
+        })
         .collect();
     let room = (area.height as usize).saturating_sub(lines.len() + 7);
     lines.extend(cap(ev, room.max(1), t));

@@ -37,11 +37,18 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Role::Attached {
             operator,
             operate,
+            observer,
             socket,
         } => Some(format!(
             "Attached to {} as {operator}{}; q leaves, the run goes on.",
             socket.display(),
-            if *operate { "" } else { " (read-only)" }
+            if *observer {
+                " (observing: [operators] operate does not list you)"
+            } else if *operate {
+                ""
+            } else {
+                " (read-only)"
+            }
         )),
     };
     if let Some(a) = attach {

@@ -93,16 +93,30 @@ pub fn run_state(app: &App) -> (String, Style) {
                 .filter_map(|s| Some((s.id.as_str(), s.proposal.as_ref()?)))
                 .collect();
             if let Some((id, p)) = proposed.first() {
+                // nothing is confirmed yet: every console says it waits for a second person,
+                // and only a console that may act is offered the key
                 let text = if app.is_me(&p.by) {
                     format!("? `{id}` proposed by you: awaiting a second operator's approval · c withdraws")
                 } else {
                     format!(
-                        "? `{id}` proposed by {}: awaiting approval (evidence {}) · c approve",
+                        "? `{id}` proposed by {}: awaiting a second operator's approval · {} · evidence {}",
                         p.by.who(),
+                        if app.may_act() {
+                            "c approve"
+                        } else if app.observer() {
+                            "you observe"
+                        } else {
+                            "read-only"
+                        },
                         ferry_core::vocab::short(&p.evidence_sha256)
                     )
                 };
                 (text, t.awaiting())
+            } else if !awaiting.is_empty() && !app.may_act() {
+                (
+                    format!("? awaiting confirmation: {}", ids(&awaiting)),
+                    t.awaiting(),
+                )
             } else if !awaiting.is_empty() {
                 (
                     format!("? awaiting you: {} · c confirm · s skip", ids(&awaiting)),
@@ -219,8 +233,13 @@ impl Widget for &StatusBar<'_> {
             segs.push(win);
         }
         segs.push(sep.clone());
-        if let Role::Attached { operate, .. } = app.role() {
-            let tag = if *operate {
+        if let Role::Attached {
+            operate, observer, ..
+        } = app.role()
+        {
+            let tag = if *observer {
+                "attached observing"
+            } else if *operate {
                 "attached"
             } else {
                 "attached read-only"

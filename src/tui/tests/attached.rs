@@ -17,6 +17,7 @@ fn attached(operate: bool) -> App {
     app_for(scenario("awaiting"), Theme::MONO).with_role(Role::Attached {
         operator: "bob".into(),
         operate,
+        observer: false,
         socket: "/tmp/run.jsonl.sock".into(),
     })
 }
@@ -135,6 +136,7 @@ fn both_status_bars_name_everyone_attached() {
         app_for(with_guests(scenario("awaiting")), Theme::MONO).with_role(Role::Attached {
             operator: "carol".into(),
             operate: false,
+            observer: false,
             socket: "/tmp/s".into(),
         });
     bob.update(Action::Resize(120, 30));
@@ -297,6 +299,7 @@ fn attached_as(uid: u32) -> App {
         .with_role(Role::Attached {
             operator: "bob".into(),
             operate: true,
+            observer: false,
             socket: "/tmp/run.jsonl.sock".into(),
         })
         .with_uid(Some(uid))
@@ -315,7 +318,9 @@ fn another_uid_approves_the_proposal_it_was_shown() {
     }]);
     let screen = draw(&mut app, 110, 34);
     assert!(
-        screen.contains("proposed by alice (uid 1001): awaiting approval"),
+        screen.contains(
+            "proposed by alice (uid 1001): awaiting a second operator's approval · c approve"
+        ),
         "{screen}"
     );
     app.update(Action::Key(key('c')));
@@ -373,5 +378,87 @@ fn an_approve_dialog_closes_when_its_proposal_goes() {
     assert!(
         msg.contains("the proposal of `promote` is gone or changed"),
         "{msg}"
+    );
+}
+
+/// carol's user is in the group but not in `[operators] operate`: her console
+/// shows the pending proposal as awaiting a second operator, says she observes,
+/// and never offers (or opens) the approve dialog.
+#[test]
+fn an_observer_sees_the_proposal_and_is_offered_no_key() {
+    let mut app = app_for(proposed(), Theme::MONO)
+        .with_role(Role::Attached {
+            operator: "carol".into(),
+            operate: true,
+            observer: true,
+            socket: "/tmp/run.jsonl.sock".into(),
+        })
+        .with_uid(Some(1003));
+    app.update(Action::Resize(140, 34));
+    app.select(Sel::Step("promote".into()));
+    let screen = draw(&mut app, 140, 34);
+    assert!(
+        screen.contains("proposed by alice (uid 1001): awaiting a second operator's approval"),
+        "{screen}"
+    );
+    assert!(screen.contains("· you observe"), "{screen}");
+    assert!(!screen.contains("c approve"), "{screen}");
+    assert!(!screen.contains("confirmed"), "{screen}");
+    assert!(screen.contains("attached observing"), "{screen}");
+    let cmds = app.update(Action::Key(key('c')));
+    assert!(cmds.is_empty(), "{cmds:?}");
+    assert_eq!(app.overlay(), None);
+    let msg = app.message().map(|m| m.text.clone()).unwrap_or_default();
+    assert_eq!(msg, crate::tui::app::OBSERVING);
+}
+
+/// The approver sees which of the proposal's items were stale, and that the
+/// proposer acknowledged confirming over them.
+#[test]
+fn the_approve_dialog_marks_the_proposals_stale_evidence() {
+    let mut s = proposed();
+    let evidence = vec![
+        ferry_core::vocab::EvidenceItem {
+            label: "lag replica".into(),
+            value: "0.4s (warn 5s, max 30s)".into(),
+            age_secs: Some(1),
+            ..Default::default()
+        },
+        ferry_core::vocab::EvidenceItem {
+            label: "row counts src → tgt".into(),
+            value: "1 tables · 0 differ · stale: connection refused".into(),
+            age_secs: Some(40),
+            stale: true,
+            acknowledged: true,
+        },
+    ];
+    if let Some(p) = s
+        .steps
+        .iter_mut()
+        .find(|x| x.id == "promote")
+        .and_then(|x| x.proposal.as_mut())
+    {
+        p.evidence_sha256 = ferry_core::vocab::evidence_sha256(&evidence);
+        p.evidence = evidence;
+    }
+    let mut app = app_for(s, Theme::MONO)
+        .with_role(Role::Attached {
+            operator: "bob".into(),
+            operate: true,
+            observer: false,
+            socket: "/tmp/run.jsonl.sock".into(),
+        })
+        .with_uid(Some(1002));
+    app.select(Sel::Step("promote".into()));
+    app.update(Action::Key(key('c')));
+    let screen = draw(&mut app, 120, 40);
+    assert!(
+        screen.contains("⚠ STALE (acknowledged by the proposer) row counts src → tgt"),
+        "{screen}"
+    );
+    assert!(screen.contains("  lag replica: 0.4s"), "{screen}");
+    assert!(
+        !screen.contains("⚠ STALE (acknowledged by the proposer) lag"),
+        "{screen}"
     );
 }

@@ -18,7 +18,7 @@ pre{background:#f6f8fa;padding:.5rem;overflow-x:auto;white-space:pre-wrap;overfl
 .banner.ok{background:#dafbe1;border:1px solid #4ac26b}.banner.bad{background:#ffebe9;border:2px solid #cf222e;color:#82071e;font-size:1.1rem}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 .verdict{padding:.4rem .7rem;border-radius:6px}.verdict.ok{background:#dafbe1}.verdict.bad{background:#ffebe9;color:#82071e}
-.state-succeeded{color:#1a7f37}.state-failed{color:#cf222e;font-weight:600}.state-interrupted,.state-rolled{color:#9a6700}
+.stale{color:#9a6700;font-weight:600}.state-succeeded{color:#1a7f37}.state-failed{color:#cf222e;font-weight:600}.state-interrupted,.state-rolled{color:#9a6700}
 svg.chart{width:100%;height:auto;border:1px solid #d0d7de;margin:.5rem 0;background:#fff}
 svg .grid{stroke:#eaeef2}svg .axis,svg .label{font-size:11px;fill:#57606a;font-family:system-ui,sans-serif}
 svg .bar.ok{fill:#4ac26b}svg .bar.bad{fill:#cf222e}svg .bar.warn{fill:#d4a72c}svg .bar.skip{fill:#afb8c1}svg .bar.idle{fill:#8c959f}
@@ -146,8 +146,14 @@ fn confirmations(m: &ReportModel) -> Markup {
         @for c in &m.confirmations {
             p { code { (c.step) } " " (c.action) " "
                 @if c.automatic { "automatically (rehearsal, for " (c.operator) ")" } @else { "by " (c.who()) }
-                " at " (timestamp(c.at)) }
-            @if !c.evidence.is_empty() { ul { @for e in &c.evidence { li { (e.label) ": " (e.value) } } } }
+                " at " (timestamp(c.at))
+                @if !c.stale_evidence.is_empty() {
+                    span class="stale" { (super::markdown::over_stale(&c.stale_evidence, c.stale_acknowledged)) }
+                } }
+            @if !c.evidence.is_empty() { ul { @for e in &c.evidence {
+                @if e.stale { li class="stale" { (super::markdown::evidence_text(e)) } }
+                @else { li { (super::markdown::evidence_text(e)) } }
+            } } }
             @if c.two_person() { p class="sha" { "evidence sha256 " code { (c.evidence_sha256) } } }
         }
     }

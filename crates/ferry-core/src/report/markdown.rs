@@ -167,12 +167,52 @@ fn timeline(o: &mut String, m: &ReportModel) {
     let _ = writeln!(o);
 }
 
-/// Who confirmed a step, and for a two-person step who approved it.
+/// Who confirmed a step, for a two-person step who approved it, and the
+/// evidence that was stale when it was confirmed.
 pub fn confirmed_by(s: &super::model::StepReport) -> String {
     let by = s.confirmed_by.as_deref().unwrap_or("—");
-    match &s.approved_by {
+    let who = match &s.approved_by {
         Some(a) => format!("{by}, approved by {a}"),
         None => by.to_string(),
+    };
+    format!(
+        "{who}{}",
+        over_stale(&s.stale_evidence, s.stale_acknowledged)
+    )
+}
+
+/// ` · over stale evidence (acknowledged): a, b`, or nothing when none was stale.
+pub fn over_stale(labels: &[String], acknowledged: bool) -> String {
+    if labels.is_empty() {
+        return String::new();
+    }
+    let how = if acknowledged {
+        "acknowledged"
+    } else {
+        "not acknowledged"
+    };
+    format!(" · over stale evidence ({how}): {}", labels.join(", "))
+}
+
+/// One evidence item as the report shows it: `label: value`, its age when
+/// journaled, and a mark when it was stale (and whether that was acknowledged).
+pub fn evidence_text(e: &crate::vocab::EvidenceItem) -> String {
+    let age = e.age_secs.map(|a| {
+        format!(
+            "{} old",
+            crate::units::age(std::time::Duration::from_secs(a))
+        )
+    });
+    let mark = match (e.stale, e.acknowledged) {
+        (true, true) => Some("⚠ stale, acknowledged".to_string()),
+        (true, false) => Some("⚠ stale, not acknowledged".to_string()),
+        _ => None,
+    };
+    let notes: Vec<String> = [mark, age].into_iter().flatten().collect();
+    if notes.is_empty() {
+        format!("{}: {}", e.label, e.value)
+    } else {
+        format!("{}: {} ({})", e.label, e.value, notes.join(", "))
     }
 }
 
@@ -217,17 +257,18 @@ fn confirmations(o: &mut String, m: &ReportModel) {
         };
         let _ = writeln!(
             o,
-            "- `{}` {} {} at {}",
+            "- `{}` {} {} at {}{}",
             c.step,
             c.action,
             who,
-            timestamp(c.at)
+            timestamp(c.at),
+            over_stale(&c.stale_evidence, c.stale_acknowledged)
         );
         if c.evidence.is_empty() {
             let _ = writeln!(o, "  - evidence: none shown");
         }
         for e in &c.evidence {
-            let _ = writeln!(o, "  - {}: {}", e.label, e.value);
+            let _ = writeln!(o, "  - {}", evidence_text(e));
         }
         if c.two_person() {
             let _ = writeln!(o, "  - evidence sha256: `{}`", c.evidence_sha256);

@@ -169,6 +169,11 @@ pub struct StepReport {
     pub confirmed_by: Option<String>,
     /// A two-person step's second operator, who approved the proposal.
     pub approved_by: Option<String>,
+    /// The labels of the evidence that was stale when the step was confirmed
+    /// (proposed), and whether the operator acknowledged confirming over it
+    /// (never for `--yes`).
+    pub stale_evidence: Vec<String>,
+    pub stale_acknowledged: bool,
     pub attempts: u32,
     pub skip_reason: Option<String>,
     pub skipped_at: Option<DateTime<Utc>>,
@@ -199,6 +204,8 @@ impl StepReport {
             duration_secs: None,
             confirmed_by: None,
             approved_by: None,
+            stale_evidence: Vec::new(),
+            stale_acknowledged: false,
             attempts: 0,
             skip_reason: None,
             skipped_at: None,
@@ -242,6 +249,20 @@ pub struct Confirmation {
     pub evidence: Vec<EvidenceItem>,
     /// SHA-256 of the evidence's canonical JSON (what proposer and approver compare).
     pub evidence_sha256: String,
+    /// The labels of the items that were stale when confirmed, and whether the
+    /// operator acknowledged every one of them (an automatic confirmation never does).
+    pub stale_evidence: Vec<String>,
+    pub stale_acknowledged: bool,
+}
+
+/// The labels of `evidence`'s stale items, and whether every one was acknowledged.
+pub fn stale_of(evidence: &[EvidenceItem]) -> (Vec<String>, bool) {
+    let stale: Vec<&EvidenceItem> = evidence.iter().filter(|e| e.stale).collect();
+    let acknowledged = !stale.is_empty() && stale.iter().all(|e| e.acknowledged);
+    (
+        stale.iter().map(|e| e.label.clone()).collect(),
+        acknowledged,
+    )
 }
 
 impl Confirmation {

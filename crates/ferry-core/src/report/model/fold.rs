@@ -395,9 +395,12 @@ impl Fold {
         if !automatic {
             self.operators.insert(by.operator.clone());
         }
+        let (stale_evidence, stale_acknowledged) = super::stale_of(evidence);
         let s = self.step(step);
         s.confirmed_by = Some(who);
         s.approved_by = None;
+        s.stale_evidence = stale_evidence.clone();
+        s.stale_acknowledged = stale_acknowledged;
         let two_person = s.confirm == "two-person" && !automatic;
         if two_person {
             self.proposals.insert(step.to_string(), evidence.to_vec());
@@ -413,6 +416,8 @@ impl Fold {
             automatic,
             evidence: evidence.to_vec(),
             evidence_sha256: crate::vocab::evidence_sha256(evidence),
+            stale_evidence,
+            stale_acknowledged,
         });
     }
 
@@ -427,11 +432,15 @@ impl Fold {
     ) {
         self.operators.insert(by.operator.clone());
         let evidence = self.proposals.remove(step).unwrap_or_default();
+        // the proposal's evidence, with what its proposer acknowledged
+        let (stale_evidence, stale_acknowledged) = super::stale_of(&evidence);
         let s = self.step(step);
         if action == "approved" {
             s.approved_by = Some(by.who());
         } else {
             s.confirmed_by = None;
+            s.stale_evidence.clear();
+            s.stale_acknowledged = false;
         }
         self.confirmations.push(Confirmation {
             step: step.to_string(),
@@ -444,6 +453,8 @@ impl Fold {
             automatic: false,
             evidence,
             evidence_sha256: evidence_sha256.to_string(),
+            stale_evidence,
+            stale_acknowledged,
         });
     }
 
