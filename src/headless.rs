@@ -68,8 +68,9 @@ pub fn line(ts: chrono::DateTime<chrono::Utc>, entry: &Entry) -> Option<String> 
             let eta = p
                 .eta_secs
                 .map(|e| {
+                    let basis = p.eta_basis.map(|b| format!(" ({b})")).unwrap_or_default();
                     format!(
-                        " ETA {}",
+                        " ETA {}{basis}",
                         humantime::format_duration(std::time::Duration::from_secs(e))
                     )
                 })

@@ -27,12 +27,20 @@ impl<'a> DetailPane<'a> {
     }
 }
 
-/// The progress bar and its figures: `████░░░ 62%  1.2M rows/s  ETA 00:41`.
+/// The progress bar and its figures: `████░░░ 62%  1.2M rows/s  ETA 00:41 rehearsed rates`
+/// (the ETA's basis dimmed beside it).
 pub fn progress_lines(p: &Progress, w: usize, t: Theme) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     let mut spans: Vec<Span<'static>> = Vec::new();
     let rate = p.rate.map(|r| format!("  {} {}/s", fmt::si(r), p.unit));
-    let eta = p.eta_secs.map(|e| format!("  ETA {}", fmt::clock(e)));
+    let eta: Vec<Span<'static>> = p
+        .eta_secs
+        .map(|e| {
+            let mut v = vec![Span::raw(format!("  ETA {}", fmt::clock(e)))];
+            v.extend(p.eta_basis.map(|b| Span::styled(format!(" {b}"), t.dim())));
+            v
+        })
+        .unwrap_or_default();
     match p.total.filter(|t| *t > 0) {
         Some(total) => {
             let f = (p.done as f64 / total as f64).clamp(0.0, 1.0);
@@ -42,7 +50,7 @@ pub fn progress_lines(p: &Progress, w: usize, t: Theme) -> Vec<Line<'static>> {
             spans.push(Span::styled("░".repeat(bar_w - filled), t.dim()));
             spans.push(Span::styled(format!(" {:.0}%", f * 100.0), t.bold()));
             spans.extend(rate.map(Span::raw));
-            spans.extend(eta.map(Span::raw));
+            spans.extend(eta);
             let of = format!(
                 "  {}/{} {}",
                 fmt::si(p.done as f64),
@@ -60,7 +68,7 @@ pub fn progress_lines(p: &Progress, w: usize, t: Theme) -> Vec<Line<'static>> {
                 t.bold(),
             ));
             spans.extend(rate.map(Span::raw));
-            spans.extend(eta.map(Span::raw));
+            spans.extend(eta);
         }
     }
     out.push(Line::from(spans));

@@ -316,7 +316,8 @@ impl Driver {
                 pgid,
                 start_ticks,
             }),
-            Report::Progress(p) => {
+            Report::Progress(mut p) => {
+                super::eta::apply(&step, &mut p, self.snap.rehearsal.as_deref());
                 if let Some(s) = self.snap.steps.iter_mut().find(|s| s.id == step) {
                     s.progress = Some(p.clone());
                     self.dirty = true;

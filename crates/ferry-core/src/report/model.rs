@@ -180,6 +180,10 @@ pub struct StepReport {
     pub interrupted: u32,
     /// The last output lines of a failed step.
     pub last_output: Vec<String>,
+    /// The last progress it reported: units done (its total, when that was
+    /// larger) and what they count. For the rehearsed step rates, not the report.
+    #[serde(skip)]
+    pub last_progress: Option<(u64, String)>,
 }
 
 impl StepReport {
@@ -208,6 +212,7 @@ impl StepReport {
             outcome: None,
             interrupted: 0,
             last_output: Vec::new(),
+            last_progress: None,
         }
     }
 

@@ -158,7 +158,11 @@ impl Fold {
             } => self.session(ts, before, operator, host, *resumed),
             Entry::Event(ev) => self.event(ts, ev),
             Entry::Output(o) => self.output(o),
-            Entry::Progress { .. } | Entry::Process { .. } => {}
+            Entry::Progress { step, progress } => {
+                let units = progress.total.unwrap_or(0).max(progress.done);
+                self.step(step).last_progress = Some((units, progress.unit.clone()));
+            }
+            Entry::Process { .. } => {}
             Entry::Result { step, data } => {
                 let kind = self.step(step).kind.clone();
                 self.results.push(StepResult {
