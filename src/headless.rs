@@ -98,6 +98,9 @@ pub fn line(ts: chrono::DateTime<chrono::Utc>, entry: &Entry) -> Option<String> 
         }
         Entry::Result { step, .. } => format!("  {step} = result recorded in the journal"),
         Entry::Sample { .. } | Entry::Process { .. } => return None,
+        Entry::Forecast { journals, .. } => {
+            format!("  forecast from {} rehearsal journal(s)", journals.len())
+        }
         Entry::Connection(c) => format!("  connected: {}", c.summary()),
         Entry::Note { step, text } => match step {
             Some(s) => format!("  {s}: {text}"),

@@ -72,9 +72,9 @@ fn rehearsed_rates(
         let recs = entries(j);
         let res = recs
             .iter()
-            .find(|r| kind(r) == "result" && r["step"] == "copy")
+            .find(|r| kind(r) == "result" && r["entry"]["step"] == "copy")
             .unwrap_or_else(|| panic!("no copy result in {}:\n{}", j.display(), dump(&recs)));
-        for t in res["data"]["tables"].as_array().expect("tables") {
+        for t in res["entry"]["data"]["tables"].as_array().expect("tables") {
             rates
                 .entry(t["table"].as_str().expect("table").to_string())
                 .or_default()
@@ -150,13 +150,15 @@ fn a_copy_eta_comes_from_the_rehearsed_table_rates_and_says_so() {
         .expect("the run's journal");
     let with_eta = |recs: &[Value]| -> Option<Value> {
         recs.iter()
-            .find(|r| kind(r) == "progress" && r["progress"]["eta_basis"].is_string())
-            .cloned()
+            .find(|r| kind(r) == "progress" && r["entry"]["progress"]["eta_basis"].is_string())
+            .map(|r| r["entry"]["progress"].clone())
     };
     wait_for(&journal, &mut run, "a progress with an ETA", |recs| {
         with_eta(recs).is_some()
     });
-    let p = with_eta(&complete_entries(&journal)).expect("found above")["progress"].clone();
+    let p = with_eta(&complete_entries(&journal)).expect("found above");
+    // held 3 s: longer than any rehearsal of it, for the report's planned against actual
+    std::thread::sleep(std::time::Duration::from_secs(3));
     block(exec(&src, &format!("update {schema}.load set v = 10")));
     let out = run.finish();
     out.assert_code(0, "the run with rehearsals");
@@ -185,5 +187,60 @@ fn a_copy_eta_comes_from_the_rehearsed_table_rates_and_says_so() {
         out.stdout.contains("(rehearsed rates)"),
         "headless mode names the basis:\n{}",
         out.show()
+    );
+
+    // the journal says what the forecast was based on, and the report sets it against the run
+    let recs = entries(&journal);
+    let forecast = recs
+        .iter()
+        .find(|r| kind(r) == "forecast")
+        .map(|r| &r["entry"])
+        .unwrap_or_else(|| panic!("no forecast entry:\n{}", dump(&recs)));
+    assert_eq!(
+        forecast["journals"].as_array().map(|j| j.len()),
+        Some(3),
+        "{forecast}"
+    );
+    let planned = forecast["steps"]["copy"]["p90_secs"]
+        .as_f64()
+        .expect("copy's p90");
+    let report = |format: &str| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .current_dir(dir.path())
+            .args(["report", &journal.to_string_lossy(), "--format", format])
+            .output()
+            .expect("ferry report");
+        assert_eq!(o.status.code(), Some(0), "{o:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let md = report("md");
+    assert!(
+        md.contains("## Planned against actual")
+            && md.contains("Forecast from 3 rehearsal journal(s)"),
+        "{md}"
+    );
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| `copy` |"))
+        .unwrap_or_else(|| panic!("no copy row:\n{md}"));
+    // held by its throttle, the copy ran longer than any rehearsal of it
+    assert!(row.contains("over by"), "{row}");
+    let json: Value = serde_json::from_str(&report("json")).expect("json report");
+    let copy = json["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["id"] == "copy"))
+        .expect("copy step");
+    assert_eq!(
+        copy["planned"]["p90_secs"].as_f64(),
+        Some(planned),
+        "{copy}"
+    );
+    assert!(
+        copy["duration_secs"].as_f64().expect("actual") > planned,
+        "{copy}"
+    );
+    assert_eq!(
+        json["forecast"]["journals"].as_array().map(|j| j.len()),
+        Some(3)
     );
 }

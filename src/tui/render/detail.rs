@@ -33,14 +33,15 @@ pub fn progress_lines(p: &Progress, w: usize, t: Theme) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     let mut spans: Vec<Span<'static>> = Vec::new();
     let rate = p.rate.map(|r| format!("  {} {}/s", fmt::si(r), p.unit));
-    let eta: Vec<Span<'static>> = p
+    let eta = p.eta_secs.map(|e| format!("  ETA {}", fmt::clock(e)));
+    // the ETA's basis, beside it when the width leaves room for all of it
+    let basis = p
         .eta_secs
-        .map(|e| {
-            let mut v = vec![Span::raw(format!("  ETA {}", fmt::clock(e)))];
-            v.extend(p.eta_basis.map(|b| Span::styled(format!(" {b}"), t.dim())));
-            v
-        })
-        .unwrap_or_default();
+        .and(p.eta_basis)
+        .map(|b| Span::styled(format!(" {b}"), t.dim()));
+    let fits = |spans: &[Span<'static>], s: &Span<'static>| {
+        spans.iter().map(|s| s.width()).sum::<usize>() + s.width() <= w
+    };
     match p.total.filter(|t| *t > 0) {
         Some(total) => {
             let f = (p.done as f64 / total as f64).clamp(0.0, 1.0);
@@ -50,7 +51,8 @@ pub fn progress_lines(p: &Progress, w: usize, t: Theme) -> Vec<Line<'static>> {
             spans.push(Span::styled("░".repeat(bar_w - filled), t.dim()));
             spans.push(Span::styled(format!(" {:.0}%", f * 100.0), t.bold()));
             spans.extend(rate.map(Span::raw));
-            spans.extend(eta);
+            spans.extend(eta.map(Span::raw));
+            spans.extend(basis.filter(|b| fits(&spans, b)));
             let of = format!(
                 "  {}/{} {}",
                 fmt::si(p.done as f64),
@@ -68,7 +70,8 @@ pub fn progress_lines(p: &Progress, w: usize, t: Theme) -> Vec<Line<'static>> {
                 t.bold(),
             ));
             spans.extend(rate.map(Span::raw));
-            spans.extend(eta);
+            spans.extend(eta.map(Span::raw));
+            spans.extend(basis.filter(|b| fits(&spans, b)));
         }
     }
     out.push(Line::from(spans));

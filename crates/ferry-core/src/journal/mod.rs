@@ -142,6 +142,14 @@ pub enum Entry {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         asked_by: Option<Actor>,
     },
+    /// What the run's forecast is based on (`rehearsals`): the rehearsal journals
+    /// read, and each step's rehearsed median and p90 (and its rollback's).
+    Forecast {
+        journals: Vec<String>,
+        steps: std::collections::BTreeMap<String, crate::vocab::rehearsal::Timing>,
+        #[serde(default)]
+        rollbacks: std::collections::BTreeMap<String, crate::vocab::rehearsal::Timing>,
+    },
     /// The run ended for good (finished or aborted): it cannot be resumed.
     Closed {
         status: RunStatus,

@@ -34,6 +34,7 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
         operators,
         closed,
         connections,
+        forecast,
         ..
     } = fold;
 
@@ -69,6 +70,7 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
         series: series.into_values().collect(),
         notes,
         connections,
+        forecast,
     }
 }
 
@@ -88,6 +90,7 @@ struct Fold {
     series: BTreeMap<(String, String), Series>,
     notes: Vec<Note>,
     connections: Vec<ConnectionReport>,
+    forecast: Option<ForecastInfo>,
     sessions: Vec<Session>,
     operators: BTreeSet<String>,
     closed: Option<RunStatus>,
@@ -117,6 +120,7 @@ impl Fold {
             series: BTreeMap::new(),
             notes: Vec::new(),
             connections: Vec::new(),
+            forecast: None,
             sessions: Vec::new(),
             operators: BTreeSet::new(),
             closed: None,
@@ -163,6 +167,23 @@ impl Fold {
                 self.step(step).last_progress = Some((units, progress.unit.clone()));
             }
             Entry::Process { .. } => {}
+            Entry::Forecast {
+                journals, steps, ..
+            } => {
+                self.forecast = Some(ForecastInfo {
+                    at: ts,
+                    journals: journals.clone(),
+                });
+                for (id, t) in steps {
+                    if let Some(i) = self.index.get(id) {
+                        self.steps[*i].planned = Some(Planned {
+                            n: t.n,
+                            median_secs: t.median_secs,
+                            p90_secs: t.p90_secs,
+                        });
+                    }
+                }
+            }
             Entry::Result { step, data } => {
                 let kind = self.step(step).kind.clone();
                 self.results.push(StepResult {
