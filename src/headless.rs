@@ -97,7 +97,7 @@ pub fn line(ts: chrono::DateTime<chrono::Utc>, entry: &Entry) -> Option<String> 
             )
         }
         Entry::Result { step, .. } => format!("  {step} = result recorded in the journal"),
-        Entry::Sample { .. } | Entry::Process { .. } => return None,
+        Entry::Sample { .. } | Entry::Process { .. } | Entry::Projection { .. } => return None,
         Entry::Forecast { journals, .. } => {
             format!("  forecast from {} rehearsal journal(s)", journals.len())
         }

@@ -226,6 +226,27 @@ fn a_copy_eta_comes_from_the_rehearsed_table_rates_and_says_so() {
     // held by its throttle, the copy ran longer than any rehearsal of it
     assert!(row.contains("over by"), "{row}");
     let json: Value = serde_json::from_str(&report("json")).expect("json report");
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/report.schema.json"),
+        )
+        .expect("schema"),
+    )
+    .expect("schema json");
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // the forecast as the copy started: a projected end from the rehearsals
+    assert_eq!(json["budget"][0]["step"], "copy", "{}", json["budget"]);
+    assert!(
+        json["budget"][0]["end_p90"].is_string(),
+        "{}",
+        json["budget"]
+    );
+    assert!(md.contains("### The forecast as each step started"), "{md}");
     let copy = json["steps"]
         .as_array()
         .and_then(|s| s.iter().find(|s| s["id"] == "copy"))

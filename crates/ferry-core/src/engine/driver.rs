@@ -361,6 +361,21 @@ impl Driver {
                 });
             }
         }
+        // the forecast as each step starts, for the report's budget over time
+        if let Event::Started { step, .. } = &ev {
+            if let Some(p) = super::timeline::project(&self.snap, Utc::now()) {
+                let budget_secs = match p.budget {
+                    super::timeline::Budget::Known { secs, .. } => Some(secs),
+                    _ => None,
+                };
+                self.journal(Entry::Projection {
+                    step: step.clone(),
+                    end_median: p.end_median,
+                    end_p90: p.end_p90,
+                    budget_secs,
+                });
+            }
+        }
         self.journal(Entry::Event(ev.clone()));
         if self.journal_failed {
             return;

@@ -158,6 +158,21 @@ fn planned_vs_actual(m: &ReportModel) -> Markup {
                     }
                 }
             }
+            @if !m.budget.is_empty() {
+                h3 { "The forecast as each step started" }
+                table {
+                    tr { th { "At (UTC)" } th { "Step" } th { "Projected end (median)" } th { "Projected end (p90)" } th { "Rollback budget" } }
+                    @for b in &m.budget {
+                        tr {
+                            td { (clock(m, b.at)) }
+                            td { code { (b.step) } }
+                            td { (clock(m, b.end_median)) }
+                            td { (clock(m, b.end_p90)) }
+                            td { (super::markdown::budget_text(b.budget_secs)) }
+                        }
+                    }
+                }
+            }
         }
     }
 }

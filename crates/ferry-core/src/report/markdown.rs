@@ -205,6 +205,36 @@ fn planned_vs_actual(o: &mut String, m: &ReportModel) {
         );
     }
     let _ = writeln!(o);
+    if m.budget.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "### The forecast as each step started\n");
+    let _ = writeln!(
+        o,
+        "| At | Step | Projected end (median) | Projected end (p90) | Rollback budget |"
+    );
+    let _ = writeln!(o, "|---|---|---|---|---|");
+    for b in &m.budget {
+        let _ = writeln!(
+            o,
+            "| {} | `{}` | {} | {} | {} |",
+            timestamp(b.at),
+            b.step,
+            timestamp(b.end_median),
+            timestamp(b.end_p90),
+            budget_text(b.budget_secs)
+        );
+    }
+    let _ = writeln!(o);
+}
+
+/// `12m30s`, `-2m (a rollback no longer fits)`, or `unknown`.
+pub fn budget_text(secs: Option<f64>) -> String {
+    match secs {
+        Some(s) if s < 0.0 => format!("-{} (a rollback no longer fits)", report_duration(-s)),
+        Some(s) => report_duration(s),
+        None => "unknown".into(),
+    }
 }
 
 /// `over by 3s`, `within`, or `—` with nothing to compare.

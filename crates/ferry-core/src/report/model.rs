@@ -43,6 +43,21 @@ pub struct ReportModel {
     /// What the run's forecast was based on (absent without `rehearsals`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forecast: Option<ForecastInfo>,
+    /// The forecast as each step started: projected end and rollback budget
+    /// (absent without `rehearsals`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub budget: Vec<BudgetPoint>,
+}
+
+/// The forecast journaled as a step started.
+#[derive(Debug, Clone, Serialize)]
+pub struct BudgetPoint {
+    pub at: DateTime<Utc>,
+    pub step: String,
+    pub end_median: DateTime<Utc>,
+    pub end_p90: DateTime<Utc>,
+    /// Window end − then − p90 of the rollback path (none when unknown).
+    pub budget_secs: Option<f64>,
 }
 
 /// The rehearsal journals a run's forecast came from, as it journaled them.

@@ -35,6 +35,7 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
         closed,
         connections,
         forecast,
+        budget,
         ..
     } = fold;
 
@@ -71,6 +72,7 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
         notes,
         connections,
         forecast,
+        budget,
     }
 }
 
@@ -91,6 +93,7 @@ struct Fold {
     notes: Vec<Note>,
     connections: Vec<ConnectionReport>,
     forecast: Option<ForecastInfo>,
+    budget: Vec<BudgetPoint>,
     sessions: Vec<Session>,
     operators: BTreeSet<String>,
     closed: Option<RunStatus>,
@@ -121,6 +124,7 @@ impl Fold {
             notes: Vec::new(),
             connections: Vec::new(),
             forecast: None,
+            budget: Vec::new(),
             sessions: Vec::new(),
             operators: BTreeSet::new(),
             closed: None,
@@ -167,6 +171,18 @@ impl Fold {
                 self.step(step).last_progress = Some((units, progress.unit.clone()));
             }
             Entry::Process { .. } => {}
+            Entry::Projection {
+                step,
+                end_median,
+                end_p90,
+                budget_secs,
+            } => self.budget.push(BudgetPoint {
+                at: ts,
+                step: step.clone(),
+                end_median: *end_median,
+                end_p90: *end_p90,
+                budget_secs: *budget_secs,
+            }),
             Entry::Forecast {
                 journals, steps, ..
             } => {
