@@ -119,6 +119,7 @@ fn fixture() -> (Arc<Runbook>, EngineSnapshot) {
         unit: "rows".into(),
         rate: Some(1_200_000.0),
         eta_secs: Some(41),
+        eta_basis: Some(ferry_core::vocab::EtaBasis::LiveRate),
         bytes: None,
         items: (0..8)
             .map(|i| ProgressItem {

@@ -68,8 +68,9 @@ pub fn line(ts: chrono::DateTime<chrono::Utc>, entry: &Entry) -> Option<String> 
             let eta = p
                 .eta_secs
                 .map(|e| {
+                    let basis = p.eta_basis.map(|b| format!(" ({b})")).unwrap_or_default();
                     format!(
-                        " ETA {}",
+                        " ETA {}{basis}",
                         humantime::format_duration(std::time::Duration::from_secs(e))
                     )
                 })
@@ -96,7 +97,10 @@ pub fn line(ts: chrono::DateTime<chrono::Utc>, entry: &Entry) -> Option<String> 
             )
         }
         Entry::Result { step, .. } => format!("  {step} = result recorded in the journal"),
-        Entry::Sample { .. } | Entry::Process { .. } => return None,
+        Entry::Sample { .. } | Entry::Process { .. } | Entry::Projection { .. } => return None,
+        Entry::Forecast { journals, .. } => {
+            format!("  forecast from {} rehearsal journal(s)", journals.len())
+        }
         Entry::Connection(c) => format!("  connected: {}", c.summary()),
         Entry::Note { step, text } => match step {
             Some(s) => format!("  {s}: {text}"),

@@ -71,7 +71,14 @@ pub async fn run(s: RunSettings) -> i32 {
                 "rehearsals: {} journal(s) give the ETAs and the rollback budget",
                 loaded.journals.len()
             );
-            opened.set_rehearsal(loaded.rehearsal);
+            opened.set_rehearsal(
+                loaded.rehearsal,
+                loaded
+                    .journals
+                    .iter()
+                    .map(|j| j.display().to_string())
+                    .collect(),
+            );
         }
         Ok(None) => {}
         Err(e) => {

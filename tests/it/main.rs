@@ -39,6 +39,7 @@ mod mysql_preflight;
 mod mysql_verify;
 mod operators_os;
 mod rehearsal;
+mod rehearsal_eta;
 mod rehearsal_tmux;
 mod replicate_pg;
 mod replication_watch;

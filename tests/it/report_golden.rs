@@ -286,9 +286,48 @@ fn build(name: &str) -> PathBuf {
         "failed" => failed_run(&mut j),
         "resumed" => resumed_run(&mut j),
         "verify-diffs" => verify_diffs_run(&mut j),
+        "forecast" => forecast_run(&mut j),
         other => panic!("no fixture {other}"),
     }
     path
+}
+
+/// The clean run, with rehearsals: the forecast it was based on (copy's p90
+/// is 800 s, the run's copy takes 900 s) and the forecast as its first step started.
+fn forecast_run(j: &mut J) {
+    let t = |median: f64, p90: f64| ferry_core::vocab::rehearsal::Timing {
+        n: 5,
+        median_secs: median,
+        p90_secs: p90,
+    };
+    j.at(
+        1,
+        Entry::Forecast {
+            journals: (1..=5)
+                .map(|n| format!("runs/cutover/r{n}.jsonl"))
+                .collect(),
+            steps: [
+                ("snapshot-ok", t(25.0, 40.0)),
+                ("freeze", t(4.0, 6.0)),
+                ("copy", t(600.0, 800.0)),
+                ("verify", t(250.0, 320.0)),
+            ]
+            .into_iter()
+            .map(|(id, t)| (id.to_string(), t))
+            .collect(),
+            rollbacks: Default::default(),
+        },
+    )
+    .at(
+        10,
+        Entry::Projection {
+            step: "snapshot-ok".into(),
+            end_median: t0() + Duration::seconds(10 + 879),
+            end_p90: t0() + Duration::seconds(10 + 1166),
+            budget_secs: Some(2400.0),
+        },
+    );
+    clean_run(j);
 }
 
 /// What alice saw when she proposed the promote: a fresh lag, and row counts
@@ -589,7 +628,7 @@ fn check_golden(path: &Path, actual: &str) {
     assert_eq!(want, actual, "golden {} differs", path.display());
 }
 
-const NAMES: [&str; 4] = ["clean", "failed", "resumed", "verify-diffs"];
+const NAMES: [&str; 5] = ["clean", "failed", "resumed", "verify-diffs", "forecast"];
 
 /// The checked-in fixture journal for `name` (rebuilt and compared first).
 fn fixture(name: &str) -> PathBuf {

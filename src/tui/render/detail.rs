@@ -27,12 +27,21 @@ impl<'a> DetailPane<'a> {
     }
 }
 
-/// The progress bar and its figures: `████░░░ 62%  1.2M rows/s  ETA 00:41`.
+/// The progress bar and its figures: `████░░░ 62%  1.2M rows/s  ETA 00:41 rehearsed rates`
+/// (the ETA's basis dimmed beside it).
 pub fn progress_lines(p: &Progress, w: usize, t: Theme) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     let mut spans: Vec<Span<'static>> = Vec::new();
     let rate = p.rate.map(|r| format!("  {} {}/s", fmt::si(r), p.unit));
     let eta = p.eta_secs.map(|e| format!("  ETA {}", fmt::clock(e)));
+    // the ETA's basis, beside it when the width leaves room for all of it
+    let basis = p
+        .eta_secs
+        .and(p.eta_basis)
+        .map(|b| Span::styled(format!(" {b}"), t.dim()));
+    let fits = |spans: &[Span<'static>], s: &Span<'static>| {
+        spans.iter().map(|s| s.width()).sum::<usize>() + s.width() <= w
+    };
     match p.total.filter(|t| *t > 0) {
         Some(total) => {
             let f = (p.done as f64 / total as f64).clamp(0.0, 1.0);
@@ -43,6 +52,7 @@ pub fn progress_lines(p: &Progress, w: usize, t: Theme) -> Vec<Line<'static>> {
             spans.push(Span::styled(format!(" {:.0}%", f * 100.0), t.bold()));
             spans.extend(rate.map(Span::raw));
             spans.extend(eta.map(Span::raw));
+            spans.extend(basis.filter(|b| fits(&spans, b)));
             let of = format!(
                 "  {}/{} {}",
                 fmt::si(p.done as f64),
@@ -61,6 +71,7 @@ pub fn progress_lines(p: &Progress, w: usize, t: Theme) -> Vec<Line<'static>> {
             ));
             spans.extend(rate.map(Span::raw));
             spans.extend(eta.map(Span::raw));
+            spans.extend(basis.filter(|b| fits(&spans, b)));
         }
     }
     out.push(Line::from(spans));

@@ -338,6 +338,7 @@ pub fn scenario(name: &str) -> EngineSnapshot {
                 unit: "rows".into(),
                 rate: Some(1_200_000.0 / 83.0 * 80.0),
                 eta_secs: Some(41),
+                eta_basis: Some(ferry_core::vocab::EtaBasis::RehearsedRates),
                 bytes: None,
                 items: vec![
                     ProgressItem {

@@ -316,7 +316,8 @@ impl Driver {
                 pgid,
                 start_ticks,
             }),
-            Report::Progress(p) => {
+            Report::Progress(mut p) => {
+                super::eta::apply(&step, &mut p, self.snap.rehearsal.as_deref());
                 if let Some(s) = self.snap.steps.iter_mut().find(|s| s.id == step) {
                     s.progress = Some(p.clone());
                     self.dirty = true;
@@ -357,6 +358,21 @@ impl Driver {
                 self.journal(Entry::Progress {
                     step: step.clone(),
                     progress: p,
+                });
+            }
+        }
+        // the forecast as each step starts, for the report's budget over time
+        if let Event::Started { step, .. } = &ev {
+            if let Some(p) = super::timeline::project(&self.snap, Utc::now()) {
+                let budget_secs = match p.budget {
+                    super::timeline::Budget::Known { secs, .. } => Some(secs),
+                    _ => None,
+                };
+                self.journal(Entry::Projection {
+                    step: step.clone(),
+                    end_median: p.end_median,
+                    end_p90: p.end_p90,
+                    budget_secs,
                 });
             }
         }

@@ -7,6 +7,7 @@
 pub mod connections;
 pub mod driver;
 pub mod effect;
+pub mod eta;
 pub mod exec;
 pub mod machine;
 pub mod redact;

@@ -207,6 +207,8 @@ pub struct Opened {
     snap: EngineSnapshot,
     interrupted: Vec<String>,
     leftovers: Vec<(String, i32, Option<u64>)>,
+    /// What the rehearsals forecast, journaled after the session entry.
+    forecast: Option<Entry>,
 }
 
 /// A run ready to go: spawn `driver.run()`, hand `handles` to a front-end, and
@@ -283,6 +285,7 @@ pub async fn open(settings: Settings) -> Result<Opened, StartError> {
         snap,
         interrupted,
         leftovers,
+        forecast: None,
     })
 }
 
@@ -398,7 +401,15 @@ impl Opened {
 
     /// Rehearsal timings for the front-ends (computed by `report::rehearsal`
     /// from earlier journals): carried in every snapshot from the first.
-    pub fn set_rehearsal(&mut self, r: crate::vocab::rehearsal::Rehearsal) {
+    /// The journal records what the forecast was based on: the rehearsal
+    /// journals (`journals`) and the per-step figures, for the report's planned
+    /// against actual.
+    pub fn set_rehearsal(&mut self, r: crate::vocab::rehearsal::Rehearsal, journals: Vec<String>) {
+        self.forecast = Some(Entry::Forecast {
+            journals,
+            steps: r.steps.clone(),
+            rollbacks: r.rollbacks.clone(),
+        });
         self.snap.rehearsal = Some(Arc::new(r));
     }
 
@@ -426,6 +437,7 @@ impl Opened {
             snap,
             interrupted,
             leftovers,
+            forecast,
         } = self;
         let write_err = |j: &Writer, e: std::io::Error| StartError::JournalWrite {
             path: j.path().to_path_buf(),
@@ -453,6 +465,9 @@ impl Opened {
         journal
             .append(&session, now)
             .map_err(|e| write_err(&journal, e))?;
+        if let Some(f) = &forecast {
+            journal.append(f, now).map_err(|e| write_err(&journal, e))?;
+        }
         for line in resume::stop_leftovers(&leftovers).await {
             let note = Entry::Note {
                 step: None,

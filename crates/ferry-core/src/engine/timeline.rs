@@ -238,6 +238,7 @@ mod tests {
             .into_iter()
             .collect(),
             total: None,
+            ..Default::default()
         };
         let snap = |steps: Vec<StepSnap>| EngineSnapshot {
             runbook_name: "t".into(),

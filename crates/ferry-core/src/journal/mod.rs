@@ -142,6 +142,24 @@ pub enum Entry {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         asked_by: Option<Actor>,
     },
+    /// What the run's forecast is based on (`rehearsals`): the rehearsal journals
+    /// read, and each step's rehearsed median and p90 (and its rollback's).
+    Forecast {
+        journals: Vec<String>,
+        steps: std::collections::BTreeMap<String, crate::vocab::rehearsal::Timing>,
+        #[serde(default)]
+        rollbacks: std::collections::BTreeMap<String, crate::vocab::rehearsal::Timing>,
+    },
+    /// The forecast as a step started (runs with rehearsals): the projected end
+    /// (median, p90) and the rollback budget in seconds (absent when unknown,
+    /// without a window, or past a point of no return).
+    Projection {
+        step: String,
+        end_median: DateTime<Utc>,
+        end_p90: DateTime<Utc>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        budget_secs: Option<f64>,
+    },
     /// The run ended for good (finished or aborted): it cannot be resumed.
     Closed {
         status: RunStatus,

@@ -60,6 +60,7 @@ pub fn render(m: &ReportModel) -> String {
                     div class="banner bad" { strong { "REPLICATION SLOT " code { (s.slot) } " WAS LEFT ON THE SOURCE, HOLDING WAL" } " (step " code { (s.step) } "): drop it by hand with " code { "select pg_drop_replication_slot('" (s.slot) "')" } "." }
                 }
                 (timeline(m))
+                (planned_vs_actual(m))
                 (confirmations(m))
                 (connections(m))
                 (failures(m))
@@ -132,6 +133,44 @@ fn timeline(m: &ReportModel) -> Markup {
                     td class={ "state-" (s.state.split(' ').next().unwrap_or("")) } { (s.state) }
                     td { (s.confirmed_by.as_ref().map(|_| super::markdown::confirmed_by(s)).unwrap_or_default()) }
                     td { (step_notes(s)) }
+                }
+            }
+        }
+    }
+}
+
+/// Each step's rehearsed median and p90 against how long it took.
+fn planned_vs_actual(m: &ReportModel) -> Markup {
+    html! {
+        @if let Some(f) = &m.forecast {
+            h2 { "Planned against actual" }
+            p { "Forecast from " (f.journals.len()) " rehearsal journal(s): "
+                @for (i, j) in f.journals.iter().enumerate() { @if i > 0 { ", " } code { (j) } } "." }
+            table {
+                tr { th { "Step" } th { "Planned median" } th { "Planned p90" } th { "Actual" } th { "Against p90" } }
+                @for s in m.steps.iter().filter(|s| s.planned.is_some() || s.duration_secs.is_some()) {
+                    tr {
+                        td { code { (s.id) } }
+                        td { (s.planned.map(|p| report_duration(p.median_secs)).unwrap_or_default()) }
+                        td { (s.planned.map(|p| report_duration(p.p90_secs)).unwrap_or_default()) }
+                        td { (s.duration_secs.map(report_duration).unwrap_or_default()) }
+                        td { (super::markdown::against_p90(s)) }
+                    }
+                }
+            }
+            @if !m.budget.is_empty() {
+                h3 { "The forecast as each step started" }
+                table {
+                    tr { th { "At (UTC)" } th { "Step" } th { "Projected end (median)" } th { "Projected end (p90)" } th { "Rollback budget" } }
+                    @for b in &m.budget {
+                        tr {
+                            td { (clock(m, b.at)) }
+                            td { code { (b.step) } }
+                            td { (clock(m, b.end_median)) }
+                            td { (clock(m, b.end_p90)) }
+                            td { (super::markdown::budget_text(b.budget_secs)) }
+                        }
+                    }
                 }
             }
         }

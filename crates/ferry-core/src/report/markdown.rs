@@ -25,6 +25,7 @@ pub fn render(m: &ReportModel) -> String {
         );
     }
     timeline(&mut o, m);
+    planned_vs_actual(&mut o, m);
     points_of_no_return(&mut o, m);
     confirmations(&mut o, m);
     connections(&mut o, m);
@@ -165,6 +166,87 @@ fn timeline(o: &mut String, m: &ReportModel) {
         );
     }
     let _ = writeln!(o);
+}
+
+/// Each step's rehearsed median and p90 (the run's forecast) against how long it took.
+fn planned_vs_actual(o: &mut String, m: &ReportModel) {
+    let Some(f) = &m.forecast else { return };
+    let _ = writeln!(o, "## Planned against actual\n");
+    let journals: Vec<String> = f.journals.iter().map(|j| format!("`{j}`")).collect();
+    let _ = writeln!(
+        o,
+        "Forecast from {} rehearsal journal(s): {}.\n",
+        f.journals.len(),
+        journals.join(", ")
+    );
+    let _ = writeln!(
+        o,
+        "| Step | Planned median | Planned p90 | Actual | Against p90 |"
+    );
+    let _ = writeln!(o, "|---|---|---|---|---|");
+    for s in m
+        .steps
+        .iter()
+        .filter(|s| s.planned.is_some() || s.duration_secs.is_some())
+    {
+        let dash = || "—".to_string();
+        let _ = writeln!(
+            o,
+            "| `{}` | {} | {} | {} | {} |",
+            s.id,
+            s.planned
+                .map(|p| report_duration(p.median_secs))
+                .unwrap_or_else(dash),
+            s.planned
+                .map(|p| report_duration(p.p90_secs))
+                .unwrap_or_else(dash),
+            s.duration_secs.map(report_duration).unwrap_or_else(dash),
+            against_p90(s)
+        );
+    }
+    let _ = writeln!(o);
+    if m.budget.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "### The forecast as each step started\n");
+    let _ = writeln!(
+        o,
+        "| At | Step | Projected end (median) | Projected end (p90) | Rollback budget |"
+    );
+    let _ = writeln!(o, "|---|---|---|---|---|");
+    for b in &m.budget {
+        let _ = writeln!(
+            o,
+            "| {} | `{}` | {} | {} | {} |",
+            timestamp(b.at),
+            b.step,
+            timestamp(b.end_median),
+            timestamp(b.end_p90),
+            budget_text(b.budget_secs)
+        );
+    }
+    let _ = writeln!(o);
+}
+
+/// `12m30s`, `-2m (a rollback no longer fits)`, or `unknown`.
+pub fn budget_text(secs: Option<f64>) -> String {
+    match secs {
+        Some(s) if s < 0.0 => format!("-{} (a rollback no longer fits)", report_duration(-s)),
+        Some(s) => report_duration(s),
+        None => "unknown".into(),
+    }
+}
+
+/// `over by 3s`, `within`, or `—` with nothing to compare.
+pub fn against_p90(s: &StepReport) -> String {
+    match (s.planned, s.duration_secs) {
+        (Some(p), Some(d)) if d > p.p90_secs => {
+            format!("over by {}", report_duration(d - p.p90_secs))
+        }
+        (Some(_), Some(_)) => "within".into(),
+        (None, Some(_)) => "not rehearsed".into(),
+        _ => "—".into(),
+    }
 }
 
 /// Who confirmed a step, for a two-person step who approved it, and the

@@ -40,6 +40,40 @@ pub struct ReportModel {
     /// Absent from journals written before ferry recorded it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub connections: Vec<ConnectionReport>,
+    /// What the run's forecast was based on (absent without `rehearsals`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<ForecastInfo>,
+    /// The forecast as each step started: projected end and rollback budget
+    /// (absent without `rehearsals`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub budget: Vec<BudgetPoint>,
+}
+
+/// The forecast journaled as a step started.
+#[derive(Debug, Clone, Serialize)]
+pub struct BudgetPoint {
+    pub at: DateTime<Utc>,
+    pub step: String,
+    pub end_median: DateTime<Utc>,
+    pub end_p90: DateTime<Utc>,
+    /// Window end − then − p90 of the rollback path (none when unknown).
+    pub budget_secs: Option<f64>,
+}
+
+/// The rehearsal journals a run's forecast came from, as it journaled them.
+#[derive(Debug, Clone, Serialize)]
+pub struct ForecastInfo {
+    pub at: DateTime<Utc>,
+    pub journals: Vec<String>,
+}
+
+/// A step's rehearsed duration, as the run's forecast had it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Planned {
+    /// How many rehearsals it comes from.
+    pub n: usize,
+    pub median_secs: f64,
+    pub p90_secs: f64,
 }
 
 /// One database connection as journaled when it opened (repeats with the same
@@ -185,6 +219,13 @@ pub struct StepReport {
     pub interrupted: u32,
     /// The last output lines of a failed step.
     pub last_output: Vec<String>,
+    /// The last progress it reported: units done (its total, when that was
+    /// larger) and what they count. For the rehearsed step rates, not the report.
+    #[serde(skip)]
+    pub last_progress: Option<(u64, String)>,
+    /// Its rehearsed median and p90, when the run had a forecast.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub planned: Option<Planned>,
 }
 
 impl StepReport {
@@ -215,6 +256,8 @@ impl StepReport {
             outcome: None,
             interrupted: 0,
             last_output: Vec::new(),
+            last_progress: None,
+            planned: None,
         }
     }
 

@@ -6,11 +6,18 @@
 //! A journal of another runbook is refused (the glob picked the wrong files);
 //! one of an earlier version of this runbook is used, with a warning, its
 //! steps matched by id. Fewer than five journals is a warning too (seeds/000).
+//!
+//! Besides the timings, the rates ETAs are worked out from: each copy's rows
+//! and bytes per second per table (from its journaled result) and how much its
+//! tables overlapped, and each long step's units per second over its duration.
 
-use super::stats::{summarize, Timings};
+use super::stats::{active_secs, summarize, Timings};
 use super::ReportError;
+use crate::results::copy::CopyReport;
 use crate::runbook::globs::glob_match;
-use crate::vocab::rehearsal::{Rehearsal, Timing, ENOUGH_REHEARSALS};
+use crate::vocab::rehearsal::{
+    CopyRates, Rehearsal, StepRate, TableRate, Timing, ENOUGH_REHEARSALS,
+};
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
@@ -155,7 +162,103 @@ pub fn from_reports(reports: &[super::model::ReportModel]) -> Rehearsal {
         steps: timings(&t.per_step),
         rollbacks: timings(&t.rollbacks),
         total: summarize(&t.totals).map(|s| timing(&s)),
+        copies: copy_rates(reports),
+        rates: step_rates(reports),
     }
+}
+
+fn median(v: &[f64]) -> Option<f64> {
+    summarize(v).map(|s| s.median)
+}
+
+/// Per copy step, each table's rows/s, bytes/s and rows, and how much the
+/// tables overlapped, from the copies' journaled results (medians).
+fn copy_rates(reports: &[super::model::ReportModel]) -> BTreeMap<String, CopyRates> {
+    /// Rows/s, bytes/s and rows of one table, one value per rehearsed copy.
+    type Samples = (Vec<f64>, Vec<f64>, Vec<f64>);
+    #[derive(Default)]
+    struct Seen {
+        tables: BTreeMap<String, Samples>,
+        overlap: Vec<f64>,
+    }
+    let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
+    for res in reports.iter().flat_map(|r| &r.results) {
+        if res.kind != "copy" {
+            continue;
+        }
+        let Ok(c) = serde_json::from_value::<CopyReport>(res.data.clone()) else {
+            continue;
+        };
+        let step = seen.entry(res.step.clone()).or_default();
+        let mut busy_ms = 0;
+        for t in c.tables.iter().filter(|t| t.duration_ms > 0) {
+            busy_ms += t.duration_ms;
+            let secs = t.duration_ms as f64 / 1000.0;
+            let e = step.tables.entry(t.table.clone()).or_default();
+            e.0.push(t.rows_per_sec);
+            e.1.push(t.bytes as f64 / secs);
+            e.2.push(t.rows as f64);
+        }
+        if c.duration_ms > 0 && busy_ms > 0 {
+            step.overlap
+                .push((busy_ms as f64 / c.duration_ms as f64).max(1.0));
+        }
+    }
+    seen.into_iter()
+        .map(|(step, s)| {
+            let tables = s
+                .tables
+                .into_iter()
+                .filter_map(|(name, (rows_s, bytes_s, rows))| {
+                    Some((
+                        name,
+                        TableRate {
+                            n: rows_s.len(),
+                            rows_per_sec: median(&rows_s)?,
+                            bytes_per_sec: median(&bytes_s)?,
+                            rows: median(&rows)?,
+                        },
+                    ))
+                })
+                .collect();
+            let overlap = median(&s.overlap).unwrap_or(1.0);
+            (step, CopyRates { tables, overlap })
+        })
+        .collect()
+}
+
+/// Per step that reported progress and succeeded, its units over its duration (median).
+fn step_rates(reports: &[super::model::ReportModel]) -> BTreeMap<String, StepRate> {
+    let mut seen: BTreeMap<String, (String, Vec<f64>)> = BTreeMap::new();
+    for r in reports {
+        for s in r.steps.iter().filter(|s| s.state == "succeeded") {
+            let (Some((units, unit)), Some(d)) = (&s.last_progress, active_secs(r, s)) else {
+                continue;
+            };
+            if *units == 0 || d <= 0.0 {
+                continue;
+            }
+            let e = seen
+                .entry(s.id.clone())
+                .or_insert_with(|| (unit.clone(), Vec::new()));
+            // a rehearsal whose progress counted something else is left out
+            if e.0 == *unit {
+                e.1.push(*units as f64 / d);
+            }
+        }
+    }
+    seen.into_iter()
+        .filter_map(|(id, (unit, v))| {
+            Some((
+                id,
+                StepRate {
+                    n: v.len(),
+                    unit,
+                    per_sec: median(&v)?,
+                },
+            ))
+        })
+        .collect()
 }
 
 fn timing(s: &super::stats::Summary) -> Timing {

@@ -89,7 +89,7 @@ pub fn summarize(values: &[f64]) -> Option<Summary> {
 }
 
 /// Seconds of the step's span in which a ferry process was running.
-fn active_secs(r: &ReportModel, s: &StepReport) -> Option<f64> {
+pub(super) fn active_secs(r: &ReportModel, s: &StepReport) -> Option<f64> {
     let (a, b) = (s.started?, s.ended?);
     let mut d = s.duration_secs?;
     for i in &r.interruptions {

@@ -303,6 +303,9 @@ pub struct Progress {
     /// Units per second over the recent past.
     pub rate: Option<f64>,
     pub eta_secs: Option<u64>,
+    /// What `eta_secs` was worked out from (absent with no ETA, and in older journals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_basis: Option<EtaBasis>,
     /// Bytes moved, when the step knows.
     pub bytes: Option<u64>,
     /// Per-table (or per-part) lines.
@@ -312,6 +315,32 @@ pub struct Progress {
     /// A caught-up proof's positions while it waits (absent for other steps).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catch_up: Option<CatchUp>,
+}
+
+/// What an ETA was worked out from: the step's own recent rate, or what the
+/// rehearsals measured (per table, or for the step as a whole), or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EtaBasis {
+    /// The rate over the last seconds of this run.
+    LiveRate,
+    /// Each table's rows per second as the rehearsals copied it.
+    RehearsedRates,
+    /// The step's units per second over its whole duration in the rehearsals.
+    RehearsedStepRate,
+    /// Rehearsed rates for some tables, the live rate for those no rehearsal copied.
+    Mixed,
+}
+
+impl std::fmt::Display for EtaBasis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EtaBasis::LiveRate => "live rate",
+            EtaBasis::RehearsedRates => "rehearsed rates",
+            EtaBasis::RehearsedStepRate => "rehearsed step rate",
+            EtaBasis::Mixed => "rehearsed + live rates",
+        })
+    }
 }
 
 /// Where a caught-up proof stands: the primary's position when the wait began,

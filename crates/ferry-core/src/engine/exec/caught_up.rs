@@ -202,6 +202,7 @@ fn progress(
         unit: "bytes".to_string(),
         rate: None,
         eta_secs: None,
+        eta_basis: None,
         bytes: None,
         items: Vec::new(),
         note: Some(format!(

@@ -9,7 +9,7 @@ use crate::copy::{self, CopyError, CopyProgress, Hooks};
 use crate::monitor::{Kind, Reading};
 use crate::runbook::CopyStep;
 use crate::vocab::Outcome;
-use crate::vocab::{Progress, ProgressItem};
+use crate::vocab::{EtaBasis, Progress, ProgressItem};
 use std::sync::Arc;
 
 /// The screen's progress from the copy's.
@@ -27,6 +27,7 @@ fn progress(p: CopyProgress) -> Progress {
         unit: "rows".into(),
         rate: p.rows_per_sec,
         eta_secs: p.eta_secs,
+        eta_basis: p.eta_secs.map(|_| EtaBasis::LiveRate),
         bytes: Some(p.bytes),
         items: p
             .tables

@@ -382,6 +382,7 @@ fn progress(s: &SubState) -> Progress {
         unit: "tables".into(),
         rate: None,
         eta_secs: None,
+        eta_basis: None,
         bytes: None,
         items: s
             .tables

@@ -19,6 +19,7 @@ fn progress(p: VerifyProgress) -> Progress {
         unit: "rows".into(),
         rate: None,
         eta_secs: None,
+        eta_basis: None,
         bytes: None,
         items: p
             .tables

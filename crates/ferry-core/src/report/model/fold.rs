@@ -34,6 +34,8 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
         operators,
         closed,
         connections,
+        forecast,
+        budget,
         ..
     } = fold;
 
@@ -69,6 +71,8 @@ pub fn build(path: &str, j: &Lenient) -> ReportModel {
         series: series.into_values().collect(),
         notes,
         connections,
+        forecast,
+        budget,
     }
 }
 
@@ -88,6 +92,8 @@ struct Fold {
     series: BTreeMap<(String, String), Series>,
     notes: Vec<Note>,
     connections: Vec<ConnectionReport>,
+    forecast: Option<ForecastInfo>,
+    budget: Vec<BudgetPoint>,
     sessions: Vec<Session>,
     operators: BTreeSet<String>,
     closed: Option<RunStatus>,
@@ -117,6 +123,8 @@ impl Fold {
             series: BTreeMap::new(),
             notes: Vec::new(),
             connections: Vec::new(),
+            forecast: None,
+            budget: Vec::new(),
             sessions: Vec::new(),
             operators: BTreeSet::new(),
             closed: None,
@@ -158,7 +166,40 @@ impl Fold {
             } => self.session(ts, before, operator, host, *resumed),
             Entry::Event(ev) => self.event(ts, ev),
             Entry::Output(o) => self.output(o),
-            Entry::Progress { .. } | Entry::Process { .. } => {}
+            Entry::Progress { step, progress } => {
+                let units = progress.total.unwrap_or(0).max(progress.done);
+                self.step(step).last_progress = Some((units, progress.unit.clone()));
+            }
+            Entry::Process { .. } => {}
+            Entry::Projection {
+                step,
+                end_median,
+                end_p90,
+                budget_secs,
+            } => self.budget.push(BudgetPoint {
+                at: ts,
+                step: step.clone(),
+                end_median: *end_median,
+                end_p90: *end_p90,
+                budget_secs: *budget_secs,
+            }),
+            Entry::Forecast {
+                journals, steps, ..
+            } => {
+                self.forecast = Some(ForecastInfo {
+                    at: ts,
+                    journals: journals.clone(),
+                });
+                for (id, t) in steps {
+                    if let Some(i) = self.index.get(id) {
+                        self.steps[*i].planned = Some(Planned {
+                            n: t.n,
+                            median_secs: t.median_secs,
+                            p90_secs: t.p90_secs,
+                        });
+                    }
+                }
+            }
             Entry::Result { step, data } => {
                 let kind = self.step(step).kind.clone();
                 self.results.push(StepResult {
