@@ -26,6 +26,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 
+# the "already exists" notices of the idempotent set-up say nothing
+export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
 modern() { psql "$MODERN_DATABASE_URL" -X -v ON_ERROR_STOP=1 -q -t -A "$@"; }
 legacy() { psql "$LEGACY_NWS_DATABASE_URL" -X -v ON_ERROR_STOP=1 -q -t -A "$@"; }
 jobs_dir=${RIG_JOBS_DIR:?RIG_JOBS_DIR is not set}
