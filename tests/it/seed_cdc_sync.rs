@@ -9,16 +9,11 @@
 //! - AWS DMS's control plane is moto behind the DMS stand-in (`support::dms_standin`,
 //!   whose doc comment says which calls it serves and why). moto moves no data, so this
 //!   test plays the task's **data plane**, as the replica-promotion rehearsal plays
-//!   RDS's control plane: once ferry's `dms-start` has called StartReplicationTask, it
-//!   does what DMS does with a PostgreSQL source, through PostgreSQL's own logical
-//!   replication — a publication of the tables the task's mappings select, and a
-//!   subscription on modern whose slot on legacy is the runbook's `dms_slot` (the
-//!   initial copy is the full load, the change stream the CDC). What DMS then reports
-//!   is read from that replication: each table's state from `pg_subscription_rel`, its
-//!   changes from modern's counters, the recovery checkpoint from the slot's confirmed
-//!   LSN, and the CDC latency (published to moto's CloudWatch under `AWS/DMS`) from
-//!   `pg_stat_replication`'s lag of the subscription's WAL sender. Nothing moves a row
-//!   unless ferry started the task;
+//!   RDS's control plane (`support::dms_data_plane`): once ferry's `dms-start` has
+//!   called StartReplicationTask, PostgreSQL's logical replication does what DMS does
+//!   with a PostgreSQL source, on a slot named by the runbook's `dms_slot`, and what
+//!   DMS reports is read from that replication. Nothing moves a row unless ferry
+//!   started the task;
 //! - the provisioning traffic and the migration service (and the ACL pods) are this
 //!   file's service thread: it provisions on legacy (inserts, token status updates,
 //!   device deletes) during the whole run, reads its deployments' settings from the
@@ -32,23 +27,18 @@
 use crate::dms_moto::standin;
 use crate::support;
 
-use aws_sdk_cloudwatch::primitives::DateTime as AwsTime;
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use aws_sdk_databasemigration as dms;
-use ferry_core::aws::{self, Clients};
-use ferry_core::runbook::AwsSettings;
 use serde_json::{json, Value};
-use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::dms_standin::{stats, table, DmsStandin, Phase, Script};
+use support::dms_data_plane::{data_plane, pool, Replication, Task};
+use support::dms_standin::{stats, DmsStandin, Phase, Script};
 use support::headless::{dump, entries, events, kind, outcome, reader};
-use support::pg::{cleanup, fingerprint, rig_var, scalar, unique, TestDb};
+use support::pg::{fingerprint, scalar, unique, TestDb};
 
 /// The runbook's `[aws] region`.
 const REGION: &str = "eu-west-1";
@@ -119,275 +109,6 @@ fn seed(n: usize) -> String {
         provisions = 2000 + 101 * n,
         devices = 500 + 13 * n,
     )
-}
-
-async fn pool(url: &str) -> PgPool {
-    PgPoolOptions::new()
-        .max_connections(2)
-        .connect(url)
-        .await
-        .unwrap_or_else(|e| panic!("connect: {e}"))
-}
-
-// ---------------------------------------------------------------------------------------------
-// DMS's data plane
-// ---------------------------------------------------------------------------------------------
-
-/// The task the data plane serves.
-#[derive(Clone)]
-struct Task {
-    /// identifier (the end of its ARN in moto)
-    id: String,
-    /// the replication instance's identifier (CloudWatch's dimension)
-    instance: String,
-    /// publication, subscription and slot name: the runbook's `dms_slot`
-    slot: String,
-    legacy: String,
-    modern: String,
-}
-
-/// What the data plane did.
-#[derive(Debug, Default)]
-struct PlaneSeen {
-    /// the tables it replicated (resolved from the mappings when the task started)
-    tables: Vec<String>,
-    /// CDC latency datapoints published
-    published: usize,
-    errors: Vec<String>,
-}
-
-fn data_plane(
-    s: DmsStandin,
-    task: Task,
-    stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<PlaneSeen> {
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let mut seen = PlaneSeen::default();
-            let cw = cloudwatch().await;
-            let (legacy, modern) = (pool(&task.legacy).await, pool(&task.modern).await);
-            let mut full_load_rows: HashMap<String, i64> = HashMap::new();
-            while !stop.load(Ordering::Relaxed) {
-                if seen.tables.is_empty() {
-                    if s.started(&task.id) {
-                        match subscribe(&legacy, &modern, &task).await {
-                            Ok(t) => seen.tables = t,
-                            Err(e) => seen.errors.push(e),
-                        }
-                    }
-                } else {
-                    match look(&legacy, &modern, &task, &mut full_load_rows).await {
-                        Ok((phase, lag)) => {
-                            s.script(
-                                &task.id,
-                                Script {
-                                    phases: vec![phase],
-                                },
-                            );
-                            if let Some((source, target)) = lag {
-                                if publish(&cw, &task, source, target).await {
-                                    seen.published += 1;
-                                }
-                            }
-                        }
-                        Err(e) => seen.errors.push(e),
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            seen
-        })
-    })
-}
-
-/// StartReplicationTask's effect: the tables the mappings select, published, and the
-/// subscription that copies them (full load) and then applies their changes (CDC).
-async fn subscribe(legacy: &PgPool, modern: &PgPool, task: &Task) -> Result<Vec<String>, String> {
-    let mut tables = Vec::new();
-    for (schema, like) in CDC_TABLES {
-        let found: Vec<String> = sqlx::query_scalar(
-            "select format('%I.%I', n.nspname, c.relname) from pg_class c join pg_namespace n on n.oid = c.relnamespace
-              where c.relkind = 'r' and n.nspname = $1 and c.relname like $2 order by 1",
-        )
-        .bind(schema)
-        .bind(like.replace('_', "\\_"))
-        .fetch_all(legacy)
-        .await
-        .map_err(|e| format!("the mappings' tables: {e}"))?;
-        tables.extend(found);
-    }
-    let n = &task.slot;
-    sqlx::raw_sql(&format!(
-        "create publication {n} for table {}",
-        tables.join(", ")
-    ))
-    .execute(legacy)
-    .await
-    .map_err(|e| format!("create publication: {e}"))?;
-    sqlx::raw_sql(&format!(
-        "create subscription {n} connection '{}' publication {n} with (slot_name = '{n}')",
-        task.legacy
-    ))
-    .execute(modern)
-    .await
-    .map_err(|e| format!("create subscription: {e}"))?;
-    Ok(tables)
-}
-
-/// What DMS reports now, read from the replication; and the lag of its WAL sender
-/// (seconds: written on modern, applied on modern), once it has one.
-async fn look(
-    legacy: &PgPool,
-    modern: &PgPool,
-    task: &Task,
-    full_load_rows: &mut HashMap<String, i64>,
-) -> Result<(Phase, Option<(f64, f64)>), String> {
-    let e = |what: &str| {
-        let what = what.to_string();
-        move |e: sqlx::Error| format!("{what}: {e}")
-    };
-    let states: Vec<(String, String, String)> = sqlx::query_as(
-        "select n.nspname::text, c.relname::text, r.srsubstate::text
-           from pg_subscription_rel r
-           join pg_subscription s on s.oid = r.srsubid
-           join pg_class c on c.oid = r.srrelid
-           join pg_namespace n on n.oid = c.relnamespace
-          where s.subname = $1 order by 1, 2",
-    )
-    .bind(&task.slot)
-    .fetch_all(modern)
-    .await
-    .map_err(e("pg_subscription_rel"))?;
-    let mut tables = Vec::new();
-    let (mut loaded, mut loading, mut queued) = (0, 0, 0);
-    for (schema, name, st) in &states {
-        let qualified = format!("{schema}.{name}");
-        let state = match st.as_str() {
-            "i" => {
-                queued += 1;
-                "Before load"
-            }
-            "d" => {
-                loading += 1;
-                "Full load"
-            }
-            _ => {
-                loaded += 1;
-                "Table completed"
-            }
-        };
-        if state == "Table completed" && !full_load_rows.contains_key(&qualified) {
-            let rows: i64 = sqlx::query_scalar(&format!("select count(*) from {qualified}"))
-                .fetch_one(modern)
-                .await
-                .map_err(e("full load rows"))?;
-            full_load_rows.insert(qualified.clone(), rows);
-        }
-        let counters: Option<(i64, i64, i64)> = sqlx::query_as(
-            "select n_tup_ins, n_tup_upd, n_tup_del from pg_stat_user_tables where relid = $1::regclass",
-        )
-        .bind(&qualified)
-        .fetch_optional(modern)
-        .await
-        .map_err(e("pg_stat_user_tables"))?;
-        let (ins, upd, del) = counters.unwrap_or_default();
-        let rows = full_load_rows.get(&qualified).copied().unwrap_or(0);
-        let mut t = table(schema, name, state, rows);
-        t["Inserts"] = json!((ins - rows).max(0));
-        t["Updates"] = json!(upd);
-        t["Deletes"] = json!(del);
-        // the rig's task has DMS validation off (DMS's default): the test's
-        // fingerprints are the validation
-        t["ValidationState"] = json!("Not enabled");
-        tables.push(t);
-    }
-    let total = states.len().max(1) as i32;
-    let checkpoint: Option<String> = sqlx::query_scalar(
-        "select confirmed_flush_lsn::text from pg_replication_slots where slot_name = $1",
-    )
-    .bind(&task.slot)
-    .fetch_optional(legacy)
-    .await
-    .map_err(e("pg_replication_slots"))?
-    .flatten();
-    let lag: Option<(f64, f64)> = sqlx::query_as(
-        "select coalesce(extract(epoch from write_lag), 0)::float8, coalesce(extract(epoch from replay_lag), 0)::float8
-           from pg_stat_replication where application_name = $1",
-    )
-    .bind(&task.slot)
-    .fetch_optional(legacy)
-    .await
-    .map_err(e("pg_stat_replication"))?;
-    let phase = Phase {
-        status: Some("running".into()),
-        stats: Some(stats(100 * loaded / total, loaded, loading, queued, 0)),
-        tables,
-        recovery_checkpoint: checkpoint,
-        ..Phase::default()
-    };
-    Ok((phase, lag))
-}
-
-async fn cloudwatch() -> Clients {
-    let settings = AwsSettings {
-        region: Some(REGION.into()),
-        profile: None,
-        endpoint_url: Some(rig_var("FERRY_TEST_MOTO_URL")),
-    };
-    Clients::new(aws::sdk_config(Some(&settings)).await)
-}
-
-/// The task's CDC latency as DMS publishes it (`AWS/DMS`, per instance and task).
-async fn publish(cw: &Clients, task: &Task, source: f64, target: f64) -> bool {
-    let dims = [
-        ("ReplicationInstanceIdentifier", task.instance.as_str()),
-        ("ReplicationTaskIdentifier", task.id.as_str()),
-    ];
-    let datum = |metric: &str, value: f64| {
-        MetricDatum::builder()
-            .metric_name(metric)
-            .set_dimensions(Some(
-                dims.iter()
-                    .map(|(k, v)| Dimension::builder().name(*k).value(*v).build())
-                    .collect(),
-            ))
-            .value(value)
-            .unit(StandardUnit::Seconds)
-            .storage_resolution(1)
-            .timestamp(AwsTime::from_secs(chrono::Utc::now().timestamp()))
-            .build()
-    };
-    cw.cloudwatch
-        .put_metric_data()
-        .namespace("AWS/DMS")
-        .metric_data(datum("CDCLatencySource", source))
-        .metric_data(datum("CDCLatencyTarget", target))
-        .send()
-        .await
-        .is_ok()
-}
-
-/// Drops the data plane's replication (subscription first, so it takes its slot).
-struct Replication(Task);
-
-impl Drop for Replication {
-    fn drop(&mut self) {
-        let n = &self.0.slot;
-        cleanup(vec![
-            (self.0.modern.clone(), format!("alter subscription {n} disable")),
-            (self.0.modern.clone(), format!("alter subscription {n} set (slot_name = none)")),
-            (self.0.modern.clone(), format!("drop subscription if exists {n}")),
-            (
-                self.0.legacy.clone(),
-                format!("select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = '{n}' and not active"),
-            ),
-            (self.0.legacy.clone(), format!("drop publication if exists {n}")),
-        ]);
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -660,6 +381,11 @@ async fn rehearse(n: usize, runs: &Path, s: &DmsStandin, c: &dms::Client) -> Pat
         slot: format!("dms_{}", unique("nws")),
         legacy: legacy.url.clone(),
         modern: modern.url.clone(),
+        region: REGION.into(),
+        mappings: CDC_TABLES
+            .iter()
+            .map(|(s, t)| (s.to_string(), t.to_string()))
+            .collect(),
     };
     // DMS after StartReplicationTask, until the data plane reports
     s.script(
