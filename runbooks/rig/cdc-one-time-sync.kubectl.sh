@@ -48,7 +48,8 @@ bump() {
 # The token status backfill (cronjob token-status-sync): every token of legacy's token vault after
 # the job's checkpoint, in batches of the ACL's ACL_SYNC_BATCH_SIZE, upserted into modern's
 # token_status (a newer status written meanwhile by the live sync wins), the checkpoint moved in
-# the same transaction, then the tokens' provisioning rows on legacy marked synced.
+# the same transaction, then the tokens' provisioning rows on legacy marked synced (a re-run
+# continues after the checkpoint).
 backfill() {
     local batch last upto n total=0 f="$jobs_dir/batch.tsv"
     batch=$(modern -c "select coalesce(max(value), '100') from rig.deploy_env where name = 'ACL_SYNC_BATCH_SIZE'")
@@ -69,6 +70,10 @@ backfill() {
         total=$((total + n))
         echo "synced $n tokens up to $upto"
     done
+    # a run that failed between a batch's commit on modern and its marking on legacy left
+    # rows behind the checkpoint unmarked: the re-run marks them
+    last=$(modern -c "select coalesce(max(last_token_id), '') from public.sync_checkpoint where job = 'token-status-sync'")
+    legacy -c "update nws.provision_status set sync_status = 'COMPLETED', last_sync_timestamp = now() where token_id <= '$last' and sync_status is distinct from 'COMPLETED'"
     echo "token-status-sync: $total tokens synced"
 }
 
