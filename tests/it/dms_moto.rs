@@ -515,6 +515,7 @@ async fn a_task_stopped_with_a_failure_message_fails_the_step() {
                     table("app", "users", "Table completed", 9),
                     table("app", "ledger", "Table error", 3),
                 ],
+                ..Phase::default()
             },
         ],
     )

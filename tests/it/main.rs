@@ -52,6 +52,7 @@ mod run_headless;
 mod run_pg;
 mod run_resume;
 mod run_vars;
+mod seed_cdc_sync;
 mod seed_copy_and_verify;
 mod seed_dual_write;
 mod seed_replica_promotion;

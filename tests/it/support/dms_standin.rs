@@ -49,6 +49,8 @@ pub struct Phase {
     pub stats: Option<Value>,
     /// TableStatistics entries, in the API's form (see [`table`]).
     pub tables: Vec<Value>,
+    /// RecoveryCheckpoint (None keeps moto's, which has none).
+    pub recovery_checkpoint: Option<String>,
 }
 
 /// The phases a task goes through after it is started: each DescribeTableStatistics
@@ -120,6 +122,11 @@ impl DmsStandin {
     pub fn script(&self, id: &str, script: Script) {
         let mut st = self.state.lock().expect("state");
         st.scripts.insert(id.to_string(), (script, 0));
+    }
+
+    /// Whether StartReplicationTask was called for the task `id`.
+    pub fn started(&self, id: &str) -> bool {
+        self.state.lock().expect("state").started.contains(id)
     }
 
     /// The operations served so far.
@@ -239,6 +246,9 @@ impl DmsStandin {
             }
             if let Some(x) = &phase.stats {
                 t["ReplicationTaskStats"] = x.clone();
+            }
+            if let Some(c) = &phase.recovery_checkpoint {
+                t["RecoveryCheckpoint"] = json!(c);
             }
         }
     }

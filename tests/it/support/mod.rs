@@ -1,5 +1,6 @@
 //! Shared helpers of the integration tests.
 
+pub mod dms_data_plane;
 pub mod dms_standin;
 pub mod headless;
 pub mod mysql;
