@@ -100,6 +100,8 @@ rig_ensure_packages() {
     command -v chromium >/dev/null 2>&1 || pkgs+=(chromium)
     # the seed rehearsals' rig commands call moto with the aws CLI (runbooks/rig/*.vars.toml)
     command -v aws >/dev/null 2>&1 || pkgs+=(awscli)
+    # seed 003's rehearsal runs a self-hosted and a "managed" Redis (tests/it/seed_self_hosted.rs)
+    command -v redis-server >/dev/null 2>&1 || pkgs+=(redis-server)
     if ! rig_venv_python >/dev/null; then
         pkgs+=(python3 python3-venv)
     fi

@@ -412,6 +412,11 @@ fn plan_connections(o: &mut String, rb: &Runbook) {
                 .iam_auth
                 .as_ref()
                 .map(|a| format!(", RDS IAM auth for {}", a.instance))
+                .or_else(|| {
+                    c.iam_auth_off.as_ref().map(|a| {
+                        format!(", RDS IAM auth for {} switched off: password", a.instance)
+                    })
+                })
                 .unwrap_or_default();
             let _ = writeln!(
                 o,

@@ -118,6 +118,7 @@ fn plan(path: &Path, rb: &Runbook) -> Value {
                 "title": c.title,
                 "from_environment": runbook::tls::url_host(&c.url).is_none() && !c.url.starts_with("sqlite:"),
                 "iam_auth": c.iam_auth.as_ref().map(|a| a.instance.clone()),
+                "iam_auth_off": c.iam_auth_off.as_ref().map(|a| a.instance.clone()),
                 "tls": tls.as_ref().map(|t| t.mode.as_str()),
                 "ca": tls.as_ref().and_then(|t| t.ca.clone()),
                 "summary": tls_text(c).trim_start_matches(", ").to_string(),

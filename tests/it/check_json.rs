@@ -142,3 +142,41 @@ title = "P"
     assert_eq!(code, Some(0), "{text}");
     assert!(!text.contains("other-s3cr3t"), "{text}");
 }
+
+#[test]
+fn seed_003_checks_with_and_without_its_rig_vars_and_says_when_iam_auth_is_off() {
+    let rb = root().join("runbooks/self-hosted-to-managed.toml");
+    let rds = |v: &Value| {
+        v["connections"]
+            .as_array()
+            .expect("connections")
+            .iter()
+            .find(|c| c["name"] == "rds")
+            .cloned()
+            .expect("the rds connection")
+    };
+    // production: IAM auth on
+    let (code, v, text) = check_json(&rb, &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(schema_errors(&v).is_empty(), "{:#?}", schema_errors(&v));
+    let c = rds(&v);
+    assert_eq!(c["iam_auth"], "app-pg-prod", "{c}");
+    assert_eq!(c["iam_auth_off"], Value::Null, "{c}");
+    assert_eq!(c["tls"], "verify-full", "{c}");
+    // the rig's vars: IAM auth switched off, still verify-full, and a warning says so
+    let (code, v, text) = check_json(
+        &rb,
+        &["--vars", "runbooks/rig/self-hosted-to-managed.vars.toml"],
+    );
+    assert_eq!(code, Some(0), "{text}");
+    let errors = schema_errors(&v);
+    assert!(errors.is_empty(), "{errors:#?}");
+    let c = rds(&v);
+    assert_eq!(c["iam_auth"], Value::Null, "{c}");
+    assert_eq!(c["iam_auth_off"], "app-pg-prod", "{c}");
+    assert_eq!(c["tls"], "verify-full", "{c}");
+    assert!(
+        text.contains("connection `rds` has `iam_auth` switched off"),
+        "{text}"
+    );
+}

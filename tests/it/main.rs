@@ -56,6 +56,7 @@ mod seed_cdc_sync;
 mod seed_copy_and_verify;
 mod seed_dual_write;
 mod seed_replica_promotion;
+mod seed_self_hosted;
 mod tls;
 mod tui_tmux;
 mod verify_edges;

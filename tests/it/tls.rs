@@ -473,3 +473,36 @@ fn check_warns_about_weak_tls_and_rejects_tls_mistakes() {
         "{text}"
     );
 }
+
+#[test]
+fn iam_auth_switched_off_by_a_var_connects_with_the_password_over_verify_full() {
+    // `enabled` as a string from a var (what a rehearsal's vars file does), and as a boolean
+    for enabled in ["\"false\"", "false"] {
+        let extra = format!(
+            "iam_auth = {{ instance = \"prod\", enabled = {enabled} }}\nca = \"{}\"",
+            rig_var("FERRY_TEST_TLS_CA")
+        );
+        // no `tls` written: the switched-off iam_auth still implies verify-full
+        let ev = connect(&target(), &extra)
+            .unwrap_or_else(|e| panic!("the URL's password over verify-full must connect: {e}"));
+        assert_eq!(ev.mode, TlsMode::VerifyFull, "{ev:?}");
+        assert!(ev.encrypted && ev.verified, "{ev:?}");
+        // and it is still refused against a certificate the CA did not sign
+        let extra = format!(
+            "iam_auth = {{ instance = \"prod\", enabled = {enabled} }}\nca = \"{}\"",
+            rig_var("FERRY_TEST_TLS_OTHER_CA")
+        );
+        let err = connect(&target(), &extra).expect_err("verify-full must still refuse");
+        assert!(err.to_string().contains("TLS verification failed"), "{err}");
+    }
+    // a bad value is a load error naming the key
+    let text = "[runbook]\nname = \"t\"\nformat = 1\n\n[connections.db]\nurl = \"${env:DB_URL}\"\n\
+                iam_auth = { instance = \"prod\", enabled = \"no\" }\n\n\
+                [[phase]]\nid = \"p\"\n[[phase.step]]\nid = \"s\"\nkind = \"confirm\"\n";
+    let err = match load_str("x.toml", text, Path::new("x.toml")) {
+        Ok(_) => panic!("`enabled = \"no\"` must not load"),
+        Err(r) => r.render(),
+    };
+    assert!(err.contains("bad value `no` for `enabled`"), "{err}");
+    assert!(err.contains("x.toml:7:"), "names the line: {err}");
+}

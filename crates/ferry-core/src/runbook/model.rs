@@ -65,6 +65,10 @@ pub struct Connection {
     /// The URL template as written: `${env:X}` is expanded at run time, `${vars.X}` already was.
     pub url: String,
     pub iam_auth: Option<IamAuth>,
+    /// An `iam_auth` written with `enabled = false` (a rehearsal's vars switch it off):
+    /// the connection authenticates with its URL's password, `iam_auth` is None, and
+    /// `ferry check` says so. Still implies `verify-full`, like `iam_auth`.
+    pub iam_auth_off: Option<IamAuth>,
     /// `tls`: the TLS mode written in the runbook (None: from the URL's `sslmode`,
     /// else `verify-full` with `ca` or IAM auth, else libpq's `prefer`).
     pub tls: Option<crate::vocab::TlsMode>,

@@ -425,17 +425,23 @@ fn parse_connections(r: &mut Reader<'_>, root: Node<'_>) -> BTreeMap<String, Con
                 );
             }
         }
-        let iam_auth = r.table_opt(t, "iam_auth", &ctx).map(|a| {
+        let iam = r.table_opt(t, "iam_auth", &ctx).map(|a| {
             let actx = format!("`iam_auth` of {ctx}");
-            r.check_keys(a, &actx, &["instance", "user"]);
-            IamAuth {
+            r.check_keys(a, &actx, &["instance", "user", "enabled"]);
+            let auth = IamAuth {
                 instance: r
                     .str_req(a, "instance", &actx, "\"prod-v2\"")
                     .map(|x| x.0)
                     .unwrap_or_default(),
                 user: r.string(a, "user", &actx),
-            }
+            };
+            (auth, iam_enabled(r, a, &actx))
         });
+        let (iam_auth, iam_auth_off) = match iam {
+            Some((a, true)) => (Some(a), None),
+            Some((a, false)) => (None, Some(a)),
+            None => (None, None),
+        };
         let (tls, ca) = super::tls::parse_keys(r, t, &name, url.as_ref().map(|x| x.0.as_str()));
         out.insert(
             name.clone(),
@@ -444,12 +450,40 @@ fn parse_connections(r: &mut Reader<'_>, root: Node<'_>) -> BTreeMap<String, Con
                 title: r.string(t, "title", &ctx),
                 url: url.map(|x| x.0).unwrap_or_default(),
                 iam_auth,
+                iam_auth_off,
                 tls,
                 ca,
             },
         );
     }
     out
+}
+
+/// `iam_auth.enabled`: `true` (the default) or `false`, written as a boolean or as a
+/// string so that a var can switch it (`enabled = "${vars.rds_iam_auth}"`): a rehearsal
+/// on servers that cannot check an IAM token connects with a password instead.
+fn iam_enabled(r: &mut Reader<'_>, a: Node<'_>, actx: &str) -> bool {
+    let Some((_, item)) = a.get("enabled") else {
+        return true;
+    };
+    if item.as_value().is_some_and(|v| v.as_str().is_some()) {
+        let (text, span) = r.str_opt(a, "enabled", actx).unwrap_or_default();
+        return match text.trim() {
+            "true" => true,
+            "false" => false,
+            other => {
+                r.error(
+                    Diagnostic::new(
+                        Some(span),
+                        format!("bad value `{other}` for `enabled` in {actx}"),
+                    )
+                    .expected("`true` or `false` (or a var holding one of them)"),
+                );
+                true
+            }
+        };
+    }
+    r.bool_opt(a, "enabled", actx).unwrap_or(true)
 }
 
 fn check_url(r: &mut Reader<'_>, name: &str, url: &str, span: &Span) {

@@ -192,7 +192,7 @@ pub fn resolve(
         (Some(a), _) => Some(a.clone()),
         (None, b) => b,
     };
-    let implied = if c.iam_auth.is_some() || c.ca.is_some() {
+    let implied = if c.iam_auth.is_some() || c.iam_auth_off.is_some() || c.ca.is_some() {
         TlsMode::VerifyFull
     } else {
         TlsMode::Prefer
@@ -228,6 +228,12 @@ pub fn check_warnings(c: &Connection) -> Vec<String> {
     };
     if let Some(w) = &r.warning {
         out.push(format!("{w} (IAM auth implies verify-full)"));
+    }
+    if let Some(a) = &c.iam_auth_off {
+        out.push(format!(
+            "connection `{name}` has `iam_auth` switched off (`enabled = false`): it signs no IAM token for `{}` and sends the password of its URL",
+            a.instance
+        ));
     }
     if r.mode <= TlsMode::Prefer {
         match url_host(&c.url) {
@@ -283,6 +289,7 @@ mod tests {
                 instance: "prod".into(),
                 user: None,
             }),
+            iam_auth_off: None,
             tls,
             ca: ca.map(str::to_string),
         }
