@@ -53,6 +53,7 @@ mod run_vars;
 mod seed_copy_and_verify;
 mod seed_dual_write;
 mod seed_replica_promotion;
+mod stats_json;
 mod tls;
 mod tui_tmux;
 mod verify_edges;
