@@ -56,11 +56,8 @@ mod seed_cdc_sync;
 mod seed_copy_and_verify;
 mod seed_dual_write;
 mod seed_replica_promotion;
-<<<<<<< HEAD
 mod seed_self_hosted;
-=======
 mod stats_json;
->>>>>>> h-deps
 mod tls;
 mod tui_tmux;
 mod verify_edges;
