@@ -200,7 +200,15 @@ id = "online"
                 .is_some_and(|h| h.state == StepState::Running)
         })
         .await;
-        assert!(dir.file("synced").exists());
+        // the step is running; its shell touches the file a moment later
+        let t0 = std::time::Instant::now();
+        while !dir.file("synced").exists() {
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(10),
+                "the hold step runs but never touched its file"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         exec(
             &pair.tgt_url,
             "insert into items values (5001, 'in the way')",
