@@ -205,9 +205,10 @@ run_replicate() {
   timeout = "10m"
 EOF
     } >"$WORK/replicate.toml"
-    "$PGBIN/pgbench" -n -q -c 1 -R "$RATE" -T 3600 -f "$WORK/writer.sql" "$SRC" >"$WORK/pgbench-$N.out" 2>&1 &
+    "$PGBIN/pgbench" -n -c 1 -R "$RATE" -T 3600 -f "$WORK/writer.sql" "$SRC" >"$WORK/pgbench-$N.out" 2>&1 &
     WRITER=$!
     sleep 1
+    kill -0 "$WRITER" 2>/dev/null || { cat "$WORK/pgbench-$N.out" >&2; say "the writer (pgbench) did not start"; exit 1; }
     say "running: replicate (writer at $RATE tx/s)"
     /usr/bin/time -v -o "$WORK/replicate.time" env SRC="$SRC" DST="$T" "$FERRY_BIN" run "$WORK/replicate.toml" \
         --headless --yes --journal "$j" >"$WORK/replicate.out" 2>&1 &
@@ -217,7 +218,7 @@ EOF
         sleep 0.1
     done
     sleep "$STEADY"
-    kill -INT "$WRITER"
+    kill -TERM "$WRITER" 2>/dev/null || { cat "$WORK/pgbench-$N.out" >&2; say "the writer (pgbench) stopped before the freeze"; exit 1; }
     wait "$WRITER" || true
     WRITER=""
     touch "$WORK/frozen"
