@@ -28,15 +28,14 @@ PGBIN=${FERRY_TEST_PG_BIN:?}
 SCALE=${BENCH_SCALE:-1}
 THREADS=${RELADIFF_THREADS:-4}
 WORK=$(mktemp -d "${FERRY_TEST_RIG_DIR:-/tmp}/verify-bench.XXXXXX")
-TABLES=(customers products orders order_items events)
+# shellcheck source=benches/lib.sh
+. "$ROOT/benches/lib.sh"
+TABLES=("${PG_DATASET_TABLES[@]}")
 declare -A KEYS=([customers]="-k id" [products]="-k id" [orders]="-k id" [order_items]="-k order_id -k line" [events]="-k id")
 
-say() { printf 'bench: %s\n' "$*" >&2; }
-url_db() { printf '%s/%s' "${1%/*}" "$2"; }
 DB=verify_bench_$$
 SRC=$(url_db "$FERRY_TEST_PG_PRIMARY" "$DB")
 DST=$(url_db "$FERRY_TEST_PG_TARGET" "$DB")
-psql_at() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
 
 cleanup() {
     psql_at "$FERRY_TEST_PG_TARGET" -c "drop database if exists $DB with (force)" >/dev/null 2>&1 || true
@@ -83,30 +82,7 @@ fi
 # ---- the pair ------------------------------------------------------------------------------------
 say "seeding $DB on the primary (scale $SCALE)"
 psql_at "$FERRY_TEST_PG_PRIMARY" -c "create database $DB"
-psql_at "$SRC" <<SQL
-create table customers (id bigint primary key, name text not null, email text not null, created timestamptz,
-  balance numeric(12,2), country char(2));
-create table products (id int primary key, sku text unique not null, title text, price numeric(10,2), tags text[]);
-create table orders (id bigint primary key, customer_id bigint not null references customers(id), placed timestamptz,
-  status text, total numeric(12,2), note text);
-create table order_items (order_id bigint references orders(id), line int, product_id int references products(id),
-  qty int, price numeric(10,2), primary key (order_id, line));
-create table events (id bigint primary key, customer_id bigint references customers(id), kind text, payload jsonb,
-  at timestamptz);
-insert into customers select i, 'Customer ' || i, 'c' || i || '@example.com', timestamptz '2020-01-01' + i * interval '37 seconds',
-  (i % 100000) / 100.0, (array['FR','DE','US','JP','BR'])[1 + i % 5] from generate_series(1, 200000 * $SCALE) i;
-insert into products select i, 'SKU-' || lpad(i::text, 8, '0'), 'Product ' || i || ' – déjà vu', (i % 5000) / 10.0,
-  array['t' || (i % 7), 't' || (i % 11)] from generate_series(1, 20000 * $SCALE) i;
-insert into orders select i, 1 + (i * 7) % (200000 * $SCALE), timestamptz '2022-01-01' + i * interval '11 seconds',
-  (array['new','paid','shipped','done'])[1 + i % 4], (i % 99999) / 10.0, case when i % 5 = 0 then 'gift wrap, please' end
-  from generate_series(1, 600000 * $SCALE) i;
-insert into order_items select 1 + i / 2, i % 2, 1 + (i * 13) % (20000 * $SCALE), 1 + i % 5, (i % 5000) / 10.0
-  from generate_series(0, 1200000 * $SCALE - 1) i;
-insert into events select i, 1 + i % (200000 * $SCALE), (array['login','view','cart','buy'])[1 + i % 4],
-  jsonb_build_object('page', '/p/' || (i % 1000), 'ms', i % 917, 'ok', i % 3 <> 0), timestamptz '2023-01-01' + i * interval '3 seconds'
-  from generate_series(1, 400000 * $SCALE) i;
-vacuum analyze;
-SQL
+seed_pg_dataset "$SRC" "$SCALE"
 ROWS=$(psql_at "$SRC" -At -c "select (select count(*) from customers) + (select count(*) from products) + (select count(*) from orders) + (select count(*) from order_items) + (select count(*) from events)")
 SIZE=$(psql_at "$SRC" -At -c "select pg_size_pretty(pg_database_size(current_database()))")
 say "source: $ROWS rows, $SIZE; copying to the target with pg_dump | psql"
@@ -118,7 +94,6 @@ for u in "$SRC" "$DST"; do
     for t in "${TABLES[@]}"; do psql_at "$u" -At -c "select count(*) from $t" >/dev/null; done
 done
 
-declare -A SECS
 # measure NAME CMD...: wall-clock seconds of CMD (it must succeed).
 measure() {
     local name=$1 start end
